@@ -1,0 +1,74 @@
+"""Named exceptions of the ``catalog`` package.
+
+Every error subclasses a builtin so callers can catch what they already know
+(``KeyError`` for a missing dataset, ``TimeoutError`` for a locked index), and every
+message says what to do next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CatalogError(Exception):
+    """Base class of every voxcat error."""
+
+
+class ReaderError(CatalogError, ValueError):
+    """A file could not be read by the reader that claimed it.
+
+    The message always names the file and the cause, e.g.
+    ``/data/a.tif: truncated file (expected 4096 bytes of pixel data, found 12)``.
+    """
+
+    def __init__(self, path: str | Path, cause: str) -> None:
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class UnsupportedFormatError(ReaderError):
+    """No installed reader can open this file."""
+
+
+class ReaderNotFound(CatalogError, KeyError):
+    """A reader name that is neither built in nor registered through an entry point."""
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexError_(CatalogError):
+    """Base class of errors about the DuckDB index file."""
+
+
+class IndexLockedError(IndexError_, TimeoutError):
+    """Another process held the index longer than the lock timeout."""
+
+
+class IndexVersionError(IndexError_, RuntimeError):
+    """The index was written by a newer voxcat than this one."""
+
+
+class DatasetNotFound(CatalogError, KeyError):
+    """No dataset with this id exists in the index."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ScanError(CatalogError, OSError):
+    """A scan could not start (missing root, unreadable root, bad pattern)."""
+
+
+__all__ = [
+    "CatalogError",
+    "DatasetNotFound",
+    "IndexError_",
+    "IndexLockedError",
+    "IndexVersionError",
+    "ReaderError",
+    "ReaderNotFound",
+    "ScanError",
+    "UnsupportedFormatError",
+]

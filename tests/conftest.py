@@ -1,0 +1,23 @@
+"""Shared fixtures: seeded random data, temporary drives and indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261122)
+
+
+@pytest.fixture
+def volume(rng: np.random.Generator) -> np.ndarray:
+    """A small uint16 CT-like volume (z, y, x) with structure, not just noise."""
+    z, y, x = np.mgrid[0:12, 0:40, 0:48]
+    ball = ((z - 6) ** 2 + (y - 20) ** 2 / 4 + (x - 24) ** 2 / 4) < 30
+    vol = rng.integers(0, 200, size=z.shape, dtype=np.uint16)
+    vol[ball] += 3000
+    return vol
