@@ -1,0 +1,45 @@
+"""voxcat's core: format readers, the DuckDB index, scanning and the Intake catalogue.
+
+``import catalog`` is cheap and imports no Jupyter, panel or hvplot code; heavy modules
+load on first use.
+
+>>> from catalog import scan
+>>> report = scan("/data/old_drive", index="lab.duckdb")     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "scan": ("catalog.scanner", "scan"),
+    "ScanReport": ("catalog.scanner", "ScanReport"),
+    "connect": ("catalog.index", "connect"),
+    "list_readers": ("catalog.readers", "list_readers"),
+    "get_reader": ("catalog.readers", "get_reader"),
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .index import connect
+    from .readers import get_reader, list_readers
+    from .scanner import ScanReport, scan
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'catalog' has no attribute {name!r}") from None
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["ScanReport", "__version__", "connect", "get_reader", "list_readers", "scan"]

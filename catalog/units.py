@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import math
 
-_METRES = {
-    "km": 1e3,
-    "m": 1.0,
-    "cm": 1e-2,
-    "mm": 1e-3,
-    "µm": 1e-6,
-    "nm": 1e-9,
-    "Å": 1e-10,
-    "pm": 1e-12,
-    "in": 0.0254,
+# metres = value * num / den (dividing by 1e6 is exact where multiplying by 1e-6 is not)
+_FACTORS = {
+    "km": (1e3, 1.0),
+    "m": (1.0, 1.0),
+    "cm": (1.0, 1e2),
+    "mm": (1.0, 1e3),
+    "µm": (1.0, 1e6),
+    "nm": (1.0, 1e9),
+    "Å": (1.0, 1e10),
+    "pm": (1.0, 1e12),
+    "in": (0.0254, 1.0),
 }
+_METRES = {u: n / d for u, (n, d) in _FACTORS.items()}
 
 _ALIASES = {
     "kilometer": "km",
@@ -91,7 +93,8 @@ def to_metres(value: float | None, unit: str | None) -> float | None:
     canon = normalise_unit(unit)
     if canon is None:
         return None
-    return v * _METRES[canon]
+    num, den = _FACTORS[canon]
+    return v * num / den
 
 
 def from_metres(value: float, unit: str) -> float:
@@ -99,7 +102,8 @@ def from_metres(value: float, unit: str) -> float:
     canon = normalise_unit(unit)
     if canon is None:
         raise ValueError(f"not a length unit: {unit!r}")
-    return value / _METRES[canon]
+    num, den = _FACTORS[canon]
+    return value * den / num
 
 
 def best_unit(metres: float) -> str:

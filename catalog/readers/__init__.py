@@ -93,7 +93,9 @@ def load_readers() -> list[Reader]:
         try:
             readers.append(get_reader(name))
         except Exception as exc:  # a broken plugin must not break discovery
-            warnings.warn(f"voxcat reader {name!r} failed to load: {exc}", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"voxcat reader {name!r} failed to load: {exc}", RuntimeWarning, stacklevel=2
+            )
     return readers
 
 

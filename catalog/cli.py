@@ -1,0 +1,154 @@
+"""The ``voxcat`` command line; it mirrors the Python API.
+
+    voxcat scan /media/old_drive --index lab.duckdb --jobs 4
+    voxcat summary --index lab.duckdb
+    voxcat readers
+    voxcat demo
+
+The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import CatalogError
+
+
+def _add_index(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index",
+        "-i",
+        default=None,
+        help="the DuckDB index file (default: $VOXCAT_INDEX, else ./voxcat.duckdb)",
+    )
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .scanner import scan
+
+    report = scan(
+        args.path,
+        args.index,
+        jobs=args.jobs,
+        pattern=args.pattern,
+        progress=False if args.quiet or args.json else None,
+        thumbnails=not args.no_thumbnails,
+        retry_failed=args.retry_failed,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        print(report)
+    return 3 if args.strict and report.counts["failed"] else 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import summary_text
+
+    print(summary_text(args.index, failed=args.failed))
+    return 0
+
+
+def _cmd_readers(args: argparse.Namespace) -> int:
+    from .readers import BUILTIN_READERS, get_reader, list_readers
+
+    for name in list_readers():
+        try:
+            r = get_reader(name)
+        except Exception as exc:
+            print(f"{name:10s}  BROKEN: {exc}")
+            continue
+        origin = "built-in" if name in BUILTIN_READERS else "plugin"
+        suffixes = " ".join(r.suffixes) or "(folders)"
+        print(f"{name:10s}  {r.description}  [{suffixes}]  ({origin})")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(Path(args.dir), index=args.index, force=args.force)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxcat", description="A data catalogue for large imaging data."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("scan", help="index every dataset under a folder (incremental)")
+    p.add_argument("path", help="folder (or single file) to scan")
+    _add_index(p)
+    p.add_argument(
+        "--jobs", "-j", type=int, default=None, help="worker processes (default: cores)"
+    )
+    p.add_argument(
+        "--pattern",
+        default=None,
+        help="folder convention below the root, e.g. '{year}/{project}/{sample}' (remembered)",
+    )
+    p.add_argument("--no-thumbnails", action="store_true", help="skip thumbnails")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="re-read datasets that failed before"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--strict", action="store_true", help="exit with status 3 if any dataset failed"
+    )
+    p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("summary", help="what the index holds: counts, formats, failures")
+    _add_index(p)
+    p.add_argument(
+        "--failed", action="store_true", help="list every failed dataset and scan issue"
+    )
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("readers", help="list the format readers (built in and plugins)")
+    p.set_defaults(func=_cmd_readers)
+
+    p = sub.add_parser("demo", help="write a sample lab drive, scan it and print a summary")
+    p.add_argument(
+        "--dir", default="voxcat-demo", help="where to put the demo (default ./voxcat-demo)"
+    )
+    _add_index(p)
+    p.add_argument("--force", action="store_true", help="rewrite the sample drive")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``voxcat`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"voxcat {__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (CatalogError, FileNotFoundError) as exc:
+        print(f"voxcat: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "voxcat: interrupted; finished work is saved, run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

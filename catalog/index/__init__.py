@@ -1,0 +1,13 @@
+"""The DuckDB index: schema, short-lived connections with lock retry, writers."""
+
+from .connection import cache_dir, connect, default_index, resolve_index, transaction
+from .schema import SCHEMA_VERSION
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "cache_dir",
+    "connect",
+    "default_index",
+    "resolve_index",
+    "transaction",
+]

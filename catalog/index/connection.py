@@ -1,0 +1,114 @@
+"""Short-lived DuckDB connections with lock retry.
+
+DuckDB lets one process hold a file read-write, or many hold it read-only, never
+both. JupyterLab, notebook kernels and the CLI are separate processes, so voxcat never
+keeps a connection between operations: every read or write batch opens the file, does
+its work in one short transaction and closes it. A conflicting opener retries with
+exponential backoff and raises :class:`~catalog.errors.IndexLockedError` after the
+timeout.
+
+>>> with connect("lab.duckdb") as con:          # doctest: +SKIP
+...     con.execute("SELECT count(*) FROM datasets").fetchone()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from ..errors import IndexLockedError
+from .schema import ensure_schema
+
+DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
+_LOCK_WORDS = ("lock", "conflicting", "being used by another process")
+
+
+def default_index() -> Path:
+    """``$VOXCAT_INDEX`` if set, else ``./voxcat.duckdb``."""
+    return Path(os.environ.get("VOXCAT_INDEX") or "voxcat.duckdb")
+
+
+def resolve_index(index: str | os.PathLike[str] | None) -> Path:
+    """The index path to use for ``index`` (``None`` means the default)."""
+    return Path(index).expanduser() if index is not None else default_index()
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException | duckdb.ConnectionException) and any(
+        w in text for w in _LOCK_WORDS
+    )
+
+
+def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise IndexLockedError(
+                    f"{path}: the index is locked by another process (a scan, a notebook "
+                    f"or JupyterLab) and stayed locked for {timeout:.0f} s; retry later or "
+                    "raise VOXCAT_LOCK_TIMEOUT"
+                ) from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+
+@contextlib.contextmanager
+def connect(
+    index: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    timeout: float | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the index for one operation, creating it (and its schema) if needed.
+
+    Read-only opening of an index that does not exist yet raises ``FileNotFoundError``.
+    """
+    path = resolve_index(index)
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    if read_only and not path.exists():
+        raise FileNotFoundError(
+            f"{path}: no voxcat index here; run `voxcat scan DIR --index {path}`"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only, timeout)
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(
+    index: str | os.PathLike[str] | None = None, *, timeout: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection inside one transaction, committed on success."""
+    with connect(index, timeout=timeout) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def cache_dir(index: str | os.PathLike[str] | None = None) -> Path:
+    """The folder next to the index for thumbnails and previews: ``lab.voxcat/``."""
+    path = resolve_index(index)
+    return path.with_name(path.stem + ".voxcat")

@@ -1,0 +1,219 @@
+"""Writing scan results into the index: ids, rows, files, flattened metadata, audit.
+
+All writes of one batch happen in one short transaction (see ``connection``), and ids
+are resolved inside it, so two scans writing the same index at once never create two
+rows for one path, and a move found by one is seen by the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import getpass
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import blake3
+import duckdb
+import pyarrow as pa
+
+from ..paths import from_db
+
+ID_LENGTH = 12
+
+
+def current_user() -> str:
+    """The OS user, or the JupyterHub user when running under JupyterHub."""
+    for var in ("JUPYTERHUB_USER", "VOXCAT_USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        return f"uid-{os.getuid()}"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now()
+
+
+def make_id(path: str, checksum: str | None, length: int = ID_LENGTH) -> str:
+    """A short, lower-case id derived from where and what a dataset first was.
+
+    >>> make_id("/data/a.tif", "b3:00")
+    'h4t3l2g1okw7'
+    """
+    digest = blake3.blake3(f"{path}\0{checksum or ''}".encode()).digest()
+    text = base64.b32encode(digest).decode().lower().rstrip("=")
+    # ids start with a letter so they are valid Python identifiers for tab completion
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return letters[digest[0] % 26] + text[1:length]
+
+
+def flatten(
+    meta: Any, prefix: str = "", limit: int = 2000
+) -> Iterator[tuple[str, str, float | None]]:
+    """Dotted ``(key, text, number)`` rows of nested metadata, for search.
+
+    >>> list(flatten({"a": {"b": 2}}))
+    [('a.b', '2', 2.0)]
+    """
+    count = 0
+    stack: list[tuple[str, Any]] = [(prefix, meta)]
+    while stack and count < limit:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list) and value and any(isinstance(v, dict | list) for v in value):
+            stack.extend((f"{key}.{i}", v) for i, v in reversed(list(enumerate(value))))
+        else:
+            if isinstance(value, list):
+                text = ", ".join(str(v) for v in value)
+            elif isinstance(value, bool):
+                text = str(value).lower()
+            else:
+                text = "" if value is None else str(value)
+            num = None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                num = float(value)
+            count += 1
+            yield key, text[:2000], num
+
+
+DATASET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("name", pa.string()),
+        ("path", pa.string()),
+        ("root", pa.string()),
+        ("kind", pa.string()),
+        ("format", pa.string()),
+        ("reader", pa.string()),
+        ("options", pa.string()),
+        ("n_files", pa.int32()),
+        ("size", pa.int64()),
+        ("shape", pa.list_(pa.int64())),
+        ("dtype", pa.string()),
+        ("axes", pa.string()),
+        ("spacing", pa.list_(pa.float64())),
+        ("units", pa.list_(pa.string())),
+        ("voxel_size", pa.float64()),
+        ("voxel_size_x", pa.float64()),
+        ("voxel_size_y", pa.float64()),
+        ("voxel_size_z", pa.float64()),
+        ("modality", pa.string()),
+        ("acquired", pa.timestamp("us")),
+        ("instrument", pa.string()),
+        ("channels", pa.list_(pa.string())),
+        ("levels", pa.int32()),
+        ("level_shapes", pa.string()),
+        ("data_level", pa.string()),
+        ("sample", pa.string()),
+        ("project", pa.string()),
+        ("description", pa.string()),
+        ("access", pa.string()),
+        ("arrays", pa.string()),
+        ("meta", pa.string()),
+        ("checksum", pa.string()),
+        ("signature", pa.string()),
+        ("thumbnail", pa.string()),
+        ("first_seen", pa.timestamp("us")),
+        ("last_seen", pa.timestamp("us")),
+        ("modified", pa.timestamp("us")),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("warnings", pa.list_(pa.string())),
+        ("user_set", pa.list_(pa.string())),
+        ("scan_id", pa.int64()),
+    ]
+)
+
+#: Columns a user may set with annotations; a rescan never overwrites them once set.
+USER_FIELDS = ("sample", "project", "data_level", "description", "access", "modality")
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], schema: pa.Schema
+) -> None:
+    """Bulk insert ``rows`` (dicts) through Arrow; far faster than executemany."""
+    if not rows:
+        return
+    data = pa.Table.from_pylist(rows, schema=schema)
+    con.register("_incoming", data)
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+FILE_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("dataset_id", pa.string()),
+        ("size", pa.int64()),
+        ("mtime", pa.float64()),
+        ("checksum", pa.string()),
+        ("position", pa.int32()),
+    ]
+)
+META_SCHEMA = pa.schema(
+    [
+        ("dataset_id", pa.string()),
+        ("key", pa.string()),
+        ("value", pa.string()),
+        ("num", pa.float64()),
+    ]
+)
+AUDIT_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("time", pa.timestamp("us")),
+        ("user_name", pa.string()),
+        ("action", pa.string()),
+        ("dataset_id", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
+
+
+def append_audit(
+    con: duckdb.DuckDBPyConnection, entries: Iterable[tuple[str, str | None, dict]], user: str
+) -> None:
+    """Append ``(action, dataset_id, detail)`` entries to the audit log."""
+    entries = list(entries)
+    if not entries:
+        return
+    start = con.execute("SELECT nextval('audit_seq') FROM range(?)", [len(entries)]).fetchall()
+    t = now()
+    rows = [
+        {
+            "seq": seq[0],
+            "time": t,
+            "user_name": user,
+            "action": action,
+            "dataset_id": ds,
+            "detail": json.dumps(detail, default=str, ensure_ascii=False),
+        }
+        for seq, (action, ds, detail) in zip(start, entries)
+    ]
+    insert_rows(con, "audit", rows, AUDIT_SCHEMA)
+
+
+def unique_id(
+    con: duckdb.DuckDBPyConnection, path: str, checksum: str | None, taken: set[str]
+) -> str:
+    """:func:`make_id`, lengthened on the (rare) collision with another dataset."""
+    length = ID_LENGTH
+    while True:
+        ident = make_id(path, checksum, length)
+        if ident not in taken:
+            row = con.execute("SELECT path FROM datasets WHERE id = ?", [ident]).fetchone()
+            if row is None or row[0] == path:
+                return ident
+        length += 4
+
+
+def path_exists(db_path: str) -> bool:
+    return os.path.lexists(from_db(db_path))

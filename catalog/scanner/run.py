@@ -1,0 +1,570 @@
+"""``scan()``: walk a tree, process new and changed datasets in worker processes and
+write the results to the index in short batched transactions.
+
+Incremental by design: datasets whose files are unchanged (same names, sizes and
+mtimes) are only marked as seen; moved or renamed datasets are recognised by their
+checksum and keep their id, tags and notes; vanished ones are marked missing, never
+deleted. Results are committed every second or so, so a killed scan loses at most
+the last batch and the next scan resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ScanError
+from ..index import cache_dir, connect, resolve_index, transaction
+from ..index.store import (
+    AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
+    DATASET_SCHEMA,
+    FILE_SCHEMA,
+    META_SCHEMA,
+    USER_FIELDS,
+    append_audit,
+    current_user,
+    flatten,
+    insert_rows,
+    now,
+    path_exists,
+    unique_id,
+)
+from ..paths import display, to_db
+from ..readers import load_readers
+from .infer import PathPattern, infer_data_level, infer_modality
+from .walk import Candidate, walk
+from .worker import Result, process_safely
+
+
+@dataclasses.dataclass
+class ScanReport:
+    """What a scan found. ``str(report)`` is the summary the CLI prints."""
+
+    root: str
+    index: str
+    scan_id: int
+    counts: dict[str, int]
+    failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    issues: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    bytes_processed: int = 0
+    seconds: float = 0.0
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+    def __str__(self) -> str:
+        c = self.counts
+        lines = [
+            f"Scanned {self.root} into {self.index} in {self.seconds:.1f} s "
+            f"({self.bytes_processed / 1e9:.2f} GB read)",
+            "  " + ", ".join(f"{k}: {c[k]}" for k in COUNT_KEYS),
+        ]
+        for path, error in self.failed[:20]:
+            lines.append(f"  FAILED  {error}" if path in error else f"  FAILED  {path}: {error}")
+        if len(self.failed) > 20:
+            lines.append(f"  ... and {len(self.failed) - 20} more failures (voxcat show --failed)")
+        problems = [i for i in self.issues if i[1] == "error"]
+        for path, _sev, msg in problems[:10]:
+            lines.append(f"  SKIPPED {path}: {msg}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+COUNT_KEYS = ("datasets", "added", "changed", "moved", "unchanged", "missing", "failed")
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _row(
+    res: Result, ident: str, root: Path, scan_id: int, pattern: PathPattern | None, t: dt.datetime
+) -> dict[str, Any]:
+    cand = res.candidate
+    src = cand.source
+    info = res.info
+    rel = _rel(src.path, root)
+    row: dict[str, Any] = {
+        "id": ident,
+        "name": src.display_name,
+        "path": to_db(src.path),
+        "root": to_db(root),
+        "kind": info.kind if info else ("file" if cand.reader is None else "image"),
+        "format": cand.reader or _file_type(src.path),
+        "reader": cand.reader,
+        "options": json.dumps(dict(src.options), default=str),
+        "n_files": len(cand.files),
+        "size": cand.size,
+        "checksum": res.checksum,
+        "signature": cand.signature,
+        "thumbnail": res.thumbnail,
+        "first_seen": t,
+        "last_seen": t,
+        "modified": dt.datetime.fromtimestamp(cand.mtime) if cand.mtime else None,
+        "status": "ok" if res.ok else "failed",
+        "error": res.error,
+        "warnings": res.warnings or None,
+        "scan_id": scan_id,
+    }
+    meta: dict[str, Any] = dict(info.meta) if info else {}
+    inferred: list[str] = []
+    if info is not None:
+        sp = [info.spacing.get(a) for a in info.axes]
+        spatial = [info.spacing[a] for a in "zyx" if a in info.spacing]
+        row.update(
+            shape=list(info.shape),
+            dtype=info.dtype,
+            axes=info.axes,
+            spacing=sp if any(v is not None for v in sp) else None,
+            units=[info.units.get(a) for a in info.axes] if info.units else None,
+            voxel_size=max(spatial) if spatial else None,
+            voxel_size_x=info.spacing.get("x"),
+            voxel_size_y=info.spacing.get("y"),
+            voxel_size_z=info.spacing.get("z"),
+            modality=info.modality,
+            acquired=info.acquired.replace(tzinfo=None) if info.acquired else None,
+            instrument=info.instrument,
+            channels=list(info.channels) or None,
+            levels=len(info.levels),
+            level_shapes=json.dumps([list(s) for s in info.levels]),
+            data_level=info.data_level,
+            arrays=json.dumps({k: dataclasses.asdict(v) for k, v in info.arrays.items()})
+            if info.arrays
+            else None,
+        )
+        if row["modality"] is None:
+            row["modality"] = infer_modality(rel)
+            if row["modality"]:
+                inferred.append("modality")
+        if row["data_level"] is None:
+            row["data_level"] = infer_data_level(rel)
+            if row["data_level"]:
+                inferred.append("data_level")
+    if pattern is not None:
+        folder_rel = rel if src.path.is_dir() else _rel(src.path.parent, root)
+        fields = pattern.match(folder_rel)
+        for key in ("sample", "project"):
+            if key in fields:
+                row[key] = fields.pop(key)
+        if fields:
+            meta["path"] = fields
+    if inferred:
+        meta["voxcat"] = {"inferred": inferred}
+    row["meta"] = json.dumps(meta, default=str, ensure_ascii=False) if meta else None
+    return row
+
+
+def _file_type(path: Path) -> str:
+    import mimetypes
+
+    mime, _ = mimetypes.guess_type(path.name)
+    if mime:
+        return mime
+    suffix = path.suffix.lower().lstrip(".")
+    return f"file/{suffix}" if suffix else "file"
+
+
+class _Writer:
+    """Accumulates results and writes them in batches, one transaction each."""
+
+    def __init__(self, index: Path, root: Path, scan_id: int, pattern: PathPattern | None) -> None:
+        self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
+        self.pending: list[Result] = []
+        self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self.failed: list[tuple[str, str]] = []
+        self.moved_from: set[str] = set()  # db paths that turned out to be moves
+        self.user = current_user()
+        self.last_flush = time.monotonic()
+
+    def add(self, res: Result, batch_size: int, batch_seconds: float) -> None:
+        self.pending.append(res)
+        if len(self.pending) >= batch_size or time.monotonic() - self.last_flush >= batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        with transaction(self.index) as con:
+            self._write(con, batch)
+
+    def _write(self, con: Any, batch: list[Result]) -> None:
+        t = now()
+        paths = [to_db(r.candidate.source.path) for r in batch]
+        existing = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "SELECT path, id, first_seen, user_set, sample, project, data_level, "
+                "description, access, modality FROM datasets WHERE path IN (SELECT unnest(?))",
+                [paths],
+            ).fetchall()
+        }
+        rows, files, metas, audit, issues = [], [], [], [], []
+        taken: set[str] = set()
+        for res, db_path in zip(batch, paths):
+            ident, outcome, old = None, "added", existing.get(db_path)
+            if old is not None:
+                ident, outcome = old[0], "changed"
+            elif res.checksum:
+                for oid, opath, ostatus in con.execute(
+                    "SELECT id, path, status FROM datasets WHERE checksum = ? AND path <> ?",
+                    [res.checksum, db_path],
+                ).fetchall():
+                    if oid in taken:
+                        continue
+                    if ostatus == "missing" or not path_exists(opath):
+                        ident, outcome = oid, "moved"
+                        old = con.execute(
+                            "SELECT id, first_seen, user_set, sample, project, data_level, "
+                            "description, access, modality FROM datasets WHERE id = ?",
+                            [oid],
+                        ).fetchone()
+                        self.moved_from.add(opath)
+                        audit.append(("move", oid, {"from": opath, "to": db_path}))
+                        break
+            if ident is None:
+                ident = unique_id(con, db_path, res.checksum, taken)
+            taken.add(ident)
+            row = _row(res, ident, self.root, self.scan_id, self.pattern, t)
+            if old is not None:
+                row["first_seen"] = old[1]
+                row["user_set"] = old[2]
+                for field in old[2] or []:
+                    if field in USER_FIELDS:
+                        row[field] = old[3 + USER_FIELDS.index(field)]
+            rows.append(row)
+            for pos, f in enumerate(res.candidate.files):
+                files.append(
+                    {
+                        "path": to_db(f.path),
+                        "dataset_id": ident,
+                        "size": f.size,
+                        "mtime": f.mtime_ns / 1e9,
+                        "checksum": res.file_checksums.get(f.rel),
+                        "position": pos,
+                    }
+                )
+            if res.info is not None or row["meta"]:
+                meta = json.loads(row["meta"]) if row["meta"] else {}
+                metas.extend(
+                    {"dataset_id": ident, "key": k, "value": v, "num": n}
+                    for k, v, n in flatten(meta)
+                )
+            self.counts["datasets"] += 1
+            if res.ok:
+                self.counts[outcome] += 1
+            else:
+                self.counts["failed"] += 1
+                self.failed.append((display(res.candidate.source.path), res.error or ""))
+                issues.append((db_path, "error", res.error))
+            for w in res.warnings:
+                issues.append((db_path, "warning", w))
+            audit.append(
+                (
+                    "scan." + (outcome if res.ok else "failed"),
+                    ident,
+                    {"path": db_path, "checksum": res.checksum, "error": res.error},
+                )
+            )
+        ids = [r["id"] for r in rows]
+        file_paths = [f["path"] for f in files]
+        con.execute("DELETE FROM datasets WHERE id IN (SELECT unnest(?))", [ids])
+        con.execute(
+            "DELETE FROM files WHERE dataset_id IN (SELECT unnest(?)) OR path IN (SELECT unnest(?))",
+            [ids, file_paths],
+        )
+        con.execute("DELETE FROM metadata WHERE dataset_id IN (SELECT unnest(?))", [ids])
+        insert_rows(con, "datasets", rows, DATASET_SCHEMA)
+        insert_rows(con, "files", files, FILE_SCHEMA)
+        insert_rows(con, "metadata", metas, META_SCHEMA)
+        append_audit(con, audit, self.user)
+        _record_issues(con, self.scan_id, issues)
+
+
+def _record_issues(con: Any, scan_id: int, issues: Iterable[tuple[str, str, str | None]]) -> None:
+    rows = [(scan_id, p, sev, msg, now()) for p, sev, msg in issues]
+    if rows:
+        con.executemany("INSERT INTO scan_issues VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _start(index: Path, root: Path, pattern: str | None) -> tuple[int, str | None]:
+    host = socket.gethostname()
+    with transaction(index) as con:
+        for scan_id, pid in con.execute(
+            "SELECT scan_id, pid FROM scans WHERE status = 'running' AND host = ?", [host]
+        ).fetchall():
+            if not _pid_alive(pid):
+                con.execute("UPDATE scans SET status = 'interrupted' WHERE scan_id = ?", [scan_id])
+        key = "pattern:" + to_db(root)
+        if pattern is None:
+            row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+            pattern = row[0] if row else None
+        else:
+            con.execute(
+                "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, pattern],
+            )
+        scan_id = con.execute("SELECT nextval('scan_seq')").fetchone()[0]
+        con.execute(
+            "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
+            [scan_id, to_db(root), current_user(), host, os.getpid(), now()],
+        )
+    return scan_id, pattern
+
+
+def _known(index: Path, root: Path) -> dict[str, tuple[str, str, str]]:
+    """``db path -> (id, signature, status)`` of every dataset under ``root``."""
+    prefix = to_db(root).rstrip("/") + "/"
+    with connect(index) as con:
+        rows = con.execute(
+            "SELECT path, id, signature, status FROM datasets "
+            "WHERE path = ? OR starts_with(path, ?)",
+            [to_db(root), prefix],
+        ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def _pool(jobs: int) -> cf.ProcessPoolExecutor:
+    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("forkserver"))
+
+
+def _run_pool(
+    todo: list[Candidate], jobs: int, cache: Path, thumbnails: bool, on_result: Any
+) -> None:
+    """Process ``todo`` in worker processes; a crashing worker fails only its dataset."""
+    queue = list(reversed(todo))
+    suspects: list[Candidate] = []
+    pool = _pool(jobs)
+    inflight: dict[cf.Future[Result], Candidate] = {}
+    try:
+        while queue or inflight:
+            while queue and len(inflight) < jobs * 4:
+                cand = queue.pop()
+                inflight[pool.submit(process_safely, cand, cache, thumbnails)] = cand
+            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                cand = inflight.pop(fut)
+                try:
+                    on_result(fut.result())
+                except cf.process.BrokenProcessPool:
+                    suspects.append(cand)
+                    broken = True
+            if broken:
+                suspects.extend(inflight.values())
+                inflight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                # retry each suspect alone: the one that kills its worker is the culprit
+                for cand in suspects:
+                    solo = _pool(1)
+                    try:
+                        on_result(solo.submit(process_safely, cand, cache, thumbnails).result())
+                    except cf.process.BrokenProcessPool:
+                        on_result(
+                            Result(
+                                candidate=cand,
+                                error=f"{display(cand.source.path)}: the reader crashed its worker "
+                                "process (a decoder fault on damaged data)",
+                            )
+                        )
+                    finally:
+                        solo.shutdown(wait=False, cancel_futures=True)
+                suspects.clear()
+                pool = _pool(jobs)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def scan(
+    path: str | os.PathLike[str],
+    index: str | os.PathLike[str] | None = None,
+    *,
+    jobs: int | None = None,
+    pattern: str | None = None,
+    progress: bool | None = None,
+    thumbnails: bool = True,
+    retry_failed: bool = False,
+    batch_seconds: float = 1.0,
+    batch_size: int = 256,
+) -> ScanReport:
+    """Index every dataset under ``path`` into the DuckDB ``index``.
+
+    ``jobs`` worker processes (default: one per core; ``1`` runs in this process)
+    extract metadata, checksums and thumbnails. ``pattern`` such as
+    ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
+    remembered for later scans of the same root. ``retry_failed`` re-reads datasets
+    that failed before even if their files did not change.
+
+    >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
+    >>> report["added"], report["failed"]                           # doctest: +SKIP
+    (1832, 3)
+    """
+    t0 = time.perf_counter()
+    root = Path(os.path.abspath(path))
+    if not os.path.lexists(root):
+        raise ScanError(f"{display(root)}: no such file or folder")
+    if not os.access(root, os.R_OK):
+        raise ScanError(f"{display(root)}: permission denied")
+    index_path = Path(os.path.abspath(resolve_index(index)))
+    cache = cache_dir(index_path)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    compiled = PathPattern(pattern) if pattern else None
+    scan_id, saved = _start(index_path, root, pattern)
+    if compiled is None and saved:
+        compiled = PathPattern(saved)
+
+    walk_issues: list[tuple[str, str, str]] = []
+    unreadable: list[str] = []
+
+    def issue(p: str, severity: str, message: str) -> None:
+        walk_issues.append((to_db(p), severity, message))
+        if severity == "error" and "folder" in message:
+            unreadable.append(to_db(p).rstrip("/") + "/")
+
+    readers = load_readers()
+    exclude = frozenset({index_path, Path(str(index_path) + ".wal"), cache})
+    candidates = list(walk(root, readers, issue=issue, exclude=exclude))
+    known = _known(index_path, root)
+
+    todo: list[Candidate] = []
+    unchanged: list[str] = []
+    seen: set[str] = set()
+    for cand in candidates:
+        db_path = to_db(cand.source.path)
+        seen.add(db_path)
+        old = known.get(db_path)
+        if (
+            old
+            and old[1] == cand.signature
+            and (old[2] == "ok" or (old[2] == "failed" and not retry_failed))
+        ):
+            unchanged.append(old[0])
+        elif old and old[1] == cand.signature and old[2] == "missing":
+            unchanged.append(old[0])  # it came back as it was
+        else:
+            todo.append(cand)
+    vanished = [
+        p
+        for p, (_i, _s, status) in known.items()
+        if p not in seen and status != "missing" and not any(p.startswith(u) for u in unreadable)
+    ]
+    if unchanged:
+        with transaction(index_path) as con:
+            con.execute(
+                "UPDATE datasets SET last_seen = ?, scan_id = ?, "
+                "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END "
+                "WHERE id IN (SELECT unnest(?))",
+                [now(), scan_id, unchanged],
+            )
+
+    writer = _Writer(index_path, root, scan_id, compiled)
+    writer.counts["unchanged"] = len(unchanged)
+    total = sum(c.size for c in todo)
+    bar = _progress(progress, total, len(todo))
+    done_bytes = 0
+
+    def on_result(res: Result) -> None:
+        nonlocal done_bytes
+        done_bytes += res.candidate.size
+        writer.add(res, batch_size, batch_seconds)
+        if bar is not None:
+            bar.update(res.candidate.size)
+            bar.set_postfix_str(
+                f"{writer.counts['datasets'] + len(writer.pending)}/{len(todo)} datasets"
+            )
+
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for cand in todo:
+                on_result(process_safely(cand, cache, thumbnails))
+        else:
+            _run_pool(todo, jobs, cache, thumbnails, on_result)
+        writer.flush()
+    except BaseException:
+        writer.flush()  # keep every finished dataset, even on Ctrl-C
+        with transaction(index_path) as con:
+            con.execute(
+                "UPDATE scans SET status = 'interrupted', finished = ? WHERE scan_id = ?",
+                [now(), scan_id],
+            )
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+    missing = [p for p in vanished if p not in writer.moved_from]
+    counts = writer.counts
+    counts["datasets"] += len(unchanged)
+    counts["missing"] = len(missing)
+    with transaction(index_path) as con:
+        if missing:
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT id FROM datasets WHERE path IN (SELECT unnest(?)) AND status <> 'missing'",
+                    [missing],
+                ).fetchall()
+            ]
+            con.execute(
+                "UPDATE datasets SET status = 'missing', scan_id = ? WHERE id IN (SELECT unnest(?))",
+                [scan_id, ids],
+            )
+            append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
+        _record_issues(con, scan_id, walk_issues)
+        con.execute(
+            "UPDATE scans SET status = 'done', finished = ?, counts = ? WHERE scan_id = ?",
+            [now(), json.dumps(counts), scan_id],
+        )
+    return ScanReport(
+        root=display(root),
+        index=display(index_path),
+        scan_id=scan_id,
+        counts=counts,
+        failed=writer.failed,
+        issues=[(display(p), s, m) for p, s, m in walk_issues],
+        bytes_processed=done_bytes,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _progress(progress: bool | None, total: int, n: int) -> Any:
+    if progress is False or n == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="scanning",
+        disable=None if progress is None else False,
+        dynamic_ncols=True,
+    )

@@ -1,0 +1,109 @@
+"""Per-dataset work done in worker processes: metadata, checksum, thumbnail.
+
+Everything here takes and returns plain picklable values. A failure in one step is
+recorded with the file and the cause; the other steps still run (a dataset whose
+metadata cannot be read still gets its checksum, so nothing is invisible).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReaderError
+from ..paths import display
+from ..readers import ImageInfo, get_reader
+from .checksum import combine, file_checksum
+from .thumbnail import make_thumbnail
+from .walk import Candidate
+
+
+@dataclasses.dataclass
+class Result:
+    candidate: Candidate
+    info: ImageInfo | None = None
+    checksum: str | None = None
+    file_checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+    thumbnail: str | None = None  # relative to the cache folder
+    error: str | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _cause(exc: BaseException, path: Path) -> str:
+    """A one-line message naming the file and the cause."""
+    if isinstance(exc, ReaderError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        name = display(exc.filename) if exc.filename else display(path)
+        return f"{name}: {exc.strerror}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{display(path)}: {type(exc).__name__}: {text}"
+
+
+def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
+    """Describe, checksum and draw one dataset; never raises."""
+    t0 = time.perf_counter()
+    res = Result(candidate=cand, warnings=list(cand.warnings))
+    src = cand.source
+    # 1. checksum: always, so even unreadable datasets can be tracked and verified
+    try:
+        parts = []
+        for f in cand.files:
+            digest = file_checksum(f.path)
+            res.file_checksums[f.rel] = digest
+            parts.append((f.rel, digest))
+        res.checksum = combine(parts) if parts else None
+    except OSError as exc:
+        res.error = _cause(exc, src.path)
+    # 2. metadata
+    if cand.reader is not None and res.error is None:
+        try:
+            if cand.size == 0:
+                raise ReaderError(src.path, "empty file (0 bytes)")
+            reader = get_reader(cand.reader)
+            res.info = reader.describe(src)
+            res.warnings.extend(res.info.warnings)
+        except Exception as exc:
+            res.error = _cause(exc, src.path)
+            if cand.forced:
+                res.error += " (the file name suggests this format but its content does not match)"
+        # 3. thumbnail
+        if res.info is not None and thumbnails and res.checksum:
+            name = res.checksum.split(":")[-1]
+            out = cache / "thumbnails" / name[:2] / f"{name[:32]}.png"
+            try:
+                if not out.exists():
+                    make_thumbnail(reader, src, res.info, out)
+                res.thumbnail = out.relative_to(cache).as_posix()
+            except Exception as exc:
+                res.warnings.append(f"thumbnail failed: {_cause(exc, src.path)}")
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def process_safely(cand: Candidate, cache: Path, thumbnails: bool = True) -> Result:
+    """:func:`process` with a last-resort guard (for pool workers)."""
+    try:
+        return process(cand, cache, thumbnails=thumbnails)
+    except BaseException as exc:  # never let a worker die on one dataset
+        res = Result(candidate=cand, error=_cause(exc, cand.source.path))
+        res.warnings.append("".join(traceback.format_exception_only(exc)).strip())
+        return res
+
+
+def summarise_info(info: ImageInfo) -> dict[str, Any]:
+    """Fields of an ImageInfo for logs and ``--json`` output."""
+    return {
+        "shape": list(info.shape),
+        "dtype": info.dtype,
+        "axes": info.axes,
+        "modality": info.modality,
+    }

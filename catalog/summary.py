@@ -1,0 +1,74 @@
+"""A plain-text overview of an index, for ``voxcat summary`` and ``voxcat demo``."""
+
+from __future__ import annotations
+
+import os
+
+from .index import connect
+from .paths import from_db
+
+
+def _size(n: float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _voxel(v: float | None) -> str:
+    if not v:
+        return "-"
+    for unit, f in (("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
+        if v >= f:
+            return f"{v / f:.3g} {unit}"
+    return f"{v / 1e-10:.3g} Å"
+
+
+def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = False) -> str:
+    """Counts by status, format and modality, a table of datasets, and failures.
+
+    >>> print(summary_text("lab.duckdb"))          # doctest: +SKIP
+    """
+    with connect(index, read_only=True) as con:
+        total, size = con.execute("SELECT count(*), sum(size) FROM datasets").fetchone()
+        by_status = con.execute(
+            "SELECT status, count(*) FROM datasets GROUP BY ALL ORDER BY 2 DESC"
+        ).fetchall()
+        by_format = con.execute(
+            "SELECT coalesce(format, '?'), count(*), sum(size) FROM datasets "
+            "WHERE kind <> 'file' GROUP BY ALL ORDER BY 2 DESC"
+        ).fetchall()
+        images = con.execute(
+            "SELECT id, name, format, shape, dtype, voxel_size, modality, data_level, size "
+            "FROM datasets WHERE kind <> 'file' AND status = 'ok' ORDER BY path LIMIT 40"
+        ).fetchall()
+        bad = con.execute(
+            "SELECT path, error FROM datasets WHERE status = 'failed' ORDER BY path"
+        ).fetchall()
+        others = con.execute("SELECT count(*) FROM datasets WHERE kind = 'file'").fetchone()[0]
+        issues = con.execute(
+            "SELECT path, severity, message FROM scan_issues WHERE scan_id = "
+            "(SELECT max(scan_id) FROM scans) ORDER BY severity, path"
+        ).fetchall()
+    lines = [
+        f"{total} datasets, {_size(size)} on disk; "
+        + ", ".join(f"{s}: {n}" for s, n in by_status),
+        "formats: " + ", ".join(f"{f} {n}" for f, n, _ in by_format) + f"; other files: {others}",
+        "",
+        f"{'id':13} {'name':34} {'format':9} {'shape':16} {'dtype':8} {'voxel':9} {'mod':4} {'level':13} size",
+    ]
+    for ident, name, fmt, shape, dtype, vox, mod, level, sz in images:
+        shp = "x".join(str(s) for s in shape or [])
+        lines.append(
+            f"{ident:13} {name[:34]:34} {fmt or '':9} {shp[:16]:16} {dtype or '':8} "
+            f"{_voxel(vox):9} {mod or '-':4} {level or '-':13} {_size(sz)}"
+        )
+    if bad:
+        lines += ["", f"{len(bad)} failed:"]
+        lines += [f"  {err or from_db(p)}" for p, err in (bad if failed else bad[:10])]
+    if failed and issues:
+        lines += ["", "issues of the last scan:"]
+        lines += [f"  {sev:7} {from_db(p)}: {msg}" for p, sev, msg in issues]
+    return "\n".join(lines)
