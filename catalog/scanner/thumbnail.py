@@ -116,7 +116,7 @@ def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
     im = Image.fromarray(img)
     h, w = img.shape[:2]
     scale = size / max(h, 1)
-    new_w = max(1, min(int(math.ceil(w * scale)), 4 * size))
+    new_w = max(1, min(math.ceil(w * scale), 4 * size))
     im = im.resize(
         (new_w, size), Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.NEAREST
     )

@@ -1,0 +1,527 @@
+"""HDF5 files (h5py): DXchange and NeXus/NXtomo tomography, and generic arrays.
+
+``describe`` walks the file's object tree (names, shapes, attributes) and reads only
+tiny datasets (pixel sizes, dates, angles under 1 MB, summarised). ``open`` wraps
+each dataset in a block reader that opens the file per chunk, so the result pickles
+and holds no file handle. The axis and chunk helpers here are shared with the NetCDF
+and Zarr readers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..errors import ReaderError
+from .base import (
+    AXES_ORDER,
+    ArrayInfo,
+    ImageInfo,
+    Reader,
+    Source,
+    build_dataarray,
+    canonical_order,
+    info_attrs,
+    jsonable,
+    level_of,
+    spacing_entry,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import h5py
+    import xarray as xr
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: Where the HDF5 superblock may start (after a user block of 512 bytes or more).
+SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
+SMALL_BYTES = 1 << 20  # describe reads a dataset only when it is smaller than this
+CHUNK_BYTES = 8 << 20  # aim of a dask chunk: one slice, or several up to a few MB
+MAX_LISTED = 256  # datasets summarised in meta
+
+#: Dimension names (lower case) that say which axis they are.
+AXIS_ALIASES = {
+    **dict.fromkeys(("t", "time", "frame", "frames", "timepoint"), "t"),
+    **dict.fromkeys(("c", "ch", "channel", "channels", "band", "wavelength"), "c"),
+    **dict.fromkeys(("z", "depth", "slice", "slices", "plane", "planes"), "z"),
+    **dict.fromkeys(("y", "height", "row", "rows"), "y"),
+    **dict.fromkeys(("x", "width", "col", "cols", "column", "columns"), "x"),
+}
+
+
+# -- helpers shared by the HDF5, NetCDF and Zarr readers ------------------------------
+
+
+def hdf5_signature_offset(path: Path) -> int | None:
+    """Offset of the HDF5 signature (0 or after a user block), ``None`` if absent."""
+    try:
+        with open(path, "rb") as fh:
+            for offset in SIGNATURE_OFFSETS:
+                fh.seek(offset)
+                if fh.read(8) == HDF5_MAGIC:
+                    return offset
+    except OSError:
+        return None
+    return None
+
+
+def check_size(path: Path) -> int:
+    """The file's size; raises ReaderError for a missing or empty file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise ReaderError(path, "empty file (0 bytes)")
+    return size
+
+
+def axes_from_names(names: Sequence[str]) -> str | None:
+    """Axis letters when every name says its axis (``("depth", "row", "col")`` -> ``"zyx"``)."""
+    letters = [AXIS_ALIASES.get(str(n).strip().lower()) for n in names]
+    if not letters or None in letters or len(set(letters)) != len(letters):
+        return None
+    return "".join(letters)  # type: ignore[arg-type]
+
+
+def positional_axes(shape: Sequence[int], dtype: Any) -> str:
+    """Axes from position alone: last two ``yx``, then ``z``, ``c``, ``t``.
+
+    A trailing dimension of 3 or 4 in an 8-bit array is taken as colour channels.
+
+    >>> positional_axes((5, 64, 64), "uint16"), positional_axes((64, 64, 3), "uint8")
+    ('zyx', 'yxc')
+    """
+    ndim = len(shape)
+    if ndim == 0 or ndim > len(AXES_ORDER):
+        raise ValueError(f"cannot map a {ndim}-dimensional array {tuple(shape)} to tczyx axes")
+    if ndim in (3, 4) and shape[-1] in (3, 4) and np.dtype(dtype) == np.uint8:
+        return "zyxc"[-ndim:]
+    return AXES_ORDER[-ndim:]
+
+
+def file_axes(names: Sequence[str] | None, shape: Sequence[int], dtype: Any) -> str:
+    """Axis letters in the file's order: from dimension names, else by position."""
+    return (axes_from_names(names) if names else None) or positional_axes(shape, dtype)
+
+
+def auto_chunks(
+    shape: Sequence[int],
+    itemsize: int,
+    storage: Sequence[int] | None = None,
+    target: int = CHUNK_BYTES,
+) -> tuple[int, ...]:
+    """Dask chunks of about ``target`` bytes: whole trailing axes, split leading ones.
+
+    Chunks are rounded up to whole storage chunks when the file has them.
+
+    >>> auto_chunks((100, 1024, 1024), 2)
+    (4, 1024, 1024)
+    """
+    dims = [int(n) for n in shape]
+    chunks = list(dims)
+    for i in range(len(dims)):
+        rest = math.prod(chunks[i + 1 :]) * itemsize
+        if rest * chunks[i] <= target:
+            break
+        chunks[i] = max(1, target // rest) if rest else 1
+    if storage and len(storage) == len(dims):
+        chunks = [
+            min(n, -(-c // int(s)) * int(s)) if s else c for c, s, n in zip(chunks, storage, dims)
+        ]
+    return tuple(max(1, c) for c in chunks)
+
+
+def dask_name(prefix: str, path: Path, *parts: Any) -> str:
+    """A deterministic dask key for data of ``path`` (changes when the file does)."""
+    from dask.base import tokenize
+
+    try:
+        st = os.stat(path)
+        stamp: tuple[int, int] = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)
+    return f"{prefix}-{tokenize(str(path), stamp, *parts)}"
+
+
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """An ISO 8601 date/time from text or bytes, ``None`` when it is not one."""
+    text = as_text(value)
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        return None
+
+
+def as_text(value: Any) -> str | None:
+    """Text from a str, bytes or one-element array attribute/dataset value."""
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            return None
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    return value.rstrip("\x00").strip() if isinstance(value, str) else None
+
+
+def lazy_array(blocks: Any, chunks: Sequence[int], name: str) -> Any:
+    """``da.from_array`` over a block reader, without touching the file to build it."""
+    import dask.array as da
+
+    meta = np.empty((0,) * len(blocks.shape), dtype=blocks.dtype)
+    return da.from_array(blocks, chunks=tuple(chunks), name=name, lock=False, meta=meta)
+
+
+# -- the reader -----------------------------------------------------------------------
+
+
+class H5Blocks:
+    """Reads blocks of one HDF5 dataset, opening the file per read (picklable)."""
+
+    def __init__(self, path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.name = str(path), name
+        self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        import h5py
+
+        try:
+            with h5py.File(self.path, "r") as f:
+                return np.asarray(f[self.name][key])
+        except Exception as exc:
+            raise ReaderError(
+                self.path, f"cannot read dataset {self.name!r} (truncated or corrupt?): {exc}"
+            ) from exc
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What ``open`` needs beyond the ImageInfo."""
+
+    info: ImageInfo
+    primary: str
+    axes: str  # the primary dataset's axes in file order
+    variables: dict[str, tuple[tuple[int, ...], np.dtype, tuple[int, ...] | None]]
+
+
+@dataclasses.dataclass
+class _Facts:
+    layout: str = "generic"
+    primary: str | None = None
+    container: bool = False
+    modality: str | None = None
+    data_level: str | None = None
+    instrument: str | None = None
+    acquired: dt.datetime | None = None
+    spacing: dict[str, float] = dataclasses.field(default_factory=dict)
+    units: dict[str, str] = dataclasses.field(default_factory=dict)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class HDF5Reader(Reader):
+    """HDF5 files through h5py: DXchange, NeXus (NXtomo) and generic layouts.
+
+    >>> reader = HDF5Reader()
+    >>> info = reader.describe(Source.single("tomo.h5"))  # doctest: +SKIP
+    >>> info.primary, info.modality                       # doctest: +SKIP
+    ('exchange/data', 'CT')
+    >>> reader.open(Source.single("tomo.h5"))["exchange/data"]  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "hdf5"
+    description: ClassVar[str] = "HDF5 (DXchange, NeXus/NXtomo, generic arrays) via h5py"
+    url: ClassVar[str] = "https://docs.h5py.org/"
+    suffixes: ClassVar[tuple[str, ...]] = (".hdf5", ".h5", ".hdf", ".he5", ".nxs", ".cxi")
+
+    def guess_can_open(self, path: Path) -> bool:
+        return hdf5_signature_offset(Path(path)) is not None
+
+    def describe(self, source: Source) -> ImageInfo:
+        return self._plan(source.path).info
+
+    def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
+        import xarray as xr
+
+        path = source.path
+        plan = self._plan(path)
+        info = plan.info
+        level_of(info, level, path)
+        order = canonical_order(plan.axes)
+        arrays: dict[str, Any] = {}
+        for name, (shape, dtype, storage) in plan.variables.items():
+            blocks = H5Blocks(path, name, shape, dtype)
+            chunks = auto_chunks(shape, dtype.itemsize, storage)
+            arrays[name] = lazy_array(blocks, chunks, dask_name("h5", path, name))
+        primary = build_dataarray(arrays[plan.primary].transpose(order), info, name=plan.primary)
+        if info.kind == "image":
+            return primary
+        variables: dict[str, Any] = {plan.primary: primary}
+        for name, arr in arrays.items():
+            if name != plan.primary:
+                stem = name.replace("/", "_")
+                dims = tuple(f"{stem}_dim{i}" for i in range(arr.ndim))
+                variables[name] = xr.DataArray(arr, dims=dims, name=name)
+        attrs = info_attrs(info)
+        attrs["primary"] = plan.primary
+        return xr.Dataset(variables, attrs=attrs)
+
+    # -- inspection ----------------------------------------------------------------
+    def _plan(self, path: Path) -> _Plan:
+        import h5py
+
+        check_size(path)
+        if hdf5_signature_offset(path) is None:
+            raise ReaderError(path, "not an HDF5 file (no HDF5 signature)")
+        try:
+            with h5py.File(path, "r") as f:
+                return _inspect(f, path)
+        except ReaderError:
+            raise
+        except Exception as exc:
+            raise ReaderError(path, f"truncated or corrupt HDF5 file: {exc}") from exc
+
+
+def _numeric(ds: h5py.Dataset) -> bool:
+    return ds.dtype.kind in "biuf" and ds.dtype.names is None
+
+
+def _inspect(f: h5py.File, path: Path) -> _Plan:
+    import h5py
+
+    datasets: dict[str, h5py.Dataset] = {}
+    classes: dict[str, str] = {}
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            datasets[name] = obj
+        elif "NX_class" in obj.attrs:
+            classes[name] = as_text(obj.attrs["NX_class"]) or ""
+
+    f.visititems(visit)
+    facts = _Facts()
+    if isinstance(f.get("exchange/data"), h5py.Dataset):
+        _dxchange(f, datasets, facts)
+    elif classes:
+        _nexus(f, datasets, classes, facts)
+    if facts.primary and facts.primary not in datasets:
+        _rename_link(f, datasets, facts.primary)
+    candidates = {n: d for n, d in datasets.items() if _numeric(d) and 2 <= d.ndim <= 5}
+    if facts.primary not in candidates:
+        if not candidates:
+            found = ", ".join(f"{n} {d.shape}" for n, d in list(datasets.items())[:8])
+            raise ReaderError(
+                path, f"no image-like array (2 to 5 numeric dimensions) in HDF5 file; "
+                f"found: {found or 'no datasets'}"
+            )
+        facts.primary = max(candidates, key=lambda n: (candidates[n].size, n))
+    ds = datasets[facts.primary]
+    labels = [d.label for d in ds.dims] if ds.ndim else []
+    axes = file_axes(labels if all(labels) else None, ds.shape, ds.dtype)
+    order = canonical_order(axes)
+    if facts.layout == "generic" and "element_size_um" in ds.attrs:
+        sizes = np.ravel(ds.attrs["element_size_um"])
+        if len(sizes) == len(axes):
+            for letter, size in zip(axes, sizes):
+                if letter in "zyx":
+                    spacing_entry(facts.spacing, facts.units, letter, size, "µm")
+    arrays = {
+        n: ArrayInfo(shape=d.shape, dtype=str(d.dtype), dims=_dims(n, d, n == facts.primary, axes))
+        for n, d in datasets.items()
+        if _numeric(d) and d.ndim >= 2
+    }
+    container = facts.container or len(arrays) > 1
+    meta = {"layout": facts.layout, "attrs": _attrs(f), **facts.meta}
+    meta["datasets"] = {
+        n: {"shape": list(d.shape), "dtype": str(d.dtype), "chunks": d.chunks,
+            "compression": d.compression}
+        for n, d in list(datasets.items())[:MAX_LISTED]
+    }
+    values = {n: _small_value(d) for n, d in datasets.items() if d.size <= 16}
+    meta["values"] = dict(list(values.items())[:MAX_LISTED])
+    if classes:
+        meta["nx_classes"] = dict(list(classes.items())[:MAX_LISTED])
+    info = ImageInfo(
+        shape=tuple(ds.shape[i] for i in order),
+        dtype=str(ds.dtype),
+        axes="".join(axes[i] for i in order),
+        kind="container" if container else "image",
+        spacing=facts.spacing,
+        units=facts.units,
+        modality=facts.modality,
+        acquired=facts.acquired,
+        instrument=facts.instrument,
+        data_level=facts.data_level,
+        arrays=arrays if container else {},
+        primary=facts.primary,
+        meta=jsonable(meta),
+    )
+    if len(datasets) > MAX_LISTED:
+        info.warnings.append(f"{len(datasets)} datasets; only {MAX_LISTED} listed in meta")
+    variables = {
+        n: (tuple(d.shape), d.dtype, d.chunks)
+        for n, d in datasets.items()
+        if _numeric(d) and d.ndim >= 1 and (container or n == facts.primary)
+    }
+    return _Plan(info=info, primary=facts.primary, axes=axes, variables=variables)
+
+
+def _dims(name: str, ds: h5py.Dataset, primary: bool, axes: str) -> tuple[str, ...]:
+    if primary:
+        return tuple(sorted(axes, key=AXES_ORDER.index))
+    stem = name.replace("/", "_")
+    return tuple(f"{stem}_dim{i}" for i in range(ds.ndim))
+
+
+def _rename_link(f: h5py.File, datasets: dict[str, Any], target: str) -> None:
+    """Give a hard-linked dataset the name the layout uses (visititems picks one)."""
+    obj = f.get(target)
+    for name, ds in list(datasets.items()):
+        if obj is not None and ds.shape == obj.shape and ds == obj:
+            datasets[target] = datasets.pop(name)
+            return
+
+
+def _small_value(ds: h5py.Dataset | None) -> Any:
+    """The value of a dataset under 1 MB (scalars unwrapped), else ``None``."""
+    if ds is None or not hasattr(ds, "dtype") or ds.size * ds.dtype.itemsize > SMALL_BYTES:
+        return None
+    value = ds[()]
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    return value
+
+
+def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """Attributes that h5py can decode (others are named, not fatal)."""
+    out: dict[str, Any] = {}
+    for key in obj.attrs:
+        try:
+            out[key] = obj.attrs[key]
+        except Exception:  # an attribute type h5py cannot read
+            out[key] = "<unreadable>"
+    return out
+
+
+def _unit(ds: h5py.Dataset) -> str | None:
+    for key in ("units", "unit"):
+        if key in ds.attrs:
+            return as_text(ds.attrs[key])
+    return None
+
+
+def _summary(ds: h5py.Dataset | None) -> dict[str, Any] | None:
+    """Count, range and unit of a 1-D dataset (angles, keys) under 1 MB."""
+    if ds is None or not hasattr(ds, "dtype"):
+        return None
+    out: dict[str, Any] = {"count": int(ds.size), "unit": _unit(ds)}
+    value = _small_value(ds) if ds.dtype.kind in "biuf" else None
+    if value is not None and np.size(value):
+        arr = np.asarray(value, dtype=float)
+        out.update(min=float(np.nanmin(arr)), max=float(np.nanmax(arr)))
+    return out
+
+
+def _find(datasets: dict[str, Any], under: str, leaf: str) -> str | None:
+    """The shortest dataset path below ``under`` whose last part is ``leaf``."""
+    hits = [n for n in datasets if n.startswith(under + "/") and n.rsplit("/", 1)[-1] == leaf]
+    return min(hits, key=lambda n: (n.count("/"), n)) if hits else None
+
+
+def _pixel_sizes(f: h5py.File, names: dict[str, str | None], facts: _Facts) -> None:
+    for axis, name in names.items():
+        if name and name in f:
+            spacing_entry(facts.spacing, facts.units, axis, _small_value(f[name]), _unit(f[name]))
+
+
+def _dxchange(f: h5py.File, datasets: dict[str, Any], facts: _Facts) -> None:
+    """DXchange: /exchange/data projections, data_white/data_dark, theta, measurement."""
+    facts.layout, facts.primary, facts.container, facts.modality = (
+        "dxchange", "exchange/data", True, "CT"
+    )
+    theta = _summary(f.get("exchange/theta"))
+    if theta:
+        facts.meta["theta"] = theta
+        facts.data_level = "raw"
+    for key, label in (("data_white", "flats"), ("data_dark", "darks")):
+        if f"exchange/{key}" in datasets:
+            facts.meta[label] = list(datasets[f"exchange/{key}"].shape)
+    det = "measurement/instrument/detector"
+    _pixel_sizes(f, {"x": f"{det}/pixel_size_x", "y": f"{det}/pixel_size_y"}, facts)
+    facts.instrument = as_text(_small_value(f.get("measurement/instrument/name")))
+    for key in ("process/acquisition/start_date", "measurement/sample/experiment/start_date"):
+        facts.acquired = facts.acquired or parse_datetime(_small_value(f.get(key)))
+    sample = as_text(_small_value(f.get("measurement/sample/name")))
+    if sample:
+        facts.meta["sample"] = sample
+
+
+def _nexus(
+    f: h5py.File, datasets: dict[str, Any], classes: dict[str, str], facts: _Facts
+) -> None:
+    """NeXus: default NXentry -> default NXdata -> signal; NXtomo projections are CT."""
+    entries = sorted((n for n, c in classes.items() if c == "NXentry"), key=_depth_first)
+    if not entries:
+        return
+    default = as_text(f.attrs.get("default"))
+    entry = default if default in entries else entries[0]
+    facts.layout = "nexus"
+    nxdata = as_text(f[entry].attrs.get("default"))
+    nxdata = f"{entry}/{nxdata}" if nxdata else None
+    if nxdata not in classes:
+        found = sorted(
+            (n for n, c in classes.items() if c == "NXdata" and n.startswith(entry + "/")),
+            key=_depth_first,
+        )
+        nxdata = found[0] if found else None
+    if nxdata:
+        signal = as_text(f[nxdata].attrs.get("signal"))
+        if not signal:
+            signal = next(
+                (k for k, v in f[nxdata].items() if str(v.attrs.get("signal", "")) == "1"), "data"
+            )
+        if f"{nxdata}/{signal}" in f:
+            facts.primary = f"{nxdata}/{signal}"
+    definition = as_text(_small_value(f.get(f"{entry}/definition")))
+    key_path = (f"{nxdata}/image_key" if nxdata and f"{nxdata}/image_key" in f else None) or _find(
+        datasets, entry, "image_key"
+    )
+    facts.meta["nexus"] = {
+        "entry": entry, "data": nxdata, "signal": facts.primary, "definition": definition
+    }
+    facts.acquired = parse_datetime(_small_value(f.get(f"{entry}/start_time")))
+    facts.instrument = as_text(_small_value(f.get(f"{entry}/instrument/name")))
+    title = as_text(_small_value(f.get(f"{entry}/title")))
+    if title:
+        facts.meta["title"] = title
+    if (definition or "").upper() == "NXTOMO" or key_path:
+        facts.layout, facts.modality, facts.data_level, facts.container = (
+            "nxtomo", "CT", "raw", True
+        )
+        if key_path:
+            keys = _small_value(f[key_path])
+            if keys is not None:
+                kinds = {0: "projections", 1: "flats", 2: "darks", 3: "invalid"}
+                values, counts = np.unique(np.asarray(keys), return_counts=True)
+                facts.meta["image_key"] = {
+                    kinds.get(int(v), str(v)): int(c) for v, c in zip(values, counts)
+                }
+        angle = _find(datasets, entry, "rotation_angle")
+        if angle:
+            facts.meta["rotation_angle"] = _summary(f[angle])
+        sizes = {"x": _find(datasets, entry, "x_pixel_size"),
+                 "y": _find(datasets, entry, "y_pixel_size")}
+        _pixel_sizes(f, sizes, facts)
+
+
+def _depth_first(name: str) -> tuple[int, str]:
+    return (name.count("/"), name)
