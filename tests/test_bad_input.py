@@ -47,7 +47,10 @@ def bad_drive(tmp_path: Path, volume: np.ndarray) -> Path:
 def test_broken_files_are_recorded_and_the_rest_indexed(bad_drive: Path, tmp_path: Path) -> None:
     index = tmp_path / "x.duckdb"
     rep = scan(bad_drive, index, jobs=1, progress=False)
-    status = {Path(from_db(p)).name: (s, e) for p, s, e in q(index, "SELECT path, status, error FROM datasets")}
+    status = {
+        Path(from_db(p)).name: (s, e)
+        for p, s, e in q(index, "SELECT path, status, error FROM datasets")
+    }
     assert status["good.tif"][0] == "ok"
     for name, cause in [
         ("truncated.tif", ""),
@@ -61,7 +64,9 @@ def test_broken_files_are_recorded_and_the_rest_indexed(bad_drive: Path, tmp_pat
         assert cause in err
     # the PNG with a .tif name is read as what it is, with a recorded warning
     assert status["png_named.tif"][0] == "ok"
-    fmt, warnings = q(index, "SELECT format, warnings FROM datasets WHERE name = 'png_named.tif'")[0]
+    fmt, warnings = q(index, "SELECT format, warnings FROM datasets WHERE name = 'png_named.tif'")[
+        0
+    ]
     assert fmt == "raster" and any("content is raster" in w for w in warnings)
     assert rep["failed"] == 4 and rep["added"] == 2
     issues = q(index, "SELECT severity, count(*) FROM scan_issues GROUP BY ALL ORDER BY 1")
@@ -93,7 +98,10 @@ def test_symlink_loops_and_dangling_links(tmp_path: Path, volume: np.ndarray) ->
     assert names == ["alias.tif", "v.tif"]
     msgs = {Path(from_db(p)).name: m for p, m in q(index, "SELECT path, message FROM scan_issues")}
     assert "symlink loop" in msgs["self"]
-    assert "dangling symlink" in msgs["dangling.tif"] and "/nonexistent/target.tif" in msgs["dangling.tif"]
+    assert (
+        "dangling symlink" in msgs["dangling.tif"]
+        and "/nonexistent/target.tif" in msgs["dangling.tif"]
+    )
     assert "symlink loop" in msgs["up"]
     assert rep["failed"] == 0
 
@@ -106,7 +114,7 @@ def test_odd_names(tmp_path: Path, volume: np.ndarray) -> None:
     long_name = "v" * 240 + ".tif"
     tifffile.imwrite(root / long_name, volume[:2])
     tifffile.imwrite(root / "spaces & ünïcödé [1] (copy).tif", volume[:2])
-    tifffile.imwrite(root / "quote's \"x\"; DROP TABLE datasets;--.tif", volume[:2])
+    tifffile.imwrite(root / 'quote\'s "x"; DROP TABLE datasets;--.tif', volume[:2])
     index = tmp_path / "x.duckdb"
     rep = scan(root, index, jobs=1, progress=False)
     assert rep["added"] == 4 and rep["failed"] == 0
@@ -166,10 +174,16 @@ def test_unreadable_files_and_folders(tmp_path: Path, volume: np.ndarray) -> Non
         os.chmod(root / "locked_dir", 0o000)
         out = run()
         assert q(index, "SELECT status FROM datasets WHERE name = 'inside.tif'") == [("ok",)]
-        status = {Path(from_db(p)).name: (s, e) for p, s, e in q(index, "SELECT path, status, error FROM datasets")}
+        status = {
+            Path(from_db(p)).name: (s, e)
+            for p, s, e in q(index, "SELECT path, status, error FROM datasets")
+        }
         assert status["ok.tif"][0] == "ok"
         assert status["secret.tif"][0] == "failed"
-        assert "Permission denied" in status["secret.tif"][1] and "secret.tif" in status["secret.tif"][1]
+        assert (
+            "Permission denied" in status["secret.tif"][1]
+            and "secret.tif" in status["secret.tif"][1]
+        )
         issues = q(index, "SELECT path, message FROM scan_issues WHERE severity = 'error'")
         assert any(p == to_db(root / "locked_dir") and "Permission denied" in m for p, m in issues)
         assert "FAILED" in out.stdout and "SKIPPED" in out.stdout
@@ -180,7 +194,9 @@ def test_unreadable_files_and_folders(tmp_path: Path, volume: np.ndarray) -> Non
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_vanished_folder_is_marked_missing_then_restored(tmp_path: Path, volume: np.ndarray) -> None:
+def test_vanished_folder_is_marked_missing_then_restored(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
     root = tmp_path / "d"
     (root / "sub").mkdir(parents=True)
     tifffile.imwrite(root / "sub" / "a.tif", volume)

@@ -36,7 +36,9 @@ def test_scan_and_summary(small: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "2 datasets" in out and "a.tif" in out and "12x40x48" in out
 
 
-def test_index_from_environment(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_from_environment(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index = tmp_path / "env.duckdb"
     monkeypatch.setenv("VOXCAT_INDEX", str(index))
     assert main(["scan", str(small), "-q", "-j", "1"]) == 0
@@ -61,7 +63,19 @@ def test_strict_exit_code(tmp_path: Path) -> None:
 def test_readers_lists_every_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["readers"]) == 0
     out = capsys.readouterr().out
-    for name in ("tiff", "slices", "zarr", "hdf5", "netcdf", "dicom", "nifti", "metaimage", "nrrd", "mrc", "raster"):
+    for name in (
+        "tiff",
+        "slices",
+        "zarr",
+        "hdf5",
+        "netcdf",
+        "dicom",
+        "nifti",
+        "metaimage",
+        "nrrd",
+        "mrc",
+        "raster",
+    ):
         assert name in out
     assert "BROKEN" not in out
 
@@ -71,11 +85,32 @@ def test_console_script_demo(tmp_path: Path) -> None:
     """`voxcat demo` as installed: writes the drive, scans it, prints the summary."""
     exe = Path(sys.executable).with_name("voxcat")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "catalog.cli"]
-    out = subprocess.run([*cmd, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [*cmd, "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    for fmt in ("slices", "hdf5", "tiff", "zarr", "netcdf", "dicom", "nifti", "mrc", "nrrd", "metaimage"):
+    for fmt in (
+        "slices",
+        "hdf5",
+        "tiff",
+        "zarr",
+        "netcdf",
+        "dicom",
+        "nifti",
+        "mrc",
+        "nrrd",
+        "metaimage",
+    ):
         assert fmt in text, fmt
     assert "failed: 3" in text  # empty.tif, truncated.tif and ... are recorded
-    again = subprocess.run([*cmd, "demo", "--dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [*cmd, "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "added: 0" in again.stdout

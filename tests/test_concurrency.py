@@ -28,7 +28,9 @@ def many(tmp_path: Path, rng: np.random.Generator) -> Path:
     for i in range(160):
         d = root / f"group_{i // 20:02d}"
         d.mkdir(parents=True, exist_ok=True)
-        tifffile.imwrite(d / f"img_{i:04d}.tif", rng.integers(0, 60000, (6, 96, 96), dtype=np.uint16))
+        tifffile.imwrite(
+            d / f"img_{i:04d}.tif", rng.integers(0, 60000, (6, 96, 96), dtype=np.uint16)
+        )
     return root
 
 
@@ -37,7 +39,9 @@ def _count(index: Path) -> int:
         return con.execute("SELECT count(*) FROM datasets WHERE status = 'ok'").fetchone()[0]
 
 
-def test_kill_9_leaves_a_consistent_index_and_the_next_scan_resumes(many: Path, tmp_path: Path) -> None:
+def test_kill_9_leaves_a_consistent_index_and_the_next_scan_resumes(
+    many: Path, tmp_path: Path
+) -> None:
     index = tmp_path / "x.duckdb"
     proc = subprocess.Popen([sys.executable, "-c", SCAN, str(many), str(index), "1"])
     deadline = time.monotonic() + 120
@@ -58,7 +62,12 @@ def test_kill_9_leaves_a_consistent_index_and_the_next_scan_resumes(many: Path, 
     assert committed >= done
     con = duckdb.connect(str(index), read_only=True)
     # no dataset without its files, no duplicate paths
-    assert con.execute("SELECT count(*) FROM datasets d WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.dataset_id = d.id)").fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM datasets d WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.dataset_id = d.id)"
+        ).fetchone()[0]
+        == 0
+    )
     assert con.execute("SELECT count(*) - count(DISTINCT path) FROM datasets").fetchone()[0] == 0
     con.close()
     rep = scan(many, index, jobs=1, progress=False)
@@ -71,7 +80,9 @@ def test_kill_9_leaves_a_consistent_index_and_the_next_scan_resumes(many: Path, 
 
 def test_readers_can_query_while_a_scan_runs(many: Path, tmp_path: Path) -> None:
     index = tmp_path / "x.duckdb"
-    proc = subprocess.Popen([sys.executable, "-c", SCAN, str(many), str(index), "2"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCAN, str(many), str(index), "2"], stdout=subprocess.PIPE, text=True
+    )
     reads, counts = 0, []
     while proc.poll() is None:
         if index.exists():
@@ -87,14 +98,21 @@ def test_readers_can_query_while_a_scan_runs(many: Path, tmp_path: Path) -> None
 def test_two_scans_of_one_index_do_not_corrupt_it(many: Path, tmp_path: Path) -> None:
     index = tmp_path / "x.duckdb"
     procs = [
-        subprocess.Popen([sys.executable, "-c", SCAN, str(many), str(index), "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", SCAN, str(many), str(index), "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     con = duckdb.connect(str(index), read_only=True)
-    assert con.execute("SELECT count(*), count(DISTINCT path), count(DISTINCT id) FROM datasets").fetchone() == (160, 160, 160)
+    assert con.execute(
+        "SELECT count(*), count(DISTINCT path), count(DISTINCT id) FROM datasets"
+    ).fetchone() == (160, 160, 160)
     assert con.execute("SELECT count(*) FROM files").fetchone()[0] == 160
     assert con.execute("SELECT count(*) FROM datasets WHERE status <> 'ok'").fetchone()[0] == 0
     con.close()

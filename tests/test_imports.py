@@ -6,12 +6,25 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("jupyter_server", "jupyterlab", "ipywidgets", "panel", "hvplot", "bokeh", "holoviews", "IPython")
+HEAVY = (
+    "jupyter_server",
+    "jupyterlab",
+    "ipywidgets",
+    "panel",
+    "hvplot",
+    "bokeh",
+    "holoviews",
+    "IPython",
+)
 
 
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-c", f"{code}; import sys, json; print(json.dumps(sorted(sys.modules)))"],
+        [
+            sys.executable,
+            "-c",
+            f"{code}; import sys, json; print(json.dumps(sorted(sys.modules)))",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -27,5 +40,7 @@ def test_import_catalog_is_light() -> None:
 
 
 def test_scanning_imports_no_jupyter_code() -> None:
-    mods = _modules_after("import catalog.scanner, catalog.readers, catalog.cli; catalog.readers.load_readers()")
+    mods = _modules_after(
+        "import catalog.scanner, catalog.readers, catalog.cli; catalog.readers.load_readers()"
+    )
     assert not {m for m in mods if m.split(".")[0] in HEAVY}

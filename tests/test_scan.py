@@ -50,7 +50,12 @@ def drive(tmp_path: Path, volume: np.ndarray, rng: np.random.Generator) -> Path:
         lm / "stack.ome.tif",
         rng.integers(0, 4000, (5, 32, 40), dtype=np.uint16),
         ome=True,
-        metadata={"axes": "ZYX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25, "PhysicalSizeZ": 1.0},
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 0.25,
+            "PhysicalSizeY": 0.25,
+            "PhysicalSizeZ": 1.0,
+        },
     )
     Image.fromarray(rng.integers(0, 255, (30, 50), dtype=np.uint8)).save(root / "overview.png")
     (root / "notes.txt").write_text("hello\n")
@@ -77,12 +82,21 @@ def test_scan_groups_and_records(drive: Path, tmp_path: Path) -> None:
     assert txt["kind"] == "file" and txt["format"] == "text/plain" and txt["size"] == 6
     # every dataset has a checksum; single files hash their bytes
     png = ds["overview.png"]
-    assert png["checksum"] == "b3:" + blake3.blake3((drive / "overview.png").read_bytes()).hexdigest()
+    assert (
+        png["checksum"] == "b3:" + blake3.blake3((drive / "overview.png").read_bytes()).hexdigest()
+    )
     # files table lists every slice in order
-    files = rows(index, "SELECT path FROM files WHERE dataset_id = ? ORDER BY position", [stack["id"]])
+    files = rows(
+        index, "SELECT path FROM files WHERE dataset_id = ? ORDER BY position", [stack["id"]]
+    )
     assert [Path(f[0]).name for f in files] == [f"s01_rec{i:04d}.tif" for i in range(12)]
     # the flattened metadata table is searchable
-    assert rows(index, "SELECT count(*) FROM metadata WHERE key = 'path.year' AND value = '2024'")[0][0] == 1
+    assert (
+        rows(index, "SELECT count(*) FROM metadata WHERE key = 'path.year' AND value = '2024'")[0][
+            0
+        ]
+        == 1
+    )
 
 
 def test_thumbnails_are_written_next_to_the_index(drive: Path, tmp_path: Path) -> None:
@@ -121,13 +135,17 @@ def test_rescan_unchanged_changed_moved_missing(drive: Path, tmp_path: Path) -> 
     con.execute("INSERT INTO tags VALUES (?, 'keep', 'me', now())", [ome_id])
     con.close()
     (drive / "moved").mkdir()
-    shutil.move(drive / "2025" / "cells" / "c7" / "stack.ome.tif", drive / "moved" / "renamed.ome.tif")
+    shutil.move(
+        drive / "2025" / "cells" / "c7" / "stack.ome.tif", drive / "moved" / "renamed.ome.tif"
+    )
     # change one file's content
     Image.fromarray(np.zeros((30, 50), np.uint8)).save(drive / "overview.png")
     # delete one dataset
     (drive / "notes.txt").unlink()
     rep = scan(drive, index, jobs=1, progress=False)
-    assert (rep["moved"], rep["changed"], rep["missing"], rep["unchanged"]) == (1, 1, 1, 1), rep.counts
+    assert (rep["moved"], rep["changed"], rep["missing"], rep["unchanged"]) == (1, 1, 1, 1), (
+        rep.counts
+    )
     after = by_name(index)
     assert after["renamed.ome.tif"]["id"] == ome_id
     assert after["renamed.ome.tif"]["first_seen"] == before["stack.ome.tif"]["first_seen"]

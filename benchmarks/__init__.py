@@ -1,0 +1,1 @@
+"""voxcat benchmarks: run as `python -m benchmarks.<name>` (see each module)."""

@@ -1,0 +1,367 @@
+"""Zarr stores (v2 and v3): OME-Zarr 0.4/0.5 images, plain arrays and groups.
+
+A store is a folder, claimed whole by :meth:`ZarrReader.claim_directory`. OME-Zarr
+multiscales metadata is read directly (0.4 stores carry no ``_ARRAY_DIMENSIONS``, so
+``xr.open_zarr`` cannot open them); groups whose arrays all name their dimensions
+open through xarray, other groups are assembled from the arrays themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..errors import ReaderError
+from .base import (
+    SPATIAL_AXES,
+    ArrayInfo,
+    ImageInfo,
+    Reader,
+    Source,
+    build_dataarray,
+    canonical_order,
+    info_attrs,
+    jsonable,
+    level_of,
+    spacing_entry,
+)
+from .hdf5 import AXIS_ALIASES, auto_chunks, dask_name, file_axes, lazy_array, positional_axes
+from .netcdf import XrPlan, dataset_info, lazy_dataset
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+    import zarr
+
+#: Files that mark the top of a Zarr v2 or v3 store.
+MARKERS = (".zarray", ".zgroup", ".zattrs", "zarr.json", ".zmetadata")
+_OME_TYPES = {"time": "t", "channel": "c"}
+
+
+def is_zarr_store(path: Path) -> bool:
+    """A folder with Zarr metadata at its top (or one level down for ``*.zarr``)."""
+    if not path.is_dir():
+        return False
+    if any((path / m).is_file() for m in MARKERS):
+        return True
+    if path.name.lower().endswith(".zarr"):
+        with os.scandir(path) as entries:
+            subdirs = [Path(e.path) for e in entries if e.is_dir()]
+        return any((d / m).is_file() for d in subdirs for m in MARKERS)
+    return False
+
+
+class ZarrBlocks:
+    """Reads blocks of one Zarr array; failures become ReaderError naming the store."""
+
+    def __init__(self, array: zarr.Array, path: Path, key: str) -> None:
+        self.array, self.path, self.key = array, str(path), key
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.array[index])
+        except Exception as exc:
+            raise ReaderError(
+                self.path, f"cannot read Zarr array {self.key or '/'!r} (corrupt chunk?): {exc}"
+            ) from exc
+
+
+@dataclasses.dataclass
+class _Plan:
+    info: ImageInfo
+    mode: str  # "array" (one array), "ome", "group" (arrays by hand) or "xarray"
+    keys: list[str]  # array per level ("array", "ome") or every array ("group")
+    axes: str = ""  # the primary array's axes in stored order
+    xr: XrPlan | None = None
+
+
+class ZarrReader(Reader):
+    """Zarr v2/v3 stores, including OME-Zarr 0.4 and 0.5 multiscale images.
+
+    >>> reader = ZarrReader()
+    >>> source = reader.claim_directory(Path("cells.ome.zarr"))  # doctest: +SKIP
+    >>> reader.describe(source).levels                           # doctest: +SKIP
+    [(2, 8, 256, 256), (2, 8, 128, 128)]
+    >>> reader.open(source, level=1)                             # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "zarr"
+    description: ClassVar[str] = "Zarr v2/v3 stores and OME-Zarr (NGFF 0.4, 0.5) images"
+    url: ClassVar[str] = "https://zarr.dev/"
+    suffixes: ClassVar[tuple[str, ...]] = (".ome.zarr", ".zarr")
+
+    def guess_can_open(self, path: Path) -> bool:
+        try:
+            return is_zarr_store(Path(path))
+        except OSError:
+            return False
+
+    def claim_directory(self, path: Path) -> Source | None:
+        try:
+            if not is_zarr_store(path):
+                return None
+            files = sorted(Path(d) / f for d, _, names in os.walk(path) for f in names)
+        except OSError:
+            return None
+        return Source(path=path, files=tuple(files))
+
+    def describe(self, source: Source) -> ImageInfo:
+        return self._plan(source.path).info
+
+    def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
+        import xarray as xr
+
+        path = source.path
+        plan = self._plan(path)
+        level_of(plan.info, level, path)
+        if plan.mode == "xarray" and plan.xr is not None:
+            return lazy_dataset(_open_xarray(path), path, plan.xr, prefix="zarr")
+        root = _open_root(path)
+        order = canonical_order(plan.axes)
+        if plan.mode in ("array", "ome"):
+            key = plan.keys[level]
+            data = _lazy(root[key] if key else root, path, key).transpose(order)
+            return build_dataarray(data, plan.info, level=level, name=key or path.name)
+        primary = plan.info.primary or ""
+        variables: dict[str, Any] = {}
+        for key in plan.keys:
+            data = _lazy(root[key], path, key)
+            if key == primary:
+                variables[key] = build_dataarray(data.transpose(order), plan.info, name=key)
+            else:
+                dims = [f"{key.replace('/', '_')}_dim{i}" for i in range(data.ndim)]
+                variables[key] = xr.DataArray(data, dims=dims, name=key)
+        attrs = info_attrs(plan.info)
+        attrs["primary"] = primary
+        return xr.Dataset(variables, attrs=attrs)
+
+    # -- inspection ----------------------------------------------------------------
+    def _plan(self, path: Path) -> _Plan:
+        if not path.is_dir():
+            raise ReaderError(path, "not a Zarr store: a Zarr store is a folder")
+        if not is_zarr_store(path):
+            raise ReaderError(path, f"not a Zarr store (none of {', '.join(MARKERS)} found)")
+        root = _open_root(path)
+        try:
+            return _inspect(root, path)
+        except ReaderError:
+            raise
+        except Exception as exc:
+            raise ReaderError(path, f"invalid Zarr metadata: {type(exc).__name__}: {exc}") from exc
+
+
+def _open_root(path: Path) -> zarr.Array | zarr.Group:
+    import zarr
+
+    try:
+        return zarr.open(store=str(path), mode="r")
+    except Exception as exc:
+        raise ReaderError(path, f"cannot open Zarr store: {type(exc).__name__}: {exc}") from exc
+
+
+def _open_xarray(path: Path) -> xr.Dataset:
+    import xarray as xr
+
+    consolidated = (path / ".zmetadata").is_file()
+    if (path / "zarr.json").is_file():
+        with open(path / "zarr.json", encoding="utf-8") as fh:
+            consolidated = bool(json.load(fh).get("consolidated_metadata"))
+    try:
+        return xr.open_dataset(
+            path, engine="zarr", chunks=None, cache=False, consolidated=consolidated
+        )
+    except Exception as exc:
+        raise ReaderError(path, f"cannot open Zarr group with xarray: {exc}") from exc
+
+
+def _lazy(array: zarr.Array, path: Path, key: str) -> Any:
+    storage = getattr(array, "shards", None) or array.chunks
+    chunks = auto_chunks(array.shape, np.dtype(array.dtype).itemsize, storage)
+    return lazy_array(ZarrBlocks(array, path, key), chunks, dask_name("zarr", path, key))
+
+
+def _dim_names(array: zarr.Array) -> list[str] | None:
+    if array.metadata.zarr_format == 3:
+        names = array.metadata.dimension_names
+    else:
+        names = array.attrs.get("_ARRAY_DIMENSIONS")
+    if not names or len(names) != array.ndim or any(n is None for n in names):
+        return None
+    return [str(n) for n in names]
+
+
+def _axes(array: zarr.Array, path: Path, names: list[str] | None = None) -> str:
+    try:
+        return file_axes(names or _dim_names(array), array.shape, array.dtype)
+    except ValueError as exc:
+        raise ReaderError(path, str(exc)) from exc
+
+
+def _canonical(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]:
+    order = canonical_order(axes)
+    return tuple(shape[i] for i in order), "".join(axes[i] for i in order)
+
+
+def _inspect(root: zarr.Array | zarr.Group, path: Path) -> _Plan:
+    import zarr
+
+    attrs = dict(root.attrs)
+    base = {"format": f"Zarr v{root.metadata.zarr_format}", "attrs": attrs}
+    if isinstance(root, zarr.Array):
+        return _array_plan(root, "", path, base)
+    group, prefix = root, ""
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    if ("bioformats2raw.layout" in attrs or "bioformats2raw.layout" in ome) and "0" in root:
+        group, prefix = root["0"], "0/"
+    multiscales = _multiscales(dict(group.attrs))
+    if multiscales:
+        return _ome_plan(group, prefix, path, multiscales, base)
+    arrays = {p: a for p, a in root.members(max_depth=None) if isinstance(a, zarr.Array)}
+    numeric = {p: a for p, a in arrays.items() if np.dtype(a.dtype).kind in "biufc"}
+    if not numeric:
+        raise ReaderError(path, "Zarr group holds no numeric arrays")
+    if len(numeric) == 1:
+        key, array = next(iter(numeric.items()))
+        return _array_plan(array, key, path, base)
+    if all("/" not in p and _dim_names(a) for p, a in arrays.items()):
+        ds = _open_xarray(path)
+        try:
+            xplan = dataset_info(ds, path, meta=base)
+        finally:
+            ds.close()
+        return _Plan(info=xplan.info, mode="xarray", keys=[], xr=xplan)
+    return _group_plan(numeric, path, base)
+
+
+def _array_plan(array: zarr.Array, key: str, path: Path, base: dict[str, Any]) -> _Plan:
+    names = _dim_names(array)
+    axes = _axes(array, path, names)
+    shape, canon = _canonical(tuple(array.shape), axes)
+    meta = {**base, "array": key or "/", "array_attrs": dict(array.attrs),
+            "chunks": array.chunks, "shards": getattr(array, "shards", None),
+            "dimension_names": names}
+    info = ImageInfo(shape=shape, dtype=str(np.dtype(array.dtype)), axes=canon,
+                     meta=jsonable(meta))
+    return _Plan(info=info, mode="array", keys=[key], axes=axes)
+
+
+def _group_plan(arrays: dict[str, zarr.Array], path: Path, base: dict[str, Any]) -> _Plan:
+    images = {p: a for p, a in arrays.items() if 2 <= a.ndim <= 5} or {
+        p: a for p, a in arrays.items() if 1 <= a.ndim <= 5
+    }
+    if not images:
+        raise ReaderError(path, "Zarr group holds no array of 1 to 5 dimensions")
+    primary = max(images, key=lambda p: (images[p].size, p))
+    axes = _axes(images[primary], path)
+    shape, canon = _canonical(tuple(images[primary].shape), axes)
+    infos = {
+        p: ArrayInfo(
+            shape=tuple(a.shape),
+            dtype=str(np.dtype(a.dtype)),
+            dims=tuple(canon) if p == primary
+            else tuple(f"{p.replace('/', '_')}_dim{i}" for i in range(a.ndim)),
+        )
+        for p, a in arrays.items()
+        if a.ndim >= 2
+    }
+    info = ImageInfo(shape=shape, dtype=str(np.dtype(images[primary].dtype)), axes=canon,
+                     kind="container", arrays=infos, primary=primary, meta=jsonable(base))
+    keys = sorted(p for p, a in arrays.items() if a.ndim >= 1)
+    return _Plan(info=info, mode="group", keys=keys, axes=axes)
+
+
+# -- OME-Zarr --------------------------------------------------------------------------
+
+
+def _multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    found = ome.get("multiscales") or attrs.get("multiscales")
+    return found if isinstance(found, list) and found else None
+
+
+def _ome_letters(axes: list[dict[str, Any]], shape: tuple[int, ...], dtype: Any) -> str:
+    types = [str(a.get("type") or "") for a in axes]
+    space = [i for i, t in enumerate(types) if t == "space"]
+    letters: list[str | None] = []
+    for i, ax in enumerate(axes):
+        name = str(ax.get("name", "")).lower()
+        letter = AXIS_ALIASES.get(name) or _OME_TYPES.get(types[i])
+        if letter is None and i in space and len(space) <= 3:
+            letter = "zyx"[3 - len(space) + space.index(i)]
+        letters.append(letter)
+    if None in letters or len(set(letters)) != len(letters) or len(letters) != len(shape):
+        return positional_axes(shape, dtype)
+    return "".join(letters)  # type: ignore[arg-type]
+
+
+def _transforms(items: Any, ndim: int) -> tuple[list[float] | None, list[float] | None]:
+    scale = translation = None
+    for t in items or []:
+        if t.get("type") == "scale" and len(t.get("scale") or []) == ndim:
+            scale = [float(v) for v in t["scale"]]
+        elif t.get("type") == "translation" and len(t.get("translation") or []) == ndim:
+            translation = [float(v) for v in t["translation"]]
+    return scale, translation
+
+
+def _ome_plan(
+    group: zarr.Group,
+    prefix: str,
+    path: Path,
+    multiscales: list[dict[str, Any]],
+    base: dict[str, Any],
+) -> _Plan:
+    attrs = dict(group.attrs)
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    ms = multiscales[0]
+    keys = [str(d["path"]) for d in ms.get("datasets") or []]
+    if not keys:
+        raise ReaderError(path, "OME-Zarr multiscales lists no datasets")
+    levels = []
+    for key in keys:
+        if key not in group:
+            raise ReaderError(path, f"OME-Zarr level {prefix + key!r} is listed but missing")
+        levels.append(group[key])
+    first = levels[0]
+    raw_axes = ms.get("axes") or list("tczyx"[-first.ndim :])
+    axes_meta = [a if isinstance(a, dict) else {"name": str(a)} for a in raw_axes]
+    axes = _ome_letters(axes_meta, tuple(first.shape), first.dtype)
+    scale, translation = _transforms(ms["datasets"][0].get("coordinateTransformations"), len(axes))
+    global_scale, _ = _transforms(ms.get("coordinateTransformations"), len(axes))
+    if scale and global_scale:
+        scale = [a * b for a, b in zip(scale, global_scale)]
+    spacing: dict[str, float] = {}
+    units: dict[str, str] = {}
+    origin: dict[str, float] = {}
+    meta: dict[str, Any] = {**base, "format": "OME-Zarr", "zarr_format": first.metadata.zarr_format}
+    meta["ngff_version"] = ome.get("version") or ms.get("version")
+    for i, (letter, ax) in enumerate(zip(axes, axes_meta)):
+        unit = ax.get("unit")
+        if scale and letter in SPATIAL_AXES:
+            spacing_entry(spacing, units, letter, scale[i], unit)
+            if letter in spacing and translation and translation[i]:
+                origin[letter] = translation[i]
+        elif scale and letter == "t":
+            meta["time_step"] = {"value": scale[i], "unit": unit}
+    omero = ome.get("omero") or attrs.get("omero") or {}
+    channels = [
+        str(ch.get("label") or f"channel {i}") for i, ch in enumerate(omero.get("channels") or [])
+    ]
+    extra = ms.get("metadata") if isinstance(ms.get("metadata"), dict) else {}
+    modality = attrs.get("modality") or ome.get("modality") or extra.get("modality") or "LM"
+    meta.update(name=ms.get("name"), axes=axes_meta, omero=omero, image=prefix.rstrip("/"),
+                scales=[d.get("coordinateTransformations") for d in ms["datasets"]])
+    meta["attrs"] = {k: v for k, v in base["attrs"].items() if k not in ("multiscales", "omero", "ome")}
+    if "labels" in group:
+        meta["labels"] = dict(group["labels"].attrs).get("labels")
+    shapes = [_canonical(tuple(a.shape), axes)[0] for a in levels]
+    shape, canon = _canonical(tuple(first.shape), axes)
+    info = ImageInfo(shape=shape, dtype=str(np.dtype(first.dtype)), axes=canon, spacing=spacing,
+                     units=units, origin=origin, levels=shapes, modality=str(modality),
+                     channels=channels, meta=jsonable(meta))
+    return _Plan(info=info, mode="ome", keys=[prefix + k for k in keys], axes=axes)
