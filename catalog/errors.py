@@ -26,6 +26,9 @@ class ReaderError(CatalogError, ValueError):
         self.cause = cause
         super().__init__(f"{self.path}: {cause}")
 
+    def __reduce__(self) -> tuple:  # picklable across worker processes
+        return (type(self), (self.path, self.cause))
+
 
 class UnsupportedFormatError(ReaderError):
     """No installed reader can open this file."""

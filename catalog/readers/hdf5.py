@@ -3,23 +3,29 @@
 ``describe`` walks the file's object tree (names, shapes, attributes) and reads only
 tiny datasets (pixel sizes, dates, angles under 1 MB, summarised). ``open`` wraps
 each dataset in a block reader that opens the file per chunk, so the result pickles
-and holds no file handle. The axis and chunk helpers here are shared with the NetCDF
-and Zarr readers.
+and holds no file handle. Shared axis and chunk helpers live in ``arrays``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
-import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import ReaderError
+from .arrays import (
+    MAX_LISTED,
+    as_text,
+    auto_chunks,
+    check_size,
+    dask_name,
+    file_axes,
+    lazy_array,
+    parse_datetime,
+)
 from .base import (
     AXES_ORDER,
     ArrayInfo,
@@ -42,20 +48,6 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Where the HDF5 superblock may start (after a user block of 512 bytes or more).
 SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
 SMALL_BYTES = 1 << 20  # describe reads a dataset only when it is smaller than this
-CHUNK_BYTES = 8 << 20  # aim of a dask chunk: one slice, or several up to a few MB
-MAX_LISTED = 256  # datasets summarised in meta
-
-#: Dimension names (lower case) that say which axis they are.
-AXIS_ALIASES = {
-    **dict.fromkeys(("t", "time", "frame", "frames", "timepoint"), "t"),
-    **dict.fromkeys(("c", "ch", "channel", "channels", "band", "wavelength"), "c"),
-    **dict.fromkeys(("z", "depth", "slice", "slices", "plane", "planes"), "z"),
-    **dict.fromkeys(("y", "height", "row", "rows"), "y"),
-    **dict.fromkeys(("x", "width", "col", "cols", "column", "columns"), "x"),
-}
-
-
-# -- helpers shared by the HDF5, NetCDF and Zarr readers ------------------------------
 
 
 def hdf5_signature_offset(path: Path) -> int | None:
@@ -69,117 +61,6 @@ def hdf5_signature_offset(path: Path) -> int | None:
     except OSError:
         return None
     return None
-
-
-def check_size(path: Path) -> int:
-    """The file's size; raises ReaderError for a missing or empty file."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise ReaderError(path, "empty file (0 bytes)")
-    return size
-
-
-def axes_from_names(names: Sequence[str]) -> str | None:
-    """Axis letters when every name says its axis (``("depth", "row", "col")`` -> ``"zyx"``)."""
-    letters = [AXIS_ALIASES.get(str(n).strip().lower()) for n in names]
-    if not letters or None in letters or len(set(letters)) != len(letters):
-        return None
-    return "".join(letters)  # type: ignore[arg-type]
-
-
-def positional_axes(shape: Sequence[int], dtype: Any) -> str:
-    """Axes from position alone: last two ``yx``, then ``z``, ``c``, ``t``.
-
-    A trailing dimension of 3 or 4 in an 8-bit array is taken as colour channels.
-
-    >>> positional_axes((5, 64, 64), "uint16"), positional_axes((64, 64, 3), "uint8")
-    ('zyx', 'yxc')
-    """
-    ndim = len(shape)
-    if ndim == 0 or ndim > len(AXES_ORDER):
-        raise ValueError(f"cannot map a {ndim}-dimensional array {tuple(shape)} to tczyx axes")
-    if ndim in (3, 4) and shape[-1] in (3, 4) and np.dtype(dtype) == np.uint8:
-        return "zyxc"[-ndim:]
-    return AXES_ORDER[-ndim:]
-
-
-def file_axes(names: Sequence[str] | None, shape: Sequence[int], dtype: Any) -> str:
-    """Axis letters in the file's order: from dimension names, else by position."""
-    return (axes_from_names(names) if names else None) or positional_axes(shape, dtype)
-
-
-def auto_chunks(
-    shape: Sequence[int],
-    itemsize: int,
-    storage: Sequence[int] | None = None,
-    target: int = CHUNK_BYTES,
-) -> tuple[int, ...]:
-    """Dask chunks of about ``target`` bytes: whole trailing axes, split leading ones.
-
-    Chunks are rounded up to whole storage chunks when the file has them.
-
-    >>> auto_chunks((100, 1024, 1024), 2)
-    (4, 1024, 1024)
-    """
-    dims = [int(n) for n in shape]
-    chunks = list(dims)
-    for i in range(len(dims)):
-        rest = math.prod(chunks[i + 1 :]) * itemsize
-        if rest * chunks[i] <= target:
-            break
-        chunks[i] = max(1, target // rest) if rest else 1
-    if storage and len(storage) == len(dims):
-        chunks = [
-            min(n, -(-c // int(s)) * int(s)) if s else c for c, s, n in zip(chunks, storage, dims)
-        ]
-    return tuple(max(1, c) for c in chunks)
-
-
-def dask_name(prefix: str, path: Path, *parts: Any) -> str:
-    """A deterministic dask key for data of ``path`` (changes when the file does)."""
-    from dask.base import tokenize
-
-    try:
-        st = os.stat(path)
-        stamp: tuple[int, int] = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = (0, 0)
-    return f"{prefix}-{tokenize(str(path), stamp, *parts)}"
-
-
-def parse_datetime(value: Any) -> dt.datetime | None:
-    """An ISO 8601 date/time from text or bytes, ``None`` when it is not one."""
-    text = as_text(value)
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
-    except ValueError:
-        return None
-
-
-def as_text(value: Any) -> str | None:
-    """Text from a str, bytes or one-element array attribute/dataset value."""
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            return None
-        value = value.reshape(-1)[0]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-    return value.rstrip("\x00").strip() if isinstance(value, str) else None
-
-
-def lazy_array(blocks: Any, chunks: Sequence[int], name: str) -> Any:
-    """``da.from_array`` over a block reader, without touching the file to build it."""
-    import dask.array as da
-
-    meta = np.empty((0,) * len(blocks.shape), dtype=blocks.dtype)
-    return da.from_array(blocks, chunks=tuple(chunks), name=name, lock=False, meta=meta)
 
 
 # -- the reader -----------------------------------------------------------------------
@@ -320,8 +201,9 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
         if not candidates:
             found = ", ".join(f"{n} {d.shape}" for n, d in list(datasets.items())[:8])
             raise ReaderError(
-                path, f"no image-like array (2 to 5 numeric dimensions) in HDF5 file; "
-                f"found: {found or 'no datasets'}"
+                path,
+                f"no image-like array (2 to 5 numeric dimensions) in HDF5 file; "
+                f"found: {found or 'no datasets'}",
             )
         facts.primary = max(candidates, key=lambda n: (candidates[n].size, n))
     ds = datasets[facts.primary]
@@ -342,8 +224,12 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
     container = facts.container or len(arrays) > 1
     meta = {"layout": facts.layout, "attrs": _attrs(f), **facts.meta}
     meta["datasets"] = {
-        n: {"shape": list(d.shape), "dtype": str(d.dtype), "chunks": d.chunks,
-            "compression": d.compression}
+        n: {
+            "shape": list(d.shape),
+            "dtype": str(d.dtype),
+            "chunks": d.chunks,
+            "compression": d.compression,
+        }
         for n, d in list(datasets.items())[:MAX_LISTED]
     }
     values = {n: _small_value(d) for n, d in datasets.items() if d.size <= 16}
@@ -395,7 +281,10 @@ def _small_value(ds: h5py.Dataset | None) -> Any:
     """The value of a dataset under 1 MB (scalars unwrapped), else ``None``."""
     if ds is None or not hasattr(ds, "dtype") or ds.size * ds.dtype.itemsize > SMALL_BYTES:
         return None
-    value = ds[()]
+    try:
+        value = ds[()]
+    except Exception:  # an unreadable metadata value must not fail describe
+        return None
     if isinstance(value, np.ndarray) and value.size == 1:
         value = value.reshape(-1)[0]
     return value
@@ -446,7 +335,10 @@ def _pixel_sizes(f: h5py.File, names: dict[str, str | None], facts: _Facts) -> N
 def _dxchange(f: h5py.File, datasets: dict[str, Any], facts: _Facts) -> None:
     """DXchange: /exchange/data projections, data_white/data_dark, theta, measurement."""
     facts.layout, facts.primary, facts.container, facts.modality = (
-        "dxchange", "exchange/data", True, "CT"
+        "dxchange",
+        "exchange/data",
+        True,
+        "CT",
     )
     theta = _summary(f.get("exchange/theta"))
     if theta:
@@ -465,9 +357,7 @@ def _dxchange(f: h5py.File, datasets: dict[str, Any], facts: _Facts) -> None:
         facts.meta["sample"] = sample
 
 
-def _nexus(
-    f: h5py.File, datasets: dict[str, Any], classes: dict[str, str], facts: _Facts
-) -> None:
+def _nexus(f: h5py.File, datasets: dict[str, Any], classes: dict[str, str], facts: _Facts) -> None:
     """NeXus: default NXentry -> default NXdata -> signal; NXtomo projections are CT."""
     entries = sorted((n for n, c in classes.items() if c == "NXentry"), key=_depth_first)
     if not entries:
@@ -485,10 +375,12 @@ def _nexus(
         nxdata = found[0] if found else None
     if nxdata:
         signal = as_text(f[nxdata].attrs.get("signal"))
-        if not signal:
-            signal = next(
-                (k for k, v in f[nxdata].items() if str(v.attrs.get("signal", "")) == "1"), "data"
-            )
+        if not signal:  # NeXus before 2014: the signal dataset has signal=1
+            group = f[nxdata]
+            old = [
+                k for k in group if str(getattr(group.get(k), "attrs", {}).get("signal")) == "1"
+            ]
+            signal = old[0] if old else "data"
         if f"{nxdata}/{signal}" in f:
             facts.primary = f"{nxdata}/{signal}"
     definition = as_text(_small_value(f.get(f"{entry}/definition")))
@@ -496,7 +388,10 @@ def _nexus(
         datasets, entry, "image_key"
     )
     facts.meta["nexus"] = {
-        "entry": entry, "data": nxdata, "signal": facts.primary, "definition": definition
+        "entry": entry,
+        "data": nxdata,
+        "signal": facts.primary,
+        "definition": definition,
     }
     facts.acquired = parse_datetime(_small_value(f.get(f"{entry}/start_time")))
     facts.instrument = as_text(_small_value(f.get(f"{entry}/instrument/name")))
@@ -505,7 +400,10 @@ def _nexus(
         facts.meta["title"] = title
     if (definition or "").upper() == "NXTOMO" or key_path:
         facts.layout, facts.modality, facts.data_level, facts.container = (
-            "nxtomo", "CT", "raw", True
+            "nxtomo",
+            "CT",
+            "raw",
+            True,
         )
         if key_path:
             keys = _small_value(f[key_path])
@@ -518,8 +416,10 @@ def _nexus(
         angle = _find(datasets, entry, "rotation_angle")
         if angle:
             facts.meta["rotation_angle"] = _summary(f[angle])
-        sizes = {"x": _find(datasets, entry, "x_pixel_size"),
-                 "y": _find(datasets, entry, "y_pixel_size")}
+        sizes = {
+            "x": _find(datasets, entry, "x_pixel_size"),
+            "y": _find(datasets, entry, "y_pixel_size"),
+        }
         _pixel_sizes(f, sizes, facts)
 
 

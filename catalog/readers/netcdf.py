@@ -15,6 +15,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ReaderError
+from .arrays import (
+    MAX_LISTED,
+    as_text,
+    auto_chunks,
+    check_size,
+    dask_name,
+    file_axes,
+    lazy_array,
+    parse_datetime,
+)
 from .base import (
     SPATIAL_AXES,
     ArrayInfo,
@@ -29,27 +39,25 @@ from .base import (
     read_magic,
     spacing_entry,
 )
-from .hdf5 import (
-    MAX_LISTED,
-    SMALL_BYTES,
-    as_text,
-    auto_chunks,
-    check_size,
-    dask_name,
-    file_axes,
-    hdf5_signature_offset,
-    lazy_array,
-    parse_datetime,
-)
+from .hdf5 import SMALL_BYTES, hdf5_signature_offset
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
 #: NetCDF3 signatures: classic, 64-bit offset, 64-bit data (CDF5).
-NETCDF3_MAGIC = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset",
-                 b"CDF\x05": "NetCDF3 64-bit data (CDF5)"}
-_DATE_ATTRS = ("acquired", "acquisition_date", "date_acquired", "start_time",
-               "time_coverage_start", "date_created")
+NETCDF3_MAGIC = {
+    b"CDF\x01": "NetCDF3 classic",
+    b"CDF\x02": "NetCDF3 64-bit offset",
+    b"CDF\x05": "NetCDF3 64-bit data (CDF5)",
+}
+_DATE_ATTRS = (
+    "acquired",
+    "acquisition_date",
+    "date_acquired",
+    "start_time",
+    "time_coverage_start",
+    "date_created",
+)
 
 
 @dataclasses.dataclass
@@ -105,8 +113,12 @@ def dataset_info(ds: xr.Dataset, path: Path, *, meta: dict[str, Any] | None = No
                 origin[axis] = step[0]
     attrs = dict(ds.attrs)
     variables = {
-        str(n): {"dims": [str(d) for d in v.dims], "shape": list(v.shape), "dtype": str(v.dtype),
-                 "attrs": v.attrs}
+        str(n): {
+            "dims": [str(d) for d in v.dims],
+            "shape": list(v.shape),
+            "dtype": str(v.dtype),
+            "attrs": v.attrs,
+        }
         for n, v in list(ds.variables.items())[:MAX_LISTED]
     }
     info = ImageInfo(
@@ -121,14 +133,18 @@ def dataset_info(ds: xr.Dataset, path: Path, *, meta: dict[str, Any] | None = No
         instrument=as_text(attrs.get("instrument")) or as_text(attrs.get("instrument_name")),
         acquired=next((d for k in _DATE_ATTRS if (d := parse_datetime(attrs.get(k)))), None),
         arrays={
-            n: ArrayInfo(shape=v.shape, dtype=str(v.dtype),
-                         dims=tuple(rename.get(str(d), str(d)) for d in v.dims))
+            n: ArrayInfo(
+                shape=v.shape,
+                dtype=str(v.dtype),
+                dims=tuple(rename.get(str(d), str(d)) for d in v.dims),
+            )
             for n, v in numeric.items()
             if v.ndim >= 2
         },
         primary=primary,
-        meta=jsonable({**(meta or {}), "attrs": attrs, "dims": dict(zip(dims, axes)),
-                       "variables": variables}),
+        meta=jsonable(
+            {**(meta or {}), "attrs": attrs, "dims": dict(zip(dims, axes)), "variables": variables}
+        ),
     )
     return XrPlan(info=info, primary=primary, rename=rename)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ReaderError
+from .arrays import AXIS_ALIASES, auto_chunks, dask_name, file_axes, lazy_array, positional_axes
 from .base import (
     SPATIAL_AXES,
     ArrayInfo,
@@ -30,7 +31,6 @@ from .base import (
     level_of,
     spacing_entry,
 )
-from .hdf5 import AXIS_ALIASES, auto_chunks, dask_name, file_axes, lazy_array, positional_axes
 from .netcdf import XrPlan, dataset_info, lazy_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,16 +43,8 @@ _OME_TYPES = {"time": "t", "channel": "c"}
 
 
 def is_zarr_store(path: Path) -> bool:
-    """A folder with Zarr metadata at its top (or one level down for ``*.zarr``)."""
-    if not path.is_dir():
-        return False
-    if any((path / m).is_file() for m in MARKERS):
-        return True
-    if path.name.lower().endswith(".zarr"):
-        with os.scandir(path) as entries:
-            subdirs = [Path(e.path) for e in entries if e.is_dir()]
-        return any((d / m).is_file() for d in subdirs for m in MARKERS)
-    return False
+    """A folder with Zarr v2 or v3 metadata at its top."""
+    return path.is_dir() and any((path / m).is_file() for m in MARKERS)
 
 
 class ZarrBlocks:
@@ -242,11 +234,17 @@ def _array_plan(array: zarr.Array, key: str, path: Path, base: dict[str, Any]) -
     names = _dim_names(array)
     axes = _axes(array, path, names)
     shape, canon = _canonical(tuple(array.shape), axes)
-    meta = {**base, "array": key or "/", "array_attrs": dict(array.attrs),
-            "chunks": array.chunks, "shards": getattr(array, "shards", None),
-            "dimension_names": names}
-    info = ImageInfo(shape=shape, dtype=str(np.dtype(array.dtype)), axes=canon,
-                     meta=jsonable(meta))
+    meta = {
+        **base,
+        "array": key or "/",
+        "array_attrs": dict(array.attrs),
+        "chunks": array.chunks,
+        "shards": getattr(array, "shards", None),
+        "dimension_names": names,
+    }
+    info = ImageInfo(
+        shape=shape, dtype=str(np.dtype(array.dtype)), axes=canon, meta=jsonable(meta)
+    )
     return _Plan(info=info, mode="array", keys=[key], axes=axes)
 
 
@@ -263,14 +261,22 @@ def _group_plan(arrays: dict[str, zarr.Array], path: Path, base: dict[str, Any])
         p: ArrayInfo(
             shape=tuple(a.shape),
             dtype=str(np.dtype(a.dtype)),
-            dims=tuple(canon) if p == primary
+            dims=tuple(canon)
+            if p == primary
             else tuple(f"{p.replace('/', '_')}_dim{i}" for i in range(a.ndim)),
         )
         for p, a in arrays.items()
         if a.ndim >= 2
     }
-    info = ImageInfo(shape=shape, dtype=str(np.dtype(images[primary].dtype)), axes=canon,
-                     kind="container", arrays=infos, primary=primary, meta=jsonable(base))
+    info = ImageInfo(
+        shape=shape,
+        dtype=str(np.dtype(images[primary].dtype)),
+        axes=canon,
+        kind="container",
+        arrays=infos,
+        primary=primary,
+        meta=jsonable(base),
+    )
     keys = sorted(p for p, a in arrays.items() if a.ndim >= 1)
     return _Plan(info=info, mode="group", keys=keys, axes=axes)
 
@@ -338,7 +344,11 @@ def _ome_plan(
     spacing: dict[str, float] = {}
     units: dict[str, str] = {}
     origin: dict[str, float] = {}
-    meta: dict[str, Any] = {**base, "format": "OME-Zarr", "zarr_format": first.metadata.zarr_format}
+    meta: dict[str, Any] = {
+        **base,
+        "format": "OME-Zarr",
+        "zarr_format": first.metadata.zarr_format,
+    }
     meta["ngff_version"] = ome.get("version") or ms.get("version")
     for i, (letter, ax) in enumerate(zip(axes, axes_meta)):
         unit = ax.get("unit")
@@ -354,14 +364,30 @@ def _ome_plan(
     ]
     extra = ms.get("metadata") if isinstance(ms.get("metadata"), dict) else {}
     modality = attrs.get("modality") or ome.get("modality") or extra.get("modality") or "LM"
-    meta.update(name=ms.get("name"), axes=axes_meta, omero=omero, image=prefix.rstrip("/"),
-                scales=[d.get("coordinateTransformations") for d in ms["datasets"]])
-    meta["attrs"] = {k: v for k, v in base["attrs"].items() if k not in ("multiscales", "omero", "ome")}
+    meta.update(
+        name=ms.get("name"),
+        axes=axes_meta,
+        omero=omero,
+        image=prefix.rstrip("/"),
+        scales=[d.get("coordinateTransformations") for d in ms["datasets"]],
+    )
+    meta["attrs"] = {
+        k: v for k, v in base["attrs"].items() if k not in ("multiscales", "omero", "ome")
+    }
     if "labels" in group:
         meta["labels"] = dict(group["labels"].attrs).get("labels")
     shapes = [_canonical(tuple(a.shape), axes)[0] for a in levels]
     shape, canon = _canonical(tuple(first.shape), axes)
-    info = ImageInfo(shape=shape, dtype=str(np.dtype(first.dtype)), axes=canon, spacing=spacing,
-                     units=units, origin=origin, levels=shapes, modality=str(modality),
-                     channels=channels, meta=jsonable(meta))
+    info = ImageInfo(
+        shape=shape,
+        dtype=str(np.dtype(first.dtype)),
+        axes=canon,
+        spacing=spacing,
+        units=units,
+        origin=origin,
+        levels=shapes,
+        modality=str(modality),
+        channels=channels,
+        meta=jsonable(meta),
+    )
     return _Plan(info=info, mode="ome", keys=[prefix + k for k in keys], axes=axes)

@@ -1,0 +1,300 @@
+"""HDF5 reader: DXchange, NeXus/NXtomo, generic and user-block files written by h5py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import xarray as xr
+
+from catalog.errors import ReaderError
+from catalog.readers import Source, get_reader
+from catalog.readers.hdf5 import HDF5Reader, auto_chunks
+
+from .contract import ReaderContract, Sample
+
+
+def write_dxchange(path: Path, volume: np.ndarray, rng: np.random.Generator) -> None:
+    with h5py.File(path, "w") as f:
+        f["implements"] = "exchange:measurement:process"
+        ex = f.create_group("exchange")
+        ex.create_dataset("data", data=volume, chunks=(1, *volume.shape[1:]))
+        ex["data_white"] = rng.integers(3000, 4000, (3, *volume.shape[1:]), dtype=np.uint16)
+        ex["data_dark"] = rng.integers(0, 100, (2, *volume.shape[1:]), dtype=np.uint16)
+        theta = ex.create_dataset("theta", data=np.linspace(0, 180, volume.shape[0]))
+        theta.attrs["units"] = "degrees"
+        det = f.create_group("measurement/instrument/detector")
+        for key in ("pixel_size_x", "pixel_size_y"):
+            det[key] = 0.65
+            det[key].attrs["units"] = "um"
+        f["measurement/instrument/name"] = "TOMCAT"
+        f["measurement/sample/name"] = "sandstone 3"
+        f["process/acquisition/start_date"] = "2024-05-01T10:30:00"
+
+
+def write_nxtomo(path: Path, volume: np.ndarray) -> None:
+    keys = np.array([2, 2, 1, 1, 1] + [0] * (volume.shape[0] - 5), dtype=np.int32)
+    with h5py.File(path, "w") as f:
+        f.attrs["NX_class"] = "NXroot"
+        f.attrs["default"] = "entry"
+        entry = f.create_group("entry")
+        entry.attrs["NX_class"] = "NXentry"
+        entry.attrs["default"] = "data"
+        entry["definition"] = "NXtomo"
+        entry["start_time"] = "2023-11-02T08:15:00"
+        entry["title"] = "battery cell"
+        inst = entry.create_group("instrument")
+        inst.attrs["NX_class"] = "NXinstrument"
+        inst["name"] = "ID19"
+        det = inst.create_group("detector")
+        det.attrs["NX_class"] = "NXdetector"
+        det.create_dataset("data", data=volume, chunks=(1, *volume.shape[1:]))
+        det["image_key"] = keys
+        for key in ("x_pixel_size", "y_pixel_size"):
+            det[key] = 1.3e-6
+            det[key].attrs["units"] = "m"
+        sample = entry.create_group("sample")
+        sample.attrs["NX_class"] = "NXsample"
+        sample["rotation_angle"] = np.linspace(0, 360, volume.shape[0])
+        sample["rotation_angle"].attrs["units"] = "degree"
+        data = entry.create_group("data")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "data"
+        data["data"] = det["data"]  # NeXus links: hard links to the detector's arrays
+        data["image_key"] = det["image_key"]
+        data["rotation_angle"] = sample["rotation_angle"]
+
+
+VARIANTS = ["dxchange", "nxtomo", "generic", "userblock"]
+
+
+class TestHDF5Contract(ReaderContract):
+    @pytest.fixture
+    def reader(self) -> HDF5Reader:
+        return get_reader("hdf5")
+
+    @pytest.fixture(params=VARIANTS)
+    def sample(
+        self,
+        request: pytest.FixtureRequest,
+        tmp_path: Path,
+        volume: np.ndarray,
+        rng: np.random.Generator,
+    ) -> Sample:
+        kind = request.param
+        if kind == "dxchange":
+            path = tmp_path / "tomo.h5"
+            write_dxchange(path, volume, rng)
+            return Sample(
+                Source.single(path),
+                volume,
+                "zyx",
+                {"x": 0.65e-6, "y": 0.65e-6},
+                modality="CT",
+                kind="container",
+                data_var="exchange/data",
+            )
+        if kind == "nxtomo":
+            path = tmp_path / "scan.nxs"
+            write_nxtomo(path, volume)
+            return Sample(
+                Source.single(path),
+                volume,
+                "zyx",
+                {"x": 1.3e-6, "y": 1.3e-6},
+                modality="CT",
+                kind="container",
+                data_var="entry/data/data",
+            )
+        if kind == "generic":
+            path = tmp_path / "volume.hdf5"
+            with h5py.File(path, "w") as f:
+                ds = f.create_dataset(
+                    "volume", data=volume, chunks=(2, 20, 48), compression="gzip"
+                )
+                ds.attrs["element_size_um"] = [2.0, 0.5, 0.5]
+                f["pixel_count"] = volume.size  # scalar metadata, not an array
+            return Sample(
+                Source.single(path), volume, "zyx", {"z": 2e-6, "y": 0.5e-6, "x": 0.5e-6}
+            )
+        path = tmp_path / "with_userblock.h5"
+        image = rng.random((40, 48), dtype=np.float32)
+        with h5py.File(path, "w", userblock_size=512) as f:
+            f["image"] = image
+        with open(path, "r+b") as fh:
+            fh.write(b"voxcat test user block\n")
+        return Sample(Source.single(path), image, "yx")
+
+
+# -- detection ---------------------------------------------------------------------------
+
+
+def test_detection_requires_the_signature(tmp_path: Path) -> None:
+    reader = HDF5Reader()
+    fake = tmp_path / "fake.h5"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(600))
+    assert not reader.guess_can_open(fake)
+    block = tmp_path / "block.bin"  # any suffix: the signature decides
+    with h5py.File(block, "w", userblock_size=1024) as f:
+        f["a"] = np.zeros((4, 4))
+    assert block.read_bytes()[:8] != b"\x89HDF\r\n\x1a\n"
+    assert reader.guess_can_open(block)
+    with pytest.raises(ReaderError, match="not an HDF5 file"):
+        reader.describe(Source.single(fake))
+
+
+# -- layouts and metadata ------------------------------------------------------------------
+
+
+def test_dxchange_metadata(tmp_path: Path, volume: np.ndarray, rng: np.random.Generator) -> None:
+    path = tmp_path / "tomo.h5"
+    write_dxchange(path, volume, rng)
+    info = HDF5Reader().describe(Source.single(path))
+    assert info.primary == "exchange/data" and info.kind == "container"
+    assert info.modality == "CT" and info.data_level == "raw"
+    assert info.instrument == "TOMCAT"
+    assert info.acquired == dt.datetime(2024, 5, 1, 10, 30)
+    assert info.units == {"x": "µm", "y": "µm"}
+    assert set(info.arrays) == {"exchange/data", "exchange/data_white", "exchange/data_dark"}
+    assert info.arrays["exchange/data"].dims == ("z", "y", "x")
+    assert info.meta["layout"] == "dxchange"
+    assert info.meta["theta"] == {"count": 12, "unit": "degrees", "min": 0.0, "max": 180.0}
+    assert info.meta["flats"] == [3, 40, 48] and info.meta["darks"] == [2, 40, 48]
+    assert info.meta["sample"] == "sandstone 3"
+    ds = HDF5Reader().open(Source.single(path))
+    assert ds["exchange/data_white"].dims == (
+        "exchange_data_white_dim0",
+        "exchange_data_white_dim1",
+        "exchange_data_white_dim2",
+    )
+    np.testing.assert_allclose(ds["exchange/theta"].values, np.linspace(0, 180, 12))
+    assert ds.attrs["modality"] == "CT" and ds.attrs["primary"] == "exchange/data"
+
+
+def test_nxtomo_metadata(tmp_path: Path, volume: np.ndarray) -> None:
+    path = tmp_path / "scan.nxs"
+    write_nxtomo(path, volume)
+    info = HDF5Reader().describe(Source.single(path))
+    assert info.meta["layout"] == "nxtomo"
+    assert info.primary == "entry/data/data"
+    assert info.data_level == "raw" and info.modality == "CT"
+    assert info.instrument == "ID19"
+    assert info.acquired == dt.datetime(2023, 11, 2, 8, 15)
+    assert info.meta["image_key"] == {"darks": 2, "flats": 3, "projections": 7}
+    assert info.meta["rotation_angle"]["max"] == 360.0
+    assert info.meta["nexus"]["definition"] == "NXtomo"
+    assert info.meta["title"] == "battery cell"
+    assert info.units == {"x": "m", "y": "m"}
+
+
+def test_generic_nexus_uses_the_signal(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "saxs.nxs"
+    with h5py.File(path, "w") as f:
+        entry = f.create_group("scan_1")
+        entry.attrs["NX_class"] = "NXentry"
+        data = entry.create_group("result")
+        data.attrs["NX_class"] = "NXdata"
+        data.attrs["signal"] = "intensity"
+        det = entry.create_group("a_detector")  # visited first: h5py names links by it
+        det["frame"] = rng.random((30, 30), dtype=np.float32)
+        data["intensity"] = det["frame"]  # the signal is a hard link
+        data["mask"] = np.zeros((64, 64), dtype=np.uint8)  # larger, but not the signal
+    info = HDF5Reader().describe(Source.single(path))
+    assert info.primary == "scan_1/result/intensity" and info.kind == "container"
+    assert set(info.arrays) == {"scan_1/result/intensity", "scan_1/result/mask"}
+    ds = HDF5Reader().open(Source.single(path))
+    assert ds["scan_1/result/intensity"].dims == ("y", "x")
+    assert info.modality is None and info.data_level is None
+
+
+def test_generic_container_names_other_dims(tmp_path: Path, volume: np.ndarray) -> None:
+    path = tmp_path / "two.h5"
+    with h5py.File(path, "w") as f:
+        f["labels/seg"] = (volume > 1000).astype(np.uint8)[:, :20]
+        f["raw"] = volume
+        f["raw"].attrs["description"] = "raw volume"
+        f.attrs["operator"] = "ada"
+    reader = HDF5Reader()
+    info = reader.describe(Source.single(path))
+    assert info.kind == "container" and info.primary == "raw"
+    assert info.arrays["labels/seg"].dims == (
+        "labels_seg_dim0",
+        "labels_seg_dim1",
+        "labels_seg_dim2",
+    )
+    assert info.meta["attrs"] == {"operator": "ada"}
+    ds = reader.open(Source.single(path))
+    assert isinstance(ds, xr.Dataset)
+    assert ds["raw"].dims == ("z", "y", "x")
+    np.testing.assert_array_equal(ds["labels/seg"].values, (volume > 1000)[:, :20])
+
+
+def test_rgb_image_axes(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "photo.h5"
+    rgb = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    with h5py.File(path, "w") as f:
+        f["photo"] = rgb
+    arr = HDF5Reader().open(Source.single(path))
+    assert arr.dims == ("c", "y", "x")
+    np.testing.assert_array_equal(arr.values, rgb.transpose(2, 0, 1))
+
+
+def test_no_image_array_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "table.h5"
+    with h5py.File(path, "w") as f:
+        f["series"] = np.arange(100.0)
+    with pytest.raises(ReaderError, match="no image-like array"):
+        HDF5Reader().describe(Source.single(path))
+
+
+# -- laziness and errors -------------------------------------------------------------------
+
+
+def test_open_of_a_big_file_is_lazy(tmp_path: Path) -> None:
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as f:  # 64 GiB declared, nothing written: tiny file
+        f.create_dataset("vol", shape=(4096, 4096, 4096), dtype=np.uint8, chunks=(1, 512, 512))
+    start = time.perf_counter()
+    info = HDF5Reader().describe(Source.single(path))
+    arr = HDF5Reader().open(Source.single(path))
+    assert time.perf_counter() - start < 2
+    assert info.shape == (4096, 4096, 4096)
+    assert arr.data.chunksize == (1, 4096, 4096)  # one z slice per chunk
+    assert int(arr[5, 7, 9].values) == 0
+
+
+def test_corrupt_chunk_fails_at_compute_with_reader_error(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset("vol", data=volume, chunks=(1, 40, 48), compression="gzip")
+        chunk = ds.id.get_chunk_info(3)
+    with open(path, "r+b") as fh:
+        fh.seek(chunk.byte_offset)
+        fh.write(b"\xff" * chunk.size)
+    arr = HDF5Reader().open(Source.single(path))  # metadata is intact
+    np.testing.assert_array_equal(arr[0].values, volume[0])
+    with pytest.raises(ReaderError, match=str(path)):
+        arr.values  # noqa: B018
+
+
+def test_opened_data_pickles(tmp_path: Path, volume: np.ndarray, rng: np.random.Generator) -> None:
+    path = tmp_path / "tomo.h5"
+    write_dxchange(path, volume, rng)
+    ds = HDF5Reader().open(Source.single(path))
+    again = pickle.loads(pickle.dumps(ds))
+    np.testing.assert_array_equal(again["exchange/data"].values, volume)
+
+
+def test_auto_chunks_align_with_storage() -> None:
+    assert auto_chunks((10, 100, 100), 2) == (10, 100, 100)
+    assert auto_chunks((100, 4096, 4096), 2) == (1, 4096, 4096)  # a 32 MB slice stays whole
+    assert auto_chunks((4, 16384, 16384), 2) == (1, 256, 16384)  # a 512 MB slice does not
+    assert auto_chunks((20000, 20000), 2) == (209, 20000)
+    assert auto_chunks((100, 2048, 2048), 2, storage=(3, 64, 64)) == (3, 2048, 2048)
