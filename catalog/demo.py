@@ -178,22 +178,11 @@ def _write_ome_zarr(path: Path, image: np.ndarray) -> None:
     write_image(
         image,
         group=group,
-        axes=[
-            {"name": "c", "type": "channel"},
-            {"name": "y", "type": "space", "unit": "micrometer"},
-            {"name": "x", "type": "space", "unit": "micrometer"},
-        ],
-        coordinate_transformations=[
-            [{"type": "scale", "scale": [1, 0.65 * 2**k, 0.65 * 2**k]}] for k in range(3)
-        ],
-        scaler=_scaler(),
+        axes="cyx",
+        scale_factors=[2, 4],  # three levels are enough here
+        scale={"y": 0.65, "x": 0.65},
+        axes_units={"y": "micrometer", "x": "micrometer"},
     )
-
-
-def _scaler():  # ome-zarr's default scaler makes 5 levels; three are enough here
-    from ome_zarr.scale import Scaler
-
-    return Scaler(max_layer=2)
 
 
 def _write_dicom_series(folder: Path, rng: np.random.Generator) -> None:

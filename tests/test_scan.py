@@ -10,6 +10,7 @@ from pathlib import Path
 import blake3
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 from PIL import Image
@@ -110,7 +111,7 @@ def test_thumbnails_are_written_next_to_the_index(drive: Path, tmp_path: Path) -
     assert im.height == 256 and im.width > 256  # middle slice | projection
     arr = np.asarray(im)
     assert arr.std() > 5  # an image, not a blank
-    assert ds["notes.txt"]["thumbnail"] is None
+    assert pd.isna(ds["notes.txt"]["thumbnail"])
     # nothing was written beside the originals
     assert not any(p.suffix == ".png" and "overview" not in p.name for p in drive.rglob("*"))
 

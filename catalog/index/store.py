@@ -19,7 +19,7 @@ import blake3
 import duckdb
 import pyarrow as pa
 
-from ..paths import from_db
+from ..paths import from_db, to_db
 
 ID_LENGTH = 12
 
@@ -140,12 +140,25 @@ def insert_rows(
     """Bulk insert ``rows`` (dicts) through Arrow; far faster than executemany."""
     if not rows:
         return
-    data = pa.Table.from_pylist(rows, schema=schema)
+    data = pa.Table.from_pylist([_clean_row(r) for r in rows], schema=schema)
     con.register("_incoming", data)
     try:
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
     finally:
         con.unregister("_incoming")
+
+
+def _clean(value: Any) -> Any:
+    """Map lone surrogates (undecodable file-name bytes) so Arrow accepts the text."""
+    if isinstance(value, str):
+        return value if value.isascii() else to_db(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _clean_row(row: dict) -> dict:
+    return {k: _clean(v) for k, v in row.items()}
 
 
 FILE_SCHEMA = pa.schema(

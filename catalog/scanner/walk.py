@@ -187,6 +187,8 @@ def _claim(folder: Path, readers: list[Reader], issue: Issue) -> Candidate | Non
     for reader in readers:
         try:
             source = reader.claim_directory(folder)
+        except OSError:
+            return None  # unreadable folder: the listing below records why, once
         except Exception as exc:  # a reader bug must not stop the walk
             issue(str(folder), "error", f"{reader.name} reader failed to inspect folder: {exc}")
             continue

@@ -73,7 +73,7 @@ def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
             res.warnings.extend(res.info.warnings)
         except Exception as exc:
             res.error = _cause(exc, src.path)
-            if cand.forced:
+            if cand.forced and cand.size:
                 res.error += " (the file name suggests this format but its content does not match)"
         # 3. thumbnail
         if res.info is not None and thumbnails and res.checksum:

@@ -102,7 +102,9 @@ class ReaderContract:
         with pytest.raises(ReaderError):
             reader.open(sample.source, level=len(info.levels))
 
-    def test_truncated_file_fails_clearly(self, reader: Reader, sample: Sample, tmp_path: Path) -> None:
+    def test_truncated_file_fails_clearly(
+        self, reader: Reader, sample: Sample, tmp_path: Path
+    ) -> None:
         """A damaged copy gives a ReaderError naming the file, at describe or compute."""
         src = sample.source
         if not src.path.is_file():
@@ -115,7 +117,9 @@ class ReaderContract:
             reader.describe(bad)
             obj = reader.open(bad)
             if isinstance(obj, xr.Dataset):
-                obj = obj[sample.data_var] if sample.data_var else next(iter(obj.data_vars.values()))
+                obj = (
+                    obj[sample.data_var] if sample.data_var else next(iter(obj.data_vars.values()))
+                )
             obj.values  # noqa: B018
         except ReaderError as exc:
             assert str(broken) in str(exc)
@@ -124,7 +128,9 @@ class ReaderContract:
         else:
             pytest.fail(f"reading a truncated copy of {src.path.name} raised nothing")
 
-    def test_empty_file_fails_clearly(self, reader: Reader, sample: Sample, tmp_path: Path) -> None:
+    def test_empty_file_fails_clearly(
+        self, reader: Reader, sample: Sample, tmp_path: Path
+    ) -> None:
         if not sample.source.path.is_file():
             pytest.skip("folder dataset")
         empty = tmp_path / ("empty_" + sample.source.path.name)
