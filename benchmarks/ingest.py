@@ -37,7 +37,7 @@ def write_small_drive(root: Path, n: int, seed: int = 1) -> Path:
     import tifffile
     from PIL import Image
 
-    marker = root / f".done-{n}"
+    marker = root.with_name(f".{root.name}-done-{n}")  # outside the scanned tree
     if marker.exists():
         return root
     shutil.rmtree(root, ignore_errors=True)

@@ -56,7 +56,7 @@ def write_demo_drive(path: str | os.PathLike[str], *, force: bool = False) -> Pa
     import tifffile
 
     root = Path(path)
-    marker = root / ".voxcat-demo"
+    marker = root.with_name(f".{root.name}-complete")  # outside the tree that is scanned
     if marker.exists() and not force:
         return root
     rng = np.random.default_rng(SEED)

@@ -12,7 +12,7 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -62,7 +62,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     error VARCHAR,
     warnings VARCHAR[],
     user_set VARCHAR[],                -- fields set by a user; rescans keep them
-    scan_id BIGINT
+    scan_id BIGINT,
+    search_text VARCHAR                -- lower-cased words of name, path, fields, metadata
+                                       -- values, tags and notes (see search_text.py)
 );
 CREATE TABLE IF NOT EXISTS files (
     path VARCHAR PRIMARY KEY,
@@ -131,7 +133,7 @@ CREATE TABLE IF NOT EXISTS scan_issues (
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create missing tables; refuse an index written by a newer schema."""
+    """Create missing tables, migrate an older index; refuse one from a newer voxcat."""
     con.execute(DDL)
     row = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
     if row is None:
@@ -139,8 +141,19 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             "INSERT INTO settings VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
             [str(SCHEMA_VERSION)],
         )
-    elif int(row[0]) > SCHEMA_VERSION:
+        return
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
         raise IndexVersionError(
-            f"the index was written by a newer voxcat (schema {row[0]} > {SCHEMA_VERSION}); "
+            f"the index was written by a newer voxcat (schema {version} > {SCHEMA_VERSION}); "
             "upgrade voxcat to open it"
+        )
+    if version < 2:  # 1 -> 2: the text-search column
+        from .search_text import refresh_search_text
+
+        con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS search_text VARCHAR")
+        refresh_search_text(con)
+    if version < SCHEMA_VERSION:
+        con.execute(
+            "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
         )

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ScanError
 from ..index import cache_dir, connect, resolve_index, transaction
+from ..index.search_text import refresh_search_text
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
     DATASET_SCHEMA,
@@ -292,6 +293,7 @@ class _Writer:
         insert_rows(con, "datasets", rows, DATASET_SCHEMA)
         insert_rows(con, "files", files, FILE_SCHEMA)
         insert_rows(con, "metadata", metas, META_SCHEMA)
+        refresh_search_text(con, ids)
         append_audit(con, audit, self.user)
         _record_issues(con, self.scan_id, issues)
 
