@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "scan": ("catalog.scanner", "scan"),
+    "open_catalog": ("catalog.catalogue", "open_catalog"),
+    "DuckDBCatalog": ("catalog.catalogue", "DuckDBCatalog"),
     "ScanReport": ("catalog.scanner", "ScanReport"),
     "connect": ("catalog.index", "connect"),
     "list_readers": ("catalog.readers", "list_readers"),
@@ -23,6 +25,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .catalogue import DuckDBCatalog, open_catalog
     from .index import connect
     from .readers import get_reader, list_readers
     from .scanner import ScanReport, scan
@@ -42,4 +45,13 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["ScanReport", "__version__", "connect", "get_reader", "list_readers", "scan"]
+__all__ = [
+    "DuckDBCatalog",
+    "ScanReport",
+    "__version__",
+    "connect",
+    "get_reader",
+    "list_readers",
+    "open_catalog",
+    "scan",
+]

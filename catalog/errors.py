@@ -60,18 +60,46 @@ class DatasetNotFound(CatalogError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DatasetUnavailable(CatalogError, RuntimeError):
+    """A dataset is in the index but cannot be read: missing, failed, or not an image."""
+
+
+class QueryError(CatalogError, ValueError):
+    """A search value that cannot be understood (a bad range, unit or date)."""
+
+
+class UnknownFieldError(QueryError, KeyError):
+    """A search or sort key that is neither a field nor a nested metadata key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class CatalogMismatch(CatalogError, ValueError):
+    """Catalogues of different indexes combined with ``|``, ``&`` or ``-``."""
+
+
+class AnnotationError(CatalogError, ValueError):
+    """A tag, note or field value that cannot be recorded."""
+
+
 class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
 
 __all__ = [
+    "AnnotationError",
     "CatalogError",
+    "CatalogMismatch",
     "DatasetNotFound",
+    "DatasetUnavailable",
     "IndexError_",
     "IndexLockedError",
     "IndexVersionError",
+    "QueryError",
     "ReaderError",
     "ReaderNotFound",
     "ScanError",
+    "UnknownFieldError",
     "UnsupportedFormatError",
 ]

@@ -39,9 +39,7 @@ def _expression(alias: str = "d") -> str:
     )
 
 
-def refresh_search_text(
-    con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None
-) -> None:
+def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None) -> None:
     """Recompute ``search_text`` for ``ids`` (all datasets when ``None``).
 
     >>> with transaction("lab.duckdb") as con:          # doctest: +SKIP

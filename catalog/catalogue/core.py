@@ -1,0 +1,462 @@
+"""``DuckDBCatalog``: an intake 2 catalogue whose entries come from the index on demand.
+
+Nothing is materialised: ``len``, ``in``, iteration and ``cat[id]`` are SQL queries,
+so a catalogue of a million datasets opens in milliseconds and holds no rows.
+``search`` returns a new catalogue with a narrower query; the original never changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from intake.readers.entry import Catalog, ReaderDescription
+
+from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
+from ..index import connect, resolve_index
+from . import annotate
+from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
+from .fields import COLUMNS, RELATED, SORTABLE, VIRTUAL, all_field_names, resolve
+from .query import And, Everything, Field, Limit, Not, Or, Query, Text, parse_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .entries import VoxcatReader
+
+#: columns of ``cat.df``
+DF_COLUMNS = (
+    "id, name, format, modality, shape, dtype, axes, voxel_size, size, data_level, "
+    "sample, project, instrument, acquired, channels, levels, status, path, tags"
+)
+DEFAULT_FACETS = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
+RESERVED = ("text", "sort_by", "meta")
+
+
+class DuckDBCatalog(Catalog):
+    """A lazy intake catalogue over a voxcat index; see :func:`open_catalog`.
+
+    >>> cat = open_catalog("lab.duckdb")                      # doctest: +SKIP
+    >>> ct = cat.search("sandstone", modality="CT", voxel_size="<5um")   # doctest: +SKIP
+    >>> da = ct[next(iter(ct))].read()                        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: str | os.PathLike[str] | None = None,
+        *,
+        files: bool = False,
+        _query: Query | None = None,
+        _order: Sequence[str] = ("name",),
+    ) -> None:
+        path = resolve_index(index).resolve()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path}: no voxcat index here; create one with `voxcat scan DIR --index {path}`"
+            )
+        super().__init__(metadata={"index": str(path)})
+        self._index = path
+        self._files = files
+        self._query: Query = _query if _query is not None else Everything()
+        self._order = tuple(_order)
+        self.entries = LazyEntries(self)
+        self.aliases = LazyAliases(self)
+
+    # -- SQL plumbing -------------------------------------------------------------------
+    @property
+    def index(self) -> Path:
+        """The index file this catalogue reads."""
+        return self._index
+
+    def _connect(self, read_only: bool = True) -> Any:
+        return connect(self._index, read_only=read_only)
+
+    def _where(self) -> tuple[str, list[Any]]:
+        sql, params = self._query.sql()
+        if not self._files:
+            sql = f"d.kind <> 'file' AND ({sql})"
+        return sql, params
+
+    def _order_sql(self) -> str:
+        parts = []
+        for key in self._order:
+            desc = key.startswith("-")
+            name = key.lstrip("-+")
+            expr = VIRTUAL[name][1] if name in VIRTUAL else f"d.{name}"
+            parts.append(f"{expr} {'DESC' if desc else 'ASC'} NULLS LAST")
+        return ", ".join([*parts, "d.id"])
+
+    def _query_rows(self, select: str, tail: str = "", extra: Sequence[Any] = ()) -> list[tuple]:
+        where, params = self._where()
+        with self._connect() as con:
+            return con.execute(
+                f"SELECT {select} FROM datasets d WHERE {where} {tail}", [*params, *extra]
+            ).fetchall()
+
+    def _derive(self, query: Query, order: Sequence[str] | None = None) -> DuckDBCatalog:
+        return type(self)(
+            self._index, files=self._files, _query=query, _order=order or self._order
+        )
+
+    def _token(self) -> str:  # intake hashes every attribute otherwise (all entries!)
+        sql, params = self._where()
+        text = f"{self._index}|{sql}|{params!r}|{self._order}"
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+    # -- mapping protocol ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._query_rows("count(*)")[0][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._query_rows("d.id", f"ORDER BY {self._order_sql()}")])
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, str):
+            return False
+        return bool(self._query_rows("1", "AND d.id = ? LIMIT 1", [item]))
+
+    def __getitem__(self, key: str) -> VoxcatReader:
+        return self.entry(key).to_reader()
+
+    def __getattr__(self, item: str) -> Any:
+        if item.startswith("_"):
+            raise AttributeError(item)
+        return super().__getattr__(item)
+
+    def __dir__(self) -> Iterable[str]:
+        names = object.__dir__(self)
+        return sorted(names if len(self) > 1000 else [*names, *self])
+
+    def _ipython_key_completions_(self) -> list[str]:
+        return list(self)
+
+    def keys(self) -> list[str]:
+        """Dataset ids of the selection, in sort order."""
+        return list(self)
+
+    def entry(self, key: str) -> ReaderDescription:
+        """The intake ``ReaderDescription`` of one dataset (``cat[key]`` reads through it)."""
+        where, params = self._where()
+        with self._connect() as con:
+            cur = con.execute(
+                f"SELECT {ROW_COLUMNS} FROM datasets d WHERE d.id = ? AND ({where})",
+                [key, *params],
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise self._not_found(con, key)
+            record = dict(zip([c[0] for c in cur.description], row))
+            files = [
+                p
+                for (p,) in con.execute(
+                    "SELECT path FROM files WHERE dataset_id = ? ORDER BY position, path", [key]
+                ).fetchall()
+            ]
+            tags = [
+                t
+                for (t,) in con.execute(
+                    "SELECT tag FROM tags WHERE dataset_id = ? ORDER BY tag", [key]
+                ).fetchall()
+            ]
+            notes = [
+                {"text": t, "user": u, "time": tm.isoformat()}
+                for t, u, tm in con.execute(
+                    "SELECT text, user_name, time FROM notes WHERE dataset_id = ? ORDER BY time",
+                    [key],
+                ).fetchall()
+            ]
+        return make_entry(record, files, {"tags": tags, "notes": notes})
+
+    def _not_found(self, con: Any, key: str) -> DatasetNotFound:
+        exists = con.execute("SELECT name FROM datasets WHERE id = ?", [key]).fetchone()
+        if exists:
+            return DatasetNotFound(
+                f"dataset {key!r} ({exists[0]}) is in the index but not in this selection"
+            )
+        by_name = con.execute(
+            "SELECT id FROM datasets WHERE lower(name) = lower(?) LIMIT 5", [key]
+        ).fetchall()
+        if by_name:
+            ids = ", ".join(repr(i) for (i,) in by_name)
+            return DatasetNotFound(f"{key!r} is a dataset name, not an id; its id: {ids}")
+        close = difflib.get_close_matches(
+            key,
+            [
+                i
+                for (i,) in con.execute(
+                    "SELECT id FROM datasets WHERE id LIKE ?", [key[:2] + "%"]
+                ).fetchall()
+            ],
+            n=3,
+        )
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        return DatasetNotFound(f"no dataset with id {key!r} in {self._index}{hint}")
+
+    # -- search -------------------------------------------------------------------------
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        sort_by: str | Sequence[str] | None = None,
+        meta: dict[str, Any] | None = None,
+        **filters: Any,
+    ) -> DuckDBCatalog:
+        """A new catalogue of the datasets that match; this one is unchanged.
+
+        ``text``: case-insensitive words that must all occur somewhere in the name,
+        paths, fields, tags, notes or any (nested) metadata value; ``"quoted phrases"``
+        stay together; ``-word`` excludes.
+
+        Each filter ``key=value`` names a column (``modality``, ``voxel_size``,
+        ``acquired``, ``size``, ``sample``...), ``tags``, ``notes``, ``shape``
+        (``"48x96x96"``), ``ndim``, or a nested metadata key (``meta={"ExposureTime": 1}``
+        or ``**{"meta.ExposureTime": 1}``; a bare key found only in metadata works too;
+        a dotted key also matches as the tail of a longer one). Values:
+
+        - scalar: equal (text case-insensitively); ``None``: missing;
+        - list: any of the values;
+        - ``(lo, hi)`` tuple: inclusive range, ``None`` for an open end;
+        - string with ``*`` or ``?``: a glob (``"sand*"``); nothing else is a pattern;
+        - string starting with ``<``, ``<=``, ``>``, ``>=``, ``!=``: a comparison;
+        - lengths accept units (``"<5um"``, ``("1 mm", None)``; bare numbers are metres),
+          sizes accept ``"2 GB"``/``"1 GiB"``, times accept datetimes and ISO strings,
+          where ``"2024"``, ``"2024-03"`` or ``"2024-03-05"`` mean that whole period.
+
+        ``sort_by``: field name(s), ``-`` prefix for descending. Combine catalogues of
+        one index with ``a | b`` (either), ``a & b`` (both), ``a - b`` (a but not b).
+
+        >>> cat.search('"pore network" sandstone', modality=["CT", "MR"],
+        ...            voxel_size=(None, "5um"), acquired=("2023", None))  # doctest: +SKIP
+        """
+        parts: list[Query] = []
+        if text is not None:
+            if not isinstance(text, str):
+                raise QueryError(f"text must be a string of words, not {type(text).__name__}")
+            terms = parse_text(text)
+            if terms:
+                parts.append(Text(terms))
+        items = list(filters.items()) + [(f"meta.{k}", v) for k, v in (meta or {}).items()]
+        if items:
+            with self._connect() as con:
+                for key, value in items:
+                    parts.append(Field(resolve(key, con), value))
+        order = self._check_order(sort_by) if sort_by is not None else None
+        query = self._query if not parts else And((self._query, *parts))
+        new = self._derive(query, order)
+        new._where()  # compile now, so a bad value fails here and not on first use
+        return new
+
+    def _check_order(self, sort_by: str | Sequence[str]) -> tuple[str, ...]:
+        keys = (sort_by,) if isinstance(sort_by, str) else tuple(sort_by)
+        for key in keys:
+            name = key.lstrip("-+")
+            if name not in SORTABLE:
+                close = difflib.get_close_matches(name, sorted(SORTABLE), n=4)
+                hint = f" Did you mean: {', '.join(close)}?" if close else ""
+                raise UnknownFieldError(f"cannot sort by {name!r}.{hint}")
+        return keys
+
+    def sort_by(self, *keys: str) -> DuckDBCatalog:
+        """The same selection in another order (``"-size"`` for descending)."""
+        return self._derive(self._query, self._check_order(keys))
+
+    def head(self, n: int = 10) -> DuckDBCatalog:
+        """The first ``n`` datasets in the current order, as a catalogue."""
+        if n < 0:
+            raise QueryError("head(n) needs n >= 0")
+        return self._derive(Limit(self._scoped(), self._order_sql(), int(n)))
+
+    def _combine(self, other: object, op: str) -> DuckDBCatalog:
+        if not isinstance(other, DuckDBCatalog):
+            return NotImplemented
+        if other._index != self._index:
+            raise CatalogMismatch(
+                f"cannot combine catalogues of different indexes ({self._index} and "
+                f"{other._index})"
+            )
+        a, b = self._scoped(), other._scoped()
+        query = {"|": Or((a, b)), "&": And((a, b)), "-": And((a, Not(b)))}[op]
+        return type(self)(self._index, files=True, _query=query, _order=self._order)
+
+    def _scoped(self) -> Query:
+        return self._query if self._files else And((self._query, Not(_files_query())))
+
+    def __or__(self, other: object) -> DuckDBCatalog:
+        return self._combine(other, "|")
+
+    def __and__(self, other: object) -> DuckDBCatalog:
+        return self._combine(other, "&")
+
+    def __sub__(self, other: object) -> DuckDBCatalog:
+        return self._combine(other, "-")
+
+    # -- tables and facets --------------------------------------------------------------
+    @property
+    def df(self) -> pd.DataFrame:
+        """The selection as a pandas DataFrame indexed by id (paths printable)."""
+        from ..paths import display, from_db
+
+        where, params = self._where()
+        cols = DF_COLUMNS.replace(
+            "tags",
+            "coalesce((SELECT list(tag ORDER BY tag) FROM tags t WHERE t.dataset_id = d.id), [])"
+            " AS tags",
+        )
+        sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
+        with self._connect() as con:
+            frame = con.execute(sql, params).df()
+        frame["path"] = [display(from_db(p)) for p in frame["path"]]
+        return frame.set_index("id")
+
+    def fields(self) -> list[str]:
+        """Every field name ``search`` accepts (plus ``meta.<key>`` for metadata)."""
+        return all_field_names()
+
+    def meta_keys(self, limit: int = 1000) -> list[str]:
+        """The most common nested metadata keys in the selection."""
+        where, params = self._where()
+        sql = (
+            "SELECT key, count(*) FROM metadata WHERE dataset_id IN "
+            f"(SELECT d.id FROM datasets d WHERE {where}) GROUP BY key ORDER BY 2 DESC, 1 LIMIT ?"
+        )
+        with self._connect() as con:
+            return [k for k, _ in con.execute(sql, [*params, limit]).fetchall()]
+
+    def _facet_source(self, field: str) -> tuple[str, str]:
+        """``(value expression, FROM clause)`` for counting a field's values."""
+        t = resolve(field)
+        if t.table is not None:
+            return f"x.{RELATED[t.key][1]}", f"{t.table} x JOIN datasets d ON d.id = x.dataset_id"
+        if t.key == "channels":
+            return "unnest(d.channels)", "datasets d"
+        return t.sql, "datasets d"
+
+    def unique(self, field: str) -> list[Any]:
+        """The distinct values of ``field`` in the selection, sorted (no ``None``)."""
+        return list(self.facets(field, limit=None)[field])  # type: ignore[arg-type]
+
+    def facets(self, *fields: str, limit: int | None = 50) -> dict[str, dict[Any, int]]:
+        """``{field: {value: count}}`` for the selection, most common first.
+
+        >>> cat.search(modality="CT").facets("format", "tags")    # doctest: +SKIP
+        {'format': {'tiff': 120, 'slices': 31}, 'tags': {'porosity': 12}}
+        """
+        out: dict[str, dict[Any, int]] = {}
+        where, params = self._where()
+        with self._connect() as con:
+            for field in fields or DEFAULT_FACETS:
+                expr, source = self._facet_source(field)
+                tail = "LIMIT ?" if limit is not None else ""
+                sql = (
+                    f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM {source} "
+                    f"WHERE {where}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v {tail}"
+                )
+                extra = [limit] if limit is not None else []
+                out[field] = dict(con.execute(sql, [*params, *extra]).fetchall())
+        if limit is None:
+            out = {k: dict(sorted(v.items(), key=lambda kv: str(kv[0]))) for k, v in out.items()}
+        return out
+
+    def range(self, field: str) -> tuple[Any, Any]:
+        """``(min, max)`` of a numeric, size, length or time field in the selection."""
+        t = resolve(field)
+        if t.key not in COLUMNS and t.key not in VIRTUAL:
+            raise QueryError(f"range() works on index columns, not {field!r}")
+        where, params = self._where()
+        with self._connect() as con:
+            sql = f"SELECT min({t.sql}), max({t.sql}) FROM datasets d WHERE {where}"
+            return tuple(con.execute(sql, params).fetchone())  # type: ignore[return-value]
+
+    # -- annotations (recorded in the audit log) ----------------------------------------
+    def tag(self, selection: str | Iterable[str] | DuckDBCatalog, *tags: str) -> int:
+        """Add ``tags`` to one id, several ids or a whole selection; returns how many
+        (dataset, tag) pairs were new.
+
+        >>> cat.tag(cat.search(sample="S01"), "porosity", "paper-2025")   # doctest: +SKIP
+        """
+        return annotate.tag(self._index, self._ids_of(selection), tags)
+
+    def untag(self, selection: str | Iterable[str] | DuckDBCatalog, *tags: str) -> int:
+        """Remove ``tags``; returns how many (dataset, tag) pairs were removed."""
+        return annotate.untag(self._index, self._ids_of(selection), tags)
+
+    def note(self, dataset_id: str, text: str) -> None:
+        """Attach a free-text note to a dataset (notes are never edited, only added)."""
+        annotate.note(self._index, self._ids_of(dataset_id), text)
+
+    def set(self, selection: str | Iterable[str] | DuckDBCatalog, **fields: Any) -> int:
+        """Set user fields (sample, project, data_level, description, access, modality);
+        rescans keep them. Returns how many datasets changed.
+
+        >>> cat.set("k2x9q4m1abcd", sample="S01", data_level="segmentation")  # doctest: +SKIP
+        """
+        return annotate.set_fields(self._index, self._ids_of(selection), fields)
+
+    def _ids_of(self, selection: str | Iterable[str] | DuckDBCatalog) -> list[str]:
+        if isinstance(selection, DuckDBCatalog):
+            if selection._index != self._index:
+                raise CatalogMismatch("the selection belongs to another index")
+            return list(selection)
+        ids = [selection] if isinstance(selection, str) else list(selection)
+        if not ids:
+            return []
+        with self._connect() as con:
+            known = {
+                i
+                for (i,) in con.execute(
+                    "SELECT id FROM datasets WHERE id IN (SELECT unnest(?))", [ids]
+                ).fetchall()
+            }
+            for i in ids:
+                if i not in known:
+                    raise self._not_found(con, i)
+        return ids
+
+    # -- presentation -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        sql, _ = self._query.sql()
+        scope = "all datasets" if sql == "TRUE" else "a selection"
+        return f"<voxcat catalogue: {len(self)} datasets ({scope}) of {self._index}>"
+
+    def _repr_html_(self) -> str:
+        from .html import catalogue_html
+
+        return catalogue_html(self)
+
+    def materialize(self, limit: int | None = 10_000) -> Catalog:
+        """A plain intake ``Catalog`` holding the selection's entries (for YAML export)."""
+        n = len(self)
+        if limit is not None and n > limit:
+            raise QueryError(
+                f"the selection has {n} datasets; narrow it or pass limit=None to build them all"
+            )
+        cat = Catalog(metadata={"source_index": str(self._index)})
+        for key in self:
+            cat.add_entry(self.entry(key), name=key)
+        return cat
+
+    def to_dict(self) -> dict:
+        return self.materialize().to_dict()
+
+
+def _files_query() -> Query:
+    return Field(resolve("kind"), "file")
+
+
+def open_catalog(
+    index: str | os.PathLike[str] | None = None, *, files: bool = False, **_: Any
+) -> DuckDBCatalog:
+    """Open a voxcat index as a lazy intake catalogue (milliseconds, at any size).
+
+    ``files=True`` also lists the non-image files a scan recorded. The default index is
+    ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``. Also ``intake.open_catalog(path,
+    driver="voxcat")``.
+
+    >>> cat = open_catalog("lab.duckdb")                 # doctest: +SKIP
+    >>> len(cat), cat.facets("modality")                 # doctest: +SKIP
+    """
+    return DuckDBCatalog(index, files=files)

@@ -1,0 +1,151 @@
+"""Catalogue entries built on demand from index rows, and the intake reader they name.
+
+``cat[id]`` returns a :class:`VoxcatReader`: an intake 2 reader whose ``read()``
+opens the dataset with its format plugin as a lazy, dask-backed xarray object. The
+lazy mappings give intake's ``aliases`` and ``entries`` without building one
+``ReaderDescription`` per dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from intake.readers.entry import ReaderDescription
+from intake.readers.readers import BaseReader
+
+from ..errors import DatasetUnavailable
+from ..paths import display, from_db
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import DuckDBCatalog
+
+#: columns of a dataset row kept in ``entry.metadata`` (everything but bulky internals)
+ROW_COLUMNS = (
+    "id, name, path, root, kind, format, reader, options, n_files, size, shape, dtype, "
+    "axes, spacing, units, voxel_size, voxel_size_x, voxel_size_y, voxel_size_z, modality, "
+    "acquired, instrument, channels, levels, level_shapes, data_level, sample, project, "
+    "description, access, arrays, meta, checksum, thumbnail, first_seen, last_seen, "
+    "modified, status, error, warnings, user_set"
+)
+_JSON_COLUMNS = ("options", "level_shapes", "arrays", "meta")
+
+
+class VoxcatReader(BaseReader):
+    """Opens one indexed dataset lazily with the voxcat format reader that indexed it.
+
+    >>> da = cat["k2x9q4m1abcd"].read()              # doctest: +SKIP
+    >>> small = cat["k2x9q4m1abcd"].read(level=2)    # a pyramid level
+    """
+
+    imports: ClassVar[set[str]] = {"xarray", "dask"}
+    output_instance = "xarray:DataArray"
+
+    def _read(
+        self,
+        path: str,
+        reader: str | None,
+        options: dict | None = None,
+        files: list[str] | None = None,
+        name: str | None = None,
+        dataset_id: str | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        level: int = 0,
+        **kwargs: Any,
+    ) -> Any:
+        from ..readers import get_reader
+        from ..readers.base import Source
+
+        where = display(from_db(path))
+        label = f"dataset {dataset_id} ({where})"
+        if status == "missing":
+            raise DatasetUnavailable(
+                f"{label} is missing: it was not found on the last scan; reconnect the "
+                "drive or rescan where it moved (moves keep the id)"
+            )
+        if status == "failed":
+            raise DatasetUnavailable(f"{label} could not be read when scanned: {error}")
+        if reader is None:
+            raise DatasetUnavailable(
+                f"{label} is not an image dataset voxcat can read (a non-image file)"
+            )
+        src_path = Path(from_db(path))
+        if not src_path.exists():
+            raise DatasetUnavailable(f"{label}: no such file or folder any more; rescan it")
+        source = Source(
+            path=src_path,
+            files=tuple(Path(from_db(f)) for f in files or ()),
+            options=options or {},
+            name=name,
+        )
+        out = get_reader(reader).open(source, level=level)
+        out.attrs.setdefault("voxcat_id", dataset_id)
+        out.attrs.setdefault("name", name)
+        out.attrs.setdefault("path", where)
+        return out
+
+
+def row_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """An index row as entry metadata: JSON columns decoded, paths made printable."""
+    meta = dict(row)
+    for key in _JSON_COLUMNS:
+        if isinstance(meta.get(key), str):
+            meta[key] = json.loads(meta[key])
+    for key in ("path", "root"):
+        if meta.get(key):
+            meta[key] = display(from_db(meta[key]))
+    return meta
+
+
+def make_entry(row: dict[str, Any], files: list[str], extra: dict[str, Any]) -> ReaderDescription:
+    """The intake entry for one dataset row."""
+    meta = row_metadata(row)
+    meta.update(extra)
+    output = "xarray:Dataset" if row.get("kind") == "container" else "xarray:DataArray"
+    kwargs = {
+        "path": row["path"],
+        "reader": row["reader"],
+        "options": meta.get("options") or {},
+        "files": files if len(files) > 1 else [],
+        "name": row["name"],
+        "dataset_id": row["id"],
+        "status": row["status"],
+        "error": row["error"],
+    }
+    return ReaderDescription(
+        reader=VoxcatReader.qname(), kwargs=kwargs, metadata=meta, output_instance=output
+    )
+
+
+class LazyAliases(Mapping):
+    """``id -> id`` for the catalogue's selection, answered by SQL."""
+
+    def __init__(self, cat: DuckDBCatalog) -> None:
+        self._cat = cat
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._cat:
+            return key
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._cat
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cat)
+
+    def __len__(self) -> int:
+        return len(self._cat)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} dataset ids of {self._cat!r}>"
+
+
+class LazyEntries(LazyAliases):
+    """``id -> ReaderDescription``, each built when asked for."""
+
+    def __getitem__(self, key: str) -> ReaderDescription:  # type: ignore[override]
+        return self._cat.entry(key)

@@ -1,0 +1,172 @@
+"""What a search can filter on: index columns, virtual fields and nested metadata.
+
+Every filter key resolves to a :class:`Target` that knows its SQL expression and the
+kind of values it holds; values are parsed per kind (lengths with units, byte sizes,
+ISO dates) in :mod:`.values`. Column names only ever come from this whitelist; user
+input reaches SQL as bound parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import duckdb
+
+from ..errors import UnknownFieldError
+
+# kinds of values a field holds
+TEXT, PATH, INT, BYTES, LENGTH, TIME, TEXT_LIST = (
+    "text",
+    "path",
+    "int",
+    "bytes",
+    "length",
+    "time",
+    "text list",
+)
+
+#: column -> kind, for the columns of the ``datasets`` table a user may filter on.
+COLUMNS: dict[str, str] = {
+    "id": TEXT,
+    "name": TEXT,
+    "path": PATH,
+    "root": PATH,
+    "kind": TEXT,
+    "format": TEXT,
+    "reader": TEXT,
+    "n_files": INT,
+    "size": BYTES,
+    "dtype": TEXT,
+    "axes": TEXT,
+    "voxel_size": LENGTH,
+    "voxel_size_x": LENGTH,
+    "voxel_size_y": LENGTH,
+    "voxel_size_z": LENGTH,
+    "modality": TEXT,
+    "acquired": TIME,
+    "instrument": TEXT,
+    "channels": TEXT_LIST,
+    "levels": INT,
+    "data_level": TEXT,
+    "sample": TEXT,
+    "project": TEXT,
+    "description": TEXT,
+    "access": TEXT,
+    "checksum": TEXT,
+    "first_seen": TIME,
+    "last_seen": TIME,
+    "modified": TIME,
+    "status": TEXT,
+    "error": TEXT,
+    "scan_id": INT,
+}
+
+#: virtual fields: name -> (kind, SQL expression over the dataset row ``d``)
+VIRTUAL: dict[str, tuple[str, str]] = {
+    "shape": (TEXT, "array_to_string(d.shape, 'x')"),  # "48x96x96", globbable
+    "ndim": (INT, "len(d.shape)"),
+}
+
+#: fields that live in their own table: name -> (table, value column)
+RELATED: dict[str, tuple[str, str]] = {
+    "tags": ("tags", "tag"),
+    "notes": ("notes", "text"),
+}
+
+ALIASES = {
+    "level": "data_level",
+    "tag": "tags",
+    "note": "notes",
+    "voxel": "voxel_size",
+    "pixel_size": "voxel_size",
+    "date": "acquired",
+    "time": "acquired",
+    "user_level": "data_level",
+}
+
+#: fields ``sort_by`` accepts (plain columns and ``shape``/``ndim``)
+SORTABLE = frozenset(COLUMNS) | frozenset(VIRTUAL)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A resolved filter key."""
+
+    key: str  # the canonical name, e.g. "voxel_size", "tags" or "meta.ExposureTime"
+    kind: str
+    sql: str = ""  # expression over ``d`` for columns and virtual fields
+    table: str | None = None  # for tags / notes
+    meta_key: str | None = None  # for nested metadata
+
+
+def all_field_names() -> list[str]:
+    """Every field name a filter may use besides ``meta.<key>``."""
+    return sorted({*COLUMNS, *VIRTUAL, *RELATED, *ALIASES})
+
+
+def resolve(key: str, con: duckdb.DuckDBPyConnection | None = None) -> Target:
+    """The :class:`Target` for a filter key; unknown keys raise with close valid keys.
+
+    A key that is neither a field nor ``meta.<key>`` is looked up among the nested
+    metadata keys, so ``ExposureTime=...`` works like ``meta.ExposureTime=...``.
+
+    >>> resolve("level").key
+    'data_level'
+    """
+    name = ALIASES.get(key, key)
+    if name in COLUMNS:
+        return Target(name, COLUMNS[name], sql=f"d.{name}")
+    if name in VIRTUAL:
+        kind, sql = VIRTUAL[name]
+        return Target(name, kind, sql=sql)
+    if name in RELATED:
+        table, col = RELATED[name]
+        return Target(name, TEXT, sql=col, table=table)
+    if name.startswith("meta."):
+        sub = name[len("meta.") :]
+        if not sub:
+            raise UnknownFieldError("'meta.' needs a key after the dot, e.g. 'meta.ExposureTime'")
+        if con is not None and not meta_key_exists(con, sub):
+            close = close_meta_keys(con, sub)
+            hint = f"; close keys: {', '.join('meta.' + k for k in close)}" if close else ""
+            raise UnknownFieldError(f"no dataset has the metadata key {sub!r}{hint}")
+        return Target(name, "meta", meta_key=sub)
+    if con is not None and meta_key_exists(con, name):
+        return Target("meta." + name, "meta", meta_key=name)
+    close = difflib.get_close_matches(key, all_field_names(), n=5, cutoff=0.6)
+    if con is not None:
+        close += ["meta." + k for k in close_meta_keys(con, key)]
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownFieldError(
+        f"unknown search field {key!r}.{hint} Fields are index columns "
+        f"({', '.join(sorted(COLUMNS)[:8])}, ...), tags, notes, shape, ndim, or a nested "
+        "metadata key as 'meta.<key>' (see cat.fields())"
+    )
+
+
+# a metadata key matches exactly or as the last dotted part(s): "ExposureTime" finds
+# "tiff.ImageJ.ExposureTime"; case-insensitive
+META_KEY_SQL = "(lower(key) = lower(?) OR lower(key) LIKE '%.' || lower(?) ESCAPE '\\')"
+
+
+def meta_key_params(key: str) -> list[str]:
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [key, escaped]
+
+
+def meta_key_exists(con: duckdb.DuckDBPyConnection, key: str) -> bool:
+    sql = f"SELECT 1 FROM metadata WHERE {META_KEY_SQL} LIMIT 1"
+    return con.execute(sql, meta_key_params(key)).fetchone() is not None
+
+
+def close_meta_keys(con: duckdb.DuckDBPyConnection, key: str, n: int = 5) -> list[str]:
+    keys = [
+        k
+        for (k,) in con.execute(
+            "SELECT DISTINCT key FROM (SELECT key FROM metadata LIMIT 200000)"
+        ).fetchall()
+    ]
+    tails = {k.rsplit(".", 1)[-1]: k for k in keys}
+    found = difflib.get_close_matches(key, list(tails), n=n, cutoff=0.6)
+    return [tails[f] for f in found]

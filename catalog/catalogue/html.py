@@ -1,0 +1,76 @@
+"""The notebook view of a catalogue: count, facet summary and a few thumbnails.
+
+Everything a user or a file name supplied is escaped: names render as text, never as
+HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import TYPE_CHECKING
+
+from ..index import cache_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core import DuckDBCatalog
+
+THUMBNAILS = 8
+_FACETS = ("modality", "format", "data_level", "tags")
+
+
+def _size(n: float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def _thumb(cat: DuckDBCatalog, rel: str | None) -> str:
+    if not rel:
+        return '<div style="width:96px;height:96px;background:#eee"></div>'
+    path = cache_dir(cat.index) / rel
+    try:
+        data = base64.b64encode(path.read_bytes()).decode()
+    except OSError:
+        return '<div style="width:96px;height:96px;background:#eee"></div>'
+    return f'<img src="data:image/png;base64,{data}" style="height:96px" alt="">'
+
+
+def catalogue_html(cat: DuckDBCatalog) -> str:
+    """HTML summary of ``cat`` for ``_repr_html_``."""
+    e = html.escape
+    total = len(cat)
+    where, params = cat._where()
+    with cat._connect() as con:
+        size = con.execute(f"SELECT sum(size) FROM datasets d WHERE {where}", params).fetchone()[0]
+        rows = con.execute(
+            f"SELECT id, name, modality, shape, thumbnail FROM datasets d WHERE {where} "
+            f"ORDER BY {cat._order_sql()} LIMIT {THUMBNAILS}",
+            params,
+        ).fetchall()
+    facets = cat.facets(*_FACETS, limit=6)
+    facet_html = "".join(
+        f"<div><b>{e(field)}</b>: "
+        + (", ".join(f"{e(str(v))} ({n})" for v, n in counts.items()) or "–")
+        + "</div>"
+        for field, counts in facets.items()
+    )
+    cards = "".join(
+        '<figure style="display:inline-block;margin:4px;width:120px;vertical-align:top">'
+        f"{_thumb(cat, thumb)}"
+        f'<figcaption style="font-size:11px;word-break:break-all">{e(name)}<br>'
+        f"<code>{e(ident)}</code> {e(mod or '')} "
+        f"{e('x'.join(map(str, shape)) if shape else '')}</figcaption></figure>"
+        for ident, name, mod, shape, thumb in rows
+    )
+    more = f"<div>… and {total - len(rows)} more</div>" if total > len(rows) else ""
+    return (
+        '<div class="voxcat-catalogue">'
+        f"<div><b>voxcat catalogue</b>: {total} datasets, {_size(size)} "
+        f"<small>({e(str(cat.index))})</small></div>"
+        f'<div style="font-size:12px;margin:4px 0">{facet_html}</div>'
+        f"<div>{cards}</div>{more}</div>"
+    )

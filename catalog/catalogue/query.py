@@ -1,0 +1,323 @@
+"""Search queries as small frozen dataclasses compiled to parameterised SQL.
+
+A catalogue holds one query tree; ``search`` wraps it in :class:`And`, ``|`` in
+:class:`Or`, ``-`` in :class:`And` with :class:`Not`, ``head`` in :class:`Limit`.
+Compiling gives a ``WHERE`` clause over ``datasets d`` and its parameters; values
+never become SQL text.
+
+>>> q = And((Text(("sandstone",)), Field(resolve("modality"), "CT")))
+>>> sql, params = compile_query(q)
+>>> params
+['%sandstone%', 'CT']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import QueryError
+from ..paths import to_db
+from .fields import (
+    BYTES,
+    INT,
+    LENGTH,
+    META_KEY_SQL,
+    PATH,
+    TEXT,
+    TEXT_LIST,
+    TIME,
+    Target,
+    meta_key_params,
+    resolve,
+)
+from .values import (
+    contains_like,
+    glob_to_like,
+    has_glob,
+    parse_bytes,
+    parse_length_value,
+    parse_number,
+    period,
+    split_op,
+)
+
+SQL = tuple[str, list[Any]]
+ORDERED = {INT, BYTES, LENGTH, TIME}
+
+
+class Query:
+    """Base of query nodes; never usable as a boolean (``and``/``or`` would lie)."""
+
+    def __bool__(self) -> bool:
+        raise TypeError("combine queries with & | - on catalogues, not and/or/not")
+
+    def sql(self) -> SQL:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Everything(Query):
+    def sql(self) -> SQL:
+        return "TRUE", []
+
+
+@dataclasses.dataclass(frozen=True)
+class Text(Query):
+    """Every term must occur (case-insensitive) in name, paths, fields, metadata
+    values, tags or notes; a term with a leading ``-`` must not."""
+
+    terms: tuple[str, ...]
+
+    def sql(self) -> SQL:
+        parts, params = [], []
+        for term in self.terms:
+            neg = term.startswith("-") and len(term) > 1
+            word = term[1:] if neg else term
+            parts.append(
+                f"{'NOT ' if neg else ''}coalesce(d.search_text LIKE ? ESCAPE '\\', FALSE)"
+            )
+            params.append(contains_like(to_db(word.lower())))
+        return " AND ".join(parts) or "TRUE", params
+
+
+@dataclasses.dataclass(frozen=True)
+class Field(Query):
+    target: Target
+    value: Any
+
+    def sql(self) -> SQL:
+        t = self.target
+        if t.kind == "meta":
+            return _meta_sql(t, self.value)
+        if t.table is not None:
+            cond, params = _value_sql(TEXT, t.sql, self.value)
+            return f"d.id IN (SELECT dataset_id FROM {t.table} WHERE {cond})", params
+        if t.kind == TEXT_LIST:
+            if self.value is None:
+                return f"({t.sql} IS NULL OR len({t.sql}) = 0)", []
+            cond, params = _value_sql(TEXT, "x", self.value)
+            return f"coalesce(len(list_filter({t.sql}, lambda x: {cond})) > 0, FALSE)", params
+        return _value_sql(t.kind, t.sql, self.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class And(Query):
+    parts: tuple[Query, ...]
+
+    def sql(self) -> SQL:
+        return _join(self.parts, "AND")
+
+
+@dataclasses.dataclass(frozen=True)
+class Or(Query):
+    parts: tuple[Query, ...]
+
+    def sql(self) -> SQL:
+        return _join(self.parts, "OR")
+
+
+@dataclasses.dataclass(frozen=True)
+class Not(Query):
+    part: Query
+
+    def sql(self) -> SQL:
+        s, p = self.part.sql()
+        return f"NOT coalesce(({s}), FALSE)", p
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit(Query):
+    """The first ``n`` datasets of ``part`` in ``order`` (so ``head`` composes)."""
+
+    part: Query
+    order: str
+    n: int
+
+    def sql(self) -> SQL:
+        s, p = self.part.sql()
+        sub = f"SELECT d.id FROM datasets d WHERE {s} ORDER BY {self.order} LIMIT ?"
+        return f"d.id IN ({sub})", [*p, self.n]
+
+
+def compile_query(query: Query) -> SQL:
+    """``(where_sql, params)`` for a query tree."""
+    return query.sql()
+
+
+def _join(parts: Sequence[Query], op: str) -> SQL:
+    sqls, params = [], []
+    for part in parts:
+        s, p = part.sql()
+        sqls.append(f"({s})")
+        params.extend(p)
+    if not sqls:
+        return ("TRUE" if op == "AND" else "FALSE"), []
+    return f" {op} ".join(sqls), params
+
+
+# -- values -----------------------------------------------------------------------------
+
+_PHRASE = re.compile(r'(-?)"([^"]*)"|(\S+)')
+
+
+def parse_text(text: str) -> tuple[str, ...]:
+    """Words and ``"quoted phrases"`` of a text search, lower-cased.
+
+    >>> parse_text('Sandstone "pore network" -raw')
+    ('sandstone', 'pore network', '-raw')
+    """
+    terms = []
+    for m in _PHRASE.finditer(text):
+        neg, phrase, word = m.groups()
+        term = (neg + phrase) if phrase is not None else word
+        if term and term != "-":
+            terms.append(term.lower())
+    return tuple(terms)
+
+
+def _scalar(kind: str, value: Any) -> Any:
+    """A single comparison value for a field kind."""
+    if kind == LENGTH:
+        return parse_length_value(value)
+    if kind == BYTES:
+        return parse_bytes(value)
+    if kind == INT:
+        return parse_number(value)
+    if kind == PATH:
+        return to_db(str(value))
+    return value
+
+
+def _value_sql(kind: str, col: str, value: Any) -> SQL:
+    if value is None:
+        return f"{col} IS NULL", []
+    if isinstance(value, list | set | frozenset):
+        if not value:
+            raise QueryError("an empty list matches nothing; give at least one value")
+        parts = [_value_sql(kind, col, v) for v in value]
+        return " OR ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps]
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise QueryError(
+                f"a range is a (low, high) pair with None for an open end, not {value!r}"
+            )
+        return _range_sql(kind, col, *value)
+    if isinstance(value, bool):
+        raise QueryError(f"{value!r} is not a value this field holds")
+    if isinstance(value, str):
+        op, rest = split_op(value)
+        if op is not None and (kind in ORDERED or op == "!="):
+            return _compare_sql(kind, col, op, rest)
+        if kind in (TEXT, PATH) and has_glob(value):
+            pattern = glob_to_like(to_db(value) if kind == PATH else value)
+            return f"{col} ILIKE ? ESCAPE '\\'", [pattern]
+    if kind == TIME:
+        start, end = period(value)
+        if end is None:
+            return f"{col} = ?", [start]
+        return f"({col} >= ? AND {col} < ?)", [start, end]
+    if kind in (TEXT, PATH):
+        if not isinstance(value, str | int | float):
+            raise QueryError(f"{value!r} is not text; give a string, a list or a glob")
+        if kind == PATH:
+            return f"{col} = ?", [to_db(str(value))]
+        return f"lower({col}) = lower(?)", [str(value)]
+    return f"{col} = ?", [_scalar(kind, value)]
+
+
+def _compare_sql(kind: str, col: str, op: str, rest: str) -> SQL:
+    if op == "!=":
+        s, p = _value_sql(kind, col, rest)
+        return f"NOT coalesce(({s}), FALSE)", p
+    if kind == TIME:
+        start, end = period(rest)
+        if op == "=":
+            return _value_sql(kind, col, rest)
+        if op in ("<", ">="):
+            return f"{col} {op} ?", [start]
+        if end is None:  # an instant
+            return f"{col} {op} ?", [start]
+        return f"{col} {'>=' if op == '>' else '<'} ?", [end]  # after / up to a period
+    return f"{col} {'=' if op == '=' else op} ?", [_scalar(kind, rest)]
+
+
+def _range_sql(kind: str, col: str, lo: Any, hi: Any) -> SQL:
+    if kind not in ORDERED and kind not in (TEXT, PATH):
+        raise QueryError("ranges work on numbers, sizes, lengths, times and text")
+    parts, params = [], []
+    if lo is not None:
+        if kind == TIME:
+            parts.append(f"{col} >= ?")
+            params.append(period(lo)[0])
+        else:
+            parts.append(f"{col} >= ?")
+            params.append(_scalar(kind, lo))
+    if hi is not None:
+        if kind == TIME:
+            start, end = period(hi)
+            parts.append(f"{col} < ?" if end else f"{col} <= ?")
+            params.append(end or start)
+        else:
+            parts.append(f"{col} <= ?")
+            params.append(_scalar(kind, hi))
+    if len(params) == 2 and kind != TIME and params[0] > params[1]:
+        raise QueryError(f"empty range: low {lo!r} is above high {hi!r}")
+    return " AND ".join(parts) or f"{col} IS NOT NULL", params
+
+
+def _meta_sql(t: Target, value: Any) -> SQL:
+    """Nested metadata: numbers compare with ``num``, everything else with text."""
+    key_sql, key_params = META_KEY_SQL, meta_key_params(t.meta_key or "")
+    if value is None:
+        return f"d.id NOT IN (SELECT dataset_id FROM metadata WHERE {key_sql})", key_params
+    if isinstance(value, list | set | frozenset):
+        if not value:
+            raise QueryError("an empty list matches nothing; give at least one value")
+        parts = [_meta_sql(t, v) for v in value]
+        return " OR ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps]
+    numeric = _is_number(value) or (
+        isinstance(value, tuple) and all(v is None or _is_number(v) for v in value)
+    )
+    if isinstance(value, str) and split_op(value)[0] in ("<", "<=", ">", ">="):
+        op, rest = split_op(value)
+        try:
+            cond, params = f"num {op} ?", [float(rest)]
+        except ValueError:
+            cond, params = f"value {op} ?", [rest]
+    elif numeric and isinstance(value, tuple):
+        cond, params = _range_sql(INT, "num", *value)
+    elif numeric:
+        cond, params = "num = ?", [float(value)]
+    elif isinstance(value, tuple):
+        cond, params = _range_sql(TEXT, "value", *(None if v is None else str(v) for v in value))
+    elif isinstance(value, dt.date):
+        cond, params = "value LIKE ?", [value.isoformat() + "%"]
+    else:
+        cond, params = _value_sql(TEXT, "value", str(value))
+    return (
+        f"d.id IN (SELECT dataset_id FROM metadata WHERE {key_sql} AND ({cond}))",
+        [*key_params, *params],
+    )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+__all__ = [
+    "And",
+    "Everything",
+    "Field",
+    "Limit",
+    "Not",
+    "Or",
+    "Query",
+    "Text",
+    "compile_query",
+    "parse_text",
+    "resolve",
+]

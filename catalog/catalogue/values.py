@@ -1,0 +1,147 @@
+"""Parsing filter values: comparisons, lengths with units, byte sizes, dates, globs.
+
+>>> split_op("<=5um")
+('<=', '5um')
+>>> parse_bytes("1.5 GB")
+1500000000
+>>> period("2024-03")
+(datetime.datetime(2024, 3, 1, 0, 0), datetime.datetime(2024, 4, 1, 0, 0))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from ..errors import QueryError
+from ..units import parse_length
+
+OPS = ("<=", ">=", "!=", "<", ">", "=")
+
+_BYTE_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "pb": 10**15,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "pib": 2**50,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+}
+_BYTES_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def split_op(value: str) -> tuple[str | None, str]:
+    """``"<5um"`` -> ``("<", "5um")``; no operator -> ``(None, value)``."""
+    s = value.strip()
+    for op in OPS:
+        if s.startswith(op):
+            return op, s[len(op) :].strip()
+    return None, value
+
+
+def has_glob(value: str) -> bool:
+    return "*" in value or "?" in value
+
+
+def glob_to_like(pattern: str) -> str:
+    """A glob as a LIKE pattern with ``\\`` escapes: only ``*`` and ``?`` are special.
+
+    >>> glob_to_like("a_b*%?")
+    'a\\\\_b%\\\\%_'
+    """
+    out = []
+    for ch in pattern:
+        if ch in "\\%_":
+            out.append("\\" + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def contains_like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere (nothing in it is special)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def parse_bytes(value: object) -> int:
+    """Bytes from a number or ``"500 MB"``, ``"2GiB"`` (decimal and binary units)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    m = _BYTES_RE.match(str(value))
+    unit = m.group(2).lower() if m else None
+    if not m or (unit not in _BYTE_UNITS and unit != ""):
+        raise QueryError(f"cannot read {value!r} as a size; use bytes or e.g. '500 MB', '2 GiB'")
+    return int(float(m.group(1)) * _BYTE_UNITS.get(unit or "b", 1))
+
+
+def parse_length_value(value: object) -> float:
+    """Metres from a number (taken as metres) or ``"5um"``, ``"0.5 mm"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return parse_length(str(value))
+    except ValueError as exc:
+        raise QueryError(f"{exc}; give a length like '5um', '0.5 mm' or 5e-6 (metres)") from None
+
+
+def parse_number(value: object) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    try:
+        return float(str(value))
+    except ValueError:
+        raise QueryError(f"{value!r} is not a number") from None
+
+
+_ISO_PARTS = (
+    (re.compile(r"^\d{4}$"), "%Y", "year"),
+    (re.compile(r"^\d{4}-\d{2}$"), "%Y-%m", "month"),
+    (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d", "day"),
+)
+
+
+def _next(start: dt.datetime, unit: str) -> dt.datetime:
+    if unit == "year":
+        return start.replace(year=start.year + 1)
+    if unit == "month":
+        y, m = divmod(start.month, 12)
+        return start.replace(year=start.year + y, month=m + 1)
+    return start + dt.timedelta(days=1)
+
+
+def period(value: object) -> tuple[dt.datetime, dt.datetime | None]:
+    """The half-open time span a value names.
+
+    ``"2024"`` is that year, ``"2024-03"`` that month, a date or ``"2024-03-05"`` that
+    day; a datetime or a full ISO timestamp is an instant (end ``None``). Time zones are
+    dropped (the index stores local times as the files give them).
+    """
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None), None
+    if isinstance(value, dt.date):
+        start = dt.datetime(value.year, value.month, value.day)
+        return start, start + dt.timedelta(days=1)
+    text = str(value).strip()
+    for pattern, fmt, unit in _ISO_PARTS:
+        if pattern.match(text):
+            start = dt.datetime.strptime(text, fmt)
+            return start, _next(start, unit)
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None), None
+    except ValueError:
+        raise QueryError(
+            f"cannot read {value!r} as a time; use ISO like '2024', '2024-03', '2024-03-05' "
+            "or '2024-03-05T14:30', or a datetime"
+        ) from None
