@@ -109,21 +109,31 @@ def raw_hash_throughput(nbytes: int = 1 << 30) -> float:
 
 
 THUMB_CODE = """
-import resource, sys, time, tracemalloc
+import resource, sys, tempfile, time, tracemalloc
 from pathlib import Path
+import numpy as np, tifffile
+t0 = time.perf_counter()
 from catalog.readers import Source, get_reader
 from catalog.scanner.thumbnail import make_thumbnail
-reader = get_reader("tiff"); src = Source.single(sys.argv[1])
-info = reader.describe(src)
+reader = get_reader("tiff")
+with tempfile.TemporaryDirectory() as tmp:  # warm-up: imports happen once per worker
+    small = Path(tmp) / "small.tif"
+    tifffile.imwrite(small, np.zeros((4, 32, 32), np.uint16))
+    s = Source.single(small)
+    make_thumbnail(reader, s, reader.describe(s), Path(tmp) / "small.png")
+warm = time.perf_counter() - t0
+src = Source.single(sys.argv[1])
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()
 t = time.perf_counter()
+info = reader.describe(src)
 make_thumbnail(reader, src, info, Path(sys.argv[2]))
 dt = time.perf_counter() - t
 peak = tracemalloc.get_traced_memory()[1]
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(dt, peak, (rss - base) * 1024)
+print(dt, peak, (rss - base) * 1024, warm)
 """
+
 
 NAIVE_CODE = """
 import sys, time, resource, numpy as np, tifffile
@@ -180,10 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     raw = raw_hash_throughput()
     from catalog.scanner.checksum import file_checksum
 
-    file_checksum(big)  # warm the page cache the same way for both measurements
-    t = time.perf_counter()
-    file_checksum(big)
-    ck = size / (time.perf_counter() - t) / 1e9
+    file_checksum(big)  # warm the page cache: both figures measure hashing, not the disk
+    ck = 0.0
+    for _ in range(3):  # best of three, like the baseline
+        t = time.perf_counter()
+        file_checksum(big)
+        ck = max(ck, size / (time.perf_counter() - t) / 1e9)
     print(f"  raw BLAKE3 (in memory, baseline): {raw:6.2f} GB/s")
     print(
         f"  checksum of the file            : {ck:6.2f} GB/s  = {ck / raw:.2f} x raw  "
@@ -203,9 +215,10 @@ def main(argv: list[str] | None = None) -> None:
         text=True,
         check=True,
     )
-    secs, peak, rss = (float(x) for x in res.stdout.split())
+    secs, peak, rss, warm = (float(x) for x in res.stdout.split())
     print(
-        f"  thumbnail                       : {secs:6.3f} s  (target < 1 s: {'PASS' if secs < 1 else 'FAIL'}), "
+        f"  worker warm-up (imports, once)  : {warm:6.3f} s  (not counted below)\n"
+        f"  thumbnail (describe + render)   : {secs:6.3f} s  (target < 1 s: {'PASS' if secs < 1 else 'FAIL'}), "
         f"peak traced memory {peak / 1e6:.0f} MB, RSS growth {rss / 1e6:.0f} MB "
         f"= {100 * max(peak, rss) / size:.2f} % of the volume"
     )
