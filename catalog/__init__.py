@@ -22,10 +22,13 @@ _LAZY = {
     "connect": ("catalog.index", "connect"),
     "list_readers": ("catalog.readers", "list_readers"),
     "get_reader": ("catalog.readers", "get_reader"),
+    "import_table": ("catalog.importer", "import_table"),
+    "ImportReport": ("catalog.importer", "ImportReport"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalogue import DuckDBCatalog, open_catalog
+    from .importer import ImportReport, import_table
     from .index import connect
     from .readers import get_reader, list_readers
     from .scanner import ScanReport, scan
@@ -47,10 +50,12 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "DuckDBCatalog",
+    "ImportReport",
     "ScanReport",
     "__version__",
     "connect",
     "get_reader",
+    "import_table",
     "list_readers",
     "open_catalog",
     "scan",

@@ -76,6 +76,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_import_table(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "import-table", help="register the rows of a CSV/TSV/Parquet catalogue as datasets"
+    )
+    p.add_argument("table", help="the table file (.csv, .csv.gz, .tsv, .parquet)")
+    _add_index(p)
+    p.add_argument(
+        "--map",
+        "-m",
+        action="append",
+        default=[],
+        metavar="COL=FIELD",
+        help="map a column to a field, e.g. --map 'Datei=path'; 'COL=' drops the column",
+    )
+    p.add_argument(
+        "--root", default=None, help="folder relative paths are under (default: the table's)"
+    )
+    p.add_argument("--sep", default=None, help="CSV separator (default: detected)")
+    p.add_argument("--tags-sep", default=",", help="separator inside the tags column (default ,)")
+    p.set_defaults(func=_cmd_import_table)
+
+
+def _cmd_import_table(args: argparse.Namespace) -> int:
+    from .errors import ImportTableError
+    from .importer import import_table
+
+    mapping: dict[str, str | None] = {}
+    for pair in args.map:
+        col, eq, field = pair.rpartition("=")
+        if not eq or not col:
+            raise ImportTableError(f"--map {pair!r}: expected COLUMN=FIELD (COLUMN= drops it)")
+        mapping[col] = field.strip() or None
+    report = import_table(
+        args.table,
+        args.index,
+        mapping=mapping,
+        root=args.root,
+        sep=args.sep,
+        tags_sep=args.tags_sep,
+    )
+    print(report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxcat", description="A data catalogue for large imaging data."
@@ -122,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(p)
     p.add_argument("--force", action="store_true", help="rewrite the sample drive")
     p.set_defaults(func=_cmd_demo)
+    _add_import_table(sub)
     return parser
 
 

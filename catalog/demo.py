@@ -156,7 +156,7 @@ def write_demo_drive(path: str | os.PathLike[str], *, force: bool = False) -> Pa
     (junk / "results.csv").write_text("sample,porosity\nsandstone_01,0.21\n")
     (junk / "empty.tif").write_bytes(b"")
     good = junk / "_full.tif"
-    tifffile.imwrite(good, vol[:4])
+    tifffile.imwrite(good, vol[:4], photometric="minisblack")
     (junk / "truncated.tif").write_bytes(good.read_bytes()[:3000])
     good.unlink()
     from PIL import Image
@@ -180,7 +180,7 @@ def _write_ome_zarr(path: Path, image: np.ndarray) -> None:
         group=group,
         axes="cyx",
         scale_factors=[2, 4],  # three levels are enough here
-        scale={"y": 0.65, "x": 0.65},
+        scale={"c": 1.0, "y": 0.65, "x": 0.65},
         axes_units={"y": "micrometer", "x": "micrometer"},
     )
 

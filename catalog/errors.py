@@ -87,12 +87,17 @@ class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
 
+class ImportTableError(CatalogError, ValueError):
+    """A table to import is missing, unreadable, empty or has no path column."""
+
+
 __all__ = [
     "AnnotationError",
     "CatalogError",
     "CatalogMismatch",
     "DatasetNotFound",
     "DatasetUnavailable",
+    "ImportTableError",
     "IndexError_",
     "IndexLockedError",
     "IndexVersionError",

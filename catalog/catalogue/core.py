@@ -437,6 +437,7 @@ class DuckDBCatalog(Catalog):
         cat = Catalog(metadata={"source_index": str(self._index)})
         for key in self:
             cat.add_entry(self.entry(key), name=key)
+            cat.aliases[key] = key  # add_entry sets no alias when name == token (intake#814)
         return cat
 
     def to_dict(self) -> dict:
