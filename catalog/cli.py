@@ -2,6 +2,8 @@
 
     voxcat scan /media/old_drive --index lab.duckdb --jobs 4
     voxcat summary --index lab.duckdb
+    voxcat search sandstone --modality CT --voxel-size "<5um"
+    voxcat show ID; voxcat tag ID --tag porosity
     voxcat readers
     voxcat demo
 
@@ -167,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rewrite the sample drive")
     p.set_defaults(func=_cmd_demo)
     _add_import_table(sub)
+    from .cli_catalogue import add_commands
+
+    add_commands(sub, _add_index)
     return parser
 
 

@@ -115,8 +115,13 @@ def test_phrase_does_not_span_fields(cat: DuckDBCatalog) -> None:
         ({"ndim": 4}, ["hela_confocal"]),
         (
             {"ndim": (3, None)},
-            ["brain_T1.nii.gz", "hela_confocal", "ribosome.mrc"]
-            + ["sandstone_01_rec", "sandstone_02_rec"],
+            [
+                "brain_T1.nii.gz",
+                "hela_confocal",
+                "ribosome.mrc",
+                "sandstone_01_rec",
+                "sandstone_02_rec",
+            ],
         ),
     ],
 )
@@ -135,7 +140,7 @@ def test_filters(cat: DuckDBCatalog, filters: dict, expected: list[str]) -> None
         ({"voxel_size": "<5um"}, ["hela_confocal", "ribosome.mrc", "sandstone_02_rec"]),
         (
             {"voxel_size": "<=6.5 µm"},
-            ["hela_confocal", "ribosome.mrc"] + ["sandstone_01_rec", "sandstone_02_rec"],
+            ["hela_confocal", "ribosome.mrc", "sandstone_01_rec", "sandstone_02_rec"],
         ),
         ({"voxel_size": (None, "5 um")}, ["hela_confocal", "ribosome.mrc", "sandstone_02_rec"]),
         ({"voxel_size": ("1mm", None)}, ["brain_T1.nii.gz"]),
@@ -228,7 +233,7 @@ def test_sort_and_head(cat: DuckDBCatalog) -> None:
     top = by_size.head(2)
     assert len(top) == 2 and names(top) == ["ribosome.mrc", "sandstone_01_rec"]
     assert len(cat.sort_by("acquired", "name").head(0)) == 0
-    assert list(cat.sort_by("voxel_size"))[0] == cat.search(modality="EM").keys()[0]
+    assert next(iter(cat.sort_by("voxel_size"))) == cat.search(modality="EM").keys()[0]
     # head composes with the other operations
     assert names(top | cat.search(modality="MR")) == [
         "brain_T1.nii.gz",
@@ -328,7 +333,7 @@ def test_facets_unique_range_and_df(cat: DuckDBCatalog) -> None:
     assert f["modality"] == {"CT": 2, "EM": 1, "LM": 1, "MR": 1}
     assert f["tags"] == {"porosity": 2, "Paper-2025": 1}
     assert f["channels"] == {"DAPI": 1, "GFP": 1}
-    assert list(f["format"])[0] == "tiff"
+    assert next(iter(f["format"])) == "tiff"
     assert cat.search(modality="CT").facets("sample") == {"sample": {"S01": 1, "S02": 1}}
     assert cat.unique("modality") == ["CT", "EM", "LM", "MR"]
     assert cat.unique("level") == ["reconstructed"]

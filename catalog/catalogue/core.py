@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from intake.readers.entry import Catalog, ReaderDescription
 
 from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
-from ..index import connect, resolve_index
+from ..index import SCHEMA_VERSION, connect, resolve_index
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
 from .fields import COLUMNS, RELATED, SORTABLE, VIRTUAL, all_field_names, resolve
@@ -58,6 +58,8 @@ class DuckDBCatalog(Catalog):
             raise FileNotFoundError(
                 f"{path}: no voxcat index here; create one with `voxcat scan DIR --index {path}`"
             )
+        if _query is None:
+            _upgrade_if_old(path)
         super().__init__(metadata={"index": str(path)})
         self._index = path
         self._files = files
@@ -442,6 +444,15 @@ class DuckDBCatalog(Catalog):
 
     def to_dict(self) -> dict:
         return self.materialize().to_dict()
+
+
+def _upgrade_if_old(path: Path) -> None:
+    """Migrate an index written by an older voxcat (one short write, the first time)."""
+    with connect(path, read_only=True) as con:
+        row = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
+    if row is None or int(row[0]) < SCHEMA_VERSION:
+        with connect(path):  # opening read-write runs the migrations
+            pass
 
 
 def _files_query() -> Query:

@@ -1,0 +1,263 @@
+"""Catalogue commands of the ``voxcat`` CLI: search, show, tag, note, set.
+
+    voxcat search sandstone --modality CT --voxel-size "<5um" --table
+    voxcat search --where meta.ExposureTime=0.1..1 --where tags=porosity --json
+    voxcat show k2x9q4m1abcd
+    voxcat tag k2x9q4m1abcd m3p0... --tag porosity --tag paper-2025
+    voxcat note k2x9q4m1abcd "ring artefacts in the top slices"
+    voxcat set k2x9q4m1abcd sample=S01 data_level=segmentation
+
+On the command line a value ``lo..hi`` is a range (either end may be empty), ``a,b``
+is a list (any of), and everything else follows ``cat.search`` (globs, ``<5um``, ISO
+dates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from .errors import QueryError
+
+SHORTCUTS = (
+    ("modality", "modality, e.g. CT, MR, EM, LM"),
+    ("format", "reader or file type, e.g. tiff, zarr, dicom"),
+    ("level", "data level: raw, reconstructed, processed, segmentation, analysis"),
+    ("sample", "sample name (globs allowed)"),
+    ("project", "project name (globs allowed)"),
+    ("voxel-size", "voxel size, e.g. '<5um' or '1um..10um'"),
+    ("size", "size on disk, e.g. '>1GB'"),
+    ("acquired", "acquisition time, e.g. 2024, 2024-03..2024-06"),
+    ("status", "ok, failed, missing or registered"),
+)
+
+
+def cli_value(text: str) -> Any:
+    """A command-line value: ``lo..hi`` range, ``a,b`` list, numbers as numbers.
+
+    >>> cli_value("1um..10um"), cli_value("CT,MR"), cli_value("0.5")
+    (('1um', '10um'), ['CT', 'MR'], 0.5)
+    """
+    if ".." in text and not text.startswith(("<", ">", "!")):
+        lo, _, hi = text.partition("..")
+        return (_number(lo) if lo else None, _number(hi) if hi else None)
+    if "," in text:
+        return [_number(v.strip()) for v in text.split(",") if v.strip()]
+    return _number(text)
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, _ in SHORTCUTS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            out[name.replace("-", "_")] = cli_value(value)
+    if args.tag:
+        out["tags"] = args.tag if len(args.tag) > 1 else args.tag[0]
+    for item in args.where or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise QueryError(f"--where wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = cli_value(value)
+    return out
+
+
+def _fmt_size(n: float | None) -> str:
+    n = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def _fmt_voxel(v: float | None) -> str:
+    if v is None or v != v:  # None or NaN
+        return "-"
+    for unit, f in (("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
+        if v >= f:
+            return f"{v / f:.3g} {unit}"
+    return f"{v / 1e-10:.3g} Å"
+
+
+def _text(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return str(v)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+
+    cat = open_catalog(args.index, files=args.files)
+    sub = cat.search(" ".join(args.text) or None, sort_by=args.sort, **_filters(args))
+    total = len(sub)
+    shown = sub.head(args.limit) if args.limit else sub
+    if args.ids:
+        print("\n".join(shown))
+        return 0
+    df = shown.df
+    if args.json:
+        records = json.loads(df.reset_index().to_json(orient="records", date_format="iso"))
+        print(json.dumps({"total": total, "datasets": records}, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"{'id':13} {'name':36} {'format':9} {'mod':4} {'shape':16} {'voxel':9} {'level':13} size"
+    )
+    for ident, row in df.iterrows():
+        dims = row["shape"]
+        shape = "x".join(str(n) for n in dims) if hasattr(dims, "__len__") else "-"
+        print(
+            f"{ident:13} {str(row['name'])[:36]:36} {_text(row['format'])[:9]:9} "
+            f"{_text(row['modality'])[:4]:4} {shape[:16]:16} {_fmt_voxel(row['voxel_size']):9} "
+            f"{_text(row['data_level'])[:13]:13} {_fmt_size(row['size'])}"
+        )
+    more = f" (showing {len(df)}; --limit 0 for all)" if total > len(df) else ""
+    print(f"{total} datasets{more}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+    from .index import cache_dir, connect
+
+    cat = open_catalog(args.index, files=True)
+    meta = cat[args.id].metadata
+    with connect(cat.index, read_only=True) as con:
+        meta["files"] = con.execute(
+            "SELECT count(*) FROM files WHERE dataset_id = ?", [args.id]
+        ).fetchone()[0]
+        meta["lineage"] = [
+            dict(zip(("parent", "child", "step", "params", "user", "time"), r))
+            for r in con.execute(
+                "SELECT parent, child, step, params, user_name, time FROM lineage "
+                "WHERE child = ? OR parent = ? ORDER BY time",
+                [args.id, args.id],
+            ).fetchall()
+        ]
+        meta["history"] = [
+            {"time": t, "user": u, "action": a, "detail": json.loads(d) if d else None}
+            for t, u, a, d in con.execute(
+                "SELECT time, user_name, action, detail FROM audit WHERE dataset_id = ? "
+                "ORDER BY seq DESC LIMIT 20",
+                [args.id],
+            ).fetchall()
+        ]
+    if meta.get("thumbnail"):
+        meta["thumbnail"] = str(cache_dir(cat.index) / meta["thumbnail"])
+    if args.json:
+        print(json.dumps(meta, indent=2, default=str, ensure_ascii=False))
+        return 0
+    order = ("id", "name", "path", "status", "error", "format", "kind", "shape", "dtype")
+    keys = [k for k in order if k in meta] + sorted(k for k in meta if k not in order)
+    skip = {"meta", "history", "lineage", "notes", "options", "arrays", "level_shapes"}
+    for key in keys:
+        if key in skip or meta[key] in (None, [], {}):
+            continue
+        print(f"{key:>14}: {meta[key]}")
+    for note in meta["notes"]:
+        print(f"{'note':>14}: {note['text']}  ({note['user']}, {note['time'][:16]})")
+    for link in meta["lineage"]:
+        print(f"{'lineage':>14}: {link['parent']} -> {link['child']} ({link['step']})")
+    if meta.get("meta"):
+        print(f"{'metadata':>14}: {json.dumps(meta['meta'], default=str)[:2000]}")
+    for h in meta["history"][:5]:
+        print(f"{'history':>14}: {str(h['time'])[:19]} {h['user']} {h['action']}")
+    return 0
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+
+    cat = open_catalog(args.index, files=True)
+    if args.remove:
+        n = cat.untag(args.ids, *args.tag)
+        print(f"removed {n} tag(s)")
+    else:
+        n = cat.tag(args.ids, *args.tag)
+        print(f"added {n} tag(s)")
+    return 0
+
+
+def _cmd_note(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+
+    open_catalog(args.index, files=True).note(args.id, args.text)
+    print("note added")
+    return 0
+
+
+def _cmd_set(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+
+    fields = {}
+    for item in args.fields:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise QueryError(f"set wants FIELD=VALUE, got {item!r}")
+        fields[key] = value or None
+    n = open_catalog(args.index, files=True).set(args.ids.split(","), **fields)
+    print(f"updated {n} dataset(s)")
+    return 0
+
+
+def add_commands(
+    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register the catalogue subcommands on the main parser."""
+    p = sub.add_parser("search", help="find datasets (same semantics as cat.search)")
+    p.add_argument("text", nargs="*", help='words that must all match; "quote phrases"')
+    add_index(p)
+    for name, help_text in SHORTCUTS:
+        p.add_argument(f"--{name}", default=None, help=help_text)
+    p.add_argument("--tag", action="append", help="has this tag (repeat: any of)")
+    p.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any field or metadata key, e.g. meta.ExposureTime=0.1..1 (repeatable)",
+    )
+    p.add_argument("--sort", default=None, help="sort field; --sort=-size for descending")
+    p.add_argument("--limit", type=int, default=50, help="rows to show (0: all; default 50)")
+    p.add_argument("--files", action="store_true", help="include non-image files")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="JSON output")
+    out.add_argument("--table", action="store_true", help="a table (the default)")
+    out.add_argument("--ids", action="store_true", help="only the ids, one per line")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("show", help="everything the index knows about one dataset")
+    p.add_argument("id")
+    add_index(p)
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=_cmd_show)
+
+    p = sub.add_parser("tag", help="add (or --remove) tags on datasets")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--tag", "-t", action="append", required=True, help="a tag (repeatable)")
+    p.add_argument("--remove", action="store_true", help="remove the tags instead")
+    add_index(p)
+    p.set_defaults(func=_cmd_tag)
+
+    p = sub.add_parser("note", help="attach a note to a dataset")
+    p.add_argument("id")
+    p.add_argument("text")
+    add_index(p)
+    p.set_defaults(func=_cmd_note)
+
+    p = sub.add_parser("set", help="set user fields: sample, project, data_level, ...")
+    p.add_argument("ids", metavar="ID[,ID...]")
+    p.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
+    add_index(p)
+    p.set_defaults(func=_cmd_set)
