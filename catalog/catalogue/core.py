@@ -20,7 +20,7 @@ from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldE
 from ..index import SCHEMA_VERSION, connect, resolve_index
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
-from .fields import COLUMNS, RELATED, SORTABLE, VIRTUAL, all_field_names, resolve
+from .fields import COLUMNS, RELATED, SORTABLE, TEXT_LIST, VIRTUAL, all_field_names, resolve
 from .query import And, Everything, Field, Limit, Not, Or, Query, Text, parse_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -303,11 +303,7 @@ class DuckDBCatalog(Catalog):
         from ..paths import display, from_db
 
         where, params = self._where()
-        cols = DF_COLUMNS.replace(
-            "tags",
-            "coalesce((SELECT list(tag ORDER BY tag) FROM tags t WHERE t.dataset_id = d.id), [])"
-            " AS tags",
-        )
+        cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
         sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
         with self._connect() as con:
             frame = con.execute(sql, params).df()
@@ -333,8 +329,8 @@ class DuckDBCatalog(Catalog):
         t = resolve(field)
         if t.table is not None:
             return f"x.{RELATED[t.key][1]}", f"{t.table} x JOIN datasets d ON d.id = x.dataset_id"
-        if t.key == "channels":
-            return "unnest(d.channels)", "datasets d"
+        if t.kind == TEXT_LIST:
+            return f"unnest({t.sql})", "datasets d"
         return t.sql, "datasets d"
 
     def unique(self, field: str) -> list[Any]:

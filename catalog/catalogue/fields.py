@@ -60,6 +60,7 @@ COLUMNS: dict[str, str] = {
     "status": TEXT,
     "error": TEXT,
     "scan_id": INT,
+    "tags": TEXT_LIST,
 }
 
 #: virtual fields: name -> (kind, SQL expression over the dataset row ``d``)
@@ -70,7 +71,6 @@ VIRTUAL: dict[str, tuple[str, str]] = {
 
 #: fields that live in their own table: name -> (table, value column)
 RELATED: dict[str, tuple[str, str]] = {
-    "tags": ("tags", "tag"),
     "notes": ("notes", "text"),
 }
 

@@ -35,7 +35,6 @@ from .fields import (
     resolve,
 )
 from .values import (
-    contains_like,
     glob_to_like,
     has_glob,
     parse_bytes,
@@ -77,10 +76,8 @@ class Text(Query):
         for term in self.terms:
             neg = term.startswith("-") and len(term) > 1
             word = term[1:] if neg else term
-            parts.append(
-                f"{'NOT ' if neg else ''}coalesce(d.search_text LIKE ? ESCAPE '\\', FALSE)"
-            )
-            params.append(contains_like(to_db(word.lower())))
+            parts.append(f"{'NOT ' if neg else ''}coalesce(contains(d.search_text, ?), FALSE)")
+            params.append(to_db(word.lower()))
         return " AND ".join(parts) or "TRUE", params
 
 

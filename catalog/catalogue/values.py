@@ -70,11 +70,6 @@ def glob_to_like(pattern: str) -> str:
     return "".join(out)
 
 
-def contains_like(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere (nothing in it is special)."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def parse_bytes(value: object) -> int:
     """Bytes from a number or ``"500 MB"``, ``"2GiB"`` (decimal and binary units)."""
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import IndexLockedError
+from . import readcache
 from .schema import ensure_schema
 
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
@@ -49,12 +50,26 @@ def _is_lock_error(exc: BaseException) -> bool:
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout
     delay = 0.005
+    try:
+        return _retry(path, read_only, deadline, timeout, delay, flag=not read_only)
+    finally:
+        if not read_only:
+            with contextlib.suppress(OSError):
+                readcache.wait_flag(path).unlink()
+
+
+def _retry(
+    path: Path, read_only: bool, deadline: float, timeout: float, delay: float, flag: bool
+) -> duckdb.DuckDBPyConnection:
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc):
                 raise
+            if flag:  # ask readers in other processes to let go of their cached instance
+                with contextlib.suppress(OSError):
+                    readcache.wait_flag(path).touch()
             if time.monotonic() >= deadline:
                 raise IndexLockedError(
                     f"{path}: the index is locked by another process (a scan, a notebook "
@@ -82,8 +97,13 @@ def connect(
         raise FileNotFoundError(
             f"{path}: no voxcat index here; run `voxcat scan DIR --index {path}`"
         )
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        key = path.resolve()
+        with readcache.cached_read(key, lambda: _open(path, True, timeout)) as con:
+            yield con
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    readcache.drop(path.resolve())
     con = _open(path, read_only, timeout)
     try:
         if not read_only:

@@ -12,7 +12,7 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -63,8 +63,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     warnings VARCHAR[],
     user_set VARCHAR[],                -- fields set by a user; rescans keep them
     scan_id BIGINT,
-    search_text VARCHAR                -- lower-cased words of name, path, fields, metadata
+    search_text VARCHAR,               -- lower-cased words of name, path, fields, metadata
                                        -- values, tags and notes (see search_text.py)
+    tags VARCHAR[]                     -- copy of the tags table, for fast filters and facets
 );
 CREATE TABLE IF NOT EXISTS files (
     path VARCHAR PRIMARY KEY,
@@ -148,10 +149,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"the index was written by a newer voxcat (schema {version} > {SCHEMA_VERSION}); "
             "upgrade voxcat to open it"
         )
-    if version < 2:  # 1 -> 2: the text-search column
+    if version < 3:  # 1 -> 2: the text-search column; 2 -> 3: the tags column
         from .search_text import refresh_search_text
 
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS search_text VARCHAR")
+        con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS tags VARCHAR[]")
         refresh_search_text(con)
     if version < SCHEMA_VERSION:
         con.execute(

@@ -1,4 +1,4 @@
-"""The ``search_text`` column: what free-text search looks in.
+"""The ``search_text`` column (what free-text search looks in) and the ``tags`` copy.
 
 One lower-cased string per dataset joins its name, path, descriptive fields, every
 nested metadata value, its tags and its notes, one per line (so a quoted phrase never
@@ -53,13 +53,14 @@ def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | Non
         params = [ids, ids, ids, ids]
     con.execute(
         f"""
-        UPDATE datasets SET search_text = s.text
+        UPDATE datasets SET search_text = s.text, tags = s.tags
         FROM (
-            SELECT d.id, {_expression()} AS text
+            SELECT d.id, {_expression()} AS text, coalesce(t.tags, []) AS tags
             FROM datasets d
             LEFT JOIN (SELECT dataset_id, string_agg(value, {SEPARATOR}) AS text
                        FROM metadata {where} GROUP BY dataset_id) m ON m.dataset_id = d.id
-            LEFT JOIN (SELECT dataset_id, string_agg(tag, {SEPARATOR}) AS text
+            LEFT JOIN (SELECT dataset_id, string_agg(tag, {SEPARATOR}) AS text,
+                              list(tag ORDER BY tag) AS tags
                        FROM tags {where} GROUP BY dataset_id) t ON t.dataset_id = d.id
             LEFT JOIN (SELECT dataset_id, string_agg(text, {SEPARATOR}) AS text
                        FROM notes {where} GROUP BY dataset_id) n ON n.dataset_id = d.id

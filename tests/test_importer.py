@@ -1,0 +1,499 @@
+"""Importing tabular catalogues: mapping, units, metadata, re-imports, scans, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from catalog import ImportReport, import_table, scan
+from catalog.cli import main
+from catalog.errors import CatalogError, ImportTableError
+from catalog.index.store import make_id
+from catalog.tabular import parse_size, parse_voxel_size
+
+
+def rows(index: Path, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def by_path(index: Path) -> dict[str, dict]:
+    """Every dataset row as plain Python values, by path."""
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        cur = con.execute("SELECT * FROM datasets")
+        names = [d[0] for d in cur.description]
+        return {r[2]: dict(zip(names, r)) for r in cur.fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    return tmp_path / "lab.duckdb"
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    """A lab's spreadsheet: odd column names, units in cells, relative paths, extras."""
+    df = pd.DataFrame(
+        {
+            "File Path": ["ct/rock1.tif", "ct/rock2.ome.tiff", "/archive/cells.zarr", "notes.txt"],
+            "Voxel Size": ["6.5 um", "0.65µm", "2e-6", None],
+            "Shape": ["512x512x100", "[100, 512, 512]", "(3, 64, 64)", None],
+            "Size": ["1.2 GB", "2048", None, "12 kB"],
+            "Date": ["2024-03-05", "2024-03-06 14:30", None, None],
+            "Sample": ["rock1", "rock2", "HeLa", None],
+            "Modality": ["CT", "CT", "LM", None],
+            "tags": ["sandstone, porosity", "sandstone", None, "admin"],
+            "Operator": ["anna", "bob", "carl", "dora"],
+            "Energy keV": [80, 120, None, None],
+        }
+    )
+    path = tmp_path / "inventory.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_automatic_mapping_units_shapes_and_tags(table: Path, index: Path) -> None:
+    report = import_table(table, index)
+    assert isinstance(report, ImportReport)
+    assert (report.added, report.updated, report.skipped, report.errors) == (4, 0, 0, [])
+    assert "added 4" in str(report) and "inventory.csv" in str(report)
+    ds = by_path(index)
+    root = table.parent
+    rock1 = ds[str(root / "ct/rock1.tif")]  # relative paths: against the table's folder
+    assert rock1["shape"] == [512, 512, 100]
+    assert rock1["voxel_size"] == pytest.approx(6.5e-6)
+    assert rock1["size"] == 1_200_000_000
+    assert rock1["acquired"] == pd.Timestamp("2024-03-05")
+    assert (rock1["sample"], rock1["modality"], rock1["name"]) == ("rock1", "CT", "rock1.tif")
+    assert (rock1["status"], rock1["kind"], rock1["reader"], rock1["format"]) == (
+        "registered",
+        "image",
+        "tiff",
+        "tiff",
+    )
+    assert sorted(rock1["user_set"]) == ["modality", "sample"]
+    assert rock1["id"] == make_id(str(root / "ct/rock1.tif"), None)
+    rock2 = ds[str(root / "ct/rock2.ome.tiff")]
+    assert rock2["shape"] == [100, 512, 512]
+    assert rock2["voxel_size"] == pytest.approx(0.65e-6)
+    assert rock2["size"] == 2048 and rock2["acquired"] == pd.Timestamp("2024-03-06 14:30")
+    cells = ds["/archive/cells.zarr"]
+    assert cells["shape"] == [3, 64, 64] and cells["voxel_size"] == pytest.approx(2e-6)
+    assert (cells["reader"], cells["kind"]) == ("zarr", "image")
+    notes = ds[str(root / "notes.txt")]
+    assert (notes["kind"], notes["reader"], notes["format"]) == ("file", None, "text/plain")
+    assert notes["size"] == 12_000 and notes["user_set"] is None
+    meta = json.loads(rock1["meta"])
+    assert meta["Operator"] == "anna" and meta["Energy keV"] == 80
+    assert meta["voxcat"] == {"imported_from": str(table)}
+    tags = rows(index, "SELECT d.name, t.tag FROM tags t JOIN datasets d ON d.id = t.dataset_id")
+    assert sorted(tags) == [
+        ("notes.txt", "admin"),
+        ("rock1.tif", "porosity"),
+        ("rock1.tif", "sandstone"),
+        ("rock2.ome.tiff", "sandstone"),
+    ]
+
+
+def test_extra_columns_are_searchable(table: Path, index: Path) -> None:
+    import_table(table, index)
+    meta = rows(
+        index,
+        "SELECT d.name, m.value, m.num FROM metadata m JOIN datasets d ON d.id = m.dataset_id "
+        "WHERE m.key = ? ORDER BY 1",
+        ["Energy keV"],
+    )
+    assert meta == [("rock1.tif", "80.0", 80.0), ("rock2.ome.tiff", "120.0", 120.0)]
+    ops = rows(index, "SELECT count(*) FROM metadata WHERE key = 'Operator'")
+    assert ops == [(4,)]
+    hit = rows(index, "SELECT name FROM datasets WHERE search_text LIKE '%carl%'")
+    assert hit == [("cells.zarr",)]
+    hit = rows(index, "SELECT name FROM datasets WHERE search_text LIKE '%porosity%'")
+    assert hit == [("rock1.tif",)]
+
+
+def test_explicit_mapping_and_dropping(tmp_path: Path, index: Path) -> None:
+    df = pd.DataFrame(
+        {
+            "Datei": ["a.nii.gz", "b.mrc"],
+            "Probe": ["p1", "p2"],
+            "path": ["ignored", "ignored"],  # would win automatically; mapped away below
+            "secret": ["x", "y"],
+            "Bemerkung": ["first", "second"],
+        }
+    )
+    df.to_csv(tmp_path / "t.csv", index=False)
+    mapping = {"Datei": "path", "Probe": "sample", "path": None, "secret": None}
+    report = import_table(
+        tmp_path / "t.csv", index, mapping={**mapping, "bemerkung": "description"}
+    )
+    assert report.added == 2
+    ds = by_path(index)
+    a = ds[str(tmp_path / "a.nii.gz")]
+    assert (a["sample"], a["description"], a["reader"]) == ("p1", "first", "nifti")
+    assert ds[str(tmp_path / "b.mrc")]["reader"] == "mrc"
+    assert json.loads(a["meta"]) == {"voxcat": {"imported_from": str(tmp_path / "t.csv")}}
+    assert rows(index, "SELECT count(*) FROM metadata WHERE key IN ('secret', 'path')") == [(0,)]
+
+
+def test_parquet_dataframe_lists_and_root(tmp_path: Path, index: Path) -> None:
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame(
+        {
+            "filename": [f"s{i}.h5" for i in range(5)],
+            "shape": [[int(n) for n in rng.integers(1, 500, 3)] for _ in range(5)],
+            "voxel_size": rng.uniform(1e-6, 5e-6, 5),
+            "size": rng.integers(1, 10**9, 5),
+            "channels": ["DAPI; GFP", None, "[ 'a', 'b' ]", "x", None],
+            "tags": [["a", "b"], ["b"], [], None, ["a", "a"]],
+            "acquired": pd.date_range("2020-01-01", periods=5, freq="D"),
+        }
+    )
+    df.to_parquet(tmp_path / "t.parquet")
+    data = tmp_path / "data"
+    report = import_table(tmp_path / "t.parquet", index, root=data)
+    assert (report.added, report.errors) == (5, [])
+    ds = by_path(index)
+    for i, src in df.iterrows():
+        got = ds[str(data / f"s{i}.h5")]
+        assert got["shape"] == src["shape"]
+        assert got["voxel_size"] == pytest.approx(src["voxel_size"])
+        assert got["size"] == src["size"] and got["acquired"] == src["acquired"]
+        assert got["reader"] == "hdf5"
+    assert ds[str(data / "s0.h5")]["channels"] == ["DAPI", "GFP"]
+    assert ds[str(data / "s2.h5")]["channels"] == ["a", "b"]
+    assert sorted(rows(index, "SELECT tag, count(*) FROM tags GROUP BY 1")) == [
+        ("a", 2),
+        ("b", 2),
+    ]
+    # a DataFrame directly, with Path objects; relative paths against the working folder
+    frame = pd.DataFrame({"path": [data / "s0.h5", Path("rel.tif")], "project": ["p", "q"]})
+    here = Path.cwd()
+    report = import_table(frame, index)
+    assert (report.table, report.added, report.updated) == ("DataFrame", 1, 1)
+    assert by_path(index)[str(here / "rel.tif")]["project"] == "q"
+
+
+def test_values_not_understood_are_reported(tmp_path: Path, index: Path) -> None:
+    pd.DataFrame(
+        {
+            "path": ["a.tif", "b.tif", "", "a.tif", "c.tif"],
+            "voxel_size": ["6.5", "5 furlongs", "1 um", "1 um", "25 nm"],
+            "shape": ["512x", "1x2", "3", "4", "five"],
+            "size": ["??", "-3", "1", "1", "2 MiB"],
+            "acquired": ["yesterday", "2024:03:05 10:00:00", None, None, "05.03.2024"],
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
+    report = import_table(tmp_path / "t.csv", index)
+    assert (report.added, report.skipped) == (3, 2)
+    text = "\n".join(report.errors)
+    assert "t.csv, row 3: no path (column 'path' is empty); row skipped" in text
+    assert "t.csv, row 4: the same path as row 1" in text
+    assert "'voxel_size'" in text and "row 1: '6.5'" in text and "give the unit" in text
+    assert "unknown length unit 'furlongs'" in text
+    assert "row 1: '512x'" in text and "row 5: 'five'" in text
+    assert "row 1: '??'" in text and "row 1: 'yesterday'" in text and "ISO 8601" in text
+    ds = by_path(index)
+    a, b, c = (ds[str(tmp_path / n)] for n in ("a.tif", "b.tif", "c.tif"))
+    assert a["voxel_size"] is None
+    assert b["shape"] == [1, 2] and b["acquired"] == pd.Timestamp("2024-03-05 10:00")
+    assert c["voxel_size"] == pytest.approx(25e-9) and c["size"] == 2 * 2**20
+    assert c["acquired"] == pd.Timestamp("2024-03-05")
+    assert str(report).count("\n") == len(report.errors)
+
+
+def test_reimport_updates_user_fields_and_keeps_ids(table: Path, index: Path) -> None:
+    import_table(table, index)
+    before = {p: r["id"] for p, r in by_path(index).items()}
+    df = pd.read_csv(table)
+    df["Sample"] = ["rock1-b", None, "HeLa-2", "misc"]
+    df["Operator"] = ["zoe", None, None, None]
+    df["tags"] = ["sandstone", "new", None, None]
+    df["Shape"] = ["9x9", None, None, None]
+    df.to_csv(table, index=False)
+    report = import_table(table, index)
+    assert (report.added, report.updated) == (0, 4)
+    after = by_path(index)
+    assert {p: r["id"] for p, r in after.items()} == before
+    rock1 = after[str(table.parent / "ct/rock1.tif")]
+    assert rock1["sample"] == "rock1-b" and rock1["shape"] == [9, 9]  # not scanned yet
+    rock2 = after[str(table.parent / "ct/rock2.ome.tiff")]
+    assert rock2["sample"] == "rock2"  # an empty cell leaves the value alone
+    assert sorted(after[str(table.parent / "notes.txt")]["user_set"]) == ["sample"]
+    assert json.loads(rock1["meta"])["Operator"] == "zoe"
+    assert rows(
+        index,
+        "SELECT value FROM metadata WHERE key = 'Operator' AND dataset_id = ?",
+        [rock1["id"]],
+    ) == [("zoe",)]
+    assert rows(index, "SELECT count(*) FROM metadata WHERE key = 'voxcat.imported_from'") == [
+        (4,)
+    ]
+    tags = rows(index, "SELECT tag FROM tags WHERE dataset_id = ? ORDER BY 1", [rock2["id"]])
+    assert tags == [("new",), ("sandstone",)]
+    assert "zoe" in rock1["search_text"] and "rock1-b" in rock1["search_text"]
+    audit = rows(index, "SELECT action, dataset_id, detail FROM audit ORDER BY seq")
+    assert [a for a, _, _ in audit] == ["import.added"] * 4 + ["import.updated"] * 4
+    first = json.loads(audit[0][2])
+    assert first == {"table": str(table), "row": 1} and audit[0][1] == rock1["id"]
+
+
+@pytest.fixture
+def drive(tmp_path: Path, volume: np.ndarray) -> Path:
+    root = tmp_path / "drive"
+    root.mkdir()
+    tifffile.imwrite(root / "vol.tif", volume)
+    return root
+
+
+def test_import_of_scanned_path_keeps_scanned_fields(
+    drive: Path, index: Path, tmp_path: Path
+) -> None:
+    scan(drive, index, jobs=1, progress=False, thumbnails=False)
+    scanned = by_path(index)[str(drive / "vol.tif")]
+    pd.DataFrame(
+        {
+            "path": [str(drive / "vol.tif")],
+            "shape": ["1x1x1"],
+            "dtype": ["float64"],
+            "sample": ["core-7"],
+            "tags": ["reviewed"],
+            "beamline": ["ID19"],
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
+    report = import_table(tmp_path / "t.csv", index)
+    assert (report.added, report.updated) == (0, 1)
+    got = by_path(index)[str(drive / "vol.tif")]
+    assert got["id"] == scanned["id"]
+    for field in ("shape", "dtype", "checksum", "status", "kind", "format", "signature"):
+        assert got[field] == scanned[field], field
+    assert got["sample"] == "core-7" and list(got["user_set"]) == ["sample"]
+    assert json.loads(got["meta"])["beamline"] == "ID19"
+    # an unchanged rescan keeps what the table added
+    assert scan(drive, index, jobs=1, progress=False, thumbnails=False)["unchanged"] == 1
+    got = by_path(index)[str(drive / "vol.tif")]
+    assert got["sample"] == "core-7"
+    assert rows(index, "SELECT tag FROM tags") == [("reviewed",)]
+
+
+def test_scan_completes_an_imported_dataset(drive: Path, index: Path, tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "path": ["drive/vol.tif", "drive/gone.tif"],
+            "project": ["rocks", "rocks"],
+            "data_level": ["raw", "raw"],
+            "tags": ["keep", "keep"],
+        }
+    ).to_csv(tmp_path / "t.csv", index=False)
+    import_table(tmp_path / "t.csv", index)
+    imported = by_path(index)[str(drive / "vol.tif")]
+    assert imported["status"] == "registered" and imported["shape"] is None
+    report = scan(drive, index, jobs=1, progress=False, thumbnails=False)
+    assert report["failed"] == 0
+    ds = by_path(index)
+    got = ds[str(drive / "vol.tif")]
+    assert got["id"] == imported["id"] and got["status"] == "ok"
+    assert got["shape"] == [12, 40, 48] and got["dtype"] == "uint16"
+    assert got["checksum"] and got["reader"] == "tiff"
+    assert (got["project"], got["data_level"]) == ("rocks", "raw")
+    assert rows(index, "SELECT tag FROM tags WHERE dataset_id = ?", [got["id"]]) == [("keep",)]
+    assert ds[str(drive / "gone.tif")]["status"] == "missing"
+
+
+def test_id_collisions_are_lengthened(table: Path, index: Path) -> None:
+    path = str(table.parent / "ct/rock1.tif")
+    taken = make_id(path, None)
+    con = duckdb.connect(str(index))
+    from catalog.index.schema import ensure_schema
+
+    ensure_schema(con)
+    con.execute(
+        "INSERT INTO datasets (id, name, path, kind, status) VALUES (?, 'x', '/other', 'file', 'ok')",
+        [taken],
+    )
+    con.close()
+    import_table(table, index)
+    got = by_path(index)[path]["id"]
+    assert got == make_id(path, None, 16) and got.startswith(taken)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d / "missing.csv", ["missing.csv", "does not exist"]),
+        (lambda d: d, ["is a folder"]),
+        (lambda d: _write(d / "empty.csv", ""), ["empty.csv", "the table is empty"]),
+        (
+            lambda d: _write(d / "t.csv.gz", "a,b\n1,2\n"),
+            ["t.csv.gz", "cannot read the table as CSV"],
+        ),
+        (lambda d: _write(d / "header.csv", "path,sample\n"), ["header.csv", "empty"]),
+        (
+            lambda d: _write(d / "nopath.csv", "sample,notes\na,b\n"),
+            ["nopath.csv", "no path column", "'sample'", "mapping={'your column': 'path'}"],
+        ),
+        (lambda d: _write(d / "bad.parquet", "PAR1 not really"), ["bad.parquet", "as Parquet"]),
+    ],
+)
+def test_bad_tables(tmp_path: Path, index: Path, make, words: list[str]) -> None:
+    src = make(tmp_path)
+    with pytest.raises(ImportTableError) as err:
+        import_table(src, index)
+    assert isinstance(err.value, CatalogError) and isinstance(err.value, ValueError)
+    for word in words:
+        assert word in str(err.value)
+    assert not index.exists() or rows(index, "SELECT count(*) FROM datasets") == [(0,)]
+
+
+def test_bad_mappings(table: Path, index: Path) -> None:
+    with pytest.raises(ImportTableError, match=r"does not have: 'nope'.*'File Path'"):
+        import_table(table, index, mapping={"nope": "path"})
+    with pytest.raises(ImportTableError, match=r"unknown field 'colour'.*voxel_size"):
+        import_table(table, index, mapping={"Sample": "colour"})
+    with pytest.raises(ImportTableError, match="two columns"):
+        import_table(table, index, mapping={"Sample": "path", "Operator": "path"})
+    with pytest.raises(ImportTableError, match="DataFrame"):
+        import_table({"path": ["a"]}, index)  # type: ignore[arg-type]
+
+
+def test_unreadable_table(table: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import catalog.tabular
+
+    def denied(path: object, mode: str = "r") -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(catalog.tabular, "open", denied, raising=False)
+    with pytest.raises(
+        ImportTableError, match=r"inventory.csv: cannot read the table: Permission"
+    ):
+        import_table(table, index)
+
+
+def test_interrupted_import_changes_nothing(
+    table: Path, index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import catalog.importer as importer
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importer, "append_audit", boom)
+    with pytest.raises(KeyboardInterrupt):
+        import_table(table, index)
+    assert rows(index, "SELECT count(*) FROM datasets") == [(0,)]
+    assert rows(index, "SELECT count(*) FROM metadata") == [(0,)]
+    assert rows(index, "SELECT count(*) FROM tags") == [(0,)]
+
+
+def test_intake_esm_style_csv(tmp_path: Path, index: Path) -> None:
+    rng = np.random.default_rng(20261122)
+    n = 60
+    df = pd.DataFrame(
+        {
+            "activity_id": rng.choice(["CMIP", "ScenarioMIP"], n),
+            "institution_id": rng.choice(["NCAR", "NOAA-GFDL"], n),
+            "source_id": rng.choice(["CESM2", "GFDL-CM4"], n),
+            "experiment_id": rng.choice(["historical", "ssp585"], n),
+            "member_id": [f"r{i % 5 + 1}i1p1f1" for i in range(n)],
+            "table_id": "Amon",
+            "variable_id": rng.choice(["tas", "pr"], n),
+            "grid_label": "gn",
+            "time_range": "185001-201412",
+            "version": rng.integers(20190101, 20191231, n),
+            "path": [f"cmip6/run{i:03d}/data.nc" for i in range(n)],
+        }
+    )
+    df.to_csv(tmp_path / "pangeo-cmip6.csv.gz", index=False, compression="gzip")
+    report = import_table(tmp_path / "pangeo-cmip6.csv.gz", index)
+    assert (report.added, report.errors) == (n, [])
+    first = by_path(index)[str(tmp_path / "cmip6/run000/data.nc")]
+    assert (first["reader"], first["format"], first["kind"]) == ("netcdf", "netcdf", "image")
+    meta = json.loads(first["meta"])
+    assert meta["variable_id"] == df["variable_id"][0] and meta["version"] == df["version"][0]
+    n_tas = rows(
+        index, "SELECT count(*) FROM metadata WHERE key = 'variable_id' AND value = 'tas'"
+    )[0][0]
+    assert n_tas == (df["variable_id"] == "tas").sum()
+    versions = rows(index, "SELECT min(num), max(num) FROM metadata WHERE key = 'version'")[0]
+    assert versions == (df["version"].min(), df["version"].max())
+    hit = rows(index, "SELECT count(*) FROM datasets WHERE search_text LIKE '%ssp585%'")[0][0]
+    assert hit == (df["experiment_id"] == "ssp585").sum()
+
+
+def test_tsv_custom_separators_and_urls(tmp_path: Path, index: Path) -> None:
+    _write(
+        tmp_path / "t.tsv",
+        "uri\tkeywords\tacquired\n"
+        "s3://bucket/run1.zarr/\talpha|beta\t2021-07-01T08:00:00\n"
+        "file:///srv/a%20b.tif\tgamma\t\n",
+    )
+    report = import_table(tmp_path / "t.tsv", index, tags_sep="|")
+    assert report.added == 2
+    ds = by_path(index)
+    run = ds["s3://bucket/run1.zarr"]
+    assert run["reader"] == "zarr" and run["acquired"] == pd.Timestamp("2021-07-01 08:00")
+    assert "/srv/a b.tif" in ds
+    assert sorted(t for (t,) in rows(index, "SELECT tag FROM tags")) == ["alpha", "beta", "gamma"]
+    _write(tmp_path / "semi.csv", "path;sample\nx.tif;s1\n")
+    assert import_table(tmp_path / "semi.csv", index, sep=";").added == 1
+    assert by_path(index)[str(tmp_path / "x.tif")]["sample"] == "s1"
+
+
+def test_parsers() -> None:
+    assert parse_size("1.2 GB") == 1_200_000_000 and parse_size("2 GiB") == 2 * 2**30
+    assert parse_size("512") == 512 and parse_size("3kb") == 3000
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("many")
+    assert parse_voxel_size("0.65µm") == pytest.approx(6.5e-7)
+    assert parse_voxel_size("6.5 um") == pytest.approx(6.5e-6)
+    assert parse_voxel_size("2e-6") == 2e-6
+    with pytest.raises(ValueError, match="give the unit"):
+        parse_voxel_size("6.5")
+
+
+def test_cli_import_table(
+    table: Path, index: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["import-table", str(table), "--index", str(index), "--map", "Operator=instrument"]
+    assert main([*args, "--map", "Energy keV=", "--root", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "added 4" in out and "inventory.csv" in out
+    ds = by_path(index)
+    rock1 = ds[str(tmp_path / "r" / "ct/rock1.tif")]
+    assert rock1["instrument"] == "anna" and "Energy keV" not in json.loads(rock1["meta"])
+    assert main(["import-table", str(tmp_path / "nope.csv"), "--index", str(index)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("voxcat: error:") and "nope.csv" in err and "does not exist" in err
+    assert main(["import-table", str(table), "-i", str(index), "--map", "Operator"]) == 1
+    assert "COLUMN=FIELD" in capsys.readouterr().err
+    _write(tmp_path / "tags.csv", "path,tags\nz.tif,a;b\n")
+    assert (
+        main(["import-table", str(tmp_path / "tags.csv"), "-i", str(index), "--tags-sep", ";"])
+        == 0
+    )
+    assert sorted(rows(index, "SELECT tag FROM tags WHERE tag IN ('a', 'b')")) == [("a",), ("b",)]
+
+
+def test_timestamps_are_naive(tmp_path: Path, index: Path) -> None:
+    _write(tmp_path / "t.csv", "path,acquired\na.tif,2024-03-05 10:00:00\n")
+    import_table(tmp_path / "t.csv", index)
+    (got,) = rows(index, "SELECT acquired, first_seen FROM datasets")
+    assert got[0] == dt.datetime(2024, 3, 5, 10) and got[1] is not None
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
