@@ -240,7 +240,7 @@ def _write(
     t, user = now(), current_user()
     con.register("_prep", prep)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp AS SELECT i.*, d.id AS old_id, d.status AS old_status "
+        "CREATE OR REPLACE TEMP TABLE _imp AS SELECT i.*, d.id AS old_id "
         "FROM _prep i LEFT JOIN datasets d ON d.path = i.path"
     )
     con.unregister("_prep")

@@ -213,3 +213,27 @@ def test_scan_history_is_recorded(drive: Path, tmp_path: Path) -> None:
     assert [s[0] for s in scans] == ["done", "done"]
     assert json.loads(scans[1][1])["unchanged"] == 4
     assert os.path.exists(index)
+
+
+def test_two_slice_stacks_in_one_folder_are_two_readable_datasets(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    from catalog import open_catalog
+
+    rec = tmp_path / "drive" / "sandstone_07" / "rec"
+    rec.mkdir(parents=True)
+    a = rng.integers(0, 255, (6, 16, 16), dtype=np.uint8)
+    b = rng.integers(0, 255, (5, 16, 16), dtype=np.uint8)
+    for z in range(6):
+        tifffile.imwrite(rec / f"recA_{z:03d}.tif", a[z])
+    for z in range(5):
+        tifffile.imwrite(rec / f"recB_{z:03d}.tif", b[z])
+    index = tmp_path / "x.duckdb"
+    rep = scan(tmp_path / "drive", index, jobs=1, progress=False)
+    assert rep["added"] == 2 and rep["failed"] == 0
+    cat = open_catalog(index)
+    found = {cat[i].metadata["name"]: cat[i] for i in cat}
+    assert set(found) == {"sandstone_07_rec_recA", "sandstone_07_rec_recB"}
+    np.testing.assert_array_equal(found["sandstone_07_rec_recA"].read().values, a)
+    np.testing.assert_array_equal(found["sandstone_07_rec_recB"].read().values, b)
+    assert scan(tmp_path / "drive", index, jobs=1, progress=False)["unchanged"] == 2

@@ -79,6 +79,48 @@ def _signature(path: Path) -> tuple[Any, ...] | None:
     return info.shape, info.dtype, info.axes, decoder
 
 
+#: folder names that say little on their own ("rec" of which scan?)
+GENERIC_FOLDERS = frozenset(
+    [
+        "rec",
+        "recon",
+        "reco",
+        "reconstruction",
+        "reconstructed",
+        "slices",
+        "slice",
+        "tif",
+        "tiff",
+        "tifs",
+        "images",
+        "img",
+        "stack",
+        "stacks",
+        "data",
+        "raw",
+        "proj",
+        "projections",
+        "output",
+        "out",
+        "export",
+        "png",
+    ]
+)
+
+
+def folder_label(directory: Path) -> str:
+    """A stack's name: its folder, prefixed by the parent when the folder name is
+    generic (``sandstone_01/rec`` -> ``sandstone_01_rec``).
+
+    >>> folder_label(Path("/data/sandstone_01/rec"))
+    'sandstone_01_rec'
+    """
+    name = directory.name
+    if name.lower() in GENERIC_FOLDERS and directory.parent.name:
+        return f"{directory.parent.name}_{name}"
+    return name
+
+
 class SliceBlocks:
     """Reads slices of the stack, one file per z index, in file order ``z y x [c]``."""
 
@@ -160,17 +202,16 @@ class SliceStackReader(Reader):
                 stacks.append((prefix, suffix, ordered))
         labels = [_label(p, s) for p, s, _ in stacks]
         sources = []
+        base = folder_label(directory)
         for (prefix, suffix, ordered), label in zip(stacks, labels):
             unique = labels.count(label) == 1 and label
-            name = (
-                directory.name
-                if len(stacks) == 1
-                else f"{directory.name}_{unique or prefix + '*' + suffix}"
-            )
+            single = len(stacks) == 1
+            name = base if single else f"{base}_{unique or prefix + '*' + suffix}"
             options = {"pattern": slice_pattern(prefix, suffix)}
-            sources.append(
-                Source(path=directory, files=tuple(ordered), options=options, name=name)
-            )
+            # one stack is its folder; several stacks in one folder are each keyed by
+            # their first slice, so every dataset keeps a unique, real path
+            path = directory if single else ordered[0]
+            sources.append(Source(path=path, files=tuple(ordered), options=options, name=name))
         taken = {p for s in sources for p in s.files}
         return sources, [p for p in files if p not in taken]
 
@@ -192,6 +233,8 @@ class SliceStackReader(Reader):
     # -- inspection ----------------------------------------------------------------
     def _inspect(self, source: Source) -> tuple[ImageInfo, str, tuple[Path, ...]]:
         directory = Path(source.path)
+        if not directory.is_dir():
+            directory = directory.parent
         pattern = str(source.options.get("pattern") or "") if source.options else ""
         files = tuple(source.files) or tuple(find_slices(directory, pattern) if pattern else ())
         if not files:
