@@ -12,6 +12,7 @@ import pytest
 from catalog import open_catalog
 from catalog.catalogue import DuckDBCatalog
 from catalog.errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
+from catalog.index import SCHEMA_VERSION
 
 from .catalogue_rows import ROWS, write_rows
 
@@ -73,6 +74,10 @@ def test_len_iter_contains_and_files_scope(cat: DuckDBCatalog, index: Path) -> N
         ("c_ntrast", []),
         ("sand.*", []),  # never a regex
         ("", ALL_IMAGES),
+        ("sand", ["sandstone_01_rec", "sandstone_02_rec"]),  # the start of a word
+        ("stone", []),  # not the middle of one
+        ("network", ["sandstone_02_rec"]),
+        ("%", ["100%_done.tif", "brain_T1.nii.gz"]),  # no word in it: exact text
     ],
 )
 def test_text(cat: DuckDBCatalog, text: str, expected: list[str]) -> None:
@@ -352,3 +357,24 @@ def test_facets_unique_range_and_df(cat: DuckDBCatalog) -> None:
     assert {"name", "modality", "voxel_size", "shape", "path", "tags"} <= set(df.columns)
     assert "ExposureTime" in "".join(cat.meta_keys())
     assert "modality" in cat.fields() and "tags" in cat.fields()
+
+
+def test_an_index_from_an_older_voxcat_is_migrated_on_open(tmp_path: Path) -> None:
+    index = tmp_path / "old.duckdb"
+    write_rows(index)
+    con = duckdb.connect(str(index))
+    try:  # what schema 1 looked like: no search_text, tags copy or terms
+        con.execute("ALTER TABLE datasets DROP COLUMN search_text")
+        con.execute("ALTER TABLE datasets DROP COLUMN tags")
+        con.execute("DROP TABLE terms")
+        con.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
+    finally:
+        con.close()
+    cat = open_catalog(index)
+    assert names(cat.search("pore network", tags="porosity")) == ["sandstone_02_rec"]
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        version = con.execute("SELECT value FROM settings WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION)
+    finally:
+        con.close()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import QueryError
+from ..index.search_text import words
 from ..paths import to_db
 from .fields import (
     BYTES,
@@ -66,8 +67,13 @@ class Everything(Query):
 
 @dataclasses.dataclass(frozen=True)
 class Text(Query):
-    """Every term must occur (case-insensitive) in name, paths, fields, metadata
-    values, tags or notes; a term with a leading ``-`` must not."""
+    """Every term must match (case-insensitive) in name, paths, fields, metadata
+    values, tags or notes; a term with a leading ``-`` must not.
+
+    A word matches the start of a word (``sand`` finds ``sandstone``, through the
+    sorted ``terms`` index); a term with several words or punctuation
+    (``"pore network"``, ``paper-2025``) must also occur as written.
+    """
 
     terms: tuple[str, ...]
 
@@ -75,10 +81,30 @@ class Text(Query):
         parts, params = [], []
         for term in self.terms:
             neg = term.startswith("-") and len(term) > 1
-            word = term[1:] if neg else term
-            parts.append(f"{'NOT ' if neg else ''}coalesce(contains(d.search_text, ?), FALSE)")
-            params.append(to_db(word.lower()))
+            text = to_db(term[1:] if neg else term)
+            cond, p = _term_sql(text)
+            parts.append(f"NOT coalesce(({cond}), FALSE)" if neg else f"({cond})")
+            params.extend(p)
         return " AND ".join(parts) or "TRUE", params
+
+
+_TOP = chr(0x10FFFF)  # sorts after every token that starts with a given prefix
+
+
+def _term_sql(text: str) -> SQL:
+    pieces = words(text)
+    conds, params = [], []
+    if pieces:
+        sub = " INTERSECT ".join(
+            "SELECT dataset_id FROM terms WHERE token >= ? AND token < ?" for _ in pieces
+        )
+        conds.append(f"d.id IN ({sub})")
+        for piece in pieces:
+            params += [piece, piece + _TOP]
+    if pieces != [text]:  # phrases and punctuation: the exact text must occur too
+        conds.append("coalesce(contains(d.search_text, ?), FALSE)")
+        params.append(text)
+    return " AND ".join(conds), params
 
 
 @dataclasses.dataclass(frozen=True)

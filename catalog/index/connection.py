@@ -27,6 +27,7 @@ from . import readcache
 from .schema import ensure_schema
 
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
+CONFIG: dict[str, str] = {}
 _LOCK_WORDS = ("lock", "conflicting", "being used by another process")
 
 
@@ -63,7 +64,10 @@ def _retry(
 ) -> duckdb.DuckDBPyConnection:
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=CONFIG)
+            # no progress bars on stdout from long queries (CLI and widgets show their own)
+            con.execute("SET enable_progress_bar = false")
+            return con
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if not _is_lock_error(exc):
                 raise

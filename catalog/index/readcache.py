@@ -62,14 +62,19 @@ _lock = threading.Lock()
 _reaper: threading.Thread | None = None
 
 
+def _sweep() -> None:
+    now = time.monotonic()
+    with _lock:
+        for path in [p for p, a in _anchors.items() if a.users == 0 and now - a.last_used >= IDLE]:
+            _close(path)
+
+
 def _reap() -> None:
+    # the loop holds no DuckDB object between sweeps: a daemon thread's frame outlives
+    # interpreter shutdown, and anything it references would be reported as leaked
     while True:
         time.sleep(IDLE / 2)
-        now = time.monotonic()
-        with _lock:
-            for path, a in list(_anchors.items()):
-                if a.users == 0 and now - a.last_used >= IDLE:
-                    _close(path)
+        _sweep()
 
 
 def _close(path: Path) -> None:

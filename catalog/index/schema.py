@@ -12,7 +12,7 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS datasets (
     search_text VARCHAR,               -- lower-cased words of name, path, fields, metadata
                                        -- values, tags and notes (see search_text.py)
     tags VARCHAR[]                     -- copy of the tags table, for fast filters and facets
+);
+CREATE TABLE IF NOT EXISTS terms (   -- words of search_text, for fast text search
+    token VARCHAR,
+    dataset_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS files (
     path VARCHAR PRIMARY KEY,
@@ -149,7 +153,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"the index was written by a newer voxcat (schema {version} > {SCHEMA_VERSION}); "
             "upgrade voxcat to open it"
         )
-    if version < 3:  # 1 -> 2: the text-search column; 2 -> 3: the tags column
+    if version < 4:  # 2: search_text column; 3: tags column; 4: terms table
         from .search_text import refresh_search_text
 
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS search_text VARCHAR")

@@ -1,14 +1,17 @@
-"""The ``search_text`` column (what free-text search looks in) and the ``tags`` copy.
+"""What free-text search looks in: ``search_text``, the ``terms`` index, ``tags`` copy.
 
-One lower-cased string per dataset joins its name, path, descriptive fields, every
-nested metadata value, its tags and its notes, one per line (so a quoted phrase never
-matches across two fields). Writers refresh it for the rows they touch; text search
-is then a scan of one column, tens of milliseconds at a million datasets, with no
-DuckDB extension needed (``fts`` cannot be installed on air-gapped machines).
+``datasets.search_text`` joins a dataset's name, path, descriptive fields, every
+nested metadata value, its tags and its notes, lower-cased, one per line (so a quoted
+phrase never matches across two fields). The ``terms`` table holds its words
+(``token``, ``dataset_id``), kept sorted by token when rebuilt, so a word lookup reads
+only the few row groups whose token range can hold it: tens of milliseconds at a
+million datasets with no DuckDB extension (``fts`` cannot be installed on air-gapped
+machines). Writers refresh all three for the rows they touch.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -29,6 +32,20 @@ TEXT_COLUMNS = (
 )
 
 SEPARATOR = "chr(10)"
+#: a word is a run of letters and digits (RE2 syntax, used inside DuckDB)
+WORD_SPLIT_SQL = r"'[^\pL\pN]+'"
+_WORD_SPLIT = re.compile(r"[\W_]+")
+#: above this many rows touched at once, rebuild the sorted terms table instead
+REBUILD_ABOVE = 50_000
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as the terms index stores them.
+
+    >>> words("Sandstone_01 /lab/2024")
+    ['sandstone', '01', 'lab', '2024']
+    """
+    return [w for w in _WORD_SPLIT.split(text.lower()) if w]
 
 
 def _expression(alias: str = "d") -> str:
@@ -39,8 +56,23 @@ def _expression(alias: str = "d") -> str:
     )
 
 
+def _tokens_sql(where: str) -> str:
+    return (
+        "SELECT DISTINCT token, id AS dataset_id FROM (SELECT id, unnest("
+        f"regexp_split_to_array(search_text, {WORD_SPLIT_SQL})) AS token FROM datasets {where})"
+        " WHERE token <> ''"
+    )
+
+
+def rebuild_terms(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the whole terms table, sorted by token (fast lookups)."""
+    con.execute("DELETE FROM terms")
+    con.execute(f"INSERT INTO terms {_tokens_sql('')} ORDER BY token")
+
+
 def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None) -> None:
-    """Recompute ``search_text`` for ``ids`` (all datasets when ``None``).
+    """Recompute ``search_text``, the ``tags`` copy and the terms of ``ids`` (all when
+    ``None``).
 
     >>> with transaction("lab.duckdb") as con:          # doctest: +SKIP
     ...     refresh_search_text(con, ["k2x9..."])
@@ -70,3 +102,8 @@ def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | Non
         """,
         params,
     )
+    if ids is None or len(ids) > REBUILD_ABOVE:
+        rebuild_terms(con)
+    else:
+        con.execute("DELETE FROM terms WHERE dataset_id IN (SELECT unnest(?))", [ids])
+        con.execute(f"INSERT INTO terms {_tokens_sql('WHERE id IN (SELECT unnest(?))')}", [ids])

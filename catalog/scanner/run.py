@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ScanError
 from ..index import cache_dir, connect, resolve_index, transaction
-from ..index.search_text import refresh_search_text
+from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
     DATASET_SCHEMA,
@@ -540,6 +540,9 @@ def scan(
             )
             append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
         _record_issues(con, scan_id, walk_issues)
+        written = sum(counts[k] for k in ("added", "changed", "moved", "failed"))
+        if written >= REBUILD_ABOVE:  # many appended terms: sort them again for lookups
+            rebuild_terms(con)
         con.execute(
             "UPDATE scans SET status = 'done', finished = ?, counts = ? WHERE scan_id = ?",
             [now(), json.dumps(counts), scan_id],
