@@ -122,7 +122,7 @@ def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
-    im.save(tmp, format="PNG", optimize=False)
+    im.save(tmp, format="PNG", optimize=False, compress_level=1)
     tmp.replace(path)
     return path
 
@@ -131,6 +131,12 @@ def make_thumbnail(
     reader: Reader, source: Source, info: ImageInfo, out: Path, *, size: int = SIZE
 ) -> Path:
     """Draw the thumbnail of one dataset into ``out`` (a PNG path)."""
+    import dask
+
     level = pick_level(info, size)
     obj = reader.open(source, level=level)
-    return save_png(render(obj, info, size), out, size)
+    # a thumbnail reads a few strided slices: the threaded scheduler only adds overhead
+    # (and scan workers already use every core)
+    with dask.config.set(scheduler="synchronous"):
+        img = render(obj, info, size)
+    return save_png(img, out, size)
