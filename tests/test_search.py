@@ -366,6 +366,7 @@ def test_an_index_from_an_older_voxcat_is_migrated_on_open(tmp_path: Path) -> No
     try:  # what schema 1 looked like: no search_text, tags copy or terms
         con.execute("ALTER TABLE datasets DROP COLUMN search_text")
         con.execute("ALTER TABLE datasets DROP COLUMN tags")
+        con.execute("ALTER TABLE datasets DROP COLUMN num")
         con.execute("DROP TABLE terms")
         con.execute("UPDATE settings SET value = '1' WHERE key = 'schema_version'")
     finally:

@@ -96,9 +96,9 @@ def _term_sql(text: str) -> SQL:
     conds, params = [], []
     if pieces:
         sub = " INTERSECT ".join(
-            "SELECT dataset_id FROM terms WHERE token >= ? AND token < ?" for _ in pieces
+            "SELECT num FROM terms WHERE token >= ? AND token < ?" for _ in pieces
         )
-        conds.append(f"d.id IN ({sub})")
+        conds.append(f"d.num IN ({sub})")
         for piece in pieces:
             params += [piece, piece + _TOP]
     if pieces != [text]:  # phrases and punctuation: the exact text must occur too

@@ -12,13 +12,14 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
     key VARCHAR PRIMARY KEY,
     value VARCHAR
 );
+CREATE SEQUENCE IF NOT EXISTS dataset_num_seq START 1;
 CREATE TABLE IF NOT EXISTS datasets (
     id VARCHAR PRIMARY KEY,
     name VARCHAR NOT NULL,
@@ -65,11 +66,13 @@ CREATE TABLE IF NOT EXISTS datasets (
     scan_id BIGINT,
     search_text VARCHAR,               -- lower-cased words of name, path, fields, metadata
                                        -- values, tags and notes (see search_text.py)
-    tags VARCHAR[]                     -- copy of the tags table, for fast filters and facets
+    tags VARCHAR[],                    -- copy of the tags table, for fast filters and facets
+    num BIGINT DEFAULT nextval('dataset_num_seq')  -- row key of the terms index; a
+                                       -- rewritten row gets a new one, never reused
 );
 CREATE TABLE IF NOT EXISTS terms (   -- words of search_text, for fast text search
     token VARCHAR,
-    dataset_id VARCHAR
+    num BIGINT                         -- datasets.num
 );
 CREATE TABLE IF NOT EXISTS files (
     path VARCHAR PRIMARY KEY,
@@ -153,11 +156,18 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"the index was written by a newer voxcat (schema {version} > {SCHEMA_VERSION}); "
             "upgrade voxcat to open it"
         )
-    if version < 4:  # 2: search_text column; 3: tags column; 4: terms table
+    if version < 5:  # 2: search_text column; 3: tags column; 4, 5: terms table and num
         from .search_text import refresh_search_text
 
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS search_text VARCHAR")
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS tags VARCHAR[]")
+        con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS num BIGINT")
+        con.execute("UPDATE datasets SET num = nextval('dataset_num_seq') WHERE num IS NULL")
+        con.execute(
+            "ALTER TABLE datasets ALTER COLUMN num SET DEFAULT nextval('dataset_num_seq')"
+        )
+        con.execute("DROP TABLE IF EXISTS terms")
+        con.execute("CREATE TABLE terms (token VARCHAR, num BIGINT)")
         refresh_search_text(con)
     if version < SCHEMA_VERSION:
         con.execute(

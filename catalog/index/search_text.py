@@ -3,7 +3,7 @@
 ``datasets.search_text`` joins a dataset's name, path, descriptive fields, every
 nested metadata value, its tags and its notes, lower-cased, one per line (so a quoted
 phrase never matches across two fields). The ``terms`` table holds its words
-(``token``, ``dataset_id``), kept sorted by token when rebuilt, so a word lookup reads
+(``token``, ``num``: the dataset's integer row key), kept sorted by token when rebuilt, so a word lookup reads
 only the few row groups whose token range can hold it: tens of milliseconds at a
 million datasets with no DuckDB extension (``fts`` cannot be installed on air-gapped
 machines). Writers refresh all three for the rows they touch.
@@ -58,7 +58,7 @@ def _expression(alias: str = "d") -> str:
 
 def _tokens_sql(where: str) -> str:
     return (
-        "SELECT DISTINCT token, id AS dataset_id FROM (SELECT id, unnest("
+        "SELECT DISTINCT token, num FROM (SELECT num, unnest("
         f"regexp_split_to_array(search_text, {WORD_SPLIT_SQL})) AS token FROM datasets {where})"
         " WHERE token <> ''"
     )
@@ -105,5 +105,11 @@ def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | Non
     if ids is None or len(ids) > REBUILD_ABOVE:
         rebuild_terms(con)
     else:
-        con.execute("DELETE FROM terms WHERE dataset_id IN (SELECT unnest(?))", [ids])
+        # rows rewritten by a scan got a new num: their old terms match nothing any more
+        # and go at the next rebuild; rows updated in place keep theirs, replaced here
+        con.execute(
+            "DELETE FROM terms WHERE num IN "
+            "(SELECT num FROM datasets WHERE id IN (SELECT unnest(?)))",
+            [ids],
+        )
         con.execute(f"INSERT INTO terms {_tokens_sql('WHERE id IN (SELECT unnest(?))')}", [ids])
