@@ -379,3 +379,14 @@ def test_an_index_from_an_older_voxcat_is_migrated_on_open(tmp_path: Path) -> No
         assert version.fetchone()[0] == str(SCHEMA_VERSION)
     finally:
         con.close()
+
+
+def test_a_text_search_stays_live_after_the_index_changes(tmp_path: Path) -> None:
+    index = tmp_path / "live.duckdb"
+    ids = write_rows(index)
+    cat = open_catalog(index)
+    sandstone = cat.search("sandstone")
+    assert len(sandstone) == 2
+    cat.set(ids["brain_T1.nii.gz"], description="sandstone phantom insert")
+    assert names(sandstone) == ["brain_T1.nii.gz", "sandstone_01_rec", "sandstone_02_rec"]
+    assert names(cat.search("sandstone")) == names(sandstone)

@@ -242,8 +242,9 @@ class DuckDBCatalog(Catalog):
             if terms:
                 parts.append(Text(terms))
         items = list(filters.items()) + [(f"meta.{k}", v) for k, v in (meta or {}).items()]
-        if items:
+        if parts or items:
             with self._connect() as con:
+                parts = [p.resolve(con, self._index) if isinstance(p, Text) else p for p in parts]
                 for key, value in items:
                     parts.append(Field(resolve(key, con), value))
         order = self._check_order(sort_by) if sort_by is not None else None

@@ -17,9 +17,11 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import QueryError
+from ..index.readcache import _stamp
 from ..index.search_text import words
 from ..paths import to_db
 from .fields import (
@@ -76,31 +78,65 @@ class Text(Query):
     """
 
     terms: tuple[str, ...]
+    #: candidates of the positive words, looked up once at search time, valid while
+    #: the index file is unchanged (``stamp``); otherwise the terms table is queried
+    index: str | None = None
+    stamp: tuple | None = None
+    nums: tuple[int, ...] | None = None
+
+    def resolve(self, con: Any, index: Any) -> Text:
+        """This query with its word candidates looked up now (a constant list scans
+        far faster than a join); unchanged when there are too many to be worth it."""
+        pieces = [w for t in self.terms if not _negative(t) for w in words(to_db(t))]
+        if not pieces:
+            return self
+        sub, params = _pieces_sql(pieces)
+        rows = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])
+        nums = [n for (n,) in rows.fetchall()]
+        if len(nums) > MAX_RESOLVED:
+            return self
+        path = Path(index)
+        return dataclasses.replace(
+            self, index=str(path), stamp=_stamp(path), nums=tuple(sorted(nums))
+        )
 
     def sql(self) -> SQL:
         parts, params = [], []
+        resolved = self.nums is not None and _stamp(Path(self.index or "")) == self.stamp
+        if resolved:
+            parts.append("d.num IN (SELECT unnest(?))")
+            params.append(list(self.nums or ()))
         for term in self.terms:
-            neg = term.startswith("-") and len(term) > 1
+            neg = _negative(term)
             text = to_db(term[1:] if neg else term)
-            cond, p = _term_sql(text)
-            parts.append(f"NOT coalesce(({cond}), FALSE)" if neg else f"({cond})")
-            params.extend(p)
+            cond, p = _term_sql(text, lookup=neg or not resolved)
+            if cond:
+                parts.append(f"NOT coalesce(({cond}), FALSE)" if neg else f"({cond})")
+                params.extend(p)
         return " AND ".join(parts) or "TRUE", params
 
 
 _TOP = chr(0x10FFFF)  # sorts after every token that starts with a given prefix
+MAX_RESOLVED = 200_000
 
 
-def _term_sql(text: str) -> SQL:
+def _negative(term: str) -> bool:
+    return term.startswith("-") and len(term) > 1
+
+
+def _pieces_sql(pieces: Sequence[str]) -> SQL:
+    sub = " INTERSECT ".join(
+        "SELECT num FROM terms WHERE token >= ? AND token < ?" for _ in pieces
+    )
+    return sub, [v for piece in pieces for v in (piece, piece + _TOP)]
+
+
+def _term_sql(text: str, lookup: bool = True) -> SQL:
     pieces = words(text)
     conds, params = [], []
-    if pieces:
-        sub = " INTERSECT ".join(
-            "SELECT num FROM terms WHERE token >= ? AND token < ?" for _ in pieces
-        )
+    if pieces and lookup:
+        sub, params = _pieces_sql(pieces)
         conds.append(f"d.num IN ({sub})")
-        for piece in pieces:
-            params += [piece, piece + _TOP]
     if pieces != [text]:  # phrases and punctuation: the exact text must occur too
         conds.append("coalesce(contains(d.search_text, ?), FALSE)")
         params.append(text)
