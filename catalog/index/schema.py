@@ -163,9 +163,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS tags VARCHAR[]")
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS num BIGINT")
         con.execute("UPDATE datasets SET num = nextval('dataset_num_seq') WHERE num IS NULL")
-        con.execute(
-            "ALTER TABLE datasets ALTER COLUMN num SET DEFAULT nextval('dataset_num_seq')"
-        )
+        con.execute("ALTER TABLE datasets ALTER COLUMN num SET DEFAULT nextval('dataset_num_seq')")
         con.execute("DROP TABLE IF EXISTS terms")
         con.execute("CREATE TABLE terms (token VARCHAR, num BIGINT)")
         refresh_search_text(con)
