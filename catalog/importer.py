@@ -264,17 +264,7 @@ def _write(
         [root, t, t],
     )
     if total > added:
-        sets = [f"{f} = coalesce(i.{f}, d.{f})" for f in USER_FIELDS]
-        sets += [
-            f"{f} = if(d.status = 'registered', coalesce(i.{f}, d.{f}), d.{f})" for f in TECHNICAL
-        ]
-        con.execute(
-            f"""UPDATE datasets d SET {", ".join(sets)},
-                meta = json_merge_patch(coalesce(d.meta, '{{}}'), i.meta),
-                user_set = if({user_set} IS NULL, d.user_set,
-                    list_sort(list_distinct(list_concat(coalesce(d.user_set, []), {user_set}))))
-            FROM _imp i WHERE d.id = i.old_id"""
-        )
+        _update(con, user_set)
         # values the table gives replace the old ones of the same key
         keys = [f"(m.key = {lit(c)} AND i._x{k} IS NOT NULL)" for k, (c, _) in enumerate(extras)]
         keys.append("m.key = 'voxcat.imported_from'")
@@ -305,6 +295,34 @@ def _write(
         append_audit(con, entries, user)
     con.execute("DROP TABLE _imp")
     return added, total - added
+
+
+def _update(con: duckdb.DuckDBPyConnection, user_set: str) -> None:
+    """Known datasets: user fields and metadata from the table; the table's technical
+    fields only where no scan described the dataset yet."""
+    lists = ("shape", "channels")  # DuckDB rewrites list cells slowly: only changed ones
+    sets = [f"{f} = coalesce(i.{f}, d.{f})" for f in USER_FIELDS]
+    sets += [
+        f"{f} = if(d.status = 'registered', coalesce(i.{f}, d.{f}), d.{f})"
+        for f in TECHNICAL
+        if f not in lists
+    ]
+    con.execute(
+        f"""UPDATE datasets d SET {", ".join(sets)},
+            meta = json_merge_patch(coalesce(d.meta, '{{}}'), i.meta)
+        FROM _imp i WHERE d.id = i.old_id"""
+    )
+    for f in lists:
+        con.execute(
+            f"UPDATE datasets d SET {f} = i.{f} FROM _imp i WHERE d.id = i.old_id "
+            f"AND d.status = 'registered' AND i.{f} IS NOT NULL AND i.{f} IS DISTINCT FROM d.{f}"
+        )
+    con.execute(
+        f"""UPDATE datasets d SET user_set = list_sort(list_distinct(list_concat(
+                coalesce(d.user_set, []), i.user_set)))
+        FROM (SELECT old_id, {user_set} AS user_set FROM _imp i WHERE old_id IS NOT NULL) i
+        WHERE d.id = i.old_id AND NOT list_has_all(coalesce(d.user_set, []), i.user_set)"""
+    )
 
 
 def _insert_metadata(
