@@ -243,11 +243,13 @@ def test_import_of_scanned_path_keeps_scanned_fields(
 
 def test_scan_completes_an_imported_dataset(drive: Path, index: Path, tmp_path: Path) -> None:
     columns = {"path": ["drive/vol.tif", "drive/gone.tif"], "project": ["rocks", "rocks"]}
+    columns.update(beamline=["ID19", "ID19"], instrument=["micro-CT 3", "micro-CT 3"])
     _csv(tmp_path / "t.csv", {**columns, "data_level": ["raw", "raw"], "tags": ["keep", "keep"]})
     import_table(tmp_path / "t.csv", index)
     imported = by_path(index)[str(drive / "vol.tif")]
     assert imported["status"] == "registered" and imported["shape"] is None
-    assert scan(drive, index, jobs=1, progress=False, thumbnails=False)["failed"] == 0
+    report = scan(drive, index, jobs=1, progress=False, thumbnails=False)
+    assert report["failed"] == 0 and report["added"] == 1  # first seen on disk now
     ds = by_path(index)
     got = ds[str(drive / "vol.tif")]
     assert got["id"] == imported["id"] and got["status"] == "ok"
@@ -256,6 +258,14 @@ def test_scan_completes_an_imported_dataset(drive: Path, index: Path, tmp_path: 
     assert (got["project"], got["data_level"]) == ("rocks", "raw")
     assert rows(index, "SELECT tag FROM tags WHERE dataset_id = ?", [got["id"]]) == [("keep",)]
     assert ds[str(drive / "gone.tif")]["status"] == "missing"
+    # what only the table knew survives the scan: its extra columns and fields the file lacks
+    meta = json.loads(got["meta"])
+    assert meta["beamline"] == "ID19" and meta["voxcat"]["imported_from"]
+    assert got["instrument"] == "micro-CT 3"
+    assert rows(index, "SELECT value FROM metadata WHERE key = 'beamline'") == [
+        ("ID19",),
+        ("ID19",),
+    ]
 
 
 def test_id_collisions_are_lengthened(table: Path, index: Path) -> None:

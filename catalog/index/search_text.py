@@ -85,14 +85,13 @@ def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | Non
         params = [ids, ids, ids, ids]
     con.execute(
         f"""
-        UPDATE datasets SET search_text = s.text, tags = s.tags
+        UPDATE datasets SET search_text = s.text
         FROM (
-            SELECT d.id, {_expression()} AS text, coalesce(t.tags, []) AS tags
+            SELECT d.id, {_expression()} AS text
             FROM datasets d
             LEFT JOIN (SELECT dataset_id, string_agg(value, {SEPARATOR}) AS text
                        FROM metadata {where} GROUP BY dataset_id) m ON m.dataset_id = d.id
-            LEFT JOIN (SELECT dataset_id, string_agg(tag, {SEPARATOR}) AS text,
-                              list(tag ORDER BY tag) AS tags
+            LEFT JOIN (SELECT dataset_id, string_agg(tag, {SEPARATOR}) AS text
                        FROM tags {where} GROUP BY dataset_id) t ON t.dataset_id = d.id
             LEFT JOIN (SELECT dataset_id, string_agg(text, {SEPARATOR}) AS text
                        FROM notes {where} GROUP BY dataset_id) n ON n.dataset_id = d.id
@@ -101,6 +100,26 @@ def refresh_search_text(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | Non
         WHERE datasets.id = s.id
         """,
         params,
+    )
+    # the tags copy (NULL when untagged): list columns are slow to rewrite in DuckDB,
+    # so only rows whose tags differ are touched
+    scope = "" if ids is None else "AND datasets.id IN (SELECT unnest(?))"
+    one = [] if ids is None else [ids]
+    con.execute(
+        f"""
+        UPDATE datasets SET tags = s.tags
+        FROM (SELECT dataset_id, list(tag ORDER BY tag) AS tags FROM tags {where}
+              GROUP BY dataset_id) s
+        WHERE datasets.id = s.dataset_id AND datasets.tags IS DISTINCT FROM s.tags {scope}
+        """,
+        [*one, *one],
+    )
+    con.execute(
+        f"""
+        UPDATE datasets SET tags = NULL
+        WHERE tags IS NOT NULL AND id NOT IN (SELECT dataset_id FROM tags) {scope}
+        """,
+        one,
     )
     if ids is None or len(ids) > REBUILD_ABOVE:
         rebuild_terms(con)

@@ -43,10 +43,11 @@ def make_id(path: str, checksum: str | None, length: int = ID_LENGTH) -> str:
     """A short, lower-case id derived from where and what a dataset first was.
 
     >>> make_id("/data/a.tif", "b3:00")
-    'h4t3l2g1okw7'
+    'wyfcuomkxv4l'
     """
     digest = blake3.blake3(f"{path}\0{checksum or ''}".encode()).digest()
-    text = base64.b32encode(digest).decode().lower().rstrip("=")
+    # base32 turns each 5 bytes into 8 characters: encode only the bytes the id uses
+    text = base64.b32encode(digest[: 5 * -(-length // 8)]).decode().lower()
     # ids start with a letter so they are valid Python identifiers for tab completion
     letters = "abcdefghijklmnopqrstuvwxyz"
     return letters[digest[0] % 26] + text[1:length]
@@ -198,20 +199,27 @@ def append_audit(
     entries = list(entries)
     if not entries:
         return
-    start = con.execute("SELECT nextval('audit_seq') FROM range(?)", [len(entries)]).fetchall()
-    t = now()
-    rows = [
+    n = len(entries)
+    seqs = [r[0] for r in con.execute("SELECT nextval('audit_seq') FROM range(?)", [n]).fetchall()]
+    dumps = json.dumps
+    table = pa.table(
         {
-            "seq": seq[0],
-            "time": t,
-            "user_name": user,
-            "action": action,
-            "dataset_id": ds,
-            "detail": json.dumps(detail, default=str, ensure_ascii=False),
+            "seq": pa.array(seqs, pa.int64()),
+            "time": pa.array([now()] * n, pa.timestamp("us")),
+            "user_name": pa.array([_clean(user)] * n, pa.string()),
+            "action": pa.array([a for a, _, _ in entries], pa.string()),
+            "dataset_id": pa.array([_clean(d) for _, d, _ in entries], pa.string()),
+            "detail": pa.array(
+                [_clean(dumps(x, default=str, ensure_ascii=False)) for _, _, x in entries],
+                pa.string(),
+            ),
         }
-        for seq, (action, ds, detail) in zip(start, entries)
-    ]
-    insert_rows(con, "audit", rows, AUDIT_SCHEMA)
+    )
+    con.register("_audit_in", table)
+    try:
+        con.execute("INSERT INTO audit BY NAME SELECT * FROM _audit_in")
+    finally:
+        con.unregister("_audit_in")
 
 
 def unique_id(

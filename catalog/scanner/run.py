@@ -179,6 +179,54 @@ def _file_type(path: Path) -> str:
     return f"file/{suffix}" if suffix else "file"
 
 
+#: fields an imported table may know better than a file's headers: kept when the
+#: reader finds nothing
+TABLE_FIELDS = (
+    "modality",
+    "acquired",
+    "instrument",
+    "channels",
+    "voxel_size",
+    "voxel_size_x",
+    "voxel_size_y",
+    "voxel_size_z",
+    "description",
+)
+
+
+def _old_rows(con: Any, key: str, values: list[str]) -> list[dict[str, Any]]:
+    cur = con.execute(
+        "SELECT id, path, status, first_seen, user_set, meta, "
+        f"{', '.join(dict.fromkeys((*USER_FIELDS, *TABLE_FIELDS)))} "
+        f"FROM datasets WHERE {key} IN (SELECT unnest(?))",
+        [values],
+    )
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def _keep_old(row: dict[str, Any], old: dict[str, Any]) -> None:
+    """Carry what a rescan must not lose: first sight, user fields, and what an
+    imported table recorded (its extra columns and the fields the files lack)."""
+    row["first_seen"] = old["first_seen"]
+    row["user_set"] = old["user_set"]
+    for field in old["user_set"] or []:
+        if field in USER_FIELDS:
+            row[field] = old[field]
+    old_meta = json.loads(old["meta"]) if old["meta"] else {}
+    imported = (old_meta.get("voxcat") or {}).get("imported_from")
+    if not imported:
+        return
+    for field in TABLE_FIELDS:
+        if row.get(field) in (None, []) and old[field] not in (None, []):
+            row[field] = old[field]
+    meta = json.loads(row["meta"]) if row["meta"] else {}
+    merged = {k: v for k, v in old_meta.items() if k != "voxcat"}
+    merged.update(meta)
+    merged["voxcat"] = {**(meta.get("voxcat") or {}), "imported_from": imported}
+    row["meta"] = json.dumps(merged, default=str, ensure_ascii=False)
+
+
 class _Writer:
     """Accumulates results and writes them in batches, one transaction each."""
 
@@ -207,20 +255,13 @@ class _Writer:
     def _write(self, con: Any, batch: list[Result]) -> None:
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
-        existing = {
-            row[0]: row[1:]
-            for row in con.execute(
-                "SELECT path, id, first_seen, user_set, sample, project, data_level, "
-                "description, access, modality FROM datasets WHERE path IN (SELECT unnest(?))",
-                [paths],
-            ).fetchall()
-        }
+        existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
         rows, files, metas, audit, issues = [], [], [], [], []
         taken: set[str] = set()
         for res, db_path in zip(batch, paths):
             ident, outcome, old = None, "added", existing.get(db_path)
             if old is not None:
-                ident, outcome = old[0], "changed"
+                ident, outcome = old["id"], "changed"
             elif res.checksum:
                 for oid, opath, ostatus in con.execute(
                     "SELECT id, path, status FROM datasets WHERE checksum = ? AND path <> ?",
@@ -230,11 +271,7 @@ class _Writer:
                         continue
                     if ostatus == "missing" or not path_exists(opath):
                         ident, outcome = oid, "moved"
-                        old = con.execute(
-                            "SELECT id, first_seen, user_set, sample, project, data_level, "
-                            "description, access, modality FROM datasets WHERE id = ?",
-                            [oid],
-                        ).fetchone()
+                        old = _old_rows(con, "id", [oid])[0]
                         self.moved_from.add(opath)
                         audit.append(("move", oid, {"from": opath, "to": db_path}))
                         break
@@ -243,11 +280,9 @@ class _Writer:
             taken.add(ident)
             row = _row(res, ident, self.root, self.scan_id, self.pattern, t)
             if old is not None:
-                row["first_seen"] = old[1]
-                row["user_set"] = old[2]
-                for field in old[2] or []:
-                    if field in USER_FIELDS:
-                        row[field] = old[3 + USER_FIELDS.index(field)]
+                if old["status"] == "registered":
+                    outcome = "added"  # known from an imported table, first seen now
+                _keep_old(row, old)
             rows.append(row)
             for pos, f in enumerate(res.candidate.files):
                 files.append(
