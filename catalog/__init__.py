@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "scan": ("catalog.scanner", "scan"),
     "open_catalog": ("catalog.catalogue", "open_catalog"),
+    "verify": ("catalog.integrity", "verify"),
+    "verify_audit": ("catalog.index.audit", "verify_chain"),
     "DuckDBCatalog": ("catalog.catalogue", "DuckDBCatalog"),
     "ScanReport": ("catalog.scanner", "ScanReport"),
     "connect": ("catalog.index", "connect"),
@@ -30,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .catalogue import DuckDBCatalog, open_catalog
     from .importer import ImportReport, import_table
     from .index import connect
+    from .index.audit import verify_chain as verify_audit
+    from .integrity import verify
     from .readers import get_reader, list_readers
     from .scanner import ScanReport, scan
 
@@ -59,4 +63,6 @@ __all__ = [
     "list_readers",
     "open_catalog",
     "scan",
+    "verify",
+    "verify_audit",
 ]

@@ -72,10 +72,16 @@ def _cmd_readers(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import how_to_open, install_demo_notebook, open_lab, run_demo
 
-    run_demo(Path(args.dir), index=args.index, force=args.force)
-    return 0
+    index = run_demo(Path(args.dir), index=args.index, force=args.force)
+    notebook = install_demo_notebook(Path(args.dir), force=args.force)
+    lab = args.lab if args.lab is not None else sys.stdin.isatty()
+    if not lab:
+        print(f"\nDemo notebook: {notebook}   (open it: {how_to_open(notebook, index)})")
+        return 0
+    print(f"\nOpening {notebook} in JupyterLab (press Ctrl-C twice to stop it) ...", flush=True)
+    return open_lab(notebook, index)
 
 
 def _add_import_table(sub: argparse._SubParsersAction) -> None:
@@ -161,17 +167,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("readers", help="list the format readers (built in and plugins)")
     p.set_defaults(func=_cmd_readers)
 
-    p = sub.add_parser("demo", help="write a sample lab drive, scan it and print a summary")
+    p = sub.add_parser(
+        "demo",
+        help="write a sample lab drive, scan it and open the demo notebook in JupyterLab",
+        description="Write a sample lab drive to DIR/drive, scan it into DIR/demo.duckdb, "
+        "print a summary, copy the demo notebook to DIR/demo.ipynb and open it in "
+        "JupyterLab with VOXCAT_INDEX set to the index. JupyterLab is opened only when "
+        "stdin is a terminal (or with --lab); otherwise, as in CI, the command prints how "
+        "to open it and exits.",
+    )
     p.add_argument(
         "--dir", default="voxcat-demo", help="where to put the demo (default ./voxcat-demo)"
     )
     _add_index(p)
-    p.add_argument("--force", action="store_true", help="rewrite the sample drive")
+    p.add_argument(
+        "--force", action="store_true", help="rewrite the sample drive and the notebook"
+    )
+    p.add_argument(
+        "--lab",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="open JupyterLab afterwards (default: only if stdin is a terminal); "
+        "--no-lab stops after the summary and prints how to open the notebook",
+    )
     p.set_defaults(func=_cmd_demo)
     _add_import_table(sub)
     from .cli_catalogue import add_commands
 
     add_commands(sub, _add_index)
+    from .cli_integrity import add_commands as add_integrity
+
+    add_integrity(sub, _add_index)
     return parser
 
 

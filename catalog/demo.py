@@ -1,6 +1,8 @@
 """A small synthetic lab drive, written by each format's own library.
 
-``voxcat demo`` writes it (once), scans it and prints a summary. It holds what a real
+``voxcat demo`` writes it (once), scans it, prints a summary and opens the demo notebook
+(package data ``catalog/demo_notebooks/demo.ipynb``, the one source of truth;
+``notebooks/demo.ipynb`` links to it) in JupyterLab. It holds what a real
 drive holds: a CT reconstruction as a folder of TIFF slices with its scanner log, the
 raw projections as DXchange HDF5, an OME-TIFF confocal stack, an OME-Zarr multiscale
 image, a NetCDF volume, a DICOM series, NIfTI/MRC/NRRD/MetaImage files, derived and
@@ -15,6 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +273,50 @@ def run_demo(
     print(summary_text(index_path))
     print(f"\nIndex: {index_path}   (try: voxcat summary --index {index_path} --failed)")
     return index_path
+
+
+def install_demo_notebook(folder: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Copy the demo notebook into ``folder``; a copy already there (perhaps edited) is
+    kept unless ``force``. Returns its path."""
+    target = Path(folder) / "demo.ipynb"
+    if force or not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with as_file(files(__package__) / "demo_notebooks" / "demo.ipynb") as source:
+            shutil.copyfile(source, target)
+    return target
+
+
+def lab_command(
+    notebook: str | os.PathLike[str],
+    index: str | os.PathLike[str],
+    *,
+    extra_args: Sequence[str] = (),
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that open ``notebook`` in JupyterLab, serving
+    its folder, with ``VOXCAT_INDEX`` set to ``index`` for the server and its kernels."""
+    nb = Path(notebook).resolve()
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={nb.parent}", str(nb)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # containers; the server still listens on localhost
+    env = {**os.environ, "VOXCAT_INDEX": str(Path(index).resolve())}
+    return [*argv, *extra_args], env
+
+
+def how_to_open(notebook: str | os.PathLike[str], index: str | os.PathLike[str]) -> str:
+    """The shell command that opens the demo notebook later, as a hint to print."""
+    env = shlex.quote(str(Path(index).resolve()))
+    return f"VOXCAT_INDEX={env} jupyter lab {shlex.quote(str(notebook))}"
+
+
+def open_lab(notebook: str | os.PathLike[str], index: str | os.PathLike[str]) -> int:
+    """Run JupyterLab on ``notebook`` until it is shut down; returns its exit status.
+
+    Ctrl-C goes to JupyterLab, which asks for confirmation (press it twice to quit).
+    """
+    argv, env = lab_command(notebook, index)
+    proc = subprocess.Popen(argv, env=env, cwd=Path(notebook).resolve().parent)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the server got the same signal and decides
+            continue

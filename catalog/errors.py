@@ -108,3 +108,26 @@ __all__ = [
     "UnknownFieldError",
     "UnsupportedFormatError",
 ]
+
+
+# -- previews and 2-D views (catalog.preview) -------------------------------------------
+
+
+class ViewError(CatalogError, ValueError):
+    """A 2-D view that does not fit the dataset: an unknown dimension, an index or a
+    window outside the dataset, or a dimension asked for twice."""
+
+
+class PreviewError(CatalogError, RuntimeError):
+    """A preview pyramid could not be built or read; the message names the dataset."""
+
+
+class PreviewCancelled(PreviewError):
+    """A preview build was cancelled (``job.cancel()``); nothing was kept."""
+
+
+class PreviewWarning(UserWarning):
+    """A view was read the slow way; building a preview pyramid makes it faster."""
+
+
+__all__ += ["PreviewCancelled", "PreviewError", "PreviewWarning", "ViewError"]

@@ -86,7 +86,7 @@ def test_console_script_demo(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("voxcat")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "catalog.cli"]
     out = subprocess.run(
-        [*cmd, "demo", "--dir", str(tmp_path / "demo")],
+        [*cmd, "demo", "--no-lab", "--dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -108,7 +108,7 @@ def test_console_script_demo(tmp_path: Path) -> None:
         assert fmt in text, fmt
     assert "failed: 2" in text  # empty.tif and truncated.tif are recorded
     again = subprocess.run(
-        [*cmd, "demo", "--dir", str(tmp_path / "demo")],
+        [*cmd, "demo", "--no-lab", "--dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=300,

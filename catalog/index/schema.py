@@ -12,7 +12,7 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -116,7 +116,9 @@ CREATE TABLE IF NOT EXISTS audit (
     user_name VARCHAR,
     action VARCHAR,
     dataset_id VARCHAR,
-    detail JSON
+    detail JSON,                       -- what changed, before/after where it applies
+    prev_hash VARCHAR,                 -- hash of the row before (a chain: see audit.py)
+    hash VARCHAR
 );
 CREATE SEQUENCE IF NOT EXISTS scan_seq START 1;
 CREATE TABLE IF NOT EXISTS scans (
@@ -167,6 +169,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("DROP TABLE IF EXISTS terms")
         con.execute("CREATE TABLE terms (token VARCHAR, num BIGINT)")
         refresh_search_text(con)
+    if version < 6:  # 6: the hash-chained audit log
+        from .audit import rechain
+
+        con.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS prev_hash VARCHAR")
+        con.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS hash VARCHAR")
+        rechain(con)
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import getpass
-import json
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -195,31 +194,10 @@ AUDIT_SCHEMA = pa.schema(
 def append_audit(
     con: duckdb.DuckDBPyConnection, entries: Iterable[tuple[str, str | None, dict]], user: str
 ) -> None:
-    """Append ``(action, dataset_id, detail)`` entries to the audit log."""
-    entries = list(entries)
-    if not entries:
-        return
-    n = len(entries)
-    seqs = [r[0] for r in con.execute("SELECT nextval('audit_seq') FROM range(?)", [n]).fetchall()]
-    dumps = json.dumps
-    table = pa.table(
-        {
-            "seq": pa.array(seqs, pa.int64()),
-            "time": pa.array([now()] * n, pa.timestamp("us")),
-            "user_name": pa.array([_clean(user)] * n, pa.string()),
-            "action": pa.array([a for a, _, _ in entries], pa.string()),
-            "dataset_id": pa.array([_clean(d) for _, d, _ in entries], pa.string()),
-            "detail": pa.array(
-                [_clean(dumps(x, default=str, ensure_ascii=False)) for _, _, x in entries],
-                pa.string(),
-            ),
-        }
-    )
-    con.register("_audit_in", table)
-    try:
-        con.execute("INSERT INTO audit BY NAME SELECT * FROM _audit_in")
-    finally:
-        con.unregister("_audit_in")
+    """Append ``(action, dataset_id, detail)`` entries to the hash-chained audit log."""
+    from .audit import append
+
+    append(con, entries, user, now())
 
 
 def unique_id(

@@ -196,7 +196,7 @@ TABLE_FIELDS = (
 
 def _old_rows(con: Any, key: str, values: list[str]) -> list[dict[str, Any]]:
     cur = con.execute(
-        "SELECT id, path, status, first_seen, user_set, meta, "
+        "SELECT id, path, status, checksum, first_seen, user_set, meta, "
         f"{', '.join(dict.fromkeys((*USER_FIELDS, *TABLE_FIELDS)))} "
         f"FROM datasets WHERE {key} IN (SELECT unnest(?))",
         [values],
@@ -314,7 +314,16 @@ class _Writer:
                 (
                     "scan." + (outcome if res.ok else "failed"),
                     ident,
-                    {"path": db_path, "checksum": res.checksum, "error": res.error},
+                    {
+                        "path": db_path,
+                        "checksum": res.checksum,
+                        "error": res.error,
+                        **(
+                            {"before": {"checksum": old["checksum"], "path": old["path"]}}
+                            if old is not None
+                            else {}
+                        ),
+                    },
                 )
             )
         ids = [r["id"] for r in rows]
