@@ -79,6 +79,10 @@ class CatalogMismatch(CatalogError, ValueError):
     """Catalogues of different indexes combined with ``|``, ``&`` or ``-``."""
 
 
+class LineageError(CatalogError, ValueError):
+    """A lineage link or save that cannot be recorded (unknown ids, a cycle, bad params)."""
+
+
 class AnnotationError(CatalogError, ValueError):
     """A tag, note or field value that cannot be recorded."""
 
@@ -101,6 +105,7 @@ __all__ = [
     "IndexError_",
     "IndexLockedError",
     "IndexVersionError",
+    "LineageError",
     "QueryError",
     "ReaderError",
     "ReaderNotFound",

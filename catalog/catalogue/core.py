@@ -415,6 +415,69 @@ class DuckDBCatalog(Catalog):
                     raise self._not_found(con, i)
         return ids
 
+    # -- lineage ------------------------------------------------------------------------
+    def save(
+        self,
+        obj: Any,
+        *,
+        name: str,
+        parents: Sequence[str] = (),
+        step: str | None = None,
+        params: dict[str, Any] | None = None,
+        level: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> str:
+        """Write an xarray result as (OME-)Zarr next to the index, index it and record
+        its lineage and provenance; returns the new dataset id.
+
+        >>> seg = (cat[raw_id].read() > 1200).astype("uint8")      # doctest: +SKIP
+        >>> new = cat.save(seg, name="pores", parents=[raw_id], step="threshold",
+        ...                params={"t": 1200}, level="segmentation")  # doctest: +SKIP
+        """
+        from .save import save
+
+        return save(
+            self,
+            obj,
+            name=name,
+            parents=list(parents),
+            step=step,
+            params=params,
+            level=level,
+            description=description,
+            tags=list(tags),
+        )
+
+    def link(
+        self,
+        child: str,
+        parents: Sequence[str],
+        *,
+        step: str,
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Record that ``child`` was derived from ``parents`` outside Python (a
+        segmentation made in another program); returns the number of new links.
+
+        >>> cat.link(seg_id, parents=[rec_id], step="ilastik", params={"model": "v3"})  # doctest: +SKIP
+        """
+        from .lineage import link
+        from .save import caller_context, package_versions
+
+        provenance = {"recorded_from": caller_context(), "versions": package_versions()}
+        return link(self._index, child, parents, step=step, params=params, provenance=provenance)
+
+    def lineage(self, dataset_id: str) -> Any:
+        """Ancestors and descendants of a dataset: a graph that prints as a tree and
+        draws itself in notebooks.
+
+        >>> g = cat.lineage(seg_id); g.ancestors, g.edges       # doctest: +SKIP
+        """
+        from .lineage import lineage
+
+        return lineage(self._index, dataset_id)
+
     def verify(self, *, jobs: int | None = None, progress: bool | None = None) -> Any:
         """Re-hash the selection's files against the index (see :func:`catalog.verify`).
 

@@ -74,6 +74,12 @@ RELATED: dict[str, tuple[str, str]] = {
     "notes": ("notes", "text"),
 }
 
+#: lineage filters: name -> SQL selecting the related ids of the ids bound as a list
+LINEAGE = {
+    "derived_from": "DESCENDANTS_SQL",
+    "ancestor_of": "ANCESTORS_SQL",
+}
+
 ALIASES = {
     "level": "data_level",
     "tag": "tags",
@@ -102,7 +108,7 @@ class Target:
 
 def all_field_names() -> list[str]:
     """Every field name a filter may use besides ``meta.<key>``."""
-    return sorted({*COLUMNS, *VIRTUAL, *RELATED, *ALIASES})
+    return sorted({*COLUMNS, *VIRTUAL, *RELATED, *ALIASES, *LINEAGE})
 
 
 def resolve(key: str, con: duckdb.DuckDBPyConnection | None = None) -> Target:
@@ -123,6 +129,8 @@ def resolve(key: str, con: duckdb.DuckDBPyConnection | None = None) -> Target:
     if name in RELATED:
         table, col = RELATED[name]
         return Target(name, TEXT, sql=col, table=table)
+    if name in LINEAGE:
+        return Target(name, "lineage", sql=LINEAGE[name])
     if name.startswith("meta."):
         sub = name[len("meta.") :]
         if not sub:

@@ -152,6 +152,15 @@ class Field(Query):
         t = self.target
         if t.kind == "meta":
             return _meta_sql(t, self.value)
+        if t.kind == "lineage":
+            from . import lineage
+
+            ids = [self.value] if isinstance(self.value, str) else self.value
+            if not isinstance(ids, list | tuple | set) or not all(isinstance(i, str) for i in ids):
+                raise QueryError(
+                    f"{t.key} takes a dataset id or a list of ids, not {self.value!r}"
+                )
+            return f"d.id IN ({getattr(lineage, t.sql)})", [list(ids)]
         if t.table is not None:
             cond, params = _value_sql(TEXT, t.sql, self.value)
             return f"d.id IN (SELECT dataset_id FROM {t.table} WHERE {cond})", params

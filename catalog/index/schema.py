@@ -12,7 +12,7 @@ import duckdb
 
 from ..errors import IndexVersionError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS lineage (
     step VARCHAR,
     params JSON,
     user_name VARCHAR,
-    time TIMESTAMP
+    time TIMESTAMP,
+    provenance JSON                    -- script or notebook, code, package versions
 );
 CREATE SEQUENCE IF NOT EXISTS audit_seq START 1;
 CREATE TABLE IF NOT EXISTS audit (
@@ -175,6 +176,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS prev_hash VARCHAR")
         con.execute("ALTER TABLE audit ADD COLUMN IF NOT EXISTS hash VARCHAR")
         rechain(con)
+    if version < 7:  # 7: provenance of lineage links
+        con.execute("ALTER TABLE lineage ADD COLUMN IF NOT EXISTS provenance JSON")
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
