@@ -106,6 +106,9 @@ def test_lineage_through_generations_and_searches(lab) -> None:
     assert sorted(cat.search(derived_from=raw, level="segmentation")) == [gen2]
     assert sorted(cat.search(ancestor_of=gen3)) == sorted([raw, gen1, gen2])
     assert cat.search(derived_from=[gen3]).keys() == []
+    assert sorted(cat.search(origin="derived")) == sorted([gen1, gen2, gen3])
+    assert cat.search(origin="scanned", name="rock*").keys() == [raw]
+    assert cat.facets("origin")["origin"] == {"scanned": 2, "derived": 3}
     back = cat[gen3].read()  # a one-variable Dataset reads back as that variable
     arr = back["porosity"] if isinstance(back, xr.Dataset) else back
     np.testing.assert_allclose(arr.values, np.linspace(0, 1, 12))

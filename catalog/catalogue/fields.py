@@ -67,6 +67,13 @@ COLUMNS: dict[str, str] = {
 VIRTUAL: dict[str, tuple[str, str]] = {
     "shape": (TEXT, "array_to_string(d.shape, 'x')"),  # "48x96x96", globbable
     "ndim": (INT, "len(d.shape)"),
+    # where a dataset came from: derived (has lineage parents), registered (known from
+    # an imported table, not scanned yet) or scanned
+    "origin": (
+        TEXT,
+        "(CASE WHEN d.id IN (SELECT child FROM lineage) THEN 'derived' "
+        "WHEN d.status = 'registered' THEN 'registered' ELSE 'scanned' END)",
+    ),
 }
 
 #: fields that live in their own table: name -> (table, value column)
