@@ -18,6 +18,7 @@ _LAZY = {
     "scan": ("catalog.scanner", "scan"),
     "open_catalog": ("catalog.catalogue", "open_catalog"),
     "verify": ("catalog.integrity", "verify"),
+    "export_catalog": ("catalog.export", "export_catalog"),
     "verify_audit": ("catalog.index.audit", "verify_chain"),
     "DuckDBCatalog": ("catalog.catalogue", "DuckDBCatalog"),
     "ScanReport": ("catalog.scanner", "ScanReport"),
@@ -30,6 +31,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalogue import DuckDBCatalog, open_catalog
+    from .export import export_catalog
     from .importer import ImportReport, import_table
     from .index import connect
     from .index.audit import verify_chain as verify_audit
@@ -58,6 +60,7 @@ __all__ = [
     "ScanReport",
     "__version__",
     "connect",
+    "export_catalog",
     "get_reader",
     "import_table",
     "list_readers",

@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_integrity import add_commands as add_integrity
 
     add_integrity(sub, _add_index)
+    from .cli_export import add_commands as add_export
+
+    add_export(sub, _add_index)
     return parser
 
 

@@ -311,12 +311,19 @@ def how_to_open(notebook: str | os.PathLike[str], index: str | os.PathLike[str])
 def open_lab(notebook: str | os.PathLike[str], index: str | os.PathLike[str]) -> int:
     """Run JupyterLab on ``notebook`` until it is shut down; returns its exit status.
 
-    Ctrl-C goes to JupyterLab, which asks for confirmation (press it twice to quit).
+    On POSIX the process becomes JupyterLab (exec), so Ctrl-C, SIGTERM and SIGHUP reach
+    the server itself and no orphan is left behind.
     """
     argv, env = lab_command(notebook, index)
-    proc = subprocess.Popen(argv, env=env, cwd=Path(notebook).resolve().parent)
+    folder = Path(notebook).resolve().parent
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "posix":
+        os.chdir(folder)
+        os.execve(argv[0], argv, env)
+    proc = subprocess.Popen(argv, env=env, cwd=folder)
     while True:
         try:
             return proc.wait()
-        except KeyboardInterrupt:  # the server got the same signal and decides
+        except KeyboardInterrupt:  # the server got the same Ctrl-C and decides
             continue

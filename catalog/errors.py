@@ -136,3 +136,20 @@ class PreviewWarning(UserWarning):
 
 
 __all__ += ["PreviewCancelled", "PreviewError", "PreviewWarning", "ViewError"]
+
+
+# -- export of curated subsets (catalog.export) -----------------------------------------
+
+
+class ExportError(CatalogError, RuntimeError):
+    """An export could not be written: an empty or unsuitable selection, missing or
+    failed datasets, a destination holding something else, or a copy that does not
+    match the index."""
+
+
+class RestrictedDataError(ExportError, PermissionError):
+    """The selection holds datasets whose ``access`` is ``restricted``; the message
+    names them (pass ``allow_restricted=True`` if you may share them)."""
+
+
+__all__ += ["ExportError", "RestrictedDataError"]

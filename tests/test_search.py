@@ -229,6 +229,15 @@ def test_combining_catalogues_of_different_indexes_fails(
         cat | 3  # type: ignore[operator]
 
 
+def test_equality_and_pages(cat: DuckDBCatalog) -> None:
+    assert cat.search(modality="CT") == cat.search(modality="CT")
+    assert cat.search(modality="CT") != cat.search(modality="MR")
+    assert len({cat.search(modality="CT"), cat.search(modality="CT")}) == 1
+    ordered = list(cat.sort_by("name"))
+    pages = [list(cat.sort_by("name").page(i, 3)) for i in range(3)]
+    assert [i for p in pages for i in p] == ordered and [len(p) for p in pages] == [3, 3, 1]
+
+
 def test_sort_and_head(cat: DuckDBCatalog) -> None:
     by_size = cat.search(sort_by="-size")
     assert [by_size[i].metadata["name"] for i in list(by_size)[:2]] == [

@@ -1,9 +1,28 @@
-"""Notebook widgets over a voxcat catalogue (ipywidgets, hvplot, panel).
+"""Notebook widgets over a voxcat catalogue (plain ipywidgets, PNG views).
 
-Builds on :mod:`catalog`; the search panel, thumbnail grid and slice browser arrive
-with the widgets issue. Importing this package imports no widget library yet.
+>>> from catalog import open_catalog
+>>> import widgets
+>>> cat = open_catalog("lab.duckdb")               # doctest: +SKIP
+>>> app = widgets.browse(cat); app                 # doctest: +SKIP
+
+Each part works alone too: :class:`SearchPanel`, :class:`ThumbnailGrid`,
+:class:`SliceBrowser`, :class:`DatasetDetail`.
 """
 
-from .errors import WidgetError
+from .browse import Browser, browse
+from .detail import DatasetDetail
+from .errors import NotDisplayable, WidgetError
+from .grid import ThumbnailGrid
+from .search import SearchPanel
+from .slices import SliceBrowser
 
-__all__ = ["WidgetError"]
+__all__ = [
+    "Browser",
+    "DatasetDetail",
+    "NotDisplayable",
+    "SearchPanel",
+    "SliceBrowser",
+    "ThumbnailGrid",
+    "WidgetError",
+    "browse",
+]

@@ -104,6 +104,24 @@ class DuckDBCatalog(Catalog):
             self._index, files=self._files, _query=query, _order=order or self._order
         )
 
+    def __eq__(self, other: object) -> bool:
+        """Same index, same selection, same order (intake's compares every entry)."""
+        if not isinstance(other, DuckDBCatalog):
+            return NotImplemented
+        return self.token == other.token
+
+    def __hash__(self) -> int:
+        return int(self.token, 16)
+
+    def page(self, number: int, size: int = 50) -> DuckDBCatalog:
+        """Page ``number`` (from 0) of ``size`` datasets in the current order.
+
+        >>> cat.search(modality="CT").page(2, 24).df       # doctest: +SKIP
+        """
+        if number < 0 or size < 0:
+            raise QueryError("page(number, size) needs number >= 0 and size >= 0")
+        return self.head((number + 1) * size) - self.head(number * size)
+
     def _token(self) -> str:  # intake hashes every attribute otherwise (all entries!)
         sql, params = self._where()
         text = f"{self._index}|{sql}|{params!r}|{self._order}"
@@ -513,6 +531,33 @@ class DuckDBCatalog(Catalog):
 
     def to_dict(self) -> dict:
         return self.materialize().to_dict()
+
+    def export(
+        self,
+        dest: str | os.PathLike[str],
+        mode: str = "copy",
+        *,
+        include_ancestors: bool = False,
+        allow_restricted: bool = False,
+        progress: bool | None = None,
+        license: str | None = None,
+    ) -> Any:
+        """Write the selection as a self-contained folder that opens without voxcat
+        (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
+
+        >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
+        """
+        from ..export import export_catalog
+
+        return export_catalog(
+            self,
+            dest,
+            mode=mode,
+            include_ancestors=include_ancestors,
+            allow_restricted=allow_restricted,
+            progress=progress,
+            license=license,
+        )
 
 
 def _upgrade_if_old(path: Path) -> None:

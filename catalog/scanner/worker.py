@@ -93,6 +93,8 @@ def process_safely(cand: Candidate, cache: Path, thumbnails: bool = True) -> Res
     """:func:`process` with a last-resort guard (for pool workers)."""
     try:
         return process(cand, cache, thumbnails=thumbnails)
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise  # Ctrl-C and cancellation stop the scan; finished work is already saved
     except BaseException as exc:  # never let a worker die on one dataset
         res = Result(candidate=cand, error=_cause(exc, cand.source.path))
         res.warnings.append("".join(traceback.format_exception_only(exc)).strip())

@@ -1,0 +1,88 @@
+"""``voxcat export``: write a selection as a self-contained folder.
+
+    voxcat export sandstone --modality CT /media/usb/sandstone
+    voxcat export --tag paper-2025 out/ --mode zarr --include-ancestors
+    voxcat export --where access=open out/ --mode link --license CC-BY-4.0
+
+The selection options are those of ``voxcat search``; the last word is the folder.
+Rerunning an interrupted export finishes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from collections.abc import Callable
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+    from .cli_catalogue import _filters
+    from .errors import ExportError
+    from .export import export_catalog
+
+    if not args.words:
+        raise ExportError("voxcat export needs a destination folder: voxcat export [TEXT...] DEST")
+    *text, dest = args.words
+    filters = _filters(args)
+    cat = open_catalog(args.index, files=args.files)
+    sub = cat.search(" ".join(text) or None, **filters)
+    shown = list(text)
+    for key, value in filters.items():
+        shown += [f"--{key.replace('_', '-')}", str(value)]
+    report = export_catalog(
+        sub,
+        dest,
+        mode=args.mode,
+        include_ancestors=args.include_ancestors,
+        allow_restricted=args.allow_restricted,
+        progress=False if args.json or args.quiet else None,
+        license=args.license,
+        query="voxcat export " + " ".join(shlex.quote(s) for s in shown) if shown else None,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str, ensure_ascii=False))
+    else:
+        print(report)
+    return 0
+
+
+def add_commands(
+    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register ``export`` on the main parser."""
+    from .cli_catalogue import SHORTCUTS
+
+    p = sub.add_parser(
+        "export",
+        help="write a selection as a self-contained folder (data, intake catalogue, index, "
+        "BagIt, RO-Crate)",
+        description="Select datasets like `voxcat search` and write them to DEST with an "
+        "intake catalogue that opens without voxcat.",
+    )
+    p.add_argument(
+        "words", nargs="*", metavar="[TEXT ...] DEST", help="search words, then the folder"
+    )
+    add_index(p)
+    for name, help_text in SHORTCUTS:
+        p.add_argument(f"--{name}", default=None, help=help_text)
+    p.add_argument("--tag", action="append", help="has this tag (repeat: any of)")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="any field")
+    p.add_argument("--files", action="store_true", help="include non-image files")
+    p.add_argument(
+        "--mode",
+        choices=("copy", "link", "zarr"),
+        default="copy",
+        help="copy the files (default), hard/symbolic links, or convert to Zarr",
+    )
+    p.add_argument(
+        "--include-ancestors", action="store_true", help="also export what they derive from"
+    )
+    p.add_argument(
+        "--allow-restricted", action="store_true", help="export datasets with access=restricted"
+    )
+    p.add_argument("--license", default=None, help="licence of the subset, e.g. CC-BY-4.0")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_export)

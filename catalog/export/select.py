@@ -1,0 +1,171 @@
+"""What an export holds: the selected datasets (and their ancestors), their files,
+annotations and lineage, read from the index in one short read-only connection.
+
+Refuses what must not leave: datasets that are missing or failed, and (unless told
+otherwise) datasets whose ``access`` is ``restricted``.
+
+>>> sel = select("lab.duckdb", ["k2x9q4m1abcd"], include_ancestors=True)  # doctest: +SKIP
+>>> sorted(sel.rows), sel.ancestors                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ExportError, RestrictedDataError
+from ..index import connect
+from ..paths import display, from_db
+
+MAX_NAMED = 20  # datasets named in an error message
+
+
+@dataclasses.dataclass
+class Selection:
+    """Everything the export needs from the index, keyed by dataset id."""
+
+    index: Path
+    rows: dict[str, dict[str, Any]]  # id -> datasets row (every column)
+    files: dict[str, list[dict[str, Any]]]  # id -> files rows, in position order
+    tags: dict[str, list[str]]
+    notes: dict[str, list[dict[str, Any]]]
+    lineage: list[dict[str, Any]]  # links whose child is exported
+    ancestors: list[str]  # ids added by include_ancestors
+    license: str | None  # the index's ``license`` setting
+
+    def source_file(self, row: dict[str, Any]) -> Path:
+        return Path(from_db(row["path"]))
+
+
+def _named(rows: list[dict[str, Any]], why: str = "") -> str:
+    shown = [f"{r['id']} ({r['name']}{why and ': ' + str(r.get(why))})" for r in rows[:MAX_NAMED]]
+    more = f" and {len(rows) - MAX_NAMED} more" if len(rows) > MAX_NAMED else ""
+    return ", ".join(shown) + more
+
+
+def _ancestors(con: Any, ids: list[str]) -> list[str]:
+    """Every parent, grandparent ... of ``ids`` recorded in the lineage table."""
+    found = con.execute(
+        """
+        WITH RECURSIVE up(id) AS (
+            SELECT unnest(?::VARCHAR[])
+            UNION
+            SELECT l.parent FROM lineage l JOIN up ON l.child = up.id
+            WHERE l.parent IS NOT NULL
+        )
+        SELECT DISTINCT id FROM up WHERE id IN (SELECT id FROM datasets)
+        """,
+        [ids],
+    ).fetchall()
+    return sorted({i for (i,) in found} - set(ids))
+
+
+def _fetch(con: Any, sql: str, ids: list[str]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, [ids])
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def select(
+    index: str | os.PathLike[str],
+    ids: list[str],
+    *,
+    include_ancestors: bool = False,
+    allow_restricted: bool = False,
+) -> Selection:
+    """Read the datasets ``ids`` (plus their ancestors) and check they may be exported."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise ExportError("nothing to export: the selection is empty")
+    with connect(index, read_only=True) as con:
+        known = {
+            i
+            for (i,) in con.execute(
+                "SELECT id FROM datasets WHERE id IN (SELECT unnest(?))", [ids]
+            ).fetchall()
+        }
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise ExportError(f"no dataset with id {', '.join(unknown[:MAX_NAMED])} in {index}")
+        extra = _ancestors(con, ids) if include_ancestors else []
+        every = ids + extra
+        rows = {
+            r["id"]: r
+            for r in _fetch(con, "SELECT * FROM datasets WHERE id IN (SELECT unnest(?))", every)
+        }
+        files: dict[str, list[dict[str, Any]]] = {i: [] for i in every}
+        for f in _fetch(
+            con,
+            "SELECT * FROM files WHERE dataset_id IN (SELECT unnest(?)) "
+            "ORDER BY dataset_id, position, path",
+            every,
+        ):
+            files[f["dataset_id"]].append(f)
+        tags: dict[str, list[str]] = {i: [] for i in every}
+        for t in _fetch(
+            con, "SELECT * FROM tags WHERE dataset_id IN (SELECT unnest(?)) ORDER BY tag", every
+        ):
+            tags[t["dataset_id"]].append(t["tag"])
+        notes: dict[str, list[dict[str, Any]]] = {i: [] for i in every}
+        for n in _fetch(
+            con, "SELECT * FROM notes WHERE dataset_id IN (SELECT unnest(?)) ORDER BY time", every
+        ):
+            notes[n["dataset_id"]].append(
+                {"text": n["text"], "user": n["user_name"], "time": _iso(n["time"])}
+            )
+        links = _fetch(
+            con, "SELECT * FROM lineage WHERE child IN (SELECT unnest(?)) ORDER BY time", every
+        )
+        lic = con.execute("SELECT value FROM settings WHERE key = 'license'").fetchone()
+    _check(rows, every, allow_restricted)
+    lineage = []
+    for link in links:
+        item = {k: _iso(v) for k, v in link.items()}
+        for key in ("params", "provenance"):
+            if isinstance(item.get(key), str):
+                item[key] = json.loads(item[key])
+        item["user"] = item.pop("user_name", None)
+        item["parent_exported"] = link["parent"] in rows
+        lineage.append(item)
+    return Selection(
+        index=Path(index),
+        rows={i: rows[i] for i in every},
+        files=files,
+        tags=tags,
+        notes=notes,
+        lineage=lineage,
+        ancestors=extra,
+        license=lic[0] if lic else None,
+    )
+
+
+def _check(rows: dict[str, dict[str, Any]], ids: list[str], allow_restricted: bool) -> None:
+    bad = [rows[i] for i in ids if rows[i]["status"] in ("missing", "failed")]
+    if bad:
+        raise ExportError(
+            f"cannot export {len(bad)} dataset(s) that are missing or failed: "
+            f"{_named(bad, 'status')}. Reconnect the drive and rescan (voxcat scan), or "
+            "leave them out, e.g. cat.search(status='ok') / --status ok"
+        )
+    gone = [rows[i] for i in ids if not os.path.lexists(from_db(rows[i]["path"]))]
+    if gone:
+        where = ", ".join(display(from_db(r["path"])) for r in gone[:MAX_NAMED])
+        raise ExportError(
+            f"cannot export {len(gone)} dataset(s) whose files are gone since the last scan: "
+            f"{where}. Rescan where they moved (moves keep the id) or leave them out"
+        )
+    if not allow_restricted:
+        locked = [rows[i] for i in ids if (rows[i].get("access") or "") == "restricted"]
+        if locked:
+            raise RestrictedDataError(
+                f"{len(locked)} dataset(s) have access 'restricted': {_named(locked)}. "
+                "Leave them out, or pass allow_restricted=True (--allow-restricted) if you "
+                "are allowed to share them"
+            )
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

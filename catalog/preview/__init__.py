@@ -1,0 +1,36 @@
+"""Preview pyramids and fast 2-D views of big datasets.
+
+- :class:`Slicer`: planes and zoom/pan windows of one dataset, read from the coarsest
+  fitting level and only where they intersect (what widgets and the REST API use);
+- :func:`ensure_preview` / :func:`preview_job`: build a browsing pyramid (OME-Zarr in
+  the index's cache folder, keyed by checksum) for big datasets without their own;
+- :func:`prune_previews`: delete previews of data that changed or left the index.
+
+>>> from catalog.preview import Slicer, preview_job
+>>> job = preview_job("lab.duckdb", "k2x9q4m1abcd")          # doctest: +SKIP
+>>> s = Slicer("lab.duckdb", "k2x9q4m1abcd")                 # doctest: +SKIP
+>>> s.plane(("z", "x"), at={"y": 300}, max_size=512)         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .jobs import PreviewJob, preview_job
+from .slicer import Slicer
+from .store import (
+    PREVIEW_MIN_BYTES,
+    ensure_preview,
+    find_preview,
+    preview_path,
+    prune_previews,
+)
+
+__all__ = [
+    "PREVIEW_MIN_BYTES",
+    "PreviewJob",
+    "Slicer",
+    "ensure_preview",
+    "find_preview",
+    "preview_job",
+    "preview_path",
+    "prune_previews",
+]

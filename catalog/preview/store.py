@@ -1,0 +1,362 @@
+"""Preview pyramids on disk and in the index: build once, reuse, prune.
+
+A preview lives in ``<index>.voxcat/previews/<checksum hex[:32]>.ome.zarr``, never next
+to the data. It is keyed by the dataset's content checksum, so it is reused until the
+source changes and is rescanned (a new checksum names a new preview; the old one is
+removed by :func:`prune_previews`). It is written into a hidden temporary folder and
+renamed into place when complete, so an interrupted build is never used and two
+concurrent builds of one preview cannot mix: the first rename wins, the other build
+is discarded. Every build is recorded in the index table ``previews`` and in the
+audit log (``preview.built``).
+
+>>> path = ensure_preview("lab.duckdb", "k2x9q4m1abcd")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import PreviewCancelled, PreviewError
+from ..index.connection import cache_dir, connect, resolve_index, transaction
+from .dataset import DatasetRef, load_ref
+from .levels import open_zarr_level
+from .originals import open_level
+from .pyramid import (
+    BLOCK_BYTES,
+    TARGET,
+    chunks_for,
+    is_volume,
+    ome_multiscales,
+    plan_levels,
+    write_level,
+)
+
+#: Datasets smaller than this (uncompressed) are browsed directly, without a preview.
+PREVIEW_MIN_BYTES = 256 << 20
+SUFFIX = ".ome.zarr"
+PREVIEWS_DDL = """
+CREATE TABLE IF NOT EXISTS previews (
+    dataset_id VARCHAR,
+    checksum VARCHAR,
+    path VARCHAR,               -- relative to the index's cache folder
+    levels JSON,                -- shape of every level, level 0 first
+    created TIMESTAMP,
+    PRIMARY KEY (dataset_id, checksum)
+)
+"""
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+Progress = Callable[[float], None]
+
+
+def previews_dir(index: str | os.PathLike[str] | None) -> Path:
+    """The folder holding the previews of ``index``."""
+    return cache_dir(resolve_index(index)) / "previews"
+
+
+def preview_path(index: str | os.PathLike[str] | None, checksum: str) -> Path:
+    """Where the preview of data with ``checksum`` lives (whether built or not)."""
+    return previews_dir(index) / f"{checksum.split(':')[-1][:32]}{SUFFIX}"
+
+
+def preview_levels(path: Path, checksum: str | None = None) -> list[tuple[int, ...]] | None:
+    """Level shapes of a complete preview at ``path`` (built for ``checksum``), else None."""
+    try:
+        attrs = json.loads((path / ".zattrs").read_text(encoding="utf-8"))
+        if checksum is not None and attrs["voxcat"]["checksum"] != checksum:
+            return None
+        shapes = []
+        for ds in attrs["multiscales"][0]["datasets"]:
+            meta = json.loads((path / ds["path"] / ".zarray").read_text(encoding="utf-8"))
+            shapes.append(tuple(int(n) for n in meta["shape"]))
+        return shapes or None
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def wants_preview(ref: DatasetRef, min_bytes: int = PREVIEW_MIN_BYTES) -> bool:
+    """Whether ``ref`` should get a preview: a big image without its own pyramid."""
+    return (
+        len(ref.levels) <= 1
+        and "y" in ref.axes
+        and "x" in ref.axes
+        and ref.nbytes >= min_bytes
+        and ref.dtype.kind in "biuf"
+    )
+
+
+def find_preview(index: str | os.PathLike[str] | None, dataset_id: str) -> Path | None:
+    """The current preview of a dataset if one was built for its checksum, else None."""
+    from ..catalogue import open_catalog
+
+    ref = load_ref(open_catalog(index), dataset_id)
+    if not ref.checksum:
+        return None
+    path = preview_path(ref.index, ref.checksum)
+    return path if preview_levels(path, ref.checksum) else None
+
+
+def ensure_preview(
+    index: str | os.PathLike[str] | None,
+    dataset_id: str,
+    *,
+    progress: Progress | bool | None = None,
+    min_bytes: int = PREVIEW_MIN_BYTES,
+    cancel: threading.Event | None = None,
+    block_bytes: int = BLOCK_BYTES,
+    target: int = TARGET,
+) -> Path | None:
+    """The preview pyramid of a dataset, built now if missing; None when not needed.
+
+    No preview is needed when the dataset has its own pyramid or is smaller than
+    ``min_bytes``: views read it directly. ``progress`` is a callable taking the
+    fraction done (0..1), or ``True`` for a tqdm bar. Setting ``cancel`` stops the build
+    (raising :class:`~catalog.errors.PreviewCancelled`). Levels are added until the
+    largest plane is at most ``target`` pixels; ``block_bytes`` bounds the memory of
+    the build (about three times that). Blocks for the whole build: use
+    :func:`~catalog.preview.preview_job` to build in the background.
+
+    >>> ensure_preview("lab.duckdb", "k2x9q4m1abcd", progress=True)   # doctest: +SKIP
+    PosixPath('lab.voxcat/previews/5f2a....ome.zarr')
+    """
+    from ..catalogue import open_catalog
+
+    ref = load_ref(open_catalog(index), dataset_id)
+    if not wants_preview(ref, min_bytes):
+        return None
+    return build_preview(
+        ref, progress=progress, cancel=cancel, block_bytes=block_bytes, target=target
+    )
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(str(path), threading.Lock())
+
+
+def build_preview(
+    ref: DatasetRef,
+    *,
+    progress: Progress | bool | None = None,
+    cancel: threading.Event | None = None,
+    block_bytes: int = BLOCK_BYTES,
+    target: int = TARGET,
+) -> Path:
+    """Build (or reuse) the preview of ``ref`` whatever its size; returns its path."""
+    if not ref.checksum:
+        raise PreviewError(f"{ref.label} has no checksum yet; rescan it, then build its preview")
+    final = preview_path(ref.index, ref.checksum)
+    with _lock_for(final):  # one build per preview in this process; others wait for it
+        if preview_levels(final, ref.checksum):
+            return final
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=100, desc=f"preview {ref.name}", unit="%", leave=False)
+
+            def report(f: float) -> None:
+                bar.n = round(100 * f, 1)
+                bar.refresh()
+
+            callback: Progress | None = report
+        else:
+            callback = progress or None
+        try:
+            return _build(ref, final, callback, cancel, block_bytes, target)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _build(
+    ref: DatasetRef,
+    final: Path,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+    block_bytes: int,
+    target: int = TARGET,
+) -> Path:
+    import zarr
+
+    t0 = time.perf_counter()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    axes, labels = ref.axes, ref.is_labels
+    shapes = plan_levels(ref.shape, axes, ref.spacing, target)
+    volume = is_volume(ref.shape, axes)
+    total = math.prod(ref.shape) + sum(math.prod(s) for s in shapes[:-1])
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        if cancel is not None and cancel.is_set():
+            raise PreviewCancelled(f"the preview build of {ref.label} was cancelled")
+        done += n
+        if progress is not None:
+            progress(min(1.0, done / total))
+
+    try:
+        src = open_level(ref, 0)
+        origin = _origin(ref)
+        group = zarr.open_group(store=str(tmp), mode="w", zarr_format=2)
+        arrays = [
+            group.create_array(
+                name=str(k),
+                shape=shape,
+                chunks=chunks_for(shape, axes, volume),
+                dtype=ref.dtype,
+                compressors=None,
+                filters=None,
+                fill_value=0,
+                order="C",
+                chunk_key_encoding={"name": "v2", "separator": "/"},
+                attributes={"_ARRAY_DIMENSIONS": list(axes)},
+            )
+            for k, shape in enumerate(shapes)
+        ]
+        steps = [
+            [1 if a == b else 2 for a, b in zip(shapes[k - 1], shapes[k])]
+            for k in range(1, len(shapes))
+        ]
+        opts = {"budget": block_bytes, "step": step}
+        ones = (1,) * len(axes)
+        # level 0 from the files, and the levels that follow from its blocks in memory
+        k = write_level(src, arrays[0], ones, labels, derived=list(zip(arrays[1:], steps)), **opts)
+        while k < len(shapes) - 1:  # blocks too thin to halve further: read level k back
+            prev = open_zarr_level(tmp / str(k))
+            derived = list(zip(arrays[k + 2 :], steps[k + 1 :]))
+            k += 1 + write_level(prev, arrays[k + 1], steps[k], labels, derived=derived, **opts)
+        group.attrs.update(
+            {
+                "multiscales": ome_multiscales(
+                    ref.name, axes, shapes, ref.spacing, ref.units, origin, labels
+                ),
+                "voxcat": {
+                    "dataset_id": ref.id,
+                    "checksum": ref.checksum,
+                    "source": ref.where,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "levels": [list(s) for s in shapes],
+                    "downsampling": "mode" if labels else "mean",
+                },
+            }
+        )
+        won = _commit(tmp, final, ref.checksum or "")
+    except PreviewCancelled:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and not isinstance(exc, PreviewError):
+            raise PreviewError(
+                f"could not build the preview of {ref.label} at {ref.where}: "
+                f"{type(exc).__name__}: {exc}. Check the files are readable and the disk "
+                f"holding {final.parent} has space (about {ref.nbytes * 8 // 7 >> 20} MB)"
+            ) from exc
+        raise
+    if won:
+        _record(ref, final, shapes, time.perf_counter() - t0)
+    return final
+
+
+def _origin(ref: DatasetRef) -> dict[str, float]:
+    """Physical position of voxel 0 (in the coordinate unit of ``cat[id].read()``)."""
+    try:
+        da = ref.read(0)
+    except Exception:
+        return {}
+    out = {}
+    for d in ref.axes:
+        if d in "zyx" and d in da.coords and da[d].attrs.get("units") not in (None, "index"):
+            first = float(da[d].values[0])
+            if first:
+                out[d] = first
+    return out
+
+
+def _commit(tmp: Path, final: Path, checksum: str) -> bool:
+    """Rename ``tmp`` into place; False when a concurrent build got there first."""
+    try:
+        os.rename(tmp, final)
+        return True
+    except OSError:
+        if preview_levels(final, checksum):  # another build finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            return False
+    trash = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.trash")
+    with contextlib.suppress(OSError):
+        os.rename(final, trash)  # an unusable leftover (damaged by hand): replace it
+    os.rename(tmp, final)
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
+def _record(ref: DatasetRef, path: Path, shapes: list[tuple[int, ...]], seconds: float) -> None:
+    from ..index.store import append_audit, current_user, now
+
+    rel = path.relative_to(cache_dir(ref.index)).as_posix()
+    levels = json.dumps([list(s) for s in shapes])
+    with transaction(ref.index) as con:
+        con.execute(PREVIEWS_DDL)
+        con.execute(
+            "INSERT OR REPLACE INTO previews VALUES (?, ?, ?, ?, ?)",
+            [ref.id, ref.checksum, rel, levels, now()],
+        )
+        detail: dict[str, Any] = {
+            "path": rel,
+            "checksum": ref.checksum,
+            "levels": [list(s) for s in shapes],
+            "seconds": round(seconds, 2),
+        }
+        append_audit(con, [("preview.built", ref.id, detail)], current_user())
+
+
+def prune_previews(
+    index: str | os.PathLike[str] | None = None, *, tmp_age: float = 6 * 3600
+) -> list[Path]:
+    """Delete previews whose data is no longer in the index (changed, rescanned or
+    removed) and temporary folders of builds abandoned more than ``tmp_age`` seconds
+    ago. Returns what was removed.
+
+    >>> prune_previews("lab.duckdb")                             # doctest: +SKIP
+    [PosixPath('lab.voxcat/previews/5f2a....ome.zarr')]
+    """
+    from ..index.store import append_audit, current_user
+
+    base = previews_dir(index)
+    if not base.is_dir():
+        return []
+    with connect(index, read_only=True) as con:
+        rows = con.execute(
+            "SELECT DISTINCT checksum FROM datasets WHERE checksum IS NOT NULL"
+        ).fetchall()
+    current = {c.split(":")[-1][:32] for (c,) in rows}
+    removed: list[Path] = []
+    for path in sorted(base.iterdir()):
+        name = path.name
+        if name.endswith(SUFFIX) and not name.startswith("."):
+            stale = name[: -len(SUFFIX)] not in current
+        else:
+            stale = name.startswith(".") and time.time() - path.stat().st_mtime > tmp_age
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    if removed:
+        rels = [p.relative_to(cache_dir(resolve_index(index))).as_posix() for p in removed]
+        with transaction(index) as con:
+            con.execute(PREVIEWS_DDL)
+            con.execute("DELETE FROM previews WHERE path IN (SELECT unnest(?))", [rels])
+            append_audit(con, [("preview.pruned", None, {"removed": rels})], current_user())
+    return removed

@@ -1,0 +1,100 @@
+"""``VoxcatExtension``: the Jupyter server extension and its configuration.
+
+    c.VoxcatExtension.index = "/data/lab.duckdb"        # else $VOXCAT_INDEX, else
+                                                        # voxcat.duckdb in root_dir
+    c.VoxcatExtension.allowed_roots = ["/mnt/drives"]   # more folders jobs may use
+
+Relative index paths start at the server's ``root_dir``. Jobs may read and write
+only under ``root_dir``, the index's folder and ``allowed_roots``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int, List, Unicode
+
+from catalog import __version__
+
+from . import api
+from .handlers import ROUTES
+from .jobs import JobManager
+from .tasks import Context
+
+
+class VoxcatExtension(ExtensionApp):
+    """REST access to a voxcat index under ``/voxcat/api/`` (search, facets, datasets,
+    annotations, thumbnails, slices, background jobs)."""
+
+    name = "voxcat"
+    load_other_extensions = True
+
+    index = Unicode(
+        "",
+        help="The voxcat index (DuckDB file) to serve; default $VOXCAT_INDEX, else "
+        "voxcat.duckdb in the server's root_dir. Relative paths start at root_dir.",
+    ).tag(config=True)
+
+    allowed_roots = List(
+        Unicode(),
+        help="Folders besides root_dir and the index's folder that scan and export jobs "
+        "may use (absolute paths).",
+    ).tag(config=True)
+
+    request_threads = Int(
+        8, help="Threads running catalogue calls for requests (they may wait for the lock)."
+    ).tag(config=True)
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        raw = self.index or os.environ.get("VOXCAT_INDEX") or "voxcat.duckdb"
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            path = Path(self.serverapp.root_dir).expanduser() / path
+        self.index_path = Path(os.path.abspath(path))
+        self.jobs = JobManager()
+        self.executor = cf.ThreadPoolExecutor(
+            max(1, self.request_threads), thread_name_prefix="voxcat-api"
+        )
+        self.log.info("voxcat: serving the index %s under /voxcat/api/", self.index_path)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(ROUTES)
+
+    def context(self) -> Context:
+        """Where jobs may work: the index, root_dir and the allowed roots."""
+        assert self.serverapp is not None
+        root_dir = Path(os.path.abspath(Path(self.serverapp.root_dir).expanduser()))
+        extra = tuple(Path(os.path.abspath(Path(r).expanduser())) for r in self.allowed_roots)
+        return Context(self.index_path, root_dir, extra)
+
+    def info(self) -> dict[str, Any]:
+        """Version, index path and state, and the fields search accepts."""
+        exists = self.index_path.exists()
+        out: dict[str, Any] = {
+            "version": __version__,
+            "index": str(self.index_path),
+            "index_exists": exists,
+            "jobs": len(self.jobs.active()),
+        }
+        if exists:
+            cat = api.catalogue(self.index_path)
+            out["datasets"] = len(cat)
+            out["fields"] = cat.fields()
+        return out
+
+    def current_activity(self) -> list[dict[str, Any]] | None:
+        """Running jobs count as activity, so an idle culler leaves the server alone."""
+        active = self.jobs.active() if hasattr(self, "jobs") else []
+        return [j.to_dict() for j in active] or None
+
+    async def stop_extension(self) -> None:
+        """Cancel running jobs (scans stop cleanly) and stop the request threads."""
+        if hasattr(self, "jobs"):
+            await asyncio.get_running_loop().run_in_executor(None, self.jobs.shutdown)
+            self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,183 @@
+"""Scans and exports in a child process, so they never block the server and can be
+cancelled.
+
+The child (``python -m jupyter_ext.child SPEC.json``) runs ``catalog.scan`` or
+``catalog.export.export_catalog`` and writes the outcome next to its spec. Cancelling
+sends it SIGINT: a scan keeps every finished dataset and marks itself ``interrupted``
+in the index, an export keeps what it verified and resumes when run again; after a
+grace period the child is killed. Neither function takes a progress callback, so the
+parent polls a ``progress(pid)`` function of its choosing while it waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .jobs import Job, JobCancelled
+
+POLL_SECONDS = 0.25
+PROGRESS_SECONDS = 1.0
+GRACE_SECONDS = 20.0  # after SIGINT, before the child is killed
+LOG_TAIL = 2000
+
+
+class ChildJobError(OSError):
+    """The scan or export failed; the message is its own."""
+
+
+def run_in_child(
+    job: Job, spec: dict[str, Any], progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Run ``spec`` (``{"kind": "scan" | "export", ...}``) in a child process, calling
+    ``progress(pid)`` about once a second; returns the child's summary."""
+    with tempfile.TemporaryDirectory(prefix=f"voxcat-{spec['kind']}-") as tmp:
+        spec_file, result_file, log_file = (Path(tmp) / n for n in ("spec", "result", "log"))
+        spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
+        with open(log_file, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_ext.child", str(spec_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        job.detail = {**job.detail, "phase": spec["kind"] + "ning"}
+        _watch(job, proc, progress)
+        if progress is not None:
+            progress(proc.pid)  # what it recorded in the end
+        if not result_file.exists():
+            if job.cancel_requested:  # interrupted before it could report (starting up)
+                raise JobCancelled()
+            raise ChildJobError(
+                f"the {spec['kind']} process ended without a report ({_last_line(log_file)})"
+            )
+        outcome = json.loads(result_file.read_text())
+    if outcome["status"] == "cancelled":
+        raise JobCancelled()
+    if outcome["status"] == "failed":
+        raise ChildJobError(outcome["error"])
+    return outcome["report"]
+
+
+def _last_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = path.read_text(errors="replace").strip()[-LOG_TAIL:].splitlines()
+        if lines:
+            return lines[-1]
+    return "no output"
+
+
+def _watch(job: Job, proc: subprocess.Popen, progress: Callable[[int], None] | None) -> None:
+    interrupted_at: float | None = None
+    next_poll = time.monotonic() + PROGRESS_SECONDS / 2
+    while True:
+        try:
+            proc.wait(timeout=POLL_SECONDS)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if job.cancel_requested and interrupted_at is None:
+            proc.send_signal(signal.SIGINT)
+            interrupted_at = now
+            job.detail = {**job.detail, "phase": "cancelling"}
+        elif interrupted_at is not None and now - interrupted_at > GRACE_SECONDS:
+            proc.kill()
+        if progress is not None and interrupted_at is None and now >= next_poll:
+            next_poll = now + PROGRESS_SECONDS
+            progress(proc.pid)
+
+
+def _scan(spec: dict[str, Any]) -> dict[str, Any]:
+    from catalog.scanner import scan
+
+    report = scan(spec["root"], spec["index"], progress=False, **spec["options"])
+    return {
+        "root": report.root,
+        "scan_id": report.scan_id,
+        "counts": dict(report.counts),
+        "failed": [{"path": p, "error": e} for p, e in report.failed[:50]],
+        "issues": len(report.issues),
+        "bytes_processed": report.bytes_processed,
+        "seconds": round(report.seconds, 2),
+    }
+
+
+def _export(spec: dict[str, Any]) -> dict[str, Any]:
+    from catalog.export import export_catalog
+
+    report = export_catalog(
+        spec["index"], spec["dest"], ids=spec["ids"], progress=False, **spec["options"]
+    )
+    return {
+        "dest": str(report.dest),
+        "mode": report.mode,
+        "datasets": len(report.datasets),
+        "counts": report.counts,
+        "files": report.files,
+        "bytes": report.bytes,
+        "ancestors": list(report.ancestors),
+        "resumed_files": report.resumed_files,
+        "license": report.license,
+        "seconds": round(report.seconds, 2),
+    }
+
+
+#: functions that turn any exception, Ctrl-C included, into a result for one item
+#: (``catalog.scan`` processes a dataset in-process this way with ``jobs=1``): an
+#: interrupt arriving inside one waits until it has returned
+SWALLOWING = frozenset({("process_safely", os.path.join("scanner", "worker.py"))})
+RETRY_SECONDS = 0.05
+_interrupted = threading.Event()
+
+
+def _swallowed_here(frame: FrameType | None) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if any(code.co_name == n and code.co_filename.endswith(f) for n, f in SWALLOWING):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _interrupt(_signum: int, frame: FrameType | None) -> None:
+    """SIGINT (and the retries it schedules): raise KeyboardInterrupt where the
+    scan or export handles it, never where it would be recorded as a failed dataset."""
+    _interrupted.set()
+    if _swallowed_here(frame):
+        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        return
+    raise KeyboardInterrupt
+
+
+def main(spec_file: str) -> None:
+    """Entry point of the child process: run the job, then write the outcome as JSON."""
+    signal.signal(signal.SIGALRM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    spec = json.loads(Path(spec_file).read_text())
+    try:
+        report = {"scan": _scan, "export": _export}[spec["kind"]](spec)
+        outcome: dict[str, Any] = {"status": "done", "report": report}
+    except KeyboardInterrupt:
+        outcome = {"status": "cancelled"}
+    except Exception as exc:  # the job shows the scan's or export's own message
+        if _interrupted.is_set():  # DuckDB turns an interrupt inside a query into its own
+            outcome = {"status": "cancelled"}
+        else:
+            outcome = {"status": "failed", "error": str(exc) or type(exc).__name__}
+    Path(spec["result"]).write_text(json.dumps(outcome, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover - runs in the child process
+    main(sys.argv[1])

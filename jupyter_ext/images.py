@@ -1,0 +1,149 @@
+"""2-D planes of datasets as grey-scale PNGs with percentile contrast.
+
+Planes come from :class:`catalog.preview.Slicer`, which reads the coarsest pyramid or
+preview level that still fills the requested size and only what the plane touches.
+Slicers are kept briefly per dataset and checksum, so browsing through z re-opens
+nothing; a rescanned dataset (new checksum) gets a new one.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import io
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from catalog.preview import Slicer
+
+from .api import catalogue
+from .errors import BadRequest
+
+MAX_SIDE = 4096  # longest side of a PNG this endpoint makes
+DEFAULT_SIZE = 512
+CACHED_SLICERS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class SliceRequest:
+    """A plane: two ``dims``, level-0 indices ``at`` of the others, the longest side
+    ``size`` in pixels, or a pyramid ``level`` read whole, and contrast percentiles."""
+
+    dims: tuple[str, str] = ("y", "x")
+    at: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    size: int = DEFAULT_SIZE
+    level: int | None = None
+    percentiles: tuple[float, float] = (1.0, 99.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlicePNG:
+    png: bytes
+    level: int
+    contrast: tuple[float, float]
+    source: str
+
+
+_slicers: collections.OrderedDict[tuple, Slicer] = collections.OrderedDict()
+_lock = threading.Lock()
+
+
+def slicer(index: Path, dataset_id: str) -> Slicer:
+    """A (cached) Slicer of the dataset as the index describes it now."""
+    cat = catalogue(index, files=True)
+    meta = cat.entry(dataset_id).metadata  # DatasetNotFound -> 404
+    key = (str(index), dataset_id, meta.get("checksum"), meta.get("path"), meta.get("status"))
+    with _lock:
+        found = _slicers.get(key)
+        if found is not None:
+            _slicers.move_to_end(key)
+            return found
+    made = Slicer.from_catalog(cat, dataset_id)
+    with _lock:
+        _slicers[key] = made
+        while len(_slicers) > CACHED_SLICERS:
+            _slicers.popitem(last=False)[1].close()
+    return made
+
+
+def forget(dataset_id: str) -> None:
+    """Drop cached Slicers of a dataset (its preview pyramid was just built)."""
+    with _lock:
+        for key in [k for k in _slicers if k[1] == dataset_id]:
+            _slicers.pop(key).close()
+
+
+def _max_size(s: Slicer, req: SliceRequest) -> int:
+    if req.level is None:
+        return req.size
+    if not 0 <= req.level < len(s.levels):
+        raise BadRequest(
+            f"level={req.level}: dataset {s.dataset_id} has levels 0..{len(s.levels) - 1}"
+        )
+    for d in req.dims:
+        if d not in s.dims:
+            raise BadRequest(f"dataset {s.dataset_id} has no dimension {d!r} (dims {s.dims})")
+    shape = s.levels[req.level]
+    side = max(shape[s.dims.index(d)] for d in req.dims)
+    if side > MAX_SIDE:
+        raise BadRequest(
+            f"level {req.level} is {side} pixels across, more than {MAX_SIDE}; ask for a "
+            "coarser level or give size= instead"
+        )
+    return side  # the coarsest level at least this big is ``level`` itself
+
+
+def to_png(plane: np.ndarray, limits: tuple[float, float], size: int | None) -> bytes:
+    """A grey-scale PNG of ``plane`` scaled from ``limits`` to 0..255, shrunk to at
+    most ``size`` pixels on its longer side when ``size`` is given."""
+    lo, hi = float(limits[0]), float(limits[1])
+    span = hi - lo if hi > lo else 1.0
+    values = np.nan_to_num(np.asarray(plane, dtype=np.float64), nan=lo)
+    grey = np.clip((values - lo) * (255.0 / span), 0, 255).astype(np.uint8)
+    image = Image.fromarray(grey, mode="L")
+    if size and max(image.size) > size:
+        image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def slice_png(index: Path, dataset_id: str, req: SliceRequest) -> SlicePNG:
+    """Read the plane ``req`` asks for and encode it."""
+    s = slicer(index, dataset_id)
+    max_size = _max_size(s, req)
+    plane = s.plane(req.dims, at=dict(req.at), max_size=max_size)
+    limits = s.contrast(req.percentiles, at=dict(req.at))
+    png = to_png(plane.values, limits, None if req.level is not None else req.size)
+    return SlicePNG(png, int(plane.attrs.get("level", 0)), limits, s.source)
+
+
+def slice_request(args: Mapping[str, Sequence[str]]) -> SliceRequest:
+    """Parse ``dims=y,x&z=57&size=512&level=&percentiles=1,99.5`` (other dims by name)."""
+    from .params import int_arg, list_arg
+
+    dims = tuple(list_arg(args, "dims")) or ("y", "x")
+    if len(dims) != 2:
+        raise BadRequest(f"dims must name two dimensions, e.g. dims=y,x, not {','.join(dims)}")
+    size = int_arg(args, "size", DEFAULT_SIZE, 16, MAX_SIDE)
+    level = int_arg(args, "level", None, 0, 64)
+    pct = list_arg(args, "percentiles") or ["1", "99.5"]
+    try:
+        lo, hi = (float(p) for p in pct)
+    except ValueError:
+        lo = hi = -1.0
+    if not 0 <= lo < hi <= 100:
+        raise BadRequest("percentiles must be two increasing numbers in 0..100, e.g. 1,99.5")
+    at = {}
+    known = {"dims", "size", "level", "percentiles"}
+    for key in args:
+        if key in known or key.startswith("_"):
+            continue
+        if key not in ("t", "c", "z", "y", "x"):
+            raise BadRequest(f"unknown parameter {key!r}; give dims, size, level, t, c, z, y, x")
+        at[key] = int_arg(args, key, 0, 0, 2**40)
+    return SliceRequest(dims, at, size or DEFAULT_SIZE, level, (lo, hi))  # type: ignore[arg-type]

@@ -1,0 +1,243 @@
+"""Job requests (``POST jobs``) checked and turned into job functions.
+
+``{"kind": "scan", "path": "drive/2024", "pattern": "{year}/{project}", "jobs": 2}``
+``{"kind": "pyramid", "id": "k2x9q4m1abcd"}``
+``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
+(or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``).
+
+Every path is checked against the allowed roots and every id against the index before
+a job is queued, so a bad request fails at once with 400/403/404 and not later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from catalog.errors import IndexLockedError
+from catalog.index import cache_dir, connect
+from catalog.scanner.walk import IGNORED_NAMES
+
+from . import api, images
+from .child import run_in_child
+from .errors import BadRequest
+from .jobs import Job, JobFunction
+from .params import search_args
+from .paths import check_id, resolve_user_path
+
+KINDS = ("scan", "pyramid", "export")
+MAX_IDS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """Where jobs may read and write: the index, the server's ``root_dir`` (relative
+    paths start there) and extra allowed roots from the configuration."""
+
+    index: Path
+    root_dir: Path
+    extra_roots: tuple[Path, ...] = ()
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        return (self.root_dir, self.index.parent, *self.extra_roots)
+
+    def path(self, raw: object, what: str) -> Path:
+        return resolve_user_path(raw, self.root_dir, self.roots, what)
+
+
+def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], JobFunction]:
+    """``(kind, args to show, job function)`` for a job request; raises on bad input."""
+    kind = body.get("kind")
+    planners = {"scan": _plan_scan, "pyramid": _plan_pyramid, "export": _plan_export}
+    if kind not in planners:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}, not {str(kind)[:40]!r}")
+    allowed = ALLOWED_KEYS[kind]
+    unknown = sorted(set(body) - allowed - {"kind"})
+    if unknown:
+        raise BadRequest(f"a {kind} job takes {', '.join(sorted(allowed))}; not {unknown}")
+    args, fn = planners[kind](ctx, body)
+    return kind, args, fn
+
+
+ALLOWED_KEYS = {
+    "scan": {"path", "pattern", "jobs", "retry_failed"},
+    "pyramid": {"id"},
+    "export": {"dest", "ids", "search", "mode", "include_ancestors", "allow_restricted"},
+}
+
+
+def _flag(body: Mapping[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key} must be true or false")
+    return value
+
+
+def bytes_under(root: Path, skip: set[Path]) -> int:
+    """Total size of the regular files under ``root`` (links not followed)."""
+    if root.is_file():
+        return root.stat().st_size
+    total = 0
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        dirs[:] = [d for d in dirs if d not in IGNORED_NAMES and base / d not in skip]
+        for name in files:
+            path = base / name
+            if name not in IGNORED_NAMES and path not in skip:
+                with contextlib.suppress(OSError):
+                    if not path.is_symlink():
+                        total += path.stat().st_size
+    return total
+
+
+class ScanProgress:
+    """Progress of a scan from the index: bytes of the datasets it has recorded so far
+    over the bytes under its root (counted in the background as it starts)."""
+
+    def __init__(self, job: Job, index: Path, root: Path) -> None:
+        self.job, self.index = job, index
+        self.total: int | None = None
+        skip = {index, Path(f"{index}.wal"), cache_dir(index)}
+        threading.Thread(target=self._count, args=(root, skip), daemon=True).start()
+
+    def _count(self, root: Path, skip: set[Path]) -> None:
+        self.total = bytes_under(root, skip)
+
+    def __call__(self, pid: int) -> None:
+        try:
+            with connect(self.index, read_only=True, timeout=0.2) as con:
+                row = con.execute(
+                    "SELECT scan_id FROM scans WHERE pid = ? AND host = ? "
+                    "ORDER BY scan_id DESC LIMIT 1",
+                    [pid, socket.gethostname()],
+                ).fetchone()
+                if row is None:
+                    return
+                n, done = con.execute(
+                    "SELECT count(*), coalesce(sum(size), 0) FROM datasets WHERE scan_id = ?",
+                    [row[0]],
+                ).fetchone()
+        except (IndexLockedError, FileNotFoundError):
+            return  # the scan is writing, or has not created the index yet
+        self.job.detail = {
+            **self.job.detail,
+            "scan_id": int(row[0]),
+            "datasets": int(n),
+            "bytes": int(done),
+            "bytes_total": self.total,
+        }
+        if self.total:
+            self.job.progress = min(0.99, int(done) / self.total)
+
+
+def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+    root = ctx.path(body.get("path"), "path")
+    if not root.exists():
+        raise BadRequest(f"path: {body['path']!r} does not exist")
+    options: dict[str, Any] = {}
+    pattern = body.get("pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not 0 < len(pattern) <= 500:
+            raise BadRequest("pattern must be a string such as '{year}/{project}/{sample}'")
+        options["pattern"] = pattern
+    if body.get("jobs") is not None:
+        jobs, most = body["jobs"], os.cpu_count() or 1
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= most:
+            raise BadRequest(f"jobs must be a whole number from 1 to {most}")
+        options["jobs"] = jobs
+    if _flag(body, "retry_failed"):
+        options["retry_failed"] = True
+    spec = {"kind": "scan", "root": str(root), "index": str(ctx.index), "options": options}
+
+    def run(job: Job) -> dict[str, Any]:
+        return run_in_child(job, spec, ScanProgress(job, ctx.index, root))
+
+    return {"path": str(root), **options}, run
+
+
+def _plan_pyramid(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+    dataset_id = check_id(body.get("id"))  # type: ignore[arg-type]
+    api.catalogue(ctx.index, files=True).entry(dataset_id)  # unknown id: 404 now
+
+    def run(job: Job) -> dict[str, Any]:
+        from catalog.preview import preview_job
+
+        build = preview_job(ctx.index, dataset_id, bar=False)
+        while not build.done():
+            if job.cancel_requested:
+                build.cancel()
+            job.progress = build.progress
+            time.sleep(0.1)
+        path = build.result()  # PreviewCancelled marks the job cancelled
+        images.forget(dataset_id)
+        return {"id": dataset_id, "built": path is not None}
+
+    return {"id": dataset_id}, run
+
+
+def _export_ids(ctx: Context, body: Mapping[str, Any]) -> tuple[list[str], int, str | None]:
+    """The ids to export, their total size and the query that chose them."""
+    ids, search = body.get("ids"), body.get("search")
+    if (ids is None) == (search is None):
+        raise BadRequest("give either 'ids' (a list) or 'search' (query parameters)")
+    cat = api.catalogue(ctx.index, files=True)
+    query = None
+    if search is not None:
+        if not isinstance(search, dict) or not all(isinstance(k, str) for k in search):
+            raise BadRequest("search must be an object of query parameters, as for GET search")
+        raw = {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in search.items()}
+        sub = api.select(ctx.index, search_args(raw))
+        query = urllib.parse.urlencode(raw, doseq=True)
+    else:
+        if not isinstance(ids, list) or not 0 < len(ids) <= MAX_IDS:
+            raise BadRequest(f"ids must be a list of 1 to {MAX_IDS} dataset ids")
+        ids = list(dict.fromkeys(check_id(i) for i in ids))
+        sub = cat.search(id=ids)
+        missing = sorted(set(ids) - set(sub))
+        if missing:
+            raise BadRequest(f"no dataset with id {', '.join(missing[:5])} in the index")
+    frame = sub.df
+    if frame.empty:
+        raise BadRequest("the selection is empty: nothing to export")
+    return list(frame.index), int(frame["size"].fillna(0).sum()), query
+
+
+def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+    from catalog.export import MODES
+
+    dest = ctx.path(body.get("dest"), "dest")
+    if dest.exists() and not dest.is_dir():
+        raise BadRequest(f"dest: {body['dest']!r} is a file; give a folder")
+    mode = body.get("mode", "copy")
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    ids, total, query = _export_ids(ctx, body)
+    options = {
+        "mode": mode,
+        "include_ancestors": _flag(body, "include_ancestors"),
+        "allow_restricted": _flag(body, "allow_restricted"),
+        "query": query,
+    }
+    spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
+    spec["options"] = options
+
+    def progress(job: Job) -> Callable[[int], None]:
+        def update(_pid: int) -> None:
+            if total and dest.exists():
+                job.progress = min(0.99, bytes_under(dest, set()) / total)
+
+        return update
+
+    def run(job: Job) -> dict[str, Any]:
+        return run_in_child(job, spec, progress(job))
+
+    return {"dest": str(dest), "datasets": len(ids), "bytes": total, **options}, run
