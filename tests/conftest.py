@@ -19,3 +19,9 @@ def volume(rng: np.random.Generator) -> np.ndarray:
     vol = rng.integers(0, 200, size=z.shape, dtype=np.uint16)
     vol[ball] += 3000
     return vol
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run the real-browser tests last: Playwright's sync API leaves an event loop
+    behind that the async Jupyter server tests must not meet."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import xarray as xr
 import zarr
 
 from catalog import open_catalog, scan
@@ -276,6 +277,30 @@ def test_preview_levels_values_and_coords(env: dict) -> None:
     assert r.attrs["level"] == 1 and r.shape == (32, 32)
     np.testing.assert_allclose(r.values, block_mean(vol, 2)[20, 5:37, 10:42], atol=1)
     assert 0 < s.contrast()[0] < s.contrast()[1]
+
+
+def test_preview_keeps_coords_and_contrast(env: dict, monkeypatch) -> None:
+    """A Slicer over a preview needs neither the source files (browsing works with the
+    drive unplugged) nor a contrast pass: both were kept when the preview was built."""
+    from catalog.preview import slicer
+    from catalog.preview.dataset import DatasetRef
+
+    before = built(env, "tiff")
+    plane = before.plane(("z", "x"), at={"y": 30}, max_size=55)
+    stored = before.contrast()
+    info = store.read_preview(before.preview)
+    monkeypatch.setattr(slicer, "read_preview", lambda p, c: {**info, "contrast": []})
+    assert Slicer(env["index"], env["ids"]["tiff"]).contrast() == stored  # same as computed
+    monkeypatch.undo()
+
+    def unplugged(self, level=0):
+        raise AssertionError("the source was opened")
+
+    monkeypatch.setattr(DatasetRef, "read", unplugged)
+    after = Slicer(env["index"], env["ids"]["tiff"])
+    again = after.plane(("z", "x"), at={"y": 30}, max_size=55)
+    xr.testing.assert_identical(again, plane)
+    assert after.units == {"z": "µm", "y": "µm", "x": "µm"} and after.contrast() == stored
 
 
 def test_preview_written_once_as_ome_zarr_beside_the_index(env: dict) -> None:

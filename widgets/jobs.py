@@ -58,6 +58,7 @@ class PreviewButton:
         self._timer: Handle | None = None
         self._lock = threading.RLock()
         self.finished = False  # the job ended and ``on_done`` ran
+        self._reporting = False
         self.button = W.Button(
             description="build preview",
             icon="layer-group",
@@ -84,25 +85,26 @@ class PreviewButton:
         """Show the job's progress; when it is done, report and stop polling."""
         with self._lock:
             job = self.job
-            if job is None or self.finished:
+            if job is None or self.finished or self._reporting:
                 return
             self.progress.value = min(max(float(job.progress or 0.0), 0.0), 1.0)
             if not job.done():
                 self._timer = call_later(self.interval, self.poll)
                 return
             self._timer = None
-            self.finished = True
+            self._reporting = True  # only one poll reports; ``finished`` flips last
         self.cancel_button.disabled = True
         try:
             result = job.result()
         except Exception as exc:  # the job's own error, shown to the user
             self.status.value = f"preview failed: {exc}"
             self.button.disabled = False
-            self.job, self.finished = None, False
+            self.job, self.finished, self._reporting = None, False, False
             return
         self.progress.value = 1.0
         self.status.value = "preview ready" if result is not None else "no preview needed"
         self._on_done(result)
+        self.finished, self._reporting = True, False
 
     def cancel(self) -> None:
         """Cancel a running job."""

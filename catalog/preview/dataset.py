@@ -123,6 +123,24 @@ class DatasetRef:
         return obj
 
 
+def view_coords(da: xr.DataArray) -> dict[str, dict[str, Any]]:
+    """How level-0 coordinates of each dim are computed, as JSON: ``{"origin", "step",
+    "units"}`` for physical dims, ``{"labels": [...]}`` for named ones (channels)."""
+    out: dict[str, dict[str, Any]] = {}
+    for d in da.dims:
+        coord = da.coords.get(d)
+        if coord is None:
+            continue
+        unit = coord.attrs.get("units")
+        if d in "zyx" and unit not in (None, "index"):
+            values = np.asarray(coord.values, dtype=float)
+            step = float(values[1] - values[0]) if values.size > 1 else 1.0
+            out[str(d)] = {"origin": float(values[0]), "step": step, "units": str(unit)}
+        elif coord.dtype == object:
+            out[str(d)] = {"labels": [str(v) for v in coord.values]}
+    return out
+
+
 def load_ref(cat: DuckDBCatalog, dataset_id: str) -> DatasetRef:
     """The :class:`DatasetRef` of ``dataset_id`` in ``cat`` (raises ``DatasetNotFound``)."""
     entry = cat.entry(dataset_id)

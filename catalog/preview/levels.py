@@ -35,6 +35,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..errors import ReaderError
 
 Key = tuple[int | slice, ...]
+DEFAULT_PERCENTILES = (1.0, 99.5)
 SAMPLE_BYTES = 16 << 20  # a level this small is read whole for contrast
 SAMPLE_WINDOW = 256
 PARALLEL_CHUNKS = 16  # windows over this many chunks are read by several threads
@@ -305,6 +306,17 @@ def sample_values(level: Level, fixed: dict[int, int]) -> np.ndarray:
         key = tuple(fixed[i] if i in fixed else windows[i] for i in range(len(level.shape)))
         parts.append(level.read(key).ravel())
     return np.concatenate(parts)
+
+
+def value_range(values: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float]:
+    """``(lo, hi)`` percentiles of the finite ``values``; ``hi > lo`` always."""
+    values = np.asarray(values).ravel()
+    if values.dtype.kind == "f":
+        values = values[np.isfinite(values)]
+    lo, hi = (
+        (float(v) for v in np.percentile(values, list(percentiles))) if values.size else (0, 0)
+    )
+    return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
 def open_zarr_level(path: Path, perm: Sequence[int] | None = None) -> Level:

@@ -33,10 +33,10 @@ import numpy as np
 
 from ..errors import PreviewWarning, ViewError
 from . import store
-from .dataset import DatasetRef, load_ref
-from .levels import Level, open_zarr_level, sample_values
+from .dataset import DatasetRef, load_ref, view_coords
+from .levels import DEFAULT_PERCENTILES, Level, open_zarr_level, sample_values, value_range
 from .originals import open_level
-from .store import preview_levels, preview_path, wants_preview
+from .store import preview_path, read_preview, wants_preview
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..catalogue import DuckDBCatalog
 
 MAX_SIZE = 1024
-DEFAULT_PERCENTILES = (1.0, 99.5)
 SLOW_DEPTH = 16  # a view reading this many times what it shows advises a preview
 
 
@@ -101,44 +100,43 @@ class Slicer:
         self.shape: tuple[int, ...] = ref.shape
         self.dtype: np.dtype = ref.dtype
         self.spacing: dict[str, float] = {d: v for d, v in ref.spacing.items() if d in "zyx"}
-        base = ref.read(0)  # raises DatasetUnavailable for missing or failed datasets
-        self.units: dict[str, str] = {}
-        self._origin: dict[str, float] = {}
-        self._step: dict[str, float] = {}
-        self._labels: dict[str, np.ndarray] = {}
-        for d in self.dims:
-            coord = base.coords.get(d)
-            unit = coord.attrs.get("units") if coord is not None else None
-            if coord is not None and d in "zyx" and unit not in (None, "index"):
-                values = np.asarray(coord.values, dtype=float)
-                self.units[d] = str(unit)
-                self._origin[d] = float(values[0])
-                self._step[d] = float(values[1] - values[0]) if values.size > 1 else 1.0
-            else:
-                self.units[d] = "index"
-                if coord is not None and coord.dtype == object:
-                    self._labels[d] = np.asarray(coord.values)
         self.refresh()
+        # how coordinates are computed: kept in the preview, else from the reader (which
+        # also raises DatasetUnavailable when the files are gone)
+        coords = (self._info or {}).get("coords")
+        if coords is None:
+            coords = view_coords(ref.read(0))
+        self._coords: dict[str, dict[str, Any]] = coords
+        self.units: dict[str, str] = {
+            d: coords.get(d, {}).get("units", "index") for d in self.dims
+        }
 
     # -- levels ----------------------------------------------------------------------
     def refresh(self) -> None:
         """Look for a preview again (after :func:`preview_job` finished, say)."""
         ref = self._ref
-        shapes, source, path = ref.levels, "original", None
+        shapes, source, path, info = ref.levels, "original", None, None
         if len(shapes) > 1:
             source = "pyramid"
         elif self._use_preview and ref.checksum:
             candidate = preview_path(ref.index, ref.checksum)
-            found = preview_levels(candidate, ref.checksum)
-            if found and found[0] == self.shape:
-                shapes, source, path = found, "preview", candidate
+            info = read_preview(candidate, ref.checksum)
+            if info and info["shapes"][0] == self.shape:
+                shapes, source, path = info["shapes"], "preview", candidate
+            else:
+                info = None
         with self._lock:
             self.close()
             self.levels: list[tuple[int, ...]] = list(shapes)
             self.source: str = source
             self.preview: Path | None = path
+            self._info: dict[str, Any] | None = info
             self._factors = [level_factors(self.shape, s) for s in shapes]
             self._contrast.clear()
+            for known in (info or {}).get("contrast") or []:
+                at = tuple(sorted((d, int(i)) for d, i in known["at"].items()))
+                key = (tuple(float(p) for p in known["percentiles"]), at)
+                self._contrast[key] = (float(known["range"][0]), float(known["range"][1]))
 
     def _level(self, k: int) -> Level:
         with self._lock:
@@ -316,11 +314,12 @@ class Slicer:
     def _coord(self, d: str, pos: np.ndarray, index: int | None = None) -> Any:
         import xarray as xr
 
-        if d in self._origin:
-            values = self._origin[d] + pos * self._step[d]
-            attrs = {"units": self.units[d], "long_name": d}
-        elif d in self._labels and index is not None:
-            return xr.Variable((), self._labels[d][index])
+        how = self._coords.get(d, {})
+        if "step" in how:
+            values = how["origin"] + pos * how["step"]
+            attrs = {"units": how["units"], "long_name": d}
+        elif "labels" in how and index is not None:
+            return xr.Variable((), how["labels"][index])
         else:
             values, attrs = (pos if index is None else index), {"units": "index"}
         return xr.Variable(d if np.ndim(values) else (), values, attrs=attrs)
@@ -371,15 +370,7 @@ class Slicer:
             for i, d in enumerate(self.dims)
             if d in fixed
         }
-        values = sample_values(level, lead)
-        if values.dtype.kind == "f":
-            values = values[np.isfinite(values)]
-        if values.size == 0:
-            lo = hi = 0.0
-        else:
-            lo, hi = (float(v) for v in np.percentile(values, list(percentiles)))
-        if hi <= lo:
-            hi = lo + 1.0
+        lo, hi = value_range(sample_values(level, lead), percentiles)
         with self._lock:
             self._contrast[cache_key] = (lo, hi)
         return lo, hi

@@ -28,8 +28,8 @@ from typing import Any
 
 from ..errors import PreviewCancelled, PreviewError
 from ..index.connection import cache_dir, connect, resolve_index, transaction
-from .dataset import DatasetRef, load_ref
-from .levels import open_zarr_level
+from .dataset import DatasetRef, load_ref, view_coords
+from .levels import DEFAULT_PERCENTILES, Level, open_zarr_level, sample_values, value_range
 from .originals import open_level
 from .pyramid import (
     BLOCK_BYTES,
@@ -70,19 +70,27 @@ def preview_path(index: str | os.PathLike[str] | None, checksum: str) -> Path:
     return previews_dir(index) / f"{checksum.split(':')[-1][:32]}{SUFFIX}"
 
 
-def preview_levels(path: Path, checksum: str | None = None) -> list[tuple[int, ...]] | None:
-    """Level shapes of a complete preview at ``path`` (built for ``checksum``), else None."""
+def read_preview(path: Path, checksum: str | None = None) -> dict[str, Any] | None:
+    """The ``voxcat`` attributes of a complete preview at ``path`` (built for
+    ``checksum``) plus ``shapes``, the shape of every level; None if there is none."""
     try:
         attrs = json.loads((path / ".zattrs").read_text(encoding="utf-8"))
-        if checksum is not None and attrs["voxcat"]["checksum"] != checksum:
+        info = dict(attrs["voxcat"])
+        if checksum is not None and info["checksum"] != checksum:
             return None
         shapes = []
         for ds in attrs["multiscales"][0]["datasets"]:
             meta = json.loads((path / ds["path"] / ".zarray").read_text(encoding="utf-8"))
             shapes.append(tuple(int(n) for n in meta["shape"]))
-        return shapes or None
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
+    return {**info, "shapes": shapes} if shapes else None
+
+
+def preview_levels(path: Path, checksum: str | None = None) -> list[tuple[int, ...]] | None:
+    """Level shapes of a complete preview at ``path`` (built for ``checksum``), else None."""
+    info = read_preview(path, checksum)
+    return info["shapes"] if info else None
 
 
 def wants_preview(ref: DatasetRef, min_bytes: int = PREVIEW_MIN_BYTES) -> bool:
@@ -209,7 +217,8 @@ def _build(
 
     try:
         src = open_level(ref, 0)
-        origin = _origin(ref)
+        coords = view_coords(ref.read(0))
+        origin = {d: c["origin"] for d, c in coords.items() if c.get("origin")}
         group = zarr.open_group(store=str(tmp), mode="w", zarr_format=2)
         arrays = [
             group.create_array(
@@ -250,6 +259,8 @@ def _build(
                     "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                     "levels": [list(s) for s in shapes],
                     "downsampling": "mode" if labels else "mean",
+                    "coords": coords,
+                    "contrast": _contrasts(open_zarr_level(tmp / str(len(shapes) - 1)), axes),
                 },
             }
         )
@@ -271,18 +282,21 @@ def _build(
     return final
 
 
-def _origin(ref: DatasetRef) -> dict[str, float]:
-    """Physical position of voxel 0 (in the coordinate unit of ``cat[id].read()``)."""
-    try:
-        da = ref.read(0)
-    except Exception:
-        return {}
-    out = {}
-    for d in ref.axes:
-        if d in "zyx" and d in da.coords and da[d].attrs.get("units") not in (None, "index"):
-            first = float(da[d].values[0])
-            if first:
-                out[d] = first
+def _contrasts(level: Level, axes: str) -> list[dict[str, Any]]:
+    """Default display ranges from the coarsest level, for t=0 and each of the first
+    16 channels (what ``Slicer.contrast()`` would compute, kept so it need not)."""
+    lead = {i: a for i, a in enumerate(axes) if a not in "zyx"}
+    positions = (
+        [{}]
+        if "c" not in axes
+        else [{"c": c} for c in range(min(16, level.shape[axes.index("c")]))]
+    )
+    out = []
+    for at in positions:
+        fixed = {i: at.get(a, 0) for i, a in lead.items()}
+        lo, hi = value_range(sample_values(level, fixed), DEFAULT_PERCENTILES)
+        full = {a: at.get(a, 0) for a in lead.values()}
+        out.append({"at": full, "percentiles": list(DEFAULT_PERCENTILES), "range": [lo, hi]})
     return out
 
 
