@@ -295,7 +295,14 @@ def lab_command(
     """The command line and environment that open ``notebook`` in JupyterLab, serving
     its folder, with ``VOXCAT_INDEX`` set to ``index`` for the server and its kernels."""
     nb = Path(notebook).resolve()
-    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={nb.parent}", str(nb)]
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={nb.parent}",
+        "--VoxcatExtension.open_sidebar=True",  # the catalogue sidebar of jupyter_ext
+        str(nb),
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")  # containers; the server still listens on localhost
     env = {**os.environ, "VOXCAT_INDEX": str(Path(index).resolve())}

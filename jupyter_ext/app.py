@@ -3,6 +3,7 @@
     c.VoxcatExtension.index = "/data/lab.duckdb"        # else $VOXCAT_INDEX, else
                                                         # voxcat.duckdb in root_dir
     c.VoxcatExtension.allowed_roots = ["/mnt/drives"]   # more folders jobs may use
+    c.VoxcatExtension.open_sidebar = True               # show the sidebar at start
 
 Relative index paths start at the server's ``root_dir``. Jobs may read and write
 only under ``root_dir``, the index's folder and ``allowed_roots``.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, List, Unicode
+from traitlets import Bool, Int, List, Unicode
 
 from catalog import __version__
 
@@ -46,6 +47,11 @@ class VoxcatExtension(ExtensionApp):
         "may use (absolute paths).",
     ).tag(config=True)
 
+    open_sidebar = Bool(
+        False,
+        help="Open the voxcat sidebar when JupyterLab starts (``voxcat demo`` sets it).",
+    ).tag(config=True)
+
     request_threads = Int(
         8, help="Threads running catalogue calls for requests (they may wait for the lock)."
     ).tag(config=True)
@@ -61,6 +67,9 @@ class VoxcatExtension(ExtensionApp):
         self.executor = cf.ThreadPoolExecutor(
             max(1, self.request_threads), thread_name_prefix="voxcat-api"
         )
+        if self.open_sidebar:  # read by the front end through PageConfig
+            page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
+            page_config["voxcatOpenSidebar"] = True
         self.log.info("voxcat: serving the index %s under /voxcat/api/", self.index_path)
 
     def initialize_handlers(self) -> None:

@@ -141,8 +141,8 @@ def slice_request(args: Mapping[str, Sequence[str]]) -> SliceRequest:
     at = {}
     known = {"dims", "size", "level", "percentiles"}
     for key in args:
-        if key in known or key.startswith("_"):
-            continue
+        if key in known or key.startswith("_") or not any(args[key]):
+            continue  # "_..." and valueless keys: cache busters (JupyterLab adds "?<time>")
         if key not in ("t", "c", "z", "y", "x"):
             raise BadRequest(f"unknown parameter {key!r}; give dims, size, level, t, c, z, y, x")
         at[key] = int_arg(args, key, 0, 0, 2**40)

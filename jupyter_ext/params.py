@@ -22,8 +22,9 @@ from catalog.cli_catalogue import cli_value
 
 from .errors import BadRequest
 
-#: query parameters of ``search`` and ``facets`` that are not filters
-RESERVED = frozenset({"q", "sort", "offset", "limit", "files", "fields", "ranges"})
+#: query parameters of ``search`` and ``facets`` that are not filters (``token`` is
+#: Jupyter's own, for clients that authenticate in the URL)
+RESERVED = frozenset({"q", "sort", "offset", "limit", "files", "fields", "ranges", "token"})
 #: keywords of ``cat.search`` itself, which a filter may not shadow
 SEARCH_KEYWORDS = {"text": "q", "sort_by": "sort", "meta": "meta.<key>"}
 MAX_LIMIT = 1000

@@ -9,6 +9,7 @@ from PIL import Image
 
 from catalog import open_catalog
 from catalog.index.audit import list_audit
+from jupyter_ext.params import search_args
 
 SANDSTONES = ["sandstone_0.tif", "sandstone_1.tif", "sandstone_2.tif"]
 
@@ -192,3 +193,19 @@ async def test_unknown_paths_under_the_prefix_are_json_404(api) -> None:
     r = await api("nothing", "here")
     assert r.status == 404
     assert "no voxcat endpoint" in r.json["error"]
+
+
+async def test_jupyterlab_cache_busters_and_url_tokens_are_not_filters(api, lab) -> None:
+    """JupyterLab's ``ServerConnection`` appends ``?<timestamp>`` to GETs, and scripts
+    may authenticate with ``?token=``: neither is a search filter or a slice position."""
+    r = await api("search", params={"q": "sandstone", "1795401978308": ""})
+    assert r.status == 200, r.body
+    assert r.json["total"] == 3
+    assert search_args({"q": ["sandstone"], "token": ["secret"]}).filters == {}
+    r = await api("facets", params={"1795401978308": ""})
+    assert r.status == 200, r.body
+    ident = lab.id("sandstone_0.tif")
+    r = await api("datasets", ident, "slice.png", params={"z": "2", "1795401978309": ""})
+    assert r.status == 200, r.body
+    r = await api("datasets", ident, "slice.png", params={"w": ""})
+    assert r.status == 200, r.body  # a valueless key is no parameter at all

@@ -1,0 +1,184 @@
+/**
+ * Calls to the voxcat server extension under `/voxcat/api/`. Requests go through
+ * JupyterLab's `ServerConnection`, so they carry the user's token and XSRF cookie.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { IJob } from './jobsmodel';
+import { IFacetValue } from './query';
+
+/** A search result row (the server's `ROW_FIELDS` plus the thumbnail URL). */
+export interface IRow {
+  id: string;
+  name: string;
+  format: string | null;
+  modality: string | null;
+  shape: number[] | null;
+  dtype: string | null;
+  voxel_size: number[] | null;
+  size: number | null;
+  data_level: string | null;
+  sample: string | null;
+  project: string | null;
+  acquired: string | null;
+  status: string | null;
+  tags: string[];
+  thumbnail: string | null;
+}
+
+export interface ISearchPage {
+  total: number;
+  offset: number;
+  limit: number;
+  rows: IRow[];
+}
+
+export interface IFacets {
+  total: number;
+  facets: Record<string, IFacetValue[]>;
+  ranges: Record<string, [unknown, unknown] | null>;
+}
+
+export interface IInfo {
+  version: string;
+  index: string;
+  index_exists: boolean;
+  jobs: number;
+  datasets?: number;
+  fields?: string[];
+}
+
+export interface ILineage {
+  nodes: Record<string, unknown>[];
+  edges: Record<string, unknown>[];
+}
+
+/** One dataset's metadata as `GET datasets/{id}` returns it. */
+export interface IDataset extends Record<string, unknown> {
+  id: string;
+  name: string;
+  thumbnail: string | null;
+  slice: string | null;
+  tags?: string[];
+  notes?: Record<string, unknown>[];
+  lineage?: ILineage;
+}
+
+/** An error answered by the server extension, with its message. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+const settings = (): ServerConnection.ISettings => ServerConnection.makeSettings();
+
+/** The absolute URL of an API path (`"search"`, `"datasets/abc"`...). */
+export function apiUrl(path: string, params?: URLSearchParams): string {
+  const base = URLExt.join(settings().baseUrl, 'voxcat/api', path);
+  const query = params ? params.toString() : '';
+  return query ? `${base}?${query}` : base;
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<Response> {
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings());
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      if (body && typeof body.error === 'string') {
+        message = body.error;
+      } else if (body && typeof body.message === 'string') {
+        message = body.message;
+      }
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new ApiError(message, response.status);
+  }
+  return response;
+}
+
+async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
+  return (await request(url, init)).json() as Promise<T>;
+}
+
+export function info(): Promise<IInfo> {
+  return json<IInfo>(apiUrl('info'));
+}
+
+export function search(params: URLSearchParams, offset: number, limit: number): Promise<ISearchPage> {
+  const query = new URLSearchParams(params);
+  query.set('offset', String(offset));
+  query.set('limit', String(limit));
+  return json<ISearchPage>(apiUrl('search', query));
+}
+
+export function facets(params: URLSearchParams, fields: string[] = []): Promise<IFacets> {
+  const query = new URLSearchParams(params);
+  query.delete('sort');
+  if (fields.length) {
+    query.set('fields', fields.join(','));
+  }
+  query.set('limit', '30');
+  return json<IFacets>(apiUrl('facets', query));
+}
+
+export function dataset(id: string): Promise<IDataset> {
+  return json<IDataset>(apiUrl(`datasets/${encodeURIComponent(id)}`));
+}
+
+export function addTags(id: string, tags: string[]): Promise<{ tags: string[] }> {
+  return json(apiUrl(`datasets/${encodeURIComponent(id)}/tags`), {
+    method: 'POST',
+    body: JSON.stringify({ tags })
+  });
+}
+
+export function removeTag(id: string, tag: string): Promise<{ tags: string[] }> {
+  const params = new URLSearchParams({ tag });
+  return json(apiUrl(`datasets/${encodeURIComponent(id)}/tags`, params), { method: 'DELETE' });
+}
+
+export function addNote(id: string, text: string): Promise<{ notes: Record<string, unknown>[] }> {
+  return json(apiUrl(`datasets/${encodeURIComponent(id)}/notes`), {
+    method: 'POST',
+    body: JSON.stringify({ text })
+  });
+}
+
+export function jobs(): Promise<{ jobs: IJob[] }> {
+  return json(apiUrl('jobs'));
+}
+
+export function startJob(body: Record<string, unknown>): Promise<IJob> {
+  return json<IJob>(apiUrl('jobs'), { method: 'POST', body: JSON.stringify(body) });
+}
+
+export function cancelJob(id: string): Promise<IJob> {
+  return json<IJob>(apiUrl(`jobs/${encodeURIComponent(id)}`), { method: 'DELETE' });
+}
+
+/** A PNG the server made, with the response headers (slice source, level...). */
+export interface IImage {
+  url: string;
+  headers: Headers;
+}
+
+/** Fetch an image URL of the API as an object URL (the caller revokes it). */
+export async function image(url: string, signal?: AbortSignal): Promise<IImage> {
+  // the server answers paths ("/voxcat/api/..."); requests need the absolute URL
+  const response = await request(new URL(url, window.location.href).href, { signal });
+  const blob = await response.blob();
+  return { url: URL.createObjectURL(blob), headers: response.headers };
+}

@@ -1,0 +1,138 @@
+/**
+ * The virtualised thumbnail grid: a scroll area as tall as all results, with tiles
+ * only for the rows in view; pages of results are fetched as they scroll in.
+ */
+
+import { Widget } from '@lumino/widgets';
+
+import { IRow, search } from './api';
+import { clear, h } from './dom';
+import { formatBytes, formatShape } from './format';
+import { columnsFor, PageCache, visibleWindow } from './pages';
+import { ThumbnailLoader } from './thumbnails';
+
+export const TILE_WIDTH = 108;
+export const TILE_HEIGHT = 146;
+const PAGE_SIZE = 60;
+
+export class ThumbnailGrid extends Widget {
+  /** Called with a row when its tile is clicked. */
+  onOpen: (row: IRow) => void = () => undefined;
+  /** Called when the number of results is known or changes. */
+  onTotal: (total: number | null, error: Error | null) => void = () => undefined;
+
+  constructor() {
+    super();
+    this.addClass('voxcat-grid');
+    this.node.tabIndex = 0;
+    this.spacer = h('div', { class: 'voxcat-grid-spacer' });
+    this.tiles = h('div', { class: 'voxcat-grid-tiles' });
+    this.spacer.appendChild(this.tiles);
+    this.node.appendChild(this.spacer);
+    this.node.addEventListener('scroll', () => this.schedule(), { passive: true });
+    this.cache = new PageCache<IRow>(PAGE_SIZE, null, () => {
+      this.onTotal(this.cache.total, this.cache.error);
+      this.schedule();
+    });
+    this.resizeObserver = new ResizeObserver(() => this.schedule());
+    this.resizeObserver.observe(this.node);
+  }
+
+  /** Show the results of a search (query parameters without paging). */
+  setQuery(params: URLSearchParams): void {
+    this.cache.reset((offset, limit) => search(params, offset, limit));
+    this.node.scrollTop = 0;
+    this.onTotal(null, null);
+    this.schedule();
+  }
+
+  /** Number of tiles currently in the DOM (the grid never builds more than fit). */
+  get renderedCount(): number {
+    return this.tiles.childElementCount;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.resizeObserver.disconnect();
+    this.thumbnails.dispose();
+    super.dispose();
+  }
+
+  private schedule(): void {
+    if (this.frame === 0) {
+      this.frame = requestAnimationFrame(() => {
+        this.frame = 0;
+        this.render();
+      });
+    }
+  }
+
+  private render(): void {
+    const width = this.node.clientWidth || TILE_WIDTH;
+    const columns = columnsFor(width, TILE_WIDTH);
+    const total = this.cache.total ?? PAGE_SIZE;
+    const view = visibleWindow(
+      this.node.scrollTop,
+      this.node.clientHeight || 600,
+      TILE_HEIGHT,
+      columns,
+      total
+    );
+    void this.cache.ensure(view.first, Math.max(view.last, 1));
+    this.spacer.style.height = `${this.cache.total === null ? 0 : view.height}px`;
+    this.tiles.style.transform = `translateY(${view.top}px)`;
+    this.tiles.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
+    clear(this.tiles);
+    const urls = new Set<string>();
+    if (this.cache.total === null) {
+      return;
+    }
+    for (let index = view.first; index < view.last; index++) {
+      const row = this.cache.get(index);
+      this.tiles.appendChild(row ? this.tile(row, urls) : h('div', { class: 'voxcat-tile voxcat-tile-loading' }));
+    }
+    this.thumbnails.forgetExcept(urls);
+  }
+
+  private tile(row: IRow, urls: Set<string>): HTMLElement {
+    const img = h('img', { class: 'voxcat-thumb', alt: '', draggable: 'false' });
+    if (row.thumbnail) {
+      img.dataset.src = row.thumbnail;
+      urls.add(row.thumbnail);
+      this.thumbnails.load(img, row.thumbnail);
+    } else {
+      img.classList.add('voxcat-broken');
+    }
+    const facts = [row.modality, formatShape(row.shape), formatBytes(row.size)].filter(Boolean).join(' · ');
+    const tile = h(
+      'div',
+      {
+        class: `voxcat-tile${row.status && row.status !== 'ok' ? ' voxcat-tile-failed' : ''}`,
+        title: `${row.name}\n${row.id}`,
+        role: 'button',
+        tabindex: 0,
+        'data-id': row.id,
+        onclick: () => this.onOpen(row),
+        onkeydown: (event: KeyboardEvent) => {
+          if (event.key === 'Enter' || event.key === ' ') {
+            event.preventDefault();
+            this.onOpen(row);
+          }
+        }
+      },
+      h('div', { class: 'voxcat-thumb-box' }, img),
+      h('div', { class: 'voxcat-tile-name' }, row.name),
+      h('div', { class: 'voxcat-tile-facts' }, facts)
+    );
+    return tile;
+  }
+
+  private spacer: HTMLElement;
+  private tiles: HTMLElement;
+  private cache: PageCache<IRow>;
+  private thumbnails = new ThumbnailLoader();
+  private resizeObserver: ResizeObserver;
+  private frame = 0;
+}

@@ -1,0 +1,79 @@
+/**
+ * The sidebar's search state and its query string for `/voxcat/api/search`.
+ * Pure: tested in tests/query.test.ts.
+ */
+
+/** What the user asked for: words, chosen facet values and a sort order. */
+export interface ISearchState {
+  text: string;
+  /** field -> chosen values (any of them matches; fields combine with AND) */
+  filters: Record<string, string[]>;
+  sort: string;
+}
+
+export function emptyState(): ISearchState {
+  return { text: '', filters: {}, sort: '' };
+}
+
+/** The query parameters of a search (without paging). Empty parts are left out;
+ * a field with several values is repeated, which the server reads as "any of". */
+export function searchParams(state: ISearchState): URLSearchParams {
+  const params = new URLSearchParams();
+  const text = state.text.trim();
+  if (text) {
+    params.set('q', text);
+  }
+  for (const field of Object.keys(state.filters).sort()) {
+    for (const value of state.filters[field]) {
+      if (value !== '') {
+        params.append(field, value);
+      }
+    }
+  }
+  if (state.sort) {
+    params.set('sort', state.sort);
+  }
+  return params;
+}
+
+/** A stable key of a search, to tell whether cached pages still belong to it. */
+export function stateKey(state: ISearchState): string {
+  return searchParams(state).toString();
+}
+
+/** A new state with `value` of `field` switched on or off. */
+export function toggleFilter(state: ISearchState, field: string, value: string): ISearchState {
+  const current = state.filters[field] ?? [];
+  const next = current.includes(value) ? current.filter(v => v !== value) : [...current, value];
+  const filters = { ...state.filters };
+  if (next.length) {
+    filters[field] = next;
+  } else {
+    delete filters[field];
+  }
+  return { ...state, filters };
+}
+
+/** How many facet values are switched on. */
+export function activeFilterCount(state: ISearchState): number {
+  return Object.values(state.filters).reduce((n, values) => n + values.length, 0);
+}
+
+/** A facet value as the server sends it (`null` is "no value"). */
+export interface IFacetValue {
+  value: unknown;
+  count: number;
+}
+
+/** The text a facet value is filtered by; `null` when it cannot be a filter (no
+ * value, or text the server's value syntax would read as a range, list or glob). */
+export function facetFilterText(value: unknown): string | null {
+  if (value === null || value === undefined) {
+    return null;
+  }
+  const text = typeof value === 'string' ? value : String(value);
+  if (text === '' || /[,*?]|\.\.|^[<>]/.test(text)) {
+    return null;
+  }
+  return text;
+}

@@ -1,0 +1,189 @@
+/**
+ * The voxcat sidebar: search box, facet filters, the virtualised thumbnail grid,
+ * the detail view of a dataset, and the jobs view.
+ */
+
+import { Notification } from '@jupyterlab/apputils';
+import { Panel, Widget } from '@lumino/widgets';
+
+import * as api from './api';
+import { DatasetDetail } from './detail';
+import { debounce, h } from './dom';
+import { FacetPanel } from './facets';
+import { ThumbnailGrid } from './grid';
+import { JobsView } from './jobs';
+import { activeFilterCount, emptyState, ISearchState, searchParams, stateKey, toggleFilter } from './query';
+
+export interface ISidebarOptions {
+  /** Insert code reading a dataset into a notebook (index path, dataset id). */
+  insertCode: (index: string, id: string) => Promise<void>;
+}
+
+export class VoxcatSidebar extends Panel {
+  constructor(private options: ISidebarOptions) {
+    super();
+    this.id = 'voxcat-sidebar';
+    this.addClass('voxcat-sidebar');
+    this.title.caption = 'voxcat catalogue';
+
+    this.status = h('div', { class: 'voxcat-status voxcat-muted' });
+    this.input = h('input', {
+      class: 'jp-mod-styled voxcat-search',
+      type: 'search',
+      placeholder: 'Search: words, "phrases"',
+      'aria-label': 'search the catalogue',
+      spellcheck: 'false'
+    });
+    const search = debounce(() => this.setState({ ...this.state, text: this.input.value }), 250);
+    this.input.addEventListener('input', search);
+    this.input.addEventListener('keydown', (event: KeyboardEvent) => {
+      if (event.key === 'Enter') {
+        this.setState({ ...this.state, text: this.input.value });
+      }
+    });
+    this.count = h('div', { class: 'voxcat-count-line' });
+    this.clearButton = h('button', { class: 'voxcat-clear', title: 'Clear search and filters', onclick: () => this.clearAll() }, 'Clear');
+    this.head = new Widget({
+      node: h(
+        'div',
+        { class: 'voxcat-head' },
+        h('div', { class: 'voxcat-title' }, 'voxcat'),
+        this.status,
+        this.input,
+        h('div', { class: 'voxcat-count-row' }, this.count, this.clearButton)
+      )
+    });
+    this.facets = new FacetPanel();
+    this.facets.onToggle = (field, value) => this.setState(toggleFilter(this.state, field, value));
+    this.grid = new ThumbnailGrid();
+    this.grid.onOpen = row => this.openDataset(row.id);
+    this.grid.onTotal = (total, error) => this.showTotal(total, error);
+    this.detail = new DatasetDetail();
+    this.detail.onBack = () => this.showResults();
+    this.detail.onOpenId = id => this.openDataset(id);
+    this.detail.onInsert = id => void this.insert(id);
+    this.detail.onPyramid = id => void this.jobs.start({ kind: 'pyramid', id });
+    this.detail.hide();
+    this.jobs = new JobsView();
+    this.jobs.onEnded = job => {
+      if (job.kind === 'scan' || job.kind === 'pyramid') {
+        void this.refresh();
+      }
+    };
+    for (const widget of [this.head, this.facets, this.grid, this.detail, this.jobs]) {
+      this.addWidget(widget);
+    }
+    void this.refresh();
+  }
+
+  /** The current search. */
+  get searchState(): ISearchState {
+    return this.state;
+  }
+
+  /** Re-read the index: info line, facets and results. */
+  async refresh(): Promise<void> {
+    try {
+      this.info = await api.info();
+      const count = this.info.datasets ?? 0;
+      this.status.textContent = this.info.index_exists
+        ? `${count.toLocaleString()} datasets in ${this.info.index}`
+        : `No index yet at ${this.info.index}: scan a folder below.`;
+      this.status.title = this.info.index;
+    } catch (error) {
+      this.status.textContent = `voxcat server extension unavailable: ${(error as Error).message}`;
+      return;
+    }
+    this.key = null;
+    this.run();
+  }
+
+  /** Show a dataset in the detail view. */
+  openDataset(id: string): void {
+    this.facets.hide();
+    this.grid.hide();
+    this.detail.show();
+    void this.detail.load(id);
+  }
+
+  private showResults(): void {
+    this.detail.hide();
+    this.facets.show();
+    this.grid.show();
+  }
+
+  private setState(state: ISearchState): void {
+    this.state = state;
+    this.run();
+  }
+
+  private clearAll(): void {
+    this.input.value = '';
+    this.setState(emptyState());
+  }
+
+  private run(): void {
+    const key = stateKey(this.state);
+    if (key === this.key || !this.info?.index_exists) {
+      return;
+    }
+    this.key = key;
+    this.showResults();
+    const params = searchParams(this.state);
+    this.grid.setQuery(params);
+    this.clearButton.hidden = !this.state.text.trim() && activeFilterCount(this.state) === 0;
+    const state = this.state;
+    api
+      .facets(params)
+      .then(facets => {
+        if (key === this.key) {
+          this.facets.setFacets(facets, state);
+        }
+      })
+      .catch(error => {
+        if (key === this.key) {
+          this.facets.setFacets(null, state);
+          this.count.textContent = (error as Error).message;
+        }
+      });
+  }
+
+  private showTotal(total: number | null, error: Error | null): void {
+    this.count.classList.toggle('voxcat-error', error !== null);
+    if (error) {
+      this.count.textContent = error.message;
+    } else if (total === null) {
+      this.count.textContent = 'Searching…';
+    } else {
+      const all = this.info?.datasets;
+      this.count.textContent =
+        all !== undefined && all !== total
+          ? `${total.toLocaleString()} of ${all.toLocaleString()} datasets`
+          : `${total.toLocaleString()} datasets`;
+    }
+  }
+
+  private async insert(id: string): Promise<void> {
+    if (!this.info) {
+      return;
+    }
+    try {
+      await this.options.insertCode(this.info.index, id);
+    } catch (error) {
+      Notification.error(`voxcat: could not insert code: ${(error as Error).message}`);
+    }
+  }
+
+  private state: ISearchState = emptyState();
+  private key: string | null = null;
+  private info: api.IInfo | null = null;
+  private input: HTMLInputElement;
+  private status: HTMLElement;
+  private count: HTMLElement;
+  private clearButton: HTMLButtonElement;
+  private head: Widget;
+  private facets: FacetPanel;
+  private grid: ThumbnailGrid;
+  private detail: DatasetDetail;
+  private jobs: JobsView;
+}

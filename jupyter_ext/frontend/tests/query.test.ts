@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  activeFilterCount,
+  emptyState,
+  facetFilterText,
+  searchParams,
+  stateKey,
+  toggleFilter
+} from '../src/query';
+
+test('an empty search has no parameters', () => {
+  assert.equal(searchParams(emptyState()).toString(), '');
+  assert.equal(searchParams({ text: '   ', filters: {}, sort: '' }).toString(), '');
+});
+
+test('words, filters and sort become query parameters; several values repeat', () => {
+  const state = { text: ' sandstone "dry run" ', filters: { tags: ['b', 'a'], modality: ['CT'] }, sort: '-size' };
+  const params = searchParams(state);
+  assert.equal(params.get('q'), 'sandstone "dry run"');
+  assert.deepEqual(params.getAll('tags'), ['b', 'a']);
+  assert.deepEqual(params.getAll('modality'), ['CT']);
+  assert.equal(params.get('sort'), '-size');
+  // field order does not change the key
+  const same = { ...state, filters: { modality: ['CT'], tags: ['b', 'a'] } };
+  assert.equal(stateKey(state), stateKey(same));
+});
+
+test('values are encoded, never spliced into the URL', () => {
+  const params = searchParams({ text: "a&b=c'; DROP TABLE datasets;--", filters: { 'meta.x': ['1&2'] }, sort: '' });
+  const text = params.toString();
+  assert.ok(!text.includes('&b='));
+  assert.equal(new URLSearchParams(text).get('q'), "a&b=c'; DROP TABLE datasets;--");
+  assert.equal(new URLSearchParams(text).get('meta.x'), '1&2');
+});
+
+test('toggling a facet value adds, then removes it, and never mutates', () => {
+  const empty = emptyState();
+  const one = toggleFilter(empty, 'modality', 'CT');
+  assert.deepEqual(empty.filters, {});
+  assert.deepEqual(one.filters, { modality: ['CT'] });
+  const two = toggleFilter(one, 'modality', 'MR');
+  assert.deepEqual(two.filters, { modality: ['CT', 'MR'] });
+  assert.equal(activeFilterCount(two), 2);
+  const back = toggleFilter(toggleFilter(two, 'modality', 'CT'), 'modality', 'MR');
+  assert.deepEqual(back.filters, {});
+  assert.equal(activeFilterCount(back), 0);
+});
+
+test('facet values that the server would read as ranges, lists or globs are not offered', () => {
+  assert.equal(facetFilterText('CT'), 'CT');
+  assert.equal(facetFilterText(3), '3');
+  assert.equal(facetFilterText(null), null);
+  assert.equal(facetFilterText(''), null);
+  assert.equal(facetFilterText('a,b'), null);
+  assert.equal(facetFilterText('rock*'), null);
+  assert.equal(facetFilterText('1..2'), null);
+  assert.equal(facetFilterText('>5'), null);
+});
