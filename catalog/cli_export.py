@@ -37,6 +37,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         mode=args.mode,
         include_ancestors=args.include_ancestors,
         allow_restricted=args.allow_restricted,
+        deep_verify=args.deep_verify,
         progress=False if args.json or args.quiet else None,
         license=args.license,
         query="voxcat export " + " ".join(shlex.quote(s) for s in shown) if shown else None,
@@ -81,6 +82,11 @@ def add_commands(
     )
     p.add_argument(
         "--allow-restricted", action="store_true", help="export datasets with access=restricted"
+    )
+    p.add_argument(
+        "--deep-verify",
+        action="store_true",
+        help="re-read every written file from the device and compare its hashes",
     )
     p.add_argument("--license", default=None, help="licence of the subset, e.g. CC-BY-4.0")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

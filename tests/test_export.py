@@ -247,7 +247,7 @@ def test_exported_index_parquet_and_ro_crate(index) -> None:
 
 def test_an_interrupted_export_resumes(index, monkeypatch) -> None:
     dest = index.parent / "out"
-    real = files._copy_data
+    real = files.copy_file
     calls = []
 
     def flaky(src, dst, progress=None):
@@ -255,21 +255,32 @@ def test_an_interrupted_export_resumes(index, monkeypatch) -> None:
         if len(calls) > 4:  # Ctrl-C in the middle of the fifth file
             Path(dst).write_bytes(b"half a file")
             raise KeyboardInterrupt
-        real(src, dst, progress)
+        return real(src, dst, progress)
 
-    monkeypatch.setattr(files, "_copy_data", flaky)
+    monkeypatch.setattr(files, "copy_file", flaky)
     with pytest.raises(KeyboardInterrupt):
         export_catalog(open_catalog(index), dest, progress=False)
     assert not (dest / "catalog.yaml").exists()
     leftovers = [p for p in (dest / "data").rglob("*") if p.name.endswith(files.TMP)]
     assert leftovers  # the file being written stayed under its temporary name
-    monkeypatch.setattr(files, "_copy_data", real)
+    monkeypatch.setattr(files, "copy_file", real)
     report = export_catalog(open_catalog(index), dest, progress=False)
     assert report.resumed_files == 4
     _assert_entries_equal(dest, index, monkeypatch)
     _check_manifests(dest)
     with pytest.raises(ExportError, match="other datasets"):
         export_catalog(open_catalog(index).search(format="tiff"), dest, progress=False)
+
+
+def test_deep_verify_reads_every_copy_back(index, monkeypatch) -> None:
+    dest = index.parent / "deep"
+    report = export_catalog(
+        open_catalog(index).search(format="tiff"), dest, progress=False, deep_verify=True
+    )
+    lines = (dest / files.STATE_DIR / "done.jsonl").read_text().splitlines()
+    copies = [json.loads(line) for line in lines if '"how": "copy"' in line]
+    assert len(copies) == report.files and {c["verified"] for c in copies} == {"reread"}
+    _check_manifests(dest)
 
 
 def test_refusals_restricted_missing_changed_and_not_empty(index, tmp_path) -> None:
@@ -363,6 +374,11 @@ def test_cli_export_selects_like_search(index, capsys) -> None:
         main(["export", "--index", str(index), str(index.parent / "x"), "--mode", "rsync"])
     assert main(["export", "--index", str(index), "--format", "tiff", str(dest)]) == 1
     assert "holds an export of other datasets or another mode" in capsys.readouterr().err
+    deep = index.parent / "cli-deep"
+    args = ["export", "--index", str(index), "--format", "tiff", str(deep), "--deep-verify"]
+    assert main([*args, "-q", "--json"]) == 0
+    done = (deep / ".voxcat-export" / "done.jsonl").read_text().splitlines()
+    assert done and all(json.loads(line)["verified"] == "reread" for line in done)
 
 
 # -- the folder opens in an environment without voxcat ------------------------------------

@@ -541,9 +541,11 @@ class DuckDBCatalog(Catalog):
         allow_restricted: bool = False,
         progress: bool | None = None,
         license: str | None = None,
+        deep_verify: bool = False,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
+        ``deep_verify=True`` re-reads every written file from the device.
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
         """
@@ -557,6 +559,7 @@ class DuckDBCatalog(Catalog):
             allow_restricted=allow_restricted,
             progress=progress,
             license=license,
+            deep_verify=deep_verify,
         )
 
 

@@ -4,9 +4,10 @@
 data under ``data/`` (a BagIt payload), ``catalog.yaml`` (an intake 2 catalogue of
 stock readers: it opens with intake, xarray, dask and zarr alone), ``datasets.parquet``,
 a ``voxcat.duckdb`` index of the subset, ``thumbnails/``, ``lineage.json``,
-``README.md``, BagIt manifests and an RO-Crate 1.1 ``ro-crate-metadata.json``. Written
-files are verified against the index checksums, an interrupted export resumes, and
-every export is recorded in the audit log.
+``README.md``, BagIt manifests and an RO-Crate 1.1 ``ro-crate-metadata.json``. Files are
+copied and hashed in one pass and checked against the index checksums
+(``deep_verify=True`` also reads every copy back from the disk), an interrupted export
+resumes, and every export is recorded in the audit log.
 
 >>> from catalog import open_catalog
 >>> sub = open_catalog("lab.duckdb").search(project="rocks")    # doctest: +SKIP
