@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from .lab import LabServer
+from .shots import settled_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,22 +66,6 @@ def _view_image(page: Page, name: str) -> Locator:
     return box.locator(":scope > img")
 
 
-def _settled_screenshot(image: Locator, unlike: bytes | None = None, tries: int = 100) -> bytes:
-    """A screenshot of a loaded ``image`` that two shots in a row agree on (and, while
-    ``tries`` last, one that differs from ``unlike``: the new PNG may follow its caption)."""
-    image.page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-    )
-    last = image.screenshot()
-    for _ in range(tries):
-        image.page.wait_for_timeout(100)
-        shot = image.screenshot()
-        if shot == last and shot != unlike:
-            return shot
-        last = shot
-    return last
-
-
 def test_browse_search_open_and_slice(page: Page, lab: LabServer, tmp_path: Path) -> None:
     _run_demo_notebook(page, lab)
 
@@ -121,7 +106,7 @@ def test_browse_search_open_and_slice(page: Page, lab: LabServer, tmp_path: Path
     # moving the z slider shows another plane
     caption = page.locator(".widget-label", has_text=re.compile(r"^xy · z = \d+"))
     before_caption = caption.inner_text()
-    before = _settled_screenshot(xy)
+    before = settled_screenshot(xy)
     (tmp_path / "slice-before.png").write_bytes(before)
     slider = page.locator(".widget-slider").filter(
         has=page.locator(".widget-label", has_text=re.compile(r"^z$"))
@@ -130,6 +115,6 @@ def test_browse_search_open_and_slice(page: Page, lab: LabServer, tmp_path: Path
     handle.focus()
     handle.press("End")  # to the last slice
     expect(caption).not_to_have_text(before_caption, timeout=UPDATE_TIMEOUT)
-    after = _settled_screenshot(xy, unlike=before)
+    after = settled_screenshot(xy, unlike=before)
     (tmp_path / "slice-after.png").write_bytes(after)
     assert after != before, f"the xy view did not change; see {tmp_path}"

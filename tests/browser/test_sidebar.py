@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from catalog.demo import install_demo_notebook, run_demo
 
 from .lab import LabServer, LabStartError, running_lab
+from .shots import settled_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -83,20 +84,6 @@ def _count(page: Page) -> tuple[int, int]:
     return shown, int(match[2]) if match.re is COUNT else shown
 
 
-def _settled(image, unlike: bytes | None = None, tries: int = 100) -> bytes:
-    image.page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-    )
-    last = image.screenshot()
-    for _ in range(tries):
-        image.page.wait_for_timeout(100)
-        shot = image.screenshot()
-        if shot == last and shot != unlike:
-            return shot
-        last = shot
-    return last
-
-
 def test_sidebar_search_preview_insert_and_scan(
     page: Page, sidebar_lab: LabServer, tmp_path: Path
 ) -> None:
@@ -147,14 +134,14 @@ def test_sidebar_search_preview_insert_and_scan(
     caption = page.locator(".voxcat-slice-caption")
     expect(caption).to_have_text(re.compile(r"^z = \d+ of \d+ · level"), timeout=TIMEOUT)
     image = page.locator(".voxcat-slice")
-    before = _settled(image)
+    before = settled_screenshot(image)
     before_caption = caption.inner_text()
     slider = page.locator(".voxcat-slider")
     slider.focus()
     slider.press("End")
     expect(caption).not_to_have_text(before_caption, timeout=TIMEOUT)
     expect(caption).to_have_text(re.compile(r"^z = \d+ of \d+ · level"), timeout=TIMEOUT)
-    after = _settled(image, unlike=before)
+    after = settled_screenshot(image, unlike=before)
     (tmp_path / "slice-before.png").write_bytes(before)
     (tmp_path / "slice-after.png").write_bytes(after)
     assert after != before, f"the slice did not change; see {tmp_path}"
