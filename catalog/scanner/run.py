@@ -2,7 +2,9 @@
 write the results to the index in short batched transactions.
 
 Incremental by design: datasets whose files are unchanged (same names, sizes and
-mtimes) are only marked as seen; moved or renamed datasets are recognised by their
+mtimes) are only marked as seen, in one UPDATE, and the folders holding only such
+datasets are not even grouped again (``known.py``), so a rescan of an unchanged tree
+lists folders, reads nothing and starts no worker; moved or renamed datasets are recognised by their
 checksum and keep their id, tags and notes; vanished ones are marked missing, never
 deleted. Results are committed every second or so, so a killed scan loses at most
 the last batch and the next scan resumes where it stopped.
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScanError
-from ..index import cache_dir, connect, resolve_index, transaction
+from ..index import cache_dir, resolve_index, transaction
 from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
@@ -39,10 +41,12 @@ from ..index.store import (
     path_exists,
     unique_id,
 )
-from ..paths import display, to_db
+from ..paths import display, from_db, to_db
 from ..readers import load_readers
+from . import known as known_mod
 from .infer import PathPattern, infer_data_level, infer_modality
-from .walk import Candidate, walk
+from .known import Known, KnownTree
+from .walk import Candidate, regroup, walk
 from .worker import Result, process_safely
 
 
@@ -360,7 +364,10 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
-def _start(index: Path, root: Path, pattern: str | None) -> tuple[int, str | None]:
+def _start(
+    index: Path, root: Path, pattern: str | None, readers_fp: str, statuses: tuple[str, ...]
+) -> tuple[int, str | None, KnownTree | None]:
+    """Register the scan; return its id, the path pattern and what the index knows."""
     host = socket.gethostname()
     with transaction(index) as con:
         for scan_id, pid in con.execute(
@@ -382,18 +389,17 @@ def _start(index: Path, root: Path, pattern: str | None) -> tuple[int, str | Non
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
             [scan_id, to_db(root), current_user(), host, os.getpid(), now()],
         )
-    return scan_id, pattern
+        tree = None if root.is_file() else known_mod.load(con, to_db(root), readers_fp, statuses)
+    return scan_id, pattern, tree
 
 
-def _known(index: Path, root: Path) -> dict[str, tuple[str, str, str]]:
+def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
     """``db path -> (id, signature, status)`` of every dataset under ``root``."""
     prefix = to_db(root).rstrip("/") + "/"
-    with connect(index) as con:
-        rows = con.execute(
-            "SELECT path, id, signature, status FROM datasets "
-            "WHERE path = ? OR starts_with(path, ?)",
-            [to_db(root), prefix],
-        ).fetchall()
+    rows = con.execute(
+        "SELECT path, id, signature, status FROM datasets WHERE path = ? OR starts_with(path, ?)",
+        [to_db(root), prefix],
+    ).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
@@ -482,7 +488,11 @@ def scan(
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
     compiled = PathPattern(pattern) if pattern else None
-    scan_id, saved = _start(index_path, root, pattern)
+    readers = load_readers()
+    readers_fp = known_mod.fingerprint(readers)
+    # datasets that stay unchanged when their files do (see the classification below)
+    reusable = ("ok", "missing") if retry_failed else ("ok", "missing", "failed")
+    scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
     if compiled is None and saved:
         compiled = PathPattern(saved)
 
@@ -494,44 +504,60 @@ def scan(
         if severity == "error" and "folder" in message:
             unreadable.append(to_db(p).rstrip("/") + "/")
 
-    readers = load_readers()
     exclude = frozenset({index_path, Path(str(index_path) + ".wal"), cache})
-    candidates = list(walk(root, readers, issue=issue, exclude=exclude))
-    known = _known(index_path, root)
+    found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree))
+    tree = None  # free it before the index is read again
 
+    writer = _Writer(index_path, root, scan_id, compiled)
     todo: list[Candidate] = []
     unchanged: list[str] = []
     seen: set[str] = set()
-    for cand in candidates:
-        db_path = to_db(cand.source.path)
-        seen.add(db_path)
-        old = known.get(db_path)
-        if (
-            old
-            and old[1] == cand.signature
-            and (old[2] == "ok" or (old[2] == "failed" and not retry_failed))
-        ):
-            unchanged.append(old[0])
-        elif old and old[1] == cand.signature and old[2] == "missing":
-            unchanged.append(old[0])  # it came back as it was
-        else:
-            todo.append(cand)
-    vanished = [
-        p
-        for p, (_i, _s, status) in known.items()
-        if p not in seen and status != "missing" and not any(p.startswith(u) for u in unreadable)
-    ]
-    if unchanged:
-        with transaction(index_path) as con:
+    again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
+    with transaction(index_path) as con:
+        known = _known(con, root)
+        for item in found:
+            if isinstance(item, Known):
+                db_path, sig = item.path, item.signature
+            else:
+                db_path, sig = to_db(item.source.path), item.signature
+            seen.add(db_path)
+            old = known.get(db_path)
+            if (
+                old
+                and old[1] == sig
+                and (old[2] == "ok" or (old[2] == "failed" and not retry_failed))
+            ):
+                unchanged.append(old[0])
+            elif old and old[1] == sig and old[2] == "missing":
+                unchanged.append(old[0])  # it came back as it was
+            elif isinstance(item, Known):
+                again.setdefault(item.folder, set()).add(db_path)
+            else:
+                todo.append(item)
+        if unchanged:
             con.execute(
                 "UPDATE datasets SET last_seen = ?, scan_id = ?, "
                 "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END "
                 "WHERE id IN (SELECT unnest(?))",
                 [now(), scan_id, unchanged],
             )
+        writer.counts["unchanged"] = len(unchanged)
+        finished = not todo and not again
+        if finished:  # nothing to read: close the scan in this same transaction
+            missing = _vanished(known, seen, unreadable)
+            _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
+    if finished:
+        return _report(root, index_path, scan_id, writer, walk_issues, 0, t0)
 
-    writer = _Writer(index_path, root, scan_id, compiled)
-    writer.counts["unchanged"] = len(unchanged)
+    # datasets the walk reused but another process changed in the index meanwhile:
+    # group their folders for real so they are processed like any other
+    for folder, paths in again.items():
+        for cand in regroup(Path(from_db(folder)), readers, issue=issue, exclude=exclude):
+            db_path = to_db(cand.source.path)
+            if db_path in paths or db_path not in seen:
+                seen.add(db_path)
+                todo.append(cand)
+
     total = sum(c.size for c in todo)
     bar = _progress(progress, total, len(todo))
     done_bytes = 0
@@ -565,37 +591,73 @@ def scan(
         if bar is not None:
             bar.close()
 
-    missing = [p for p in vanished if p not in writer.moved_from]
-    counts = writer.counts
-    counts["datasets"] += len(unchanged)
-    counts["missing"] = len(missing)
+    missing = [p for p in _vanished(known, seen, unreadable) if p not in writer.moved_from]
     with transaction(index_path) as con:
-        if missing:
-            ids = [
-                r[0]
-                for r in con.execute(
-                    "SELECT id FROM datasets WHERE path IN (SELECT unnest(?)) AND status <> 'missing'",
-                    [missing],
-                ).fetchall()
-            ]
-            con.execute(
-                "UPDATE datasets SET status = 'missing', scan_id = ? WHERE id IN (SELECT unnest(?))",
-                [scan_id, ids],
-            )
-            append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
-        _record_issues(con, scan_id, walk_issues)
-        written = sum(counts[k] for k in ("added", "changed", "moved", "failed"))
-        if written >= REBUILD_ABOVE:  # many appended terms: sort them again for lookups
-            rebuild_terms(con)
+        _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
+    return _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
+
+
+def _vanished(
+    known: dict[str, tuple[str, str, str]], seen: set[str], unreadable: list[str]
+) -> list[str]:
+    """Known paths the walk did not find (outside folders it could not read)."""
+    return [
+        p
+        for p, (_i, _s, status) in known.items()
+        if p not in seen and status != "missing" and not any(p.startswith(u) for u in unreadable)
+    ]
+
+
+def _finish(
+    con: Any,
+    scan_id: int,
+    writer: _Writer,
+    missing: list[str],
+    walk_issues: list[tuple[str, str, str]],
+    readers_fp: str,
+) -> None:
+    """Mark vanished datasets missing, record the walk's issues, close the scan."""
+    counts = writer.counts
+    counts["datasets"] += counts["unchanged"]
+    counts["missing"] = len(missing)
+    if missing:
+        ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM datasets WHERE path IN (SELECT unnest(?)) AND status <> 'missing'",
+                [missing],
+            ).fetchall()
+        ]
         con.execute(
-            "UPDATE scans SET status = 'done', finished = ?, counts = ? WHERE scan_id = ?",
-            [now(), json.dumps(counts), scan_id],
+            "UPDATE datasets SET status = 'missing', scan_id = ? WHERE id IN (SELECT unnest(?))",
+            [scan_id, ids],
         )
+        append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
+    _record_issues(con, scan_id, walk_issues)
+    written = sum(counts[k] for k in ("added", "changed", "moved", "failed"))
+    if written >= REBUILD_ABOVE:  # many appended terms: sort them again for lookups
+        rebuild_terms(con)
+    con.execute(
+        "UPDATE scans SET status = 'done', finished = ?, counts = ? WHERE scan_id = ?",
+        [now(), json.dumps(counts), scan_id],
+    )
+    known_mod.record(con, scan_id, readers_fp)
+
+
+def _report(
+    root: Path,
+    index_path: Path,
+    scan_id: int,
+    writer: _Writer,
+    walk_issues: list[tuple[str, str, str]],
+    done_bytes: int,
+    t0: float,
+) -> ScanReport:
     return ScanReport(
         root=display(root),
         index=display(index_path),
         scan_id=scan_id,
-        counts=counts,
+        counts=writer.counts,
         failed=writer.failed,
         issues=[(display(p), s, m) for p, s, m in walk_issues],
         bytes_processed=done_bytes,

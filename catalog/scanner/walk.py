@@ -9,6 +9,10 @@ non-image file. Nothing on the drive is invisible.
 
 Directory symlinks are followed with loop detection; loops, dangling links and
 unreadable folders become recorded issues and the walk goes on.
+
+On a rescan, a folder whose files are exactly those of datasets the index already
+holds, unchanged, is not grouped again: the walk yields them as
+:class:`~catalog.scanner.known.Known` (see ``known.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ import stat as stat_mod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import blake3
-
-from ..paths import display
+from ..paths import display, to_db
 from ..readers import Reader, Source
+from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, signature
 
 #: Names that are never datasets: OS and file-manager litter found on external drives.
 IGNORED_NAMES = frozenset(
@@ -75,11 +78,9 @@ class Candidate:
     @property
     def signature(self) -> str:
         """Changes whenever a file is added, removed, resized or touched."""
-        h = blake3.blake3()
-        h.update(f"{self.reader}\0{sorted(self.source.options.items())}\n".encode())
-        for f in self.files:
-            h.update(os.fsencode(f.rel) + f"\0{f.size}\0{f.mtime_ns}\n".encode())
-        return h.hexdigest()[:32]
+        return signature(
+            self.reader, self.source.options, ((f.rel, f.size, f.mtime_ns) for f in self.files)
+        )
 
 
 def _rel(path: Path, location: Path) -> str:
@@ -117,18 +118,30 @@ def _link_problem(path: Path) -> str | None:
     return None
 
 
+def _claims(reader: Reader) -> bool:
+    """Whether ``reader`` overrides :meth:`Reader.claim_directory` (the base claims nothing)."""
+    return getattr(type(reader), "claim_directory", None) is not Reader.claim_directory
+
+
 def walk(
     root: Path,
     readers: list[Reader],
     *,
     issue: Issue,
     exclude: frozenset[Path] = frozenset(),
-) -> Iterator[Candidate]:
-    """Yield every dataset under ``root`` (a folder or a single file)."""
+    known: KnownTree | None = None,
+) -> Iterator[Candidate | Known]:
+    """Yield every dataset under ``root`` (a folder or a single file).
+
+    With ``known`` (a rescan), folders whose files all belong, unchanged, to datasets
+    the index holds yield those as :class:`Known` instead of grouping them again.
+    """
     suffix_readers = [(r, r.suffixes) for r in readers if r.suffixes]
     if root.is_file():
         yield from _files_to_candidates(root.parent, [root], readers, suffix_readers, issue)
         return
+    claimers = [r for r in readers if _claims(r)]
+    excluded = {os.fspath(p) for p in exclude}
     visited: dict[tuple[int, int], Path] = {}
     stack = [root]
     while stack:
@@ -147,40 +160,72 @@ def walk(
             )
             continue
         visited[key] = folder
-        claimed = _claim(folder, readers, issue)
+        claimed = _claim(folder, claimers, issue)
         if claimed is not None:
             yield claimed
             continue
-        try:
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            issue(str(folder), "error", f"cannot list folder: {exc.strerror}")
+        listed = _list(folder, excluded, issue)
+        if listed is None:
             continue
-        files: list[Path] = []
-        subdirs: list[Path] = []
-        for entry in entries:
-            path = Path(entry.path)
-            if entry.name in IGNORED_NAMES or entry.name.startswith("._") or path in exclude:
-                continue
-            try:
-                if entry.is_symlink():
-                    problem = _link_problem(path)
-                    if problem:
-                        issue(str(path), "error", problem)
-                        continue
-                mode = os.stat(path).st_mode
-            except OSError as exc:
-                issue(str(path), "error", f"cannot stat: {exc.strerror}")
-                continue
-            if stat_mod.S_ISDIR(mode):
-                subdirs.append(path)
-            elif stat_mod.S_ISREG(mode):
-                files.append(path)
-            else:
-                issue(str(path), "warning", "not a regular file (device, socket or pipe); skipped")
-        yield from _files_to_candidates(folder, files, readers, suffix_readers, issue)
+        files, subdirs, stats = listed
+        found = known.match(to_db(folder), stats) if known is not None and files else None
+        if found is not None:
+            yield from found
+        else:
+            yield from _files_to_candidates(
+                folder, [Path(f) for f in files], readers, suffix_readers, issue
+            )
         stack.extend(reversed(subdirs))
+
+
+def _list(
+    folder: Path, excluded: set[str], issue: Issue
+) -> tuple[list[str], list[Path], dict[str, tuple[int, int]]] | None:
+    """The regular files (paths, and ``name -> (size, mtime_ns)`` with names in index
+    form) and subfolders of ``folder``, sorted by name; ``None`` if it cannot be listed."""
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        issue(str(folder), "error", f"cannot list folder: {exc.strerror}")
+        return None
+    files: list[str] = []
+    subdirs: list[Path] = []
+    stats: dict[str, tuple[int, int]] = {}
+    for entry in entries:
+        name, path = entry.name, entry.path
+        if name in IGNORED_NAMES or name.startswith("._") or path in excluded:
+            continue
+        try:
+            if entry.is_symlink():
+                problem = _link_problem(Path(path))
+                if problem:
+                    issue(path, "error", problem)
+                    continue
+            st = os.stat(path)
+        except OSError as exc:
+            issue(path, "error", f"cannot stat: {exc.strerror}")
+            continue
+        if stat_mod.S_ISDIR(st.st_mode):
+            subdirs.append(Path(path))
+        elif stat_mod.S_ISREG(st.st_mode):
+            files.append(path)
+            stats[name if name.isascii() else to_db(name)] = (st.st_size, st.st_mtime_ns)
+        else:
+            issue(path, "warning", "not a regular file (device, socket or pipe); skipped")
+    return files, subdirs, stats
+
+
+def regroup(
+    folder: Path, readers: list[Reader], *, issue: Issue, exclude: frozenset[Path] = frozenset()
+) -> Iterator[Candidate]:
+    """The datasets of the files of ``folder`` alone, grouped as a full walk would."""
+    listed = _list(folder, {os.fspath(p) for p in exclude}, lambda *_: None)
+    if listed is None:
+        return
+    suffix_readers = [(r, r.suffixes) for r in readers if r.suffixes]
+    files = [Path(f) for f in listed[0]]
+    yield from _files_to_candidates(folder, files, readers, suffix_readers, issue)
 
 
 def _claim(folder: Path, readers: list[Reader], issue: Issue) -> Candidate | None:
@@ -204,7 +249,9 @@ def _candidate(
         stats = stat_files(source)
     except OSError as exc:
         issue(
-            str(source.path), "error", f"cannot stat {display(exc.filename or '')}: {exc.strerror}"
+            str(source.path),
+            "error",
+            f"{STAT_FAILED}{display(exc.filename or '')}: {exc.strerror}",
         )
         return None
     return Candidate(source=source, reader=reader, files=stats, forced=forced)
@@ -223,7 +270,7 @@ def _files_to_candidates(
         try:
             sources, files = reader.group(folder, files)
         except Exception as exc:
-            issue(str(folder), "error", f"{reader.name} reader failed to group files: {exc}")
+            issue(str(folder), "error", f"{reader.name} {GROUP_FAILED}: {exc}")
             continue
         for source in sources:
             cand = _candidate(source, reader.name, issue)
