@@ -32,6 +32,7 @@ from catalog.preview import (
     Slicer,
     ensure_preview,
     find_preview,
+    levels,
     originals,
     preview_job,
     preview_path,
@@ -594,3 +595,78 @@ def test_prune_keeps_current_previews(env: dict) -> None:
     removed = prune_previews(env["index"])
     assert removed == [stray] and s.preview.is_dir()
     assert os.listdir(store.previews_dir(env["index"]))
+
+
+# -- decoded layers kept for slider steps -----------------------------------------------
+
+
+class _Counting:
+    """A zarr array that counts the reads zarr decodes chunks for."""
+
+    def __init__(self, array) -> None:  # type: ignore[no-untyped-def]
+        self.array, self.reads = array, 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.array, name)
+
+    def __getitem__(self, key):  # type: ignore[no-untyped-def]
+        self.reads += 1
+        return self.array[key]
+
+
+@pytest.fixture
+def compressed(tmp_path: Path) -> tuple[np.ndarray, Path]:
+    rng = np.random.default_rng(20261123)
+    vol = rng.integers(0, 60000, (32, 40, 48), dtype=np.uint16)
+    path = tmp_path / "vol.zarr"
+    z = zarr.create_array(str(path), shape=vol.shape, chunks=(8, 16, 16), dtype=vol.dtype)
+    z[:] = vol
+    return vol, path
+
+
+def _level(path: Path, monkeypatch, limit: int):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(levels, "LAYERS", levels.LayerCache(limit))
+    lv = levels.open_zarr_level(path)
+    assert isinstance(lv, levels.ZarrLevel)
+    lv.array = _Counting(lv.array)
+    return lv
+
+
+def test_slider_steps_through_compressed_chunks_decode_each_once(compressed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    vol, path = compressed
+    lv = _level(path, monkeypatch, 1 << 30)
+    for z in range(32):  # a z slider across every chunk row
+        np.testing.assert_array_equal(lv.read((z, slice(None), slice(None))), vol[z])
+    assert lv.array.reads == 4  # one per chunk row (8 layers deep)
+    for y in range(40):
+        np.testing.assert_array_equal(lv.read((slice(None), y, slice(None))), vol[:, y])
+    assert lv.array.reads == 4 + 3
+    strided = lv.read((slice(1, 30, 3), 17, slice(2, 47, 5)))  # a strided window, cached too
+    np.testing.assert_array_equal(strided, vol[1:30:3, 17, 2:47:5])
+    np.testing.assert_array_equal(
+        lv.read((slice(1, 30, 3), 18, slice(2, 47, 5))), vol[1:30:3, 18, 2:47:5]
+    )
+    assert lv.array.reads == 7 + 1
+    out = lv.read((5, slice(None), slice(None)))
+    out[:] = 0  # the caller's copy: the cached block is untouched
+    np.testing.assert_array_equal(lv.read((5, slice(None), slice(None))), vol[5])
+    assert lv.read((slice(2, 9), slice(0, 5), slice(None))).shape == (7, 5, 48)  # blocks: no cache
+
+
+def test_layer_cache_stays_within_its_limit(compressed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    vol, path = compressed
+    layer = 40 * 48 * 2
+    lv = _level(path, monkeypatch, 3 * 4 * layer)  # a third of it: 4 of the 8 layers
+    assert levels.LAYERS.depth(8, layer) == 4
+    for z in range(32):
+        np.testing.assert_array_equal(lv.read((z, slice(None), slice(None))), vol[z])
+        assert levels.LAYERS.nbytes <= levels.LAYERS.limit
+    assert lv.array.reads == 8
+    other = levels.open_zarr_level(path)  # another level never sees this one's blocks
+    assert other.owner != lv.owner
+    lv.close()
+    assert levels.LAYERS.nbytes == 0
+    tiny = _level(path, monkeypatch, layer)  # not even two layers fit: plain reads
+    for z in range(3):
+        np.testing.assert_array_equal(tiny.read((z, slice(None), slice(None))), vol[z])
+    assert tiny.array.reads == 3 and levels.LAYERS.nbytes == 0

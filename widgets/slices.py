@@ -5,6 +5,11 @@ Pixels come from a slicer (``catalog.preview.Slicer``): each view asks for one p
 (or the window in view) no larger than the screen, so a terabyte volume browses as
 fast as a small one once it has a pyramid. Clicking a view moves the crosshair.
 
+Inside a running kernel the xy view is drawn first and the other two are read in a
+worker thread and drawn when they arrive (they cut through every slice: without a
+pyramid, from a cold disk, that takes seconds); the kernel stays free meanwhile, and
+``loaded`` is the task to await for all of them.
+
 >>> sb = SliceBrowser(cat, "k2x9q4m1abcd")        # doctest: +SKIP
 >>> sb.set_position(z=10); sb.cmap = "fire"      # doctest: +SKIP
 >>> sb.views["xz"].data                          # doctest: +SKIP
@@ -12,6 +17,8 @@ fast as a small one once it has a pyramid. Clicking a view moves the crosshair.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -60,6 +67,16 @@ class OrthoView:
         self.caption = W.Label()
         self.events = Event(source=self.image, watched_events=["click"])
         self.box = W.VBox([self.caption, self.image], layout={"align_items": "flex-start"})
+
+
+def _read_plane(
+    slicer: SlicerLike, dims: tuple[str, str], at: dict[str, int], max_size: int
+) -> tuple[xr.DataArray, list[warnings.WarningMessage]]:
+    """A plane and the warnings reading it raised (shown in the browser's notice)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PreviewWarning)
+        plane = slicer.plane(dims=dims, at=at, max_size=max_size)
+    return plane, list(caught)
 
 
 def _scalar_coord(plane: xr.DataArray, dim: str) -> str:
@@ -136,10 +153,15 @@ class SliceBrowser(W.VBox):
         self._sync_sliders()
         self.observe(self._on_position, names="position")
         self.observe(lambda _: self.render(), names=["limits", "cmap"])
-        self.render()
+        #: the task drawing the views after the first (``None`` when all were drawn at once)
+        self.loaded: asyncio.Task[None] | None = None
+        self._pending: set[str] = set()  # views the task has yet to draw
+        self._first_render()
 
     def close(self) -> None:
         """Close the browser, its views and their mouse-event listeners."""
+        if self.loaded is not None:
+            self.loaded.cancel()
         for view in self.views.values():
             view.events.close()
         for child in self.children:
@@ -301,8 +323,43 @@ class SliceBrowser(W.VBox):
     def _at(self, dims: tuple[str, str]) -> dict[str, int]:
         return {d: int(i) for d, i in self.position.items() if d not in dims}
 
-    def render(self, changed: set[str] | None = None) -> None:
-        """Redraw the views (only those whose plane or crosshair ``changed`` dims touch)."""
+    def _first_render(self) -> None:
+        """Draw xy now; in a running event loop, the other views from a worker thread."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.zoom is not None:
+            self.render()
+            return
+        self._pending = {"yz", "xz"}
+        self.render(views=("xy",))
+        for name in self._pending:
+            self.views[name].caption.value = f"{name} · reading…"
+        self.loaded = loop.create_task(self._fill(("yz", "xz")))
+
+    async def _fill(self, names: tuple[str, ...]) -> None:
+        loop = asyncio.get_running_loop()
+        for name in names:
+            view = self.views[name]
+            at = self._at(view.dims)
+            read = functools.partial(_read_plane, self.slicer, view.dims, at, self.max_size)
+            try:
+                plane, caught = await loop.run_in_executor(None, read)
+            except Exception as exc:  # shown, like any other reading problem
+                self._pending.discard(name)
+                view.caption.value = f"{name} · cannot read: {exc}"
+                continue
+            self._pending.discard(name)
+            self._notice(caught)
+            view.data, view.key = oriented(plane, view.dims), tuple(sorted(at.items()))
+            self.render(views=(name,))  # reads again only if the position moved meanwhile
+
+    def render(
+        self, changed: set[str] | None = None, views: tuple[str, ...] | None = None
+    ) -> None:
+        """Redraw the views (only those whose plane or crosshair ``changed`` dims touch,
+        and only ``views`` when given)."""
         limits, cmap = self.limits, self.cmap
         if self.zoom is not None:
             if changed is None or changed & set(self.others):
@@ -311,13 +368,13 @@ class SliceBrowser(W.VBox):
             return
         for view in self.views.values():
             at = self._at(view.dims)
+            if (view.name in self._pending) if views is None else (view.name not in views):
+                continue  # a view the background task draws when its plane arrives
             if changed is not None and not changed & (set(at) | set(view.dims)):
                 continue
             key = tuple(sorted(at.items()))
             if view.key != key or view.data is None:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", PreviewWarning)
-                    plane = self.slicer.plane(dims=view.dims, at=at, max_size=self.max_size)
+                plane, caught = _read_plane(self.slicer, view.dims, at, self.max_size)
                 view.data, view.key = oriented(plane, view.dims), key
                 self._notice(caught)
             r, c = view.dims

@@ -8,6 +8,9 @@ the chunks, tiles, files or rows that intersect it:
   writes): from each chunk file only the byte range holding the window is read (an
   8 KiB layer for a z plane), several files at a time;
 - :class:`ZarrLevel`: any other Zarr array, through zarr (intersecting chunks only);
+  a plane across deep compressed chunks decodes them whole anyway, so it keeps the
+  next layers of those chunks too (:class:`LayerCache`): a slider step through them
+  is a copy, not another decode;
 - :class:`DaskLevel`: anything else, through the reader's lazy dask array.
 
 File-specific levels (a contiguous TIFF, a folder of slices) live in ``originals``.
@@ -19,12 +22,14 @@ File-specific levels (a contiguous TIFF, a folder of slices) live in ``originals
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import itertools
 import json
 import math
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,8 @@ SAMPLE_BYTES = 16 << 20  # a level this small is read whole for contrast
 SAMPLE_WINDOW = 256
 PARALLEL_CHUNKS = 16  # windows over this many chunks are read by several threads
 POOL_WORKERS = 4
+#: bytes of decoded layers kept for slider steps, all levels of the process together
+LAYER_CACHE_BYTES = int(float(os.environ.get("VOXCAT_LAYER_CACHE_MB", "192")) * (1 << 20))
 _POOL: cf.ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
@@ -254,8 +261,77 @@ class RawZarrLevel(Level):
             os.close(fd)
 
 
+class LayerCache:
+    """Blocks of consecutive layers decoded for plane reads, least recently used
+    dropped first, ``limit`` bytes in all (one process-wide instance, :data:`LAYERS`).
+
+    A block holds ``depth`` layers of one chunk row along the axis a plane cuts:
+    ``depth`` is the largest divisor of the chunk depth whose block fits a third of
+    the limit (the three views of a volume each keep theirs), so reading it decodes
+    exactly the chunks the plane alone would have decoded.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self._blocks: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def depth(self, chunk: int, layer_bytes: int) -> int:
+        """Layers per block for chunks ``chunk`` deep and layers of ``layer_bytes``."""
+        room = self.limit // 3 // max(1, layer_bytes)
+        return max((d for d in range(1, chunk + 1) if chunk % d == 0 and d <= room), default=1)
+
+    def get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            block = self._blocks.get(key)
+            if block is not None:
+                self._blocks.move_to_end(key)
+            return block
+
+    def put(self, key: tuple, block: np.ndarray) -> None:
+        with self._lock:
+            old = self._blocks.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._blocks[key] = block
+            self._bytes += block.nbytes
+            while self._bytes > self.limit and len(self._blocks) > 1:
+                _, dropped = self._blocks.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def forget(self, owner: int) -> None:
+        """Drop the blocks of one level (its ``owner`` number)."""
+        with self._lock:
+            for key in [k for k in self._blocks if k[0] == owner]:
+                self._bytes -= self._blocks.pop(key).nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._blocks.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+
+#: the process's cache of decoded layers (see :class:`LayerCache`)
+LAYERS = LayerCache(LAYER_CACHE_BYTES)
+_OWNERS = itertools.count()
+
+
+def _hashable(k: int | slice) -> tuple[int, ...] | int:
+    return (k.start, k.stop, k.step) if isinstance(k, slice) else k
+
+
 class ZarrLevel(Level):
-    """Any Zarr array (compressed, v2 or v3, sharded) read through zarr-python."""
+    """Any Zarr array (compressed, v2 or v3, sharded) read through zarr-python.
+
+    A plane that cuts chunks deeper than one layer (a z plane of 64³ chunks) decodes
+    every chunk it touches whole; the read keeps a block of the following layers of
+    those chunks in :data:`LAYERS`, so the next slider steps only copy a layer.
+    """
 
     kind = "zarr"
 
@@ -263,12 +339,51 @@ class ZarrLevel(Level):
         storage = getattr(array, "shards", None) or array.chunks
         super().__init__(array.shape, array.dtype, storage, perm)
         self.array, self.path = array, Path(path)
+        self.stored_chunks = tuple(int(c) for c in array.chunks)  # the unit zarr decodes
+        self.owner = next(_OWNERS)  # never reused, unlike id(): blocks cannot mix up
+        weakref.finalize(self, LAYERS.forget, self.owner)
 
     def _read_stored(self, key: Key) -> np.ndarray:
+        deep = [
+            d
+            for d, k in enumerate(key)
+            if isinstance(k, int) and self.stored_chunks[d] > 1 and self.stored_shape[d] > 1
+        ]
+        if len(deep) == 1 and LAYERS.limit > 0:
+            return self._layer(key, deep[0])
+        return self._zarr(key)
+
+    def _layer(self, key: Key, axis: int) -> np.ndarray:
+        """Layer ``key[axis]`` of the plane ``key``, from a cached block of layers."""
+        i, chunk = int(key[axis]), self.stored_chunks[axis]
+        layer_bytes = math.prod(key_len(k) for k in key) * self.dtype.itemsize
+        depth = LAYERS.depth(chunk, layer_bytes)
+        if depth <= 1:
+            return self._zarr(key)
+        start = i // chunk * chunk + i % chunk // depth * depth
+        stop = min(start + depth, self.stored_shape[axis])
+        cache_key = (
+            self.owner,
+            axis,
+            start,
+            tuple(_hashable(k) for k in key[:axis] + key[axis + 1 :]),
+        )
+        block = LAYERS.get(cache_key)
+        wide = (*key[:axis], slice(start, stop, 1), *key[axis + 1 :])
+        if block is None:
+            block = self._zarr(wide)
+            LAYERS.put(cache_key, block)
+        pos = sum(1 for k in key[:axis] if not isinstance(k, int))
+        return np.take(block, i - start, axis=pos)  # a copy: the block stays intact
+
+    def _zarr(self, key: Key) -> np.ndarray:
         try:
             return np.asarray(self.array[key])
         except Exception as exc:
             raise ReaderError(self.path, f"cannot read Zarr chunk (corrupt?): {exc}") from exc
+
+    def close(self) -> None:
+        LAYERS.forget(self.owner)
 
 
 class DaskLevel(Level):

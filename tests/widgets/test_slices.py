@@ -4,8 +4,10 @@ physical aspect, the 2-D zoom/pan window and the preview button."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
+import threading
 import time
 
 import numpy as np
@@ -253,3 +255,81 @@ def test_a_dataset_that_is_not_an_image_raises(demo: DuckDBCatalog) -> None:
     i = ident(demo, "empty.tif")
     with pytest.raises(Exception, match="empty"):
         SliceBrowser(demo, i)
+
+
+class _GatedSlicer:
+    """The real Slicer, but reads of planes other than xy wait for ``gate`` and note
+    the thread they ran on."""
+
+    def __init__(self, cat: DuckDBCatalog, i: str) -> None:
+        from catalog.preview import Slicer
+
+        self._s = Slicer.from_catalog(cat, i)
+        self.gate = threading.Event()
+        self.threads: dict[tuple[str, str], str] = {}
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._s, name)
+
+    def plane(self, dims=("y", "x"), at=None, max_size=None):  # type: ignore[no-untyped-def]
+        self.threads[tuple(dims)] = threading.current_thread().name
+        if tuple(dims) != ("y", "x"):
+            assert self.gate.wait(10), "the test never opened the gate"
+        return self._s.plane(dims, at=at, max_size=max_size)
+
+
+def test_in_a_kernel_xy_comes_first_and_the_others_arrive_without_blocking(
+    demo: DuckDBCatalog,
+    rec,  # type: ignore[no-untyped-def]
+) -> None:
+    i, vol = rec
+    slicer = _GatedSlicer(demo, i)
+
+    async def main() -> SliceBrowser:
+        sb = SliceBrowser(demo, i, slicer=slicer)
+        z, y, x = (sb.position[d] for d in "zyx")
+        np.testing.assert_array_equal(sb.views["xy"].data.values, vol[z])
+        assert sb.views["xy"].image.value  # drawn before the others were read
+        assert sb.views["xz"].data is None and sb.views["xz"].caption.value == "xz · reading…"
+        assert sb.loaded is not None and not sb.loaded.done()
+        await asyncio.sleep(0.05)  # the loop runs other work while the reads wait
+        sb.cmap = "fire"  # redraws xy only: the pending views are the task's
+        assert sb.views["yz"].data is None
+        slicer.gate.set()
+        await asyncio.wait_for(sb.loaded, 10)
+        np.testing.assert_array_equal(sb.views["xz"].data.values, vol[:, y, :])
+        np.testing.assert_array_equal(sb.views["yz"].data.values, vol[:, :, x].T)
+        assert sb.views["yz"].caption.value.startswith("yz · x = ")
+        assert pixels(sb.views["xz"].image.value).std() > 0
+        return sb
+
+    asyncio.run(main())
+    main_thread = threading.main_thread().name
+    assert slicer.threads[("y", "x")] == main_thread
+    assert slicer.threads[("z", "x")] != main_thread
+    assert slicer.threads[("y", "z")] != main_thread
+
+
+def test_a_move_while_the_views_load_draws_the_new_position(
+    demo: DuckDBCatalog,
+    rec,  # type: ignore[no-untyped-def]
+) -> None:
+    i, vol = rec
+    slicer = _GatedSlicer(demo, i)
+
+    async def main() -> None:
+        sb = SliceBrowser(demo, i, slicer=slicer)
+        sb.set_position(y=10, x=70, z=5)  # before the background reads ran
+        slicer.gate.set()
+        await asyncio.wait_for(sb.loaded, 10)
+        np.testing.assert_array_equal(sb.views["xy"].data.values, vol[5])
+        np.testing.assert_array_equal(sb.views["xz"].data.values, vol[:, 10, :])
+        np.testing.assert_array_equal(sb.views["yz"].data.values, vol[:, :, 70].T)
+
+    asyncio.run(main())
+
+
+def test_outside_a_kernel_every_view_is_drawn_at_once(demo: DuckDBCatalog, rec) -> None:  # type: ignore[no-untyped-def]
+    i, _ = rec
+    sb = SliceBrowser(demo, i)
+    assert sb.loaded is None and all(v.data is not None for v in sb.views.values())
