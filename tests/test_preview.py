@@ -25,6 +25,7 @@ from catalog.errors import (
     PreviewCancelled,
     PreviewError,
     PreviewWarning,
+    ReaderError,
     ViewError,
 )
 from catalog.index import connect
@@ -670,3 +671,51 @@ def test_layer_cache_stays_within_its_limit(compressed, monkeypatch) -> None:  #
     for z in range(3):
         np.testing.assert_array_equal(tiny.read((z, slice(None), slice(None))), vol[z])
     assert tiny.array.reads == 3 and levels.LAYERS.nbytes == 0
+
+
+# -- tiled mosaics without a pyramid ----------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_tiled_mosaic_reads_only_the_tiles_in_view(tmp_path: Path, compression) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(20261123)
+    image = rng.integers(0, 60000, (300, 500), dtype=np.uint16)  # edge tiles are partial
+    (tmp_path / "drive").mkdir()
+    tifffile.imwrite(tmp_path / "drive" / "m.tif", image, tile=(64, 64), compression=compression)
+    index = tmp_path / "lab.duckdb"
+    scan(tmp_path / "drive", index, jobs=1, progress=False)
+    ident = next(iter(open_catalog(index)))
+    s = Slicer(index, ident, preview=False)
+    level = s._level(0)
+    assert isinstance(level, originals.TiffTiledLevel)
+    read: list[tuple[int, int]] = []
+    real = level._tile
+    level._tile = lambda fd, ty, tx: (read.append((ty, tx)), real(fd, ty, tx))[1]  # type: ignore[method-assign]
+    window = s.region(y=(70, 130), x=(200, 260), max_size=None)
+    np.testing.assert_array_equal(window.values, image[70:130, 200:260])
+    assert sorted(read) == [(1, 3), (1, 4), (2, 3), (2, 4)]
+    np.testing.assert_array_equal(s.plane(("y", "x"), max_size=None).values, image)
+    strided = s.region(y=(3, 290), x=(1, 499), max_size=50)
+    step = strided.attrs["stride"]
+    assert step > 1
+    np.testing.assert_array_equal(strided.values, image[3:290:step, 1:499:step])
+    one_row = level.read((133, slice(0, 500, 7)))
+    np.testing.assert_array_equal(one_row, image[133, ::7])
+    s.close()
+
+
+def test_a_truncated_tiled_mosaic_names_the_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(20261124)
+    image = rng.integers(0, 60000, (256, 256), dtype=np.uint16)
+    (tmp_path / "drive").mkdir()
+    path = tmp_path / "drive" / "m.tif"
+    tifffile.imwrite(path, image, tile=(64, 64))
+    index = tmp_path / "lab.duckdb"
+    scan(tmp_path / "drive", index, jobs=1, progress=False)
+    ident = next(iter(open_catalog(index)))
+    s = Slicer(index, ident, preview=False)
+    assert isinstance(s._level(0), originals.TiffTiledLevel)
+    with open(path, "r+b") as fh:  # the file loses its last tiles after the scan
+        fh.truncate(path.stat().st_size - 3 * 64 * 64 * 2)
+    with pytest.raises(ReaderError, match=r"m\.tif.*truncated"):
+        s.plane(("y", "x"), max_size=None)

@@ -2,6 +2,8 @@
 
 - an uncompressed contiguous TIFF is read in place: a z plane is one contiguous read,
   an xz plane one row per z plane (:class:`TiffContiguousLevel`);
+- a tiled 2-D TIFF (a stitched mosaic) reads the tiles a window intersects, one
+  ``pread`` and one decode per tile, several at a time (:class:`TiffTiledLevel`);
 - a folder of slices reads one file per z plane; uncompressed TIFF slices laid out like
   the first one read only the rows a window needs (:class:`SliceLevel`);
 - Zarr arrays read only the chunks a window intersects (``levels.open_zarr_level``);
@@ -27,11 +29,13 @@ from ..errors import ReaderError
 from ..readers.base import canonical_order, map_axes
 from .dataset import DatasetRef
 from .levels import (
+    PARALLEL_CHUNKS,
     POOL_WORKERS,
     DaskLevel,
     Key,
     Level,
     ZarrLevel,
+    chunk_spans,
     key_len,
     open_zarr_level,
     pool,
@@ -111,6 +115,94 @@ class TiffContiguousLevel(Level):
         if len(shape) == 1 or (rows[-1] - rows[0] + 1) * row <= SPAN_BYTES:
             return read_span(fd, at, shape, self.file_dtype, inner, self.path)
         return np.stack([self._gather(fd, at + r * row, shape[1:], inner[1:]) for r in rows])
+
+
+class TiffTiledLevel(Level):
+    """A tiled 2-D TIFF page (a stitched mosaic without a pyramid) read tile by tile:
+    a window reads and decodes only the tiles it intersects, each with one ``pread``
+    and tifffile's decoder for its compression, on several threads (the decoders
+    release the GIL); a strided overview keeps every tile's sampled pixels only."""
+
+    kind = "tiff-tiled"
+
+    def __init__(self, path: Path, tif: Any, page: Any, perm: Sequence[int]) -> None:
+        tile = (int(page.tilelength), int(page.tilewidth))
+        super().__init__(page.shape, page.dtype, tile, perm)
+        self.path, self._tif, self._page, self.tile = Path(path), tif, page, tile
+        self._offsets = [int(o) for o in page.dataoffsets]
+        self._counts = [int(c) for c in page.databytecounts]
+        self._across = -(-self.stored_shape[1] // tile[1])  # tiles per row
+
+    @classmethod
+    def open(cls, ref: DatasetRef) -> TiffTiledLevel | None:
+        """The level when the dataset is one tiled, single-sample 2-D TIFF page."""
+        import tifffile
+
+        path = ref.source.path
+        index = int((ref.kwargs.get("options") or {}).get("series", 0))
+        tif = None
+        try:
+            tif = tifffile.TiffFile(path)
+            series = tif.series[index]
+            page = series.pages[0]
+            usable = (
+                len(series.pages) == 1
+                and page.is_tiled
+                and page.tiledepth == 1
+                and page.samplesperpixel == 1
+                and len(page.shape) == 2
+                and tuple(series.shape) == tuple(page.shape)
+                and len(page.dataoffsets)
+                == -(-page.shape[0] // page.tilelength) * -(-page.shape[1] // page.tilewidth)
+            )
+            perm = canonical_order(map_axes(series.axes, series.shape)) if usable else None
+            if perm is None or tuple(page.shape[p] for p in perm) != ref.shape:
+                tif.close()
+                return None
+            return cls(path, tif, page, perm)
+        except Exception:
+            if tif is not None:
+                tif.close()
+            return None
+
+    def _tile(self, fd: int, ty: int, tx: int) -> np.ndarray:
+        i = ty * self._across + tx
+        th, tw = self.tile
+        if self._counts[i] == 0:  # a tile never written reads as zeros
+            return np.zeros((th, tw), self.dtype)
+        raw = pread(fd, self._counts[i], self._offsets[i])
+        if len(raw) < self._counts[i]:
+            raise ReaderError(self.path, "file is shorter than its tiles say (truncated?)")
+        try:
+            data = self._page.decode(raw, i)[0]
+        except Exception as exc:
+            raise ReaderError(self.path, f"cannot decode tile {i} (corrupt?): {exc}") from exc
+        if data is None:
+            return np.zeros((th, tw), self.dtype)
+        return np.asarray(data).reshape(-1)[: th * tw].reshape(th, tw)
+
+    def _read_stored(self, key: Key) -> np.ndarray:
+        out = np.empty([key_len(k) for k in key], dtype=self.dtype)
+        rows, cols = (chunk_spans(k, t) for k, t in zip(key, self.tile))
+        tiles = [(r, c) for r in rows for c in cols]
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+
+            def copy(part: list[tuple[Any, Any]]) -> None:
+                for (ty, dst_r, in_r), (tx, dst_c, in_c) in part:  # disjoint parts of out
+                    out[dst_r, dst_c] = self._tile(fd, ty, tx)[in_r, in_c]
+
+            if len(tiles) < PARALLEL_CHUNKS:
+                copy(tiles)
+            else:  # each thread a run of neighbouring tiles: the disk reads ahead for it
+                step = -(-len(tiles) // POOL_WORKERS)
+                list(pool().map(copy, [tiles[i : i + step] for i in range(0, len(tiles), step)]))
+        finally:
+            os.close(fd)
+        return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
+
+    def close(self) -> None:
+        self._tif.close()
 
 
 class SliceLevel(Level):
@@ -266,7 +358,7 @@ def open_level(ref: DatasetRef, level: int = 0) -> Level:
     if ref.reader == "zarr":
         found = _zarr_level(ref, level)
     elif ref.reader == "tiff" and level == 0:
-        found = TiffContiguousLevel.open(ref)
+        found = TiffContiguousLevel.open(ref) or TiffTiledLevel.open(ref)
     elif ref.reader == "slices" and level == 0:
         found = SliceLevel.open(ref)
     if found is not None:
