@@ -601,20 +601,6 @@ def test_prune_keeps_current_previews(env: dict) -> None:
 # -- decoded layers kept for slider steps -----------------------------------------------
 
 
-class _Counting:
-    """A zarr array that counts the reads zarr decodes chunks for."""
-
-    def __init__(self, array) -> None:  # type: ignore[no-untyped-def]
-        self.array, self.reads = array, 0
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.array, name)
-
-    def __getitem__(self, key):  # type: ignore[no-untyped-def]
-        self.reads += 1
-        return self.array[key]
-
-
 @pytest.fixture
 def compressed(tmp_path: Path) -> tuple[np.ndarray, Path]:
     rng = np.random.default_rng(20261123)
@@ -625,29 +611,45 @@ def compressed(tmp_path: Path) -> tuple[np.ndarray, Path]:
     return vol, path
 
 
-def _level(path: Path, monkeypatch, limit: int):  # type: ignore[no-untyped-def]
+def _level(path: Path, monkeypatch, limit: int, zarr_python: bool = False):  # type: ignore[no-untyped-def]
+    """The level of ``path`` with ``reads``: how many windows it decoded chunks for."""
     monkeypatch.setattr(levels, "LAYERS", levels.LayerCache(limit))
-    lv = levels.open_zarr_level(path)
-    assert isinstance(lv, levels.ZarrLevel)
-    lv.array = _Counting(lv.array)
+    if zarr_python:
+        lv = levels.ZarrLevel(zarr.open_array(str(path), mode="r"), path)
+    else:
+        lv = levels.open_zarr_level(path)
+        assert isinstance(lv, levels.PackedZarrLevel)
+    lv.reads = 0
+    fetch = lv._fetch
+
+    def counted(key):  # type: ignore[no-untyped-def]
+        lv.reads += 1
+        return fetch(key)
+
+    lv._fetch = counted
     return lv
 
 
-def test_slider_steps_through_compressed_chunks_decode_each_once(compressed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("zarr_python", [False, True])
+def test_slider_steps_through_compressed_chunks_decode_each_once(
+    compressed,  # type: ignore[no-untyped-def]
+    monkeypatch,
+    zarr_python: bool,
+) -> None:
     vol, path = compressed
-    lv = _level(path, monkeypatch, 1 << 30)
+    lv = _level(path, monkeypatch, 1 << 30, zarr_python)
     for z in range(32):  # a z slider across every chunk row
         np.testing.assert_array_equal(lv.read((z, slice(None), slice(None))), vol[z])
-    assert lv.array.reads == 4  # one per chunk row (8 layers deep)
+    assert lv.reads == 4  # one per chunk row (8 layers deep)
     for y in range(40):
         np.testing.assert_array_equal(lv.read((slice(None), y, slice(None))), vol[:, y])
-    assert lv.array.reads == 4 + 3
+    assert lv.reads == 4 + 3
     strided = lv.read((slice(1, 30, 3), 17, slice(2, 47, 5)))  # a strided window, cached too
     np.testing.assert_array_equal(strided, vol[1:30:3, 17, 2:47:5])
     np.testing.assert_array_equal(
         lv.read((slice(1, 30, 3), 18, slice(2, 47, 5))), vol[1:30:3, 18, 2:47:5]
     )
-    assert lv.array.reads == 7 + 1
+    assert lv.reads == 7 + 1
     out = lv.read((5, slice(None), slice(None)))
     out[:] = 0  # the caller's copy: the cached block is untouched
     np.testing.assert_array_equal(lv.read((5, slice(None), slice(None))), vol[5])
@@ -662,7 +664,7 @@ def test_layer_cache_stays_within_its_limit(compressed, monkeypatch) -> None:  #
     for z in range(32):
         np.testing.assert_array_equal(lv.read((z, slice(None), slice(None))), vol[z])
         assert levels.LAYERS.nbytes <= levels.LAYERS.limit
-    assert lv.array.reads == 8
+    assert lv.reads == 8
     other = levels.open_zarr_level(path)  # another level never sees this one's blocks
     assert other.owner != lv.owner
     lv.close()
@@ -670,7 +672,7 @@ def test_layer_cache_stays_within_its_limit(compressed, monkeypatch) -> None:  #
     tiny = _level(path, monkeypatch, layer)  # not even two layers fit: plain reads
     for z in range(3):
         np.testing.assert_array_equal(tiny.read((z, slice(None), slice(None))), vol[z])
-    assert tiny.array.reads == 3 and levels.LAYERS.nbytes == 0
+    assert tiny.reads == 3 and levels.LAYERS.nbytes == 0
 
 
 # -- tiled mosaics without a pyramid ----------------------------------------------------
@@ -719,3 +721,83 @@ def test_a_truncated_tiled_mosaic_names_the_file(tmp_path: Path) -> None:
         fh.truncate(path.stat().st_size - 3 * 64 * 64 * 2)
     with pytest.raises(ReaderError, match=r"m\.tif.*truncated"):
         s.plane(("y", "x"), max_size=None)
+
+
+def _packed_variants() -> dict[str, dict]:
+    import numcodecs
+    from zarr.codecs import (
+        BloscCodec,
+        BytesCodec,
+        Crc32cCodec,
+        GzipCodec,
+        TransposeCodec,
+        ZstdCodec,
+    )
+
+    return {
+        "v3-zstd": {"compressors": ZstdCodec()},
+        "v3-gzip-big-endian": {"compressors": GzipCodec(), "serializer": BytesCodec(endian="big")},
+        "v3-blosc-dotted-keys": {
+            "compressors": BloscCodec(),
+            "chunk_key_encoding": {"name": "v2", "separator": "."},
+        },
+        "v3-uncompressed": {"compressors": None},
+        "v2-blosc": {"zarr_format": 2, "compressors": numcodecs.Blosc()},
+        "v2-zlib-slashes": {
+            "zarr_format": 2,
+            "compressors": numcodecs.Zlib(),
+            "chunk_key_encoding": {"name": "v2", "separator": "/"},
+        },
+        "v2-lz4": {"zarr_format": 2, "compressors": numcodecs.LZ4()},
+        # not packed: zarr-python reads these
+        "v3-sharded": {"compressors": ZstdCodec(), "shards": (16, 32, 48)},
+        "v3-crc32c": {"compressors": [ZstdCodec(), Crc32cCodec()]},
+        "v3-transposed": {
+            "compressors": ZstdCodec(),
+            "filters": [TransposeCodec(order=(2, 1, 0))],
+        },
+    }
+
+
+@pytest.mark.parametrize("variant", list(_packed_variants()))
+def test_compressed_zarr_layouts_read_like_zarr_python(tmp_path: Path, variant: str) -> None:
+    rng = np.random.default_rng(20261125)
+    vol = (rng.standard_normal((33, 40, 50)) * 100).astype("float32")  # partial edge chunks
+    path = tmp_path / f"{variant}.zarr"
+    z = zarr.create_array(
+        str(path),
+        shape=vol.shape,
+        chunks=(8, 16, 16),
+        dtype=vol.dtype,
+        fill_value=float("nan"),
+        **_packed_variants()[variant],
+    )
+    z[:] = vol
+    z[16:24, 0:16, 0:16] = np.nan  # a chunk of fill values only: zarr may not write it
+    truth = vol.copy()
+    truth[16:24, 0:16, 0:16] = np.nan
+    lv = levels.open_zarr_level(path)
+    packed = variant.split("-")[1] not in ("sharded", "crc32c", "transposed")
+    assert isinstance(lv, levels.PackedZarrLevel) == packed, type(lv)
+    for key in [
+        (5, slice(None), slice(None)),
+        (slice(None), 17, slice(None)),
+        (slice(None), slice(None), 49),
+        (slice(3, 30, 4), slice(1, 39, 3), 7),
+        (slice(0, 33), slice(0, 40), slice(0, 50)),
+    ]:
+        got = lv.read(key)
+        np.testing.assert_array_equal(got, truth[key], err_msg=str(key))
+
+
+def test_a_corrupt_zarr_chunk_names_its_file(compressed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    vol, path = compressed
+    chunk = path / "c" / "1" / "0" / "2"
+    chunk.write_bytes(b"not zstd at all")
+    lv = levels.open_zarr_level(path)
+    np.testing.assert_array_equal(lv.read((2, slice(None), slice(None))), vol[2])  # elsewhere
+    with pytest.raises(ReaderError, match=r"c/1/0/2.*corrupt"):
+        lv.read((9, slice(None), slice(None)))
+    chunk.write_bytes(__import__("numcodecs").Zstd().encode(b"\0" * 10))
+    with pytest.raises(ReaderError, match="holds 5 values"):
+        lv.read((slice(8, 16), 3, slice(None)))

@@ -34,7 +34,6 @@ from .levels import (
     DaskLevel,
     Key,
     Level,
-    ZarrLevel,
     chunk_spans,
     key_len,
     open_zarr_level,
@@ -347,7 +346,7 @@ def _zarr_level(ref: DatasetRef, level: int) -> Level | None:
         return None
     if out.shape != ref.levels[level]:
         return None
-    if isinstance(out, ZarrLevel) and out.array.ndim != len(perm):
+    if len(out.stored_shape) != len(perm):
         return None
     return out
 
