@@ -201,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_export import add_commands as add_export
 
     add_export(sub, _add_index)
+    from .cli_preview import add_commands as add_preview
+
+    add_preview(sub, _add_index)
     return parser
 
 

@@ -4,6 +4,7 @@
   fitting level and only where they intersect (what widgets and the REST API use);
 - :func:`ensure_preview` / :func:`preview_job`: build a browsing pyramid (OME-Zarr in
   the index's cache folder, keyed by checksum) for big datasets without their own;
+- :func:`build_previews`: the missing previews of a whole selection (``voxcat preview``);
 - :func:`prune_previews`: delete previews of data that changed or left the index.
 
 >>> from catalog.preview import Slicer, preview_job
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+from .batch import PreviewReport, build_previews
 from .jobs import PreviewJob, preview_job
 from .slicer import Slicer
 from .store import (
@@ -27,7 +29,9 @@ from .store import (
 __all__ = [
     "PREVIEW_MIN_BYTES",
     "PreviewJob",
+    "PreviewReport",
     "Slicer",
+    "build_previews",
     "ensure_preview",
     "find_preview",
     "preview_job",

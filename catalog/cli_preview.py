@@ -1,0 +1,79 @@
+"""The ``voxcat preview`` command: build preview pyramids for big datasets.
+
+voxcat preview                          # every big dataset without a pyramid
+voxcat preview --modality CT --dry-run  # a selection, like voxcat search; only list
+voxcat preview --min-size 1GB --prune   # bigger ones only; drop previews of old data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+    from .catalogue.values import parse_bytes
+    from .cli_catalogue import _filters
+    from .paths import display
+    from .preview import prune_previews
+    from .preview.batch import build_previews
+
+    ids = None
+    filters = _filters(args)
+    if args.text or filters:
+        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **filters))
+    min_bytes = int(parse_bytes(args.min_size))
+    report = build_previews(
+        args.index, ids, min_bytes=min_bytes, progress=not args.json and None, dry_run=args.dry_run
+    )
+    pruned = prune_previews(args.index) if args.prune and not args.dry_run else []
+    if args.json:
+        out = {
+            "counts": report.counts,
+            "built": [{"id": i, "path": display(p), "seconds": s} for i, p, s in report.built],
+            "failed": [{"dataset": d, "error": e} for d, e in report.failed],
+            "pruned": [display(p) for p in pruned],
+            "bytes_on_disk": report.bytes_on_disk,
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0 if report.ok else 1
+    verb = "would build" if args.dry_run else "built"
+    for ident, path, seconds in report.built:
+        took = "" if args.dry_run else f" in {seconds:.1f} s"
+        print(f"{verb} {ident}{took}: {display(path)}")
+    for path in pruned:
+        print(f"pruned {display(path)}")
+    print(report)
+    return 0 if report.ok else 1
+
+
+def add_commands(
+    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register ``preview`` on the main parser."""
+    from .cli_catalogue import SHORTCUTS
+    from .preview import PREVIEW_MIN_BYTES
+
+    p = sub.add_parser(
+        "preview",
+        help="build preview pyramids (fast browsing) for big datasets without their own",
+    )
+    p.add_argument("text", nargs="*", help="words selecting datasets (default: all)")
+    add_index(p)
+    for name, help_text in SHORTCUTS:
+        p.add_argument(f"--{name}", default=None, help=help_text)
+    p.add_argument("--tag", action="append", help="has this tag")
+    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="any field")
+    p.add_argument(
+        "--min-size",
+        default=f"{PREVIEW_MIN_BYTES >> 20} MiB",
+        help="only datasets at least this big uncompressed (default: %(default)s)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list what would be built")
+    p.add_argument(
+        "--prune", action="store_true", help="then delete previews of data no longer indexed"
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=_cmd_preview)

@@ -1,0 +1,166 @@
+"""Preview pyramids for many datasets at once (``voxcat preview``).
+
+Picks, among the selected datasets, the big images without a pyramid of their own
+(:func:`~catalog.preview.store.wants_preview`), builds the previews that are missing
+or out of date one after the other, and goes on when one fails: the failure is
+reported with the dataset and the cause, and recorded in the audit log.
+
+>>> report = build_previews("lab.duckdb")                  # doctest: +SKIP
+>>> print(report)                                          # doctest: +SKIP
+previews: 2 built, 5 current, 31 not needed, 0 failed; 11.2 GB in lab.voxcat/previews
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CatalogError, PreviewCancelled
+from ..index import connect, resolve_index, transaction
+from ..paths import display
+from .dataset import load_ref
+from .store import (
+    PREVIEW_MIN_BYTES,
+    build_preview,
+    preview_levels,
+    preview_path,
+    previews_dir,
+    wants_preview,
+)
+
+STATES = ("built", "current", "would build", "not needed", "failed")
+
+
+@dataclasses.dataclass
+class PreviewReport:
+    """What :func:`build_previews` did: ``counts`` per state, ``built`` as
+    ``(id, path, seconds)``, ``failed`` as ``(dataset label, cause)``."""
+
+    index: Path
+    counts: dict[str, int]
+    built: list[tuple[str, Path, float]]
+    failed: list[tuple[str, str]]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def bytes_on_disk(self) -> int:
+        """Size of every preview of the index (built now or before)."""
+        base = previews_dir(self.index)
+        if not base.is_dir():
+            return 0
+        return sum(f.stat().st_size for f in base.rglob("*") if f.is_file())
+
+    def __str__(self) -> str:
+        parts = [f"{self.counts[s]} {s}" for s in STATES if self.counts[s] or s != "would build"]
+        lines = [
+            f"previews: {', '.join(parts)} in {self.seconds:.1f} s; "
+            f"{self.bytes_on_disk / 1e9:.2f} GB in {display(previews_dir(self.index))}"
+        ]
+        lines += [
+            f"  failed: {cause}" if label in cause else f"  failed: {label}: {cause}"
+            for label, cause in self.failed
+        ]
+        return "\n".join(lines)
+
+
+def _candidates(index: Path, ids: list[str] | None, min_bytes: int) -> tuple[list[str], int]:
+    """Ids of datasets that may want a preview (by their index row), and how many of
+    the selection do not."""
+    sql = (
+        "SELECT id, shape, dtype, level_shapes FROM datasets "
+        "WHERE kind <> 'file' AND status = 'ok'"
+    )
+    params: list[Any] = []
+    if ids is not None:
+        sql += " AND id IN (SELECT unnest(?))"
+        params.append(ids)
+    with connect(index, read_only=True) as con:
+        rows = con.execute(sql + " ORDER BY name, id", params).fetchall()
+    chosen = []
+    for ident, shape, dtype, level_shapes in rows:
+        try:
+            nbytes = math.prod(shape or [0]) * np.dtype(dtype or "uint8").itemsize
+        except TypeError:
+            continue
+        levels = len(level_shapes) if isinstance(level_shapes, list) else 1
+        if nbytes >= min_bytes and levels <= 1 and shape:
+            chosen.append(ident)
+    selected = len(ids) if ids is not None else len(rows)
+    return chosen, selected - len(chosen)
+
+
+def build_previews(
+    index: str | os.PathLike[str] | None = None,
+    ids: Iterable[str] | None = None,
+    *,
+    min_bytes: int = PREVIEW_MIN_BYTES,
+    progress: bool | None = None,
+    dry_run: bool = False,
+) -> PreviewReport:
+    """Build the missing previews of the datasets ``ids`` (default: every dataset).
+
+    Datasets smaller than ``min_bytes`` (uncompressed) or with their own pyramid need
+    none; a preview built for the dataset's current checksum is kept. ``progress``
+    shows a bar per build (default: when stderr is a terminal); ``dry_run`` only
+    says what would be built. A failure (unreadable or changed files, no space left)
+    is reported and recorded (audit action ``preview.failed``) and the next dataset
+    is built; ``KeyboardInterrupt`` stops after cleaning up the current build.
+
+    >>> build_previews("lab.duckdb", cat.search(modality="CT"), dry_run=True)  # doctest: +SKIP
+    """
+    from ..catalogue import open_catalog
+    from ..index.store import append_audit, current_user
+
+    t0 = time.perf_counter()
+    path = resolve_index(index).resolve()
+    wanted = None if ids is None else list(dict.fromkeys(ids))
+    chosen, small = _candidates(path, wanted, min_bytes)
+    counts = dict.fromkeys(STATES, 0)
+    counts["not needed"] = small
+    built: list[tuple[str, Path, float]] = []
+    failed: list[tuple[str, str]] = []
+    records: list[tuple[str, str, dict[str, Any]]] = []
+    cat = open_catalog(path)
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", bool)())
+    for ident in chosen:
+        label = f"dataset {ident}"
+        try:
+            ref = load_ref(cat, ident)
+            label = ref.label
+            if not wants_preview(ref, min_bytes):
+                counts["not needed"] += 1
+                continue
+            if ref.checksum and preview_levels(preview_path(path, ref.checksum), ref.checksum):
+                counts["current"] += 1
+                continue
+            if dry_run:
+                counts["would build"] += 1
+                built.append((ident, preview_path(path, ref.checksum or "-"), 0.0))
+                continue
+            t = time.perf_counter()
+            where = build_preview(ref, progress=progress)
+            built.append((ident, where, time.perf_counter() - t))
+            counts["built"] += 1
+        except PreviewCancelled:
+            raise
+        except (CatalogError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+            failed.append((label, str(exc)))
+            records.append(("preview.failed", ident, {"error": str(exc)}))
+            counts["failed"] += 1
+    if records:
+        with transaction(path) as con:
+            append_audit(con, records, current_user())
+    return PreviewReport(path, counts, built, failed, time.perf_counter() - t0)
