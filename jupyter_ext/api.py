@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
+from catalog.catalogue.core import DEFAULT_FACETS
 from catalog.index import cache_dir
 
 from .errors import NotFound
@@ -79,9 +80,22 @@ def facets(
     index: Path, args: SearchArgs, fields: Sequence[str], ranges: Sequence[str], limit: int
 ) -> dict[str, Any]:
     """Value counts of ``fields`` (default: the catalogue's usual facets) and
-    ``(min, max)`` of ``ranges`` over the matching datasets."""
+    ``(min, max)`` of ``ranges`` over the matching datasets.
+
+    A field the query filters on is counted as if its own filter were off (the other
+    filters and the text still apply), so its other values stay on offer: values of
+    one field combine with OR, and choosing ``CT`` must not hide ``MR``.
+    """
     sub = select(index, args)
-    counts = sub.facets(*fields, limit=limit)
+    fields = list(fields) or list(DEFAULT_FACETS)
+    free = [f for f in fields if f not in args.filters]
+    counts = sub.facets(*free, limit=limit) if free else {}
+    base = catalogue(index, files=args.files)
+    for field in fields:
+        if field in args.filters:
+            others = {k: v for k, v in args.filters.items() if k != field}
+            counts[field] = base.search(args.text, **others).facets(field, limit=limit)[field]
+    counts = {f: counts[f] for f in fields}
     return {
         "total": len(sub),
         "facets": {

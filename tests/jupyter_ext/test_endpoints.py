@@ -89,6 +89,29 @@ async def test_facets_and_ranges_follow_the_filters(api, lab) -> None:
     assert {"modality", "format", "tags", "project"} <= set(r.json["facets"])
 
 
+async def test_a_filtered_field_keeps_its_other_values_on_offer(api, lab) -> None:
+    # values of one field combine with OR: choosing name=cell_a.tif must still offer
+    # the other names (counted without the name filter, the text and other filters
+    # still applying), while every other field is counted over the selection
+    params = {"fields": "name,project", "name": "cell_a.tif"}
+    r = await api("facets", params=params)
+    assert r.json["total"] == 1
+    names = {v["value"]: v["count"] for v in r.json["facets"]["name"]}
+    assert names == dict.fromkeys(
+        ["cell_a.tif", "sandstone_0.tif", "sandstone_1.tif", "sandstone_2.tif"], 1
+    )
+    assert r.json["facets"]["project"] == [{"value": "cells", "count": 1}]
+    r = await api("facets", params={**params, "q": "sandstone"})  # the text still applies
+    assert r.json["total"] == 0
+    assert {v["value"] for v in r.json["facets"]["name"]} == {
+        "sandstone_0.tif",
+        "sandstone_1.tif",
+        "sandstone_2.tif",
+    }
+    r = await api("facets", params={**params, "project": "cells", "fields": "name"})
+    assert r.json["facets"]["name"] == [{"value": "cell_a.tif", "count": 1}]  # other filters
+
+
 async def test_dataset_detail_has_tags_notes_and_lineage(api, lab) -> None:
     child, parent = lab.id("sandstone_1.tif"), lab.id("sandstone_0.tif")
     r = await api("datasets", child)
