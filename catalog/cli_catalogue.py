@@ -212,12 +212,14 @@ def _cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
+def add_selection(
+    p: argparse.ArgumentParser,
+    add_index: Callable[[argparse.ArgumentParser], None],
+    text_help: str = "words selecting datasets (default: all)",
 ) -> None:
-    """Register the catalogue subcommands on the main parser."""
-    p = sub.add_parser("search", help="find datasets (same semantics as cat.search)")
-    p.add_argument("text", nargs="*", help='words that must all match; "quote phrases"')
+    """The arguments that select datasets as ``voxcat search`` does (read them back
+    with :func:`_filters`): words, the field shortcuts, ``--tag``, ``--where``."""
+    p.add_argument("text", nargs="*", help=text_help)
     add_index(p)
     for name, help_text in SHORTCUTS:
         p.add_argument(f"--{name}", default=None, help=help_text)
@@ -228,6 +230,14 @@ def add_commands(
         metavar="KEY=VALUE",
         help="any field or metadata key, e.g. meta.ExposureTime=0.1..1 (repeatable)",
     )
+
+
+def add_commands(
+    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Register the catalogue subcommands on the main parser."""
+    p = sub.add_parser("search", help="find datasets (same semantics as cat.search)")
+    add_selection(p, add_index, 'words that must all match; "quote phrases"')
     p.add_argument("--sort", default=None, help="sort field; --sort=-size for descending")
     p.add_argument("--limit", type=int, default=50, help="rows to show (0: all; default 50)")
     p.add_argument("--files", action="store_true", help="include non-image files")

@@ -80,15 +80,10 @@ def add_commands(
     sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
 ) -> None:
     """Register ``verify`` and ``audit`` on the main parser."""
-    from .cli_catalogue import SHORTCUTS
+    from .cli_catalogue import add_selection
 
     p = sub.add_parser("verify", help="re-hash datasets and report modified or missing files")
-    p.add_argument("text", nargs="*", help="words selecting datasets (default: all)")
-    add_index(p)
-    for name, help_text in SHORTCUTS:
-        p.add_argument(f"--{name}", default=None, help=help_text)
-    p.add_argument("--tag", action="append", help="has this tag")
-    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="any field")
+    add_selection(p, add_index)
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel readers")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=_cmd_verify)

@@ -53,19 +53,14 @@ def add_commands(
     sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
 ) -> None:
     """Register ``preview`` on the main parser."""
-    from .cli_catalogue import SHORTCUTS
+    from .cli_catalogue import add_selection
     from .preview import PREVIEW_MIN_BYTES
 
     p = sub.add_parser(
         "preview",
         help="build preview pyramids (fast browsing) for big datasets without their own",
     )
-    p.add_argument("text", nargs="*", help="words selecting datasets (default: all)")
-    add_index(p)
-    for name, help_text in SHORTCUTS:
-        p.add_argument(f"--{name}", default=None, help=help_text)
-    p.add_argument("--tag", action="append", help="has this tag")
-    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="any field")
+    add_selection(p, add_index)
     p.add_argument(
         "--min-size",
         default=f"{PREVIEW_MIN_BYTES >> 20} MiB",

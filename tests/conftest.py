@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import numpy as np
 import pytest
 
@@ -25,3 +28,12 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Run the real-browser tests last: Playwright's sync API leaves an event loop
     behind that the async Jupyter server tests must not meet."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+def q(index: Path, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of ``sql`` on a read-only connection of its own to the index file."""
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

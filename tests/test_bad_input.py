@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 import tifffile
@@ -18,13 +17,7 @@ from PIL import Image
 from catalog import scan
 from catalog.paths import from_db, to_db
 
-
-def q(index: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(index), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from .conftest import q
 
 
 @pytest.fixture

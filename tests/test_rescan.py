@@ -18,13 +18,7 @@ from catalog.scanner import known as known_mod
 from catalog.scanner import run as run_mod
 from catalog.scanner import walk as walk_mod
 
-
-def q(index: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(index), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from .conftest import q
 
 
 @pytest.fixture

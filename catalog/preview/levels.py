@@ -32,7 +32,7 @@ import math
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,40 @@ def chunk_spans(k: int | slice, chunk: int) -> list[tuple[int, slice, slice]]:
     return spans
 
 
+ChunkPart = Callable[[tuple[int, ...], list[slice]], "np.ndarray | None"]
+
+
+def gather_chunks(
+    key: Key,
+    chunks: Sequence[int],
+    dtype: np.dtype,
+    part: ChunkPart,
+    fill: Any,
+    parallel_from: int = PARALLEL_CHUNKS,
+) -> np.ndarray:
+    """The window ``key`` of a chunked array, ``part(chunk index, slices inside it)``
+    giving each chunk's share (``None``: a missing chunk, read as ``fill``). Windows
+    over ``parallel_from`` chunks or more are read by several threads, each a run of
+    neighbouring chunks (the disk reads ahead for it); the int entries of ``key``
+    are dropped from the result."""
+    out = np.empty([key_len(k) for k in key], dtype=dtype)
+    per_dim = [chunk_spans(k, c) for k, c in zip(key, chunks)]
+    combos = list(itertools.product(*per_dim))
+
+    def copy(run: list[tuple[tuple[int, slice, slice], ...]]) -> None:
+        for combo in run:  # disjoint parts of ``out``: safe from several threads
+            dst = tuple(s[1] for s in combo)
+            got = part(tuple(s[0] for s in combo), [s[2] for s in combo])
+            out[dst] = fill if got is None else got
+
+    if len(combos) < parallel_from:
+        copy(combos)
+    else:  # reads wait on the disk and decoders release the GIL: keep several going
+        step = -(-len(combos) // POOL_WORKERS)
+        list(pool().map(copy, [combos[i : i + step] for i in range(0, len(combos), step)]))
+    return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
+
+
 class Level:
     """One resolution level; subclasses implement :meth:`_read_stored`.
 
@@ -235,25 +269,13 @@ class RawZarrLevel(Level):
         return self.path / name
 
     def _read_stored(self, key: Key) -> np.ndarray:
-        out = np.empty([key_len(k) for k in key], dtype=self.dtype)
-        per_dim = [chunk_spans(k, c) for k, c in zip(key, self.stored_chunks)]
-        combos = list(itertools.product(*per_dim))
+        def part(index: tuple[int, ...], inner: list[slice]) -> np.ndarray | None:
+            try:
+                return self._chunk_part(self._chunk_path(index), inner)
+            except FileNotFoundError:
+                return None
 
-        def copy(part: list[tuple[tuple[int, slice, slice], ...]]) -> None:
-            for combo in part:  # disjoint parts of ``out``: safe from several threads
-                dst = tuple(s[1] for s in combo)
-                path = self._chunk_path(tuple(s[0] for s in combo))
-                try:
-                    out[dst] = self._chunk_part(path, [s[2] for s in combo])
-                except FileNotFoundError:
-                    out[dst] = self.fill
-
-        if len(combos) < PARALLEL_CHUNKS:
-            copy(combos)
-        else:  # reads wait on the disk and release the GIL: keep several in flight
-            n = POOL_WORKERS
-            list(pool().map(copy, [combos[i::n] for i in range(n)]))
-        return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
+        return gather_chunks(key, self.stored_chunks, self.dtype, part, self.fill, PARALLEL_CHUNKS)
 
     def _chunk_part(self, path: Path, inner: list[slice]) -> np.ndarray:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -453,23 +475,12 @@ class PackedZarrLevel(DecodedChunksLevel):
         return arr.reshape(self.stored_chunks)
 
     def _fetch(self, key: Key) -> np.ndarray:
-        out = np.empty([key_len(k) for k in key], dtype=self.dtype)
-        per_dim = [chunk_spans(k, c) for k, c in zip(key, self.stored_chunks)]
-        combos = list(itertools.product(*per_dim))
+        def part(index: tuple[int, ...], inner: list[slice]) -> np.ndarray | None:
+            chunk = self._chunk(index)
+            return None if chunk is None else chunk[tuple(inner)]
 
-        def copy(part: list[tuple[tuple[int, slice, slice], ...]]) -> None:
-            for combo in part:  # disjoint parts of ``out``: safe from several threads
-                dst = tuple(s[1] for s in combo)
-                chunk = self._chunk(tuple(s[0] for s in combo))
-                out[dst] = self.fill if chunk is None else chunk[tuple(s[2] for s in combo)]
-
-        if len(combos) < 2:
-            copy(combos)
-        else:  # decoders release the GIL: use every core, and keep reads in flight
-            n = POOL_WORKERS
-            step = -(-len(combos) // n)
-            list(pool().map(copy, [combos[i : i + step] for i in range(0, len(combos), step)]))
-        return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
+        # decoders release the GIL: every window of two chunks or more uses every core
+        return gather_chunks(key, self.stored_chunks, self.dtype, part, self.fill, 2)
 
 
 def _numcodec(name: str) -> Any:

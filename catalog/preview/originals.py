@@ -29,12 +29,11 @@ from ..errors import ReaderError
 from ..readers.base import canonical_order, map_axes
 from .dataset import DatasetRef
 from .levels import (
-    PARALLEL_CHUNKS,
     POOL_WORKERS,
     DaskLevel,
     Key,
     Level,
-    chunk_spans,
+    gather_chunks,
     key_len,
     open_zarr_level,
     pool,
@@ -181,24 +180,17 @@ class TiffTiledLevel(Level):
         return np.asarray(data).reshape(-1)[: th * tw].reshape(th, tw)
 
     def _read_stored(self, key: Key) -> np.ndarray:
-        out = np.empty([key_len(k) for k in key], dtype=self.dtype)
-        rows, cols = (chunk_spans(k, t) for k, t in zip(key, self.tile))
-        tiles = [(r, c) for r in rows for c in cols]
         fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         try:
-
-            def copy(part: list[tuple[Any, Any]]) -> None:
-                for (ty, dst_r, in_r), (tx, dst_c, in_c) in part:  # disjoint parts of out
-                    out[dst_r, dst_c] = self._tile(fd, ty, tx)[in_r, in_c]
-
-            if len(tiles) < PARALLEL_CHUNKS:
-                copy(tiles)
-            else:  # each thread a run of neighbouring tiles: the disk reads ahead for it
-                step = -(-len(tiles) // POOL_WORKERS)
-                list(pool().map(copy, [tiles[i : i + step] for i in range(0, len(tiles), step)]))
+            return gather_chunks(
+                key,
+                self.tile,
+                self.dtype,
+                lambda index, inner: self._tile(fd, *index)[tuple(inner)],
+                0,
+            )
         finally:
             os.close(fd)
-        return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
 
     def close(self) -> None:
         self._tif.close()
