@@ -801,3 +801,19 @@ def test_a_corrupt_zarr_chunk_names_its_file(compressed, monkeypatch) -> None:  
     chunk.write_bytes(__import__("numcodecs").Zstd().encode(b"\0" * 10))
     with pytest.raises(ReaderError, match="holds 5 values"):
         lv.read((slice(8, 16), 3, slice(None)))
+
+
+def test_advice_goes_to_a_listener_and_ends_with_a_preview(env: dict, monkeypatch) -> None:
+    monkeypatch.setattr(store, "PREVIEW_MIN_BYTES", 1)
+    s = Slicer(env["index"], env["ids"]["slices"], preview=False)
+    heard: list[str] = []
+    s.on_advice = heard.append
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no PreviewWarning once someone listens
+        s.plane(("z", "x"))
+    assert len(heard) == 1 and heard[0] == s.advice and "preview_job" in s.advice
+    ensure_preview(env["index"], env["ids"]["slices"], min_bytes=0, target=TARGET)
+    fast = Slicer(env["index"], env["ids"]["slices"])
+    fast.advice = "stale"
+    fast.refresh()
+    assert fast.source == "preview" and fast.advice is None

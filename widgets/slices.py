@@ -70,9 +70,13 @@ class OrthoView:
 
 
 def _read_plane(
-    slicer: SlicerLike, dims: tuple[str, str], at: dict[str, int], max_size: int
+    slicer: SlicerLike, dims: tuple[str, str], at: dict[str, int], max_size: int, catch: bool
 ) -> tuple[xr.DataArray, list[warnings.WarningMessage]]:
-    """A plane and the warnings reading it raised (shown in the browser's notice)."""
+    """A plane and, with ``catch``, the warnings reading it raised (shown in the
+    browser's notice). Worker threads do not catch: ``catch_warnings`` changes global
+    state, and the Slicer hands its advice to ``on_advice`` anyway."""
+    if not catch:
+        return slicer.plane(dims=dims, at=at, max_size=max_size), []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PreviewWarning)
         plane = slicer.plane(dims=dims, at=at, max_size=max_size)
@@ -138,6 +142,8 @@ class SliceBrowser(W.VBox):
                 f"dataset {dataset_id} has dims {dims}; the slice browser needs two or three "
                 "of z, y, x"
             )
+        if hasattr(self.slicer, "on_advice"):  # shown in the notice, never as a warning
+            self.slicer.on_advice = lambda _message: None
         self.views: dict[str, Any] = {}
         self.zoom: ZoomView | None = None
         self.notice = W.Label()  # slow reads the slicer warns about
@@ -241,6 +247,7 @@ class SliceBrowser(W.VBox):
 
     def _preview_ready(self, _: Any) -> None:
         self.slicer.refresh()  # picks up the new preview pyramid
+        self.notice.value = ""  # its advice is taken
         for view in self.views.values():
             if isinstance(view, ZoomView):
                 view.slicer, view._key = self.slicer, None
@@ -343,7 +350,7 @@ class SliceBrowser(W.VBox):
         for name in names:
             view = self.views[name]
             at = self._at(view.dims)
-            read = functools.partial(_read_plane, self.slicer, view.dims, at, self.max_size)
+            read = functools.partial(_read_plane, self.slicer, view.dims, at, self.max_size, False)
             try:
                 plane, caught = await loop.run_in_executor(None, read)
             except Exception as exc:  # shown, like any other reading problem
@@ -352,6 +359,7 @@ class SliceBrowser(W.VBox):
                 continue
             self._pending.discard(name)
             self._notice(caught)
+            self._show_advice()
             view.data, view.key = oriented(plane, view.dims), tuple(sorted(at.items()))
             self.render(views=(name,))  # reads again only if the position moved meanwhile
 
@@ -364,6 +372,7 @@ class SliceBrowser(W.VBox):
         if self.zoom is not None:
             if changed is None or changed & set(self.others):
                 self.zoom.render(self._at(self.zoom.dims), limits, cmap)
+                self._show_advice()
                 self._caption_readouts()
             return
         for view in self.views.values():
@@ -374,9 +383,10 @@ class SliceBrowser(W.VBox):
                 continue
             key = tuple(sorted(at.items()))
             if view.key != key or view.data is None:
-                plane, caught = _read_plane(self.slicer, view.dims, at, self.max_size)
+                plane, caught = _read_plane(self.slicer, view.dims, at, self.max_size, True)
                 view.data, view.key = oriented(plane, view.dims), key
                 self._notice(caught)
+                self._show_advice()
             r, c = view.dims
             cross = (
                 (self.position[r] + 0.5) / size_of(self.slicer, r),
@@ -391,6 +401,12 @@ class SliceBrowser(W.VBox):
                 f" ({where})" if where else ""
             )
         self._caption_readouts()
+
+    def _show_advice(self) -> None:
+        """The slicer's advice to build a preview (``catalog.preview.Slicer.advice``)."""
+        advice = getattr(self.slicer, "advice", None)
+        if advice:
+            self.notice.value = f"⚠ {advice}"
 
     def _notice(self, caught: list[warnings.WarningMessage]) -> None:
         for w in caught:

@@ -25,7 +25,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,10 @@ class Slicer:
         self._open: dict[int, Level] = {}
         self._contrast: dict[tuple, tuple[float, float]] = {}
         self._warned = False
+        #: the advice to build a preview, once a slow view prompted it
+        self.advice: str | None = None
+        #: called with the advice instead of a ``PreviewWarning`` when set
+        self.on_advice: Callable[[str], None] | None = None
         self.dataset_id: str = ref.id
         self.name: str = ref.name
         self.dims: tuple[str, ...] = tuple(ref.axes)
@@ -132,6 +136,8 @@ class Slicer:
             self.preview: Path | None = path
             self._info: dict[str, Any] | None = info
             self._factors = [level_factors(self.shape, s) for s in shapes]
+            if source != "original":  # views are fast now: no advice stands
+                self.advice = None
             self._contrast.clear()
             for known in (info or {}).get("contrast") or []:
                 at = tuple(sorted((d, int(i)) for d, i in known["at"].items()))
@@ -336,13 +342,15 @@ class Slicer:
         if depth < SLOW_DEPTH or not wants_preview(self._ref, store.PREVIEW_MIN_BYTES):
             return
         self._warned = True
-        warnings.warn(
+        self.advice = (
             f"{self._ref.label}: a {'/'.join(dims)} view reads about {depth} times what it "
             f"shows from its {level.kind} storage; build its preview to make views fast: "
-            f"catalog.preview.preview_job(index, {self.dataset_id!r})",
-            PreviewWarning,
-            stacklevel=4,
+            f"catalog.preview.preview_job(index, {self.dataset_id!r})"
         )
+        if self.on_advice is not None:  # a user interface shows it (from any thread)
+            self.on_advice(self.advice)
+            return
+        warnings.warn(self.advice, PreviewWarning, stacklevel=4)
 
     # -- contrast --------------------------------------------------------------------
     def contrast(

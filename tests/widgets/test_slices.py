@@ -9,6 +9,7 @@ import functools
 import io
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from PIL import Image
 from traitlets import TraitError
 
 from catalog.catalogue import DuckDBCatalog
+from catalog.errors import PreviewWarning
 from catalog.preview import preview_job
 from widgets import NotDisplayable, SliceBrowser
 from widgets.render import scale
@@ -333,3 +335,32 @@ def test_outside_a_kernel_every_view_is_drawn_at_once(demo: DuckDBCatalog, rec) 
     i, _ = rec
     sb = SliceBrowser(demo, i)
     assert sb.loaded is None and all(v.data is not None for v in sb.views.values())
+
+
+def test_slow_view_advice_shows_in_the_notice_never_as_a_warning(
+    demo: DuckDBCatalog,
+    rec,  # type: ignore[no-untyped-def]
+    monkeypatch,
+) -> None:
+    from catalog.preview import store
+
+    monkeypatch.setattr(store, "PREVIEW_MIN_BYTES", 1)  # as if the slice folder were big
+    i, _ = rec
+
+    async def main() -> SliceBrowser:
+        sb = SliceBrowser(demo, i)  # xy first: one slice, nothing to advise yet
+        assert sb.notice.value == ""
+        await asyncio.wait_for(sb.loaded, 10)  # xz/yz read across every slice
+        return sb
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sb = asyncio.run(main())
+    assert not [w for w in caught if issubclass(w.category, PreviewWarning)]
+    assert sb.notice.value.startswith("⚠ ") and "preview_job" in sb.notice.value
+    assert sb.slicer.advice and sb.slicer.advice in sb.notice.value
+    with warnings.catch_warnings(record=True) as caught:  # outside a kernel too
+        warnings.simplefilter("always")
+        again = SliceBrowser(demo, i)
+    assert not [w for w in caught if issubclass(w.category, PreviewWarning)]
+    assert "preview_job" in again.notice.value
