@@ -79,7 +79,7 @@ def _candidates(index: Path, ids: list[str] | None, min_bytes: int) -> tuple[lis
     """Ids of datasets that may want a preview (by their index row), and how many of
     the selection do not."""
     sql = (
-        "SELECT id, shape, dtype, level_shapes FROM datasets "
+        "SELECT id, shape, dtype, coalesce(json_array_length(level_shapes), 1) FROM datasets "
         "WHERE kind <> 'file' AND status = 'ok'"
     )
     params: list[Any] = []
@@ -89,12 +89,11 @@ def _candidates(index: Path, ids: list[str] | None, min_bytes: int) -> tuple[lis
     with connect(index, read_only=True) as con:
         rows = con.execute(sql + " ORDER BY name, id", params).fetchall()
     chosen = []
-    for ident, shape, dtype, level_shapes in rows:
+    for ident, shape, dtype, levels in rows:
         try:
             nbytes = math.prod(shape or [0]) * np.dtype(dtype or "uint8").itemsize
         except TypeError:
             continue
-        levels = len(level_shapes) if isinstance(level_shapes, list) else 1
         if nbytes >= min_bytes and levels <= 1 and shape:
             chosen.append(ident)
     selected = len(ids) if ids is not None else len(rows)
