@@ -19,13 +19,7 @@ from catalog import scan
 from catalog.errors import ScanError
 from catalog.paths import to_db
 
-
-def rows(index: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(index), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+from .conftest import q as rows
 
 
 def by_name(index: Path) -> dict[str, dict]:
