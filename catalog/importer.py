@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import ImportTableError
-from .index import resolve_index, transaction
+from .index import listing, resolve_index, transaction
 from .index.search_text import refresh_search_text
 from .index.store import ID_LENGTH, USER_FIELDS, append_audit, current_user, make_id, now
 from .paths import display, to_db
@@ -134,7 +134,7 @@ def import_table(
         mem.close()
     _step(bar, "writing")
     extras = [(c, types[c]) for c in extra]
-    with transaction(index_path) as con:
+    with listing.bulk_write(index_path), transaction(index_path) as con:
         added, updated = _write(con, prep, extras, label, to_db(base))
     _step(bar, "done")
     if bar is not None:

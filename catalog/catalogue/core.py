@@ -14,12 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from intake.readers.entry import Catalog, ReaderDescription
 
 from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
-from ..index import SCHEMA_VERSION, connect, resolve_index
+from ..index import SCHEMA_VERSION, connect, listing, resolve_index
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
+from .evaluate import evaluate
 from .fields import COLUMNS, RELATED, SORTABLE, TEXT_LIST, VIRTUAL, all_field_names, resolve
 from .query import And, Everything, Field, Limit, Not, Or, Query, Text, parse_text
 
@@ -33,6 +35,7 @@ DF_COLUMNS = (
     "id, name, format, modality, shape, dtype, axes, voxel_size, size, data_level, "
     "sample, project, instrument, acquired, channels, levels, status, path, tags"
 )
+DF_NAMES = [c.strip() for c in DF_COLUMNS.split(",")]
 DEFAULT_FACETS = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
 RESERVED = ("text", "sort_by", "meta")
 
@@ -129,10 +132,65 @@ class DuckDBCatalog(Catalog):
 
     # -- mapping protocol ---------------------------------------------------------------
     def __len__(self) -> int:
+        with self._connect() as con:
+            fast = self._listed(con)
+            if fast is not None:
+                return len(fast[1])
         return self._query_rows("count(*)")[0][0]
 
     def __iter__(self) -> Iterator[str]:
+        with self._connect() as con:
+            fast = self._listed(con)
+            if fast is not None:
+                snap, pos = fast
+                ids = snap.table["id"].take(self._ordered(snap, pos, con)).to_pylist()
+                if snap.fresh():
+                    return iter(ids)
         return iter([r[0] for r in self._query_rows("d.id", f"ORDER BY {self._order_sql()}")])
+
+    # -- the listing snapshot (big indexes; see catalog.index.listing) ------------------
+    def _listed(self, con: Any) -> tuple[listing.Listing, np.ndarray] | None:
+        """``(snapshot, positions of the selection)`` when the index has a current
+        listing snapshot, else ``None`` (DuckDB answers alone)."""
+        snap = listing.current(self._index)
+        if snap is None:
+            return None
+        query = self._query if self._files else And((self._query, Not(_files_query())))
+        try:
+            pos = evaluate(snap, query, con)
+        except listing.Stale:
+            return None
+        return (snap, pos) if snap.fresh() else None
+
+    def _ordered(self, snap: listing.Listing, pos: np.ndarray, con: Any) -> np.ndarray:
+        """``pos`` in the catalogue's sort order (ties by id, NULLs last)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = [
+            (k.lstrip("-+"), "descending" if k.startswith("-") else "ascending")
+            for k in self._order
+        ]
+        plain = all(
+            name in listing.COLUMNS
+            and name not in ("shape", "channels", "tags")
+            and not (snap.table.schema.field(name).type == pa.float64() and snap.has_nan(name))
+            for name, _ in keys
+        )
+        if not plain:  # virtual fields, NaN: DuckDB sorts
+            rows = con.execute(
+                f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) "
+                f"ORDER BY {self._order_sql()}",
+                [snap.num[pos].tolist()],
+            ).fetchnumpy()["num"]
+            return snap.locate(rows)
+        names = list(dict.fromkeys([*(n for n, _ in keys), "id"]))
+        sub = snap.table.select(names).take(pos)
+        sub = pa.table([_decoded(c) for c in sub.columns], names=names)
+        order = pc.sort_indices(
+            sub, sort_keys=[(n, o, "at_end") for n, o in [*keys, ("id", "ascending")]]
+        )
+        return pos[order.to_numpy()]
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, str):
@@ -319,15 +377,17 @@ class DuckDBCatalog(Catalog):
     @property
     def df(self) -> pd.DataFrame:
         """The selection as a pandas DataFrame indexed by id (paths printable)."""
-        from ..paths import display, from_db
-
-        where, params = self._where()
-        cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
-        sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
         with self._connect() as con:
-            frame = con.execute(sql, params).df()
-        frame["path"] = [display(from_db(p)) for p in frame["path"]]
-        return frame.set_index("id")
+            fast = self._listed(con)
+            if fast is not None:
+                snap, pos = fast
+                rows = snap.table.take(self._ordered(snap, pos, con)).select(DF_NAMES)
+                if snap.fresh():
+                    return _frame(rows)
+            where, params = self._where()
+            cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
+            sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
+            return _frame(con.sql(sql, params=params).to_arrow_table())
 
     def fields(self) -> list[str]:
         """Every field name ``search`` accepts (plus ``meta.<key>`` for metadata)."""
@@ -365,7 +425,12 @@ class DuckDBCatalog(Catalog):
         out: dict[str, dict[Any, int]] = {}
         where, params = self._where()
         with self._connect() as con:
+            fast = self._listed(con)
             for field in fields or DEFAULT_FACETS:
+                counted = _listed_counts(fast, field, limit)
+                if counted is not None:
+                    out[field] = counted
+                    continue
                 expr, source = self._facet_source(field)
                 tail = "LIMIT ?" if limit is not None else ""
                 sql = (
@@ -561,6 +626,66 @@ class DuckDBCatalog(Catalog):
             license=license,
             deep_verify=deep_verify,
         )
+
+
+def _nullable() -> dict:
+    import pandas as pd
+    import pyarrow as pa
+
+    return {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+
+
+_NULLABLE: dict = {}
+
+
+def _listed_counts(
+    fast: tuple[listing.Listing, np.ndarray] | None, field: str, limit: int | None
+) -> dict[Any, int] | None:
+    """Value counts of a dictionary column of the snapshot, ordered as the SQL facets
+    (most common first, then by value); ``None`` when DuckDB must count."""
+    if fast is None:
+        return None
+    snap, pos = fast
+    t = resolve(field)
+    if t.key not in listing.DICTIONARY or t.sql != f"d.{t.key}" or not snap.fresh():
+        return None
+    values = snap.values[t.key]
+    counts = np.bincount(snap.codes[t.key][pos], minlength=len(values))
+    pairs = sorted(
+        ((v, int(n)) for v, n in zip(values, counts, strict=True) if n and v is not None),
+        key=lambda vn: (-vn[1], vn[0]),
+    )
+    return dict(pairs if limit is None else pairs[:limit])
+
+
+def _decoded(col: Any) -> Any:
+    import pyarrow as pa
+
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
+def _frame(table: Any) -> pd.DataFrame:
+    """``cat.df`` from the Arrow rows of either path: integer columns as nullable
+    pandas integers, paths printable, indexed by id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..paths import display, from_db
+
+    if not _NULLABLE:
+        _NULLABLE.update(_nullable())
+    table = pa.table([_decoded(c) for c in table.columns], names=table.column_names)
+    frame = table.to_pandas(types_mapper=_NULLABLE.get)
+    odd = np.flatnonzero(
+        pc.match_substring_regex(table["path"], r"[\x{F780}-\x{F7FF}]").to_numpy(
+            zero_copy_only=False
+        )
+    )
+    if len(odd):  # names that are not UTF-8 on disk (stored with private-use characters)
+        col = frame.columns.get_loc("path")
+        for i in odd:
+            frame.iat[i, col] = display(from_db(frame.iat[i, col]))
+    return frame.set_index("id")
 
 
 def _upgrade_if_old(path: Path) -> None:

@@ -24,6 +24,7 @@ from ..errors import QueryError
 from ..index.readcache import _stamp
 from ..index.search_text import words
 from ..paths import to_db
+from . import predicates
 from .fields import (
     BYTES,
     INT,
@@ -37,6 +38,7 @@ from .fields import (
     meta_key_params,
     resolve,
 )
+from .predicates import AllOf, AnyOf, Cmp, IsNull, Like, LowerEq, Negated, NotNull, Pred
 from .values import (
     glob_to_like,
     has_glob,
@@ -100,12 +102,26 @@ class Text(Query):
             self, index=str(path), stamp=_stamp(path), nums=tuple(sorted(nums))
         )
 
+    def valid(self) -> bool:
+        """Whether the looked-up candidates still describe the index."""
+        return self.nums is not None and _stamp(Path(self.index or "")) == self.stamp
+
     def sql(self) -> SQL:
-        parts, params = [], []
-        resolved = self.nums is not None and _stamp(Path(self.index or "")) == self.stamp
+        resolved = self.valid()
+        parts, params = self._conditions(resolved)
         if resolved:
-            parts.append("d.num IN (SELECT unnest(?))")
-            params.append(list(self.nums or ()))
+            parts.insert(0, "d.num IN (SELECT unnest(?))")
+            params.insert(0, list(self.nums or ()))
+        return " AND ".join(parts) or "TRUE", params
+
+    def residual(self) -> SQL | None:
+        """What must hold besides being a looked-up candidate (phrases, excluded
+        words); ``None`` when nothing."""
+        parts, params = self._conditions(True)
+        return (" AND ".join(parts), params) if parts else None
+
+    def _conditions(self, resolved: bool) -> tuple[list[str], list[Any]]:
+        parts, params = [], []
         for term in self.terms:
             neg = _negative(term)
             text = to_db(term[1:] if neg else term)
@@ -113,7 +129,7 @@ class Text(Query):
             if cond:
                 parts.append(f"NOT coalesce(({cond}), FALSE)" if neg else f"({cond})")
                 params.extend(p)
-        return " AND ".join(parts) or "TRUE", params
+        return parts, params
 
 
 _TOP = chr(0x10FFFF)  # sorts after every token that starts with a given prefix
@@ -261,80 +277,74 @@ def _scalar(kind: str, value: Any) -> Any:
 
 
 def _value_sql(kind: str, col: str, value: Any) -> SQL:
+    return predicates.sql(value_pred(kind, value), col)
+
+
+def value_pred(kind: str, value: Any) -> Pred:
+    """The condition a search value puts on a field of ``kind`` (raises
+    :class:`QueryError` for values the field cannot hold)."""
     if value is None:
-        return f"{col} IS NULL", []
+        return IsNull()
     if isinstance(value, list | set | frozenset):
         if not value:
             raise QueryError("an empty list matches nothing; give at least one value")
-        parts = [_value_sql(kind, col, v) for v in value]
-        return " OR ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps]
+        return AnyOf(tuple(value_pred(kind, v) for v in value))
     if isinstance(value, tuple):
         if len(value) != 2:
             raise QueryError(
                 f"a range is a (low, high) pair with None for an open end, not {value!r}"
             )
-        return _range_sql(kind, col, *value)
+        return _range_pred(kind, *value)
     if isinstance(value, bool):
         raise QueryError(f"{value!r} is not a value this field holds")
     if isinstance(value, str):
         op, rest = split_op(value)
         if op is not None and (kind in ORDERED or op == "!="):
-            return _compare_sql(kind, col, op, rest)
+            return _compare_pred(kind, op, rest)
         if kind in (TEXT, PATH) and has_glob(value):
-            pattern = glob_to_like(to_db(value) if kind == PATH else value)
-            return f"{col} ILIKE ? ESCAPE '\\'", [pattern]
+            return Like(glob_to_like(to_db(value) if kind == PATH else value))
     if kind == TIME:
         start, end = period(value)
         if end is None:
-            return f"{col} = ?", [start]
-        return f"({col} >= ? AND {col} < ?)", [start, end]
+            return Cmp("=", start)
+        return AllOf((Cmp(">=", start), Cmp("<", end)))
     if kind in (TEXT, PATH):
         if not isinstance(value, str | int | float):
             raise QueryError(f"{value!r} is not text; give a string, a list or a glob")
         if kind == PATH:
-            return f"{col} = ?", [to_db(str(value))]
-        return f"lower({col}) = lower(?)", [str(value)]
-    return f"{col} = ?", [_scalar(kind, value)]
+            return Cmp("=", to_db(str(value)))
+        return LowerEq(str(value))
+    return Cmp("=", _scalar(kind, value))
 
 
-def _compare_sql(kind: str, col: str, op: str, rest: str) -> SQL:
+def _compare_pred(kind: str, op: str, rest: str) -> Pred:
     if op == "!=":
-        s, p = _value_sql(kind, col, rest)
-        return f"NOT coalesce(({s}), FALSE)", p
+        return Negated(value_pred(kind, rest))
     if kind == TIME:
         start, end = period(rest)
         if op == "=":
-            return _value_sql(kind, col, rest)
-        if op in ("<", ">="):
-            return f"{col} {op} ?", [start]
-        if end is None:  # an instant
-            return f"{col} {op} ?", [start]
-        return f"{col} {'>=' if op == '>' else '<'} ?", [end]  # after / up to a period
-    return f"{col} {'=' if op == '=' else op} ?", [_scalar(kind, rest)]
+            return value_pred(kind, rest)
+        if op in ("<", ">=") or end is None:  # before / from a period, or an instant
+            return Cmp(op, start)
+        return Cmp(">=" if op == ">" else "<", end)  # after / up to a period
+    return Cmp("=" if op == "=" else op, _scalar(kind, rest))
 
 
-def _range_sql(kind: str, col: str, lo: Any, hi: Any) -> SQL:
+def _range_pred(kind: str, lo: Any, hi: Any) -> Pred:
     if kind not in ORDERED and kind not in (TEXT, PATH):
         raise QueryError("ranges work on numbers, sizes, lengths, times and text")
-    parts, params = [], []
+    parts: list[Cmp] = []
     if lo is not None:
-        if kind == TIME:
-            parts.append(f"{col} >= ?")
-            params.append(period(lo)[0])
-        else:
-            parts.append(f"{col} >= ?")
-            params.append(_scalar(kind, lo))
+        parts.append(Cmp(">=", period(lo)[0] if kind == TIME else _scalar(kind, lo)))
     if hi is not None:
         if kind == TIME:
             start, end = period(hi)
-            parts.append(f"{col} < ?" if end else f"{col} <= ?")
-            params.append(end or start)
+            parts.append(Cmp("<", end) if end else Cmp("<=", start))
         else:
-            parts.append(f"{col} <= ?")
-            params.append(_scalar(kind, hi))
-    if len(params) == 2 and kind != TIME and params[0] > params[1]:
+            parts.append(Cmp("<=", _scalar(kind, hi)))
+    if len(parts) == 2 and kind != TIME and parts[0].value > parts[1].value:
         raise QueryError(f"empty range: low {lo!r} is above high {hi!r}")
-    return " AND ".join(parts) or f"{col} IS NOT NULL", params
+    return AllOf(tuple(parts)) if parts else NotNull()
 
 
 def _meta_sql(t: Target, value: Any) -> SQL:
@@ -357,11 +367,13 @@ def _meta_sql(t: Target, value: Any) -> SQL:
         except ValueError:
             cond, params = f"value {op} ?", [rest]
     elif numeric and isinstance(value, tuple):
-        cond, params = _range_sql(INT, "num", *value)
+        cond, params = predicates.sql(_range_pred(INT, *value), "num")
     elif numeric:
         cond, params = "num = ?", [float(value)]
     elif isinstance(value, tuple):
-        cond, params = _range_sql(TEXT, "value", *(None if v is None else str(v) for v in value))
+        cond, params = predicates.sql(
+            _range_pred(TEXT, *(None if v is None else str(v) for v in value)), "value"
+        )
     elif isinstance(value, dt.date):
         cond, params = "value LIKE ?", [value.isoformat() + "%"]
     else:

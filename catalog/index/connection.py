@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import IndexLockedError
-from . import readcache
+from . import listing, readcache
 from .schema import ensure_schema
 
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
@@ -90,10 +90,13 @@ def connect(
     *,
     read_only: bool = False,
     timeout: float | None = None,
+    cached: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the index for one operation, creating it (and its schema) if needed.
 
-    Read-only opening of an index that does not exist yet raises ``FileNotFoundError``.
+    Read-only opening of an index that does not exist yet raises ``FileNotFoundError``;
+    read-only connections come from this process's short-lived cache of one instance
+    per index unless ``cached=False`` (then the file is let go of at once).
     """
     path = resolve_index(index)
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
@@ -101,6 +104,14 @@ def connect(
         raise FileNotFoundError(
             f"{path}: no voxcat index here; run `voxcat scan DIR --index {path}`"
         )
+    if read_only and not cached:
+        readcache.drop(path.resolve())
+        con = _open(path, True, timeout)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
     if read_only:
         key = path.resolve()
         with readcache.cached_read(key, lambda: _open(path, True, timeout)) as con:
@@ -115,6 +126,7 @@ def connect(
         yield con
     finally:
         con.close()
+        listing.written(path)
 
 
 @contextlib.contextmanager

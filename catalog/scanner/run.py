@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ScanError
-from ..index import cache_dir, resolve_index, transaction
+from ..index import cache_dir, listing, resolve_index, transaction
 from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
@@ -485,6 +485,34 @@ def scan(
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
     index_path = Path(os.path.abspath(resolve_index(index)))
+    with listing.bulk_write(index_path):  # one listing refresh at the end
+        return _scan(
+            root,
+            index_path,
+            t0,
+            jobs=jobs,
+            pattern=pattern,
+            progress=progress,
+            thumbnails=thumbnails,
+            retry_failed=retry_failed,
+            batch_seconds=batch_seconds,
+            batch_size=batch_size,
+        )
+
+
+def _scan(
+    root: Path,
+    index_path: Path,
+    t0: float,
+    *,
+    jobs: int | None,
+    pattern: str | None,
+    progress: bool | None,
+    thumbnails: bool,
+    retry_failed: bool,
+    batch_seconds: float,
+    batch_size: int,
+) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
     compiled = PathPattern(pattern) if pattern else None

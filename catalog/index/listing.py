@@ -1,0 +1,457 @@
+"""The listing snapshot: the ``datasets`` columns a search lists, as one memory-mapped
+Arrow file next to the index, so big catalogues list their matches fast.
+
+DuckDB filters a million rows in 3-4 ms, but then decodes a compressed vector of
+2,048 rows per column (and a whole string dictionary per segment) for every match it
+returns: 10-30 ms for a listing of a few hundred scattered rows. The snapshot holds
+the columns of ``cat.df`` plus ``kind`` and ``num``, uncompressed and in ``num``
+order, in ``lab.voxcat/listing.arrow``; low-cardinality text columns are
+dictionary-encoded (with their DuckDB-lower-cased values alongside), so a filter on
+them compares small integer codes. Reading it maps the file: only the pages a query
+touches are read.
+
+A snapshot is only ever used for the exact index state it was built from: it records
+the index file's stamp (inode, size, modification time and those of its WAL) and is
+ignored as soon as the index changes, so it can make a search faster but never change
+its answer. Bulk writers (``scan``, ``import_table``) rebuild it at their end once an
+index holds :data:`MIN_ROWS` datasets; any other write to an index that has one starts
+a refresh in a background process (``python -m catalog.index.listing INDEX``), and
+until that is done searches run on DuckDB alone. ``VOXCAT_LISTING=0`` turns it off.
+
+>>> refresh("lab.duckdb")                  # doctest: +SKIP
+>>> current("lab.duckdb").rows             # doctest: +SKIP
+1000000
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .readcache import _stamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+ENABLED = os.environ.get("VOXCAT_LISTING", "1") != "0"
+#: indexes with fewer datasets get no snapshot from bulk writers (DuckDB alone lists
+#: them in a millisecond or two)
+MIN_ROWS = int(os.environ.get("VOXCAT_LISTING_MIN_ROWS", "10000"))
+FORMAT_VERSION = "1"
+FILE_NAME = "listing.arrow"
+
+#: columns of the snapshot; ``tags`` is stored as ``coalesce(tags, [])`` (every
+#: filter and facet treats a NULL list and an empty one alike)
+COLUMNS = (
+    "num",
+    "kind",
+    "id",
+    "name",
+    "format",
+    "modality",
+    "shape",
+    "dtype",
+    "axes",
+    "voxel_size",
+    "size",
+    "data_level",
+    "sample",
+    "project",
+    "instrument",
+    "acquired",
+    "channels",
+    "levels",
+    "status",
+    "path",
+    "tags",
+)
+#: text columns stored dictionary-encoded (few distinct values in any real index)
+DICTIONARY = (
+    "kind",
+    "format",
+    "modality",
+    "dtype",
+    "axes",
+    "data_level",
+    "sample",
+    "project",
+    "instrument",
+    "status",
+)
+
+
+def path_for(index: str | os.PathLike[str]) -> Path:
+    """Where the snapshot of ``index`` lives (``lab.voxcat/listing.arrow``)."""
+    from .connection import cache_dir
+
+    return cache_dir(index) / FILE_NAME
+
+
+class Listing:
+    """A loaded snapshot: the Arrow table plus numpy views of what filters use.
+
+    ``codes[col]`` are the dictionary codes of a dictionary column, ``values[col]`` its
+    distinct values (NULL among them, as ``None``) and ``lowered[col]`` those values
+    passed through DuckDB's ``lower``; ``num`` is sorted, so a row's position is found by
+    binary search.
+    """
+
+    def __init__(self, table: pa.Table, stamp: tuple, source: Path) -> None:
+        self.table = table
+        self.stamp = stamp
+        self.source = source
+        self.rows = table.num_rows
+        self.num = _numpy(table["num"])
+        self.codes: dict[str, np.ndarray] = {}
+        self.values: dict[str, list[str | None]] = {}
+        self.lowered: dict[str, np.ndarray] = {}
+        meta = table.schema.metadata or {}
+        lowered = json.loads(meta.get(b"voxcat.lowered", b"{}"))
+        for name in DICTIONARY:
+            col = table[name]
+            arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+            self.codes[name] = arr.indices.to_numpy(zero_copy_only=False)
+            self.values[name] = arr.dictionary.to_pylist()
+            self.lowered[name] = np.asarray(lowered.get(name, []), dtype=object)
+        self._cache: dict[str, Any] = {}
+
+    def column(self, name: str) -> np.ndarray:
+        """A numeric or time column as numpy (``NaT``/``NaN`` never stand for NULL:
+        see :meth:`valid`)."""
+        if name not in self._cache:
+            self._cache[name] = _numpy(self.table[name])
+        return self._cache[name]
+
+    def valid(self, name: str) -> np.ndarray | None:
+        """Boolean mask of non-NULL rows of a column, ``None`` when it has no NULL."""
+        key = name + "/valid"
+        if key not in self._cache:
+            col = self.table[name]
+            if col.null_count == 0:
+                self._cache[key] = None
+            else:
+                import pyarrow.compute as pc
+
+                self._cache[key] = _numpy(pc.is_valid(col))
+        return self._cache[key]
+
+    def has_nan(self, name: str) -> bool:
+        """Whether a float column holds NaN (DuckDB orders and compares NaN as the
+        largest number, numpy does not: such columns are filtered by DuckDB)."""
+        key = name + "/nan"
+        if key not in self._cache:
+            arr = self.column(name)
+            self._cache[key] = bool(arr.dtype.kind == "f" and np.isnan(arr).any())
+        return self._cache[key]
+
+    def positions(self, nums: Any) -> np.ndarray:
+        """Row positions of dataset ``num`` values, sorted; raises :class:`Stale` when
+        one is not in the snapshot (the index changed under it)."""
+        return self.locate(np.unique(np.asarray(nums, dtype=np.int64)))
+
+    def frequencies(self, name: str) -> np.ndarray:
+        """How many rows hold each code of a dictionary column."""
+        key = name + "/freq"
+        if key not in self._cache:
+            codes = self.codes[name]
+            self._cache[key] = np.bincount(codes, minlength=len(self.values[name]))
+        return self._cache[key]
+
+    def locate(self, nums: Any) -> np.ndarray:
+        """Row positions of ``num`` values in the order given (:class:`Stale` if one is
+        missing)."""
+        nums = np.asarray(nums, dtype=np.int64)
+        pos = np.searchsorted(self.num, nums)
+        pos[pos >= self.rows] = 0
+        if len(pos) and not np.array_equal(self.num[pos], nums):
+            raise Stale(f"{self.source}: a dataset is missing from the listing snapshot")
+        return pos
+
+    def fresh(self) -> bool:
+        """Whether the index is still exactly the state this snapshot was built from."""
+        return _stamp(self.source) == self.stamp
+
+
+class Stale(Exception):
+    """The snapshot does not match the index any more (a search then uses DuckDB)."""
+
+
+def _numpy(col: Any) -> np.ndarray:
+    """A column as numpy, NULLs filled with zeros (so integers stay integers)."""
+    import pyarrow as pa
+
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if col.null_count:
+        col = col.fill_null(pa.scalar(0).cast(col.type))
+    return col.to_numpy(zero_copy_only=False)
+
+
+# -- loading ----------------------------------------------------------------------------
+
+_loaded: dict[Path, Listing] = {}
+_lock = threading.Lock()
+
+
+def current(index: str | os.PathLike[str]) -> Listing | None:
+    """The snapshot of ``index`` if one matches its present state, else ``None``.
+
+    Loaded once per process and kept while the index is unchanged (a few stat calls
+    per use).
+    """
+    if not ENABLED:
+        return None
+    source = Path(index).resolve()
+    stamp = _stamp(source)
+    if stamp is None:
+        return None
+    with _lock:
+        have = _loaded.get(source)
+        if have is not None and have.stamp == stamp:
+            return have
+        _loaded.pop(source, None)
+    listing = _load(source, stamp)
+    if listing is not None:
+        with _lock:
+            _loaded[source] = listing
+    return listing
+
+
+def _load(source: Path, stamp: tuple) -> Listing | None:
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    path = path_for(source)
+    try:
+        mapped = pa.memory_map(str(path))
+    except OSError:
+        return None
+    try:
+        reader = ipc.open_file(mapped)
+        meta = reader.schema.metadata or {}
+        if (
+            meta.get(b"voxcat.version") != FORMAT_VERSION.encode()
+            or _decode_stamp(meta.get(b"voxcat.stamp")) != stamp
+            or tuple(reader.schema.names) != COLUMNS
+        ):
+            return None
+        return Listing(reader.read_all(), stamp, source)
+    except (pa.ArrowException, OSError, ValueError):  # truncated or foreign file
+        return None
+
+
+def _decode_stamp(raw: bytes | None) -> tuple | None:
+    if raw is None:
+        return None
+    try:
+        st = json.loads(raw)
+    except ValueError:
+        return None
+    return (st[0], st[1], st[2], tuple(st[3]))
+
+
+# -- building ---------------------------------------------------------------------------
+
+
+def build(index: str | os.PathLike[str]) -> Path | None:
+    """Write the snapshot of ``index`` as it is now; returns its path, or ``None`` when
+    the index changed while it was read (nothing is written then).
+
+    >>> build("lab.duckdb")                    # doctest: +SKIP
+    PosixPath('lab.voxcat/listing.arrow')
+    """
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    from .connection import connect
+
+    source = Path(index).resolve()
+    before = _stamp(source)
+    cols = ", ".join("coalesce(tags, []) AS tags" if c == "tags" else c for c in COLUMNS)
+    with connect(source, read_only=True, cached=False) as con:
+        table = con.sql(f"SELECT {cols} FROM datasets ORDER BY num").to_arrow_table()
+        arrays, lowered = [], {}
+        for name in COLUMNS:
+            col = table[name]
+            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            if name in DICTIONARY:
+                col = _small_codes(col.dictionary_encode(null_encoding="encode"))
+                values = col.dictionary.to_pylist()
+                lowered[name] = con.execute(
+                    "SELECT list_transform(?::VARCHAR[], lambda v: lower(v))", [values]
+                ).fetchone()[0]
+            arrays.append(col)
+    if _stamp(source) != before or before is None:
+        return None
+    meta = {
+        "voxcat.version": FORMAT_VERSION,
+        "voxcat.stamp": json.dumps(before),
+        "voxcat.lowered": json.dumps(lowered),
+    }
+    out = pa.table(arrays, names=list(COLUMNS)).replace_schema_metadata(meta)
+    dest = path_for(source)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, out.schema) as writer:
+            writer.write_table(out)
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return dest
+
+
+def _small_codes(col: pa.DictionaryArray) -> pa.DictionaryArray:
+    """The same dictionary array with the narrowest integer codes."""
+    import pyarrow as pa
+
+    n = len(col.dictionary)
+    width = pa.int8() if n < 2**7 else pa.int16() if n < 2**15 else pa.int32()
+    return col.cast(pa.dictionary(width, col.dictionary.type))
+
+
+def count_rows(index: str | os.PathLike[str]) -> int:
+    from .connection import connect
+
+    with connect(index, read_only=True, cached=False) as con:
+        return con.execute("SELECT count(*) FROM datasets").fetchone()[0]
+
+
+# -- keeping it current -----------------------------------------------------------------
+
+_deferred: dict[Path, int] = {}
+
+
+@contextlib.contextmanager
+def bulk_write(index: str | os.PathLike[str]) -> Iterator[None]:
+    """Around a bulk writer (a scan, an import): its many writes start no background
+    refresh; at the end the snapshot is rebuilt here, if the index is big enough or
+    already had one.
+    """
+    source = Path(index).resolve()
+    with _lock:
+        _deferred[source] = _deferred.get(source, 0) + 1
+    try:
+        yield
+    except BaseException:
+        _undefer(source)
+        written(source)  # what was written before the failure gets a snapshot later
+        raise
+    _undefer(source)
+    if source not in _deferred:
+        refresh(source)
+
+
+def _undefer(source: Path) -> None:
+    with _lock:
+        _deferred[source] -= 1
+        if not _deferred[source]:
+            del _deferred[source]
+
+
+def refresh(index: str | os.PathLike[str], *, force: bool = False, attempts: int = 3) -> bool:
+    """Rebuild the snapshot if the index has one or holds at least :data:`MIN_ROWS`
+    datasets (or ``force``); returns whether a current snapshot exists afterwards.
+    An index too small for one loses a stale one."""
+    if not ENABLED:
+        return False
+    source = Path(index).resolve()
+    if not source.exists():
+        return False
+    dest = path_for(source)
+    if not (force or dest.exists() or count_rows(source) >= MIN_ROWS):
+        return False
+    for _ in range(attempts):
+        if current(source) is not None:
+            return True
+        if build(source) is not None:
+            return current(source) is not None
+        time.sleep(0.2)  # written to meanwhile: try again on the new state
+    return False
+
+
+def written(index: str | os.PathLike[str]) -> None:
+    """Called after every read-write connection closes: an index with a snapshot gets
+    a background refresh (outside bulk writers, which rebuild at their end)."""
+    if not ENABLED:
+        return
+    source = Path(index).resolve()
+    if source in _deferred or not path_for(source).exists():
+        return
+    _spawn_refresh(source)
+
+
+def _spawn_refresh(source: Path) -> None:
+    """Start ``python -m catalog.index.listing INDEX`` detached; a thread reaps it."""
+    lock = path_for(source).with_name(FILE_NAME + ".lock")
+    if _lock_held(lock):
+        return  # a refresher is running; it checks the index again before it stops
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "catalog.index.listing", str(source)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    threading.Thread(target=proc.wait, name="voxcat-listing-reaper", daemon=True).start()
+
+
+def _lock_held(lock: Path, max_age: float = 600.0) -> bool:
+    try:
+        return time.time() - lock.stat().st_mtime < max_age
+    except OSError:
+        return False
+
+
+def _background(index: str, quiet: float = 0.5, rounds: int = 20) -> int:
+    """The refresher process: wait until the index has been unchanged for ``quiet``
+    seconds and rebuild; again while writes keep coming (at most ``rounds`` times).
+    One refresher per index at a time (a lock file beside the snapshot)."""
+    source = Path(index).resolve()
+    lock = path_for(source).with_name(FILE_NAME + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(rounds):
+        if not _acquire(lock):
+            return 0  # another refresher is on it
+        try:
+            stamp = _stamp(source)
+            time.sleep(quiet)
+            if stamp is not None and _stamp(source) == stamp and current(source) is None:
+                build(source)
+        finally:
+            lock.unlink(missing_ok=True)
+        # checked after letting go of the lock: a write that came meanwhile found the
+        # lock taken and started no refresher of its own
+        if not source.exists():
+            return 1
+        if current(source) is not None:
+            return 0
+    return 1
+
+
+def _acquire(lock: Path) -> bool:
+    for _ in range(2):
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            if _lock_held(lock):
+                return False
+            lock.unlink(missing_ok=True)  # left by a killed refresher
+    return False
+
+
+if __name__ == "__main__":  # pragma: no cover - run as the background refresher
+    sys.exit(_background(sys.argv[1]))

@@ -1,0 +1,270 @@
+"""The listing snapshot (catalog.index.listing) answers exactly as DuckDB does.
+
+A seeded random catalogue with awkward values (mixed case, non-ASCII, NULLs, huge
+sizes) plus the hand-made rows of the search tests goes into a real index; every
+query below runs once with the snapshot and once on DuckDB alone, and the ids, order,
+lengths and frames must be identical. Then freshness: a snapshot is never used for
+an index state it was not built from, broken snapshot files are ignored, bulk writers
+rebuild it and other writes refresh it in the background.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog import import_table, open_catalog
+from catalog.catalogue import DuckDBCatalog
+from catalog.index import listing
+
+from .catalogue_rows import write_rows
+
+MODALITIES = ["CT", "ct", "MR", "EM", "Ünï", None]
+SAMPLES = ["S01", "s01", "Straße", "İstanbul", "sand*", None, "100%", "a_b"]
+
+
+def random_table(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    year = rng.integers(2015, 2026, n)
+    acquired = pd.to_datetime(year.astype(str)) + pd.to_timedelta(
+        rng.integers(0, 365 * 86400, n), unit="s"
+    )
+    acquired = acquired.where(rng.random(n) > 0.1)  # some unknown
+    voxel = np.exp(rng.uniform(np.log(1e-7), np.log(1e-3), n))
+    voxel[rng.random(n) < 0.1] = np.nan  # unknown (NULL in the index)
+    names = [f"{w}_{i:05d}" for i, w in enumerate(rng.choice(["Sand", "sand", "bone", "Öl"], n))]
+    return pd.DataFrame(
+        {
+            "path": [
+                f"/arch/{y}/p{p}/{nm}.tif" for y, p, nm in zip(year, rng.integers(0, 9, n), names)
+            ],
+            "name": names,
+            "modality": rng.choice(np.array(MODALITIES, dtype=object), n),
+            "format": rng.choice(["tiff", "zarr", "slices", None], n),
+            "voxel_size": voxel,
+            "size": rng.choice([1, 10**6, 2 * 10**9, 5 * 10**12, 2**62], n),
+            "acquired": acquired,
+            "project": rng.choice(["rocks", "Rocks", "bones", None], n),
+            "sample": rng.choice(np.array(SAMPLES, dtype=object), n),
+            "instrument": rng.choice(["SkyScan1272", "LSM 980"], n),
+            "data_level": rng.choice(["raw", "reconstructed", "segmentation"], n),
+            "tags": [
+                ",".join(rng.choice(["qc-ok", "porosity", "Paper-2025"], 2)) for _ in range(n)
+            ],
+            "exposure": np.round(rng.uniform(0.1, 5, n), 2),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("listing") / "lab.duckdb"
+    write_rows(path)  # hand-made rows: metadata, notes, tags, a plain file
+    import_table(random_table(np.random.default_rng(11), 3000), path)
+    listing.build(path)
+    return path
+
+
+@pytest.fixture
+def cat(index: Path) -> DuckDBCatalog:
+    assert listing.current(index) is not None, "the module's snapshot went stale"
+    return open_catalog(index)
+
+
+def both(cat: DuckDBCatalog, monkeypatch: pytest.MonkeyPatch, use) -> tuple:
+    """``use(cat)`` with the snapshot, then on DuckDB alone."""
+    with cat._connect() as con:
+        assert cat._listed(con) is not None  # the fast path really runs
+    fast = use(cat)
+    with monkeypatch.context() as m:
+        m.setattr(listing, "ENABLED", False)
+        slow = use(cat)
+    return fast, slow
+
+
+FACETS = ("modality", "sample", "project", "format", "tags", "kind")
+
+
+def same(cat: DuckDBCatalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = both(
+        cat,
+        monkeypatch,
+        lambda c: (len(c), list(c), c.df, c.facets(*FACETS), c.facets(*FACETS[:3], limit=2)),
+    )
+    assert fast[0] == slow[0] == len(fast[1])
+    assert fast[1] == slow[1]
+    pd.testing.assert_frame_equal(fast[2], slow[2])
+    for a, b in zip(fast[3:], slow[3:], strict=True):  # counts and their order
+        assert {k: list(v.items()) for k, v in a.items()} == {
+            k: list(v.items()) for k, v in b.items()
+        }
+
+
+QUERIES = [
+    {},
+    {"modality": "CT"},  # case-insensitive: CT and ct
+    {"modality": "ünï"},  # non-ASCII: left to DuckDB's lower
+    {"modality": ["MR", "em"]},
+    {"modality": None},
+    {"modality": "!=CT"},
+    {"modality": "C*"},  # glob: DuckDB
+    {"sample": "straße"},
+    {"sample": "İstanbul"},
+    {"sample": "sand*"},  # a glob that matches the literal too
+    {"sample": "100%"},
+    {"sample": ("S", "t")},  # text range, byte order
+    {"sample": None, "project": "rocks"},
+    {"project": ["rocks", None]},
+    {"format": "!=zarr"},
+    {"voxel_size": "<5um"},
+    {"voxel_size": (None, 5e-6)},
+    {"voxel_size": ("1 um", "10 um")},
+    {"voxel_size": None},
+    {"voxel_size": "!=0.0001"},
+    {"size": "2 GB"},
+    {"size": ">1GiB"},
+    {"size": (None, 10**6)},
+    {"size": 2**62},
+    {"acquired": "2020"},
+    {"acquired": ("2019-03", None)},
+    {"acquired": ">2021-05-01"},
+    {"acquired": "<=2018"},
+    {"acquired": "!=2020"},
+    {"acquired": None},
+    {"acquired": dt.datetime(2023, 5, 12, 10, 0)},
+    {"levels": None},
+    {"name": "sand_0000*"},
+    {"tags": "porosity"},  # list column: DuckDB
+    {"notes": "*anna*"},
+    {"meta.exposure": (1, 2)},
+    {"shape": "100x512x512"},
+    {"ndim": 3},
+    {"modality": "CT", "project": "rocks", "voxel_size": (None, 5e-6), "data_level": "raw"},
+    {"text": "sand"},
+    {"text": "sand 2020"},
+    {"text": '"sand_0001" -2020'},
+    {"text": "sandstone porosity"},
+    {"text": "öl"},
+    {"text": "nothingmatchesthis"},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[repr(q) for q in QUERIES])
+def test_every_filter_form_answers_as_duckdb(cat, monkeypatch, query) -> None:
+    query = dict(query)
+    same(cat.search(query.pop("text", None), **query), monkeypatch)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [("name",), ("-size",), ("sample", "-acquired"), ("voxel_size",), ("shape",), ("-modality",)],
+)
+def test_sort_orders_answer_as_duckdb(cat, monkeypatch, order) -> None:
+    same(cat.search(modality=["CT", "MR", None]).sort_by(*order), monkeypatch)
+
+
+def test_combinations_heads_and_pages_answer_as_duckdb(cat, monkeypatch, index) -> None:
+    ct, raw = cat.search(modality="CT"), cat.search(data_level="raw")
+    rocks = cat.search("sand", project="rocks")
+    for combined in (
+        ct | raw,
+        ct & raw,
+        ct - raw,
+        (ct | rocks) - raw,
+        ct.head(7),
+        rocks.page(2, 5),
+    ):
+        same(combined, monkeypatch)
+    same(open_catalog(index, files=True).search(format=None), monkeypatch)  # the plain file too
+    same(ct.sort_by("-size").head(20).search(voxel_size="<10um"), monkeypatch)
+
+
+def test_random_combinations_answer_as_duckdb(cat, monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    pool = [q for q in QUERIES if "text" not in q]
+    for _ in range(25):
+        picks = rng.choice(len(pool), 3, replace=False)
+        a, b, c = (cat.search(**pool[i]) for i in picks)
+        same({0: a | b, 1: (a & b) | c, 2: a - (b | c)}[int(rng.integers(3))], monkeypatch)
+
+
+def test_only_the_state_it_was_built_from(tmp_path: Path, monkeypatch) -> None:
+    index = tmp_path / "lab.duckdb"
+    import_table(random_table(np.random.default_rng(3), 200), index)
+    assert not listing.path_for(index).exists()  # small: bulk writers build none
+    assert listing.refresh(index, force=True) and listing.current(index) is not None
+    cat = open_catalog(index)
+    first = next(iter(cat))
+    monkeypatch.setattr(listing, "_spawn_refresh", lambda source: None)  # no refresher
+    cat.tag(first, "fresh-tag")
+    assert listing.current(index) is None  # stale: DuckDB answers
+    assert list(cat.search(tags="fresh-tag")) == [first]
+    assert listing.refresh(index) and listing.current(index) is not None
+    assert list(cat.search(tags="fresh-tag")) == [first]
+    with cat._connect() as con:
+        assert cat._listed(con) is not None
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "foreign"])
+def test_a_broken_snapshot_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> None:
+    index = tmp_path / "lab.duckdb"
+    import_table(random_table(np.random.default_rng(4), 300), index)
+    expected = open_catalog(index).search(modality="CT").df
+    listing.build(index)
+    snap = listing.path_for(index)
+    data = snap.read_bytes()
+    if damage == "truncate":
+        snap.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        snap.write_bytes(b"")
+    elif damage == "garbage":
+        snap.write_bytes(os.urandom(4096))
+    else:  # a valid snapshot of another index
+        other = tmp_path / "other.duckdb"
+        import_table(random_table(np.random.default_rng(9), 50), other)
+        listing.build(other)
+        snap.write_bytes(listing.path_for(other).read_bytes())
+    listing._loaded.clear()
+    assert listing.current(index) is None
+    pd.testing.assert_frame_equal(open_catalog(index).search(modality="CT").df, expected)
+    assert listing.refresh(index) and listing.current(index) is not None
+    pd.testing.assert_frame_equal(open_catalog(index).search(modality="CT").df, expected)
+
+
+def test_bulk_writers_build_it_and_other_writes_refresh_it_in_the_background(
+    tmp_path: Path, monkeypatch
+) -> None:
+    index = tmp_path / "lab.duckdb"
+    monkeypatch.setattr(listing, "MIN_ROWS", 100)
+    import_table(random_table(np.random.default_rng(6), 150), index)
+    assert listing.current(index) is not None  # built at the end of the import
+    cat = open_catalog(index)
+    some = list(cat.search(modality="MR"))[:3]
+    cat.tag(some, "checked")  # starts `python -m catalog.index.listing` detached
+    deadline = time.monotonic() + 60
+    while listing.current(index) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert listing.current(index) is not None, "the background refresh did not finish"
+    assert not listing.path_for(index).with_name("listing.arrow.lock").exists()
+    with cat._connect() as con:
+        assert cat._listed(con) is not None
+    assert sorted(cat.search(tags="checked")) == sorted(some)
+
+
+def test_stale_positions_are_detected(index: Path) -> None:
+    snap = listing.current(index)
+    assert snap is not None
+    with pytest.raises(listing.Stale):
+        snap.positions([int(snap.num.max()) + 1])
+    assert snap.positions(snap.num[[5, 2, 2]]).tolist() == [2, 5]
+
+
+def test_turned_off(index: Path, monkeypatch) -> None:
+    monkeypatch.setattr(listing, "ENABLED", False)
+    assert listing.current(index) is None
+    assert len(open_catalog(index)) > 3000
