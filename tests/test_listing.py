@@ -246,6 +246,8 @@ def test_bulk_writers_build_it_and_other_writes_refresh_it_in_the_background(
     cat = open_catalog(index)
     some = list(cat.search(modality="MR"))[:3]
     cat.tag(some, "checked")  # starts `python -m catalog.index.listing` detached
+    for i, one in enumerate(some):  # a burst of writes while it waits for quiet
+        cat.note(one, f"note {i}")
     deadline = time.monotonic() + 60
     while listing.current(index) is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -254,6 +256,7 @@ def test_bulk_writers_build_it_and_other_writes_refresh_it_in_the_background(
     with cat._connect() as con:
         assert cat._listed(con) is not None
     assert sorted(cat.search(tags="checked")) == sorted(some)
+    assert sorted(cat.search("note")) == sorted(some)
 
 
 def test_stale_positions_are_detected(index: Path) -> None:

@@ -126,8 +126,8 @@ class Listing:
         self._cache: dict[str, Any] = {}
 
     def column(self, name: str) -> np.ndarray:
-        """A numeric or time column as numpy (``NaT``/``NaN`` never stand for NULL:
-        see :meth:`valid`)."""
+        """A numeric or time column as numpy, mapped, not copied (NULL slots hold
+        anything: see :meth:`valid`)."""
         if name not in self._cache:
             self._cache[name] = _numpy(self.table[name])
         return self._cache[name]
@@ -150,8 +150,11 @@ class Listing:
         largest number, numpy does not: such columns are filtered by DuckDB)."""
         key = name + "/nan"
         if key not in self._cache:
-            arr = self.column(name)
-            self._cache[key] = bool(arr.dtype.kind == "f" and np.isnan(arr).any())
+            arr, valid = self.column(name), self.valid(name)
+            nan = arr.dtype.kind == "f" and bool(
+                np.isnan(arr).any() if valid is None else (np.isnan(arr) & valid).any()
+            )
+            self._cache[key] = nan
         return self._cache[key]
 
     def positions(self, nums: Any) -> np.ndarray:
@@ -187,14 +190,21 @@ class Stale(Exception):
 
 
 def _numpy(col: Any) -> np.ndarray:
-    """A column as numpy, NULLs filled with zeros (so integers stay integers)."""
+    """A fixed-width column as a numpy view of its mapped values (no copy; what NULL
+    slots hold is undefined: see :meth:`Listing.valid`)."""
     import pyarrow as pa
 
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if col.null_count:
-        col = col.fill_null(pa.scalar(0).cast(col.type))
-    return col.to_numpy(zero_copy_only=False)
+    if pa.types.is_boolean(col.type):  # bit-packed
+        return col.to_numpy(zero_copy_only=False)
+    if pa.types.is_timestamp(col.type):
+        dtype = np.dtype(f"datetime64[{col.type.unit}]")
+    else:
+        dtype = np.dtype(col.type.to_pandas_dtype())
+    return np.frombuffer(
+        col.buffers()[1], dtype=dtype, count=len(col), offset=col.offset * dtype.itemsize
+    )
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -395,16 +405,25 @@ def written(index: str | os.PathLike[str]) -> None:
 def _spawn_refresh(source: Path) -> None:
     """Start ``python -m catalog.index.listing INDEX`` detached; a thread reaps it."""
     lock = path_for(source).with_name(FILE_NAME + ".lock")
-    if _lock_held(lock):
+    if not _acquire(lock):
         return  # a refresher is running; it checks the index again before it stops
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "catalog.index.listing", str(source)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=str(Path(__file__).resolve().parents[2]),
-    )
+    home = str(Path(__file__).resolve().parents[2])  # where ``catalog`` is imported from
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")])),
+    }
+    try:  # the lock is the child's now: it lets go when done
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "catalog.index.listing", str(source), "--locked"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError:
+        lock.unlink(missing_ok=True)
+        return
     threading.Thread(target=proc.wait, name="voxcat-listing-reaper", daemon=True).start()
 
 
@@ -415,15 +434,15 @@ def _lock_held(lock: Path, max_age: float = 600.0) -> bool:
         return False
 
 
-def _background(index: str, quiet: float = 0.5, rounds: int = 20) -> int:
+def _background(index: str, locked: bool = False, quiet: float = 0.5, rounds: int = 20) -> int:
     """The refresher process: wait until the index has been unchanged for ``quiet``
     seconds and rebuild; again while writes keep coming (at most ``rounds`` times).
-    One refresher per index at a time (a lock file beside the snapshot)."""
+    One refresher per index at a time (a lock file beside the snapshot, taken by the
+    process that started this one when ``locked``)."""
     source = Path(index).resolve()
     lock = path_for(source).with_name(FILE_NAME + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(rounds):
-        if not _acquire(lock):
+    for round_ in range(rounds):
+        if not (locked and round_ == 0) and not _acquire(lock):
             return 0  # another refresher is on it
         try:
             stamp = _stamp(source)
@@ -442,6 +461,7 @@ def _background(index: str, quiet: float = 0.5, rounds: int = 20) -> int:
 
 
 def _acquire(lock: Path) -> bool:
+    lock.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
             os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -454,4 +474,4 @@ def _acquire(lock: Path) -> bool:
 
 
 if __name__ == "__main__":  # pragma: no cover - run as the background refresher
-    sys.exit(_background(sys.argv[1]))
+    sys.exit(_background(sys.argv[1], locked="--locked" in sys.argv[2:]))
