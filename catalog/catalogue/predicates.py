@@ -105,30 +105,35 @@ class Unsupported(Exception):
     """This condition is left to DuckDB (text patterns, NaN, time zones...)."""
 
 
+def _evaluate(pred: Pred, leaf: Any) -> np.ndarray:
+    """``NOT``/``OR``/``AND`` of boolean masks; ``leaf(pred)`` decides the rest."""
+    if isinstance(pred, Negated):
+        return ~_evaluate(pred.part, leaf)
+    if isinstance(pred, AnyOf | AllOf):
+        combine = np.logical_or if isinstance(pred, AnyOf) else np.logical_and
+        return combine.reduce([_evaluate(p, leaf) for p in pred.parts])
+    return leaf(pred)
+
+
 def on_array(pred: Pred, values: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     """Boolean mask of the rows of a numeric or time column where ``pred`` is TRUE.
 
-    ``values`` has NULLs filled in, ``valid`` marks the non-NULL rows (``None``: all).
-    Raises :class:`Unsupported` for conditions numpy cannot decide exactly as DuckDB.
+    ``values`` may hold anything in NULL slots, ``valid`` marks the non-NULL rows
+    (``None``: all). Raises :class:`Unsupported` for conditions numpy cannot decide
+    exactly as DuckDB.
     """
-    if isinstance(pred, IsNull):
-        return np.zeros(len(values), bool) if valid is None else ~valid
-    if isinstance(pred, NotNull):
-        return np.ones(len(values), bool) if valid is None else valid.copy()
-    if isinstance(pred, Cmp):
-        value = _number_like(pred.value, values.dtype)
-        out = _OPS[pred.op](values, value)
-        return out if valid is None else out & valid
-    if isinstance(pred, Negated):
-        return ~on_array(pred.part, values, valid)
-    if isinstance(pred, AnyOf | AllOf):
-        masks = [on_array(p, values, valid) for p in pred.parts]
-        return (
-            np.logical_or.reduce(masks)
-            if isinstance(pred, AnyOf)
-            else np.logical_and.reduce(masks)
-        )
-    raise Unsupported(type(pred).__name__)
+
+    def leaf(p: Pred) -> np.ndarray:
+        if isinstance(p, IsNull):
+            return np.zeros(len(values), bool) if valid is None else ~valid
+        if isinstance(p, NotNull):
+            return np.ones(len(values), bool) if valid is None else valid.copy()
+        if isinstance(p, Cmp):
+            out = _OPS[p.op](values, _number_like(p.value, values.dtype))
+            return out if valid is None else out & valid
+        raise Unsupported(type(p).__name__)
+
+    return _evaluate(pred, leaf)
 
 
 def _number_like(value: Any, dtype: np.dtype) -> Any:
@@ -154,28 +159,21 @@ def on_dictionary(pred: Pred, values: list[Any], lowered: np.ndarray) -> np.ndar
     except comparisons of text with text (byte order, as DuckDB's).
     """
     null = np.fromiter((v is None for v in values), bool, len(values))
-    if isinstance(pred, IsNull):
-        return null
-    if isinstance(pred, NotNull):
-        return ~null
-    if isinstance(pred, LowerEq):
-        if not isinstance(pred.value, str) or not pred.value.isascii():
-            raise Unsupported("non-ASCII text")
-        return (lowered == pred.value.lower()) & ~null
-    if isinstance(pred, Cmp):
-        if not isinstance(pred.value, str):
-            raise Unsupported("text compared with a non-text value")
-        op = _OPS[pred.op]
-        return np.fromiter(
-            (v is not None and bool(op(v, pred.value)) for v in values), bool, len(values)
-        )
-    if isinstance(pred, Negated):
-        return ~on_dictionary(pred.part, values, lowered)
-    if isinstance(pred, AnyOf | AllOf):
-        masks = [on_dictionary(p, values, lowered) for p in pred.parts]
-        return (
-            np.logical_or.reduce(masks)
-            if isinstance(pred, AnyOf)
-            else np.logical_and.reduce(masks)
-        )
-    raise Unsupported(type(pred).__name__)
+
+    def leaf(p: Pred) -> np.ndarray:
+        if isinstance(p, IsNull):
+            return null
+        if isinstance(p, NotNull):
+            return ~null
+        if isinstance(p, LowerEq):
+            if not isinstance(p.value, str) or not p.value.isascii():
+                raise Unsupported("non-ASCII text")
+            return (lowered == p.value.lower()) & ~null
+        if isinstance(p, Cmp) and isinstance(p.value, str):
+            op = _OPS[p.op]
+            return np.fromiter(
+                (v is not None and bool(op(v, p.value)) for v in values), bool, len(values)
+            )
+        raise Unsupported(type(p).__name__)
+
+    return _evaluate(pred, leaf)
