@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .index import connect
+from .index import connect, listing, resolve_index
 from .paths import from_db
 
 
@@ -65,6 +65,14 @@ def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = 
             f"{ident:13} {name[:34]:34} {fmt or '':9} {shp[:16]:16} {dtype or '':8} "
             f"{_voxel(vox):9} {mod or '-':4} {level or '-':13} {_size(sz)}"
         )
+    snap = listing.path_for(resolve_index(index))
+    if snap.exists():
+        state = (
+            "current"
+            if listing.current(resolve_index(index)) is not None
+            else "out of date (a background refresh rebuilds it; DuckDB answers meanwhile)"
+        )
+        lines[1] += f"; listing snapshot {_size(snap.stat().st_size)}: {state}"
     if bad:
         lines += ["", f"{len(bad)} failed:"]
         lines += [f"  {err or from_db(p)}" for p, err in (bad if failed else bad[:10])]

@@ -22,6 +22,7 @@ import pytest
 from catalog import import_table, open_catalog
 from catalog.catalogue import DuckDBCatalog
 from catalog.index import listing
+from catalog.summary import summary_text
 
 from .catalogue_rows import write_rows
 
@@ -201,8 +202,10 @@ def test_only_the_state_it_was_built_from(tmp_path: Path, monkeypatch) -> None:
     cat = open_catalog(index)
     first = next(iter(cat))
     monkeypatch.setattr(listing, "_spawn_refresh", lambda source: None)  # no refresher
+    assert "listing snapshot" in summary_text(index) and ": current" in summary_text(index)
     cat.tag(first, "fresh-tag")
     assert listing.current(index) is None  # stale: DuckDB answers
+    assert "out of date" in summary_text(index)
     assert list(cat.search(tags="fresh-tag")) == [first]
     assert listing.refresh(index) and listing.current(index) is not None
     assert list(cat.search(tags="fresh-tag")) == [first]
