@@ -143,7 +143,7 @@ class DuckDBCatalog(Catalog):
             fast = self._listed(con)
             if fast is not None:
                 snap, pos = fast
-                ids = snap.table["id"].take(self._ordered(snap, pos, con)).to_pylist()
+                ids = self._rows(snap, pos, con, ["id"])["id"].to_pylist()
                 if snap.fresh():
                     return iter(ids)
         return iter([r[0] for r in self._query_rows("d.id", f"ORDER BY {self._order_sql()}")])
@@ -162,8 +162,9 @@ class DuckDBCatalog(Catalog):
             return None
         return (snap, pos) if snap.fresh() else None
 
-    def _ordered(self, snap: listing.Listing, pos: np.ndarray, con: Any) -> np.ndarray:
-        """``pos`` in the catalogue's sort order (ties by id, NULLs last)."""
+    def _rows(self, snap: listing.Listing, pos: np.ndarray, con: Any, names: list[str]) -> Any:
+        """The snapshot's ``names`` columns of rows ``pos``, in the catalogue's sort
+        order (ties by id, NULLs last), as an Arrow table."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -178,19 +179,21 @@ class DuckDBCatalog(Catalog):
             for name, _ in keys
         )
         if not plain:  # virtual fields, NaN: DuckDB sorts
-            rows = con.execute(
+            nums = con.execute(
                 f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) "
                 f"ORDER BY {self._order_sql()}",
                 [snap.num[pos].tolist()],
             ).fetchnumpy()["num"]
-            return snap.locate(rows)
-        names = list(dict.fromkeys([*(n for n, _ in keys), "id"]))
-        sub = snap.table.select(names).take(pos)
-        sub = pa.table([_decoded(c) for c in sub.columns], names=names)
+            return snap.table.select(names).take(snap.locate(nums))
+        # one pass over the mapped file in file order, then sorted in memory
+        wanted = list(dict.fromkeys([*names, *(n for n, _ in keys), "id"]))
+        rows = snap.table.select(wanted).take(pos)
+        sort_cols = {n: _decoded(rows[n]) for n, _ in [*keys, ("id", "")]}
         order = pc.sort_indices(
-            sub, sort_keys=[(n, o, "at_end") for n, o in [*keys, ("id", "ascending")]]
+            pa.table(sort_cols),
+            sort_keys=[(n, o, "at_end") for n, o in [*keys, ("id", "ascending")]],
         )
-        return pos[order.to_numpy()]
+        return rows.take(order).select(names)
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, str):
@@ -381,7 +384,7 @@ class DuckDBCatalog(Catalog):
             fast = self._listed(con)
             if fast is not None:
                 snap, pos = fast
-                rows = snap.table.take(self._ordered(snap, pos, con)).select(DF_NAMES)
+                rows = self._rows(snap, pos, con, DF_NAMES)
                 if snap.fresh():
                     return _frame(rows)
             where, params = self._where()

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import QueryError
 from ..index.readcache import _stamp
 from ..index.search_text import words
@@ -94,12 +96,12 @@ class Text(Query):
             return self
         sub, params = _pieces_sql(pieces)
         rows = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])
-        nums = [n for (n,) in rows.fetchall()]
+        nums = np.sort(rows.fetchnumpy()["num"])
         if len(nums) > MAX_RESOLVED:
             return self
         path = Path(index)
         return dataclasses.replace(
-            self, index=str(path), stamp=_stamp(path), nums=tuple(sorted(nums))
+            self, index=str(path), stamp=_stamp(path), nums=tuple(nums.tolist())
         )
 
     def valid(self) -> bool:
