@@ -274,3 +274,19 @@ def test_turned_off(index: Path, monkeypatch) -> None:
     monkeypatch.setattr(listing, "ENABLED", False)
     assert listing.current(index) is None
     assert len(open_catalog(index)) > 3000
+
+
+def test_a_snapshot_that_cannot_be_written_does_not_fail_the_import(
+    tmp_path: Path, monkeypatch
+) -> None:
+    index = tmp_path / "lab.duckdb"
+    monkeypatch.setattr(listing, "MIN_ROWS", 10)
+
+    def full(_index):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(listing, "build", full)
+    with pytest.warns(UserWarning, match="listing snapshot not written.*No space left"):
+        report = import_table(random_table(np.random.default_rng(8), 40), index)
+    assert report.added == 40 and len(open_catalog(index)) == 40
+    assert listing.current(index) is None

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -360,7 +361,14 @@ def bulk_write(index: str | os.PathLike[str]) -> Iterator[None]:
         raise
     _undefer(source)
     if source not in _deferred:
-        refresh(source)
+        try:
+            refresh(source)
+        except Exception as exc:  # a speed-up must never fail a scan or an import
+            warnings.warn(
+                f"{path_for(source)}: listing snapshot not written ({exc}); "
+                "searches use DuckDB alone until it is",
+                stacklevel=3,
+            )
 
 
 def _undefer(source: Path) -> None:
