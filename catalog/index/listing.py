@@ -407,7 +407,8 @@ def written(index: str | os.PathLike[str]) -> None:
     source = Path(index).resolve()
     if source in _deferred or not path_for(source).exists():
         return
-    _spawn_refresh(source)
+    with contextlib.suppress(OSError):  # an unwritable cache folder: it stays stale
+        _spawn_refresh(source)
 
 
 def _spawn_refresh(source: Path) -> None:
