@@ -290,3 +290,16 @@ def test_a_snapshot_that_cannot_be_written_does_not_fail_the_import(
         report = import_table(random_table(np.random.default_rng(8), 40), index)
     assert report.added == 40 and len(open_catalog(index)) == 40
     assert listing.current(index) is None
+
+
+def test_an_idle_process_lets_go_of_the_mapping(index: Path, monkeypatch) -> None:
+    from catalog.index import readcache
+
+    monkeypatch.setattr(readcache, "IDLE", 0.2)
+    assert listing.current(index) is not None
+    source = index.resolve()
+    deadline = time.monotonic() + 5
+    while source in listing._loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert source not in listing._loaded  # unmapped once nothing holds it
+    assert listing.current(index) is not None  # and mapped again on the next use

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import readcache
 from .readcache import _stamp
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,18 +114,27 @@ class Listing:
         self.source = source
         self.rows = table.num_rows
         self.num = _numpy(table["num"])
-        self.codes: dict[str, np.ndarray] = {}
-        self.values: dict[str, list[str | None]] = {}
-        self.lowered: dict[str, np.ndarray] = {}
-        meta = table.schema.metadata or {}
-        lowered = json.loads(meta.get(b"voxcat.lowered", b"{}"))
-        for name in DICTIONARY:
-            col = table[name]
-            arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-            self.codes[name] = arr.indices.to_numpy(zero_copy_only=False)
-            self.values[name] = arr.dictionary.to_pylist()
-            self.lowered[name] = np.asarray(lowered.get(name, []), dtype=object)
+        # per dictionary column, worked out on first use (loading stays cheap)
+        self.codes: dict[str, np.ndarray] = _PerColumn(
+            lambda name: self._dictionary(name).indices.to_numpy(zero_copy_only=False)
+        )
+        self.values: dict[str, list[str | None]] = _PerColumn(
+            lambda name: self._dictionary(name).dictionary.to_pylist()
+        )
+        self.lowered: dict[str, np.ndarray] = _PerColumn(
+            lambda name: np.asarray(self._all_lowered().get(name, []), dtype=object)
+        )
         self._cache: dict[str, Any] = {}
+
+    def _dictionary(self, name: str) -> pa.DictionaryArray:
+        col = self.table[name]
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+    def _all_lowered(self) -> dict[str, list[str | None]]:
+        if "lowered" not in self._cache:
+            meta = self.table.schema.metadata or {}
+            self._cache["lowered"] = json.loads(meta.get(b"voxcat.lowered", b"{}"))
+        return self._cache["lowered"]
 
     def column(self, name: str) -> np.ndarray:
         """A numeric or time column as numpy, mapped, not copied (NULL slots hold
@@ -186,6 +196,18 @@ class Listing:
         return _stamp(self.source) == self.stamp
 
 
+class _PerColumn(dict):
+    """A dict that computes a missing column's entry once."""
+
+    def __init__(self, compute: Any) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._compute(key)
+        return value
+
+
 class Stale(Exception):
     """The snapshot does not match the index any more (a search then uses DuckDB)."""
 
@@ -214,12 +236,18 @@ _loaded: dict[Path, Listing] = {}
 _lock = threading.Lock()
 
 
+_used: dict[Path, float] = {}
+_reaper: threading.Thread | None = None
+
+
 def current(index: str | os.PathLike[str]) -> Listing | None:
     """The snapshot of ``index`` if one matches its present state, else ``None``.
 
-    Loaded once per process and kept while the index is unchanged (a few stat calls
-    per use).
+    Mapped once per process and kept while the index is unchanged and in use (a few
+    stat calls per use); after ``VOXCAT_READ_IDLE`` seconds without use it is let go
+    of, like the cached DuckDB instance, so an idle catalogue holds none of its pages.
     """
+    global _reaper
     if not ENABLED:
         return None
     source = Path(index).resolve()
@@ -227,6 +255,7 @@ def current(index: str | os.PathLike[str]) -> Listing | None:
     if stamp is None:
         return None
     with _lock:
+        _used[source] = time.monotonic()
         have = _loaded.get(source)
         if have is not None and have.stamp == stamp:
             return have
@@ -235,7 +264,20 @@ def current(index: str | os.PathLike[str]) -> Listing | None:
     if listing is not None:
         with _lock:
             _loaded[source] = listing
+            if _reaper is None:
+                _reaper = threading.Thread(target=_reap, name="voxcat-listing", daemon=True)
+                _reaper.start()
     return listing
+
+
+def _reap() -> None:
+    while True:  # holds no snapshot between sweeps
+        time.sleep(readcache.IDLE / 2)
+        now = time.monotonic()
+        with _lock:
+            for source in [s for s, t in _used.items() if now - t >= readcache.IDLE]:
+                _loaded.pop(source, None)
+                del _used[source]
 
 
 def _load(source: Path, stamp: tuple) -> Listing | None:
