@@ -652,11 +652,11 @@ def _listed_counts(
     t = resolve(field)
     if t.key not in listing.DICTIONARY or t.sql != f"d.{t.key}" or not snap.fresh():
         return None
-    values = snap.values[t.key]
+    values = snap.values(t.key)
     if len(pos) == snap.rows:  # the whole index
         counts = snap.frequencies(t.key)
     else:
-        counts = np.bincount(snap.codes[t.key][pos], minlength=len(values))
+        counts = np.bincount(snap.codes(t.key)[pos], minlength=len(values))
     pairs = sorted(
         ((v, int(n)) for v, n in zip(values, counts, strict=True) if n and v is not None),
         key=lambda vn: (-vn[1], vn[0]),

@@ -107,7 +107,7 @@ class _Evaluation:
     def _dictionary_match(self, f: Field) -> np.ndarray:
         key = f.target.key
         return on_dictionary(
-            value_pred(f.target.kind, f.value), self.listing.values[key], self.listing.lowered[key]
+            value_pred(f.target.kind, f.value), self.listing.values(key), self.listing.lowered(key)
         )
 
     def _field(self, f: Field, cand: np.ndarray | None, negate: bool = False) -> np.ndarray | None:
@@ -120,7 +120,7 @@ class _Evaluation:
             if key in DICTIONARY:
                 match = self._dictionary_match(f)
                 match = ~match if negate else match
-                codes = self.listing.codes[key]
+                codes = self.listing.codes(key)
                 if cand is None:
                     return np.flatnonzero(_codes_in(codes, match))
                 return cand[_codes_in(codes[cand], match)]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -102,8 +103,8 @@ def path_for(index: str | os.PathLike[str]) -> Path:
 class Listing:
     """A loaded snapshot: the Arrow table plus numpy views of what filters use.
 
-    ``codes[col]`` are the dictionary codes of a dictionary column, ``values[col]`` its
-    distinct values (NULL among them, as ``None``) and ``lowered[col]`` those values
+    ``codes(col)`` are the dictionary codes of a dictionary column, ``values(col)`` its
+    distinct values (NULL among them, as ``None``) and ``lowered(col)`` those values
     passed through DuckDB's ``lower``; ``num`` is sorted, so a row's position is found by
     binary search.
     """
@@ -114,17 +115,29 @@ class Listing:
         self.source = source
         self.rows = table.num_rows
         self.num = _numpy(table["num"])
-        # per dictionary column, worked out on first use (loading stays cheap)
-        self.codes: dict[str, np.ndarray] = _PerColumn(
-            lambda name: self._dictionary(name).indices.to_numpy(zero_copy_only=False)
-        )
-        self.values: dict[str, list[str | None]] = _PerColumn(
-            lambda name: self._dictionary(name).dictionary.to_pylist()
-        )
-        self.lowered: dict[str, np.ndarray] = _PerColumn(
-            lambda name: np.asarray(self._all_lowered().get(name, []), dtype=object)
-        )
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[str, Any] = {}  # worked out on first use: loading stays cheap
+
+    def codes(self, name: str) -> np.ndarray:
+        """The dictionary codes of a dictionary column, one per row (mapped)."""
+        key = name + "/codes"
+        if key not in self._cache:
+            self._cache[key] = self._dictionary(name).indices.to_numpy(zero_copy_only=False)
+        return self._cache[key]
+
+    def values(self, name: str) -> list[str | None]:
+        """The distinct values of a dictionary column (NULL among them as ``None``)."""
+        key = name + "/values"
+        if key not in self._cache:
+            self._cache[key] = self._dictionary(name).dictionary.to_pylist()
+        return self._cache[key]
+
+    def lowered(self, name: str) -> np.ndarray:
+        """Those values passed through DuckDB's ``lower`` (an object array)."""
+        key = name + "/lowered"
+        if key not in self._cache:
+            found = self._all_lowered().get(name, [])
+            self._cache[key] = np.asarray(found, dtype=object)
+        return self._cache[key]
 
     def _dictionary(self, name: str) -> pa.DictionaryArray:
         col = self.table[name]
@@ -177,8 +190,7 @@ class Listing:
         """How many rows hold each code of a dictionary column."""
         key = name + "/freq"
         if key not in self._cache:
-            codes = self.codes[name]
-            self._cache[key] = np.bincount(codes, minlength=len(self.values[name]))
+            self._cache[key] = np.bincount(self.codes(name), minlength=len(self.values(name)))
         return self._cache[key]
 
     def locate(self, nums: Any) -> np.ndarray:
@@ -194,18 +206,6 @@ class Listing:
     def fresh(self) -> bool:
         """Whether the index is still exactly the state this snapshot was built from."""
         return _stamp(self.source) == self.stamp
-
-
-class _PerColumn(dict):
-    """A dict that computes a missing column's entry once."""
-
-    def __init__(self, compute: Any) -> None:
-        super().__init__()
-        self._compute = compute
-
-    def __missing__(self, key: str) -> Any:
-        value = self[key] = self._compute(key)
-        return value
 
 
 class Stale(Exception):
@@ -286,11 +286,12 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
 
     path = path_for(source)
     try:
-        mapped = pa.memory_map(str(path))
-    except OSError:
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # missing, unreadable or empty
         return None
     try:
-        reader = ipc.open_file(mapped)
+        reader = ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
         meta = reader.schema.metadata or {}
         if (
             meta.get(b"voxcat.version") != FORMAT_VERSION.encode()
@@ -298,9 +299,26 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
             or tuple(reader.schema.names) != COLUMNS
         ):
             return None
-        return Listing(reader.read_all(), stamp, source)
+        listing = Listing(reader.read_all(), stamp, source)
     except (pa.ArrowException, OSError, ValueError):  # truncated or foreign file
         return None
+    threading.Thread(
+        target=_populate, args=(mapped,), name="voxcat-listing-map", daemon=True
+    ).start()
+    return listing
+
+
+MADV_POPULATE_READ = 22  # Linux >= 5.14; Python 3.11's mmap module lacks the name
+
+
+def _populate(mapped: mmap.mmap, step: int = 4 << 20) -> None:
+    """Map every page of the snapshot (from the page cache) in the background, a few
+    MB at a time, so searches do not pay a page fault per row they touch."""
+    for start in range(0, len(mapped), step):
+        try:
+            mapped.madvise(MADV_POPULATE_READ, start, min(step, len(mapped) - start))
+        except (OSError, ValueError):  # an older kernel, or the mapping is gone
+            return
 
 
 def _decode_stamp(raw: bytes | None) -> tuple | None:
