@@ -21,7 +21,8 @@ import pytest
 
 from catalog import import_table, open_catalog
 from catalog.catalogue import DuckDBCatalog
-from catalog.index import listing
+from catalog.catalogue import evaluate as evaluate_mod
+from catalog.index import listing, transaction
 from catalog.summary import summary_text
 
 from .catalogue_rows import write_rows
@@ -307,3 +308,22 @@ def test_an_idle_process_lets_go_of_the_mapping(index: Path, monkeypatch) -> Non
     if maps.exists():  # unmapped at once (no reference cycle keeps it for the GC)
         assert str(listing.path_for(index).resolve()) not in maps.read_text()
     assert listing.current(index) is not None  # and mapped again on the next use
+
+
+def test_words_of_rewritten_rows_do_not_push_text_search_off_the_snapshot(
+    tmp_path: Path, monkeypatch
+) -> None:
+    index = tmp_path / "lab.duckdb"
+    import_table(random_table(np.random.default_rng(12), 300), index)
+    with transaction(index) as con:  # what a rescan leaves until the terms rebuild
+        con.execute("INSERT INTO terms VALUES ('sand', 987654321), ('bone', 987654322)")
+    listing.build(index)
+    cat = open_catalog(index)
+    calls = []
+    real = evaluate_mod._Evaluation._duckdb
+    monkeypatch.setattr(
+        evaluate_mod._Evaluation, "_duckdb", lambda *a: calls.append(a) or real(*a)
+    )
+    same(cat.search("sand"), monkeypatch)
+    same(cat.search("bone sand"), monkeypatch)
+    assert not calls  # answered on the snapshot, without asking DuckDB

@@ -70,7 +70,7 @@ class _Evaluation:
             if native is not None:
                 return native
         if isinstance(query, Text) and query.nums is not None and query.valid():
-            pos = _within(self.listing.positions(query.nums), cand)
+            pos = _within(self.listing.positions(query.nums, strict=False), cand)
             rest = query.residual()
             if rest is None or not len(pos):
                 return pos

@@ -181,10 +181,16 @@ class Listing:
             self._cache[key] = nan
         return self._cache[key]
 
-    def positions(self, nums: Any) -> np.ndarray:
-        """Row positions of dataset ``num`` values, sorted; raises :class:`Stale` when
-        one is not in the snapshot (the index changed under it)."""
-        return self.locate(np.unique(np.asarray(nums, dtype=np.int64)))
+    def positions(self, nums: Any, *, strict: bool = True) -> np.ndarray:
+        """Row positions of dataset ``num`` values, sorted. A value not in the snapshot
+        raises :class:`Stale` (the index changed under it), or is left out when not
+        ``strict`` (the terms index keeps the words of rewritten rows until its next
+        rebuild: they match no dataset)."""
+        nums = np.unique(np.asarray(nums, dtype=np.int64))
+        if strict:
+            return self.locate(nums)
+        pos = np.minimum(np.searchsorted(self.num, nums), max(self.rows - 1, 0))
+        return pos[self.num[pos] == nums] if self.rows else pos[:0]
 
     def frequencies(self, name: str) -> np.ndarray:
         """How many rows hold each code of a dictionary column."""
