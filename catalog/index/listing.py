@@ -308,9 +308,10 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
         listing = Listing(reader.read_all(), stamp, source)
     except (pa.ArrowException, OSError, ValueError):  # truncated or foreign file
         return None
-    threading.Thread(
-        target=_populate, args=(mapped,), name="voxcat-listing-map", daemon=True
-    ).start()
+    if sys.platform.startswith("linux"):
+        threading.Thread(
+            target=_populate, args=(mapped,), name="voxcat-listing-map", daemon=True
+        ).start()
     return listing
 
 
