@@ -7,8 +7,9 @@ returns: 10-30 ms for a listing of a few hundred scattered rows. The snapshot ho
 the columns of ``cat.df`` plus ``kind`` and ``num``, uncompressed and in ``num``
 order, in ``lab.voxcat/listing.arrow``; low-cardinality text columns are
 dictionary-encoded (with their DuckDB-lower-cased values alongside), so a filter on
-them compares small integer codes. Reading it maps the file: only the pages a query
-touches are read.
+them compares small integer codes. Opening it maps the file (its pages come from the
+page cache, mapped by a background pass) and copies nothing; a process lets go of it
+after ``VOXCAT_READ_IDLE`` seconds without use, as of its DuckDB instance.
 
 A snapshot is only ever used for the exact index state it was built from: it records
 the index file's stamp (inode, size, modification time and those of its WAL) and is
@@ -239,10 +240,8 @@ def _numpy(col: Any) -> np.ndarray:
 # -- loading ----------------------------------------------------------------------------
 
 _loaded: dict[Path, Listing] = {}
+_used: dict[Path, float] = {}  # when each was last asked for
 _lock = threading.Lock()
-
-
-_used: dict[Path, float] = {}
 _reaper: threading.Thread | None = None
 
 
