@@ -14,8 +14,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from catalog import scan
-from catalog.paths import from_db, to_db
+from catalog import open_catalog, scan
+from catalog.index import listing
+from catalog.paths import display, from_db, to_db
 
 from .conftest import q
 
@@ -116,6 +117,11 @@ def test_odd_names(tmp_path: Path, volume: np.ndarray) -> None:
     assert str(root / long_name) in paths
     # a rescan recognises all of them as unchanged
     assert scan(root, index, jobs=1, progress=False)["unchanged"] == 4
+    # listed printably (the undecodable bytes as \xe9), from DuckDB and from a snapshot
+    shown = set(open_catalog(index).df["path"])
+    assert display(os.fsdecode(raw)) in shown and "\\xe9t\\xe9_latin1" in display(os.fsdecode(raw))
+    assert listing.refresh(index, force=True)
+    assert set(open_catalog(index).df["path"]) == shown
 
 
 def _unprivileged() -> list[str]:

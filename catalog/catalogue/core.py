@@ -8,6 +8,7 @@ so a catalogue of a million datasets opens in milliseconds and holds no rows.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -631,14 +632,14 @@ class DuckDBCatalog(Catalog):
         )
 
 
+@functools.cache
 def _nullable() -> dict:
+    """Arrow integer types -> pandas nullable integer dtypes (one dtype per column,
+    whether or not this selection has NULLs in it)."""
     import pandas as pd
     import pyarrow as pa
 
     return {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
-
-
-_NULLABLE: dict = {}
 
 
 def _listed_counts(
@@ -678,10 +679,8 @@ def _frame(table: Any) -> pd.DataFrame:
 
     from ..paths import display, from_db
 
-    if not _NULLABLE:
-        _NULLABLE.update(_nullable())
     table = pa.table([_decoded(c) for c in table.columns], names=table.column_names)
-    frame = table.to_pandas(types_mapper=_NULLABLE.get)
+    frame = table.to_pandas(types_mapper=_nullable().get)
     odd = np.flatnonzero(
         pc.match_substring_regex(table["path"], r"[\x{F780}-\x{F7FF}]").to_numpy(
             zero_copy_only=False
