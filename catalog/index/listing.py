@@ -260,15 +260,17 @@ def current(index: str | os.PathLike[str]) -> Listing | None:
     if stamp is None:
         return None
     with _lock:
-        _used[source] = time.monotonic()
         have = _loaded.get(source)
         if have is not None and have.stamp == stamp:
+            _used[source] = time.monotonic()
             return have
         _loaded.pop(source, None)
+        _used.pop(source, None)
     listing = _load(source, stamp)
     if listing is not None:
         with _lock:
             _loaded[source] = listing
+            _used[source] = time.monotonic()
             if _reaper is None:
                 _reaper = threading.Thread(target=_reap, name="voxcat-listing", daemon=True)
                 _reaper.start()
@@ -282,7 +284,7 @@ def _reap() -> None:
         with _lock:
             for source in [s for s, t in _used.items() if now - t >= readcache.IDLE]:
                 _loaded.pop(source, None)
-                del _used[source]
+                _used.pop(source, None)
 
 
 def _load(source: Path, stamp: tuple) -> Listing | None:
