@@ -214,7 +214,7 @@ def test_only_the_state_it_was_built_from(tmp_path: Path, monkeypatch) -> None:
         assert cat._listed(con) is not None
 
 
-@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "foreign"])
+@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "foreign", "bad-stamp"])
 def test_a_broken_snapshot_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> None:
     index = tmp_path / "lab.duckdb"
     import_table(random_table(np.random.default_rng(4), 300), index)
@@ -228,6 +228,14 @@ def test_a_broken_snapshot_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -
         snap.write_bytes(b"")
     elif damage == "garbage":
         snap.write_bytes(os.urandom(4096))
+    elif damage == "bad-stamp":  # a well-formed Arrow file whose stamp is nonsense
+        import pyarrow as pa
+        import pyarrow.ipc as ipc
+
+        table = ipc.open_file(pa.py_buffer(data)).read_all()
+        meta = {**table.schema.metadata, b"voxcat.stamp": b'{"not": "a stamp"}'}
+        with ipc.new_file(str(snap), table.schema.with_metadata(meta)) as writer:
+            writer.write_table(table.replace_schema_metadata(meta))
     else:  # a valid snapshot of another index
         other = tmp_path / "other.duckdb"
         import_table(random_table(np.random.default_rng(9), 50), other)

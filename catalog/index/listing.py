@@ -334,9 +334,9 @@ def _decode_stamp(raw: bytes | None) -> tuple | None:
         return None
     try:
         st = json.loads(raw)
-    except ValueError:
+        return (st[0], st[1], st[2], tuple(st[3]))
+    except (ValueError, TypeError, IndexError, KeyError):  # not written by build()
         return None
-    return (st[0], st[1], st[2], tuple(st[3]))
 
 
 # -- building ---------------------------------------------------------------------------
@@ -401,6 +401,7 @@ def _small_codes(col: pa.DictionaryArray) -> pa.DictionaryArray:
 
 
 def count_rows(index: str | os.PathLike[str]) -> int:
+    """How many datasets the index holds (an uncached read: the file is let go of)."""
     from .connection import connect
 
     with connect(index, read_only=True, cached=False) as con:
