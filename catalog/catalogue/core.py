@@ -658,10 +658,12 @@ def _listed_counts(
         counts = snap.frequencies(t.key)
     else:
         counts = np.bincount(snap.codes(t.key)[pos], minlength=len(values))
-    pairs = sorted(
-        ((v, int(n)) for v, n in zip(values, counts, strict=True) if n and v is not None),
-        key=lambda vn: (-vn[1], vn[0]),
-    )
+    present = [i for i in np.flatnonzero(counts).tolist() if values[i] is not None]
+    if limit is not None and len(present) > limit:  # only the codes that can make it
+        kept = counts[present]
+        floor = np.partition(kept, len(kept) - limit)[len(kept) - limit]
+        present = [i for i, n in zip(present, kept.tolist(), strict=True) if n >= floor]
+    pairs = sorted(((values[i], int(counts[i])) for i in present), key=lambda vn: (-vn[1], vn[0]))
     return dict(pairs if limit is None else pairs[:limit])
 
 
