@@ -189,14 +189,14 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _mapped(name: str) -> int:
-    """Bytes of files named ``name`` mapped into this process (from /proc/self/smaps)."""
+def _mapped(*names: str) -> int:
+    """Bytes of files with one of ``names`` mapped into this process (/proc/self/smaps)."""
     total, inside = 0, False
     with open("/proc/self/smaps") as f:
         for line in f:
             first = line.split(maxsplit=1)[0]
             if "-" in first and not first.endswith(":"):  # a mapping's header line
-                inside = line.rstrip().endswith(name)
+                inside = line.rstrip().endswith(tuple("/" + n for n in names))
             elif inside and first == "Rss:":
                 total += int(line.split()[1]) * 1024
     return total
@@ -253,12 +253,12 @@ def run_voxcat(index: str, repeat: int, use_listing: bool = True) -> dict:
     out["read entry"], arr = _time(lambda: cat[real].read(), repeat)
     out["entry shape"] = list((arr["image"] if hasattr(arr, "data_vars") else arr).shape)
     out["memory MB"] = (_rss() - base) / 1e6
-    out["mapped MB"] = _mapped(listing.FILE_NAME) / 1e6
+    out["mapped MB"] = _mapped(listing.FILE_NAME, listing.TERMS_FILE) / 1e6
     from catalog.index import readcache
 
     time.sleep(2 * readcache.IDLE + 0.5)  # idle: the DuckDB instance and mapping let go
     out["rest MB"] = (_rss() - base) / 1e6
-    out["rest mapped MB"] = _mapped(listing.FILE_NAME) / 1e6
+    out["rest mapped MB"] = _mapped(listing.FILE_NAME, listing.TERMS_FILE) / 1e6
     assert len(cat) == n  # the catalogue is still open (and answers) after the rest
     return out
 
@@ -375,11 +375,16 @@ def main(argv: list[str] | None = None) -> None:
         rep = import_table(csv, index, mapping={"variable": None})
         print(f"  built the voxcat index in {time.perf_counter() - t:.1f} s ({rep})")
     t = time.perf_counter()
-    if listing.current(index) is None:  # an index written before snapshots existed
-        listing.refresh(index)
+    have = listing.current(index)
+    if have is None or have.terms is None:  # an index written by an older voxcat
+        listing.build(index)
         print(f"  built its listing snapshot in {time.perf_counter() - t:.1f} s")
     snap = listing.path_for(index)
-    print(f"  listing snapshot: {snap.stat().st_size / 1e6:.0f} MB ({snap})")
+    words = snap.with_name(listing.TERMS_FILE)
+    print(
+        f"  listing snapshot: {snap.stat().st_size / 1e6:.0f} MB + word index "
+        f"{words.stat().st_size / 1e6:.0f} MB ({snap.parent})"
+    )
 
     vox = _child("voxcat", str(index), args.repeat)
     duck = _child("voxcat", str(index), args.repeat, "0")  # the same without the snapshot
@@ -431,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"memory growth (RSS) right after the operations: voxcat {vox['memory MB']:.0f} MB "
         f"({verdict(vox['memory MB'])}) = {own:.0f} MB of its own ({verdict(own)}) + "
-        f"{vox['mapped MB']:.0f} MB of pages of the memory-mapped listing file (page cache, "
+        f"{vox['mapped MB']:.0f} MB of pages of the memory-mapped listing files (page cache, "
         f"shared between processes); DuckDB alone {duck['memory MB']:.0f} MB; intake-esm "
         f"{esm['memory MB']:.0f} MB, pandas {pdr['memory MB']:.0f} MB"
     )

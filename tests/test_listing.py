@@ -59,6 +59,15 @@ def random_table(rng: np.random.Generator, n: int) -> pd.DataFrame:
                 ",".join(rng.choice(["qc-ok", "porosity", "Paper-2025"], 2)) for _ in range(n)
             ],
             "exposure": np.round(rng.uniform(0.1, 5, n), 2),
+            # words longer than the word index keeps (24 bytes), some sharing a prefix
+            "operator": rng.choice(
+                [
+                    "supercalifragilisticexpialidocious",
+                    "supercalifragilisticexpiali_x",
+                    "äöüäöüäöüäöüäöü_long",
+                ],
+                n,
+            ),
         }
     )
 
@@ -153,6 +162,11 @@ QUERIES = [
     {"text": "sandstone porosity"},
     {"text": "öl"},
     {"text": "nothingmatchesthis"},
+    {"text": "supercalifragilisticexpialidocious"},  # longer than 24 bytes: DuckDB
+    {"text": "supercalifragilistic"},  # a prefix of two words cut at 24 bytes
+    {"text": "äöüäöüäöüäöü"},  # 24 bytes of UTF-8
+    {"text": "äöüäöüäöüäöüä"},  # 26 bytes
+    {"text": "s sa san"},  # several short prefixes, many words each
 ]
 
 
@@ -214,7 +228,31 @@ def test_only_the_state_it_was_built_from(tmp_path: Path, monkeypatch) -> None:
         assert cat._listed(con) is not None
 
 
-@pytest.mark.parametrize("damage", ["truncate", "empty", "garbage", "foreign", "bad-stamp"])
+def test_the_word_index_finds_what_the_terms_table_finds(cat, index: Path) -> None:
+    snap = listing.current(index)
+    assert snap is not None and snap.terms is not None
+    with cat._connect() as con:
+        for pieces in (
+            ["sand"],
+            ["s"],
+            ["sand", "2020"],
+            ["öl"],
+            ["supercalifragilistic"],
+            ["zz"],
+        ):
+            sql = " INTERSECT ".join(
+                "SELECT num FROM terms WHERE token >= ? AND token < ?" for _ in pieces
+            )
+            params = [v for p in pieces for v in (p, p + chr(0x10FFFF))]
+            nums = {n for (n,) in con.execute(sql, params).fetchall()}
+            expected = snap.positions(sorted(nums), strict=False)
+            assert snap.word_rows(pieces).tolist() == expected.tolist(), pieces
+    assert snap.word_rows(["supercalifragilisticexpialidocious"]) is None  # > 24 bytes
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncate", "empty", "garbage", "foreign", "bad-stamp", "words"]
+)
 def test_a_broken_snapshot_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> None:
     index = tmp_path / "lab.duckdb"
     import_table(random_table(np.random.default_rng(4), 300), index)
@@ -228,6 +266,17 @@ def test_a_broken_snapshot_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -
         snap.write_bytes(b"")
     elif damage == "garbage":
         snap.write_bytes(os.urandom(4096))
+    elif damage == "words":  # only the word index is broken: text words go to DuckDB
+        words = snap.with_name(listing.TERMS_FILE)
+        words.write_bytes(words.read_bytes()[:1000])
+        listing._loaded.clear()
+        snap_now = listing.current(index)
+        assert snap_now is not None and snap_now.terms is None
+        fast = open_catalog(index).search("sand 2020").df
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(listing, "ENABLED", False)
+            pd.testing.assert_frame_equal(fast, open_catalog(index).search("sand 2020").df)
+        return
     elif damage == "bad-stamp":  # a well-formed Arrow file whose stamp is nonsense
         import pyarrow as pa
         import pyarrow.ipc as ipc

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import QueryError
+from ..index import listing
 from ..index.readcache import _stamp
 from ..index.search_text import words
 from ..paths import to_db
@@ -94,6 +95,14 @@ class Text(Query):
         pieces = [w for t in self.terms if not _negative(t) for w in words(to_db(t))]
         if not pieces:
             return self
+        snap = listing.current(index)
+        rows = snap.word_rows(pieces) if snap is not None else None
+        if rows is not None:  # the snapshot's word index (same answer, no DuckDB)
+            if len(rows) > MAX_RESOLVED:
+                return self
+            return dataclasses.replace(
+                self, index=str(Path(index)), stamp=snap.stamp, nums=tuple(snap.num[rows].tolist())
+            )
         sub, params = _pieces_sql(pieces)
         rows = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])
         nums = np.sort(rows.fetchnumpy()["num"])

@@ -53,6 +53,10 @@ ENABLED = os.environ.get("VOXCAT_LISTING", "1") != "0"
 MIN_ROWS = int(os.environ.get("VOXCAT_LISTING_MIN_ROWS", "10000"))
 FORMAT_VERSION = "1"
 FILE_NAME = "listing.arrow"
+#: the word index: every token of the ``terms`` table (its first TOKEN_WIDTH bytes,
+#: sorted) with the row positions of the datasets holding it
+TERMS_FILE = "listing-terms.arrow"
+TOKEN_WIDTH = 24
 
 #: columns of the snapshot; ``tags`` is stored as ``coalesce(tags, [])`` (every
 #: filter and facet treats a NULL list and an empty one alike)
@@ -110,12 +114,15 @@ class Listing:
     binary search.
     """
 
-    def __init__(self, table: pa.Table, stamp: tuple, source: Path) -> None:
+    def __init__(
+        self, table: pa.Table, stamp: tuple, source: Path, terms: pa.Table | None = None
+    ) -> None:
         self.table = table
         self.stamp = stamp
         self.source = source
         self.rows = table.num_rows
         self.num = _numpy(table["num"])
+        self.terms = None if terms is None else _word_index(terms)
         self._cache: dict[str, Any] = {}  # worked out on first use: loading stays cheap
 
     def codes(self, name: str) -> np.ndarray:
@@ -214,6 +221,57 @@ class Listing:
         """Whether the index is still exactly the state this snapshot was built from."""
         return _stamp(self.source) == self.stamp
 
+    def word_rows(self, pieces: list[str]) -> np.ndarray | None:
+        """Sorted positions of the rows holding, for every piece, a word that starts
+        with it (as the ``terms`` lookups of text search); ``None`` when the word index
+        cannot say (none was built, or a piece is longer than :data:`TOKEN_WIDTH`
+        bytes), so DuckDB looks the words up."""
+        if self.terms is None or not pieces:
+            return None
+        tokens, starts, rows = self.terms
+        found: np.ndarray | None = None
+        for piece in pieces:
+            key = piece.encode()
+            if len(key) > TOKEN_WIDTH:
+                return None
+            lo = int(np.searchsorted(tokens, np.bytes_(key), "left"))
+            hi = int(np.searchsorted(tokens, np.bytes_(key.ljust(TOKEN_WIDTH, b"\xff")), "right"))
+            hit = rows[starts[lo] : starts[hi]]
+            if hi - lo > 1:  # several words start with it
+                hit = np.unique(hit)
+            if found is None:
+                found = hit
+            else:
+                keep = np.zeros(self.rows, bool)
+                keep[found] = True
+                found = hit[keep[hit]]
+            if not len(found):
+                break
+        return found
+
+
+def _word_index(terms: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(tokens, starts, rows)``: numpy views of the mapped word index; the rows of
+    token ``i`` are ``rows[starts[i]:starts[i + 1]]``, sorted."""
+    tokens = terms["token"].chunk(0) if terms["token"].num_chunks == 1 else None
+    lists = terms["rows"].chunk(0) if terms["rows"].num_chunks == 1 else None
+    if tokens is None or lists is None:
+        raise ValueError("a word index in more than one piece")
+    n = len(tokens)
+    keys = np.frombuffer(
+        tokens.buffers()[1], dtype=f"S{TOKEN_WIDTH}", count=n, offset=tokens.offset * TOKEN_WIDTH
+    )
+    starts = np.frombuffer(
+        lists.buffers()[1], dtype=np.int32, count=n + 1, offset=lists.offset * 4
+    )
+    rows = np.frombuffer(
+        lists.values.buffers()[1],
+        dtype=np.int32,
+        count=len(lists.values),
+        offset=lists.values.offset * 4,
+    )
+    return keys, starts, rows
+
 
 class Stale(Exception):
     """The snapshot does not match the index any more (a search then uses DuckDB)."""
@@ -306,7 +364,7 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
             or tuple(reader.schema.names) != COLUMNS
         ):
             return None
-        listing = Listing(reader.read_all(), stamp, source)
+        listing = Listing(reader.read_all(), stamp, source, _load_terms(source, stamp))
     except (pa.ArrowException, OSError, ValueError):  # truncated or foreign file
         return None
     if sys.platform.startswith("linux"):
@@ -316,17 +374,43 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
     return listing
 
 
+def _load_terms(source: Path, stamp: tuple) -> pa.Table | None:
+    """The word index built with the snapshot, mapped (not paged in: a lookup reads a
+    few pages), or ``None`` when it is missing, broken or of another state."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    try:
+        with open(path_for(source).with_name(TERMS_FILE), "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        reader = ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
+        meta = reader.schema.metadata or {}
+        if (
+            meta.get(b"voxcat.version") != FORMAT_VERSION.encode()
+            or _decode_stamp(meta.get(b"voxcat.stamp")) != stamp
+            or reader.schema.names != ["token", "rows"]
+        ):
+            return None
+        table = reader.read_all()
+        _word_index(table)  # checks its shape
+        return table
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+
+
 MADV_POPULATE_READ = 22  # Linux >= 5.14; Python 3.11's mmap module lacks the name
 
 
-def _populate(mapped: mmap.mmap, step: int = 4 << 20) -> None:
-    """Map every page of the snapshot (from the page cache) in the background, a few
-    MB at a time, so searches do not pay a page fault per row they touch."""
+def _populate(mapped: mmap.mmap, step: int = 1 << 20) -> None:
+    """Map every page of the snapshot (from the page cache) in the background, a MB
+    at a time, so searches do not pay a page fault per row they touch (``madvise``
+    holds the GIL: the pause between steps lets searches run)."""
     for start in range(0, len(mapped), step):
         try:
             mapped.madvise(MADV_POPULATE_READ, start, min(step, len(mapped) - start))
         except (OSError, ValueError):  # an older kernel, or the mapping is gone
             return
+        time.sleep(0)
 
 
 def _decode_stamp(raw: bytes | None) -> tuple | None:
@@ -350,7 +434,6 @@ def build(index: str | os.PathLike[str]) -> Path | None:
     PosixPath('lab.voxcat/listing.arrow')
     """
     import pyarrow as pa
-    import pyarrow.ipc as ipc
 
     from .connection import connect
 
@@ -368,27 +451,69 @@ def build(index: str | os.PathLike[str]) -> Path | None:
                 values = col.dictionary.to_pylist()
                 lowered[name] = con.execute(
                     "SELECT list_transform(?::VARCHAR[], lambda v: lower(v))", [values]
-                ).fetchone()[0]
+                ).fetchall()[0][0]
             arrays.append(col)
+        # the word index: rows of stale terms (rewritten datasets) are dropped by the join
+        words = con.sql(
+            "SELECT t.token, list(p.pos ORDER BY p.pos) AS rows FROM terms t JOIN "
+            "(SELECT num, (row_number() OVER (ORDER BY num) - 1)::INTEGER AS pos "
+            "FROM datasets) p USING (num) GROUP BY t.token ORDER BY t.token"
+        ).to_arrow_table()
     if _stamp(source) != before or before is None:
         return None
-    meta = {
-        "voxcat.version": FORMAT_VERSION,
-        "voxcat.stamp": json.dumps(before),
-        "voxcat.lowered": json.dumps(lowered),
-    }
-    out = pa.table(arrays, names=list(COLUMNS)).replace_schema_metadata(meta)
+    stamp = {"voxcat.version": FORMAT_VERSION, "voxcat.stamp": json.dumps(before)}
     dest = path_for(source)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _write(dest.with_name(TERMS_FILE), _fixed_tokens(words).replace_schema_metadata(stamp))
+    out = pa.table(arrays, names=list(COLUMNS))
+    _write(dest, out.replace_schema_metadata({**stamp, "voxcat.lowered": json.dumps(lowered)}))
+    return dest
+
+
+def _write(dest: Path, table: pa.Table) -> None:
+    """Write an Arrow IPC file whole, or not at all (a temporary file renamed)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, out.schema) as writer:
-            writer.write_table(out)
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
         os.replace(tmp, dest)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-    return dest
+
+
+def _fixed_tokens(words: pa.Table) -> pa.Table:
+    """``(token, rows)`` with each token cut or NUL-padded to TOKEN_WIDTH bytes, in
+    byte order (a prefix of at most that many bytes finds exactly the same words)."""
+    import pyarrow as pa
+
+    tokens = words["token"].combine_chunks().cast(pa.large_binary())
+    rows = words["rows"].combine_chunks()
+    offsets = np.frombuffer(
+        tokens.buffers()[1], dtype=np.int64, count=len(tokens) + 1, offset=tokens.offset * 8
+    )
+    data = (
+        np.frombuffer(tokens.buffers()[2], dtype=np.uint8)
+        if tokens.buffers()[2]
+        else np.zeros(0, np.uint8)
+    )
+    lengths = np.minimum(np.diff(offsets), TOKEN_WIDTH)
+    fixed = np.zeros((len(tokens), TOKEN_WIDTH), np.uint8)
+    row = np.repeat(np.arange(len(tokens)), lengths)
+    col = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    fixed[row, col] = data[np.repeat(offsets[:-1], lengths) + col]
+    keys = fixed.view(f"S{TOKEN_WIDTH}").ravel()
+    if len(keys) > 1 and not bool(np.all(keys[:-1] <= keys[1:])):  # not byte order
+        order = np.argsort(keys, kind="stable")
+        keys, fixed, rows = keys[order], fixed[order], rows.take(pa.array(order))
+    rows = rows.cast(pa.list_(pa.int32()))
+    token_col = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(TOKEN_WIDTH), len(keys), [None, pa.py_buffer(np.ascontiguousarray(fixed))]
+    )
+    return pa.table({"token": token_col, "rows": rows})
 
 
 def _small_codes(col: pa.DictionaryArray) -> pa.DictionaryArray:
