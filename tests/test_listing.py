@@ -384,3 +384,19 @@ def test_words_of_rewritten_rows_do_not_push_text_search_off_the_snapshot(
     same(cat.search("sand"), monkeypatch)
     same(cat.search("bone sand"), monkeypatch)
     assert not calls  # answered on the snapshot, without asking DuckDB
+
+
+def test_an_empty_index_gets_an_empty_snapshot(tmp_path: Path) -> None:
+    index = tmp_path / "lab.duckdb"
+    import_table(random_table(np.random.default_rng(2), 5), index)
+    open_catalog(index).tag(list(open_catalog(index)), "x")
+    with transaction(index) as con:  # every dataset gone, words too
+        for table in ("tags", "metadata", "files", "terms", "datasets"):
+            con.execute(f"DELETE FROM {table}")
+    assert listing.refresh(index, force=True)
+    snap = listing.current(index)
+    assert snap is not None and snap.rows == 0 and snap.word_rows(["x"]).tolist() == []
+    cat = open_catalog(index)
+    assert (
+        len(cat) == 0 and cat.search("x").df.empty and cat.facets("modality") == {"modality": {}}
+    )

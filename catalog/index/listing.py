@@ -253,10 +253,11 @@ class Listing:
 def _word_index(terms: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(tokens, starts, rows)``: numpy views of the mapped word index; the rows of
     token ``i`` are ``rows[starts[i]:starts[i + 1]]``, sorted."""
-    tokens = terms["token"].chunk(0) if terms["token"].num_chunks == 1 else None
-    lists = terms["rows"].chunk(0) if terms["rows"].num_chunks == 1 else None
-    if tokens is None or lists is None:
+    if terms.num_rows == 0:
+        return np.zeros(0, f"S{TOKEN_WIDTH}"), np.zeros(1, np.int32), np.zeros(0, np.int32)
+    if terms["token"].num_chunks != 1 or terms["rows"].num_chunks != 1:
         raise ValueError("a word index in more than one piece")
+    tokens, lists = terms["token"].chunk(0), terms["rows"].chunk(0)
     n = len(tokens)
     keys = np.frombuffer(
         tokens.buffers()[1], dtype=f"S{TOKEN_WIDTH}", count=n, offset=tokens.offset * TOKEN_WIDTH
@@ -492,6 +493,13 @@ def _fixed_tokens(words: pa.Table) -> pa.Table:
 
     tokens = words["token"].combine_chunks().cast(pa.large_binary())
     rows = words["rows"].combine_chunks()
+    if not len(tokens):  # an index without words
+        return pa.table(
+            {
+                "token": pa.array([], pa.binary(TOKEN_WIDTH)),
+                "rows": pa.array([], pa.list_(pa.int32())),
+            }
+        )
     offsets = np.frombuffer(
         tokens.buffers()[1], dtype=np.int64, count=len(tokens) + 1, offset=tokens.offset * 8
     )
