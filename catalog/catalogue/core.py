@@ -428,9 +428,11 @@ class DuckDBCatalog(Catalog):
         """
         out: dict[str, dict[Any, int]] = {}
         where, params = self._where()
+        fields = fields or DEFAULT_FACETS
         with self._connect() as con:
-            fast = self._listed(con)
-            for field in fields or DEFAULT_FACETS:
+            # the selection is evaluated on the snapshot only if a field is counted there
+            fast = self._listed(con) if any(_counted_there(f) for f in fields) else None
+            for field in fields:
                 counted = _listed_counts(fast, field, limit)
                 if counted is not None:
                     out[field] = counted
@@ -642,6 +644,12 @@ def _nullable() -> dict:
     return {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 
 
+def _counted_there(field: str) -> bool:
+    """Whether the snapshot counts this field's values (a dictionary column)."""
+    t = resolve(field)
+    return t.key in listing.DICTIONARY and t.sql == f"d.{t.key}"
+
+
 def _listed_counts(
     fast: tuple[listing.Listing, np.ndarray] | None, field: str, limit: int | None
 ) -> dict[Any, int] | None:
@@ -651,7 +659,7 @@ def _listed_counts(
         return None
     snap, pos = fast
     t = resolve(field)
-    if t.key not in listing.DICTIONARY or t.sql != f"d.{t.key}" or not snap.fresh():
+    if not _counted_there(field) or not snap.fresh():
         return None
     values = snap.values(t.key)
     if len(pos) == snap.rows:  # the whole index

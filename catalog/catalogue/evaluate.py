@@ -41,6 +41,7 @@ class _Evaluation:
     def __init__(self, listing: Listing, con: Any) -> None:
         self.listing = listing
         self.con = con
+        self._matches: dict[int, np.ndarray] = {}  # per Field: ordering, then filtering
 
     # candidates: sorted positions still in question, or None for every row
     def run(self, query: Query, cand: np.ndarray | None) -> np.ndarray:
@@ -105,10 +106,12 @@ class _Evaluation:
         return t.key if plain and t.key in LISTED and t.sql == f"d.{t.key}" else None
 
     def _dictionary_match(self, f: Field) -> np.ndarray:
-        key = f.target.key
-        return on_dictionary(
-            value_pred(f.target.kind, f.value), self.listing.values(key), self.listing.lowered(key)
-        )
+        if id(f) not in self._matches:
+            key = f.target.key
+            pred = value_pred(f.target.kind, f.value)
+            values, lowered = self.listing.values(key), self.listing.lowered(key)
+            self._matches[id(f)] = on_dictionary(pred, values, lowered)
+        return self._matches[id(f)]
 
     def _field(self, f: Field, cand: np.ndarray | None, negate: bool = False) -> np.ndarray | None:
         """Rows where ``f`` is TRUE (``negate``: where it is not), or ``None`` when
