@@ -94,3 +94,42 @@ def test_idle_instances_are_closed(index: Path, monkeypatch: pytest.MonkeyPatch)
     assert key not in readcache._anchors
     with connect(index) as con:  # and the file is free for a writer again
         con.execute("SELECT 1")
+
+
+def test_a_wait_for_one_index_holds_up_no_other_reader(index: Path, tmp_path: Path) -> None:
+    """A thread waiting (with backoff) for another process's write lock on one index
+    holds no process-wide lock: reads of another index go on meanwhile, as in the
+    request threads of one Jupyter server."""
+    import threading
+
+    other = tmp_path / "other" / "lab.duckdb"
+    write_rows(other)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+            "sys.stdin.readline()",
+            str(index),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        readcache.drop(index.resolve())
+        waited: list[object] = []
+        waiting = threading.Thread(target=lambda: waited.append(len(open_catalog(index))))
+        waiting.start()
+        time.sleep(0.3)  # the thread is now in its retry loop
+        assert waiting.is_alive()
+        assert len(open_catalog(other)) > 0  # not held up by the other thread's wait
+        assert waiting.is_alive()  # ...which is still waiting for the lock
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)
+    waiting.join(timeout=60)
+    assert waited and waited[0] > 0

@@ -132,14 +132,29 @@ def cached_read(
         if a is not None and a.stamp != stamp:
             _close(path)
             a = None
-        if a is None:
-            a = _Anchor(opener(), stamp)
-            _anchors[path] = a
-            if _reaper is None:
-                _reaper = threading.Thread(target=_reap, name="voxcat-read-cache", daemon=True)
-                _reaper.start()
-        a.users += 1
-        cursor = a.con.cursor()
+        if a is not None:
+            a.users += 1
+            cursor = a.con.cursor()
+    if a is None:
+        # opened outside the lock: the opener may wait (with backoff) for another
+        # process's write lock, and no other thread of this process, reading this
+        # index or any other, may be held up by that wait
+        fresh = _Anchor(opener(), stamp)
+        with _lock:
+            a = _anchors.get(path)
+            if a is None or a.stamp != stamp:
+                if a is not None:
+                    _close(path)
+                a = fresh
+                _anchors[path] = a
+                if _reaper is None:
+                    _reaper = threading.Thread(target=_reap, name="voxcat-read-cache", daemon=True)
+                    _reaper.start()
+            a.users += 1
+            cursor = a.con.cursor()
+        if a is not fresh:  # another thread opened it first: use that one
+            with contextlib.suppress(Exception):
+                fresh.con.close()
     try:
         yield cursor
     finally:
