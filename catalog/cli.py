@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="write a sample lab drive, scan it and open the demo notebook in JupyterLab",
-        description="Write a sample lab drive to DIR/drive, scan it into DIR/demo.duckdb, "
+        description="Write a sample lab drive to DIR/drive, scan it into DIR/voxcat.duckdb, "
         "print a summary, copy the demo notebook to DIR/demo.ipynb and open it in "
         "JupyterLab with VOXCAT_INDEX set to the index. JupyterLab is opened only when "
         "stdin is a terminal (or with --lab); otherwise, as in CI, the command prints how "

@@ -259,14 +259,18 @@ def run_demo(
     index: str | os.PathLike[str] | None = None,
     force: bool = False,
 ) -> Path:
-    """Write the sample drive under ``folder/drive``, scan it into ``folder/demo.duckdb``
-    (or ``index``) and print a summary. Returns the index path."""
+    """Write the sample drive under ``folder/drive``, scan it into
+    ``folder/voxcat.duckdb`` (or ``index``) and print a summary. Returns the index path.
+
+    The index has the default name, so everything started in ``folder`` finds it by
+    the one rule (``$VOXCAT_INDEX``, else ``./voxcat.duckdb``): ``open_catalog()``, the
+    CLI, the demo notebook and the JupyterLab sidebar."""
     from .scanner import scan
     from .summary import summary_text
 
     folder = Path(folder)
     drive = write_demo_drive(folder / "drive", force=force)
-    index_path = Path(index) if index else folder / "demo.duckdb"
+    index_path = Path(index) if index else folder / "voxcat.duckdb"
     report = scan(drive, index_path, pattern="{year}/{project}/{sample}")
     print(report)
     print()
@@ -311,8 +315,12 @@ def lab_command(
 
 def how_to_open(notebook: str | os.PathLike[str], index: str | os.PathLike[str]) -> str:
     """The shell command that opens the demo notebook later, as a hint to print."""
+    nb = Path(notebook)
+    here = shlex.quote(str(nb.parent))
+    if Path(index).resolve() == (nb.parent / "voxcat.duckdb").resolve():
+        return f"cd {here} && jupyter lab {shlex.quote(nb.name)}"  # found by the default rule
     env = shlex.quote(str(Path(index).resolve()))
-    return f"VOXCAT_INDEX={env} jupyter lab {shlex.quote(str(notebook))}"
+    return f"cd {here} && VOXCAT_INDEX={env} jupyter lab {shlex.quote(nb.name)}"
 
 
 def open_lab(notebook: str | os.PathLike[str], index: str | os.PathLike[str]) -> int:

@@ -158,3 +158,23 @@ def test_audit_records_saves_and_links(lab) -> None:
     actions = {r["action"]: r for r in list_audit(cat.index, dataset=sid, limit=0)}
     assert {"save", "link", "scan.added"} <= set(actions)
     assert json.loads(json.dumps(actions["link"]["detail"]))["parent"] == raw
+
+
+def test_saved_results_inherit_modality_sample_and_project(lab) -> None:
+    cat, raw, drive = lab
+    other = next(iter(cat.search(name="segmentation_other_tool.tif")))
+    cat.set(raw, modality="CT", sample="S01", project="rocks")
+    cat.set(other, modality="CT", sample="S02", project="rocks")
+    da = cat[raw].read()
+    one = cat.save((da > 2000).astype("uint8"), name="pores", parents=[raw], step="t")
+    meta = cat[one].metadata
+    # from its parent, not "LM" from the OME-Zarr it was written as
+    assert (meta["modality"], meta["sample"], meta["project"]) == ("CT", "S01", "rocks")
+    both = cat.save(da[:2], name="pair", parents=[raw, other], step="register")
+    meta = cat[both].metadata
+    assert (meta["modality"], meta["project"]) == ("CT", "rocks")
+    assert meta["sample"] is None  # the parents disagree: neither is claimed
+    assert set(cat.search(modality="CT", derived_from=raw)) == {one, both}
+    # kept by a rescan of the store, like any user-set field
+    scan(store_dir(cat.index), cat.index, jobs=1, progress=False)
+    assert open_catalog(cat.index)[one].metadata["modality"] == "CT"

@@ -25,7 +25,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo folder as ``voxcat demo`` leaves it: drive/ and demo.duckdb."""
+    """A demo folder as ``voxcat demo`` leaves it: drive/ and voxcat.duckdb."""
     folder = tmp_path_factory.mktemp("demo")
     run_demo(folder)
     return folder
@@ -63,7 +63,7 @@ def test_notebook_runs(
     path: Path, demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No cell fails, and every widget a cell displays has its state saved."""
-    monkeypatch.setenv("VOXCAT_INDEX", str(demo_dir / "demo.duckdb"))
+    monkeypatch.setenv("VOXCAT_INDEX", str(demo_dir / "voxcat.duckdb"))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb, kernel_name="python3", timeout=240, resources={"metadata": {"path": str(tmp_path)}}
@@ -83,7 +83,7 @@ def test_demo_notebook_shows_the_catalogue(
     demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's first cells display the catalogue, its searches and a lazy array."""
-    monkeypatch.setenv("VOXCAT_INDEX", str(demo_dir / "demo.duckdb"))
+    monkeypatch.setenv("VOXCAT_INDEX", str(demo_dir / "voxcat.duckdb"))
     nb = nbformat.read(PACKAGED, as_version=4)
     nb.cells = [c for c in nb.cells if "widgets" not in c.source]  # covered above
     NotebookClient(
@@ -121,8 +121,8 @@ def test_voxcat_demo_opens_lab_only_when_interactive(
     notebook = demo_dir / "demo.ipynb"
     assert json.loads(notebook.read_text())["cells"]
     if opens:
-        assert calls == [(notebook, demo_dir / "demo.duckdb")]
+        assert calls == [(notebook, demo_dir / "voxcat.duckdb")]
     else:
         assert not calls
-        index = (demo_dir / "demo.duckdb").resolve()
-        assert f"VOXCAT_INDEX={index} jupyter lab {notebook}" in out
+        # the index has the default name: started there, everything finds it
+        assert f"cd {demo_dir} && jupyter lab demo.ipynb" in out

@@ -518,7 +518,8 @@ class DuckDBCatalog(Catalog):
         tags: Sequence[str] = (),
     ) -> str:
         """Write an xarray result as (OME-)Zarr next to the index, index it and record
-        its lineage and provenance; returns the new dataset id.
+        its lineage and provenance; returns the new dataset id. The result takes the
+        modality, sample and project its parents agree on.
 
         >>> seg = (cat[raw_id].read() > 1200).astype("uint8")      # doctest: +SKIP
         >>> new = cat.save(seg, name="pores", parents=[raw_id], step="threshold",

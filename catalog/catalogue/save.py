@@ -215,7 +215,7 @@ def save(
         "versions": package_versions(),
         **context,
     }
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = inherited_fields(index, parents)
     if level:
         fields["data_level"] = level
     if description:
@@ -251,6 +251,34 @@ def save(
             current_user(),
         )
     return ident
+
+
+#: fields a saved result takes from its parents when they all agree
+INHERITED = ("modality", "sample", "project")
+
+
+def inherited_fields(index: str | os.PathLike[str], parents: list[str]) -> dict[str, Any]:
+    """What a result derived from ``parents`` inherits: each of :data:`INHERITED` on
+    which the parents that have it agree. Where they disagree the field is left empty,
+    never taken from the saved file's format (OME-Zarr would say light microscopy).
+
+    >>> inherited_fields("lab.duckdb", [ct_id])            # doctest: +SKIP
+    {'modality': 'CT', 'sample': 'S01', 'project': 'rocks'}
+    """
+    if not parents:
+        return {}
+    from ..index import connect
+
+    cols = ", ".join(INHERITED)
+    with connect(index, read_only=True) as con:
+        rows = con.execute(
+            f"SELECT {cols} FROM datasets WHERE id IN (SELECT unnest(?))", [parents]
+        ).fetchall()
+    out: dict[str, Any] = {}
+    for pos, field in enumerate(INHERITED):
+        values = {row[pos] for row in rows if row[pos] is not None}
+        out[field] = values.pop() if len(values) == 1 else None
+    return out
 
 
 def _json(value: Any) -> str:

@@ -29,6 +29,9 @@ def jp_server_config(lab, jp_root_dir, monkeypatch, how: str) -> dict:
     elif how == "relative":
         shutil.copytree(lab.index.parent, jp_root_dir / "idx")
         config["VoxcatExtension"] = {"index": "idx/lab.duckdb"}
+    elif how == "default":  # started in a folder holding voxcat.duckdb, as the demo's
+        monkeypatch.delenv("VOXCAT_INDEX", raising=False)
+        shutil.copyfile(lab.index, jp_root_dir / "voxcat.duckdb")
     else:
         monkeypatch.delenv("VOXCAT_INDEX", raising=False)
     return config
@@ -47,6 +50,21 @@ async def test_relative_index_paths_start_at_root_dir(api, jp_root_dir) -> None:
     r = await api("info")
     assert r.json["index"] == str(jp_root_dir / "idx" / "lab.duckdb")
     assert r.json["datasets"] == 4
+
+
+@pytest.mark.parametrize("how", ["default"])
+async def test_the_sidebar_finds_the_index_by_the_rule_open_catalog_uses(
+    api, jp_root_dir, monkeypatch
+) -> None:
+    """Started in a folder with ``voxcat.duckdb`` (the demo folder), the server serves
+    the index ``open_catalog()`` opens there: one rule for notebooks and the sidebar."""
+    from catalog import open_catalog
+
+    monkeypatch.chdir(jp_root_dir)
+    r = await api("info")
+    assert r.json["index_exists"] is True
+    assert r.json["index"] == str(jp_root_dir / "voxcat.duckdb")
+    assert r.json["datasets"] == len(open_catalog()) == 4
 
 
 @pytest.mark.parametrize("how", ["none"])
