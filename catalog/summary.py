@@ -17,6 +17,11 @@ def _size(n: float | None) -> str:
     return f"{n:.1f} TB"
 
 
+def plural(n: int, word: str) -> str:
+    """``"1 dataset"``, ``"3 datasets"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _voxel(v: float | None) -> str:
     if not v:
         return "-"
@@ -26,44 +31,60 @@ def _voxel(v: float | None) -> str:
     return f"{v / 1e-10:.3g} Å"
 
 
+#: rows of the dataset table (the rest: ``voxcat search``)
+TABLE_ROWS = 40
+
+
 def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = False) -> str:
     """Counts by status, format and modality, a table of datasets, and failures.
+
+    Datasets are what ``len(cat)``, search and the sidebar count (images and
+    containers, whatever their status); other files (logs, tables, notes) are
+    counted apart, as ``open_catalog(files=True)`` lists them.
 
     >>> print(summary_text("lab.duckdb"))          # doctest: +SKIP
     """
     with connect(index, read_only=True) as con:
-        total, size = con.execute("SELECT count(*), sum(size) FROM datasets").fetchone()
+        total, size, others, other_size = con.execute(
+            "SELECT count(*) FILTER (kind <> 'file'), sum(size) FILTER (kind <> 'file'), "
+            "count(*) FILTER (kind = 'file'), sum(size) FILTER (kind = 'file') FROM datasets"
+        ).fetchone()
         by_status = con.execute(
-            "SELECT status, count(*) FROM datasets GROUP BY ALL ORDER BY 2 DESC"
+            "SELECT status, count(*) FROM datasets WHERE kind <> 'file' "
+            "GROUP BY ALL ORDER BY 2 DESC, 1"
         ).fetchall()
         by_format = con.execute(
             "SELECT coalesce(format, '?'), count(*), sum(size) FROM datasets "
-            "WHERE kind <> 'file' GROUP BY ALL ORDER BY 2 DESC"
+            "WHERE kind <> 'file' GROUP BY ALL ORDER BY 2 DESC, 1"
         ).fetchall()
-        images = con.execute(
-            "SELECT id, name, format, shape, dtype, voxel_size, modality, data_level, size "
-            "FROM datasets WHERE kind <> 'file' AND status = 'ok' ORDER BY path LIMIT 40"
+        rows = con.execute(
+            "SELECT id, name, format, shape, dtype, voxel_size, modality, data_level, size, "
+            f"status FROM datasets WHERE kind <> 'file' ORDER BY path LIMIT {TABLE_ROWS}"
         ).fetchall()
         bad = con.execute(
             "SELECT path, error FROM datasets WHERE status = 'failed' ORDER BY path"
         ).fetchall()
-        others = con.execute("SELECT count(*) FROM datasets WHERE kind = 'file'").fetchone()[0]
         issues = con.execute(
             "SELECT path, severity, message FROM scan_issues WHERE scan_id = "
             "(SELECT max(scan_id) FROM scans) ORDER BY severity, path"
         ).fetchall()
+    states = ", ".join(f"{n} {s}" for s, n in by_status)
     lines = [
-        f"{total} datasets, {_size(size)} on disk; "
-        + ", ".join(f"{s}: {n}" for s, n in by_status),
-        "formats: " + ", ".join(f"{f} {n}" for f, n, _ in by_format) + f"; other files: {others}",
+        f"{plural(total, 'dataset')} ({states or 'none'}), {_size(size)}; "
+        f"{plural(others, 'other file')}, {_size(other_size)}",
+        "formats: " + (", ".join(f"{f} {n}" for f, n, _ in by_format) or "none"),
         "",
         f"{'id':13} {'name':34} {'format':9} {'shape':16} {'dtype':8} {'voxel':9} {'mod':4} {'level':13} size",
     ]
-    for ident, name, fmt, shape, dtype, vox, mod, level, sz in images:
-        shp = "x".join(str(s) for s in shape or [])
+    for ident, name, fmt, shape, dtype, vox, mod, level, sz, status in rows:
+        shp = "x".join(str(s) for s in shape or []) if status == "ok" else status.upper()
         lines.append(
             f"{ident:13} {name[:34]:34} {fmt or '':9} {shp[:16]:16} {dtype or '':8} "
             f"{_voxel(vox):9} {mod or '-':4} {level or '-':13} {_size(sz)}"
+        )
+    if total > len(rows):
+        lines.append(
+            f"... and {plural(total - len(rows), 'more dataset')} (voxcat search lists them all)"
         )
     snap = listing.path_for(resolve_index(index))
     if snap.exists():

@@ -33,7 +33,12 @@ def test_scan_and_summary(small: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert report["counts"]["unchanged"] == 2
     assert main(["summary", "--index", str(index)]) == 0
     out = capsys.readouterr().out
-    assert "2 datasets" in out and "a.tif" in out and "12x40x48" in out
+    assert (
+        "1 dataset (1 ok)" in out
+        and "1 other file," in out
+        and "a.tif" in out
+        and "12x40x48" in out
+    )
 
 
 def test_index_from_environment(

@@ -161,7 +161,7 @@ def test_audit_records_saves_and_links(lab) -> None:
 
 
 def test_saved_results_inherit_modality_sample_and_project(lab) -> None:
-    cat, raw, drive = lab
+    cat, raw, _drive = lab
     other = next(iter(cat.search(name="segmentation_other_tool.tif")))
     cat.set(raw, modality="CT", sample="S01", project="rocks")
     cat.set(other, modality="CT", sample="S02", project="rocks")

@@ -88,7 +88,7 @@ def test_unchanged_rescan_reads_no_folder_and_starts_no_worker(
 
     monkeypatch.setattr(run_mod, "_pool", no_pool)
     again = scan(drive, index, jobs=2, progress=False)
-    assert again["unchanged"] == 6 and again["datasets"] == 6, again.counts
+    assert again["unchanged"] == 6 and again["datasets"] + again["files"] == 6, again.counts
     assert grouped == []  # no folder was grouped again: nothing was read
     assert _rows(index) == before
     last_seen = q(index, "SELECT DISTINCT scan_id FROM datasets")

@@ -43,6 +43,7 @@ from ..index.store import (
 )
 from ..paths import display, from_db, to_db
 from ..readers import load_readers
+from ..summary import plural
 from . import known as known_mod
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
@@ -71,7 +72,8 @@ class ScanReport:
         lines = [
             f"Scanned {self.root} into {self.index} in {self.seconds:.1f} s "
             f"({self.bytes_processed / 1e9:.2f} GB read)",
-            "  " + ", ".join(f"{k}: {c[k]}" for k in COUNT_KEYS),
+            f"  {plural(c['datasets'], 'dataset')} and {plural(c['files'], 'other file')}; "
+            + ", ".join(f"{k}: {c[k]}" for k in COUNT_KEYS[2:]),
         ]
         for path, error in self.failed[:20]:
             lines.append(f"  FAILED  {error}" if path in error else f"  FAILED  {path}: {error}")
@@ -86,7 +88,19 @@ class ScanReport:
         return dataclasses.asdict(self)
 
 
-COUNT_KEYS = ("datasets", "added", "changed", "moved", "unchanged", "missing", "failed")
+#: ``datasets`` (images and containers) and ``files`` (other files) the root holds
+#: after the scan, as ``len(cat)`` and ``open_catalog(files=True)`` count them; the
+#: rest count what happened to either kind in this scan
+COUNT_KEYS = (
+    "datasets",
+    "files",
+    "added",
+    "changed",
+    "moved",
+    "unchanged",
+    "missing",
+    "failed",
+)
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -238,6 +252,7 @@ class _Writer:
         self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self.processed = 0  # results written so far (progress)
         self.failed: list[tuple[str, str]] = []
         self.moved_from: set[str] = set()  # db paths that turned out to be moves
         self.user = current_user()
@@ -305,7 +320,7 @@ class _Writer:
                     {"dataset_id": ident, "key": k, "value": v, "num": n}
                     for k, v, n in flatten(meta)
                 )
-            self.counts["datasets"] += 1
+            self.processed += 1
             if res.ok:
                 self.counts[outcome] += 1
             else:
@@ -596,9 +611,7 @@ def _scan(
         writer.add(res, batch_size, batch_seconds)
         if bar is not None:
             bar.update(res.candidate.size)
-            bar.set_postfix_str(
-                f"{writer.counts['datasets'] + len(writer.pending)}/{len(todo)} datasets"
-            )
+            bar.set_postfix_str(f"{writer.processed + len(writer.pending)}/{len(todo)} datasets")
 
     try:
         if jobs == 1 or len(todo) <= 1:
@@ -646,7 +659,6 @@ def _finish(
 ) -> None:
     """Mark vanished datasets missing, record the walk's issues, close the scan."""
     counts = writer.counts
-    counts["datasets"] += counts["unchanged"]
     counts["missing"] = len(missing)
     if missing:
         ids = [
@@ -662,6 +674,11 @@ def _finish(
         )
         append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
     _record_issues(con, scan_id, walk_issues)
+    counts["datasets"], counts["files"] = con.execute(
+        "SELECT count(*) FILTER (kind <> 'file'), count(*) FILTER (kind = 'file') "
+        "FROM datasets WHERE scan_id = ? AND status <> 'missing'",
+        [scan_id],
+    ).fetchone()
     written = sum(counts[k] for k in ("added", "changed", "moved", "failed"))
     if written >= REBUILD_ABOVE:  # many appended terms: sort them again for lookups
         rebuild_terms(con)
