@@ -1,5 +1,9 @@
 """Single raster images through Pillow: PNG (1 to 16 bit, grey, palette, RGB(A)),
-JPEG and BMP.
+JPEG, GIF and BMP.
+
+An animated GIF reads as ``tcyx``: every frame as the RGB(A) picture it shows (as
+imageio and scikit-image read it), since later frames may draw on earlier ones and
+change the palette.
 
 Headers come from ``Image.open`` (lazy: no pixels are decoded); 16-bit colour PNGs,
 which Pillow reduces to 8 bits, decode with imagecodecs' libpng to keep every bit.
@@ -40,7 +44,13 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
     from PIL import Image as PILImage
 
-MAGICS = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"}
+MAGICS = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+}
 #: BMP info-header sizes (OS/2 1.x, Windows 3.x to V5): rules out text that starts "BM".
 BMP_HEADERS = (12, 16, 40, 52, 56, 64, 108, 124)
 #: Pillow refuses images of more than twice this many pixels (4.3 gigapixels).
@@ -77,7 +87,7 @@ _LIMIT_LOCK = threading.RLock()
 
 
 def raster_format(path: Path) -> str | None:
-    """``"PNG"``, ``"JPEG"`` or ``"BMP"`` from the magic bytes, else ``None``."""
+    """``"PNG"``, ``"JPEG"``, ``"GIF"`` or ``"BMP"`` from the magic bytes, else ``None``."""
     head = read_magic(Path(path), 32)
     for magic, name in MAGICS.items():
         if head.startswith(magic):
@@ -111,7 +121,7 @@ def open_image(path: Path) -> PILImage.Image:
 
     check_size(path)
     if raster_format(path) is None:
-        raise ReaderError(path, "not a PNG, JPEG or BMP image (magic bytes do not match)")
+        raise ReaderError(path, "not a PNG, JPEG, GIF or BMP image (magic bytes do not match)")
     try:
         with pixel_limit():
             return Image.open(path)
@@ -134,6 +144,8 @@ def decode(path: Path, decoder: str) -> np.ndarray:
             import imagecodecs
 
             data = imagecodecs.png_decode(path.read_bytes())
+        elif decoder in ("frames-RGB", "frames-RGBA"):
+            data = _frames(path, decoder.split("-")[1])
         else:
             with open_image(path) as img:  # the size check happens in open only
                 img.load()
@@ -143,6 +155,14 @@ def decode(path: Path, decoder: str) -> np.ndarray:
     except Exception as exc:
         raise ReaderError(path, f"cannot decode pixels (truncated or corrupt?): {exc}") from exc
     return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
+
+
+def _frames(path: Path, mode: str) -> np.ndarray:
+    """Every frame of an animated image as the picture it shows (``t, y, x, c``)."""
+    from PIL import ImageSequence
+
+    with open_image(path) as img:
+        return np.stack([np.asarray(f.convert(mode)) for f in ImageSequence.Iterator(img)])
 
 
 class RasterBlocks:
@@ -162,7 +182,8 @@ class RasterBlocks:
 
 
 class RasterReader(Reader):
-    """PNG, JPEG and BMP images: ``yx`` for grey, ``cyx`` for colour.
+    """PNG, JPEG, GIF and BMP images: ``yx`` for grey, ``cyx`` for colour, ``tcyx`` for
+    animated GIFs.
 
     >>> reader = RasterReader()
     >>> info = reader.describe(Source.single("mosaic.png"))  # doctest: +SKIP
@@ -172,9 +193,17 @@ class RasterReader(Reader):
     """
 
     name: ClassVar[str] = "raster"
-    description: ClassVar[str] = "PNG, JPEG and BMP images (Pillow)"
+    description: ClassVar[str] = "PNG, JPEG, GIF and BMP images (Pillow)"
     url: ClassVar[str] = "https://pillow.readthedocs.io/"
-    suffixes: ClassVar[tuple[str, ...]] = (".png", ".jpeg", ".jpg", ".jpe", ".jfif", ".bmp")
+    suffixes: ClassVar[tuple[str, ...]] = (
+        ".png",
+        ".jpeg",
+        ".jpg",
+        ".jpe",
+        ".jfif",
+        ".gif",
+        ".bmp",
+    )
 
     def guess_can_open(self, path: Path) -> bool:
         try:
@@ -190,7 +219,7 @@ class RasterReader(Reader):
         info, decoder, axes = inspect_image(path)
         level_of(info, level, path)
         order = canonical_order(axes)
-        shape = tuple(info.shape[i] for i in np.argsort(order))  # file order: y, x[, c]
+        shape = tuple(info.shape[i] for i in np.argsort(order))  # file order: [t,] y, x[, c]
         blocks = RasterBlocks(path, decoder, shape, info.dtype)
         data = lazy_array(blocks, shape, dask_name("raster", path, decoder))
         return build_dataarray(data.transpose(order), info, name=source.display_name)
@@ -227,11 +256,18 @@ def _describe(img: PILImage.Image, path: Path) -> tuple[ImageInfo, str, str]:
         shape, axes = (height, width, len(names)), "yxc"
     else:
         shape, axes = (height, width), "yx"
-    if img.mode in ("P", "PA"):
-        meta["palette"] = True  # values are palette indices (often labels)
     frames = int(getattr(img, "n_frames", 1) or 1)
+    if fmt == "GIF" and frames > 1:  # frames as shown: RGB(A), whatever each palette
+        alpha = "transparency" in img.info or img.mode.endswith("A")
+        names = ["R", "G", "B", "A"] if alpha else ["R", "G", "B"]
+        dtype, decoder = "uint8", "frames-RGBA" if alpha else "frames-RGB"
+        shape, axes = (frames, height, width, len(names)), "tyxc"
+        if img.info.get("duration"):
+            meta["frame_duration_ms"] = img.info["duration"]
+    elif img.mode in ("P", "PA"):
+        meta["palette"] = True  # values are palette indices (often labels)
     if frames > 1:
-        meta["frames"] = frames  # only the first frame is read
+        meta["frames"] = frames  # other formats: only the first frame is read
     spacing: dict[str, float] = {}
     units: dict[str, str] = {}
     _resolution(img, fmt, spacing, units, meta)

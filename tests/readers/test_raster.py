@@ -1,4 +1,4 @@
-"""Raster reader: PNG, JPEG and BMP images written by Pillow (16-bit colour PNG by
+"""Raster reader: PNG, JPEG, GIF and BMP images written by Pillow (16-bit colour PNG by
 libpng through imagecodecs, since Pillow cannot write it)."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from catalog.readers.raster import RasterReader
 from .contract import ReaderContract, Sample
 
 VARIANTS = ["png-grey8", "png-grey16", "png-rgb", "png-rgba", "png-rgb16", "png-palette"]
-VARIANTS += ["jpeg-rgb", "jpeg-grey", "bmp-rgb", "bmp-grey"]
+VARIANTS += ["jpeg-rgb", "jpeg-grey", "bmp-rgb", "bmp-grey", "gif-palette", "gif-animated"]
 
 
 def rgb_of(volume: np.ndarray) -> np.ndarray:
@@ -59,6 +59,25 @@ class TestRasterContract(ReaderContract):
             img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0])
             img.save(path)
             return Sample(Source.single(path), labels, "yx")
+        if kind == "gif-palette":  # one frame: palette indices, as PNG's
+            labels = ((volume[6] > 1000) + 2 * (volume[5] > 1000)).astype(np.uint8)
+            img = Image.fromarray(labels, mode="L").convert("P")
+            img.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])
+            img.save(path)
+            with Image.open(path) as decoded:  # the writer may reorder the palette
+                expected = np.asarray(decoded)
+            assert len(np.unique(expected)) == len(np.unique(labels)) > 1
+            return Sample(Source.single(path), expected, "yx")
+        if kind == "gif-animated":  # frames as shown (RGB), each with its own palette
+            frames = [
+                Image.fromarray(np.ascontiguousarray(rgb_of(volume[i : i + 6]))) for i in (0, 3, 6)
+            ]
+            frames = [f.quantize(colors=16) for f in frames]
+            frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+            import imageio.v3 as iio  # scikit-image's reader: the reference
+
+            expected = iio.imread(path, index=None)  # t, y, x, c
+            return Sample(Source.single(path), expected.transpose(0, 3, 1, 2), "tcyx")
         image = Image.fromarray(rgb if kind == "jpeg-rgb" else grey8)
         image.save(path, format="JPEG", quality=90)
         with Image.open(path) as decoded:  # JPEG is lossy: compare with Pillow's decoding
@@ -84,7 +103,7 @@ def test_magic_bytes_are_required(tmp_path: Path, volume: np.ndarray) -> None:
     reader = RasterReader()
     assert not reader.guess_can_open(tif)
     assert not reader.guess_can_open(text)
-    with pytest.raises(ReaderError, match="not a PNG, JPEG or BMP"):
+    with pytest.raises(ReaderError, match="not a PNG, JPEG, GIF or BMP"):
         reader.describe(Source.single(tif))
 
 
