@@ -74,7 +74,7 @@ def _safe(oracle: Callable[[Path], Expect]) -> Callable[[Path], Expect]:
 def dicom_oracle(path: Path) -> Expect:
     import pydicom
 
-    ds = pydicom.dcmread(path)
+    ds = pydicom.dcmread(path, force=True)  # also files without the DICOM preamble
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         return Expect(NOT_IMAGE)
     from pydicom.pixels import apply_modality_lut
@@ -112,15 +112,14 @@ NIBABEL_SUFFIXES = (".nii", ".nii.gz", ".img", ".mnc", ".mgh", ".mgz", ".PAR", "
 def nibabel_oracle(path: Path) -> Expect:
     import nibabel as nib
 
-    img = nib.load(path)
+    img = nib.ecat.load(path) if path.suffix == ".v" else nib.load(path)
     shape = tuple(int(n) for n in img.shape)
-    dtype = np.dtype(img.get_data_dtype())
-    proxy = img.dataobj
-    slope = getattr(proxy, "slope", 1.0)
-    inter = getattr(proxy, "inter", 0.0)
-    if not (np.all(np.asarray(slope) == 1) and np.all(np.asarray(inter) == 0)):
-        dtype = np.asarray(proxy[(0,) * len(shape)]).dtype  # the scaled values' dtype
-    zooms = [float(z) for z in img.header.get_zooms()[:3]]
+    # the type of the values nibabel reads (scaled where the file says so)
+    dtype = np.asarray(img.dataobj[tuple(slice(0, 1) for _ in shape)]).dtype
+    try:
+        zooms = [float(z) for z in img.header.get_zooms()[:3]]
+    except Exception:  # ECAT keeps its voxel sizes in the affine only
+        zooms = [float(z) for z in nib.affines.voxel_sizes(img.affine)[:3]]
     spacing = {a: z * 1e-3 for a, z in zip("xyz", zooms) if z > 0}
     return Expect(IMAGE, shape, dtype.name, spacing)
 
