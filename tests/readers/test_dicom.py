@@ -195,13 +195,10 @@ class TestDicomContract(ReaderContract):
         if sample.source.path.is_file():
             super().test_truncated_file_fails_clearly(reader, sample, tmp_path)
             return
-        victim = sample.source.files[-1]
+        victim = sample.source.files[-1]  # not the middle slice that describe decodes
         victim.write_bytes(victim.read_bytes()[:-1000])  # header intact, pixels cut
-        info = reader.describe(sample.source)  # headers only: still fine
-        assert info.shape == sample.expected.shape
-        arr = reader.open(sample.source)
-        with pytest.raises(ReaderError, match=victim.name):
-            arr.values  # noqa: B018
+        with pytest.raises(ReaderError, match=rf"{victim.name}: truncated pixel data"):
+            reader.describe(sample.source)  # a slice with broken pixels fails the series
 
     def test_empty_file_fails_clearly(
         self, reader: DicomReader, sample: Sample, tmp_path: Path
@@ -364,23 +361,31 @@ def test_dicomdir_tree_with_extra_files_is_not_claimed(tmp_path: Path, volume: n
     assert DicomReader().claim_directory(tmp_path) is None
 
 
-def test_group_and_describe_read_headers_only(
+def test_describe_decodes_one_slice_and_open_reads_headers_only(
     tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_series(tmp_path, volume)
+    paths = write_series(tmp_path, volume, order=list(range(12)))  # IM0006 is the middle
     calls = []
     original = pydicom.dcmread
 
     def spy(fp, **kw):
-        calls.append(kw)
+        calls.append((Path(fp if isinstance(fp, str | Path) else fp.name), kw))
         return original(fp, **kw)
 
     monkeypatch.setattr(pydicom, "dcmread", spy)
     reader = DicomReader()
     source = series_source(tmp_path)
+    assert calls and all(kw.get("stop_before_pixels") for _, kw in calls)  # group
+    calls.clear()
     reader.describe(source)
+    full = [path for path, kw in calls if not kw.get("stop_before_pixels")]
+    assert full == [paths[6]]  # the pixels of one slice, the middle one, are decoded
+    assert all(kw.get("specific_tags") for _, kw in calls if kw.get("stop_before_pixels"))
+    calls.clear()
     arr = reader.open(source)
-    assert calls and all(kw.get("stop_before_pixels") and kw.get("specific_tags") for kw in calls)
+    assert calls and all(
+        kw.get("stop_before_pixels") and kw.get("specific_tags") for _, kw in calls
+    )
     calls.clear()
     arr[3].values  # noqa: B018 (one slice: one file read)
     assert len(calls) == 1
