@@ -389,6 +389,7 @@ def _headers(
 
                 name = UID(str(_sop_class(ds) or "")).name or "unknown SOP class"
                 raise ReaderError(f, f"DICOM object without an image ({name})")
+            _check_numbers(f, ds)
         except ReaderError as exc:
             if single:
                 raise
@@ -400,6 +401,17 @@ def _headers(
         if problem:
             problems[f] = problem
     return entries, notes, problems
+
+
+def _check_numbers(path: Path, ds: Dataset) -> None:
+    """Integer tags the geometry needs must be numbers (a damaged header may hold text)."""
+    for key in ("NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "InstanceNumber"):
+        value = ds.get(key)
+        try:
+            int(value or 0)
+        except (TypeError, ValueError) as exc:
+            cause = f"corrupt DICOM header: {key} is {value!r}, not a number"
+            raise ReaderError(path, cause) from exc
 
 
 def _decode_one(entries: list[tuple[Path, Any]], frames: tuple[int, ...], size: tuple) -> None:

@@ -157,7 +157,8 @@ def decode_error(path: Path, exc: BaseException, what: str) -> ReaderError:
         syntax = read_file_meta_info(path).get("TransferSyntaxUID")
     except Exception:
         pass
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    first, *plugins = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
+    text = " ".join([first, "; ".join(plugins)]).strip()  # one failure per plugin
     name = f" ({syntax.name})" if syntax is not None else ""
     return ReaderError(path, f"cannot decode {what}{name}: {text or type(exc).__name__}")
 
@@ -214,6 +215,7 @@ def drop_duplicates(
                 by_pixels.setdefault((key, _digest(path)), []).append((path, ds))
     keep_one(by_pixels, "same position and pixels")
     gone = {d for d, _, _ in dropped}
+    dropped.sort(key=lambda d: (d[0] not in problems, d[0]))  # damaged copies first
     return [e for e in entries if e[0] not in gone], dropped
 
 
