@@ -37,7 +37,7 @@ UNDEFINED = 0xFFFFFFFF
 #: Tags that tell apart images taken at one position (echoes, phases, repeats): files
 #: that differ in one of them are never duplicates, even when their pixels are equal.
 ACQUISITION_TAGS = ["AcquisitionNumber", "AcquisitionTime", "EchoNumbers", "EchoTime"]
-ACQUISITION_TAGS += ["TemporalPositionIdentifier", "TriggerTime"]
+ACQUISITION_TAGS += ["TemporalPositionIdentifier", "TriggerTime", "DiffusionBValue", "ImageType"]
 
 
 def syntax_of(ds: Dataset) -> Any:

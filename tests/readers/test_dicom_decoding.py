@@ -289,3 +289,50 @@ def test_damaged_pixels_fail_the_scan_with_file_and_cause(
     assert "thumbnail failed" not in " ".join(
         w for m in found.values() for w in m["warnings"] or []
     )
+
+
+def test_pixel_data_cut_or_short_is_named_without_decoding(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    reader = DicomReader()
+    (path,) = write_series(tmp_path / "a", volume[:1], names=["one"], rescale=None)
+    data = path.read_bytes()
+    headless = tmp_path / "headless"
+    headless.write_bytes(data[: data.rindex(b"\xe0\x7f\x10\x00")])  # cut at Pixel Data
+    with pytest.raises(ReaderError, match=r"no pixel data \(the file ends before the Pixel Data"):
+        reader.describe(Source.single(headless))
+    ds = pydicom.dcmread(path)
+    ds.PixelData = ds.PixelData[:-100]  # a whole file whose element is too short
+    short = tmp_path / "short"
+    ds.save_as(short, enforce_file_format=True)
+    with pytest.raises(
+        ReaderError, match="pixel data too short: 3740 bytes, the image needs 3840"
+    ):
+        reader.describe(Source.single(short))
+    ds = pydicom.dcmread(path)  # a multi-frame file missing a frame's fragment
+    ds.NumberOfFrames, ds.PixelData = 3, volume[:3].astype("<u2").tobytes()
+    ds.compress(RLELossless, encoding_plugin="pydicom")
+    ds.NumberOfFrames = 4
+    missing = tmp_path / "missing"
+    ds.save_as(missing, enforce_file_format=True)
+    with pytest.raises(ReaderError, match=r"3 fragment\(s\) for 4 frame\(s\)"):
+        reader.describe(Source.single(missing))
+
+
+def test_multi_frame_describe_decodes_only_the_middle_frame(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    """The other frames are not decoded at scan time: a broken one shows when read."""
+    (path,) = write_series(tmp_path, volume[:1], names=["cine"], rescale=None)
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames, ds.PixelData = 5, volume[:5].astype("<u2").tobytes()
+    ds.compress(JPEG2000Lossless)
+    frames = [bytes(f) for f in pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=5)]
+    frames[0] = bytes(16) + frames[0][16:]  # frame 0 broken, frame 2 (the middle) whole
+    ds.PixelData = encapsulate(frames)
+    ds.save_as(path, enforce_file_format=True)
+    reader = DicomReader()
+    info = reader.describe(Source.single(path))
+    assert info.shape == (5, 40, 48)
+    with pytest.raises(ReaderError, match="cine: cannot read pixel data"):
+        reader.open(Source.single(path)).values  # noqa: B018
