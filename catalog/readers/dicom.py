@@ -4,10 +4,24 @@ whole DICOMDIR tree when it holds a single series.
 A series' ``Source.path`` is its folder; when a folder holds several series it is each
 series' first file instead, because the index needs one distinct path per dataset.
 
-Files are recognised by the ``DICM`` magic at byte 128, never by name. Grouping and
-description read headers only (``stop_before_pixels``, just the tags needed). Slices are
-sorted along the slice normal; ``open`` reads one file per dask chunk, rescale applied.
-Privacy: only the technical tags of :data:`META_TAGS` are ever copied into metadata.
+Files are recognised by the ``DICM`` magic at byte 128, never by name. Grouping reads
+headers only (``stop_before_pixels``, just the tags needed). Description reads the
+headers, checks that each file's Pixel Data is whole (its length against the file's,
+see :func:`~.dicom_pixels.pixel_problem`) and decodes one frame, the middle slice's, so
+pixels that are cut short or cannot be decoded fail the dataset at scan time with the
+file and the cause. A corrupt codestream in another slice shows only when it is read.
+
+The same instance twice is one slice: files with the same SOPInstanceUID (a copy, or
+the image in another transfer syntax), or at the same position with equal decoded
+pixels. The duplicates stay in the dataset's files (checksums and verify see them) but
+are not stacked; ``meta["duplicates"]`` and a warning name them. Slices at one position
+with different pixels (echoes, phases) are all stacked, with a warning.
+
+Slices are sorted along the slice normal; ``open`` reads one file per dask chunk,
+rescale applied. Compressed pixel data is decoded by pydicom's plugins (pylibjpeg with
+its openjpeg, libjpeg and rle plugins) and, after them, imagecodecs
+(:mod:`.dicom_codecs`). Privacy: only the technical tags of :data:`META_TAGS` are ever
+copied into metadata.
 
 DICOMDIR: :meth:`DicomReader.claim_directory` claims the DICOMDIR's folder only when it
 references exactly one image series and the tree holds no other file; otherwise the
@@ -30,9 +44,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ReaderError
-from .arrays import check_size, dask_name, lazy_array
+from .arrays import MAX_LISTED, check_size, dask_name, lazy_array
 from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, read_magic
 from .base import spacing_entry as _spacing
+from .dicom_pixels import ACQUISITION_TAGS, decode, decode_error, drop_duplicates, pixel_problem
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -43,6 +58,7 @@ GROUP_TAGS += ["Rows", "Columns"]
 GEOMETRY_TAGS = [*GROUP_TAGS, "ImagePositionPatient", "ImageOrientationPatient"]
 GEOMETRY_TAGS += ["InstanceNumber", "NumberOfFrames", "RescaleSlope", "RescaleIntercept"]
 GEOMETRY_TAGS += ["SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation"]
+GEOMETRY_TAGS += ["SOPInstanceUID", "PhotometricInterpretation", *ACQUISITION_TAGS]
 #: The only tags copied into ``meta["tags"]``: technical, never identifying (free-text
 #: tags such as ProtocolName or ImageComments are left out: they may name the patient).
 META_TAGS = (
@@ -94,6 +110,21 @@ def read_header(path: Path, tags: list[str] | None) -> Dataset:
         return dcmread(path, stop_before_pixels=True, specific_tags=tags)
 
 
+def read_geometry(path: Path, size: int) -> tuple[Dataset, str | None]:
+    """The geometry header, and what is wrong with the file's Pixel Data (or None).
+
+    One open of the file: after the header, a few bytes of the Pixel Data element say
+    whether it is whole (no pixels are read).
+    """
+    from pydicom import dcmread
+
+    with open(path, "rb") as fp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dcmread(fp, stop_before_pixels=True, specific_tags=GEOMETRY_TAGS)
+        problem = pixel_problem(fp, ds, size) if _is_image(ds) else None
+    return ds, problem
+
+
 def _sop_class(ds: Dataset) -> Any:
     meta = getattr(ds, "file_meta", None)
     return ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
@@ -132,14 +163,10 @@ class DicomBlocks:
         self.starts = np.cumsum((0, *frames))
 
     def read(self, k: int) -> np.ndarray:
-        from pydicom import dcmread
-
         path = self.files[k]
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = dcmread(path)
-                data = np.asarray(ds.pixel_array).reshape((self.frames[k], *self.shape[1:]))
+            ds, data = decode(path)
+            data = np.asarray(data).reshape((self.frames[k], *self.shape[1:]))
             slope, inter = rescale_of(ds)
         except Exception as exc:
             raise ReaderError(path, f"cannot read pixel data of slice {k}: {exc}") from exc
@@ -265,7 +292,7 @@ class DicomReader(Reader):
         return sources, rest
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._inspect(source)[0]
+        return self._inspect(source, check_pixels=True)[0]
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
         info, blocks = self._inspect(source)
@@ -279,7 +306,9 @@ class DicomReader(Reader):
         return build_dataarray(data, info, level=level, name=source.display_name)
 
     # -- inspection ----------------------------------------------------------------
-    def _inspect(self, source: Source) -> tuple[ImageInfo, DicomBlocks]:
+    def _inspect(
+        self, source: Source, *, check_pixels: bool = False
+    ) -> tuple[ImageInfo, DicomBlocks]:
         path = Path(source.path)
         uid = (source.options or {}).get("series_uid")
         single = tuple(source.files) in ((), (path,)) and path.is_file()
@@ -289,7 +318,7 @@ class DicomReader(Reader):
             folder = path if path.is_dir() else path.parent
             listed = source.files or tuple(sorted(p for p in folder.iterdir() if p.is_file()))
             candidates = [f for f in listed if f.name.upper() != "DICOMDIR"]
-        entries, notes = _headers(candidates, uid, single)
+        entries, notes, problems = _headers(candidates, uid, single)
         if not entries:
             raise ReaderError(path, f"no DICOM image of series {uid or '(any)'} found")
         sizes = Counter(_size(ds) for _, ds in entries)
@@ -298,9 +327,15 @@ class DicomReader(Reader):
             others = sum(n for key, n in sizes.items() if key != main)
             notes.append(f"{others} file(s) with another image size (a localizer?) left out")
             entries = [(f, ds) for f, ds in entries if _size(ds) == main]
+        entries, dropped = drop_duplicates(entries, problems)
+        for f, _ in entries:
+            if f in problems:  # a slice of the series with broken pixels: no volume
+                raise ReaderError(f, problems[f])
         entries, positions, how, notes_ = _sort(entries)
-        notes += notes_
+        notes += notes_ + _duplicate_notes(dropped)
         frames = tuple(int(ds.get("NumberOfFrames") or 1) for _, ds in entries)
+        if check_pixels:
+            _decode_one(entries, frames, main)
         tags = [*META_TAGS, *DATE_TAGS, "ImagePositionPatient", "SOPClassUID"]
         if frames[0] > 1:
             tags += ENHANCED_TAGS
@@ -319,7 +354,13 @@ class DicomReader(Reader):
         dtype = _dtype(first, rescales, samples)
         shape = (sum(frames), rows, cols, samples)[: 4 if samples > 1 else 3]
         blocks = DicomBlocks(tuple(f for f, _ in entries), frames, shape, dtype)
-        return _info(first, positions, how, shape, dtype, len(entries), notes), blocks
+        info = _info(first, positions, how, shape, dtype, len(entries), notes)
+        if dropped:
+            folder = path if path.is_dir() else path.parent
+            info.meta["duplicates"] = {
+                _relative(d, folder): _relative(k, folder) for d, k, _ in dropped[:MAX_LISTED]
+            }
+        return info, blocks
 
 
 def _size(ds: Dataset) -> tuple[int, int, int]:
@@ -328,17 +369,19 @@ def _size(ds: Dataset) -> tuple[int, int, int]:
 
 def _headers(
     candidates: list[Path], uid: str | None, single: bool
-) -> tuple[list[tuple[Path, Any]], list[str]]:
-    """Geometry headers of the series' image files; a lone file must be one."""
+) -> tuple[list[tuple[Path, Any]], list[str], dict[Path, str]]:
+    """Geometry headers of the series' image files (a lone file must be one), and the
+    pixel data problems of those files."""
     entries: list[tuple[Path, Any]] = []
     notes: list[str] = []
+    problems: dict[Path, str] = {}
     for f in candidates:
         try:
-            check_size(f)
+            size = check_size(f)
             if not is_dicom(f):
                 raise ReaderError(f, "not a DICOM file (no DICM magic at byte 128)")
             try:
-                ds = read_header(f, GEOMETRY_TAGS)
+                ds, problem = read_geometry(f, size)
             except Exception as exc:
                 raise ReaderError(f, f"corrupt or truncated DICOM header: {exc}") from exc
             if not _is_image(ds):
@@ -346,6 +389,7 @@ def _headers(
 
                 name = UID(str(_sop_class(ds) or "")).name or "unknown SOP class"
                 raise ReaderError(f, f"DICOM object without an image ({name})")
+            _check_numbers(f, ds)
         except ReaderError as exc:
             if single:
                 raise
@@ -354,7 +398,53 @@ def _headers(
         if uid and str(ds.get("SeriesInstanceUID") or "") != uid:
             continue
         entries.append((f, ds))
-    return entries, notes
+        if problem:
+            problems[f] = problem
+    return entries, notes, problems
+
+
+def _check_numbers(path: Path, ds: Dataset) -> None:
+    """Integer tags the geometry needs must be numbers (a damaged header may hold text)."""
+    for key in ("NumberOfFrames", "SamplesPerPixel", "BitsAllocated", "InstanceNumber"):
+        value = ds.get(key)
+        try:
+            int(value or 0)
+        except (TypeError, ValueError) as exc:
+            cause = f"corrupt DICOM header: {key} is {value!r}, not a number"
+            raise ReaderError(path, cause) from exc
+
+
+def _decode_one(entries: list[tuple[Path, Any]], frames: tuple[int, ...], size: tuple) -> None:
+    """Decode the middle slice (one frame of it), so undecodable pixels fail describe."""
+    k = len(entries) // 2
+    path = entries[k][0]
+    index = frames[k] // 2 if frames[k] > 1 else None
+    what = "pixel data" if index is None else f"frame {index} of the pixel data"
+    try:
+        _, arr = decode(path, index)
+    except Exception as exc:
+        raise decode_error(path, exc, what) from exc
+    rows, cols, samples = size
+    expected = (rows, cols, samples) if samples > 1 else (rows, cols)
+    if tuple(arr.shape[-len(expected) :]) != expected:
+        raise ReaderError(
+            path, f"decoded {what} has shape {arr.shape}, the header says {expected}"
+        )
+
+
+def _duplicate_notes(dropped: list[tuple[Path, Path, str]]) -> list[str]:
+    if not dropped:
+        return []
+    shown = "; ".join(f"{d.name} = {k.name} ({why})" for d, k, why in dropped[:5])
+    more = f"; and {len(dropped) - 5} more" if len(dropped) > 5 else ""
+    return [f"{len(dropped)} duplicate file(s) not stacked: {shown}{more}"]
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _sort(
@@ -468,7 +558,6 @@ def _info(
     n_files: int,
     notes: list[str],
 ) -> ImageInfo:
-    from pydicom.pixels import get_decoder
     from pydicom.uid import UID
 
     depth = shape[0]
@@ -492,12 +581,6 @@ def _info(
     if iop and ipp and np.allclose(np.asarray(iop, float), [1, 0, 0, 0, 1, 0]):
         origin = {a: float(v) for a, v in zip("xyz", ipp) if a in spacing and float(v)}
     syntax = first.file_meta.get("TransferSyntaxUID") if hasattr(first, "file_meta") else None
-    if syntax:
-        try:
-            if not get_decoder(syntax).is_available:
-                notes = [*notes, f"no decoder installed for {syntax.name}; pixels will not open"]
-        except Exception:
-            notes = [*notes, f"pydicom cannot decode transfer syntax {syntax}"]
     tags = {k: v for k in META_TAGS if (v := plain(first.get(k))) not in (None, "", [])}
     meta: dict[str, Any] = {
         "format": "DICOM",

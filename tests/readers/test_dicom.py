@@ -18,6 +18,7 @@ from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
     MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
@@ -195,13 +196,10 @@ class TestDicomContract(ReaderContract):
         if sample.source.path.is_file():
             super().test_truncated_file_fails_clearly(reader, sample, tmp_path)
             return
-        victim = sample.source.files[-1]
+        victim = sample.source.files[-1]  # not the middle slice that describe decodes
         victim.write_bytes(victim.read_bytes()[:-1000])  # header intact, pixels cut
-        info = reader.describe(sample.source)  # headers only: still fine
-        assert info.shape == sample.expected.shape
-        arr = reader.open(sample.source)
-        with pytest.raises(ReaderError, match=victim.name):
-            arr.values  # noqa: B018
+        with pytest.raises(ReaderError, match=rf"{victim.name}: truncated pixel data"):
+            reader.describe(sample.source)  # a slice with broken pixels fails the series
 
     def test_empty_file_fails_clearly(
         self, reader: DicomReader, sample: Sample, tmp_path: Path
@@ -364,23 +362,31 @@ def test_dicomdir_tree_with_extra_files_is_not_claimed(tmp_path: Path, volume: n
     assert DicomReader().claim_directory(tmp_path) is None
 
 
-def test_group_and_describe_read_headers_only(
+def test_describe_decodes_one_slice_and_open_reads_headers_only(
     tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_series(tmp_path, volume)
+    paths = write_series(tmp_path, volume, order=list(range(12)))  # IM0006 is the middle
     calls = []
     original = pydicom.dcmread
 
     def spy(fp, **kw):
-        calls.append(kw)
+        calls.append((Path(fp if isinstance(fp, str | Path) else fp.name), kw))
         return original(fp, **kw)
 
     monkeypatch.setattr(pydicom, "dcmread", spy)
     reader = DicomReader()
     source = series_source(tmp_path)
+    assert calls and all(kw.get("stop_before_pixels") for _, kw in calls)  # group
+    calls.clear()
     reader.describe(source)
+    full = [path for path, kw in calls if not kw.get("stop_before_pixels")]
+    assert full == [paths[6]]  # the pixels of one slice, the middle one, are decoded
+    assert all(kw.get("specific_tags") for _, kw in calls if kw.get("stop_before_pixels"))
+    calls.clear()
     arr = reader.open(source)
-    assert calls and all(kw.get("stop_before_pixels") and kw.get("specific_tags") for kw in calls)
+    assert calls and all(
+        kw.get("stop_before_pixels") and kw.get("specific_tags") for _, kw in calls
+    )
     calls.clear()
     arr[3].values  # noqa: B018 (one slice: one file read)
     assert len(calls) == 1
@@ -404,3 +410,161 @@ def test_open_result_pickles(tmp_path: Path, volume: np.ndarray) -> None:
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(arr)).values, volume.astype(np.int16) - 1024
     )
+
+
+# -- the same instance twice is one slice ------------------------------------------------
+
+
+def recompressed(path: Path, out: Path, *, new_uid: bool = False) -> Path:
+    """``path`` re-encoded as RLE Lossless (pydicom's own encoder) and saved as ``out``."""
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=new_uid)
+    assert (ds.SOPInstanceUID != pydicom.dcmread(path).SOPInstanceUID) == new_uid
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def full_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Files whose pixels pydicom reads from now on."""
+    calls: list[Path] = []
+    original = pydicom.dcmread
+
+    def spy(fp, **kw):
+        if not kw.get("stop_before_pixels"):
+            calls.append(Path(fp if isinstance(fp, str | Path) else fp.name))
+        return original(fp, **kw)
+
+    monkeypatch.setattr(pydicom, "dcmread", spy)
+    return calls
+
+
+def test_a_copied_file_is_one_slice(tmp_path: Path, volume: np.ndarray) -> None:
+    paths = write_series(tmp_path, volume)
+    shutil.copy(paths[4], tmp_path / "IM0004 copy")
+    reader = DicomReader()
+    source = series_source(tmp_path)
+    assert len(source.files) == 13  # the copy belongs to the dataset: checksums see it
+    info = reader.describe(source)
+    assert info.shape == (12, 40, 48) and info.meta["files"] == 12
+    assert info.meta["duplicates"] == {"IM0004 copy": "IM0004"}
+    assert info.warnings == [
+        "1 duplicate file(s) not stacked: IM0004 copy = IM0004 (same SOPInstanceUID)"
+    ]
+    np.testing.assert_array_equal(reader.open(source).values, volume.astype(np.int16) - 1024)
+
+
+def test_one_instance_in_two_transfer_syntaxes_is_one_slice(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    paths = write_series(tmp_path, volume)
+    recompressed(paths[7], tmp_path / "A_rle")  # first by name, but compressed
+    reader = DicomReader()
+    info = reader.describe(series_source(tmp_path))
+    assert info.shape == (12, 40, 48)
+    assert info.meta["duplicates"] == {"A_rle": "IM0007"}  # the uncompressed one is kept
+    assert "A_rle = IM0007 (same SOPInstanceUID)" in info.warnings[0]
+    assert info.meta["transfer_syntax"] == "Explicit VR Little Endian"
+    np.testing.assert_array_equal(
+        reader.open(series_source(tmp_path)).values, volume.astype(np.int16) - 1024
+    )
+
+
+def test_a_damaged_copy_gives_way_to_the_intact_one(tmp_path: Path, volume: np.ndarray) -> None:
+    paths = write_series(tmp_path, volume)
+    recompressed(paths[7], tmp_path / "IM0007.rle")
+    paths[7].write_bytes(paths[7].read_bytes()[:-500])  # the uncompressed one is cut
+    reader = DicomReader()
+    info = reader.describe(series_source(tmp_path))
+    assert info.shape == (12, 40, 48)
+    assert info.meta["duplicates"] == {"IM0007": "IM0007.rle"}
+    (warning,) = info.warnings
+    assert "IM0007 = IM0007.rle (same SOPInstanceUID; this copy: truncated pixel data" in warning
+    np.testing.assert_array_equal(
+        reader.open(series_source(tmp_path)).values, volume.astype(np.int16) - 1024
+    )
+
+
+def test_same_position_and_pixels_is_one_slice_and_only_collisions_are_decoded(
+    tmp_path: Path, volume: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-export with a new SOPInstanceUID: same position, same pixels once decoded."""
+    paths = write_series(tmp_path, volume, order=list(range(12)))
+    recompressed(paths[2], tmp_path / "IM0002.rle", new_uid=True)
+    reads = full_reads(monkeypatch)
+    info = DicomReader().describe(series_source(tmp_path))
+    assert info.shape == (12, 40, 48)
+    assert info.meta["duplicates"] == {"IM0002.rle": "IM0002"}
+    assert "IM0002.rle = IM0002 (same position and pixels)" in info.warnings[0]
+    # the two colliding files, then the middle slice: nothing else is decoded
+    assert sorted(p.name for p in reads) == ["IM0002", "IM0002.rle", "IM0006"]
+
+
+def test_same_position_with_other_pixels_or_another_echo_stays(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    """Two echoes (or a changed image) at one position are both stacked, as before."""
+    paths = write_series(tmp_path, volume, order=list(range(12)))
+    other = pydicom.dcmread(paths[2])
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    other.PixelData = (volume[2] + 1).astype("<u2").tobytes()
+    other.save_as(tmp_path / "IM0002b", enforce_file_format=True)
+    echo = pydicom.dcmread(paths[5])
+    echo.SOPInstanceUID = echo.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    echo.EchoTime = 30  # equal pixels, but another acquisition
+    echo.save_as(tmp_path / "IM0005b", enforce_file_format=True)
+    info = DicomReader().describe(series_source(tmp_path))
+    assert info.shape == (14, 40, 48) and "duplicates" not in info.meta
+    assert any("2 slices share a position" in w for w in info.warnings)
+
+
+def test_equal_pixels_at_other_positions_are_not_duplicates(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    flat = volume.copy()
+    flat[5] = flat[4] = 0
+    write_series(tmp_path, flat)
+    info = DicomReader().describe(series_source(tmp_path))
+    assert info.shape == (12, 40, 48) and "duplicates" not in info.meta and not info.warnings
+
+
+def test_pydicoms_mr_small_in_every_syntax_is_one_image(tmp_path: Path) -> None:
+    """pydicom ships one MR slice (one SOPInstanceUID) in eight encodings and cut short."""
+    wheel = Path(pydicom.__file__).parent / "data" / "test_files"
+    names = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm"]
+    names += ["MR_small_expb.dcm", "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm"]
+    names += ["MR_small_jpeg_ls_lossless.dcm", "MR_small_padded.dcm", "MR_truncated.dcm"]
+    for name in names:
+        shutil.copy(wheel / name, tmp_path / name)
+    source = series_source(tmp_path)
+    assert len(source.files) == 9
+    reader = DicomReader()
+    info = reader.describe(source)
+    assert info.shape == (64, 64) and info.axes == "yx" and info.dtype == "int16"
+    assert info.meta["duplicates"] == {n: "MR_small.dcm" for n in names[1:]}
+    assert (
+        "MR_truncated.dcm = MR_small.dcm (same SOPInstanceUID; this copy: truncated"
+        in (info.warnings[0])
+    )
+    expected = pydicom.dcmread(wheel / "MR_small.dcm").pixel_array
+    np.testing.assert_array_equal(reader.open(source).values, expected)
+
+
+def test_scan_of_a_series_with_a_copy(tmp_path: Path, volume: np.ndarray) -> None:
+    from catalog import open_catalog, scan
+
+    from ..conftest import q
+
+    folder = tmp_path / "drive" / "ct"
+    paths = write_series(folder, volume)
+    shutil.copy(paths[0], folder / "IM0000 (1)")
+    index = tmp_path / "lab.duckdb"
+    report = scan(tmp_path / "drive", index, jobs=1, progress=False)
+    assert report["added"] == 1 and report["failed"] == 0
+    cat = open_catalog(index)
+    (key,) = list(cat)
+    meta = cat[key].metadata
+    assert meta["status"] == "ok" and meta["shape"] == [12, 40, 48]
+    assert any("IM0000 (1) = IM0000" in w for w in meta["warnings"])
+    assert cat[key].read().shape == (12, 40, 48)
+    files = q(index, "SELECT path FROM files WHERE dataset_id = ?", [key])
+    assert len(files) == 13  # the copy is checksummed with the dataset
