@@ -19,8 +19,8 @@ with different pixels (echoes, phases) are all stacked, with a warning.
 
 Slices are sorted along the slice normal; ``open`` reads one file per dask chunk,
 rescale applied. Compressed pixel data is decoded by pydicom's plugins (pylibjpeg with
-its openjpeg, libjpeg and rle plugins) and, after them, imagecodecs
-(:mod:`.dicom_codecs`). Privacy: only the technical tags of :data:`META_TAGS` are ever
+its openjpeg and rle plugins, libjpeg where a user installed it) and, after them,
+imagecodecs (:mod:`.dicom_codecs`), which covers every JPEG and JPEG-LS syntax. Privacy: only the technical tags of :data:`META_TAGS` are ever
 copied into metadata.
 
 DICOMDIR: :meth:`DicomReader.claim_directory` claims the DICOMDIR's folder only when it

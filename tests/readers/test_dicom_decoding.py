@@ -8,10 +8,11 @@ in pydicom's wheel, and series written here); nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import imagecodecs
@@ -336,3 +337,58 @@ def test_multi_frame_describe_decodes_only_the_middle_frame(
     assert info.shape == (5, 40, 48)
     with pytest.raises(ReaderError, match="cine: cannot read pixel data"):
         reader.open(Source.single(path)).values  # noqa: B018
+
+
+@contextlib.contextmanager
+def without_libjpeg(syntaxes: tuple[UID, ...]) -> Iterator[None]:
+    """pydicom as a user's install has it: pylibjpeg-libjpeg (GPL, a test-only reference
+    here) is not there, so the JPEG and JPEG-LS syntaxes decode through imagecodecs."""
+    register()
+    removed = []
+    for syntax in syntaxes:
+        decoder = get_decoder(syntax)
+        if "pylibjpeg" in decoder.available_plugins:
+            decoder.remove_plugin("pylibjpeg")
+            removed.append(decoder)
+    try:
+        yield
+    finally:
+        for decoder in removed:
+            decoder.add_plugin("pylibjpeg", ("pydicom.pixels.decoders.pylibjpeg", "_decode_frame"))
+
+
+def test_jpeg_family_reads_without_libjpeg() -> None:
+    """Every JPEG and JPEG-LS file of pydicom's wheel reads through voxcat with only the
+    runtime decoders (imagecodecs) as pylibjpeg-libjpeg decodes it."""
+    from pydicom.uid import JPEGLossless, JPEGLSNearLossless
+
+    syntaxes = (
+        JPEGBaseline8Bit,
+        JPEGExtended12Bit,
+        JPEGLossless,
+        JPEGLosslessSV1,
+        JPEGLSLossless,
+        JPEGLSNearLossless,
+    )
+    references = {}
+    for path in WHEEL_FILES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path)
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        if syntax in syntaxes and path.name not in BAD_FOR_LIBJPEG and "PixelData" in ds:
+            ds.pixel_array_options(decoding_plugin="pylibjpeg")
+            references[path] = (ds.pixel_array, syntax)
+    assert len(references) >= 10
+    with without_libjpeg(syntaxes):
+        for path, (expected, syntax) in references.items():
+            assert "pylibjpeg" not in get_decoder(syntax).available_plugins
+            info = DicomReader().describe(Source.single(path))
+            got = voxcat_pixels(info.axes, DicomReader().open(Source.single(path)).values)
+            assert got.shape == expected.shape, path.name
+            diff = np.abs(got.astype(np.int64) - expected)
+            if syntax in LOSSY_DCT:  # decoders differ in IDCT, chroma upsampling and
+                # colour conversion rounding: a few levels at a few pixels
+                assert diff.max() <= 3 and diff.mean() < 0.2, path.name
+            else:
+                assert diff.max() == 0, path.name
