@@ -416,7 +416,8 @@ def _warnings(
             f"{hidden} of {total} rows were recorded as plain files, not datasets, so "
             f"len(cat) and search do not show them: their paths name no format voxcat "
             f"reads (e.g. {eg}). Give them a format column with a reader name (zarr, "
-            "netcdf, tiff, ...; CLI: --map COL=format) to register them as datasets; "
+            "netcdf, tiff, ...; CLI: --map COL=format) to register them as datasets, or "
+            "scan them (`voxcat scan`) to find what they hold; "
             "open_catalog(index, files=True) or `voxcat search --files` lists them"
         )
     for protocol, n in protocols.items():

@@ -248,7 +248,8 @@ def parse_iterables(
             ).fetchall()[0]
             if n_other or not n_lit:
                 continue
-        raw = [v for (v,) in mem.execute(f"SELECT DISTINCT {text} FROM src WHERE {text} NOTNULL")]
+        sql = f"SELECT DISTINCT {text} FROM src WHERE {text} IS NOT NULL"
+        raw = [v for (v,) in mem.execute(sql).fetchall()]
         parsed = [_literal_items(v) for v in raw]
         if col not in explicit and any(p is None for p in parsed):
             continue
