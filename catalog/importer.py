@@ -165,7 +165,7 @@ def import_table(
                 f"{label}: columns_with_iterables names columns the table does not have: "
                 f"{', '.join(map(repr, missing))}"
             )
-        parse_iterables(mem, extra, iterables)
+        parse_iterables(mem, extra, [c for c in iterables if c != fields["path"]])
         _step(bar, "paths and ids")
         raw = to_arrow(mem, f"SELECT CAST({q(fields['path'])} AS VARCHAR) FROM src ORDER BY {ROW}")
         zstore = fields["path"].strip().lower() == "zstore"
