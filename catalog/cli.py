@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import CatalogError
+from .errors import CatalogError, NotAnIndexError, QueryError
+
+#: exit status of a command given input it cannot use (a bad value, not an index)
+USAGE = 2
+#: exit status when the reader of our output went away (``voxcat summary | head -1``),
+#: as for a program ended by SIGPIPE
+BROKEN_PIPE = 141
 
 
 def _add_index(p: argparse.ArgumentParser) -> None:
@@ -88,7 +96,11 @@ def _add_import_table(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import-table", help="register the rows of a CSV/TSV/Parquet catalogue as datasets"
     )
-    p.add_argument("table", help="the table file (.csv, .csv.gz, .tsv, .parquet)")
+    p.add_argument(
+        "table",
+        help="the table file (.csv, .csv.gz, .tsv, .parquet) or an intake-esm collection "
+        "spec (.json) naming one",
+    )
     _add_index(p)
     p.add_argument(
         "--map",
@@ -103,11 +115,20 @@ def _add_import_table(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sep", default=None, help="CSV separator (default: detected)")
     p.add_argument("--tags-sep", default=",", help="separator inside the tags column (default ,)")
+    p.add_argument(
+        "--list-column",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="a column holding lists as Python literals, e.g. \"['TLON', 'TLAT']\" "
+        "(intake-esm's columns_with_iterables; repeatable; found without it when every "
+        "cell is such a list)",
+    )
     p.set_defaults(func=_cmd_import_table)
 
 
 def _cmd_import_table(args: argparse.Namespace) -> int:
-    from .errors import ImportTableError
+    from .errors import ImportTableError, ImportTableWarning
     from .importer import import_table
 
     mapping: dict[str, str | None] = {}
@@ -116,14 +137,17 @@ def _cmd_import_table(args: argparse.Namespace) -> int:
         if not eq or not col:
             raise ImportTableError(f"--map {pair!r}: expected COLUMN=FIELD (COLUMN= drops it)")
         mapping[col] = field.strip() or None
-    report = import_table(
-        args.table,
-        args.index,
-        mapping=mapping,
-        root=args.root,
-        sep=args.sep,
-        tags_sep=args.tags_sep,
-    )
+    with warnings.catch_warnings():  # the report below says the same
+        warnings.simplefilter("ignore", ImportTableWarning)
+        report = import_table(
+            args.table,
+            args.index,
+            mapping=mapping,
+            root=args.root,
+            sep=args.sep,
+            tags_sep=args.tags_sep,
+            columns_with_iterables=args.list_column,
+        )
     print(report)
     return 0
 
@@ -220,7 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader stopped (`voxcat summary | head -1`): nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE
+    except (QueryError, NotAnIndexError) as exc:
+        print(f"voxcat: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return USAGE
     except (CatalogError, FileNotFoundError) as exc:
         print(f"voxcat: error: {exc}", file=sys.stderr)
         return 1

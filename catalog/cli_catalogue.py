@@ -73,8 +73,24 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _fmt_size(n: float | None) -> str:
-    n = float(n or 0)
+def _missing(v: Any) -> bool:
+    """Whether a table cell holds no value: None, NaN, pandas' NA or NaT."""
+    if v is None:
+        return True
+    if isinstance(v, list | tuple | dict | set) or hasattr(v, "__array__"):
+        return False
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt_size(n: Any) -> str:
+    if _missing(n):
+        return "-"
+    n = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if n < 1000 or unit == "PB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -82,9 +98,10 @@ def _fmt_size(n: float | None) -> str:
     return ""
 
 
-def _fmt_voxel(v: float | None) -> str:
-    if v is None or v != v:  # None or NaN
+def _fmt_voxel(v: Any) -> str:
+    if _missing(v):
         return "-"
+    v = float(v)
     for unit, f in (("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
         if v >= f:
             return f"{v / f:.3g} {unit}"
@@ -92,9 +109,13 @@ def _fmt_voxel(v: float | None) -> str:
 
 
 def _text(v: Any) -> str:
-    if v is None or (isinstance(v, float) and v != v):
+    return "-" if _missing(v) else str(v)
+
+
+def _shape(dims: Any) -> str:
+    if _missing(dims) or not hasattr(dims, "__len__") or len(dims) == 0:
         return "-"
-    return str(v)
+    return "x".join(str(n) for n in dims)
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
@@ -116,10 +137,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{'id':13} {'name':36} {'format':9} {'mod':4} {'shape':16} {'voxel':9} {'level':13} size"
     )
     for ident, row in df.iterrows():
-        dims = row["shape"]
-        shape = "x".join(str(n) for n in dims) if hasattr(dims, "__len__") else "-"
+        shape = _shape(row["shape"])
         print(
-            f"{ident:13} {str(row['name'])[:36]:36} {_text(row['format'])[:9]:9} "
+            f"{ident:13} {_text(row['name'])[:36]:36} {_text(row['format'])[:9]:9} "
             f"{_text(row['modality'])[:4]:4} {shape[:16]:16} {_fmt_voxel(row['voxel_size']):9} "
             f"{_text(row['data_level'])[:13]:13} {_fmt_size(row['size'])}"
         )

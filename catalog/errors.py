@@ -53,6 +53,10 @@ class IndexVersionError(IndexError_, RuntimeError):
     """The index was written by a newer voxcat than this one."""
 
 
+class NotAnIndexError(IndexError_, ValueError):
+    """The index path names a file that is not a voxcat index (not a DuckDB database)."""
+
+
 class DatasetNotFound(CatalogError, KeyError):
     """No dataset with this id exists in the index."""
 
@@ -95,6 +99,11 @@ class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
 
+class ImportTableWarning(UserWarning):
+    """An import recorded rows that search will not show (plain files, not datasets),
+    or remote datasets this machine has no package to read."""
+
+
 __all__ = [
     "AnnotationError",
     "CatalogError",
@@ -102,10 +111,12 @@ __all__ = [
     "DatasetNotFound",
     "DatasetUnavailable",
     "ImportTableError",
+    "ImportTableWarning",
     "IndexError_",
     "IndexLockedError",
     "IndexVersionError",
     "LineageError",
+    "NotAnIndexError",
     "QueryError",
     "ReaderError",
     "ReaderNotFound",

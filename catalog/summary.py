@@ -80,7 +80,7 @@ def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = 
         shp = "x".join(str(s) for s in shape or []) if status == "ok" else status.upper()
         lines.append(
             f"{ident:13} {name[:34]:34} {fmt or '':9} {shp[:16]:16} {dtype or '':8} "
-            f"{_voxel(vox):9} {mod or '-':4} {level or '-':13} {_size(sz)}"
+            f"{_voxel(vox):9} {mod or '-':4} {level or '-':13} {'-' if sz is None else _size(sz)}"
         )
     if total > len(rows):
         lines.append(

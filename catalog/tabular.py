@@ -13,10 +13,11 @@ parsed in Python once per distinct value, never once per row.
 
 from __future__ import annotations
 
+import ast
 import mimetypes
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .units import parse_length
 _SYNONYMS = """
 path: path filepath file_path file filename file_name uri url location zstore
 name: name title dataset_name
-format: format file_format
+format: format file_format data_format
 modality: modality
 shape: shape
 dtype: dtype data_type datatype pixel_type
@@ -60,6 +61,8 @@ LENGTHS = ("voxel_size", "voxel_size_x", "voxel_size_y", "voxel_size_z")
 #: fields a re-import may change on a dataset no scan has described yet
 TECHNICAL = ("name", "format", "dtype", "axes", "instrument", "shape", *LENGTHS, "size")
 TECHNICAL += ("acquired", "channels")
+#: intake-esm's format names that are not reader names -> the reader that opens them
+FORMAT_READERS = {"zarr2": "zarr", "zarr3": "zarr", "opendap": "netcdf"}
 #: the column of ``src`` and ``prep`` that numbers the table's rows from 1
 ROW = "__voxcat_row"
 
@@ -196,7 +199,8 @@ def _plain_frame(frame: Any, label: str) -> Any:
     frame = frame.rename(columns=str)
     for col in frame.columns:
         first = frame[col].dropna().head(1).tolist() if frame[col].dtype == object else []
-        if first and (isinstance(first[0], os.PathLike | tuple) or hasattr(first[0], "tolist")):
+        kinds = os.PathLike | tuple | set | frozenset
+        if first and (isinstance(first[0], kinds) or hasattr(first[0], "tolist")):
             frame[col] = frame[col].map(_plain_value)
     return frame
 
@@ -206,7 +210,74 @@ def _plain_value(value: Any) -> Any:
         return os.fspath(value)
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
     return value.tolist() if hasattr(value, "tolist") else value
+
+
+# -- list-valued columns ------------------------------------------------------------
+
+#: a cell that may hold a Python list, tuple or set literal (intake-esm's convention)
+_LITERAL_RE = r"^\s*(\[.*\]|\(.*\)|\{.*\})\s*$"
+
+
+def parse_iterables(
+    mem: duckdb.DuckDBPyConnection, columns: Sequence[str], explicit: Sequence[str]
+) -> list[str]:
+    """Turn text columns of ``src`` holding list literals into ``VARCHAR[]`` columns.
+
+    intake-esm writes list-valued cells as Python literals (``"['TLON', 'TLAT']"``, also
+    tuples and sets). A column named in ``explicit`` (intake-esm's
+    ``columns_with_iterables``) is always parsed, a cell that is no literal becoming a
+    one-item list; any other column of ``columns`` is parsed only when every non-empty
+    cell is such a literal. Returns the columns converted.
+
+    >>> _literal_items("{'TLAT', 'TLON', ''}")
+    ['TLAT', 'TLON']
+    """
+    types = {r[0]: r[1] for r in mem.execute("DESCRIBE src").fetchall()}
+    done = []
+    for col in dict.fromkeys([*explicit, *columns]):
+        if types.get(col) != "VARCHAR":
+            continue
+        text = f"nullif(trim({q(col)}), '')"
+        if col not in explicit:
+            n_lit, n_other = mem.execute(
+                f"SELECT count(*) FILTER (regexp_full_match({text}, {lit(_LITERAL_RE)})), "
+                f"count(*) FILTER (NOT regexp_full_match({text}, {lit(_LITERAL_RE)})) FROM src"
+            ).fetchall()[0]
+            if n_other or not n_lit:
+                continue
+        sql = f"SELECT DISTINCT {text} FROM src WHERE {text} IS NOT NULL"
+        raw = [v for (v,) in mem.execute(sql).fetchall()]
+        parsed = [_literal_items(v) for v in raw]
+        if col not in explicit and any(p is None for p in parsed):
+            continue
+        items = [[v] if p is None else (p or None) for v, p in zip(raw, parsed, strict=True)]
+        lookup = pa.table({"raw": raw, "val": pa.array(items, pa.list_(pa.string()))})
+        mem.register("_lk_list", lookup)
+        mem.execute(
+            f"CREATE OR REPLACE TABLE src AS SELECT s.* REPLACE (k.val AS {q(col)}) "
+            f"FROM src s LEFT JOIN _lk_list k ON k.raw = nullif(trim(s.{q(col)}), '')"
+        )
+        mem.unregister("_lk_list")
+        done.append(col)
+    return done
+
+
+def _literal_items(text: str) -> list[str] | None:
+    """The items of a list, tuple or set literal of plain values as text (sets sorted,
+    empty items dropped); ``None`` for anything else."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if not isinstance(value, list | tuple | set | frozenset):
+        return None
+    if not all(isinstance(v, str | int | float | bool) or v is None for v in value):
+        return None
+    items = [str(v) for v in value if v is not None and str(v).strip()]
+    return sorted(set(items)) if isinstance(value, set | frozenset) else items
 
 
 # -- mapping -------------------------------------------------------------------------
@@ -267,10 +338,13 @@ def prepare(
     extra: list[str],
     label: str,
     tags_sep: str | None,
+    default_format: str | None = None,
 ) -> list[str]:
-    """Table ``prep``: per row of ``_paths`` (``ROW``, ``path``, ``id``) every field
-    normalised, ``reader`` and ``guess`` (the format from the suffix), ``meta`` JSON and
-    the extra columns as ``_x0, _x1...``. Returns messages about values not understood.
+    """Table ``prep``: per row of ``_paths`` (``ROW``, ``path``, ``id``, ``store``) every
+    field normalised, ``reader`` and ``guess`` (the format from the suffix), ``meta``
+    JSON and the extra columns as ``_x0, _x1...``; ``default_format`` fills an empty
+    format (an ESM collection's ``assets.format``). Returns messages about values not
+    understood.
     """
     types = {r[0]: r[1] for r in mem.execute("DESCRIBE src").fetchall()}
     selects, joins = [], []
@@ -278,6 +352,8 @@ def prepare(
         expr, join = f"CAST(NULL AS {_TYPES.get(field, 'VARCHAR')})", ""
         if field in fields:
             expr, join = _field_sql(mem, field, fields[field], types[fields[field]], tags_sep)
+        if field == "format" and default_format:
+            expr = f"coalesce({expr}, {lit(default_format.strip().lower())})"
         selects.append(f"{expr} AS {field}")
         joins.append(join)
     selects += [f"s.{q(c)} AS _x{i}" for i, c in enumerate(extra)]
@@ -380,7 +456,9 @@ def _cause(field: str, raw: str) -> str:
 
 
 def _reader_sql() -> str:
-    """A reader name from the path's suffix (no file is opened), else from ``format``."""
+    """A reader name from the path's suffix (no file is opened), else from ``format``
+    (intake-esm's ``zarr2``/``zarr3``/``opendap`` too), else ``zarr`` for a store
+    (``_paths.store``: a ``zstore`` column, a path ending in ``/``, a remote URL)."""
     from .readers import load_readers
 
     whens, names = [], []
@@ -390,4 +468,6 @@ def _reader_sql() -> str:
             cond = " OR ".join(f"ends_with(lower(path), {lit(s)})" for s in reader.suffixes)
             whens.append(f"WHEN {cond} THEN {lit(reader.name)}")
     whens.append(f"WHEN format IN ({', '.join(names)}) THEN format")
+    whens += [f"WHEN format = {lit(k)} THEN {lit(v)}" for k, v in FORMAT_READERS.items()]
+    whens.append("WHEN format IS NULL AND store THEN 'zarr'")
     return "CASE " + " ".join(whens) + " END"

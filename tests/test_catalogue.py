@@ -85,6 +85,11 @@ def test_pyramid_levels(cat: DuckDBCatalog) -> None:
     assert float(low.x[1] - low.x[0]) == pytest.approx(4 * float(full.x[1] - full.x[0]))
     with pytest.raises(Exception, match="level 7"):
         cat[ident].read(level=7)
+    # a misspelt keyword is an error naming the valid ones, never silently ignored
+    with pytest.raises(
+        TypeError, match=r"'levl' \(did you mean 'level'\?\); valid keywords: level"
+    ):
+        cat[ident].read(levl=2)
 
 
 def test_metadata_holds_the_row_tags_and_notes(cat: DuckDBCatalog) -> None:

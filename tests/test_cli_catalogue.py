@@ -69,12 +69,13 @@ def test_search_table_json_and_ids(index, capsys) -> None:
 
 def test_search_errors_are_clear(index, capsys) -> None:
     path, _ = index
+    # input the command cannot use: one line on stderr, exit status 2 (usage)
     code, _, err = run(capsys, "search", "--where", "modalty=CT", "-i", str(path))
-    assert code == 1 and "unknown search field 'modalty'" in err and "modality" in err
+    assert code == 2 and "unknown search field 'modalty'" in err and "modality" in err
     code, _, err = run(capsys, "search", "--voxel-size", "<5 furlongs", "-i", str(path))
-    assert code == 1 and "furlongs" in err
+    assert code == 2 and "furlongs" in err and err.count("\n") == 1
     code, _, err = run(capsys, "search", "--where", "nonsense", "-i", str(path))
-    assert code == 1 and "KEY=VALUE" in err
+    assert code == 2 and "KEY=VALUE" in err
     code, _, err = run(capsys, "search", "x", "-i", str(path.with_name("none.duckdb")))
     assert code == 1 and "no voxcat index here" in err
 

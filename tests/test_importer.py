@@ -17,9 +17,12 @@ import catalog.importer
 import catalog.tabular
 from catalog import ImportReport, import_table, scan
 from catalog.cli import main
-from catalog.errors import CatalogError, ImportTableError
+from catalog.errors import CatalogError, ImportTableError, ImportTableWarning
 from catalog.index import transaction
 from catalog.index.store import make_id
+
+# notes.txt of the inventory is a plain file: most tests here import it and get warned
+pytestmark = pytest.mark.filterwarnings("ignore::catalog.errors.ImportTableWarning")
 
 
 def rows(index: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -58,9 +61,11 @@ def table(tmp_path: Path) -> Path:
 
 
 def test_automatic_mapping_units_shapes_tags_and_extras(table: Path, index: Path) -> None:
-    report = import_table(table, index)
+    with pytest.warns(ImportTableWarning, match=r"1 of 4 rows .* plain files.*notes\.txt"):
+        report = import_table(table, index)
     assert isinstance(report, ImportReport)
     assert (report.added, report.updated, report.skipped, report.errors) == (4, 0, 0, [])
+    assert report.hidden == 1 and "warning: 1 of 4 rows" in str(report)
     assert "added 4" in str(report) and "inventory.csv" in str(report)
     ds = by_path(index)
     root = table.parent

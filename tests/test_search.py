@@ -282,6 +282,12 @@ def test_unknown_keys_list_close_valid_keys(cat: DuckDBCatalog, kwargs: dict, hi
         {"voxel_size": "<5 furlongs"},
         {"size": "big"},
         {"acquired": "last tuesday"},
+        {"acquired": "2024-13"},
+        {"acquired": "2024-02-30"},
+        {"acquired": ("2023-02-29", None)},
+        {"status": "registred"},
+        {"status": ["ok", "bogus"]},
+        {"kind": "dataset"},
         {"voxel_size": (2e-6, 1e-6)},
         {"modality": []},
         {"ndim": "three"},
@@ -293,6 +299,18 @@ def test_unknown_keys_list_close_valid_keys(cat: DuckDBCatalog, kwargs: dict, hi
 def test_bad_values_raise_query_errors(cat: DuckDBCatalog, kwargs: dict) -> None:
     with pytest.raises(QueryError):
         cat.search(**kwargs)
+
+
+def test_impossible_dates_and_statuses_name_the_problem(cat: DuckDBCatalog) -> None:
+    with pytest.raises(QueryError, match="no month 13"):
+        cat.search(acquired="2024-13")
+    with pytest.raises(QueryError, match="February 2024 has days 01-29"):
+        cat.search(acquired="2024-02-30")
+    with pytest.raises(QueryError, match="ok, failed, missing, registered"):
+        cat.search(status="registred")
+    assert len(cat.search(acquired="2024-02-29")) == 0  # a real day: no error
+    assert len(cat.search(status=["ok", "missing"])) == len(cat.search(status="ok"))
+    assert len(cat.search(status="!=ok")) + len(cat.search(status="o*")) == len(cat)
 
 
 def test_queries_cannot_be_used_as_booleans(cat: DuckDBCatalog) -> None:
@@ -365,6 +383,19 @@ def test_facets_unique_range_and_df(cat: DuckDBCatalog) -> None:
     ]
     assert {"name", "modality", "voxel_size", "shape", "path", "tags"} <= set(df.columns)
     assert "ExposureTime" in "".join(cat.meta_keys())
+    # nested metadata keys count like fields: each dataset once per value, as text
+    assert cat.facets("meta.Scanner.Model") == {"meta.Scanner.Model": {"SkyScan1272": 2}}
+    exposure = cat.facets("meta.ExposureTime", "Model")
+    assert exposure == {
+        "meta.ExposureTime": {"0.05": 1, "0.5": 1, "1.2": 1},
+        "Model": {"SkyScan1272": 2},
+    }
+    assert cat.search(sample="S02").facets("meta.Comment") == {
+        "meta.Comment": {"pore network study": 1}
+    }
+    assert cat.unique("meta.Comment") == ["100% contrast_agent", "pore network study", "tomogram"]
+    with pytest.raises(UnknownFieldError, match=r"meta\.ExposureTime"):
+        cat.facets("meta.ExposureTme")
     assert "modality" in cat.fields() and "tags" in cat.fields()
 
 

@@ -23,7 +23,19 @@ from ..index import SCHEMA_VERSION, connect, listing, resolve_index
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
 from .evaluate import evaluate
-from .fields import COLUMNS, RELATED, SORTABLE, TEXT_LIST, VIRTUAL, all_field_names, resolve
+from .fields import (
+    COLUMNS,
+    META_KEY_SQL,
+    RELATED,
+    SORTABLE,
+    TEXT_LIST,
+    VIRTUAL,
+    Target,
+    all_field_names,
+    check_choice,
+    meta_key_params,
+    resolve,
+)
 from .query import And, Everything, Field, Limit, Not, Or, Query, Text, parse_text
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -326,7 +338,9 @@ class DuckDBCatalog(Catalog):
             with self._connect() as con:
                 parts = [p.resolve(con, self._index) if isinstance(p, Text) else p for p in parts]
                 for key, value in items:
-                    parts.append(Field(resolve(key, con), value))
+                    target = resolve(key, con)
+                    check_choice(target, value)
+                    parts.append(Field(target, value))
         order = self._check_order(sort_by) if sort_by is not None else None
         query = self._query if not parts else And((self._query, *parts))
         new = self._derive(query, order)
@@ -407,14 +421,23 @@ class DuckDBCatalog(Catalog):
         with self._connect() as con:
             return [k for k, _ in con.execute(sql, [*params, limit]).fetchall()]
 
-    def _facet_source(self, field: str) -> tuple[str, str]:
-        """``(value expression, FROM clause)`` for counting a field's values."""
-        t = resolve(field)
+    def _facet_source(self, t: Target) -> tuple[str, str, list[Any]]:
+        """``(value expression, FROM clause, its parameters)`` for counting a field's
+        values; a nested metadata key counts each dataset once per distinct value."""
+        if t.kind == "meta":
+            source = (
+                "(SELECT DISTINCT dataset_id, value FROM metadata WHERE "
+                f"{META_KEY_SQL}) x JOIN datasets d ON d.id = x.dataset_id"
+            )
+            return "x.value", source, meta_key_params(t.meta_key or "")
         if t.table is not None:
-            return f"x.{RELATED[t.key][1]}", f"{t.table} x JOIN datasets d ON d.id = x.dataset_id"
+            source = f"{t.table} x JOIN datasets d ON d.id = x.dataset_id"
+            return f"x.{RELATED[t.key][1]}", source, []
         if t.kind == TEXT_LIST:
-            return f"unnest({t.sql})", "datasets d"
-        return t.sql, "datasets d"
+            return f"unnest({t.sql})", "datasets d", []
+        if t.kind == "lineage":
+            raise QueryError(f"{t.key} is a filter, not a field with values to count")
+        return t.sql, "datasets d", []
 
     def unique(self, field: str) -> list[Any]:
         """The distinct values of ``field`` in the selection, sorted (no ``None``)."""
@@ -423,28 +446,35 @@ class DuckDBCatalog(Catalog):
     def facets(self, *fields: str, limit: int | None = 50) -> dict[str, dict[Any, int]]:
         """``{field: {value: count}}`` for the selection, most common first.
 
+        A field is any search field, or a nested metadata key (``"meta.variable"``, or
+        the bare key when it is no field), whose values count as text.
+
         >>> cat.search(modality="CT").facets("format", "tags")    # doctest: +SKIP
         {'format': {'tiff': 120, 'slices': 31}, 'tags': {'porosity': 12}}
+        >>> cat.facets("meta.variable_id")                       # doctest: +SKIP
+        {'meta.variable_id': {'tas': 1402, 'pr': 980}}
         """
         out: dict[str, dict[Any, int]] = {}
         where, params = self._where()
         fields = fields or DEFAULT_FACETS
         with self._connect() as con:
+            targets = {field: resolve(field, con) for field in fields}
             # the selection is evaluated on the snapshot only if a field is counted there
-            fast = self._listed(con) if any(_counted_there(f) for f in fields) else None
-            for field in fields:
-                counted = _listed_counts(fast, field, limit)
+            there = any(_counted_there(t) for t in targets.values())
+            fast = self._listed(con) if there else None
+            for field, target in targets.items():
+                counted = _listed_counts(fast, target, limit)
                 if counted is not None:
                     out[field] = counted
                     continue
-                expr, source = self._facet_source(field)
+                expr, source, source_params = self._facet_source(target)
                 tail = "LIMIT ?" if limit is not None else ""
                 sql = (
                     f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM {source} "
                     f"WHERE {where}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v {tail}"
                 )
                 extra = [limit] if limit is not None else []
-                out[field] = dict(con.execute(sql, [*params, *extra]).fetchall())
+                out[field] = dict(con.execute(sql, [*source_params, *params, *extra]).fetchall())
         if limit is None:
             out = {k: dict(sorted(v.items(), key=lambda kv: str(kv[0]))) for k, v in out.items()}
         return out
@@ -645,22 +675,20 @@ def _nullable() -> dict:
     return {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
 
 
-def _counted_there(field: str) -> bool:
+def _counted_there(t: Target) -> bool:
     """Whether the snapshot counts this field's values (a dictionary column)."""
-    t = resolve(field)
     return t.key in listing.DICTIONARY and t.sql == f"d.{t.key}"
 
 
 def _listed_counts(
-    fast: tuple[listing.Listing, np.ndarray] | None, field: str, limit: int | None
+    fast: tuple[listing.Listing, np.ndarray] | None, t: Target, limit: int | None
 ) -> dict[Any, int] | None:
     """Value counts of a dictionary column of the snapshot, ordered as the SQL facets
     (most common first, then by value); ``None`` when DuckDB must count."""
     if fast is None:
         return None
     snap, pos = fast
-    t = resolve(field)
-    if not _counted_there(field) or not snap.fresh():
+    if not _counted_there(t) or not snap.fresh():
         return None
     values = snap.values(t.key)
     if len(pos) == snap.rows:  # the whole index

@@ -8,6 +8,7 @@ lazy mappings give intake's ``aliases`` and ``entries`` without building one
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from intake.readers.readers import BaseReader
 
 from ..errors import DatasetUnavailable
 from ..paths import display, from_db
+from ..remote import is_remote, open_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DuckDBCatalog
@@ -54,13 +56,20 @@ class VoxcatReader(BaseReader):
         status: str = "ok",
         error: str | None = None,
         level: int = 0,
-        **kwargs: Any,
+        storage_options: dict | None = None,
+        **unknown: Any,
     ) -> Any:
         from ..readers import get_reader
         from ..readers.base import Source
 
+        if unknown:
+            raise TypeError(_unknown_keywords(unknown))
         where = display(from_db(path))
         label = f"dataset {dataset_id} ({where})"
+        if is_remote(path) and status != "missing":
+            if level:
+                raise DatasetUnavailable(f"{label}: a remote store is read at level 0 only")
+            return open_remote(path, reader, f"dataset {dataset_id}", storage_options)
         if status == "missing":
             raise DatasetUnavailable(
                 f"{label} is missing: it was not found on the last scan; reconnect the "
@@ -86,6 +95,22 @@ class VoxcatReader(BaseReader):
         out.attrs.setdefault("name", name)
         out.attrs.setdefault("path", where)
         return out
+
+
+#: what ``entry.read()`` accepts: name -> what it does
+READ_KEYWORDS = {
+    "level": "pyramid level, 0 = full resolution",
+    "storage_options": "fsspec options of a remote store, e.g. {'anon': True}",
+}
+
+
+def _unknown_keywords(unknown: dict[str, Any]) -> str:
+    names = ", ".join(map(repr, unknown))
+    close = {m for k in unknown for m in difflib.get_close_matches(k, list(READ_KEYWORDS), n=1)}
+    hint = f" (did you mean {', '.join(map(repr, sorted(close)))}?)" if close else ""
+    valid = "; ".join(f"{k} ({v})" for k, v in READ_KEYWORDS.items())
+    word = "argument" if len(unknown) == 1 else "arguments"
+    return f"read() got unexpected keyword {word} {names}{hint}; valid keywords: {valid}"
 
 
 def row_metadata(row: dict[str, Any]) -> dict[str, Any]:

@@ -98,6 +98,13 @@ ALIASES = {
     "user_level": "data_level",
 }
 
+#: fields whose values come from a fixed set: a plain value outside it is refused
+CHOICES: dict[str, tuple[str, ...]] = {
+    "status": ("ok", "failed", "missing", "registered"),
+    "kind": ("image", "container", "file"),
+    "origin": ("derived", "registered", "scanned"),
+}
+
 #: fields ``sort_by`` accepts (plain columns and ``shape``/``ndim``)
 SORTABLE = frozenset(COLUMNS) | frozenset(VIRTUAL)
 
@@ -185,3 +192,25 @@ def close_meta_keys(con: duckdb.DuckDBPyConnection, key: str, n: int = 5) -> lis
     tails = {k.rsplit(".", 1)[-1]: k for k in keys}
     found = difflib.get_close_matches(key, list(tails), n=n, cutoff=0.6)
     return [tails[f] for f in found]
+
+
+def check_choice(target: Target, value: object) -> None:
+    """Refuse a plain value of a fixed-set field (``status="registred"``) that no
+    dataset can have, naming the valid ones; globs, comparisons and ranges pass.
+
+    >>> check_choice(resolve("status"), ["ok", "missing"])
+    """
+    from ..errors import QueryError
+    from .values import has_glob, split_op
+
+    allowed = CHOICES.get(target.key)
+    if allowed is None or value is None or isinstance(value, tuple):
+        return
+    for item in value if isinstance(value, list | set | frozenset) else [value]:
+        text = split_op(item)[1].strip().lower() if isinstance(item, str) else item
+        if isinstance(text, str) and (has_glob(text) or text in allowed):
+            continue
+        raise QueryError(
+            f"{target.key} {item!r} is not one any dataset can have; "
+            f"{target.key} is one of {', '.join(allowed)}"
+        )

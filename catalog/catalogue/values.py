@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 
@@ -131,12 +132,30 @@ def period(value: object) -> tuple[dt.datetime, dt.datetime | None]:
     text = str(value).strip()
     for pattern, fmt, unit in _ISO_PARTS:
         if pattern.match(text):
+            _check_date(text)
             start = dt.datetime.strptime(text, fmt)
             return start, _next(start, unit)
     try:
         return dt.datetime.fromisoformat(text).replace(tzinfo=None), None
     except ValueError:
+        _check_date(text[:10])
         raise QueryError(
             f"cannot read {value!r} as a time; use ISO like '2024', '2024-03', '2024-03-05' "
             "or '2024-03-05T14:30', or a datetime"
         ) from None
+
+
+def _check_date(text: str) -> None:
+    """Raise a :class:`QueryError` naming the part of ``YYYY[-MM[-DD]]`` that does not
+    exist (month 13, February 30); anything else passes."""
+    m = re.match(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", text)
+    if not m:
+        return
+    year, month, day = int(m[1]), m[2] and int(m[2]), m[3] and int(m[3])
+    if month is not None and not 1 <= month <= 12:
+        raise QueryError(f"{text!r} is not a date: there is no month {month} (01-12)")
+    if day is not None:
+        last = calendar.monthrange(year, month)[1]
+        if not 1 <= day <= last:
+            name = calendar.month_name[month]
+            raise QueryError(f"{text!r} is not a date: {name} {year} has days 01-{last}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import IndexLockedError
+from ..errors import IndexLockedError, NotAnIndexError
 from . import listing, readcache
 from .schema import ensure_schema
 
@@ -48,11 +48,26 @@ def _is_lock_error(exc: BaseException) -> bool:
     )
 
 
+def _not_an_index(path: Path, why: str) -> str:
+    return (
+        f"{path} is not a voxcat index ({why}); give an index with --index (index= in "
+        "Python), or a new file name to create one with `voxcat scan DIR --index FILE`"
+    )
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout
     delay = 0.005
     try:
-        return _retry(path, read_only, deadline, timeout, delay, flag=not read_only)
+        con = _retry(path, read_only, deadline, timeout, delay, flag=not read_only)
+        if read_only:  # a writer creates the tables; a reader needs them (0.3 ms)
+            try:
+                con.execute("SELECT 1 FROM datasets LIMIT 0")
+            except duckdb.CatalogException:
+                con.close()
+                why = "a DuckDB database without voxcat's tables"
+                raise NotAnIndexError(_not_an_index(path, why)) from None
+        return con
     finally:
         if not read_only:
             with contextlib.suppress(OSError):
@@ -69,6 +84,8 @@ def _retry(
             con.execute("SET enable_progress_bar = false")
             return con
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if "not a valid duckdb database" in str(exc).lower():
+                raise NotAnIndexError(_not_an_index(path, "not a DuckDB database file")) from None
             if not _is_lock_error(exc):
                 raise
             if flag:  # ask readers in other processes to let go of their cached instance
