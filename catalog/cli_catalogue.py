@@ -130,8 +130,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
         return 0
     df = shown.df
     if args.json:
-        records = json.loads(df.reset_index().to_json(orient="records", date_format="iso"))
-        print(json.dumps({"total": total, "datasets": records}, indent=2, ensure_ascii=False))
+        from .paths import from_db, json_text, to_db
+
+        # pandas writes only valid UTF-8: paths go through the index's form and back
+        frame = df.reset_index()
+        frame["path"] = frame["path"].map(to_db)
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        for record in records:
+            record["path"] = from_db(record["path"])
+        print(json_text({"total": total, "datasets": records}, indent=2))
         return 0
     print(
         f"{'id':13} {'name':36} {'format':9} {'mod':4} {'shape':16} {'voxel':9} {'level':13} size"
@@ -151,6 +158,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from .catalogue import open_catalog
     from .index import cache_dir, connect
+    from .paths import display, json_text
 
     cat = open_catalog(args.index, files=True)
     meta = cat[args.id].metadata
@@ -176,8 +184,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
         ]
     if meta.get("thumbnail"):
         meta["thumbnail"] = str(cache_dir(cat.index) / meta["thumbnail"])
-    if args.json:
-        print(json.dumps(meta, indent=2, default=str, ensure_ascii=False))
+    if args.json:  # paths as open() takes them (undecodable bytes as \udcXX escapes)
+        print(json_text(meta, indent=2, default=str))
         return 0
     order = ("id", "name", "path", "status", "error", "format", "kind", "shape", "dtype")
     keys = [k for k in order if k in meta] + sorted(k for k in meta if k not in order)
@@ -185,7 +193,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for key in keys:
         if key in skip or meta[key] in (None, [], {}):
             continue
-        print(f"{key:>14}: {meta[key]}")
+        value = display(meta[key]) if key in ("path", "root") else meta[key]
+        print(f"{key:>14}: {value}")
     for note in meta["notes"]:
         print(f"{'note':>14}: {note['text']}  ({note['user']}, {note['time'][:16]})")
     for link in meta["lineage"]:

@@ -22,9 +22,12 @@ class ReaderError(CatalogError, ValueError):
     """
 
     def __init__(self, path: str | Path, cause: str) -> None:
+        from .paths import display
+
         self.path = str(path)
         self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
+        # printable: a name that is not UTF-8 shows its bytes as \xNN
+        super().__init__(f"{display(self.path)}: {cause}")
 
     def __reduce__(self) -> tuple:  # picklable across worker processes
         return (type(self), (self.path, self.cause))

@@ -58,7 +58,9 @@ class VerifyReport:
         ]
         for ident, r in sorted(self.results.items(), key=lambda kv: kv[1]["name"]):
             if r["outcome"] in ("modified", "missing"):
-                files = ", ".join(f["path"] for f in r["files"] if f["outcome"] != "unchanged")
+                files = ", ".join(
+                    display(f["path"]) for f in r["files"] if f["outcome"] != "unchanged"
+                )
                 lines.append(f"  {r['outcome'].upper():9} {ident} {r['name']}: {files}")
         return "\n".join(lines)
 
@@ -126,7 +128,7 @@ def verify(
             read += size
             results[ident]["files"].append(
                 {
-                    "path": display(from_db(p)),
+                    "path": from_db(p),  # what open() takes; printed with display()
                     "outcome": outcome,
                     "expected": expected,
                     "found": found,

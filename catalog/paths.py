@@ -1,32 +1,63 @@
-"""Paths as stored in the index.
+"""Paths as stored in the index, and as voxcat hands them back.
 
 File names on old drives are not always UTF-8. Python decodes such bytes to lone
-surrogates (PEP 383), which DuckDB cannot store; voxcat maps each of them to a
-private-use code point (U+F780 + byte - 0x80) and back, so every path round-trips
-exactly and still reads well in a table.
+surrogates (PEP 383: byte ``0xE9`` becomes ``"\\udce9"``), which DuckDB and Arrow
+cannot store. Inside the index (the DuckDB file and the listing snapshot) each of
+them is a private-use code point, ``U+F780 + byte - 0x80``; a name that really holds
+one of those code points, or the escape ``U+F77F``, gets ``U+F77F`` in front of it, so
+the mapping is exact both ways. Every path that leaves the index through voxcat
+(``cat.df``, ``cat[id].metadata``, entry arguments, ``voxcat show --json``, REST JSON,
+exported catalogues) is turned back with :func:`from_db`: Python's own form, which
+``open()`` and ``os.fsencode`` take as they are.
 
 >>> p = os.fsdecode(b"/data/scan_\\xe9t\\xe9.tif")
->>> from_db(to_db(p)) == p
+>>> stored = to_db(p)
+>>> stored == "/data/scan_\\uf7e9t\\uf7e9.tif" and from_db(stored) == p
+True
+>>> from_db(to_db("/data/\\uf7e9.tif")) == "/data/\\uf7e9.tif"  # a real U+F7E9
 True
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
+#: Stored in front of a name's own U+F77F..U+F7FF, which would otherwise read as bytes.
+ESCAPE = "\uf77f"
 _SURROGATE_TO_PUA = {c: 0xF780 + (c - 0xDC80) for c in range(0xDC80, 0xDD00)}
-_PUA_TO_SURROGATE = {v: k for k, v in _SURROGATE_TO_PUA.items()}
+_TO_DB: dict[int, int | str] = {
+    **_SURROGATE_TO_PUA,
+    **{c: ESCAPE + chr(c) for c in range(0xF77F, 0xF800)},
+}
+_FROM_DB = re.compile("\uf77f([\uf77f-\uf7ff])|([\uf780-\uf7ff])")
+_LONE = re.compile("[\ud800-\udfff]")
 
 
 def to_db(path: str | os.PathLike[str]) -> str:
-    """A filesystem path as the index stores it (valid UTF-8, reversible)."""
-    return os.fspath(path).translate(_SURROGATE_TO_PUA)
+    """A filesystem path as the index stores it (valid UTF-8, exactly reversible).
+
+    Apply it once, to a path as Python gives it (``os.fsdecode``, ``Path``).
+    """
+    text = os.fspath(path)
+    return text if text.isascii() else text.translate(_TO_DB)
 
 
 def from_db(text: str) -> str:
-    """The filesystem path for a string stored by :func:`to_db`."""
-    return text.translate(_PUA_TO_SURROGATE)
+    """The filesystem path for a string stored by :func:`to_db`: what ``open()`` and
+    ``os.fsencode`` take (undecodable bytes as Python's surrogate escapes)."""
+    if text.isascii():
+        return text
+    return _FROM_DB.sub(_unescape, text)
+
+
+def _unescape(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        return m.group(1)
+    return chr(ord(m.group(2)) - 0xF780 + 0xDC80)
 
 
 def path_from_db(text: str) -> Path:
@@ -34,6 +65,25 @@ def path_from_db(text: str) -> Path:
     return Path(from_db(text))
 
 
+def storable(text: str) -> str:
+    """Any text (a name, a message, a JSON detail) made valid UTF-8 for DuckDB and
+    Arrow: lone surrogates become private-use code points, nothing else changes, so
+    applying it twice changes nothing. Paths use :func:`to_db` instead."""
+    return text if text.isascii() else text.translate(_SURROGATE_TO_PUA)
+
+
 def display(path: str | os.PathLike[str]) -> str:
     """A printable form of a path for messages (undecodable bytes as ``\\xNN``)."""
     return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
+def json_text(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that keeps text readable (``ensure_ascii=False``) and writes the
+    surrogate escapes of undecodable file-name bytes as ``\\udcXX``, so the text
+    encodes as UTF-8 and ``json.loads`` gives back the exact path.
+
+    >>> json.loads(json_text({"path": os.fsdecode(b"/d/\\xe9.tif")}))["path"]
+    '/d/\\udce9.tif'
+    """
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return _LONE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from .index import connect, listing, resolve_index
-from .paths import from_db
+from .paths import display, from_db
 
 
 def _size(n: float | None) -> str:
@@ -96,8 +96,8 @@ def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = 
         lines[1] += f"; listing snapshot {_size(snap.stat().st_size)}: {state}"
     if bad:
         lines += ["", f"{len(bad)} failed:"]
-        lines += [f"  {err or from_db(p)}" for p, err in (bad if failed else bad[:10])]
+        lines += [f"  {err or display(from_db(p))}" for p, err in (bad if failed else bad[:10])]
     if failed and issues:
         lines += ["", "issues of the last scan:"]
-        lines += [f"  {sev:7} {from_db(p)}: {msg}" for p, sev, msg in issues]
+        lines += [f"  {sev:7} {display(from_db(p))}: {msg}" for p, sev, msg in issues]
     return "\n".join(lines)

@@ -9,7 +9,6 @@ Every handler requires Jupyter's authentication (and authorisation on the
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +17,8 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
+
+from catalog.paths import json_text
 
 from . import api, images
 from .errors import BadRequest, NotFound, status_and_message
@@ -62,7 +63,8 @@ class VoxcatHandler(ExtensionHandlerMixin, APIHandler):
 
     def send(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data, ensure_ascii=False), set_content_type=JSON_TYPE)
+        # file names that are not UTF-8 go out as \udcXX escapes (json_text)
+        self.finish(json_text(data), set_content_type=JSON_TYPE)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
@@ -74,7 +76,7 @@ class VoxcatHandler(ExtensionHandlerMixin, APIHandler):
         else:
             status, message = status_code, self._reason
         self.set_status(status)
-        self.finish(json.dumps({"error": message}, ensure_ascii=False), set_content_type=JSON_TYPE)
+        self.finish(json_text({"error": message}), set_content_type=JSON_TYPE)
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if value is not None and not isinstance(value, tornado.web.HTTPError):

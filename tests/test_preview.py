@@ -256,6 +256,46 @@ def test_own_pyramid_is_used_and_gets_no_preview(env: dict) -> None:
     assert ensure_preview(env["index"], env["ids"]["ome"], min_bytes=0) is None
 
 
+def test_own_pyramid_views_keep_each_levels_translation(tmp_path: Path) -> None:
+    """ome-zarr centres its downsampled levels (an NGFF translation per level): views
+    read from a coarse level carry that level's coordinates, not level 0's origin."""
+    from ome_zarr.writer import write_image
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    image = np.random.default_rng(7).integers(0, 4000, (6, 64, 80), dtype=np.uint16)
+    write_image(
+        image,
+        zarr.open_group(str(drive / "centred.ome.zarr"), mode="w"),
+        scale_factors=[2, 4],
+        axes="zyx",
+        scale={"z": 2.0, "y": 0.5, "x": 0.5},
+        axes_units=dict.fromkeys("zyx", "micrometer"),
+    )
+    index = tmp_path / "lab.duckdb"
+    scan(drive, index, jobs=1, progress=False, thumbnails=False)
+    cat = open_catalog(index)
+    (ident,) = list(cat)
+    s = Slicer.from_catalog(cat, ident)
+    assert s.source == "pyramid" and len(s.levels) == 3
+    for k, size in ((0, 1024), (1, 40), (2, 20)):
+        level = cat[ident].read(level=k)
+        plane = s.plane(max_size=size)
+        assert plane.attrs["level"] == k
+        np.testing.assert_allclose(plane["x"].values, level["x"].values)
+        np.testing.assert_allclose(plane["y"].values, level["y"].values)
+    level1 = cat[ident].read(level=1)
+    assert float(level1.x[0]) == pytest.approx(0.25)  # the centre of level-0 x 0 and 0.5
+    r = s.region(y=(16, 48), x=(0, 80), max_size=40)
+    assert r.attrs["level"] == 1
+    np.testing.assert_allclose(r["y"].values, level1["y"].values[8:24])
+    np.testing.assert_allclose(r["x"].values, level1["x"].values[0:40])
+    xz = s.plane(("z", "x"), at={"y": 20}, max_size=20)  # z is not downsampled
+    own = cat[ident].read(level=xz.attrs["level"])
+    np.testing.assert_allclose(xz["z"].values, own["z"].values)
+    np.testing.assert_allclose(xz["x"].values, own["x"].values)
+
+
 # -- preview pyramids -----------------------------------------------------------------
 
 

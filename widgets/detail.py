@@ -19,6 +19,7 @@ import traitlets as T
 from catalog.catalogue import DuckDBCatalog, open_catalog
 from catalog.errors import CatalogError
 from catalog.index import connect
+from catalog.paths import display
 
 from .format import esc, human_bytes, human_length, human_shape, human_value
 
@@ -45,6 +46,8 @@ def _field(meta: dict[str, Any], key: str) -> str:
         return human_bytes(value)
     if key == "voxel_size":
         return human_length(value)
+    if key == "path" and value:  # undecodable file-name bytes shown as \xNN
+        return display(value)
     return human_value(value)
 
 

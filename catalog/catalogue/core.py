@@ -20,12 +20,14 @@ from intake.readers.entry import Catalog, ReaderDescription
 
 from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
 from ..index import SCHEMA_VERSION, connect, listing, resolve_index
+from ..paths import from_db
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
 from .evaluate import evaluate
 from .fields import (
     COLUMNS,
     META_KEY_SQL,
+    PATH,
     RELATED,
     SORTABLE,
     TEXT_LIST,
@@ -394,7 +396,8 @@ class DuckDBCatalog(Catalog):
     # -- tables and facets --------------------------------------------------------------
     @property
     def df(self) -> pd.DataFrame:
-        """The selection as a pandas DataFrame indexed by id (paths printable)."""
+        """The selection as a pandas DataFrame indexed by id (``path`` as a filesystem
+        path that ``open()`` takes, undecodable file-name bytes included)."""
         with self._connect() as con:
             fast = self._listed(con)
             if fast is not None:
@@ -474,7 +477,10 @@ class DuckDBCatalog(Catalog):
                     f"WHERE {where}) WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v {tail}"
                 )
                 extra = [limit] if limit is not None else []
-                out[field] = dict(con.execute(sql, [*source_params, *params, *extra]).fetchall())
+                rows = con.execute(sql, [*source_params, *params, *extra]).fetchall()
+                if target.kind == PATH:  # as open() takes them
+                    rows = [(from_db(v), n) for v, n in rows]
+                out[field] = dict(rows)
         if limit is None:
             out = {k: dict(sorted(v.items(), key=lambda kv: str(kv[0]))) for k, v in out.items()}
         return out
@@ -487,7 +493,10 @@ class DuckDBCatalog(Catalog):
         where, params = self._where()
         with self._connect() as con:
             sql = f"SELECT min({t.sql}), max({t.sql}) FROM datasets d WHERE {where}"
-            return tuple(con.execute(sql, params).fetchone())  # type: ignore[return-value]
+            lo, hi = con.execute(sql, params).fetchone()  # type: ignore[misc]
+        if t.kind == PATH:
+            lo, hi = (v if v is None else from_db(v) for v in (lo, hi))
+        return lo, hi
 
     # -- annotations (recorded in the audit log) ----------------------------------------
     def tag(self, selection: str | Iterable[str] | DuckDBCatalog, *tags: str) -> int:
@@ -712,23 +721,24 @@ def _decoded(col: Any) -> Any:
 
 def _frame(table: Any) -> pd.DataFrame:
     """``cat.df`` from the Arrow rows of either path: integer columns as nullable
-    pandas integers, paths printable, indexed by id."""
+    pandas integers, paths as filesystem paths (``open()`` takes them), indexed by id."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from ..paths import display, from_db
 
     table = pa.table([_decoded(c) for c in table.columns], names=table.column_names)
     frame = table.to_pandas(types_mapper=_nullable().get)
     odd = np.flatnonzero(
-        pc.match_substring_regex(table["path"], r"[\x{F780}-\x{F7FF}]").to_numpy(
+        pc.match_substring_regex(table["path"], r"[\x{F77F}-\x{F7FF}]").to_numpy(
             zero_copy_only=False
         )
     )
     if len(odd):  # names that are not UTF-8 on disk (stored with private-use characters)
-        col = frame.columns.get_loc("path")
+        # Python strings with surrogate escapes: an Arrow-backed string column cannot
+        # hold them, so the column becomes one of objects
+        paths = frame["path"].astype(object)
         for i in odd:
-            frame.iat[i, col] = display(from_db(frame.iat[i, col]))
+            paths.iat[i] = from_db(paths.iat[i])
+        frame["path"] = paths
     return frame.set_index("id")
 
 

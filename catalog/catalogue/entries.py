@@ -64,7 +64,7 @@ class VoxcatReader(BaseReader):
 
         if unknown:
             raise TypeError(_unknown_keywords(unknown))
-        where = display(from_db(path))
+        where = display(path)  # ``path`` is a filesystem path (see make_entry)
         label = f"dataset {dataset_id} ({where})"
         if is_remote(path) and status != "missing":
             if level:
@@ -81,18 +81,20 @@ class VoxcatReader(BaseReader):
             raise DatasetUnavailable(
                 f"{label} is not an image dataset voxcat can read (a non-image file)"
             )
-        src_path = Path(from_db(path))
+        src_path = Path(path)
         if not src_path.exists():
             raise DatasetUnavailable(f"{label}: no such file or folder any more; rescan it")
         source = Source(
             path=src_path,
-            files=tuple(Path(from_db(f)) for f in files or ()),
+            files=tuple(Path(f) for f in files or ()),
             options=options or {},
             name=name,
         )
         out = get_reader(reader).open(source, level=level)
         out.attrs.setdefault("voxcat_id", dataset_id)
         out.attrs.setdefault("name", name)
+        # printable: attributes go on to netCDF/HDF5 files, whose text must be UTF-8
+        # (``cat[id].metadata["path"]`` is the path to open)
         out.attrs.setdefault("path", where)
         return out
 
@@ -114,14 +116,15 @@ def _unknown_keywords(unknown: dict[str, Any]) -> str:
 
 
 def row_metadata(row: dict[str, Any]) -> dict[str, Any]:
-    """An index row as entry metadata: JSON columns decoded, paths made printable."""
+    """An index row as entry metadata: JSON columns decoded, ``path`` and ``root`` as
+    filesystem paths (``open()`` takes them, undecodable bytes included)."""
     meta = dict(row)
     for key in _JSON_COLUMNS:
         if isinstance(meta.get(key), str):
             meta[key] = json.loads(meta[key])
     for key in ("path", "root"):
         if meta.get(key):
-            meta[key] = display(from_db(meta[key]))
+            meta[key] = from_db(meta[key])
     return meta
 
 
@@ -131,10 +134,10 @@ def make_entry(row: dict[str, Any], files: list[str], extra: dict[str, Any]) -> 
     meta.update(extra)
     output = "xarray:Dataset" if row.get("kind") == "container" else "xarray:DataArray"
     kwargs = {
-        "path": row["path"],
+        "path": from_db(row["path"]),
         "reader": row["reader"],
         "options": meta.get("options") or {},
-        "files": files if len(files) > 1 else [],
+        "files": [from_db(f) for f in files] if len(files) > 1 else [],
         "name": row["name"],
         "dataset_id": row["id"],
         "status": row["status"],

@@ -30,9 +30,9 @@ GENESIS = "0" * 64
 
 
 def _clean(text: str | None) -> str | None:
-    from ..paths import to_db
+    from ..paths import storable
 
-    return text if text is None or text.isascii() else to_db(text)
+    return text if text is None else storable(text)
 
 
 def row_hash(

@@ -18,7 +18,7 @@ import blake3
 import duckdb
 import pyarrow as pa
 
-from ..paths import from_db, to_db
+from ..paths import from_db, storable
 
 ID_LENGTH = 12
 
@@ -149,9 +149,12 @@ def insert_rows(
 
 
 def _clean(value: Any) -> Any:
-    """Map lone surrogates (undecodable file-name bytes) so Arrow accepts the text."""
+    """Map lone surrogates (undecodable file-name bytes) so Arrow accepts the text.
+
+    Path columns arrive already mapped by :func:`~catalog.paths.to_db`, which this
+    leaves as it is."""
     if isinstance(value, str):
-        return value if value.isascii() else to_db(value)
+        return storable(value)
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DatasetUnavailable
-from ..paths import display, from_db
+from ..paths import display
 from ..readers.base import Source
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,8 +89,8 @@ class DatasetRef:
 
     @property
     def source(self) -> Source:
-        path = Path(from_db(self.kwargs["path"]))
-        files = tuple(Path(from_db(f)) for f in self.kwargs.get("files") or ())
+        path = Path(self.kwargs["path"])  # entry arguments hold filesystem paths
+        files = tuple(Path(f) for f in self.kwargs.get("files") or ())
         return Source(
             path=path,
             files=files or (path,),
@@ -100,7 +100,7 @@ class DatasetRef:
 
     @property
     def where(self) -> str:
-        return display(from_db(self.kwargs["path"]))
+        return display(self.kwargs["path"])
 
     def read(self, level: int = 0) -> xr.DataArray:
         """The dataset (its primary array for a container) as a lazy DataArray."""

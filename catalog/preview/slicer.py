@@ -10,7 +10,8 @@ chunk-aware (see ``originals``).
 Coordinates are physical, in the unit ``cat[id].read()`` uses. Pixel ``i`` of a
 preview level downsampled by ``f`` sits at the centre of the level-0 pixels it
 averages, level-0 position ``(i + 0.5) * f - 0.5``; levels of the dataset's own pyramid
-keep the positions ``cat[id].read(level=k)`` gives them (``i * f``).
+keep the positions ``cat[id].read(level=k)`` gives them (an OME-Zarr level's own
+translation and scale, ``i * f`` for formats that give none).
 
 >>> s = Slicer("lab.duckdb", "k2x9q4m1abcd")                      # doctest: +SKIP
 >>> s.plane(("z", "x"), at={"y": 300}, max_size=512)              # doctest: +SKIP
@@ -136,6 +137,7 @@ class Slicer:
             self.preview: Path | None = path
             self._info: dict[str, Any] | None = info
             self._factors = [level_factors(self.shape, s) for s in shapes]
+            self._placed: dict[int, dict[str, dict[str, Any]]] = {}
             if source != "original":  # views are fast now: no advice stands
                 self.advice = None
             self._contrast.clear()
@@ -301,7 +303,11 @@ class Slicer:
             idx = np.arange(spans[d][0], spans[d][1], stride)
             # a preview level's pixel is the mean of f level-0 pixels: it sits at their
             # centre; a dataset's own levels keep the position its reader gives them
-            pos = idx * f[i] if self.source == "pyramid" else (idx + 0.5) * f[i] - 0.5
+            if self.source == "pyramid":
+                start, step = self._placement(k, d, f[i])
+                pos = start + idx * step
+            else:
+                pos = (idx + 0.5) * f[i] - 0.5
             coords[d] = self._coord(d, pos)
         for d, i0 in fixed.items():
             coords[d] = self._coord(d, np.asarray(i0, dtype=float), i0)
@@ -316,6 +322,25 @@ class Slicer:
         return xr.DataArray(
             np.ascontiguousarray(data), dims=dims, coords=coords, name=self.name, attrs=attrs
         )
+
+    def _placement(self, k: int, d: str, f: float) -> tuple[float, float]:
+        """Where pixel 0 of the dataset's own level ``k`` sits along ``d`` and how far
+        apart its pixels are, in level-0 pixels, from the coordinates its reader gives
+        (``(0, f)`` for dims without physical coordinates)."""
+        level0 = self._coords.get(d, {})
+        if k == 0 or "step" not in level0:
+            return 0.0, f
+        with self._lock:
+            placed = self._placed.get(k)
+        if placed is None:
+            placed = view_coords(self._ref.read(k))
+            with self._lock:
+                self._placed[k] = placed
+        own = placed.get(d, {})
+        if "step" not in own or own.get("units") != level0["units"] or not level0["step"]:
+            return 0.0, f
+        step0 = level0["step"]
+        return (own["origin"] - level0["origin"]) / step0, own["step"] / step0
 
     def _coord(self, d: str, pos: np.ndarray, index: int | None = None) -> Any:
         import xarray as xr

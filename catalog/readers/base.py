@@ -249,30 +249,36 @@ def build_dataarray(
     level: int = 0,
     name: str | None = None,
     axes: str | None = None,
+    spacing: Mapping[str, float] | None = None,
+    origin: Mapping[str, float] | None = None,
 ) -> xr.DataArray:
     """Wrap a (dask) array as a ``DataArray`` with physical coordinates.
 
     ``data`` must already be in ``info.axes`` order (or ``axes`` if given). Spatial
     coordinates are in the unit the file used (``attrs["units"]``), scaled for pyramid
-    ``level`` from the ratio of level 0 to level shapes. Non-spatial axes get integer
-    coordinates; channels get their names when known. The dataset's normalised metadata
-    goes into ``attrs``.
+    ``level`` from the ratio of level 0 to level shapes, unless the format gives the
+    level its own ``spacing`` (metres) and ``origin`` (first pixel's centre, in the
+    file's unit), as OME-Zarr does. Non-spatial axes get integer coordinates; channels
+    get their names when known. The dataset's normalised metadata goes into ``attrs``.
     """
     import numpy as np
     import xarray as xr
 
     axes = axes or info.axes
     base = dict(zip(info.axes, info.shape))
+    own = spacing is not None
+    spacing = info.spacing if spacing is None else spacing
+    origin = info.origin if origin is None else origin
     coords: dict[str, Any] = {}
     for ax, n in zip(axes, data.shape):
-        if ax in SPATIAL_AXES and ax in info.spacing:
-            factor = base.get(ax, n) / n if n else 1.0
-            unit = info.units.get(ax) or best_unit(info.spacing[ax])
+        if ax in SPATIAL_AXES and ax in spacing:
+            factor = 1.0 if own else (base.get(ax, n) / n if n else 1.0)
+            unit = info.units.get(ax) or best_unit(spacing[ax])
             try:
-                step = from_metres(info.spacing[ax], unit) * factor
+                step = from_metres(spacing[ax], unit) * factor
             except ValueError:
-                unit, step = "m", info.spacing[ax] * factor
-            start = info.origin.get(ax, 0.0)
+                unit, step = "m", spacing[ax] * factor
+            start = origin.get(ax, 0.0)
             coords[ax] = xr.Variable(
                 ax, start + np.arange(n) * step, attrs={"units": unit, "long_name": ax}
             )

@@ -1,9 +1,15 @@
-"""HDF5 files (h5py): DXchange and NeXus/NXtomo tomography, and generic arrays.
+"""HDF5 files (h5py): DXchange and NeXus/NXtomo tomography, EBSD pattern files, and
+generic arrays.
 
 ``describe`` walks the file's object tree (names, shapes, attributes) and reads only
 tiny datasets (pixel sizes, dates, angles under 1 MB, summarised). ``open`` wraps
 each dataset in a block reader that opens the file per chunk, so the result pickles
 and holds no file handle. Shared axis and chunk helpers live in ``arrays``.
+
+Without a layout that names it, the primary array is the largest *image-like* one (by
+bytes): numeric, 2 to 5 dimensions, a y-x plane at least ``MIN_IMAGE_SIDE`` pixels on
+each side. Side tables (EBSD's ``Euler`` of shape ``(n, 3)``, a 6x6 matrix, compound
+records) are never chosen while an image exists; they are listed in ``arrays``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,22 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Where the HDF5 superblock may start (after a user block of 512 bytes or more).
 SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
 SMALL_BYTES = 1 << 20  # describe reads a dataset only when it is smaller than this
+MIN_IMAGE_SIDE = 16  # an array whose y or x is shorter is a table, not an image
+#: Header datasets of EBSD files (EDAX/TSL, Oxford H5OINA, Bruker, kikuchipy), by what
+#: they say; names compared without case, spaces and underscores.
+EBSD_HEADER = {
+    "rows": ("nrows", "ycells", "numrows"),
+    "columns": ("ncolumns", "ncols", "xcells", "numcolumns"),
+    "step_x": ("stepx", "xstep"),
+    "step_y": ("stepy", "ystep"),
+    "pattern_height": ("patternheight",),
+    "pattern_width": ("patternwidth",),
+    "grid": ("gridtype",),
+    "working_distance": ("workingdistance",),
+    "sample_tilt": ("sampletilt", "tiltangle"),
+    "beam_voltage": ("beamvoltage", "kv"),
+}
+EBSD_DATES = ("acquisitiondate", "date", "acquisitiontime")
 
 
 def hdf5_signature_offset(path: Path) -> int | None:
@@ -93,6 +115,9 @@ class _Plan:
     primary: str
     axes: str  # the primary dataset's axes in file order
     variables: dict[str, tuple[tuple[int, ...], np.dtype, tuple[int, ...] | None]]
+    #: 1-D arrays with one value per step of the primary's first axis (an angle per
+    #: projection, an orientation per EBSD pattern): they share that axis' dimension
+    aligned: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -151,6 +176,8 @@ class HDF5Reader(Reader):
             if name != plan.primary:
                 stem = name.replace("/", "_")
                 dims = tuple(f"{stem}_dim{i}" for i in range(arr.ndim))
+                if name in plan.aligned:
+                    dims = (plan.aligned[name],)
                 variables[name] = xr.DataArray(arr, dims=dims, name=name)
         attrs = info_attrs(info)
         attrs["primary"] = plan.primary
@@ -181,19 +208,25 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
 
     datasets: dict[str, h5py.Dataset] = {}
     classes: dict[str, str] = {}
+    groups: list[str] = []
 
     def visit(name: str, obj: Any) -> None:
         if isinstance(obj, h5py.Dataset):
             datasets[name] = obj
-        elif "NX_class" in obj.attrs:
+            return
+        groups.append(name)
+        if "NX_class" in obj.attrs:
             classes[name] = as_text(obj.attrs["NX_class"]) or ""
 
     f.visititems(visit)
     facts = _Facts()
+    ebsd = _ebsd_groups(groups)
     if isinstance(f.get("exchange/data"), h5py.Dataset):
         _dxchange(f, datasets, facts)
     elif classes:
         _nexus(f, datasets, classes, facts)
+    elif ebsd:
+        _ebsd(f, datasets, ebsd, facts)
     if facts.primary and facts.primary not in datasets:
         _rename_link(f, datasets, facts.primary)
     candidates = {n: d for n, d in datasets.items() if _numeric(d) and 2 <= d.ndim <= 5}
@@ -205,7 +238,7 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
                 f"no image-like array (2 to 5 numeric dimensions) in HDF5 file; "
                 f"found: {found or 'no datasets'}",
             )
-        facts.primary = max(candidates, key=lambda n: (candidates[n].size, n))
+        facts.primary = _largest_image(candidates)
     ds = datasets[facts.primary]
     labels = [d.label for d in ds.dims] if ds.ndim else []
     axes = file_axes(labels if all(labels) else None, ds.shape, ds.dtype)
@@ -221,7 +254,16 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
         for n, d in datasets.items()
         if _numeric(d) and d.ndim >= 2
     }
-    container = facts.container or len(arrays) > 1
+    side = [
+        n
+        for n, d in datasets.items()
+        if n != facts.primary and _numeric(d) and d.ndim == 1 and d.size > 1
+    ]
+    # per-frame values (angles, EBSD orientations and quality) make a container too
+    aligned = {n: axes[0] for n in side if datasets[n].shape[0] == ds.shape[0]}
+    container = facts.container or len(arrays) > 1 or bool(aligned)
+    if facts.layout == "ebsd":
+        _ebsd_summary(facts, ds, side, datasets)
     meta = {"layout": facts.layout, "attrs": _attrs(f), **facts.meta}
     meta["datasets"] = {
         n: {
@@ -256,9 +298,32 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
     variables = {
         n: (tuple(d.shape), d.dtype, d.chunks)
         for n, d in datasets.items()
-        if _numeric(d) and d.ndim >= 1 and (container or n == facts.primary)
+        if _numeric(d) and (n == facts.primary or (container and (d.ndim >= 2 or n in side)))
     }
-    return _Plan(info=info, primary=facts.primary, axes=axes, variables=variables)
+    aligned = {n: a for n, a in aligned.items() if n in variables}
+    return _Plan(info=info, primary=facts.primary, axes=axes, variables=variables, aligned=aligned)
+
+
+def _nbytes(ds: h5py.Dataset) -> int:
+    return int(ds.size) * ds.dtype.itemsize
+
+
+def _image_like(ds: h5py.Dataset) -> bool:
+    """Whether a numeric 2-5 D dataset has a y-x plane worth drawing (not a table)."""
+    labels = [d.label for d in ds.dims]
+    try:
+        axes = file_axes(labels if all(labels) else None, ds.shape, ds.dtype)
+    except ValueError:
+        return False
+    sides = dict(zip(axes, ds.shape))
+    return min(sides.get("y", 0), sides.get("x", 0)) >= MIN_IMAGE_SIDE
+
+
+def _largest_image(candidates: dict[str, h5py.Dataset]) -> str:
+    """The image-like candidate with the most bytes (then more dims, then name); the
+    largest candidate of any shape when none is image-like."""
+    images = {n: d for n, d in candidates.items() if _image_like(d)} or candidates
+    return max(images, key=lambda n: (_nbytes(images[n]), images[n].ndim, n))
 
 
 def _dims(name: str, ds: h5py.Dataset, primary: bool, axes: str) -> tuple[str, ...]:
@@ -302,8 +367,8 @@ def _attrs(obj: h5py.HLObject) -> dict[str, Any]:
 
 
 def _unit(ds: h5py.Dataset) -> str | None:
-    for key in ("units", "unit"):
-        if key in ds.attrs:
+    for key in ds.attrs:
+        if key.lower() in ("units", "unit"):
             return as_text(ds.attrs[key])
     return None
 
@@ -425,3 +490,88 @@ def _nexus(f: h5py.File, datasets: dict[str, Any], classes: dict[str, str], fact
 
 def _depth_first(name: str) -> tuple[int, str]:
     return (name.count("/"), name)
+
+
+# -- EBSD ---------------------------------------------------------------------------------
+
+
+def _ebsd_groups(groups: list[str]) -> list[str]:
+    """Groups named ``EBSD`` (``Scan 1/EBSD``, ``1/EBSD``, ``EMData/EBSD``), shallowest
+    first: EDAX/TSL, Oxford H5OINA, Bruker, kikuchipy and EMsoft files all have one."""
+    return sorted((g for g in groups if g.rsplit("/", 1)[-1].upper() == "EBSD"), key=_depth_first)
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _ebsd(f: h5py.File, datasets: dict[str, Any], groups: list[str], facts: _Facts) -> None:
+    """EBSD pattern files: the patterns (the largest image-like ``*pattern*`` array
+    under an EBSD group) are the primary array; map size, step, pattern size, vendor
+    and date come from the ``Header`` group."""
+    facts.layout, facts.modality = "ebsd", "EM"
+    under = tuple(g + "/" for g in groups)
+    patterns = {
+        n: d
+        for n, d in datasets.items()
+        if n.startswith(under)
+        and "pattern" in n.rsplit("/", 1)[-1].lower()
+        and _numeric(d)
+        and 2 <= d.ndim <= 5
+        and _image_like(d)
+    }
+    if patterns:
+        facts.primary = _largest_image(patterns)
+        facts.data_level = "raw"
+    group = next((g for g in groups if facts.primary and facts.primary.startswith(g + "/")), None)
+    group = group or groups[0]
+    info: dict[str, Any] = {"scan": group.rsplit("/", 1)[0] if "/" in group else None}
+    for key, names in (
+        ("manufacturer", ("Manufacturer",)),
+        ("version", ("Version", "Format Version")),
+    ):
+        for name in (n for base in names for n in (base, base.lower())):
+            text = as_text(_small_value(_get(f, name))) or as_text(f.attrs.get(name))
+            if text:
+                info[key] = text
+                break
+    facts.instrument = info.get("manufacturer")
+    header = {
+        _key(n[len(group) + len("/Header/") :].rsplit("/", 1)[-1]): n
+        for n in datasets
+        if n.startswith(group + "/Header/")
+    }
+    for field, keys in EBSD_HEADER.items():
+        name = next((header[k] for k in keys if k in header), None)
+        value = _small_value(datasets[name]) if name else None
+        if value is None:
+            continue
+        value = as_text(value) if isinstance(value, bytes | np.bytes_ | str) else value
+        info[field] = jsonable(value)
+        if field.startswith("step_"):
+            info["step_unit"] = _unit(datasets[name]) or "µm"
+    for key in EBSD_DATES:
+        if key in header and facts.acquired is None:
+            facts.acquired = parse_datetime(_small_value(datasets[header[key]]))
+    facts.meta["ebsd"] = info
+
+
+def _ebsd_summary(
+    facts: _Facts, ds: h5py.Dataset, side: list[str], datasets: dict[str, Any]
+) -> None:
+    """What was found once the primary array is known: the pattern count and size and
+    the per-pattern arrays (orientations, quality, positions)."""
+    info = facts.meta.setdefault("ebsd", {})
+    info["patterns"] = facts.primary
+    if ds.ndim == 3:
+        info["n_patterns"] = int(ds.shape[0])
+        info["pattern_shape"] = [int(n) for n in ds.shape[1:]]
+        per = [n for n in side if datasets[n].shape[0] == ds.shape[0]]
+        info["per_pattern"] = [n.rsplit("/", 1)[-1] for n in per[:MAX_LISTED]]
+
+
+def _get(f: h5py.File, name: str) -> Any:
+    try:
+        return f.get(name)
+    except Exception:  # a broken link must not fail describe
+        return None

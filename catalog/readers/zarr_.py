@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..errors import ReaderError
+from ..units import to_metres
 from .arrays import AXIS_ALIASES, auto_chunks, dask_name, file_axes, lazy_array, positional_axes
 from .base import (
     SPATIAL_AXES,
@@ -70,6 +71,10 @@ class _Plan:
     keys: list[str]  # array per level ("array", "ome") or every array ("group")
     axes: str = ""  # the primary array's axes in stored order
     xr: XrPlan | None = None
+    #: per level: spacing (metres) and origin (file unit) of spatial axes (OME-Zarr)
+    transforms: list[tuple[dict[str, float], dict[str, float]]] = dataclasses.field(
+        default_factory=list
+    )
 
 
 class ZarrReader(Reader):
@@ -118,7 +123,15 @@ class ZarrReader(Reader):
         if plan.mode in ("array", "ome"):
             key = plan.keys[level]
             data = _lazy(root[key] if key else root, path, key).transpose(order)
-            return build_dataarray(data, plan.info, level=level, name=key or path.name)
+            spacing, origin = plan.transforms[level] if plan.transforms else (None, None)
+            return build_dataarray(
+                data,
+                plan.info,
+                level=level,
+                name=key or path.name,
+                spacing=spacing,
+                origin=origin,
+            )
         primary = plan.info.primary or ""
         variables: dict[str, Any] = {}
         for key in plan.keys:
@@ -308,11 +321,40 @@ def _ome_letters(axes: list[dict[str, Any]], shape: tuple[int, ...], dtype: Any)
 def _transforms(items: Any, ndim: int) -> tuple[list[float] | None, list[float] | None]:
     scale = translation = None
     for t in items or []:
+        if not isinstance(t, dict):
+            continue
         if t.get("type") == "scale" and len(t.get("scale") or []) == ndim:
             scale = [float(v) for v in t["scale"]]
         elif t.get("type") == "translation" and len(t.get("translation") or []) == ndim:
             translation = [float(v) for v in t["translation"]]
     return scale, translation
+
+
+def _level_transforms(
+    ms: dict[str, Any], ndim: int, ratios: list[list[float]]
+) -> list[tuple[list[float], list[float]] | None]:
+    """Each level's ``(scale, translation)`` in physical units: its own transforms
+    followed by the multiscale's (NGFF: the global ones apply last). A level without a
+    scale gets level 0's scaled by the shape ratio, at level 0's translation."""
+    g_scale, g_trans = _transforms(ms.get("coordinateTransformations"), ndim)
+    out: list[tuple[list[float], list[float]] | None] = []
+    for k, d in enumerate(ms["datasets"]):
+        scale, translation = _transforms(d.get("coordinateTransformations"), ndim)
+        if scale is None:
+            first = out[0] if out else None
+            if first is None:
+                out.append(None)
+                continue
+            out.append(([s * r for s, r in zip(first[0], ratios[k])], list(first[1])))
+            continue
+        translation = translation or [0.0] * ndim
+        if g_scale:
+            scale = [a * b for a, b in zip(scale, g_scale)]
+            translation = [a * b for a, b in zip(translation, g_scale)]
+        if g_trans:
+            translation = [a + b for a, b in zip(translation, g_trans)]
+        out.append((scale, translation))
+    return out
 
 
 def _ome_plan(
@@ -337,10 +379,9 @@ def _ome_plan(
     raw_axes = ms.get("axes") or list("tczyx"[-first.ndim :])
     axes_meta = [a if isinstance(a, dict) else {"name": str(a)} for a in raw_axes]
     axes = _ome_letters(axes_meta, tuple(first.shape), first.dtype)
-    scale, translation = _transforms(ms["datasets"][0].get("coordinateTransformations"), len(axes))
-    global_scale, _ = _transforms(ms.get("coordinateTransformations"), len(axes))
-    if scale and global_scale:
-        scale = [a * b for a, b in zip(scale, global_scale)]
+    ratios = [[n0 / max(n, 1) for n0, n in zip(first.shape, a.shape)] for a in levels]
+    physical = _level_transforms(ms, len(axes), ratios)
+    scale, translation = physical[0] or (None, None)
     spacing: dict[str, float] = {}
     units: dict[str, str] = {}
     origin: dict[str, float] = {}
@@ -378,6 +419,18 @@ def _ome_plan(
         meta["labels"] = dict(group["labels"].attrs).get("labels")
     shapes = [_canonical(tuple(a.shape), axes)[0] for a in levels]
     shape, canon = _canonical(tuple(first.shape), axes)
+    transforms: list[tuple[dict[str, float], dict[str, float]]] = []
+    for level in physical:
+        if level is None or not spacing:
+            transforms = []  # a level without transforms: coordinates from level 0's
+            break
+        own: dict[str, float] = {}
+        starts: dict[str, float] = {}
+        for i, (letter, ax) in enumerate(zip(axes, axes_meta)):
+            metres = to_metres(level[0][i], ax.get("unit")) if letter in spacing else None
+            if metres is not None:
+                own[letter], starts[letter] = metres, level[1][i]
+        transforms.append((own, starts))
     info = ImageInfo(
         shape=shape,
         dtype=str(np.dtype(first.dtype)),
@@ -390,4 +443,10 @@ def _ome_plan(
         channels=channels,
         meta=jsonable(meta),
     )
-    return _Plan(info=info, mode="ome", keys=[prefix + k for k in keys], axes=axes)
+    return _Plan(
+        info=info,
+        mode="ome",
+        keys=[prefix + k for k in keys],
+        axes=axes,
+        transforms=transforms,
+    )

@@ -41,7 +41,7 @@ from ..index.store import (
     path_exists,
     unique_id,
 )
-from ..paths import display, from_db, to_db
+from ..paths import display, from_db, storable, to_db
 from ..readers import load_readers
 from ..summary import plural
 from . import known as known_mod
@@ -362,7 +362,8 @@ class _Writer:
 
 
 def _record_issues(con: Any, scan_id: int, issues: Iterable[tuple[str, str, str | None]]) -> None:
-    rows = [(scan_id, p, sev, msg, now()) for p, sev, msg in issues]
+    # messages may quote undecodable file names (a library's own error text)
+    rows = [(scan_id, p, sev, msg and storable(msg), now()) for p, sev, msg in issues]
     if rows:
         con.executemany("INSERT INTO scan_issues VALUES (?, ?, ?, ?, ?)", rows)
 

@@ -184,6 +184,88 @@ def test_ome_metadata_and_levels(tmp_path: Path, volume: np.ndarray, version: st
     np.testing.assert_array_equal(level1.values, stored)
 
 
+def ngff_levels(store: Path) -> list[tuple[list[float], list[float]]]:
+    """Each level's (scale, translation) as the store's NGFF metadata says."""
+    attrs = dict(zarr.open_group(store, mode="r").attrs)
+    ms = (attrs.get("ome") or attrs)["multiscales"][0]
+    out = []
+    for d in ms["datasets"]:
+        by_type = {t["type"]: t[t["type"]] for t in d["coordinateTransformations"]}
+        out.append((by_type["scale"], by_type.get("translation", [0.0] * len(by_type["scale"]))))
+    return out
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_levels_use_their_own_translation(
+    tmp_path: Path, volume: np.ndarray, version: str
+) -> None:
+    store = tmp_path / "cells.ome.zarr"
+    write_ome(store, channels(volume), version)
+    reader = ZarrReader()
+    source = reader.claim_directory(store)
+    transforms = ngff_levels(store)
+    assert transforms[1][1][-1] != 0  # ome-zarr centres its downsampled levels
+    for k, (scale, translation) in enumerate(transforms):
+        level = reader.open(source, level=k)
+        for i, dim in enumerate("czyx"):
+            if dim == "c":
+                continue
+            n = level.sizes[dim]
+            expected = translation[i] + np.arange(n) * scale[i]
+            np.testing.assert_allclose(level[dim].values, expected, err_msg=f"{dim} of {k}")
+            assert level[dim].attrs["units"] == "µm"
+    # a 2x mean pyramid: a level-1 pixel sits at the centre of the two it averages
+    x0, x1 = reader.open(source).x.values, reader.open(source, level=1).x.values
+    assert x1[0] == pytest.approx((x0[0] + x0[1]) / 2)
+    assert x1[3] == pytest.approx((x0[6] + x0[7]) / 2)
+
+
+def test_ome_global_and_per_level_transforms(tmp_path: Path, volume: np.ndarray) -> None:
+    """Hand-written 0.4 metadata: per-level scale and translation, then the
+    multiscale's own scale and translation (which NGFF applies last)."""
+    store = tmp_path / "shifted.ome.zarr"
+    group = zarr.open_group(store, mode="w", zarr_format=2)
+    group.create_array("0", data=volume)
+    group.create_array("1", data=volume[:, ::2, ::2])
+    group.attrs["multiscales"] = [
+        {
+            "version": "0.4",
+            "axes": [{"name": n, "type": "space", "unit": "micrometer"} for n in ("z", "y", "x")],
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [1.0, 0.5, 0.5]},
+                        {"type": "translation", "translation": [3.0, 10.0, 20.0]},
+                    ],
+                },
+                {
+                    "path": "1",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [1.0, 1.0, 1.0]},
+                        {"type": "translation", "translation": [3.0, 10.25, 20.25]},
+                    ],
+                },
+            ],
+            "coordinateTransformations": [
+                {"type": "scale", "scale": [2.0, 1.0, 1.0]},
+                {"type": "translation", "translation": [-1.0, 0.0, 100.0]},
+            ],
+        }
+    ]
+    reader = ZarrReader()
+    source = reader.claim_directory(store)
+    info = reader.describe(source)
+    assert info.spacing == {"z": pytest.approx(2e-6), "y": pytest.approx(5e-7), "x": 5e-7}
+    assert info.origin == {"z": 5.0, "y": 10.0, "x": 120.0}
+    level0, level1 = reader.open(source), reader.open(source, level=1)
+    np.testing.assert_allclose(level0.z.values, 2 * (3 + np.arange(12)) - 1)
+    np.testing.assert_allclose(level0.x.values, 120 + np.arange(48) * 0.5)
+    np.testing.assert_allclose(level1.y.values, 10.25 + np.arange(20) * 1.0)
+    np.testing.assert_allclose(level1.x.values, 120.25 + np.arange(24) * 1.0)
+    np.testing.assert_array_equal(level1.values, volume[:, ::2, ::2])
+
+
 def test_ome_modality_from_metadata(tmp_path: Path, volume: np.ndarray) -> None:
     store = tmp_path / "em.ome.zarr"
     write_ome(store, channels(volume), "0.4")
