@@ -30,6 +30,8 @@ from catalog.export import export_catalog, files
 from catalog.index import cache_dir, readcache, transaction
 from catalog.index.audit import list_audit
 
+from .validators import assert_bag_valid, assert_ome_zarr, assert_ro_crate, ome_zarr_stores
+
 
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -97,9 +99,8 @@ def _check_manifests(dest: Path) -> None:
         reversed(line.split("  ", 1))
         for line in (dest / "tagmanifest-sha256.txt").read_text().splitlines()
     )
-    assert {"catalog.yaml", "voxcat.duckdb", "datasets.parquet", "manifest-sha256.txt"} <= set(
-        tags
-    )
+    assert {"catalog.yaml", "datasets.parquet", "manifest-sha256.txt"} <= set(tags)
+    assert "voxcat.duckdb" not in tags  # the working index: verify and tags write to it
     for rel, sha in tags.items():
         assert hashlib.sha256((dest / rel).read_bytes()).hexdigest() == sha, rel
     oxum = next(
@@ -107,6 +108,10 @@ def _check_manifests(dest: Path) -> None:
     )
     total = sum((dest / rel).stat().st_size for rel in listed)
     assert oxum == f"Payload-Oxum: {total}.{len(listed)}"
+    assert_bag_valid(dest)
+    assert_ro_crate(dest)
+    for store in ome_zarr_stores(dest / "data"):
+        assert_ome_zarr(store)
 
 
 def _assert_entries_equal(dest: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -189,8 +194,9 @@ def test_zarr_mode_writes_multiscale_zarr_that_xarray_and_voxcat_open(index, mon
     ]
     assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
     level1 = xr.open_zarr(store, group="1", consolidated=False)["image"]
-    assert level1.shape == (3, 300, 260) and level1.encoding["chunks"] == (1, 256, 256)
-    assert json.loads((store / "0" / "image" / ".zarray").read_text())["chunks"] == [1, 256, 256]
+    assert level1.shape == (3, 300, 260) and level1.encoding["chunks"] == (3, 300, 260)
+    # chunked by bytes: an image under 16 MB is one chunk
+    assert json.loads((store / "0" / "image" / ".zarray").read_text())["chunks"] == [3, 600, 520]
     sub = open_catalog(dest / "voxcat.duckdb")
     assert sorted(sub) == sorted(ids.values())
     assert sub[ids["big.tif"]].read(level=2).shape == (3, 150, 130)
@@ -237,7 +243,7 @@ def test_exported_index_parquet_and_ro_crate(index) -> None:
     assert graph[tif]["encodingFormat"] == "image/tiff" and int(graph[tif]["contentSize"]) > 0
     assert {"@id": f"data/{ids['vol.tif']}/"} in root["hasPart"]
     action = next(e for e in crate["@graph"] if e["@type"] == "CreateAction")
-    assert action["result"] == [{"@id": f"data/{ids['em.mrc']}/"}]
+    assert action["result"] == {"@id": f"data/{ids['em.mrc']}/"}  # one value, not a list
     assert {"@id": f"data/{ids['vol.tif']}/"} in action["object"]
     assert graph[action["instrument"]["@id"]]["name"] == "crop"
     assert graph[action["agent"]["@id"]]["name"] == "ana"
@@ -296,8 +302,9 @@ def test_refusals_restricted_missing_changed_and_not_empty(index, tmp_path) -> N
     assert ids["vol.tif"] in report.datasets
     with transaction(index) as con:
         con.execute("UPDATE datasets SET status = 'missing' WHERE id = ?", [ids["em.mrc"]])
-    with pytest.raises(ExportError, match=f"missing or failed: {ids['em.mrc']}"):
+    with pytest.raises(ExportError, match=rf"{ids['em.mrc']} \(em.mrc\) .*: missing"):
         export_catalog(cat.search(format="mrc"), tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()  # refused before anything was written
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "notes.txt").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):

@@ -251,7 +251,7 @@ class DuckDBCatalog(Catalog):
                     [key],
                 ).fetchall()
             ]
-        return make_entry(record, files, {"tags": tags, "notes": notes})
+        return make_entry(record, files, {"tags": tags, "notes": notes}, self._index.parent)
 
     def _not_found(self, con: Any, key: str) -> DatasetNotFound:
         exists = con.execute("SELECT name FROM datasets WHERE id = ?", [key]).fetchone()
@@ -387,11 +387,11 @@ class DuckDBCatalog(Catalog):
                 snap, pos = fast
                 rows = self._rows(snap, pos, con, DF_NAMES)
                 if snap.fresh():
-                    return _frame(rows)
+                    return _frame(rows, self._index.parent)
             where, params = self._where()
             cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
             sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
-            return _frame(con.sql(sql, params=params).to_arrow_table())
+            return _frame(con.sql(sql, params=params).to_arrow_table(), self._index.parent)
 
     def fields(self) -> list[str]:
         """Every field name ``search`` accepts (plus ``meta.<key>`` for metadata)."""
@@ -613,10 +613,13 @@ class DuckDBCatalog(Catalog):
         progress: bool | None = None,
         license: str | None = None,
         deep_verify: bool = False,
+        skip_unreadable: bool = False,
+        organization: str | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
-        ``deep_verify=True`` re-reads every written file from the device.
+        ``deep_verify=True`` re-reads every written file from the device;
+        ``skip_unreadable=True`` exports the rest when some datasets cannot be read.
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
         """
@@ -631,6 +634,8 @@ class DuckDBCatalog(Catalog):
             progress=progress,
             license=license,
             deep_verify=deep_verify,
+            skip_unreadable=skip_unreadable,
+            organization=organization,
         )
 
 
@@ -681,13 +686,14 @@ def _decoded(col: Any) -> Any:
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
-def _frame(table: Any) -> pd.DataFrame:
+def _frame(table: Any, base: Path) -> pd.DataFrame:
     """``cat.df`` from the Arrow rows of either path: integer columns as nullable
-    pandas integers, paths printable, indexed by id."""
+    pandas integers, paths printable (relative ones, of an export's index, resolved
+    against ``base``, the index's folder), indexed by id."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..paths import display, from_db
+    from ..paths import display, from_db, relative_positions, resolve_stored
 
     table = pa.table([_decoded(c) for c in table.columns], names=table.column_names)
     frame = table.to_pandas(types_mapper=_nullable().get)
@@ -700,6 +706,11 @@ def _frame(table: Any) -> pd.DataFrame:
         col = frame.columns.get_loc("path")
         for i in odd:
             frame.iat[i, col] = display(from_db(frame.iat[i, col]))
+    relative = relative_positions(table["path"])
+    if len(relative):  # an export's index: paths relative to its folder
+        col = frame.columns.get_loc("path")
+        for i in relative:
+            frame.iat[i, col] = display(resolve_stored(frame.iat[i, col], base))
     return frame.set_index("id")
 
 

@@ -9,6 +9,7 @@ lazy mappings give intake's ``aliases`` and ``entries`` without building one
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -17,7 +18,7 @@ from intake.readers.entry import ReaderDescription
 from intake.readers.readers import BaseReader
 
 from ..errors import DatasetUnavailable
-from ..paths import display, from_db
+from ..paths import display, from_db, resolve_for_db
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DuckDBCatalog
@@ -88,21 +89,34 @@ class VoxcatReader(BaseReader):
         return out
 
 
-def row_metadata(row: dict[str, Any]) -> dict[str, Any]:
-    """An index row as entry metadata: JSON columns decoded, paths made printable."""
+def row_metadata(
+    row: dict[str, Any], base: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """An index row as entry metadata: JSON columns decoded, paths made printable (and,
+    with ``base``, the folder of the index, relative ones resolved against it)."""
     meta = dict(row)
     for key in _JSON_COLUMNS:
         if isinstance(meta.get(key), str):
             meta[key] = json.loads(meta[key])
     for key in ("path", "root"):
         if meta.get(key):
-            meta[key] = display(from_db(meta[key]))
+            stored = resolve_for_db(meta[key], base) if base is not None else meta[key]
+            meta[key] = display(from_db(stored))
     return meta
 
 
-def make_entry(row: dict[str, Any], files: list[str], extra: dict[str, Any]) -> ReaderDescription:
-    """The intake entry for one dataset row."""
-    meta = row_metadata(row)
+def make_entry(
+    row: dict[str, Any],
+    files: list[str],
+    extra: dict[str, Any],
+    base: str | os.PathLike[str] | None = None,
+) -> ReaderDescription:
+    """The intake entry for one dataset row; relative paths (an export's index) are
+    resolved against ``base``, the folder of the index."""
+    if base is not None:
+        row = {**row, "path": resolve_for_db(row["path"], base)}
+        files = [resolve_for_db(f, base) for f in files]
+    meta = row_metadata(row, base)
     meta.update(extra)
     output = "xarray:Dataset" if row.get("kind") == "container" else "xarray:DataArray"
     kwargs = {
