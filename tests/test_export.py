@@ -440,23 +440,31 @@ def _plain_venv() -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["copy", "zarr"])
-def test_the_export_opens_in_a_venv_without_voxcat(index, mode, tmp_path) -> None:
+def test_the_export_opens_in_a_venv_without_voxcat(drive, index, mode, tmp_path) -> None:
     python = _plain_venv()
-    dest = tmp_path / f"out-{mode}"
-    export_catalog(open_catalog(index), dest, mode=mode, progress=False)
+    export_catalog(open_catalog(index), tmp_path / "out", mode=mode, progress=False)
+    cat = open_catalog(index)
+    want = {ident: _primary(cat[ident].read()).compute() for ident in cat}
+    dest = tmp_path / "elsewhere" / f"out-{mode}"  # moved: read from its new place only
+    dest.parent.mkdir()
+    shutil.move(tmp_path / "out", dest)
+    drive = drive[0]
+    drive.rename(drive.with_name("drive-unplugged"))
     result = tmp_path / "read.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    subprocess.run(
-        [str(python), "-c", READ_ALL, str(dest / "catalog.yaml"), str(result)],
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    try:
+        subprocess.run(
+            [str(python), "-c", READ_ALL, str(dest / "catalog.yaml"), str(result)],
+            check=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        drive.with_name("drive-unplugged").rename(drive)
     got = json.loads(result.read_text())
-    cat = open_catalog(index)
     assert sorted(got) == sorted(cat)
     for ident, arrays in got.items():
-        want = _primary(cat[ident].read())
-        digest = hashlib.sha256(np.ascontiguousarray(want.values).tobytes()).hexdigest()
-        assert [list(want.shape), str(want.dtype), digest] in arrays.values(), ident
+        values = want[ident].values
+        digest = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+        assert [list(values.shape), str(values.dtype), digest] in arrays.values(), ident
