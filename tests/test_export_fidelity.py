@@ -394,3 +394,25 @@ def test_ome_zarr_written_by_every_export_mode_validates(lab) -> None:
         graph = assert_ro_crate(dest)
         assert graph[graph["./"]["publisher"]["@id"]]["name"] == "Rock Lab"
         assert "Source-Organization: Rock Lab" in (dest / "bag-info.txt").read_text()
+
+
+def test_a_container_xarray_cannot_write_as_the_file_holds_it_is_converted_as_voxcat_reads_it(
+    lab, monkeypatch
+) -> None:
+    real = conv._write_dataset
+
+    def no_groups(ds, store, group=None):
+        if group is not None:
+            raise TypeError("this HDF5 group does not convert as it is")
+        return real(ds, store, group)
+
+    monkeypatch.setattr(conv, "_write_dataset", no_groups)
+    ident = lab["ids"]["tomo.h5"]
+    dest = lab["index"].parent / "zarr"
+    export_catalog(lab["index"], dest, [ident], mode="zarr")
+    stock = intake.from_yaml_file(str(dest / "catalog.yaml"))[ident].read()
+    assert "exchange_data" in stock  # flattened: Zarr names cannot hold "/"
+    source = open_catalog(lab["index"])[ident].read()
+    exported = open_catalog(dest / "voxcat.duckdb")[ident].read()
+    np.testing.assert_array_equal(exported["exchange_data"].values, source["exchange/data"].values)
+    assert_bag_valid(dest)

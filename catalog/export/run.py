@@ -396,7 +396,15 @@ def _dataset(
         zrel = f"{rel_dir}/{_stem(row['name'])}.zarr"
     image = row["kind"] != "container"
     data, levels, group = _conversion_source(sel, ident, src, image)
-    zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+    try:
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+    except ExportError:
+        raise
+    except Exception:
+        if not isinstance(data, dict):
+            raise
+        data, group = src, None  # the file as xarray reads it does not convert: voxcat's
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
     if image:
         make, reference = zarr_entry(zrel, "0", "image"), src
     else:
