@@ -300,6 +300,7 @@ def test_refusals_restricted_missing_changed_and_not_empty(index, tmp_path) -> N
         cat.search(format="tiff"), tmp_path / "b", allow_restricted=True, progress=False
     )
     assert ids["vol.tif"] in report.datasets
+    assert_bag_valid(tmp_path / "b")
     with transaction(index) as con:
         con.execute("UPDATE datasets SET status = 'missing' WHERE id = ?", [ids["em.mrc"]])
     with pytest.raises(ExportError, match=rf"{ids['em.mrc']} \(em.mrc\) .*: missing"):
@@ -339,6 +340,8 @@ def test_include_ancestors_exports_the_lineage_recursively(index) -> None:
     assert list(only.datasets) == [child] and only.ancestors == []
     links = json.loads((index.parent / "only" / "lineage.json").read_text())["links"]
     assert [(x["parent"], x["parent_exported"]) for x in links] == [(parent, False)]
+    assert_bag_valid(index.parent / "only")
+    assert_ro_crate(index.parent / "only")
     full = cat.search(format="mrc").export(
         index.parent / "full", include_ancestors=True, progress=False
     )
@@ -351,6 +354,8 @@ def test_include_ancestors_exports_the_lineage_recursively(index) -> None:
         (parent, grand, "reconstruct"),
     }
     assert all(x["parent_exported"] for x in links)
+    assert_bag_valid(index.parent / "full")
+    assert_ro_crate(index.parent / "full")
 
 
 def test_exports_are_recorded_in_the_audit_log(index) -> None:
@@ -363,6 +368,7 @@ def test_exports_are_recorded_in_the_audit_log(index) -> None:
     assert all(d["dest"] == str(dest) and d["mode"] == "link" for d in per.values())
     summary = [r for r in rows if r["dataset"] is None]
     assert len(summary) == 1 and summary[0]["detail"]["datasets"] == len(sub)
+    assert_bag_valid(dest)
 
 
 def test_cli_export_selects_like_search(index, capsys) -> None:
@@ -377,6 +383,9 @@ def test_cli_export_selects_like_search(index, capsys) -> None:
         open_catalog(index).search(format="tiff")
     )
     assert "--format tiff" in (dest / "README.md").read_text()
+    assert_bag_valid(dest)
+    for store in ome_zarr_stores(dest / "data"):
+        assert_ome_zarr(store)
     with pytest.raises(SystemExit):
         main(["export", "--index", str(index), str(index.parent / "x"), "--mode", "rsync"])
     assert main(["export", "--index", str(index), "--format", "tiff", str(dest)]) == 1
@@ -386,6 +395,7 @@ def test_cli_export_selects_like_search(index, capsys) -> None:
     assert main([*args, "-q", "--json"]) == 0
     done = (deep / ".voxcat-export" / "done.jsonl").read_text().splitlines()
     assert done and all(json.loads(line)["verified"] == "reread" for line in done)
+    assert_bag_valid(deep)
 
 
 # -- the folder opens in an environment without voxcat ------------------------------------

@@ -190,6 +190,7 @@ def test_names_and_dimensions_are_the_same_in_every_mode(lab, name) -> None:
     for mode in ("copy", "link", "zarr"):
         dest = lab["index"].parent / mode
         export_catalog(lab["index"], dest, [ident], mode=mode)
+        assert_bag_valid(dest)
         stock[mode] = intake.from_yaml_file(str(dest / "catalog.yaml"))[ident].read()
         indexed[mode] = open_catalog(dest / "voxcat.duckdb")[ident].read()
         assert _names(indexed[mode]) == _names(source), mode
@@ -391,8 +392,15 @@ def test_ome_zarr_written_by_every_export_mode_validates(lab) -> None:
         export_catalog(open_catalog(lab["index"]), dest, mode=mode, organization="Rock Lab")
         for store in ome_zarr_stores(dest / "data"):
             assert_ome_zarr(store)
+        assert_bag_valid(dest)
         graph = assert_ro_crate(dest)
         assert graph[graph["./"]["publisher"]["@id"]]["name"] == "Rock Lab"
+        author = graph[graph["./"]["author"]["@id"]]
+        assert graph[author["affiliation"]["@id"]]["name"] == "Rock Lab"
+        vol = graph[f"data/{lab['ids']['vol.tif']}/"]["encodingFormat"]
+        assert vol == ("image/tiff" if mode == "copy" else "application/x-zarr")
+        thumbs = [e for i, e in graph.items() if i.startswith("thumbnails/")]
+        assert thumbs and {e["encodingFormat"] for e in thumbs} == {"image/png"}
         assert "Source-Organization: Rock Lab" in (dest / "bag-info.txt").read_text()
 
 
