@@ -222,7 +222,8 @@ def export_catalog(
     from the store and compares it with the source: block by block, by the hashes of
     each block handed to Zarr and of the same block read back to compute level 1 (so
     the source is not read twice), or value by value against the source when there is
-    no level 1 or a block differs.
+    no level 1 or a block differs; a source's own pyramid levels and a container's
+    arrays are compared value by value (shapes first; text as text).
 
     >>> sub = open_catalog("lab.duckdb").search(project="rocks")      # doctest: +SKIP
     >>> report = export_catalog(sub, "/media/usb/rocks", mode="copy")  # doctest: +SKIP
