@@ -3,6 +3,7 @@
     voxcat export sandstone --modality CT /media/usb/sandstone
     voxcat export --tag paper-2025 out/ --mode zarr --include-ancestors
     voxcat export --where access=open out/ --mode link --license CC-BY-4.0
+    voxcat export --project rocks out/ --skip-unreadable   # leave out what cannot be read
 
 The selection options are those of ``voxcat search``; the last word is the folder.
 Rerunning an interrupted export finishes it.
@@ -38,6 +39,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         include_ancestors=args.include_ancestors,
         allow_restricted=args.allow_restricted,
         deep_verify=args.deep_verify,
+        skip_unreadable=args.skip_unreadable,
+        organization=args.organization,
         progress=False if args.json or args.quiet else None,
         license=args.license,
         query="voxcat export " + " ".join(shlex.quote(s) for s in shown) if shown else None,
@@ -88,7 +91,19 @@ def add_commands(
         action="store_true",
         help="re-read every written file from the device and compare its hashes",
     )
+    p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="export the datasets that can be read and list the others in the README "
+        "(default: refuse, listing them)",
+    )
     p.add_argument("--license", default=None, help="licence of the subset, e.g. CC-BY-4.0")
+    p.add_argument(
+        "--organization",
+        default=None,
+        help="who publishes it (a name or a ROR/web URL): the RO-Crate publisher and the "
+        "exporter's affiliation (default: $VOXCAT_ORGANIZATION)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_export)

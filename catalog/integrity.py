@@ -22,7 +22,7 @@ from typing import Any
 
 from .index import connect, resolve_index, transaction
 from .index.store import append_audit, current_user
-from .paths import display, from_db
+from .paths import display, from_db, resolve_for_db
 from .scanner.checksum import file_checksum
 
 OUTCOMES = ("unchanged", "modified", "missing", "unverifiable")
@@ -111,6 +111,8 @@ def verify(
                 [ids] if ids is not None else [],
             ).fetchall()
         )
+    base = path.resolve().parent  # an export's index stores paths relative to its folder
+    rows = [(i, n, resolve_for_db(p, base), c) for i, n, p, c in rows]
     results: dict[str, dict[str, Any]] = {
         i: {"outcome": "unverifiable", "name": n, "files": []} for i, n in names.items()
     }

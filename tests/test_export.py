@@ -30,6 +30,8 @@ from catalog.export import export_catalog, files
 from catalog.index import cache_dir, readcache, transaction
 from catalog.index.audit import list_audit
 
+from .validators import assert_bag_valid, assert_ome_zarr, assert_ro_crate, ome_zarr_stores
+
 
 @pytest.fixture(scope="module")
 def drive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -97,9 +99,8 @@ def _check_manifests(dest: Path) -> None:
         reversed(line.split("  ", 1))
         for line in (dest / "tagmanifest-sha256.txt").read_text().splitlines()
     )
-    assert {"catalog.yaml", "voxcat.duckdb", "datasets.parquet", "manifest-sha256.txt"} <= set(
-        tags
-    )
+    assert {"catalog.yaml", "datasets.parquet", "manifest-sha256.txt"} <= set(tags)
+    assert "voxcat.duckdb" not in tags  # the working index: verify and tags write to it
     for rel, sha in tags.items():
         assert hashlib.sha256((dest / rel).read_bytes()).hexdigest() == sha, rel
     oxum = next(
@@ -107,6 +108,10 @@ def _check_manifests(dest: Path) -> None:
     )
     total = sum((dest / rel).stat().st_size for rel in listed)
     assert oxum == f"Payload-Oxum: {total}.{len(listed)}"
+    assert_bag_valid(dest)
+    assert_ro_crate(dest)
+    for store in ome_zarr_stores(dest / "data"):
+        assert_ome_zarr(store)
 
 
 def _assert_entries_equal(dest: Path, index: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -189,8 +194,9 @@ def test_zarr_mode_writes_multiscale_zarr_that_xarray_and_voxcat_open(index, mon
     ]
     assert [a["name"] for a in ms["axes"]] == ["z", "y", "x"]
     level1 = xr.open_zarr(store, group="1", consolidated=False)["image"]
-    assert level1.shape == (3, 300, 260) and level1.encoding["chunks"] == (1, 256, 256)
-    assert json.loads((store / "0" / "image" / ".zarray").read_text())["chunks"] == [1, 256, 256]
+    assert level1.shape == (3, 300, 260) and level1.encoding["chunks"] == (3, 300, 260)
+    # chunked by bytes: an image under 16 MB is one chunk
+    assert json.loads((store / "0" / "image" / ".zarray").read_text())["chunks"] == [3, 600, 520]
     sub = open_catalog(dest / "voxcat.duckdb")
     assert sorted(sub) == sorted(ids.values())
     assert sub[ids["big.tif"]].read(level=2).shape == (3, 150, 130)
@@ -237,7 +243,7 @@ def test_exported_index_parquet_and_ro_crate(index) -> None:
     assert graph[tif]["encodingFormat"] == "image/tiff" and int(graph[tif]["contentSize"]) > 0
     assert {"@id": f"data/{ids['vol.tif']}/"} in root["hasPart"]
     action = next(e for e in crate["@graph"] if e["@type"] == "CreateAction")
-    assert action["result"] == [{"@id": f"data/{ids['em.mrc']}/"}]
+    assert action["result"] == {"@id": f"data/{ids['em.mrc']}/"}  # one value, not a list
     assert {"@id": f"data/{ids['vol.tif']}/"} in action["object"]
     assert graph[action["instrument"]["@id"]]["name"] == "crop"
     assert graph[action["agent"]["@id"]]["name"] == "ana"
@@ -294,10 +300,12 @@ def test_refusals_restricted_missing_changed_and_not_empty(index, tmp_path) -> N
         cat.search(format="tiff"), tmp_path / "b", allow_restricted=True, progress=False
     )
     assert ids["vol.tif"] in report.datasets
+    assert_bag_valid(tmp_path / "b")
     with transaction(index) as con:
         con.execute("UPDATE datasets SET status = 'missing' WHERE id = ?", [ids["em.mrc"]])
-    with pytest.raises(ExportError, match=f"missing or failed: {ids['em.mrc']}"):
+    with pytest.raises(ExportError, match=rf"{ids['em.mrc']} \(em.mrc\) .*: missing"):
         export_catalog(cat.search(format="mrc"), tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()  # refused before anything was written
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "notes.txt").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):
@@ -332,6 +340,8 @@ def test_include_ancestors_exports_the_lineage_recursively(index) -> None:
     assert list(only.datasets) == [child] and only.ancestors == []
     links = json.loads((index.parent / "only" / "lineage.json").read_text())["links"]
     assert [(x["parent"], x["parent_exported"]) for x in links] == [(parent, False)]
+    assert_bag_valid(index.parent / "only")
+    assert_ro_crate(index.parent / "only")
     full = cat.search(format="mrc").export(
         index.parent / "full", include_ancestors=True, progress=False
     )
@@ -344,6 +354,8 @@ def test_include_ancestors_exports_the_lineage_recursively(index) -> None:
         (parent, grand, "reconstruct"),
     }
     assert all(x["parent_exported"] for x in links)
+    assert_bag_valid(index.parent / "full")
+    assert_ro_crate(index.parent / "full")
 
 
 def test_exports_are_recorded_in_the_audit_log(index) -> None:
@@ -356,6 +368,7 @@ def test_exports_are_recorded_in_the_audit_log(index) -> None:
     assert all(d["dest"] == str(dest) and d["mode"] == "link" for d in per.values())
     summary = [r for r in rows if r["dataset"] is None]
     assert len(summary) == 1 and summary[0]["detail"]["datasets"] == len(sub)
+    assert_bag_valid(dest)
 
 
 def test_cli_export_selects_like_search(index, capsys) -> None:
@@ -370,6 +383,9 @@ def test_cli_export_selects_like_search(index, capsys) -> None:
         open_catalog(index).search(format="tiff")
     )
     assert "--format tiff" in (dest / "README.md").read_text()
+    assert_bag_valid(dest)
+    for store in ome_zarr_stores(dest / "data"):
+        assert_ome_zarr(store)
     with pytest.raises(SystemExit):
         main(["export", "--index", str(index), str(index.parent / "x"), "--mode", "rsync"])
     assert main(["export", "--index", str(index), "--format", "tiff", str(dest)]) == 1
@@ -379,6 +395,7 @@ def test_cli_export_selects_like_search(index, capsys) -> None:
     assert main([*args, "-q", "--json"]) == 0
     done = (deep / ".voxcat-export" / "done.jsonl").read_text().splitlines()
     assert done and all(json.loads(line)["verified"] == "reread" for line in done)
+    assert_bag_valid(deep)
 
 
 # -- the folder opens in an environment without voxcat ------------------------------------
@@ -433,23 +450,31 @@ def _plain_venv() -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["copy", "zarr"])
-def test_the_export_opens_in_a_venv_without_voxcat(index, mode, tmp_path) -> None:
+def test_the_export_opens_in_a_venv_without_voxcat(drive, index, mode, tmp_path) -> None:
     python = _plain_venv()
-    dest = tmp_path / f"out-{mode}"
-    export_catalog(open_catalog(index), dest, mode=mode, progress=False)
+    export_catalog(open_catalog(index), tmp_path / "out", mode=mode, progress=False)
+    cat = open_catalog(index)
+    want = {ident: _primary(cat[ident].read()).compute() for ident in cat}
+    dest = tmp_path / "elsewhere" / f"out-{mode}"  # moved: read from its new place only
+    dest.parent.mkdir()
+    shutil.move(tmp_path / "out", dest)
+    drive = drive[0]
+    drive.rename(drive.with_name("drive-unplugged"))
     result = tmp_path / "read.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    subprocess.run(
-        [str(python), "-c", READ_ALL, str(dest / "catalog.yaml"), str(result)],
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    try:
+        subprocess.run(
+            [str(python), "-c", READ_ALL, str(dest / "catalog.yaml"), str(result)],
+            check=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        drive.with_name("drive-unplugged").rename(drive)
     got = json.loads(result.read_text())
-    cat = open_catalog(index)
     assert sorted(got) == sorted(cat)
     for ident, arrays in got.items():
-        want = _primary(cat[ident].read())
-        digest = hashlib.sha256(np.ascontiguousarray(want.values).tobytes()).hexdigest()
-        assert [list(want.shape), str(want.dtype), digest] in arrays.values(), ident
+        values = want[ident].values
+        digest = hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+        assert [list(values.shape), str(values.dtype), digest] in arrays.values(), ident

@@ -169,3 +169,124 @@ def test_level_zero_is_checked_when_read_back_for_level_one(
     assert not conv.convert(image, tmp_path / "b.zarr").verified
     small = xr.DataArray(values[:, :100, :100], dims=("z", "y", "x")).chunk({"z": 1})
     assert not conv.convert(small, tmp_path / "c.zarr").verified  # one level: not read back
+
+
+# -- chunks by bytes, exact scales, text variables, MIME types --------------------------
+
+
+@pytest.mark.parametrize(
+    ("dims", "shape", "itemsize"),
+    [
+        (("z", "y", "x"), (1800, 2048, 2448), 2),  # a tomogram
+        (("t", "z", "y", "x"), (100, 64, 64, 64), 2),  # many small volumes
+        (("t", "c", "y", "x"), (500, 3, 4096, 4096), 1),
+        (("phony_dim_0", "phony_dim_1"), (100_000, 4096), 4),
+        (("z", "y", "x"), (3, 600, 520), 1),
+        (("station",), (3,), 64),
+    ],
+)
+def test_chunks_hold_a_few_megabytes_whatever_the_shape(dims, shape, itemsize) -> None:
+    from catalog.export.chunking import MAX_BYTES, TARGET_BYTES, chunks_for
+
+    chunks = chunks_for(dims, shape, itemsize)
+    nbytes = int(np.prod(chunks)) * itemsize
+    total = int(np.prod(shape)) * itemsize
+    assert all(1 <= c <= n for c, n in zip(chunks, shape))
+    if total <= MAX_BYTES:
+        assert chunks == shape  # one chunk
+    else:
+        assert TARGET_BYTES // 2 < nbytes <= TARGET_BYTES, (chunks, nbytes)
+        # cut to powers of two (pyramid levels halve whole chunks), or whole
+        assert all(c & (c - 1) == 0 or c == n for c, n in zip(chunks, shape))
+
+
+def test_scales_are_written_without_float_noise(tmp_path: Path) -> None:
+    n = 600
+    image = xr.DataArray(
+        np.zeros((2, n, n), np.uint8),
+        dims=("t", "y", "x"),
+        coords={
+            "t": ("t", [0.0, 2.5], {"units": "s"}),
+            "y": ("y", 10.2 + np.arange(n) * 3.4, {"units": "µm"}),
+            "x": ("x", np.arange(n) * 3.4, {"units": "µm"}),
+        },
+        attrs={"voxel_size_m": {"y": 3.4e-06, "x": 3.4e-06}},
+    )
+    conv.convert(image, tmp_path / "a.zarr")
+    ms = json.loads((tmp_path / "a.zarr" / ".zattrs").read_text())["multiscales"][0]
+    assert ms["axes"][0] == {"name": "t", "type": "time", "unit": "second"}
+    scales = [d["coordinateTransformations"][0]["scale"] for d in ms["datasets"]]
+    assert scales == [[2.5, 3.4, 3.4], [2.5, 6.8, 6.8], [2.5, 13.6, 13.6]]
+    assert ms["datasets"][0]["coordinateTransformations"][1]["translation"] == [0.0, 10.2, 0.0]
+    assert conv.exact(3.4 * 4) == 13.6 and repr(conv.exact(1e-6 * 3.4)) == "3.4e-06"
+
+
+def test_text_variables_convert_and_a_shape_mismatch_is_an_export_error(tmp_path: Path) -> None:
+    ds = xr.Dataset(
+        {
+            "name": ("station", np.array(["alpha", "beta", "gämma"], dtype=object)),
+            "code": ("station", np.array([b"A1", b"B22", b"C333"])),
+            "value": (("station", "y"), np.arange(6.0).reshape(3, 2)),
+        }
+    ).chunk()
+    conv.convert(ds, tmp_path / "a.zarr")
+    back = xr.open_zarr(tmp_path / "a.zarr", consolidated=False)
+    assert [str(v) for v in back["name"].values] == ["alpha", "beta", "gämma"]
+    assert list(back["code"].values) == [b"A1", b"B22", b"C333"]
+    from catalog.export.run import _verify_conversion
+
+    row = {"id": "abc", "name": "obs.nc"}
+    _verify_conversion(ds, tmp_path / "a.zarr", row)  # equal: no error
+    chars = ds.assign(name=(("station", "strlen"), np.zeros((3, 256), "S1")))
+    with pytest.raises(
+        ExportError, match=r"abc \(obs.nc\): name .* has shape \(3,\), the source \(3, 256\)"
+    ):
+        _verify_conversion(chars, tmp_path / "a.zarr", row)
+
+
+def test_a_failed_conversion_leaves_no_temporary_store(tmp_path: Path, monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(conv, "_write_level", fail)
+    image = xr.DataArray(np.zeros((4, 8, 8), np.uint8), dims=("z", "y", "x"))
+    with pytest.raises(OSError, match="disk full"):
+        conv.convert(image, tmp_path / "a.zarr")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("data/k2/scan_0001.tif", "image/tiff"),
+        ("thumbnails/k2.png", "image/png"),
+        ("a/b/photo.JPG", "image/jpeg"),
+        ("brain.nii.gz", "application/x-nifti"),
+        ("brain.nii", "application/x-nifti"),
+        ("tomo.h5", "application/x-hdf5"),
+        ("recon.nxs", "application/x-hdf5"),
+        ("obs.nc", "application/x-netcdf"),
+        ("series/IM0001.dcm", "application/dicom"),
+        ("em.mrc", "application/x-mrc"),
+        ("ct.nrrd", "application/x-nrrd"),
+        ("ct.mhd", "application/x-metaimage"),
+        ("vol.zarr/0/image/.zarray", "application/json"),
+        ("vol.zarr/0/image/0.0.0", "application/octet-stream"),
+        ("catalog.yaml", "application/yaml"),
+        ("datasets.parquet", "application/vnd.apache.parquet"),
+        ("README.md", "text/markdown"),
+    ],
+)
+def test_mime_types_of_imaging_files(name: str, mime: str) -> None:
+    from catalog.export.bag import encoding_format
+
+    assert encoding_format(name) == mime
+
+
+def test_a_folder_has_the_type_of_its_files() -> None:
+    from catalog.export.bag import folder_format
+
+    assert folder_format(["d/rec/a.png", "d/rec/b.png"]) == "image/png"
+    assert folder_format(["d/s/1.dcm", "d/s/2.dcm"]) == "application/dicom"
+    assert folder_format(["d/x.zarr/.zgroup", "d/x.zarr/0/0.0"]) == "application/x-zarr"
+    assert folder_format(["d/a.tif", "d/b.png"]) == "application/octet-stream"

@@ -15,6 +15,8 @@ from catalog.catalogue import DuckDBCatalog
 from catalog.catalogue.save import store_dir
 from catalog.errors import LineageError
 
+from .validators import assert_ome_zarr
+
 
 @pytest.fixture
 def lab(tmp_path: Path, rng: np.random.Generator) -> tuple[DuckDBCatalog, str, Path]:
@@ -56,6 +58,7 @@ def test_save_writes_ome_zarr_indexes_it_and_records_provenance(lab, monkeypatch
     assert meta["data_level"] == "segmentation" and meta["checksum"] and meta["thumbnail"]
     assert Path(meta["path"]).is_relative_to(store_dir(cat.index))
     assert not any(p.suffix == ".zarr" for p in drive.rglob("*"))  # never beside the originals
+    assert_ome_zarr(meta["path"])  # an independent validator (ome-zarr-models) accepts it
     back = cat[sid].read()
     np.testing.assert_array_equal(back.values, seg.values)
     assert float(back.x[1] - back.x[0]) == pytest.approx(float(da.x[1] - da.x[0]))

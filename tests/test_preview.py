@@ -43,6 +43,8 @@ from catalog.preview import (
 )
 from catalog.preview.pyramid import downsample_mode, plan_levels
 
+from .validators import assert_ome_zarr
+
 SHAPE = (72, 90, 110)  # z >= 64: a volume (64³ preview chunks, z downsampled too)
 SPACING_UM = 0.5
 TARGET = 32  # previews of these small volumes still get three levels
@@ -141,7 +143,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def built(env: dict, key: str) -> Slicer:
-    ensure_preview(env["index"], env["ids"][key], min_bytes=0, target=TARGET)
+    path = ensure_preview(env["index"], env["ids"][key], min_bytes=0, target=TARGET)
+    assert_ome_zarr(path)  # every preview passes an independent validator (ome-zarr-models)
     s = Slicer(env["index"], env["ids"][key])
     assert s.source == "preview"
     return s
@@ -360,6 +363,7 @@ def test_preview_written_once_as_ome_zarr_beside_the_index(env: dict) -> None:
 
     node = next(iter(Reader(parse_url(str(path)))()))
     assert [tuple(a.shape) for a in node.data] == [SHAPE, (36, 45, 55), (18, 23, 28)]
+    assert_ome_zarr(path)  # an independent validator (ome-zarr-models) accepts it
     np.testing.assert_array_equal(np.asarray(node.data[0][5]), env["truth"]["slices"][5])
     with connect(index, read_only=True) as con:
         rows = con.execute("SELECT path, levels FROM previews WHERE dataset_id = ?", [ident])

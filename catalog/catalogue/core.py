@@ -265,7 +265,7 @@ class DuckDBCatalog(Catalog):
                     [key],
                 ).fetchall()
             ]
-        return make_entry(record, files, {"tags": tags, "notes": notes})
+        return make_entry(record, files, {"tags": tags, "notes": notes}, self._index.parent)
 
     def _not_found(self, con: Any, key: str) -> DatasetNotFound:
         exists = con.execute("SELECT name FROM datasets WHERE id = ?", [key]).fetchone()
@@ -404,11 +404,11 @@ class DuckDBCatalog(Catalog):
                 snap, pos = fast
                 rows = self._rows(snap, pos, con, DF_NAMES)
                 if snap.fresh():
-                    return _frame(rows)
+                    return _frame(rows, self._index.parent)
             where, params = self._where()
             cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
             sql = f"SELECT {cols} FROM datasets d WHERE {where} ORDER BY {self._order_sql()}"
-            return _frame(con.sql(sql, params=params).to_arrow_table())
+            return _frame(con.sql(sql, params=params).to_arrow_table(), self._index.parent)
 
     def fields(self) -> list[str]:
         """Every field name ``search`` accepts (plus ``meta.<key>`` for metadata)."""
@@ -653,10 +653,13 @@ class DuckDBCatalog(Catalog):
         progress: bool | None = None,
         license: str | None = None,
         deep_verify: bool = False,
+        skip_unreadable: bool = False,
+        organization: str | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
-        ``deep_verify=True`` re-reads every written file from the device.
+        ``deep_verify=True`` re-reads every written file from the device;
+        ``skip_unreadable=True`` exports the rest when some datasets cannot be read.
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
         """
@@ -671,6 +674,8 @@ class DuckDBCatalog(Catalog):
             progress=progress,
             license=license,
             deep_verify=deep_verify,
+            skip_unreadable=skip_unreadable,
+            organization=organization,
         )
 
 
@@ -719,25 +724,31 @@ def _decoded(col: Any) -> Any:
     return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
 
 
-def _frame(table: Any) -> pd.DataFrame:
+def _frame(table: Any, base: Path) -> pd.DataFrame:
     """``cat.df`` from the Arrow rows of either path: integer columns as nullable
-    pandas integers, paths as filesystem paths (``open()`` takes them), indexed by id."""
+    pandas integers, paths as filesystem paths (``open()`` takes them; relative ones,
+    of an export's index, resolved against ``base``, the index's folder), indexed by id."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from ..paths import relative_positions, resolve_stored
+
     table = pa.table([_decoded(c) for c in table.columns], names=table.column_names)
     frame = table.to_pandas(types_mapper=_nullable().get)
+    stored = table["path"]
     odd = np.flatnonzero(
-        pc.match_substring_regex(table["path"], r"[\x{F77F}-\x{F7FF}]").to_numpy(
-            zero_copy_only=False
-        )
+        pc.match_substring_regex(stored, r"[\x{F77F}-\x{F7FF}]").to_numpy(zero_copy_only=False)
     )
-    if len(odd):  # names that are not UTF-8 on disk (stored with private-use characters)
-        # Python strings with surrogate escapes: an Arrow-backed string column cannot
-        # hold them, so the column becomes one of objects
+    relative = relative_positions(stored)
+    if len(odd) or len(relative):
+        # names that are not UTF-8 on disk (stored with private-use characters) become
+        # Python strings with surrogate escapes, which an Arrow-backed string column
+        # cannot hold, so the column becomes one of objects
         paths = frame["path"].astype(object)
         for i in odd:
-            paths.iat[i] = from_db(paths.iat[i])
+            paths.iat[i] = from_db(stored[int(i)].as_py())
+        for i in relative:  # an export's index: paths relative to its folder
+            paths.iat[i] = resolve_stored(stored[int(i)].as_py(), base)
         frame["path"] = paths
     return frame.set_index("id")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,7 +19,7 @@ from intake.readers.entry import ReaderDescription
 from intake.readers.readers import BaseReader
 
 from ..errors import DatasetUnavailable
-from ..paths import display, from_db
+from ..paths import display, from_db, resolve_for_db, resolve_stored
 from ..remote import is_remote, open_remote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,22 +116,34 @@ def _unknown_keywords(unknown: dict[str, Any]) -> str:
     return f"read() got unexpected keyword {word} {names}{hint}; valid keywords: {valid}"
 
 
-def row_metadata(row: dict[str, Any]) -> dict[str, Any]:
+def row_metadata(
+    row: dict[str, Any], base: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """An index row as entry metadata: JSON columns decoded, ``path`` and ``root`` as
-    filesystem paths (``open()`` takes them, undecodable bytes included)."""
+    filesystem paths (``open()`` takes them, undecodable bytes included; with ``base``,
+    the folder of the index, relative ones resolved against it)."""
     meta = dict(row)
     for key in _JSON_COLUMNS:
         if isinstance(meta.get(key), str):
             meta[key] = json.loads(meta[key])
     for key in ("path", "root"):
         if meta.get(key):
-            meta[key] = from_db(meta[key])
+            meta[key] = resolve_stored(meta[key], base) if base is not None else from_db(meta[key])
     return meta
 
 
-def make_entry(row: dict[str, Any], files: list[str], extra: dict[str, Any]) -> ReaderDescription:
-    """The intake entry for one dataset row."""
-    meta = row_metadata(row)
+def make_entry(
+    row: dict[str, Any],
+    files: list[str],
+    extra: dict[str, Any],
+    base: str | os.PathLike[str] | None = None,
+) -> ReaderDescription:
+    """The intake entry for one dataset row; relative paths (an export's index) are
+    resolved against ``base``, the folder of the index."""
+    if base is not None:
+        row = {**row, "path": resolve_for_db(row["path"], base)}
+        files = [resolve_for_db(f, base) for f in files]
+    meta = row_metadata(row, base)
     meta.update(extra)
     output = "xarray:Dataset" if row.get("kind") == "container" else "xarray:DataArray"
     kwargs = {

@@ -25,38 +25,83 @@ from .package import write_text
 
 RO_CRATE = "https://w3id.org/ro/crate/1.1"
 MAX_FILE_ENTITIES = 200  # per dataset; bigger ones are described as a whole
-FORMATS = {
+FORMATS = {  # IANA types where registered, else the de-facto x- types
     ".tif": "image/tiff",
     ".tiff": "image/tiff",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jp2": "image/jp2",
+    ".bmp": "image/bmp",
+    ".gif": "image/gif",
     ".h5": "application/x-hdf5",
     ".hdf5": "application/x-hdf5",
+    ".hdf": "application/x-hdf5",
+    ".he5": "application/x-hdf5",
     ".nxs": "application/x-hdf5",
+    ".cxi": "application/x-hdf5",
     ".nc": "application/x-netcdf",
-    ".mrc": "application/octet-stream",
-    ".nii": "application/octet-stream",
+    ".nc4": "application/x-netcdf",
+    ".cdf": "application/x-netcdf",
     ".dcm": "application/dicom",
-    ".json": "application/json",
+    ".dicom": "application/dicom",
+    ".nii": "application/x-nifti",
+    ".nii.gz": "application/x-nifti",
+    ".mrc": "application/x-mrc",
+    ".mrcs": "application/x-mrc",
+    ".rec": "application/x-mrc",
+    ".st": "application/x-mrc",
+    ".map": "application/x-mrc",
+    ".nrrd": "application/x-nrrd",
+    ".nhdr": "application/x-nrrd",
+    ".mha": "application/x-metaimage",
+    ".mhd": "application/x-metaimage",
+    ".raw": "application/octet-stream",
     ".zarr": "application/x-zarr",
+    ".json": "application/json",
     ".yaml": "application/yaml",
+    ".yml": "application/yaml",
     ".parquet": "application/vnd.apache.parquet",
     ".duckdb": "application/x-duckdb",
     ".md": "text/markdown",
-    ".png": "image/png",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".gz": "application/gzip",
+    ".zip": "application/zip",
 }
+ZARR_METADATA = (".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json")
 SPDX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*[0-9A-Za-z+]$")
 
 
 def encoding_format(path: str) -> str:
-    """A MIME type for a file name (``application/octet-stream`` if unknown).
+    """A MIME type for a file name (``application/octet-stream`` if unknown): a table
+    for imaging formats (which ``mimetypes`` mostly lacks or gets wrong), then
+    ``mimetypes``.
 
     >>> encoding_format("a/scan.ome.tif"), encoding_format("x/.zarray")
     ('image/tiff', 'application/json')
+    >>> encoding_format("thumbnails/k2.png"), encoding_format("brain.nii.gz")
+    ('image/png', 'application/x-nifti')
     """
-    name = path.rsplit("/", 1)[-1].lower()
-    if name in (".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"):
+    name = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    if name in ZARR_METADATA:
         return "application/json"
-    suffix = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-    return FORMATS.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    parts = name.split(".")[1:]
+    for k in range(len(parts)):  # the longest known suffix: .nii.gz before .gz
+        found = FORMATS.get("." + ".".join(parts[k:]))
+        if found:
+            return found
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+def folder_format(files: list[str]) -> str:
+    """The MIME type of a folder's files when they share one (slices, a series), else
+    ``application/octet-stream``; ``application/x-zarr`` inside a Zarr store."""
+    if any(".zarr/" in f for f in files):
+        return "application/x-zarr"
+    found = {encoding_format(f) for f in files if f.rsplit("/", 1)[-1] not in ZARR_METADATA}
+    return found.pop() if len(found) == 1 else "application/octet-stream"
 
 
 def _escape(path: str) -> str:
@@ -102,20 +147,62 @@ def write_tagmanifest(dest: Path, tag_files: list[str]) -> None:
 
 
 def license_entity(text: str) -> dict[str, Any]:
-    """A licence as a contextual entity: URLs and SPDX ids as such, else free text.
+    """A licence as a contextual entity with a name and a description: URLs and SPDX ids
+    as such, else free text.
 
     >>> license_entity("CC-BY-4.0")["@id"]
     'https://spdx.org/licenses/CC-BY-4.0'
     """
     if re.match(r"^https?://", text):
-        return {"@id": text, "@type": "CreativeWork", "name": text}
+        return {"@id": text, "@type": "CreativeWork", "name": text, "description": text}
     if SPDX.match(text) and text.lower() != "not-specified":
-        return {"@id": f"https://spdx.org/licenses/{text}", "@type": "CreativeWork", "name": text}
+        url = f"https://spdx.org/licenses/{text}"
+        return {
+            "@id": url,
+            "@type": "CreativeWork",
+            "name": text,
+            "identifier": text,
+            "description": f"SPDX licence {text} ({url})",
+        }
     return {"@id": "#license", "@type": "CreativeWork", "name": text, "description": text}
 
 
-def _person(user: str | None) -> dict[str, Any]:
-    return {"@id": f"#person-{user or 'unknown'}", "@type": "Person", "name": user or "unknown"}
+def organization_entity(text: str | None) -> dict[str, Any]:
+    """The publisher and the exporter's affiliation: a URL (ROR, a web site) or a name.
+
+    >>> organization_entity("https://ror.org/02mhbdp94")["@id"]
+    'https://ror.org/02mhbdp94'
+    """
+    if text and re.match(r"^https?://", text):
+        return {"@id": text, "@type": "Organization", "name": text, "url": text}
+    if text:
+        return {"@id": "#organization", "@type": "Organization", "name": text}
+    return {
+        "@id": "#organization",
+        "@type": "Organization",
+        "name": "not specified",
+        "description": "not given when exported: organization= (voxcat export "
+        "--organization, or the VOXCAT_ORGANIZATION environment variable)",
+    }
+
+
+def _person(user: str | None, affiliation: str | None = None) -> dict[str, Any]:
+    person = {"@id": f"#person-{user or 'unknown'}", "@type": "Person", "name": user or "unknown"}
+    if affiliation:
+        person["affiliation"] = {"@id": affiliation}
+    return person
+
+
+def _single(entity: dict[str, Any]) -> dict[str, Any]:
+    """No singleton arrays (one value is written as itself) and no empty ones."""
+    out = {}
+    for key, value in entity.items():
+        if isinstance(value, list):
+            if not value:
+                continue
+            value = value[0] if len(value) == 1 else value
+        out[key] = value
+    return out
 
 
 def ro_crate(
@@ -129,14 +216,18 @@ def ro_crate(
     lineage: list[dict[str, Any]],
     payload: dict[str, tuple[str, int]],
     tag_files: list[str],
+    organization: str | None = None,
 ) -> dict[str, Any]:
-    """The RO-Crate 1.1 JSON-LD document of an export.
+    """The RO-Crate 1.1 JSON-LD document of an export: the root data entity with its
+    required and recommended properties (name, description, datePublished, license,
+    author with an affiliation, publisher), no singleton arrays.
 
     ``datasets[id]`` holds ``name``, ``path`` (its folder or file, relative), ``files``
     (relative paths), ``format``, ``modality``, ``shape``, ``how``.
     """
     lic = license_entity(license)
-    people = {user: _person(user)}
+    org = organization_entity(organization)
+    people = {user: _person(user, org["@id"])}
     graph: list[dict[str, Any]] = [
         {
             "@id": "ro-crate-metadata.json",
@@ -160,7 +251,9 @@ def ro_crate(
             "description": f"{d.get('format')} {d.get('modality') or ''} {d.get('shape')}; "
             f"opened by catalog.yaml as: {d['how']}",
             "contentSize": str(sum(payload[f][1] for f in files)),
-            "encodingFormat": encoding_format(d["path"]),
+            "encodingFormat": folder_format(files)
+            if len(files) > 1 or d["path"].endswith(".zarr")
+            else encoding_format(d["path"]),
         }
         if len(files) <= MAX_FILE_ENTITIES:
             entity["hasPart"] = [{"@id": f} for f in files]
@@ -180,7 +273,14 @@ def ro_crate(
         entities.append(entity)
     for rel in sorted(tag_files):
         parts.append({"@id": rel})
-        entities.append({"@id": rel, "@type": "File", "encodingFormat": encoding_format(rel)})
+        entities.append(
+            {
+                "@id": rel,
+                "@type": "File",
+                "name": rel.rsplit("/", 1)[-1],
+                "encodingFormat": encoding_format(rel),
+            }
+        )
     actions, instruments = [], {}
     for k, link in enumerate(lineage):
         who = link.get("user")
@@ -218,13 +318,14 @@ def ro_crate(
         "name": name,
         "description": description,
         "datePublished": when.isoformat(timespec="seconds"),
-        "author": [{"@id": people[user]["@id"]}],
+        "author": {"@id": people[user]["@id"]},
+        "publisher": {"@id": org["@id"]},
         "license": {"@id": lic["@id"]},
         "hasPart": parts,
         "mentions": [{"@id": a["@id"]} for a in actions],
     }
-    graph += [root, *entities, *actions, *instruments.values(), *people.values(), lic]
-    return {"@context": f"{RO_CRATE}/context", "@graph": _unique(graph)}
+    graph += [root, *entities, *actions, *instruments.values(), *people.values(), org, lic]
+    return {"@context": f"{RO_CRATE}/context", "@graph": [_single(e) for e in _unique(graph)]}
 
 
 def _unique(graph: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,10 +5,15 @@ An image becomes a Zarr v2 group whose root carries OME-Zarr 0.4 ``multiscales``
 metadata and whose levels are subgroups ``0``, ``1``, ... each holding the array
 ``image`` (with ``_ARRAY_DIMENSIONS``) and its physical coordinates, so
 ``xr.open_zarr(store, group="1")`` gives level 1 with coordinates in physical units.
-Chunks suit browsing: 64³ cubes for volumes, 256×256 tiles for images. Each level
-halves the spatial dimensions (mean, or every second voxel for segmentations) until
-the largest plane fits in 256×256. A container (several arrays) becomes one Zarr
-group of its variables.
+Chunks are chosen by bytes (4-8 MB, see :mod:`.chunking`). Each level halves the
+spatial dimensions (mean, or every second voxel for segmentations) until the largest
+plane fits in 256×256; a source that has its own pyramid keeps every one of its levels
+instead. Scales are written as the source states them (3.4 µm stays 3.4, never
+3.4000000000000004), time axes keep their unit, time coordinates their encoding.
+
+A container (several arrays) becomes a Zarr group of its variables, either as xarray
+reads the file itself (its groups, variable and dimension names: the names the stock
+reader of a copied file gives) or, when xarray cannot read it so, as voxcat reads it.
 
 Each level is computed from the level before as written (read back in the blocks it was
 written in); the BLAKE3 of every block of level 0 as it goes to Zarr and as it is read
@@ -21,6 +26,7 @@ back for level 1 are compared, which checks level 0 without reading the source a
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import json
@@ -34,9 +40,10 @@ from typing import Any
 import blake3
 import numpy as np
 
+from .chunking import chunks_for
 from .files import TMP
 
-VOLUME_CHUNK = 64
+VOLUME_CHUNK = 64  # a stack this deep or deeper is a volume: its pyramid halves z too
 TILE = 256
 MAX_LEVELS = 8
 WRITE_BYTES = 64 << 20  # bytes of one dask block written at a time
@@ -50,31 +57,39 @@ NGFF_UNITS = {
     "Å": "angstrom",
     "pm": "picometer",
 }
+NGFF_TIME_UNITS = {
+    "s": "second",
+    "sec": "second",
+    "second": "second",
+    "seconds": "second",
+    "ms": "millisecond",
+    "millisecond": "millisecond",
+    "milliseconds": "millisecond",
+    "us": "microsecond",
+    "µs": "microsecond",
+    "microsecond": "microsecond",
+    "microseconds": "microsecond",
+    "ns": "nanosecond",
+    "nanosecond": "nanosecond",
+    "nanoseconds": "nanosecond",
+    "min": "minute",
+    "minute": "minute",
+    "minutes": "minute",
+    "h": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "day": "day",
+    "days": "day",
+}
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+TIME_ENCODING = ("units", "calendar", "dtype")  # kept for datetime and timedelta variables
+DIGITS = 15  # significant digits of a float that are not arithmetic noise
 
 
 def _compressor() -> Any:
     import numcodecs
 
     return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
-
-
-def chunks_for(dims: tuple[str, ...], shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Storage chunks for browsing: 64³ for volumes, 256² tiles for images and short
-    stacks (fewer than 64 planes), 1 along t and c.
-
-    >>> chunks_for(("z", "y", "x"), (600, 1024, 1024)), chunks_for(("z", "y", "x"), (3, 5, 3000))
-    ((64, 64, 64), (1, 5, 256))
-    """
-    volume = "z" in dims and dict(zip(dims, shape))["z"] >= VOLUME_CHUNK
-    out = []
-    for d, n in zip(dims, shape):
-        if d in ("y", "x", "z"):
-            size = VOLUME_CHUNK if volume else (1 if d == "z" else TILE)
-        else:
-            size = 1
-        out.append(max(1, min(n, size)))
-    return tuple(out)
 
 
 def _write_chunks(chunks: tuple[int, ...], itemsize: int, shape: tuple[int, ...]) -> tuple:
@@ -163,19 +178,52 @@ def _clean_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(attrs, default=str))
 
 
+def exact(value: float) -> float:
+    """``value`` without the noise of float arithmetic (15 significant digits):
+    ``3.4 * 4`` is 13.600000000000001, ``exact(3.4 * 4)`` is 13.6.
+
+    >>> exact(13.600000000000001), exact(1e-06 * 3), exact(0.0)
+    (13.6, 3e-06, 0.0)
+    """
+    return float(f"{float(value):.{DIGITS}g}")
+
+
+def _itemsize(dtype: np.dtype) -> int:
+    return 64 if np.dtype(dtype).kind == "O" else max(1, np.dtype(dtype).itemsize)
+
+
+def _encoding(var: Any) -> dict[str, Any]:
+    """The encoding worth keeping from a source variable: how times are stored."""
+    if var.dtype.kind not in "mM":
+        return {}
+    return {k: v for k, v in var.encoding.items() if k in TIME_ENCODING}
+
+
+def _plain(var: Any) -> Any:
+    """A variable Zarr v2 stores as is: object arrays of text become fixed-width text."""
+    if var.dtype.kind != "O":
+        return var
+    values = np.asarray(var.values)
+    if all(isinstance(v, bytes) for v in values.flat):
+        return var.copy(data=values.astype(bytes))
+    return var.copy(data=values.astype(str))
+
+
 def _write_level(da: Any, store: Path, group: str, tap: _Tap | None = None) -> dict[str, int]:
     """Write one level as ``group/image``; returns the dask blocks it was written in."""
     import xarray as xr
 
-    chunks = chunks_for(tuple(da.dims), tuple(da.shape))
+    chunks = chunks_for(tuple(map(str, da.dims)), tuple(da.shape), da.dtype.itemsize)
     block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape))
     data = da.chunk(dict(zip(da.dims, block)))
     if tap is not None:
         data = data.copy(data=_tapped(data.data, tap.written))
     ds = xr.Dataset({"image": data})
     ds.attrs = {}
-    for var in ds.variables.values():
-        var.encoding = {}  # encodings read from a previous level do not fit this one
+    for key, var in ds.variables.items():
+        # storage encodings read from a source or a previous level do not fit this one;
+        # how times are stored (units, calendar) is kept
+        var.encoding = _encoding(da.coords[key].variable) if key in da.coords else {}
     ds["image"].attrs = _clean_attrs(dict(da.attrs))
     for name in ds.coords:
         ds[name].attrs = _clean_attrs(dict(ds[name].attrs))
@@ -230,22 +278,54 @@ class _Tap:
         return bool(self.sent) and self.back.keys() == self.sent.keys() and all(self.back.values())
 
 
+def _step(coord: Any) -> float | None:
+    """The spacing of an evenly spaced numeric (or datetime, in seconds) coordinate."""
+    values = np.asarray(coord.values)
+    if values.size < 2:
+        return None
+    if values.dtype.kind == "M":
+        values = (values - values[0]) / np.timedelta64(1, "s")
+    elif values.dtype.kind == "m":
+        values = values / np.timedelta64(1, "s")
+    elif values.dtype.kind not in "iuf":
+        return None
+    values = values.astype(float)
+    step = (values[-1] - values[0]) / (values.size - 1)  # less noise than one difference
+    return exact(step) if np.isfinite(step) and step > 0 else None
+
+
 def _axis_meta(da: Any) -> tuple[list[dict[str, Any]], list[float], list[float]]:
+    """NGFF axes, scale and translation of one level. Spatial scales come from the
+    voxel size the source states (``attrs["voxel_size_m"]``, in the coordinate's unit)
+    for level 0, else from the coordinate; both without float noise."""
+    from ..units import from_metres
+
+    stated = da.attrs.get("voxel_size_m") if int(da.attrs.get("level") or 0) == 0 else None
     axes, scale, translation = [], [], []
-    for d in da.dims:
+    for d in map(str, da.dims):
         item: dict[str, Any] = {"name": d, "type": AXIS_TYPES.get(d, "space")}
         coord = da.coords.get(d)
-        step, start = 1.0, 0.0
-        if coord is not None and coord.dtype.kind in "if" and coord.size:
-            values = np.asarray(coord.values, dtype=float)
-            start = float(values[0])
-            step = float(values[1] - values[0]) if values.size > 1 else 1.0
-            unit = NGFF_UNITS.get(str(coord.attrs.get("units", "")))
-            if unit and item["type"] == "space":
-                item["unit"] = unit
+        step, start = None, 0.0
+        if coord is not None and coord.size:
+            units = str(coord.attrs.get("units", ""))
+            step = _step(coord)
+            if item["type"] == "space" and units in NGFF_UNITS:
+                item["unit"] = NGFF_UNITS[units]
+                if isinstance(stated, dict) and stated.get(d):
+                    with contextlib.suppress(ValueError, TypeError):
+                        step = exact(from_metres(float(stated[d]), units))
+                start = exact(float(coord.values[0]))
+            elif item["type"] == "time":
+                unit = "second" if coord.dtype.kind in "mM" else NGFF_TIME_UNITS.get(units)
+                if unit:
+                    item["unit"] = unit
+                else:
+                    step = None  # index coordinates: a step of 1 says nothing
+            elif item["type"] == "space":
+                start = exact(float(coord.values[0])) if coord.dtype.kind in "iuf" else 0.0
         axes.append(item)
-        scale.append(step if d in ("z", "y", "x") and step > 0 else 1.0)
-        translation.append(start if d in ("z", "y", "x") else 0.0)
+        scale.append(step if step and item["type"] in ("space", "time") else 1.0)
+        translation.append(start if item["type"] == "space" else 0.0)
     return axes, scale, translation
 
 
@@ -264,22 +344,32 @@ def convert(
     name: str = "",
     segmentation: bool = False,
     progress: Callable[[int], None] | None = None,
+    levels: list[Any] | None = None,
 ) -> Converted:
-    """Write ``data`` (a voxcat-read ``DataArray`` or ``Dataset``) to the Zarr ``dest``
-    atomically; returns the shapes of the levels written (see :class:`Converted`)."""
+    """Write ``data`` to the Zarr ``dest`` atomically; returns the shapes of the levels
+    written (see :class:`Converted`). ``data`` is a voxcat-read ``DataArray`` (with
+    ``levels``, the source's own pyramid levels 1, 2, ... written as they are instead of
+    computed), a ``Dataset``, or ``{group path: Dataset}`` written group by group."""
     import xarray as xr
 
     tmp = dest.with_name(dest.name + TMP)
     shutil.rmtree(tmp, ignore_errors=True)
     tap = _Tap()
-    if isinstance(data, xr.Dataset):
-        shapes = Converted([_write_dataset(data, tmp)])
-        if progress is not None:
-            progress(int(data.nbytes))
-    else:
-        shapes = Converted(_write_pyramid(data, tmp, name, segmentation, progress, tap))
-        shapes.verified = tap.all_equal
-    sync_file_system(tmp)  # one flush beats an fsync per chunk file
+    try:
+        if isinstance(data, dict | xr.Dataset):
+            groups = data if isinstance(data, dict) else {"": data}
+            shapes = Converted([_write_groups(groups, tmp)])
+            if progress is not None:
+                progress(sum(int(ds.nbytes) for ds in groups.values()))
+        else:
+            shapes = Converted(
+                _write_pyramid(data, tmp, name, segmentation, progress, tap, levels or [])
+            )
+            shapes.verified = tap.all_equal and not levels
+        sync_file_system(tmp)  # one flush beats an fsync per chunk file
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return shapes
@@ -302,24 +392,53 @@ def sync_file_system(path: Path) -> None:
         os.close(fd)
 
 
-def _write_dataset(ds: Any, store: Path) -> tuple[int, ...]:
+def _write_groups(groups: dict[str, Any], store: Path) -> tuple[int, ...]:
+    """Each Dataset of ``groups`` into its group of ``store`` (``""``: the root);
+    returns the shape of the primary array (named by a Dataset's ``encoding["primary"]``
+    or ``attrs["primary"]``, else the largest)."""
+    import zarr
+
+    zarr.open_group(str(store), mode="w", zarr_format=2)
+    for group, ds in sorted(groups.items()):
+        _write_dataset(ds, store, group or None)
+    for ds in groups.values():
+        name = ds.encoding.get("primary") or ds.attrs.get("primary")
+        if name is not None and name in ds.variables:
+            return tuple(int(n) for n in ds[name].shape)
+    largest = max(
+        (v for ds in groups.values() for v in ds.data_vars.values()), key=lambda v: v.size
+    )
+    return tuple(int(n) for n in largest.shape)
+
+
+def _write_dataset(ds: Any, store: Path, group: str | None = None) -> None:
+    """One Dataset as a Zarr group that ``xr.open_zarr`` reads back with the same
+    variable and dimension names (``/`` in a name, which Zarr cannot hold, becomes
+    ``_``), attributes and time encodings; text variables as fixed-width text."""
     import xarray as xr
 
-    renamed = ds.rename({k: str(k).replace("/", "_") for k in ds.data_vars if "/" in str(k)})
+    renamed = ds.rename({k: str(k).replace("/", "_") for k in ds.variables if "/" in str(k)})
     out = xr.Dataset(attrs=_clean_attrs(dict(ds.attrs)))
-    encoding = {}
-    for key, var in renamed.data_vars.items():
-        chunks = chunks_for(tuple(var.dims), tuple(var.shape))
-        block = _write_chunks(chunks, var.dtype.itemsize, tuple(var.shape))
-        out[key] = var.chunk(dict(zip(var.dims, block)))
-        out[key].attrs = _clean_attrs(dict(var.attrs))
-        encoding[key] = {"chunks": chunks, "compressors": [_compressor()]}
-    for key in out.coords:
-        out[key].attrs = _clean_attrs(dict(out[key].attrs))
-    out.to_zarr(store, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
-    primary = ds.attrs.get("primary")
-    first = renamed[str(primary).replace("/", "_")] if primary else next(iter(renamed.values()))
-    return tuple(int(n) for n in first.shape)
+    encoding: dict[str, dict[str, Any]] = {}
+    for key, var in renamed.variables.items():
+        var = _plain(var)
+        itemsize = _itemsize(var.dtype)
+        chunks = chunks_for(tuple(map(str, var.dims)), tuple(var.shape), itemsize)
+        block = _write_chunks(chunks, itemsize, tuple(var.shape))
+        data = var.chunk(dict(zip(var.dims, block))) if var.ndim else var
+        data.attrs = _clean_attrs(dict(var.attrs))
+        data.encoding = {}
+        if key in renamed.coords:
+            out.coords[key] = data
+        else:
+            out[key] = data
+        encoding[str(key)] = {**_encoding(var), "compressors": [_compressor()]}
+        if var.ndim:
+            encoding[str(key)]["chunks"] = chunks
+    out.to_zarr(
+        store, group=group, mode="w" if group else "a", zarr_format=2, consolidated=False,
+        encoding=encoding,
+    )  # fmt: skip
 
 
 def _write_pyramid(
@@ -329,19 +448,23 @@ def _write_pyramid(
     segmentation: bool,
     progress: Callable[[int], None] | None,
     tap: _Tap | None = None,
+    given: list[Any] | None = None,
 ) -> list[tuple[int, ...]]:
+    """Level 0, then the ``given`` levels as they are, or (none given) levels computed
+    from the one before until the largest plane fits in a 256×256 tile."""
     import xarray as xr
     import zarr
 
+    given = list(given or [])
     level = da
     shapes: list[tuple[int, ...]] = []
     datasets = []
-    for k in range(MAX_LEVELS):
-        blocks = _write_level(level, store, str(k), tap if k == 0 else None)
+    for k in range(max(MAX_LEVELS, len(given) + 1)):
+        blocks = _write_level(level, store, str(k), tap if k == 0 and not given else None)
         if progress is not None and k == 0:
             progress(int(level.nbytes))
         shapes.append(tuple(int(n) for n in level.shape))
-        axes, scale, translation = _axis_meta(level)
+        _, scale, translation = _axis_meta(level)
         datasets.append(
             {
                 "path": f"{k}/image",
@@ -351,10 +474,16 @@ def _write_pyramid(
                 ],
             }
         )
+        if given:
+            if k >= len(given):
+                break
+            level = given[k]
+            level.attrs = {**level.attrs, "level": k + 1}
+            continue
         if not _more_levels(dict(level.sizes)):
             break
         # read back in the blocks it was written in (whole storage chunks): a few big
-        # tasks instead of one per 64³ chunk
+        # tasks instead of one per storage chunk
         written = xr.open_zarr(store, group=str(k), consolidated=False, chunks=blocks)["image"]
         if k == 0 and tap is not None:
             written = written.copy(data=_tapped(written.data, tap.read_back))
@@ -370,8 +499,11 @@ def _write_pyramid(
                     "name": name,
                     "axes": axes,
                     "datasets": datasets,
-                    "type": "nearest" if segmentation else "mean",
-                    "metadata": {"written_by": "voxcat export"},
+                    **({} if given else {"type": "nearest" if segmentation else "mean"}),
+                    "metadata": {
+                        "written_by": "voxcat export",
+                        "levels": "the source's own" if given else "computed by voxcat",
+                    },
                 }
             ],
             "voxcat": {"levels": [list(s) for s in shapes], "variable": "image"},

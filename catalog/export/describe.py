@@ -30,8 +30,14 @@ def write_tag_files(
     lic: str,
     user: str,
     when: dt.datetime,
+    skipped: dict[str, dict[str, str]] | None = None,
+    organization: str | None = None,
 ) -> None:
-    """Write the tag files and the manifests (payload hashes from the journal)."""
+    """Write the tag files and the manifests (payload hashes from the journal).
+
+    ``voxcat.duckdb`` is the folder's working index (voxcat records verifications, tags
+    and notes in it), so it is a tag file that no manifest lists: what it held when
+    exported is fixed in ``datasets.parquet`` and ``catalog.yaml``, which are listed."""
     title = f"voxcat export of {len(exported)} datasets"
     meta = {
         "title": title,
@@ -41,6 +47,7 @@ def write_tag_files(
         "query": query,
         "mode": mode,
         "license": lic,
+        "organization": organization,
         "voxcat_version": __version__,
     }
     package.write_catalog(dest / "catalog.yaml", entries, meta)
@@ -49,7 +56,10 @@ def write_tag_files(
     package.write_index(sel, dest, exported, thumbs, settings)
     package.write_parquet(dest, exported)
     package.write_lineage(dest, sel)
-    text = package.readme(sel, exported, mode=mode, query=query, license=lic, user=user, when=when)
+    text = package.readme(
+        sel, exported, mode=mode, query=query, license=lic, user=user, when=when,
+        skipped=skipped or {},
+    )  # fmt: skip
     package.write_text(dest / "README.md", text)
     payload: dict[str, tuple[str, int]] = {}
     known = {f["path"]: f for e in exported.values() for f in (*e["files"], *e.get("extra", []))}
@@ -85,13 +95,14 @@ def write_tag_files(
         lineage=sel.lineage,
         payload=payload,
         tag_files=tags,
+        organization=organization,
     )
     package.write_text(
         dest / "ro-crate-metadata.json", json.dumps(crate, indent=2, ensure_ascii=False)
     )
     bag.write_manifest(dest, payload)
     info = {
-        "Source-Organization": "",
+        "Source-Organization": organization or "",
         "Contact-Name": user,
         "External-Description": f"{title} ({query or 'a list of ids'}); licence: {lic}",
         "External-Identifier": display(sel.index),
@@ -99,4 +110,4 @@ def write_tag_files(
     }
     bag.write_bag_info(dest, payload, info)
     every = [*tags, "ro-crate-metadata.json", "bagit.txt", "bag-info.txt", "manifest-sha256.txt"]
-    bag.write_tagmanifest(dest, every)
+    bag.write_tagmanifest(dest, [t for t in every if t != package.INDEX_NAME])

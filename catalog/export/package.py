@@ -111,8 +111,10 @@ def write_index(
     settings: dict[str, str],
 ) -> Path:
     """``voxcat.duckdb``: the index schema with only the exported datasets, their paths
-    pointing at the exported copies. ``exported[id]`` holds ``path`` (relative), the
-    payload ``files`` (relative path, size, mtime, b3, position) and row overrides."""
+    pointing at the exported copies, relative to the export folder (so that the folder
+    can be moved: see :func:`catalog.paths.resolve_stored`). ``exported[id]`` holds
+    ``path`` (relative), the payload ``files`` (relative path, size, mtime, b3,
+    position) and row overrides."""
     import pyarrow as pa
 
     target = dest / INDEX_NAME
@@ -127,8 +129,8 @@ def write_index(
         info = exported[ident]
         row.update(info.get("row", {}))
         row.update(
-            path=to_db(str(dest / info["path"])),
-            root=to_db(str(dest / "data")),
+            path=to_db(info["path"]),
+            root="data",
             thumbnail=thumbnails.get(ident),
             scan_id=None,
         )
@@ -136,7 +138,7 @@ def write_index(
         for f in info["files"]:
             files.append(
                 {
-                    "path": to_db(str(dest / f["path"])),
+                    "path": to_db(f["path"]),
                     "dataset_id": ident,
                     "size": f["size"],
                     "mtime": f["mtime_ns"] / 1e9,
@@ -221,8 +223,10 @@ def readme(
     license: str,
     user: str,
     when: dt.datetime,
+    skipped: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The text of ``README.md``."""
+    skipped = skipped or {}
     total = sum(f["size"] for e in exported.values() for f in e["files"])
     nfiles = sum(len(e["files"]) for e in exported.values())
     hows: dict[str, int] = {}
@@ -237,6 +241,9 @@ def readme(
         f"- mode: `{mode}`; {nfiles} payload files, {total / 1e9:.3f} GB",
         f"- ancestors added through lineage: {len(sel.ancestors)}",
         f"- licence: {license}",
+        f"- left out because they cannot be read: {len(skipped)} (listed below)"
+        if skipped
+        else "- every selected dataset was exported",
         "",
         "## Open it",
         "",
@@ -251,9 +258,20 @@ def readme(
         "cat[list(cat)[0]].metadata     # the index row, tags and notes",
         "```",
         "",
-        'With voxcat: `open_catalog("voxcat.duckdb")` or `voxcat search --index '
-        "voxcat.duckdb`. The index holds absolute paths; after moving this folder run",
-        "`voxcat scan data --index voxcat.duckdb` (moves keep the dataset ids).",
+        'With voxcat: `open_catalog("voxcat.duckdb")` or `voxcat search --index voxcat.duckdb`.',
+        "",
+        "The folder can be moved or copied elsewhere as a whole: `catalog.yaml` and",
+        "`voxcat.duckdb` refer to the data by paths relative to the folder.",
+        "",
+        "## Check it",
+        "",
+        "Any BagIt validator checks every data file against `manifest-sha256.txt` and the",
+        "descriptive files against `tagmanifest-sha256.txt` (e.g. `bagit.py --validate .`);",
+        "`voxcat verify --index voxcat.duckdb` re-hashes the data against the index.",
+        "`voxcat.duckdb` is this folder's working index: voxcat records verifications",
+        "(and any tags or notes you add) in it, so no manifest lists it and using it never",
+        "breaks the bag's fixity. What it held when exported is fixed in",
+        "`datasets.parquet` and `catalog.yaml`, which the tag manifest lists.",
         "",
         "## Contents",
         "",
@@ -262,7 +280,7 @@ def readme(
         "| `data/<id>/` | the datasets (BagIt payload) |",
         "| `catalog.yaml` | intake catalogue (stock readers only) |",
         "| `datasets.parquet` | one row per dataset (index columns) |",
-        "| `voxcat.duckdb` | voxcat index of this subset |",
+        "| `voxcat.duckdb` | voxcat index of this subset (working copy, not in manifests) |",
         "| `lineage.json` | how the datasets derive from each other |",
         "| `thumbnails/<id>.png` | previews |",
         "| `ro-crate-metadata.json` | RO-Crate 1.1 description |",
@@ -278,4 +296,15 @@ def readme(
         shape = "x".join(str(n) for n in row.get("shape") or []) or "-"
         lines.append(f"| `{ident}` | {row['name']} | {row['format']} | {shape} | {e['how']} |")
     lines += ["", "Counts by method: " + ", ".join(f"{k}: {v}" for k, v in hows.items()), ""]
+    if skipped:
+        lines += [
+            "## Left out: datasets that cannot be read",
+            "",
+            "| id | name | source | cause |",
+            "| --- | --- | --- | --- |",
+        ]
+        for ident, d in skipped.items():
+            cause = d["cause"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| `{ident}` | {d['name']} | `{d['path']}` | {cause} |")
+        lines.append("")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from ..paths import display, from_db
 from . import package
 from .describe import write_tag_files
 from .files import STATE_DIR, TMP, Journal, Writer, hash_files, record
+from .preflight import preflight, refusal
 from .select import Selection, select
 from .stock import NotStock, check, stock_entry, zarr_entry
 
@@ -43,6 +44,8 @@ class ExportReport:
     seconds: float
     license: str
     audited: bool
+    skipped: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # id -> name, path, cause: datasets left out because they could not be read
 
     @property
     def files(self) -> int:
@@ -80,6 +83,10 @@ class ExportReport:
         for ident, d in self.datasets.items():
             note = f"  [{d['note']}]" if d.get("note") else ""
             lines.append(f"  {ident}  {d['name'][:40]:40}  {d['how']}{note}")
+        if self.skipped:
+            lines.append(f"Skipped {len(self.skipped)} datasets that cannot be read:")
+            for ident, d in self.skipped.items():
+                lines.append(f"  {ident}  {d['name'][:40]:40}  {d['cause']}")
         lines.append(f"Open it: intake.from_yaml_file({str(self.dest / 'catalog.yaml')!r})")
         return "\n".join(lines)
 
@@ -175,6 +182,8 @@ def export_catalog(
     license: str | None = None,
     query: str | None = None,
     deep_verify: bool = False,
+    skip_unreadable: bool = False,
+    organization: str | None = None,
 ) -> ExportReport:
     """Export datasets to ``dest`` as a self-contained folder: the data under ``data/``,
     ``catalog.yaml`` (stock intake readers only), ``datasets.parquet``, a voxcat index
@@ -185,7 +194,16 @@ def export_catalog(
     ``mode``: ``"copy"`` (files as they are), ``"link"`` (hard links, else symlinks) or
     ``"zarr"`` (every image converted to chunked, multiscale Zarr). Rerunning an
     interrupted export finishes it. ``license`` defaults to the index's ``license``
-    setting, else ``"not specified"``.
+    setting, else ``"not specified"``. ``organization`` (a name or a URL such as a ROR
+    id) is the RO-Crate's publisher and the exporter's affiliation; it defaults to the
+    index's ``organization`` setting, else ``$VOXCAT_ORGANIZATION``.
+
+    Before anything is written every dataset is opened (status, files, reader): if one
+    cannot be read the export is refused with the list and causes, or, with
+    ``skip_unreadable=True``, the others are exported and the skipped ones listed in
+    the README and ``report.skipped``. A new export that fails leaves no folder behind
+    (an interrupted one, Ctrl-C, stays to be resumed). The folder can be moved: its
+    ``catalog.yaml`` and ``voxcat.duckdb`` refer to the data relative to the folder.
 
     Verification. A copy reads every source file once: each block read is written and
     hashed (SHA-256 for the BagIt manifest, BLAKE3 for the index) in the same pass, so
@@ -204,7 +222,8 @@ def export_catalog(
     from the store and compares it with the source: block by block, by the hashes of
     each block handed to Zarr and of the same block read back to compute level 1 (so
     the source is not read twice), or value by value against the source when there is
-    no level 1 or a block differs.
+    no level 1 or a block differs; a source's own pyramid levels and a container's
+    arrays are compared value by value (shapes first; text as text).
 
     >>> sub = open_catalog("lab.duckdb").search(project="rocks")      # doctest: +SKIP
     >>> report = export_catalog(sub, "/media/usb/rocks", mode="copy")  # doctest: +SKIP
@@ -219,10 +238,62 @@ def export_catalog(
     sel = select(
         index, id_list, include_ancestors=include_ancestors, allow_restricted=allow_restricted
     )
+    opened, skipped = preflight(sel)
+    if skipped and not skip_unreadable:
+        raise ExportError(refusal(skipped))
+    if skipped:
+        if len(skipped) == len(sel.rows):
+            raise ExportError(refusal(skipped).replace("cannot export:", "nothing to export:"))
+        sel = sel.without(skipped)
     dest = Path(os.path.abspath(dest))
     params = {"index": str(index), "ids": sorted(sel.rows), "mode": mode, "version": 1}
+    created = not dest.exists()
+    fresh = not (dest / STATE_DIR / "params.json").exists()
     journal = _prepare(dest, params)
+    try:
+        return _export(
+            sel, dest, journal, params, opened, skipped,
+            mode=mode, license=license, query=query, progress=progress, deep=deep_verify,
+            t0=t0, organization=organization,
+        )  # fmt: skip
+    except Exception:
+        if fresh:  # a new export that failed: leave nothing half-written behind
+            _remove(dest, created)
+        raise
+
+
+def _remove(dest: Path, created: bool) -> None:
+    """Delete what a failed new export wrote (``dest`` itself if it made it)."""
+    if created:
+        shutil.rmtree(dest, ignore_errors=True)
+        return
+    for item in dest.iterdir():
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                item.unlink()
+
+
+def _export(
+    sel: Selection,
+    dest: Path,
+    journal: Journal,
+    params: dict[str, Any],
+    opened: dict[str, Any],
+    skipped: dict[str, dict[str, str]],
+    *,
+    mode: str,
+    license: str | None,
+    query: str | None,
+    progress: bool | None,
+    deep: bool,
+    t0: float,
+    organization: str | None = None,
+) -> ExportReport:
+    index = sel.index
     lic = license or sel.license or NOT_SPECIFIED
+    org = organization or sel.organization or os.environ.get("VOXCAT_ORGANIZATION") or None
     user, when = current_user(), dt.datetime.now().astimezone()
     total = sum(int(r["size"] or 0) for r in sel.rows.values())
     bar = _progress_bar(progress, total, mode)
@@ -235,13 +306,13 @@ def export_catalog(
         jobs = [(f.get("size") or 0, src, rel, f) for i in copied for src, rel, f in layouts[i][1]]
         jobs.sort(key=lambda j: -j[0])  # big files first: the last flush overlaps no copy
         how = "link" if mode == "link" else "copy"
-        with Writer(dest, journal, how, step, deep=deep_verify) as writer:
+        with Writer(dest, journal, how, step, deep=deep) as writer:
             for _, src, rel, f in jobs:
                 writer.put(src, dest / rel, f.get("checksum"))
         resumed = writer.skipped
         for ident in sel.rows:
             exported[ident], entry = _dataset(
-                sel, ident, layouts[ident], dest, journal, mode, step
+                sel, ident, layouts[ident], dest, journal, mode, step, opened.get(ident)
             )
             if entry is not None:
                 entries[ident] = (
@@ -254,10 +325,11 @@ def export_catalog(
         if bar is not None:
             bar.close()
     write_tag_files(
-        sel, dest, exported, entries, mode=mode, query=query, lic=lic, user=user, when=when
-    )
+        sel, dest, exported, entries, mode=mode, query=query, lic=lic, user=user, when=when,
+        skipped=skipped, organization=org,
+    )  # fmt: skip
     package.write_text(dest / STATE_DIR / "params.json", json.dumps({**params, "complete": True}))
-    audited = _audit(index, dest, mode, exported, lic, user)
+    audited = _audit(index, dest, mode, exported, lic, user, skipped)
     datasets = {
         i: {
             "name": sel.rows[i]["name"],
@@ -270,8 +342,9 @@ def export_catalog(
         for i, e in exported.items()
     }
     return ExportReport(
-        dest, mode, index, datasets, sel.ancestors, resumed, time.perf_counter() - t0, lic, audited
-    )
+        dest, mode, index, datasets, sel.ancestors, resumed, time.perf_counter() - t0, lic,
+        audited, skipped,
+    )  # fmt: skip
 
 
 def _facts(e: dict[str, Any]) -> dict[str, Any]:
@@ -286,8 +359,10 @@ def _dataset(
     journal: Journal,
     mode: str,
     step: Any,
+    src: Any = None,
 ) -> tuple[dict[str, Any], Any]:
-    """Finish one dataset: its stock entry, or a conversion; returns (facts, entry)."""
+    """Finish one dataset: its stock entry, or a conversion; returns (facts, entry).
+    ``src``: the dataset as voxcat reads it (opened by the pre-flight check)."""
     row = sel.rows[ident]
     top, placed = layout
     files = []
@@ -298,9 +373,10 @@ def _dataset(
     facts: dict[str, Any] = {"path": top, "files": files, "source": display(from_db(row["path"]))}
     if not row["reader"]:
         return {**facts, "how": "file (no reader)"}, None
-    from ..catalogue import open_catalog
+    if src is None:
+        from ..catalogue import open_catalog
 
-    src = open_catalog(sel.index, files=True)[ident].read()
+        src = open_catalog(sel.index, files=True)[ident].read()
     rel_dir = f"data/{ident}"
     if mode != "zarr":
         try:
@@ -319,10 +395,22 @@ def _dataset(
     else:
         note = None
         zrel = f"{rel_dir}/{_stem(row['name'])}.zarr"
-    zfiles, shapes = _convert(src, row, dest, zrel, journal, step)
     image = row["kind"] != "container"
-    make = zarr_entry(zrel, "0" if image else None, "image" if image else None)
-    check(make(str(dest)).read(), src, row)
+    data, levels, group = _conversion_source(sel, ident, src, image)
+    try:
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+    except ExportError:
+        raise
+    except Exception:
+        if not isinstance(data, dict):
+            raise
+        data, group = src, None  # the file as xarray reads it does not convert: voxcat's
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+    if image:
+        make, reference = zarr_entry(zrel, "0", "image"), src
+    else:
+        make, reference = zarr_entry(zrel, group, None), _reference(data)
+    check(make(str(dest)).read(), reference, row)
     how = "converted to zarr"
     if mode == "zarr":
         how = "zarr (OME-Zarr 0.4 + xarray levels)" if image else "zarr (group of its arrays)"
@@ -344,10 +432,53 @@ def _dataset(
     return {**facts, "how": how}, make("{CATALOG_DIR}")
 
 
+def _conversion_source(
+    sel: Selection, ident: str, src: Any, image: bool
+) -> tuple[Any, list[Any], str | None]:
+    """What to convert: ``(data, the source's own levels 1.., catalogue group)``. An
+    image with a pyramid keeps every level; a container is converted as xarray reads
+    the file (its groups and names, as the stock reader of a copy gives them) when it
+    can, else as voxcat reads it."""
+    from .layout import file_groups, primary_of
+
+    row = sel.rows[ident]
+    if image:
+        count = int(row.get("levels") or 1)
+        if count <= 1:
+            return src, [], None
+        from ..catalogue import open_catalog
+
+        entry = open_catalog(sel.index, files=True)[ident]
+        return src, [entry.read(level=k) for k in range(1, count)], None
+    groups = file_groups(row, src)
+    if groups is None:
+        return src, [], None
+    group, _ = primary_of(groups)
+    return groups, [], group or None
+
+
+def _reference(data: Any) -> Any:
+    """The converted container's part its catalogue entry opens, as the source holds it."""
+    from .layout import primary_of
+
+    if not isinstance(data, dict):
+        return data
+    group, name = primary_of(data)
+    ref = data[group].copy()
+    ref.attrs = {"primary": name}
+    return ref
+
+
 def _convert(
-    src: Any, row: dict[str, Any], dest: Path, zrel: str, journal: Journal, step: Any
+    data: Any,
+    levels: list[Any],
+    row: dict[str, Any],
+    dest: Path,
+    zrel: str,
+    journal: Journal,
+    step: Any,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
-    """Convert (or find converted by an earlier run) ``src`` into ``dest/zrel``."""
+    """Convert (or find converted by an earlier run) ``data`` into ``dest/zrel``."""
     from .convert import convert
 
     marker = f"@{zrel}"
@@ -355,11 +486,15 @@ def _convert(
     target = dest / zrel
     if done is None or not target.is_dir():
         shapes = convert(
-            src, target, name=row["name"], segmentation=row["data_level"] == "segmentation",
-            progress=step,
+            data, target, name=row["name"], segmentation=row["data_level"] == "segmentation",
+            progress=step, levels=levels,
         )  # fmt: skip
         if not getattr(shapes, "verified", False):  # level 0 was not all read back for level 1
-            _verify_conversion(src, target, row)
+            try:
+                _verify_conversion(data, target, row, levels)
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
         paths = sorted(p for p in target.rglob("*") if p.is_file())
         items = [
             record(dest, path, sha, b3, "zarr")
@@ -376,35 +511,77 @@ def _convert(
     return files, [tuple(s) for s in done["shapes"]]
 
 
-def _verify_conversion(src: Any, target: Path, row: dict[str, Any]) -> None:
-    """Every value of the written level 0 equals the source (read back from disk)."""
-    import dask.array as da
-    import numpy as np
+def _pairs(data: Any, target: Path, levels: list[Any]) -> list[tuple[str, Any, Any]]:
+    """``(what, source array, written array)`` for every array of a conversion."""
     import xarray as xr
 
-    if isinstance(src, xr.Dataset):
-        written = xr.open_zarr(target, consolidated=False)
-        pairs = [(v, written[str(k).replace("/", "_")]) for k, v in src.data_vars.items()]
-    else:
-        pairs = [(src, xr.open_zarr(target, group="0", consolidated=False)["image"])]
-    for a, b in pairs:
-        x, y = da.asarray(a.data), da.asarray(b.data).rechunk(da.asarray(a.data).chunks)
-        same = x == y
-        if np.dtype(a.dtype).kind in "fc":
-            same = same | (da.isnan(x) & da.isnan(y))
-        if a.shape != b.shape or not bool(same.all().compute()):
+    if isinstance(data, dict | xr.Dataset):
+        groups = data if isinstance(data, dict) else {"": data}
+        out = []
+        for group, ds in groups.items():
+            written = xr.open_zarr(target, group=group or None, consolidated=False)
+            for key, var in ds.data_vars.items():
+                name = str(key).replace("/", "_")
+                out.append((f"{group}/{key}".lstrip("/"), var, written.get(name)))
+        return out
+    return [
+        (f"level {k}", level, xr.open_zarr(target, group=str(k), consolidated=False)["image"])
+        for k, level in enumerate([data, *levels])
+    ]
+
+
+def _text(values: Any) -> list[str]:
+    import numpy as np
+
+    flat = np.asarray(values).ravel().tolist()
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
+
+
+def _verify_conversion(
+    data: Any, target: Path, row: dict[str, Any], levels: list[Any] | None = None
+) -> None:
+    """Every value of every array written equals the source (read back from disk):
+    shapes first, then values (text as text)."""
+    import dask.array as da
+    import numpy as np
+
+    for what, a, b in _pairs(data, target, levels or []):
+        problem = None
+        if b is None:
+            problem = "is missing"
+        elif tuple(a.shape) != tuple(b.shape):
+            problem = f"has shape {tuple(b.shape)}, the source {tuple(a.shape)}"
+        elif np.dtype(a.dtype).kind in "OSU" or np.dtype(b.dtype).kind in "OSU":
+            if _text(a.values) != _text(b.values):
+                problem = "reads back with other text"
+        else:
+            x = da.asarray(a.data)
+            y = da.asarray(b.data).rechunk(x.chunks)
+            same = x == y
+            if np.dtype(a.dtype).kind in "fcmM":
+                same = same | ((x != x) & (y != y))  # NaN and NaT equal themselves here
+            if not bool(same.all().compute()):
+                problem = "reads back with other values"
+        if problem is not None:
             raise ExportError(
-                f"{row['id']} ({row['name']}): the Zarr written to {display(target)} does not "
-                "read back equal to the source; check the disk and rerun the export"
+                f"{row['id']} ({row['name']}): {what} in the Zarr written to "
+                f"{display(target)} {problem}; check the disk and rerun the export"
             )
 
 
 def _audit(
-    index: Path, dest: Path, mode: str, exported: dict[str, dict[str, Any]], lic: str, user: str
+    index: Path,
+    dest: Path,
+    mode: str,
+    exported: dict[str, dict[str, Any]],
+    lic: str,
+    user: str,
+    skipped: dict[str, dict[str, str]],
 ) -> bool:
     detail = {"dest": str(dest), "mode": mode}
     entries = [("export", i, {**detail, "how": e["how"]}) for i, e in exported.items()]
-    summary = {**detail, "datasets": len(exported), "license": lic}
+    entries += [("export.skipped", i, {**detail, "cause": p["cause"]}) for i, p in skipped.items()]
+    summary = {**detail, "datasets": len(exported), "license": lic, "skipped": len(skipped)}
     entries.append(("export", None, summary))
     try:
         with transaction(index) as con:

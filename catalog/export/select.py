@@ -1,8 +1,9 @@
 """What an export holds: the selected datasets (and their ancestors), their files,
 annotations and lineage, read from the index in one short read-only connection.
 
-Refuses what must not leave: datasets that are missing or failed, and (unless told
-otherwise) datasets whose ``access`` is ``restricted``.
+Refuses what must not leave: (unless told otherwise) datasets whose ``access`` is
+``restricted``. Whether each dataset can be read is checked next, by
+:func:`.preflight.preflight`.
 
 >>> sel = select("lab.duckdb", ["k2x9q4m1abcd"], include_ancestors=True)  # doctest: +SKIP
 >>> sorted(sel.rows), sel.ancestors                                       # doctest: +SKIP
@@ -13,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError, RestrictedDataError
 from ..index import connect
-from ..paths import display, from_db
+from ..paths import from_db, resolve_for_db
 
 MAX_NAMED = 20  # datasets named in an error message
 
@@ -35,9 +37,29 @@ class Selection:
     lineage: list[dict[str, Any]]  # links whose child is exported
     ancestors: list[str]  # ids added by include_ancestors
     license: str | None  # the index's ``license`` setting
+    organization: str | None = None  # the index's ``organization`` setting
 
     def source_file(self, row: dict[str, Any]) -> Path:
         return Path(from_db(row["path"]))
+
+    def without(self, ids: Iterable[str]) -> Selection:
+        """This selection with the datasets ``ids`` left out (and their links)."""
+        drop = set(ids)
+        rows = {i: r for i, r in self.rows.items() if i not in drop}
+        lineage = [
+            {**link, "parent_exported": link["parent"] in rows}
+            for link in self.lineage
+            if link["child"] in rows
+        ]
+        return dataclasses.replace(
+            self,
+            rows=rows,
+            files={i: f for i, f in self.files.items() if i in rows},
+            tags={i: t for i, t in self.tags.items() if i in rows},
+            notes={i: n for i, n in self.notes.items() if i in rows},
+            lineage=lineage,
+            ancestors=[i for i in self.ancestors if i in rows],
+        )
 
 
 def _named(rows: list[dict[str, Any]], why: str = "") -> str:
@@ -119,8 +141,18 @@ def select(
         links = _fetch(
             con, "SELECT * FROM lineage WHERE child IN (SELECT unnest(?)) ORDER BY time", every
         )
-        lic = con.execute("SELECT value FROM settings WHERE key = 'license'").fetchone()
+        settings = dict(
+            con.execute(
+                "SELECT key, value FROM settings WHERE key IN ('license', 'organization')"
+            ).fetchall()
+        )
     _check(rows, every, allow_restricted)
+    base = Path(index).resolve().parent  # an export's index: paths relative to its folder
+    for r in rows.values():
+        r["path"] = resolve_for_db(r["path"], base)
+    for fs in files.values():
+        for f in fs:
+            f["path"] = resolve_for_db(f["path"], base)
     lineage = []
     for link in links:
         item = {k: _iso(v) for k, v in link.items()}
@@ -138,25 +170,12 @@ def select(
         notes=notes,
         lineage=lineage,
         ancestors=extra,
-        license=lic[0] if lic else None,
+        license=settings.get("license"),
+        organization=settings.get("organization"),
     )
 
 
 def _check(rows: dict[str, dict[str, Any]], ids: list[str], allow_restricted: bool) -> None:
-    bad = [rows[i] for i in ids if rows[i]["status"] in ("missing", "failed")]
-    if bad:
-        raise ExportError(
-            f"cannot export {len(bad)} dataset(s) that are missing or failed: "
-            f"{_named(bad, 'status')}. Reconnect the drive and rescan (voxcat scan), or "
-            "leave them out, e.g. cat.search(status='ok') / --status ok"
-        )
-    gone = [rows[i] for i in ids if not os.path.lexists(from_db(rows[i]["path"]))]
-    if gone:
-        where = ", ".join(display(from_db(r["path"])) for r in gone[:MAX_NAMED])
-        raise ExportError(
-            f"cannot export {len(gone)} dataset(s) whose files are gone since the last scan: "
-            f"{where}. Rescan where they moved (moves keep the id) or leave them out"
-        )
     if not allow_restricted:
         locked = [rows[i] for i in ids if (rows[i].get("access") or "") == "restricted"]
         if locked:
