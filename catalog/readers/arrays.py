@@ -145,3 +145,19 @@ def lazy_array(blocks: Any, chunks: Sequence[int], name: str) -> Any:
 
     meta = np.empty((0,) * len(blocks.shape), dtype=blocks.dtype)
     return da.from_array(blocks, chunks=tuple(chunks), name=name, lock=False, meta=meta)
+
+
+def side_dims(name: str, shape: Sequence[int], first_axis: str, first_len: int) -> tuple[str, ...]:
+    """Dimension names of a container's array besides the primary: a 1-D array with one
+    value per step of the primary's first axis (an angle per projection, an orientation
+    per EBSD pattern) shares that axis; any other gets ``<name>_dim<i>``.
+
+    >>> side_dims("exchange/theta", (180,), "z", 180)
+    ('z',)
+    >>> side_dims("exchange/data_dark", (10, 64, 64), "z", 180)
+    ('exchange_data_dark_dim0', 'exchange_data_dark_dim1', 'exchange_data_dark_dim2')
+    """
+    if len(shape) == 1 and shape[0] == first_len:
+        return (first_axis,)
+    stem = name.replace("/", "_")
+    return tuple(f"{stem}_dim{i}" for i in range(len(shape)))

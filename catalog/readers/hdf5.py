@@ -31,6 +31,7 @@ from .arrays import (
     file_axes,
     lazy_array,
     parse_datetime,
+    side_dims,
 )
 from .base import (
     AXES_ORDER,
@@ -172,12 +173,10 @@ class HDF5Reader(Reader):
         if info.kind == "image":
             return primary
         variables: dict[str, Any] = {plan.primary: primary}
+        first = arrays[plan.primary].shape[0]
         for name, arr in arrays.items():
             if name != plan.primary:
-                stem = name.replace("/", "_")
-                dims = tuple(f"{stem}_dim{i}" for i in range(arr.ndim))
-                if name in plan.aligned:
-                    dims = (plan.aligned[name],)
+                dims = side_dims(name, arr.shape, plan.axes[0], first)
                 variables[name] = xr.DataArray(arr, dims=dims, name=name)
         attrs = info_attrs(info)
         attrs["primary"] = plan.primary
@@ -260,7 +259,11 @@ def _inspect(f: h5py.File, path: Path) -> _Plan:
         if n != facts.primary and _numeric(d) and d.ndim == 1 and d.size > 1
     ]
     # per-frame values (angles, EBSD orientations and quality) make a container too
-    aligned = {n: axes[0] for n in side if datasets[n].shape[0] == ds.shape[0]}
+    aligned = {
+        n: axes[0]
+        for n in side
+        if side_dims(n, datasets[n].shape, axes[0], ds.shape[0]) == (axes[0],)
+    }
     container = facts.container or len(arrays) > 1 or bool(aligned)
     if facts.layout == "ebsd":
         _ebsd_summary(facts, ds, side, datasets)

@@ -18,7 +18,15 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..units import to_metres
-from .arrays import AXIS_ALIASES, auto_chunks, dask_name, file_axes, lazy_array, positional_axes
+from .arrays import (
+    AXIS_ALIASES,
+    auto_chunks,
+    dask_name,
+    file_axes,
+    lazy_array,
+    positional_axes,
+    side_dims,
+)
 from .base import (
     SPATIAL_AXES,
     ArrayInfo,
@@ -134,12 +142,13 @@ class ZarrReader(Reader):
             )
         primary = plan.info.primary or ""
         variables: dict[str, Any] = {}
+        first = root[primary].shape[0] if primary in plan.keys else -1
         for key in plan.keys:
             data = _lazy(root[key], path, key)
             if key == primary:
                 variables[key] = build_dataarray(data.transpose(order), plan.info, name=key)
             else:
-                dims = [f"{key.replace('/', '_')}_dim{i}" for i in range(data.ndim)]
+                dims = side_dims(key, data.shape, plan.axes[0], first)
                 variables[key] = xr.DataArray(data, dims=dims, name=key)
         attrs = info_attrs(plan.info)
         attrs["primary"] = primary
