@@ -145,6 +145,12 @@ class Reader:
         """Whether ``path`` (a single file) is in this format. Never raises."""
         return has_suffix(path, self.suffixes)
 
+    def holds_no_image(self, path: Path) -> bool:
+        """Whether ``path`` is a sound file of this format that holds no image (a FITS
+        file of tables only): the scanner then lists it as a non-image file instead of
+        failing it for its suffix. Never raises."""
+        return False
+
     def claim_directory(self, path: Path) -> Source | None:
         """Claim the folder ``path`` as one dataset (do not descend into it)."""
         return None
