@@ -321,16 +321,18 @@ class MghReader(NibabelReader):
     def facts(self, path: Path, files: tuple[Path, ...]) -> Facts:
         import nibabel as nib
 
-        img = nib.MGHImage.from_filename(str(path))
-        hdr = img.header
-        shape, stored = mgh_spec(mgh_header(path)) or ((), np.dtype("u1"))
         compressed = read_magic(path, 2) == GZIP_MAGIC
+        # a stream, so that .mgh.gz loads too (nibabel's loader knows only .mgh and .mgz)
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as fh:
+            img = nib.MGHImage.from_file_map(nib.MGHImage.make_file_map({"image": fh}))
+            hdr, affine = img.header, img.affine
+        shape, stored = mgh_spec(mgh_header(path)) or ((), np.dtype("u1"))
         meta = {"header": {k: hdr[k] for k in hdr.keys()}}  # noqa: SIM118 (not a dict)
         return Facts(
             shape=shape,
             axes="xyzt"[: len(shape)],
             zooms=[f32(z) for z in hdr.get_zooms()],
-            affine=img.affine,
+            affine=affine,
             meta=meta,
             compressed=compressed,
             extent=None if compressed else (path, MGH_HEADER + _nbytes(shape, stored)),
@@ -389,16 +391,20 @@ class ParRecReader(NibabelReader):
     def partners(self, path: Path) -> tuple[Path, ...]:
         return _partner(path, (".rec",), (".par",))
 
-    def _image(self, path: Path, files: tuple[Path, ...]) -> Any:
+    def _with_image(self, path: Path, files: tuple[Path, ...], fn: Any) -> Any:
+        """``fn(image)`` with the REC open (nibabel's PAR/REC loader never closes it)."""
         from nibabel.parrec import PARRECImage
 
         if not files:
             raise ReaderError(path, "its REC data file (same name, .REC) does not exist")
-        fmap = PARRECImage.make_file_map({"header": str(path), "image": str(files[0])})
-        return PARRECImage.from_file_map(fmap)
+        with open(files[0], "rb") as rec:
+            fmap = PARRECImage.make_file_map({"header": str(path), "image": rec})
+            return fn(PARRECImage.from_file_map(fmap, mmap=False))
 
     def facts(self, path: Path, files: tuple[Path, ...]) -> Facts:
-        img = self._image(path, files)
+        return self._with_image(path, files, lambda img: self._facts(img, files))
+
+    def _facts(self, img: Any, files: tuple[Path, ...]) -> Facts:
         hdr = img.header
         info = dict(hdr.general_info)
         shape = tuple(int(n) for n in img.shape)
@@ -423,7 +429,7 @@ class ParRecReader(NibabelReader):
         )
 
     def read_block(self, path: Path, files: tuple[Path, ...], index: tuple) -> np.ndarray:
-        return self._image(path, files).dataobj[index]
+        return self._with_image(path, files, lambda img: np.array(img.dataobj[index]))
 
 
 # -- AFNI HEAD / BRIK -------------------------------------------------------------------
