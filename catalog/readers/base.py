@@ -4,6 +4,8 @@ A reader knows one format. It is a small class, like xarray's ``BackendEntrypoin
 
 - ``guess_can_open(path)`` says whether a *single file* is in its format (magic bytes
   first, suffix second) without reading pixels;
+- ``holds_no_image(path)`` may say that a file with the format's suffix is sound but
+  holds no image (a FITS file of tables), so the scanner lists it as a non-image file;
 - ``claim_directory(path)`` may claim a whole folder as one dataset (a Zarr store, a
   DICOMDIR tree);
 - ``group(directory, files)`` may group several files of one folder into datasets (a

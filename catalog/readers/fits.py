@@ -20,6 +20,7 @@ in ``meta["wcs"]``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,9 +58,10 @@ NOT_SPATIAL = (
     *("LAMBDA", "STOKES", "TIME", "UTC", "TAI", "TT", "MJD", "JD", "ANGLE"),
     *("RA", "DEC", "GLON", "GLAT", "ELON", "ELAT", "SLON", "SLAT", "HPLN", "HPLT"),
 )
-WCS_KEYS = (
-    *("WCSAXES", "CTYPE", "CUNIT", "CRVAL", "CRPIX", "CDELT", "CROTA", "CD", "PC", "PV"),
-    *("RADESYS", "EQUINOX", "LONPOLE", "LATPOLE", "WCSNAME", "SPECSYS"),
+#: WCS keywords (an alternate WCS adds a letter: ``CTYPE1A``)
+WCS_KEY = re.compile(
+    r"^(WCSAXES|WCSNAME|RADESYS|EQUINOX|LONPOLE|LATPOLE|SPECSYS"
+    r"|(CTYPE|CUNIT|CRVAL|CRPIX|CDELT|CROTA)\d+|(CD|PC|PV)\d+_\d+)[A-Z]?$"
 )
 
 
@@ -440,7 +442,7 @@ def _summary(h: Hdu, name: str | None) -> dict[str, Any]:
         out["compression"] = c.get("ZCMPTYPE")
     if h.kind == "table":
         out["xtension"] = c.get("XTENSION")
-        out["rows"] = _axes_of(c, "NAXIS")[1:2]
+        out["rows"] = int(c.get("NAXIS2", 0) or 0)
     return out
 
 
@@ -470,7 +472,7 @@ def _geometry(
     header: dict[str, Any], axes: str
 ) -> tuple[dict[str, float], dict[str, str], dict[str, float], dict[str, Any]]:
     """Spacing, units and origin from a linear, unrotated WCS; and the WCS cards."""
-    wcs = {k: v for k, v in header.items() if k.rstrip("0123456789_").startswith(WCS_KEYS)}
+    wcs = {k: v for k, v in header.items() if WCS_KEY.match(k)}
     spacing: dict[str, float] = {}
     units: dict[str, str] = {}
     origin: dict[str, float] = {}

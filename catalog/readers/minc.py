@@ -114,8 +114,8 @@ def minc_version(path: Path) -> int | None:
         try:
             with h5py.File(path, "r") as f:
                 return 2 if isinstance(f.get("minc-2.0"), h5py.Group) else None
-        except Exception:  # a damaged HDF5 file: the HDF5 reader says what is wrong
-            return None
+        except Exception:  # a damaged .mnc: claim it, so that its error names MINC
+            return 2
     return None
 
 
@@ -177,8 +177,8 @@ class MincReader(NibabelReader):
     )
     format_name: ClassVar[str] = "MINC"
     signature: ClassVar[str] = (
-        "a NetCDF header with an 'image' variable over *space dimensions, "
-        "or an HDF5 .mnc file with a minc-2.0 group"
+        "neither a NetCDF header with an 'image' variable over *space dimensions "
+        "nor an HDF5 .mnc file with a minc-2.0 group"
     )
     suffixes: ClassVar[tuple[str, ...]] = (".mnc",)
     fortran_order: ClassVar[bool] = False

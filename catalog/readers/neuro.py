@@ -123,7 +123,7 @@ class NibabelReader(Reader):
     default_modality: ClassVar[str | None] = "MR"
     #: the format's name in messages and ``meta["format"]``
     format_name: ClassVar[str] = ""
-    #: what detection looks for (said when a file is not in the format)
+    #: what a file lacks when it is not in the format (said in the error)
     signature: ClassVar[str] = ""
     #: voxel axis 0 varies fastest on disk (NIfTI-like); False for C order (MINC)
     fortran_order: ClassVar[bool] = True
@@ -167,7 +167,8 @@ class NibabelReader(Reader):
             chunks = tuple(reversed(auto_chunks(facts.shape[::-1], itemsize)))
         else:
             chunks = auto_chunks(facts.shape, itemsize)
-        data = lazy_array(blocks, chunks, dask_name(self.name, path, facts.shape))
+        stamps = [(str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in facts.files]
+        data = lazy_array(blocks, chunks, dask_name(self.name, path, facts.shape, stamps))
         data = data.transpose(canonical_order(facts.axes))
         return build_dataarray(data, info, level=level, name=source.display_name)
 
@@ -176,10 +177,12 @@ class NibabelReader(Reader):
         path = Path(source.path)
         check_size(path)
         if not self.guess_can_open(path):
-            raise ReaderError(path, f"not a {self.format_name} file ({self.signature})")
+            raise ReaderError(path, f"not in {self.format_name} format: {self.signature}")
         files = tuple(Path(f) for f in source.files if Path(f) != path) or self.partners(path)
         try:
             facts = self.facts(path, files)
+            if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:
+                raise ReaderError(path, f"unsupported {self.format_name} dimensions {facts.shape}")
             _check_extent(facts)
             corner = tuple(slice(0, 1) for _ in facts.shape)
             dtype = np.asarray(self.read_block(path, facts.files, corner)).dtype
@@ -190,8 +193,6 @@ class NibabelReader(Reader):
                 path,
                 f"invalid or truncated {self.format_name} file: {type(exc).__name__}: {exc}",
             ) from exc
-        if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:
-            raise ReaderError(path, f"unsupported {self.format_name} dimensions {facts.shape}")
         spacing, units, origin = voxel_geometry(facts.affine, facts.axes, facts.zooms, facts.unit)
         meta = {"format": self.format_name, **facts.meta}
         if "t" in facts.axes and facts.time_unit:
@@ -312,7 +313,9 @@ class MghReader(NibabelReader):
     name: ClassVar[str] = "mgh"
     description: ClassVar[str] = "FreeSurfer MGH/MGZ volumes via nibabel"
     format_name: ClassVar[str] = "MGH"
-    signature: ClassVar[str] = "an MGH header: version 1, four positive dimensions, a known type"
+    signature: ClassVar[str] = (
+        "no .mgh/.mgz/.mgh.gz name or no MGH header (version 1, four dimensions, a known type)"
+    )
     suffixes: ClassVar[tuple[str, ...]] = (".mgh.gz", ".mgz", ".mgh")
 
     def detect(self, path: Path) -> bool:
@@ -377,7 +380,7 @@ class ParRecReader(NibabelReader):
     name: ClassVar[str] = "parrec"
     description: ClassVar[str] = "Philips PAR/REC (header + data pair) via nibabel"
     format_name: ClassVar[str] = "PAR/REC"
-    signature: ClassVar[str] = f"a PAR header starts with {PAR_MAGIC.decode()!r}"
+    signature: ClassVar[str] = f"it does not start with {PAR_MAGIC.decode()!r}"
     #: ``.par`` is left out: many programs write parameter files with that name
     suffixes: ClassVar[tuple[str, ...]] = ()
 
@@ -450,7 +453,7 @@ class AfniReader(NibabelReader):
     name: ClassVar[str] = "afni"
     description: ClassVar[str] = "AFNI HEAD/BRIK(.gz) pairs via nibabel"
     format_name: ClassVar[str] = "AFNI"
-    signature: ClassVar[str] = "a .HEAD file of 'type = ...-attribute' entries"
+    signature: ClassVar[str] = "no .HEAD name or no 'type = ...-attribute' entries"
     suffixes: ClassVar[tuple[str, ...]] = ("+orig.head", "+tlrc.head", "+acpc.head")
 
     def detect(self, path: Path) -> bool:
@@ -512,7 +515,7 @@ class EcatReader(NibabelReader):
     name: ClassVar[str] = "ecat"
     description: ClassVar[str] = "ECAT7 PET images via nibabel"
     format_name: ClassVar[str] = "ECAT7"
-    signature: ClassVar[str] = "'MATRIX7' at byte 0"
+    signature: ClassVar[str] = "no 'MATRIX7' at byte 0"
     default_modality: ClassVar[str | None] = "PT"  # the DICOM code for PET
     #: ``.v`` is left out: Verilog and Coq sources share it (the magic is enough)
     suffixes: ClassVar[tuple[str, ...]] = ()

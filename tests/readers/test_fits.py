@@ -160,8 +160,17 @@ def test_compressed_hdu_is_described(tmp_path: Path, volume: np.ndarray) -> None
     hdus = info.meta["hdus"]
     assert hdus[1]["kind"] == "compressed" and hdus[1]["compression"] == "RICE_1"
     assert info.dtype == "uint16" and info.shape == volume.shape
+
+
+def test_chunks_hold_whole_tiles(tmp_path: Path) -> None:
+    ramp = (np.arange(2400)[:, None] + np.arange(3000)[None, :]).astype(np.int16)  # 14 MB
+    path = tmp_path / "tiles.fits"
+    hdu = fits.CompImageHDU(ramp, compression_type="RICE_1", tile_shape=(100, 3000))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
     arr = FitsReader().open(Source.single(path))
-    assert arr.data.chunks[1] == (40,)  # chunks hold whole tiles (8 rows)
+    rows = arr.data.chunks[0]
+    assert len(rows) > 1 and rows[0] % 100 == 0  # 8 MB would be 1398 rows: 1400 = 14 tiles
+    np.testing.assert_array_equal(arr[1395:1405].values, ramp[1395:1405])
 
 
 def test_tables_only_are_not_images(tmp_path: Path) -> None:

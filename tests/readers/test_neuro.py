@@ -246,6 +246,11 @@ def test_minc_wins_over_netcdf_and_hdf5(tmp_path: Path, volume: np.ndarray) -> N
         f["data"] = volume
     assert not MincReader().guess_can_open(h5)
     assert guess_reader(h5).name == "hdf5"
+    cut = tmp_path / "cut.mnc"  # a damaged MINC2 file is reported as MINC
+    cut.write_bytes(minc2.read_bytes()[:5000])
+    assert guess_reader(cut).name == "minc"
+    with pytest.raises(ReaderError, match=r"cut\.mnc: invalid or truncated MINC file"):
+        MincReader().describe(Source.single(cut))
 
 
 def test_minc_metadata_and_privacy(tmp_path: Path, volume: np.ndarray) -> None:
@@ -359,7 +364,7 @@ def test_detection_rejects_lookalikes(tmp_path: Path) -> None:
     head = tmp_path / "notes.HEAD"
     head.write_text("just some text\n")
     assert not AfniReader().guess_can_open(head)
-    with pytest.raises(ReaderError, match="not a MGH file"):
+    with pytest.raises(ReaderError, match="not in MGH format"):
         MghReader().describe(Source.single(fake_mgz))
 
 
