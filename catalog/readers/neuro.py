@@ -378,7 +378,7 @@ class ParRecReader(NibabelReader):
     """
 
     name: ClassVar[str] = "parrec"
-    description: ClassVar[str] = "Philips PAR/REC (header + data pair) via nibabel"
+    description: ClassVar[str] = "Philips PAR/REC (.PAR header + .REC data) via nibabel"
     format_name: ClassVar[str] = "PAR/REC"
     signature: ClassVar[str] = f"it does not start with {PAR_MAGIC.decode()!r}"
     #: ``.par`` is left out: many programs write parameter files with that name
@@ -513,7 +513,7 @@ class EcatReader(NibabelReader):
     """
 
     name: ClassVar[str] = "ecat"
-    description: ClassVar[str] = "ECAT7 PET images via nibabel"
+    description: ClassVar[str] = "ECAT7 PET images (.v, found by magic) via nibabel"
     format_name: ClassVar[str] = "ECAT7"
     signature: ClassVar[str] = "no 'MATRIX7' at byte 0"
     default_modality: ClassVar[str | None] = "PT"  # the DICOM code for PET
