@@ -44,3 +44,9 @@ def test_scanning_imports_no_jupyter_code() -> None:
         "import catalog.scanner, catalog.readers, catalog.cli; catalog.readers.load_readers()"
     )
     assert not {m for m in mods if m.split(".")[0] in HEAVY}
+
+
+def test_loading_readers_imports_no_format_library() -> None:
+    """Readers import nibabel and astropy only when they read a file."""
+    mods = _modules_after("import catalog.readers; catalog.readers.load_readers()")
+    assert not {m for m in mods if m.split(".")[0] in ("astropy", "nibabel")}

@@ -26,13 +26,20 @@ from .base import ArrayInfo, ImageInfo, Reader, Source, read_magic
 ENTRY_POINT_GROUP = "voxcat.readers"
 
 #: Built-in readers, in the order the scanner tries them: specific formats before
-#: generic ones (OME-Zarr before Zarr, NetCDF before HDF5, DICOM before raster).
+#: generic ones (OME-Zarr before Zarr, MINC before NetCDF and HDF5, NetCDF before HDF5,
+#: DICOM before raster).
 BUILTIN_READERS: dict[str, tuple[str, str]] = {
     "zarr": ("catalog.readers.zarr_", "ZarrReader"),
     "dicom": ("catalog.readers.dicom", "DicomReader"),
     "metaimage": ("catalog.readers.metaimage", "MetaImageReader"),
     "nrrd": ("catalog.readers.nrrd_", "NrrdReader"),
     "nifti": ("catalog.readers.nifti", "NiftiReader"),
+    "minc": ("catalog.readers.minc", "MincReader"),  # before netcdf (MINC1) and hdf5 (MINC2)
+    "mgh": ("catalog.readers.neuro", "MghReader"),
+    "parrec": ("catalog.readers.neuro", "ParRecReader"),
+    "afni": ("catalog.readers.neuro", "AfniReader"),
+    "ecat": ("catalog.readers.neuro", "EcatReader"),
+    "fits": ("catalog.readers.fits", "FitsReader"),
     "slices": ("catalog.readers.slices", "SliceStackReader"),
     "tiff": ("catalog.readers.tiff", "TiffReader"),
     "netcdf": ("catalog.readers.netcdf", "NetCDFReader"),

@@ -4,6 +4,8 @@ A reader knows one format. It is a small class, like xarray's ``BackendEntrypoin
 
 - ``guess_can_open(path)`` says whether a *single file* is in its format (magic bytes
   first, suffix second) without reading pixels;
+- ``holds_no_image(path)`` may say that a file with the format's suffix is sound but
+  holds no image (a FITS file of tables), so the scanner lists it as a non-image file;
 - ``claim_directory(path)`` may claim a whole folder as one dataset (a Zarr store, a
   DICOMDIR tree);
 - ``group(directory, files)`` may group several files of one folder into datasets (a
@@ -144,6 +146,12 @@ class Reader:
     def guess_can_open(self, path: Path) -> bool:
         """Whether ``path`` (a single file) is in this format. Never raises."""
         return has_suffix(path, self.suffixes)
+
+    def holds_no_image(self, path: Path) -> bool:
+        """Whether ``path`` is a sound file of this format that holds no image (a FITS
+        file of tables only): the scanner then lists it as a non-image file instead of
+        failing it for its suffix. Never raises."""
+        return False
 
     def claim_directory(self, path: Path) -> Source | None:
         """Claim the folder ``path`` as one dataset (do not descend into it)."""

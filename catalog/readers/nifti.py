@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -70,6 +71,43 @@ def header_bytes(path: Path) -> bytes:
 def f32(value: Any) -> float:
     """A float32 header value as the decimal it was written from (``0.8``, not 0.800000012)."""
     return float(f"{float(value):.7g}")
+
+
+def voxel_geometry(
+    affine: Any, axes: str, zooms: Sequence[float], unit: str | Mapping[str, str]
+) -> tuple[dict[str, float], dict[str, str], dict[str, float]]:
+    """Spacing (metres), units and origin of the spatial axes of a nibabel image.
+
+    ``axes`` names every voxel axis in the file's order (``"xyzt"`` for NIfTI, ``"tzyx"``
+    for a MINC file stored time first), ``zooms`` gives one voxel size per axis and
+    ``unit`` the length unit (one for all, or one per axis letter). The affine's columns
+    belong to the spatial axes in the order they occur in ``axes``; the origin (in the
+    file's unit) is kept only when every spatial axis runs along its own world axis in
+    the positive direction, and only where it is not zero.
+
+    >>> voxel_geometry(np.diag([2.0, 2.0, 3.0, 1.0]), "xyz", [2.0, 2.0, 3.0], "mm")[0]
+    {'x': 0.002, 'y': 0.002, 'z': 0.003}
+    """
+    spacing: dict[str, float] = {}
+    units: dict[str, str] = {}
+    for axis, zoom in zip(axes, zooms):
+        if axis in "xyz":
+            u = unit if isinstance(unit, str) else unit.get(axis, "mm")
+            spacing_entry(spacing, units, axis, zoom, u)
+    spatial = [a for a in axes if a in "xyz"]
+    aff = np.asarray(affine, dtype=float)
+    rows = ["xyz".index(a) for a in spatial]
+    aligned = aff.shape[1] > len(spatial) and all(
+        aff[w, j] > 0 and all(abs(aff[r, j]) <= 1e-8 for r in rows if r != w)
+        for j, w in enumerate(rows)
+    )
+    origin: dict[str, float] = {}
+    if aligned:
+        for a, w in zip(spatial, rows):
+            value = float(aff[w, -1])
+            if value and a in spacing:
+                origin[a] = value
+    return spacing, units, origin
 
 
 class NiftiBlocks:
@@ -197,17 +235,7 @@ class NiftiReader(Reader):
         zooms = [f32(z) for z in hdr.get_zooms()]
         space_name, time_name = hdr.get_xyzt_units()
         unit = SPACE_UNITS.get(space_name, "mm")
-        spacing: dict[str, float] = {}
-        units: dict[str, str] = {}
-        for axis, zoom in zip("xyz", zooms):
-            if axis in axes:
-                spacing_entry(spacing, units, axis, zoom, unit)
-        affine = np.asarray(img.affine, dtype=float)
-        origin: dict[str, float] = {}
-        k = min(len(shape), 3)
-        rot = affine[:k, :k]
-        if np.allclose(rot, np.diag(np.diag(rot))) and np.all(np.diag(rot) > 0):
-            origin = {a: float(affine[i, 3]) for i, a in enumerate("xyz"[:k]) if affine[i, 3]}
+        spacing, units, origin = voxel_geometry(img.affine, axes, zooms, unit)
         meta = _meta(img, version, compressed, space_name, time_name, zooms, len(shape))
         order = canonical_order(axes)
         info = ImageInfo(
@@ -216,7 +244,7 @@ class NiftiReader(Reader):
             axes="".join(axes[i] for i in order),
             spacing=spacing,
             units=units,
-            origin={a: v for a, v in origin.items() if a in spacing},
+            origin=origin,
             meta=jsonable(meta),
         )
         return info, shape, axes, compressed

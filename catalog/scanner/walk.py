@@ -294,13 +294,21 @@ def _files_to_candidates(
                     f"{display(path)}: the name says {by_suffix.name} but the content is "
                     f"{reader.name}; read as {reader.name}"
                 )
-        elif by_suffix is not None:
+        elif by_suffix is not None and not _holds_no_image(by_suffix, path):
             # magic bytes disagree with the name: let that reader explain what is wrong
             cand = _candidate(Source.single(path), by_suffix.name, issue, forced=True)
         else:
             cand = _candidate(Source.single(path), None, issue)
         if cand is not None:
             yield cand
+
+
+def _holds_no_image(reader: Reader, path: Path) -> bool:
+    """A sound file of the reader's format without an image (FITS of tables only)."""
+    try:
+        return bool(reader.holds_no_image(path))
+    except Exception:
+        return False
 
 
 def _ends(path: Path, suffixes: tuple[str, ...]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 import dask.array as da
@@ -135,7 +136,7 @@ class ReaderContract:
             pytest.skip("folder dataset")
         empty = tmp_path / ("empty_" + sample.source.path.name)
         empty.write_bytes(b"")
-        with pytest.raises(ReaderError, match=str(empty).replace("\\", "\\\\")):
+        with pytest.raises(ReaderError, match=re.escape(str(empty))):
             reader.describe(Source.single(empty))
 
 
