@@ -17,6 +17,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,13 @@ def dicom_oracle(path: Path) -> Expect:
         return Expect(NOT_IMAGE)
     from pydicom.pixels import apply_modality_lut
 
-    arr = ds.pixel_array
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:
+        try:  # pydicom's plugins fail: the codec library itself
+            arr = _codestream(ds)
+        except Exception:
+            raise exc from None
     dtype: str | tuple[str, ...] = arr.dtype.name
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
         # the modality LUT (Hounsfield units, dose), which voxcat applies: pydicom gives
@@ -96,6 +103,25 @@ def dicom_oracle(path: Path) -> Expect:
     if ps is not None and len(ps) == 2 and float(ps[0]) > 0 and float(ps[1]) > 0:
         spacing = {"y": float(ps[0]) * 1e-3, "x": float(ps[1]) * 1e-3}
     return Expect(IMAGE, tuple(arr.shape), dtype, spacing)
+
+
+def _codestream(ds: Any) -> np.ndarray:
+    """The frames of an encapsulated JPEG-family image decoded by the codec library
+    (libjpeg-turbo, CharLS, OpenJPEG through imagecodecs), for files whose codestream
+    pydicom's plugins reject (a 12-bit JPEG with a non-conformant scan header)."""
+    import imagecodecs
+    from pydicom.encaps import generate_frames
+
+    if not ds.file_meta.TransferSyntaxUID.is_compressed:
+        raise ValueError("not compressed")
+    frames = int(ds.get("NumberOfFrames") or 1)
+    decoded = [
+        imagecodecs.imread(f) for f in generate_frames(ds.PixelData, number_of_frames=frames)
+    ]
+    arr = np.stack(decoded) if frames > 1 else decoded[0]
+    if arr.dtype.itemsize < (int(ds.BitsAllocated) + 7) // 8:
+        arr = arr.astype(f"u{(int(ds.BitsAllocated) + 7) // 8}")
+    return arr
 
 
 def dicom_items() -> Iterator[Item]:
@@ -120,7 +146,10 @@ def nibabel_oracle(path: Path) -> Expect:
         zooms = [float(z) for z in img.header.get_zooms()[:3]]
     except Exception:  # ECAT keeps its voxel sizes in the affine only
         zooms = [float(z) for z in nib.affines.voxel_sizes(img.affine)[:3]]
-    spacing = {a: z * 1e-3 for a, z in zip("xyz", zooms) if z > 0}
+    # each voxel axis is named by the world axis (RAS) it runs along most: the first
+    # axis of a NIfTI is x, of a MINC file (zspace, yspace, xspace) z
+    names = ["xyz"[int(np.argmax(np.abs(img.affine[:3, i])))] for i in range(len(zooms))]
+    spacing = {a: z * 1e-3 for a, z in zip(names, zooms) if z > 0}
     return Expect(IMAGE, shape, dtype.name, spacing)
 
 

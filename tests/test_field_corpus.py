@@ -70,3 +70,23 @@ def test_the_oracles_are_the_libraries_own_readers(tmp_path: Path) -> None:
     assert table.kind == corpus.NOT_IMAGE
     truncated = by_name["MR_truncated.dcm"].oracle(by_name["MR_truncated.dcm"].path)
     assert truncated.kind == corpus.UNREADABLE and "pixel data" in truncated.cause
+
+
+def test_the_judge_flags_what_disagrees(tmp_path: Path) -> None:
+    """A shape, dtype or spacing other than the library's is a disagreement."""
+    from catalog import scan
+
+    item = next(i for i in corpus.shipped_items() if i.path.name == "CT_small.dcm")
+    layout = corpus.lay_out([item], tmp_path / "drive")
+    scan(tmp_path / "drive", tmp_path / "i.duckdb", jobs=1, progress=False)
+    right = item.oracle(next(iter(layout)))
+    wrong = [
+        corpus.Expect(corpus.IMAGE, (128, 127), right.dtype, right.spacing),
+        corpus.Expect(corpus.IMAGE, right.shape, "float64", right.spacing),
+        corpus.Expect(corpus.IMAGE, right.shape, right.dtype, {"x": 1e-3}),
+        corpus.Expect(corpus.UNREADABLE, cause="broken"),
+    ]
+    for expect in [right, *wrong]:
+        fixed = corpus.Item(item.library, item.path, lambda _p, e=expect: e)
+        [verdict] = corpus.judge(tmp_path / "i.duckdb", {next(iter(layout)): fixed})
+        assert verdict.agrees is (expect is right), (expect, verdict.got)
