@@ -79,6 +79,30 @@ def storable(text: str) -> str:
     return text if text.isascii() else text.translate(_SURROGATE_TO_PUA)
 
 
+#: what a portable name writes as ``=XX``: undecodable bytes (lone surrogates), and
+#: the characters BagIt manifests must encode (validators disagree on how to decode them)
+_UNPORTABLE = re.compile("[\ud800-\udfff%\r\n]")
+
+
+def portable(name: str) -> str:
+    """A name that is valid UTF-8 and needs no escaping anywhere (BagIt manifests,
+    zip files, Windows): each undecodable byte of a file name, and ``%``, CR and LF,
+    become ``=XX``; other names are unchanged. Used for the copies an export writes;
+    the original path stays recorded beside them.
+
+    >>> portable(os.fsdecode(b"scan_\\xe9t\\xe9.tif")), portable("50%.tif")
+    ('scan_=E9t=E9.tif', '50=25.tif')
+    """
+    if not _UNPORTABLE.search(name):
+        return name
+
+    def code(m: re.Match[str]) -> str:
+        c = ord(m.group())
+        return f"={c - 0xDC00 if 0xDC80 <= c <= 0xDCFF else c:02X}"
+
+    return _UNPORTABLE.sub(code, name)
+
+
 def display(path: str | os.PathLike[str]) -> str:
     """A printable form of a path for messages (undecodable bytes as ``\\xNN``)."""
     return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")

@@ -28,6 +28,7 @@ NAMES = {
     "esc_\uf77f\uf7e9.tif".encode(): "valid UTF-8 holding the escape U+F77F",
     "both_\uf7e9".encode() + b"_\xe9.tif": "a real U+F7E9 and an undecodable byte",
     b"plain.tif": "ASCII",
+    b"fifty_50%.tif": "ASCII with a percent sign (BagIt manifests must encode it)",
 }
 STACK = b"stack_\xff\xfe"  # a folder of slices whose name is not UTF-8
 
@@ -170,18 +171,40 @@ def test_cli_json_gives_paths_and_text_shows_them(lab: dict, capsys) -> None:
     assert "broken_\\xe9.tif" in summary_text(index, failed=True)
 
 
-def test_exported_catalogue_names_the_source_paths(lab: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["copy", "link", "zarr"])
+def test_exported_catalogue_names_the_source_paths(lab: dict, tmp_path: Path, mode: str) -> None:
+    """Every mode exports such names: the copies get UTF-8 names (undecodable bytes and
+    ``%`` as ``=XX``), the bag validates, stock intake and voxcat read them, and each
+    entry names its source path as ``open()`` takes it."""
+    from .validators import assert_bag_valid, assert_ro_crate
+
     cat = open_catalog(lab["index"])
-    ids = [lab["ids"][p] for p in lab["content"]]
+    ids = [lab["ids"][p] for p in lab["content"]] + [lab["ids"][lab["stack"]]]
     dest = tmp_path / "out"
-    cat.search(id=ids).export(dest, mode="zarr")
+    cat.search(id=ids).export(dest, mode=mode)
+    assert_bag_valid(dest)
+    assert_ro_crate(dest)
+    for f in (dest / "data").rglob("*"):
+        os.fsencode(f).decode("utf-8")  # every exported name is UTF-8
+    exported_index = open_catalog(dest / "voxcat.duckdb")
+    assert sorted(exported_index) == sorted(ids)
+    for ident in ids:
+        assert exported_index[ident].read().size
     (dest / "catalog.yaml").read_text(encoding="utf-8")  # UTF-8 text
     exported = intake.from_yaml_file(str(dest / "catalog.yaml"))
-    sources = {exported[i].metadata["source_path"]: i for i in exported}
-    assert set(sources) == set(lab["content"])
+    sources = {exported[i].metadata["source_path"]: i for i in ids}
+    assert set(sources) == {*lab["content"], lab["stack"]}
     for path, data in lab["content"].items():
         assert opens_as(path, data)
         np.testing.assert_array_equal(
             exported[sources[path]].read(), tifffile.imread(io.BytesIO(data))
         )
     readcache.close_all()
+
+
+def test_portable_names() -> None:
+    from catalog.paths import portable
+
+    assert portable("plain_été.tif") == "plain_été.tif"  # valid UTF-8 stays
+    assert portable(os.fsdecode(b"a\xe9\xff.tif")) == "a=E9=FF.tif"
+    assert portable("50%\r\n.tif") == "50=25=0D=0A.tif"

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ExportError
 from ..index import resolve_index, transaction
 from ..index.store import append_audit, current_user
-from ..paths import display, from_db
+from ..paths import display, from_db, portable
 from . import package
 from .describe import write_tag_files
 from .files import STATE_DIR, TMP, Journal, Writer, hash_files, record
@@ -133,7 +133,10 @@ def _layout(sel: Selection, ident: str) -> tuple[str, list[tuple[Path, str, dict
     top = Path(from_db(row["path"]))
     folder = top.is_dir()
     base = top if folder else top.parent
-    prefix = f"data/{ident}/" + (f"{top.name}/" if folder else "")
+    # names as BagIt, YAML and Parquet hold them (undecodable bytes and % as =XX; the
+    # original path is the entry's source_path)
+    name = portable(top.name)
+    prefix = f"data/{ident}/" + (f"{name}/" if folder else "")
     out = []
     for f in sel.files[ident] or [
         {"path": row["path"], "checksum": row["checksum"], "position": 0}
@@ -142,8 +145,15 @@ def _layout(sel: Selection, ident: str) -> tuple[str, list[tuple[Path, str, dict
         rel = os.path.relpath(src, base)
         if rel.startswith(".."):
             rel = src.name
-        out.append((src, prefix + Path(rel).as_posix(), f))
-    return f"data/{ident}/{top.name}", out
+        out.append((src, prefix + portable(Path(rel).as_posix()), f))
+    clash = {r for _, r, _ in out if sum(1 for _, o, _ in out if o == r) > 1}
+    if clash:
+        raise ExportError(
+            f"dataset {ident}: files whose names differ only in bytes that are not UTF-8 "
+            f"or in '%' would be written to one name ({', '.join(sorted(clash)[:5])}); "
+            "rename them on the drive and rescan"
+        )
+    return f"data/{ident}/{name}", out
 
 
 def _progress_bar(progress: bool | None, total: int, mode: str) -> Any:
