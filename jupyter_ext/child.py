@@ -129,6 +129,7 @@ def _export(spec: dict[str, Any]) -> dict[str, Any]:
         "bytes": report.bytes,
         "ancestors": list(report.ancestors),
         "resumed_files": report.resumed_files,
+        "skipped": report.skipped,
         "license": report.license,
         "seconds": round(report.seconds, 2),
     }

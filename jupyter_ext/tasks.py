@@ -3,7 +3,8 @@
 ``{"kind": "scan", "path": "drive/2024", "pattern": "{year}/{project}", "jobs": 2}``
 ``{"kind": "pyramid", "id": "k2x9q4m1abcd"}``
 ``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
-(or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``).
+(or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``,
+``skip_unreadable``, ``organization``).
 
 Every path is checked against the allowed roots and every id against the index before
 a job is queued, so a bad request fails at once with 400/403/404 and not later.
@@ -71,7 +72,16 @@ def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Jo
 ALLOWED_KEYS = {
     "scan": {"path", "pattern", "jobs", "retry_failed"},
     "pyramid": {"id"},
-    "export": {"dest", "ids", "search", "mode", "include_ancestors", "allow_restricted"},
+    "export": {
+        "dest",
+        "ids",
+        "search",
+        "mode",
+        "include_ancestors",
+        "allow_restricted",
+        "skip_unreadable",
+        "organization",
+    },
 }
 
 
@@ -225,8 +235,14 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
         "mode": mode,
         "include_ancestors": _flag(body, "include_ancestors"),
         "allow_restricted": _flag(body, "allow_restricted"),
+        "skip_unreadable": _flag(body, "skip_unreadable"),
         "query": query,
     }
+    organization = body.get("organization")
+    if organization is not None:
+        if not isinstance(organization, str) or not organization.strip():
+            raise BadRequest("organization: give the publisher's name as text")
+        options["organization"] = organization.strip()
     spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
     spec["options"] = options
 

@@ -143,3 +143,31 @@ async def test_bad_job_requests_are_refused_before_anything_starts(api, lab) -> 
     assert (await api("jobs")).json["jobs"] == []
     r = await api("jobs", "no-such-job")
     assert r.status == 404 and r.json["error"]
+
+
+async def test_an_export_job_refuses_or_skips_unreadable_datasets(api, lab, jp_root_dir) -> None:
+    """The pre-flight check of the export: a dataset that cannot be read fails the job
+    with its id and cause, before anything is written; ``skip_unreadable`` exports the
+    rest and lists it."""
+    from catalog.index import transaction
+
+    bad = lab.id("sandstone_1.tif")
+    with transaction(lab.index) as con:  # as a scan records a file it could not read
+        con.execute(
+            "UPDATE datasets SET status = 'failed', error = 'truncated TIFF' WHERE id = ?", [bad]
+        )
+    body = {"kind": "export", "dest": "exports/a", "search": {"q": "sandstone"}}
+    r = await api("jobs", method="POST", body=body)
+    done = await wait_for(api, r.json["id"])
+    assert (
+        done["status"] == "failed" and bad in done["error"] and "truncated TIFF" in done["error"]
+    )
+    assert not (jp_root_dir / "exports" / "a").exists()  # nothing left half-written
+    body = {**body, "dest": "exports/b", "skip_unreadable": True, "organization": "Rock Lab"}
+    r = await api("jobs", method="POST", body=body)
+    assert r.status == 202, r.body
+    done = await wait_for(api, r.json["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["result"]["datasets"] == 2 and list(done["result"]["skipped"]) == [bad]
+    crate = (jp_root_dir / "exports" / "b" / "ro-crate-metadata.json").read_text()
+    assert "Rock Lab" in crate
