@@ -226,6 +226,19 @@ class _Plan:
     axes: str  # the primary's axes in numpy order
 
 
+def _headers(path: Path) -> tuple[bool, bool] | None:
+    """``(holds an image HDU, headers cut short)`` of a FITS file, ``None`` for any
+    other file (detection never raises)."""
+    try:
+        path = Path(path)
+        if not is_fits(path):
+            return None
+        hdus, problem = walk_hdus(path)
+    except Exception:
+        return None
+    return any(h.kind in IMAGE_KINDS for h in hdus), problem is not None
+
+
 class FitsReader(Reader):
     """FITS images, uncompressed or tile-compressed, via astropy, lazily.
 
@@ -242,25 +255,13 @@ class FitsReader(Reader):
 
     def guess_can_open(self, path: Path) -> bool:
         """FITS magic, and an image HDU (or headers cut short, to report them)."""
-        try:
-            path = Path(path)
-            if not is_fits(path):
-                return False
-            hdus, problem = walk_hdus(path)
-            return problem is not None or any(h.kind in IMAGE_KINDS for h in hdus)
-        except Exception:
-            return False
+        found = _headers(path)
+        return found is not None and (found[1] or found[0])
 
     def holds_no_image(self, path: Path) -> bool:
         """A complete FITS file of tables or empty HDUs only: not an image dataset."""
-        try:
-            path = Path(path)
-            if not is_fits(path):
-                return False
-            hdus, problem = walk_hdus(path)
-            return problem is None and not any(h.kind in IMAGE_KINDS for h in hdus)
-        except Exception:
-            return False
+        found = _headers(path)
+        return found is not None and not (found[1] or found[0])
 
     def describe(self, source: Source) -> ImageInfo:
         return self._plan(Path(source.path)).info

@@ -16,7 +16,9 @@ import re
 from pathlib import Path
 
 import dask.array as da
+import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -142,3 +144,13 @@ class ReaderContract:
 
 def files_in(path: Path) -> list[Path]:
     return sorted(Path(p) for p in (os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs))
+
+
+def index_rows(index: Path) -> pd.DataFrame:
+    """Every row of an index's datasets table, read on a connection of its own."""
+
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        return con.execute("SELECT * FROM datasets").fetch_df()
+    finally:
+        con.close()

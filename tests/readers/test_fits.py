@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import dask.array as da
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +18,7 @@ from catalog.errors import ReaderError
 from catalog.readers import Source, get_reader, guess_reader
 from catalog.readers.fits import FitsBlocks, FitsReader, walk_hdus
 
-from .contract import ReaderContract, Sample
+from .contract import ReaderContract, Sample, index_rows
 
 ASTROPY_DATA = Path(fits.__file__).parent / "tests" / "data"
 #: shipped files with an image: (file, the HDU the reader must present)
@@ -288,14 +287,6 @@ def test_walk_lists_every_hdu(tmp_path: Path) -> None:
     ]
 
 
-def datasets(index: Path) -> pd.DataFrame:
-    con = duckdb.connect(str(index), read_only=True)
-    try:
-        return con.execute("SELECT * FROM datasets").fetch_df()
-    finally:
-        con.close()
-
-
 def test_scan_records_images_tables_and_damage(tmp_path: Path, volume: np.ndarray) -> None:
     drive = tmp_path / "drive"
     drive.mkdir()
@@ -310,7 +301,7 @@ def test_scan_records_images_tables_and_damage(tmp_path: Path, volume: np.ndarra
     (drive / "junk.fits").write_bytes(np.random.default_rng(0).bytes(3000))
     index = tmp_path / "lab.duckdb"
     scan(drive, index, jobs=1, progress=False)
-    rows = datasets(index).set_index("name")
+    rows = index_rows(index).set_index("name")
     assert len(rows) == 6
     for name in ("plain.fits", "rice.fits.fz", "mef.fits"):
         row = rows.loc[name]

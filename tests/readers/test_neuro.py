@@ -14,10 +14,8 @@ import warnings
 from pathlib import Path
 
 import dask.array as da
-import duckdb
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 from nibabel.externals.netcdf import netcdf_file
 
@@ -28,7 +26,7 @@ from catalog.readers.base import canonical_order
 from catalog.readers.minc import MINC_AXES, MincReader
 from catalog.readers.neuro import AfniReader, MghReader, ParRecReader
 
-from .contract import ReaderContract, Sample
+from .contract import ReaderContract, Sample, index_rows
 
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 #: (reader, files nibabel ships, the file nibabel loads)
@@ -371,15 +369,6 @@ def test_detection_rejects_lookalikes(tmp_path: Path) -> None:
 # -- a scan of a drive holding every format ---------------------------------------------
 
 
-def datasets(index: Path) -> pd.DataFrame:
-    """Every row of the index's datasets table."""
-    con = duckdb.connect(str(index), read_only=True)
-    try:
-        return con.execute("SELECT * FROM datasets").fetch_df()
-    finally:
-        con.close()
-
-
 def test_scan_records_each_as_one_lazy_dataset(tmp_path: Path, volume: np.ndarray) -> None:
     drive = tmp_path / "drive"
     for key in SHIPPED:
@@ -391,7 +380,7 @@ def test_scan_records_each_as_one_lazy_dataset(tmp_path: Path, volume: np.ndarra
     report = scan(drive, index, jobs=1, progress=False)
     assert report["failed"] == 0, report.failed
     cat = open_catalog(index)
-    df = datasets(index).set_index("path")
+    df = index_rows(index).set_index("path")
     assert len(df) == len(SHIPPED) + 2  # REC, BRIK files are part of their dataset
     checks = [(drive / k / v[1][0], v[0]) for k, v in SHIPPED.items()]
     checks += [(drive / "written" / "pet.mnc", "minc"), (drive / "written" / "aseg.mgz", "mgh")]
