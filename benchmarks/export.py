@@ -13,7 +13,7 @@ place; a copy is not finished before that either). The baseline is
 alternating with the export. Copy mode includes everything the export does: copying,
 re-reading every written file for SHA-256 (BagIt) and BLAKE3 (compared with the
 index), the catalogue, index, manifests and RO-Crate. Zarr mode converts every
-dataset to multiscale Zarr (64³ chunks, LZ4) and reads level 0 back to compare.
+dataset to multiscale Zarr (chunks of 4-8 MB, LZ4) and reads level 0 back to compare.
 Target: copy mode >= 0.7 of the plain copy's GB/s.
 """
 
