@@ -345,7 +345,8 @@ def _write(
                coalesce(i.format, i.reader, i.guess) AS format, i.reader, '{{}}' AS options,
                coalesce(i.voxel_size, greatest({", ".join(f"i.{f}" for f in LENGTHS[1:])}))
                AS voxel_size, {", ".join(f"i.{f}" for f in plain)}, i.meta,
-               'registered' AS status, ? AS first_seen, ? AS last_seen, {user_set} AS user_set
+               'registered' AS status, ? AS first_seen, ? AS last_seen, {user_set} AS user_set,
+               nullif(list_sort(list_distinct(i.tags)), []) AS tags
         FROM _imp i WHERE i.old_id IS NULL""",
         [root, t, t],
     )

@@ -412,3 +412,36 @@ def _write(path: Path, text: str) -> Path:
 def _csv(path: Path, columns: dict) -> Path:
     pd.DataFrame(columns).to_csv(path, index=False)
     return path
+
+
+@pytest.mark.slow
+def test_a_table_larger_than_a_row_group_imports_with_its_tags(tmp_path: Path) -> None:
+    """130,000 tagged rows (more than one DuckDB row group of 122,880): DuckDB 2.0
+    failed the old in-transaction rewrite of the tags column of so many new rows with
+    an internal error that invalidated the index; new rows now get their tags as they
+    are inserted."""
+    rng = np.random.default_rng(20261204)
+    n = 130_000
+    tags = np.array(["porosity", "review", "tag07", "paper-2025"])
+    frame = pd.DataFrame(
+        {
+            "path": [f"/archive/p{i % 97}/scan_{i:07d}.tif" for i in range(n)],
+            "modality": rng.choice(["CT", "LM", "EM"], n),
+            "tags": [",".join(rng.choice(tags, 2, replace=False)) for _ in range(n)],
+        }
+    )
+    table = tmp_path / "big.csv"
+    frame.to_csv(table, index=False)
+    index = tmp_path / "lab.duckdb"
+    report = import_table(table, index=index)
+    assert report.added == n
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        copies = con.execute(
+            "SELECT count(*) FROM datasets d WHERE d.tags IS DISTINCT FROM "
+            "(SELECT list(tag ORDER BY tag) FROM tags t WHERE t.dataset_id = d.id)"
+        ).fetchone()[0]
+        assert copies == 0  # the tags column is the tags table's copy on every row
+        assert con.execute("SELECT count(*) FROM tags").fetchone()[0] == 2 * n
+    finally:
+        con.close()
