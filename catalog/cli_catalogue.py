@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import QueryError
+from .inputs import number
 
 SHORTCUTS = (
     ("modality", "modality, e.g. CT, MR, EM, LM"),
@@ -49,12 +50,10 @@ def cli_value(text: str) -> Any:
 
 
 def _number(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    """A number when ``text`` is one in ASCII digits (``"3"``, ``"1e-6"``), else the
+    text itself: ``"٣"``, ``"inf"`` and ``"1_000"`` stay text (:func:`catalog.inputs.number`)."""
+    found = number(text)
+    return text if found is None else found
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:

@@ -94,6 +94,21 @@ class AnnotationError(CatalogError, ValueError):
     """A tag, note or field value that cannot be recorded."""
 
 
+class InputLimitError(CatalogError, ValueError):
+    """An input outside the limits voxcat states (README, "Limits"): a search of too
+    many words, a tag or note too long, a number out of range, or characters voxcat does
+    not store (NUL and other control characters, unpaired surrogates). The message names
+    the input and the limit."""
+
+
+class QueryLimitError(InputLimitError, QueryError):
+    """A search over a stated limit (too many words or values, a number out of range)."""
+
+
+class AnnotationLimitError(InputLimitError, AnnotationError):
+    """A tag, note or field value over a stated limit or holding refused characters."""
+
+
 class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
@@ -109,6 +124,7 @@ class ImportTableWarning(UserWarning):
 
 __all__ = [
     "AnnotationError",
+    "AnnotationLimitError",
     "CatalogError",
     "CatalogMismatch",
     "DatasetNotFound",
@@ -118,9 +134,11 @@ __all__ = [
     "IndexError_",
     "IndexLockedError",
     "IndexVersionError",
+    "InputLimitError",
     "LineageError",
     "NotAnIndexError",
     "QueryError",
+    "QueryLimitError",
     "ReaderError",
     "ReaderNotFound",
     "ScanError",

@@ -14,27 +14,18 @@ from ..errors import AnnotationError
 from ..index import transaction
 from ..index.search_text import refresh_search_text
 from ..index.store import USER_FIELDS, append_audit, current_user, now
+from ..inputs import check_field_value, check_note, check_tags
 from ..readers.base import DATA_LEVELS
 
 #: values of the ``access`` field; export refuses ``restricted`` unless told otherwise
 ACCESS_LEVELS = ("open", "internal", "restricted")
-MAX_TAG = 200
 
 
-def _clean_tags(tags: Iterable[str]) -> list[str]:
-    out = []
-    for tag in tags:
-        if not isinstance(tag, str):
-            raise AnnotationError(f"a tag is text, not {type(tag).__name__}: {tag!r}")
-        t = " ".join(tag.split())
-        if not t:
-            raise AnnotationError("empty tag")
-        if len(t) > MAX_TAG:
-            raise AnnotationError(f"tag longer than {MAX_TAG} characters: {t[:40]!r}...")
-        out.append(t)
+def _clean_tags(tags: Iterable[str], *, removing: bool = False) -> list[str]:
+    out = check_tags(tags, removing=removing)
     if not out:
         raise AnnotationError("no tags given: cat.tag(selection, 'tag1', 'tag2', ...)")
-    return list(dict.fromkeys(out))
+    return out
 
 
 def tag(index: str | os.PathLike[str], ids: list[str], tags: Iterable[str]) -> int:
@@ -61,7 +52,7 @@ def tag(index: str | os.PathLike[str], ids: list[str], tags: Iterable[str]) -> i
 
 def untag(index: str | os.PathLike[str], ids: list[str], tags: Iterable[str]) -> int:
     """Remove tags; returns the number of (dataset, tag) pairs removed."""
-    clean = _clean_tags(tags)
+    clean = _clean_tags(tags, removing=True)
     if not ids:
         return 0
     user = current_user()
@@ -84,8 +75,7 @@ def untag(index: str | os.PathLike[str], ids: list[str], tags: Iterable[str]) ->
 
 def note(index: str | os.PathLike[str], ids: list[str], text: str) -> None:
     """Append a note to each dataset in ``ids``."""
-    if not isinstance(text, str) or not text.strip():
-        raise AnnotationError("a note needs some text")
+    check_note(text)
     ids = list(dict.fromkeys(ids))
     user, t = current_user(), now()
     with transaction(index) as con:
@@ -109,7 +99,7 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None:
             if not isinstance(value, str | int | float):
                 raise AnnotationError(f"{key} must be text, not {type(value).__name__}")
-            value = str(value).strip()
+            value = check_field_value(key, str(value).strip())
             if key == "data_level" and value not in DATA_LEVELS:
                 raise AnnotationError(
                     f"data_level {value!r} is not one of {', '.join(DATA_LEVELS)}"

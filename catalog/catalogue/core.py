@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from intake.readers.entry import Catalog, ReaderDescription
 
-from ..errors import CatalogMismatch, DatasetNotFound, QueryError, UnknownFieldError
+from ..errors import (
+    CatalogMismatch,
+    DatasetNotFound,
+    QueryError,
+    QueryLimitError,
+    UnknownFieldError,
+)
 from ..index import SCHEMA_VERSION, connect, listing, resolve_index
+from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_query_text
 from ..paths import from_db
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
@@ -38,7 +45,19 @@ from .fields import (
     meta_key_params,
     resolve,
 )
-from .query import And, Everything, Field, Limit, Not, Or, Query, Text, parse_text
+from .query import (
+    And,
+    Everything,
+    Field,
+    Limit,
+    Not,
+    Or,
+    Query,
+    Text,
+    count_values,
+    count_words,
+    parse_text,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -332,17 +351,31 @@ class DuckDBCatalog(Catalog):
         if text is not None:
             if not isinstance(text, str):
                 raise QueryError(f"text must be a string of words, not {type(text).__name__}")
-            terms = parse_text(text)
+            terms = parse_text(check_query_text(text, count_words))
             if terms:
                 parts.append(Text(terms))
+        if meta is not None and not isinstance(meta, dict):
+            raise QueryError(f"meta is a dict of metadata keys and values, not {meta!r:.40}")
         items = list(filters.items()) + [(f"meta.{k}", v) for k, v in (meta or {}).items()]
+        if len(items) > MAX_FILTERS:
+            raise QueryLimitError(f"{len(items)} filters in one search; at most {MAX_FILTERS}")
+        for key, value in items:
+            if count_values(value) > MAX_FILTER_VALUES:
+                raise QueryLimitError(
+                    f"{key}: {count_values(value):,} values; at most {MAX_FILTER_VALUES:,}"
+                )
         if parts or items:
             with self._connect() as con:
                 parts = [p.resolve(con, self._index) if isinstance(p, Text) else p for p in parts]
                 for key, value in items:
                     target = resolve(key, con)
                     check_choice(target, value)
-                    parts.append(Field(target, value))
+                    field = Field(target, value)
+                    try:
+                        field.sql()  # a bad value fails here, naming its field
+                    except QueryLimitError as exc:
+                        raise QueryLimitError(f"{key}: {exc}") from None
+                    parts.append(field)
         order = self._check_order(sort_by) if sort_by is not None else None
         query = self._query if not parts else And((self._query, *parts))
         new = self._derive(query, order)
@@ -351,7 +384,11 @@ class DuckDBCatalog(Catalog):
 
     def _check_order(self, sort_by: str | Sequence[str]) -> tuple[str, ...]:
         keys = (sort_by,) if isinstance(sort_by, str) else tuple(sort_by)
+        if len(keys) > MAX_FIELDS:
+            raise QueryLimitError(f"sorting by {len(keys)} keys; at most {MAX_FIELDS}")
         for key in keys:
+            if not isinstance(key, str):
+                raise QueryError(f"sort_by takes field names, not {key!r:.40}")
             name = key.lstrip("-+")
             if name not in SORTABLE:
                 close = difflib.get_close_matches(name, sorted(SORTABLE), n=4)
@@ -460,6 +497,10 @@ class DuckDBCatalog(Catalog):
         out: dict[str, dict[Any, int]] = {}
         where, params = self._where()
         fields = fields or DEFAULT_FACETS
+        if len(fields) > MAX_FIELDS:
+            raise QueryLimitError(f"{len(fields)} fields to count; at most {MAX_FIELDS}")
+        if not all(isinstance(f, str) for f in fields):
+            raise QueryError(f"facets takes field names, not {fields!r:.60}")
         with self._connect() as con:
             targets = {field: resolve(field, con) for field in fields}
             # the selection is evaluated on the snapshot only if a field is counted there
@@ -487,6 +528,8 @@ class DuckDBCatalog(Catalog):
 
     def range(self, field: str) -> tuple[Any, Any]:
         """``(min, max)`` of a numeric, size, length or time field in the selection."""
+        if not isinstance(field, str):
+            raise QueryError(f"range takes a field name, not {field!r:.40}")
         t = resolve(field)
         if t.key not in COLUMNS and t.key not in VIRTUAL:
             raise QueryError(f"range() works on index columns, not {field!r}")

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import QueryError
+from ..errors import QueryError, QueryLimitError
 from ..index import listing
 from ..index.readcache import _stamp
 from ..index.search_text import words
+from ..inputs import check_filter_text, check_number, number
 from ..paths import to_db
 from . import predicates
 from .fields import (
@@ -274,6 +275,27 @@ def parse_text(text: str) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def count_words(text: str) -> int:
+    """How many words a text search looks up: the index's words of every term (a
+    term of punctuation only counts as one).
+
+    >>> count_words('sandstone "pore-network" -raw')
+    4
+    """
+    n = 0
+    for term in parse_text(text):
+        body = term[1:] if _negative(term) else term
+        n += max(1, len(words(to_db(body))))
+    return n
+
+
+def count_values(value: Any) -> int:
+    """How many values a filter value holds (a list counts its items, nested ones too)."""
+    if isinstance(value, list | set | frozenset):
+        return sum(count_values(v) for v in value)
+    return 1
+
+
 def _scalar(kind: str, value: Any) -> Any:
     """A single comparison value for a field kind."""
     if kind == LENGTH:
@@ -309,6 +331,8 @@ def value_pred(kind: str, value: Any) -> Pred:
     if isinstance(value, bool):
         raise QueryError(f"{value!r} is not a value this field holds")
     if isinstance(value, str):
+        if kind in (TEXT, PATH):
+            check_filter_text(value, "the value", path=kind == PATH)
         op, rest = split_op(value)
         if op is not None and (kind in ORDERED or op == "!="):
             return _compare_pred(kind, op, rest)
@@ -344,6 +368,8 @@ def _compare_pred(kind: str, op: str, rest: str) -> Pred:
 def _range_pred(kind: str, lo: Any, hi: Any) -> Pred:
     if kind not in ORDERED and kind not in (TEXT, PATH):
         raise QueryError("ranges work on numbers, sizes, lengths, times and text")
+    if kind in (TEXT, PATH):  # text ranges compare text: 1..9 is "1".."9"
+        lo, hi = (v if v is None else _text_bound(kind, v) for v in (lo, hi))
     parts: list[Cmp] = []
     if lo is not None:
         parts.append(Cmp(">=", period(lo)[0] if kind == TIME else _scalar(kind, lo)))
@@ -358,41 +384,73 @@ def _range_pred(kind: str, lo: Any, hi: Any) -> Pred:
     return AllOf(tuple(parts)) if parts else NotNull()
 
 
+def _text_bound(kind: str, value: Any) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise QueryError(f"{value!r} is not text; a text range takes strings")
+    text = check_filter_text(str(value), "the value", path=kind == PATH)
+    return to_db(text) if kind == PATH else text
+
+
 def _meta_sql(t: Target, value: Any) -> SQL:
-    """Nested metadata: numbers compare with ``num``, everything else with text."""
+    """Nested metadata: numbers compare with ``num``, everything else with text; the
+    values of a list are tested in one lookup of the metadata table."""
     key_sql, key_params = META_KEY_SQL, meta_key_params(t.meta_key or "")
-    if value is None:
-        return f"d.id NOT IN (SELECT dataset_id FROM metadata WHERE {key_sql})", key_params
-    if isinstance(value, list | set | frozenset):
-        if not value:
-            raise QueryError("an empty list matches nothing; give at least one value")
-        parts = [_meta_sql(t, v) for v in value]
-        return " OR ".join(f"({s})" for s, _ in parts), [p for _, ps in parts for p in ps]
+    items = _flatten(value) if isinstance(value, list | set | frozenset) else [value]
+    if not items:
+        raise QueryError("an empty list matches nothing; give at least one value")
+    parts, params = [], []
+    if any(v is None for v in items):  # missing: no such key
+        parts.append(f"d.id NOT IN (SELECT dataset_id FROM metadata WHERE {key_sql})")
+        params.extend(key_params)
+    conds = [_meta_cond(v) for v in items if v is not None]
+    if conds:
+        cond = " OR ".join(f"({c})" for c, _ in conds)
+        parts.append(f"d.id IN (SELECT dataset_id FROM metadata WHERE {key_sql} AND ({cond}))")
+        params.extend([*key_params, *(p for _, ps in conds for p in ps)])
+    return " OR ".join(f"({p})" for p in parts), params
+
+
+def _flatten(values: Any) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        out.extend(_flatten(v) if isinstance(v, list | set | frozenset) else [v])
+    return out
+
+
+def _meta_cond(value: Any) -> SQL:
+    """The condition on one metadata row (``value``, ``num``) for one search value."""
     numeric = _is_number(value) or (
         isinstance(value, tuple) and all(v is None or _is_number(v) for v in value)
     )
     if isinstance(value, str) and split_op(value)[0] in ("<", "<=", ">", ">="):
         op, rest = split_op(value)
-        try:
-            cond, params = f"num {op} ?", [float(rest)]
-        except ValueError:
-            cond, params = f"value {op} ?", [rest]
-    elif numeric and isinstance(value, tuple):
-        cond, params = predicates.sql(_range_pred(INT, *value), "num")
-    elif numeric:
-        cond, params = "num = ?", [float(value)]
-    elif isinstance(value, tuple):
-        cond, params = predicates.sql(
+        found = number(rest)
+        if found is not None:
+            return f"num {op} ?", [_meta_number(found)]
+        check_filter_text(rest, "the value")
+        return f"value {op} ?", [rest]
+    if numeric and isinstance(value, tuple):
+        if len(value) != 2:
+            raise QueryError(f"a range is a (low, high) pair, not {value!r}")
+        bounds = tuple(v if v is None else _meta_number(v) for v in value)
+        return predicates.sql(_range_pred(INT, *bounds), "num")
+    if numeric:
+        return "num = ?", [_meta_number(value)]
+    if isinstance(value, tuple):
+        return predicates.sql(
             _range_pred(TEXT, *(None if v is None else str(v) for v in value)), "value"
         )
-    elif isinstance(value, dt.date):
-        cond, params = "value LIKE ?", [value.isoformat() + "%"]
-    else:
-        cond, params = _value_sql(TEXT, "value", str(value))
-    return (
-        f"d.id IN (SELECT dataset_id FROM metadata WHERE {key_sql} AND ({cond}))",
-        [*key_params, *params],
-    )
+    if isinstance(value, dt.date):
+        return "value LIKE ?", [value.isoformat() + "%"]
+    return _value_sql(TEXT, "value", str(value))
+
+
+def _meta_number(value: int | float) -> float:
+    """A number compared with the metadata's ``num`` (a double): finite."""
+    try:
+        return float(check_number(float(value)))
+    except OverflowError:
+        raise QueryLimitError(f"{str(value)[:20]}... is out of range") from None
 
 
 def _is_number(v: Any) -> bool:

@@ -14,7 +14,8 @@ import calendar
 import datetime as dt
 import re
 
-from ..errors import QueryError
+from ..errors import QueryError, QueryLimitError
+from ..inputs import check_number, number
 from ..units import parse_length
 
 OPS = ("<=", ">=", "!=", "<", ">", "=")
@@ -72,49 +73,75 @@ def glob_to_like(pattern: str) -> str:
 
 
 def parse_bytes(value: object) -> int:
-    """Bytes from a number or ``"500 MB"``, ``"2GiB"`` (decimal and binary units)."""
+    """Bytes from a number or ``"500 MB"``, ``"2GiB"`` (decimal and binary units),
+    within the 64-bit range of the index's sizes."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
+        check_number(value)
+        return int(check_number(int(value), integer=True))
     m = _BYTES_RE.match(str(value))
     unit = m.group(2).lower() if m else None
     if not m or (unit not in _BYTE_UNITS and unit != ""):
         raise QueryError(f"cannot read {value!r} as a size; use bytes or e.g. '500 MB', '2 GiB'")
-    return int(float(m.group(1)) * _BYTE_UNITS.get(unit or "b", 1))
+    size = check_number(float(m.group(1)) * _BYTE_UNITS.get(unit or "b", 1))
+    return int(check_number(int(size), integer=True))
 
 
 def parse_length_value(value: object) -> float:
     """Metres from a number (taken as metres) or ``"5um"``, ``"0.5 mm"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return float(check_number(_float(value)))
+    text = str(value)
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        raise QueryLimitError(f"{text[:40]!r}: write numbers with the digits 0-9")
     try:
-        return parse_length(str(value))
+        metres = parse_length(text)
     except ValueError as exc:
         raise QueryError(f"{exc}; give a length like '5um', '0.5 mm' or 5e-6 (metres)") from None
+    return float(check_number(metres))
 
 
-def parse_number(value: object) -> float:
+def parse_number(value: object) -> int | float:
+    """A number from a number or ASCII text (``"3"``, ``"-1.5e3"``), finite, and an
+    integer within 64 bits; ``"٣"``, ``"inf"`` and ``"1_000"`` are refused.
+
+    >>> parse_number("3"), parse_number(2.5)
+    (3, 2.5)
+    """
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
+        found: int | float | None = value
+    else:
+        found = number(str(value))
+    if found is None:
+        raise QueryLimitError(f"{str(value)[:40]!r} is not a number (write digits 0-9)")
+    return check_number(found, integer=isinstance(found, int))
+
+
+def _float(value: int | float) -> float:
     try:
-        return float(str(value))
-    except ValueError:
-        raise QueryError(f"{value!r} is not a number") from None
+        return float(value)
+    except OverflowError:
+        raise QueryLimitError(f"{str(value)[:20]}... is out of range") from None
 
 
-_ISO_PARTS = (
-    (re.compile(r"^\d{4}$"), "%Y", "year"),
-    (re.compile(r"^\d{4}-\d{2}$"), "%Y-%m", "month"),
-    (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d", "day"),
+_ISO_PARTS = (  # ASCII digits only ([0-9], not \\d)
+    (re.compile(r"^[0-9]{4}$"), "%Y", "year"),
+    (re.compile(r"^[0-9]{4}-[0-9]{2}$"), "%Y-%m", "month"),
+    (re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), "%Y-%m-%d", "day"),
 )
 
 
 def _next(start: dt.datetime, unit: str) -> dt.datetime:
-    if unit == "year":
-        return start.replace(year=start.year + 1)
-    if unit == "month":
-        y, m = divmod(start.month, 12)
-        return start.replace(year=start.year + y, month=m + 1)
-    return start + dt.timedelta(days=1)
+    """The start of the next period; the last instant a datetime holds after the
+    last period of year 9999."""
+    try:
+        if unit == "year":
+            return start.replace(year=start.year + 1)
+        if unit == "month":
+            y, m = divmod(start.month, 12)
+            return start.replace(year=start.year + y, month=m + 1)
+        return start + dt.timedelta(days=1)
+    except (ValueError, OverflowError):
+        return dt.datetime.max
 
 
 def period(value: object) -> tuple[dt.datetime, dt.datetime | None]:
@@ -136,6 +163,8 @@ def period(value: object) -> tuple[dt.datetime, dt.datetime | None]:
             start = dt.datetime.strptime(text, fmt)
             return start, _next(start, unit)
     try:
+        if not text.isascii():
+            raise ValueError(text)
         return dt.datetime.fromisoformat(text).replace(tzinfo=None), None
     except ValueError:
         _check_date(text[:10])
@@ -148,10 +177,12 @@ def period(value: object) -> tuple[dt.datetime, dt.datetime | None]:
 def _check_date(text: str) -> None:
     """Raise a :class:`QueryError` naming the part of ``YYYY[-MM[-DD]]`` that does not
     exist (month 13, February 30); anything else passes."""
-    m = re.match(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", text)
+    m = re.match(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$", text)
     if not m:
         return
     year, month, day = int(m[1]), m[2] and int(m[2]), m[3] and int(m[3])
+    if year < 1:
+        raise QueryError(f"{text!r} is not a date: years start at 0001")
     if month is not None and not 1 <= month <= 12:
         raise QueryError(f"{text!r} is not a date: there is no month {month} (01-12)")
     if day is not None:
