@@ -84,12 +84,26 @@ def sql(pred: Pred, col: str) -> SQL:
     if isinstance(pred, Negated):
         s, p = sql(pred.part, col)
         return f"NOT coalesce(({s}), FALSE)", p
+    if isinstance(pred, AnyOf) and len(pred.parts) > MANY and _all_lower_eq(pred.parts):
+        # one list for many values (an id list): binding thousands of ORs takes seconds
+        values = [p.value for p in pred.parts]  # type: ignore[attr-defined]
+        return f"list_contains(list_transform(?::VARCHAR[], lambda v: lower(v)), lower({col}))", [
+            values
+        ]
     if isinstance(pred, AnyOf | AllOf):
         parts = [sql(x, col) for x in pred.parts]
         if isinstance(pred, AnyOf):
             return " OR ".join(f"({s})" for s, _ in parts), [v for _, ps in parts for v in ps]
         return " AND ".join(s for s, _ in parts), [v for _, ps in parts for v in ps]
     raise TypeError(f"not a condition: {pred!r}")  # pragma: no cover
+
+
+#: lists of more values than this are matched through one list parameter
+MANY = 8
+
+
+def _all_lower_eq(parts: tuple[Pred, ...]) -> bool:
+    return all(isinstance(p, LowerEq) and isinstance(p.value, str) for p in parts)
 
 
 _OPS = {

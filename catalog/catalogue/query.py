@@ -402,7 +402,18 @@ def _meta_sql(t: Target, value: Any) -> SQL:
     if any(v is None for v in items):  # missing: no such key
         parts.append(f"d.id NOT IN (SELECT dataset_id FROM metadata WHERE {key_sql})")
         params.extend(key_params)
-    conds = [_meta_cond(v) for v in items if v is not None]
+    values = [v for v in items if v is not None]
+    # many plain strings or numbers are tested as one list each (an OR of thousands of
+    # conditions takes DuckDB seconds to bind)
+    plain = [v for v in values if _plain_text(v)]
+    nums = [_meta_number(v) for v in values if _is_number(v)]
+    conds = [_meta_cond(v) for v in values if not _plain_text(v) and not _is_number(v)]
+    if plain:
+        conds.append(_value_sql(TEXT, "value", plain if len(plain) > 1 else plain[0]))
+    if len(nums) > 1:
+        conds.append(("list_contains(?::DOUBLE[], num)", [nums]))
+    elif nums:
+        conds.append(("num = ?", nums))
     if conds:
         cond = " OR ".join(f"({c})" for c, _ in conds)
         parts.append(f"d.id IN (SELECT dataset_id FROM metadata WHERE {key_sql} AND ({cond}))")
@@ -415,6 +426,12 @@ def _flatten(values: Any) -> list[Any]:
     for v in values:
         out.extend(_flatten(v) if isinstance(v, list | set | frozenset) else [v])
     return out
+
+
+def _plain_text(value: Any) -> bool:
+    """Whether a metadata search value is compared as text for equality (a string,
+    not a comparison or a glob)."""
+    return isinstance(value, str) and split_op(value)[0] is None and not has_glob(value)
 
 
 def _meta_cond(value: Any) -> SQL:
