@@ -51,9 +51,14 @@ def cli_value(text: str) -> Any:
 
 def _number(text: str) -> Any:
     """A number when ``text`` is one in ASCII digits (``"3"``, ``"1e-6"``), else the
-    text itself: ``"٣"``, ``"inf"`` and ``"1_000"`` stay text (:func:`catalog.inputs.number`)."""
+    text itself: ``"٣"``, ``"inf"`` and ``"1_000"`` stay text (:func:`catalog.inputs.number`),
+    and so do whole numbers with leading zeros (``"0001"``, a year; ``"007"``, a sample),
+    which a number would change."""
     found = number(text)
-    return text if found is None else found
+    digits = text.strip().lstrip("+-")
+    if found is None or (isinstance(found, int) and len(digits) > 1 and digits[0] == "0"):
+        return text
+    return found
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:

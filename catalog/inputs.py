@@ -120,7 +120,10 @@ def parse_float(text: str, what: str) -> float:
     value = number(text)
     if value is None:
         raise QueryLimitError(f"{what} must be a number (digits 0-9), not {_short(text)}")
-    return float(check_number(float(value), what))
+    try:
+        return float(check_number(float(value), what))
+    except OverflowError:
+        raise QueryLimitError(f"{what}: {_short(text)} is out of range") from None
 
 
 def _short(value: object, n: int = 40) -> str:

@@ -13,6 +13,7 @@ from catalog.errors import (
     DatasetNotFound,
     DatasetUnavailable,
     IndexLockedError,
+    InputLimitError,
     LineageError,
     PreviewCancelled,
     QueryError,
@@ -31,6 +32,12 @@ class BadRequest(ExtensionError, ValueError):
     """A malformed request: a bad parameter, id, path or JSON body (400)."""
 
     status = 400
+
+
+class PayloadTooLarge(ExtensionError, ValueError):
+    """A request body over the size the extension reads (413)."""
+
+    status = 413
 
 
 class Forbidden(ExtensionError, PermissionError):
@@ -55,6 +62,7 @@ SAFE_500 = "internal error in the voxcat server extension; the server log has th
 
 #: catalogue errors whose messages are written for users, by status code
 _MAPPED: tuple[tuple[type[BaseException], int], ...] = (
+    (InputLimitError, 400),  # over a limit of catalog.inputs (README, "Limits")
     (QueryError, 400),  # includes UnknownFieldError with its "did you mean" hint
     (AnnotationError, 400),
     (ViewError, 400),
@@ -84,5 +92,6 @@ __all__ = [
     "ExtensionError",
     "Forbidden",
     "NotFound",
+    "PayloadTooLarge",
     "status_and_message",
 ]

@@ -137,7 +137,7 @@ class TagsHandler(VoxcatHandler):
     @authorized
     async def post(self, dataset_id: str) -> None:
         """Body ``{"tags": ["porosity", ...]}``; answers the dataset's tags."""
-        tags = text_list(json_body(self.request.body, ["tags"]), "tags")
+        tags = text_list(json_body(self.request.body, ["tags"], ["tags"]), "tags")
         index = self.voxcat.index_path
         self.send(await self.blocking(api.add_tags, index, check_id(dataset_id), tags))
 
@@ -146,7 +146,7 @@ class TagsHandler(VoxcatHandler):
     async def delete(self, dataset_id: str) -> None:
         """``?tag=a&tag=b`` (or a body ``{"tags": [...]}``); answers the tags left."""
         if self.request.body:
-            tags = text_list(json_body(self.request.body, ["tags"]), "tags")
+            tags = text_list(json_body(self.request.body, ["tags"], ["tags"]), "tags")
         else:
             tags = self.get_query_arguments("tag")
             if not tags:
@@ -160,7 +160,7 @@ class NotesHandler(VoxcatHandler):
     @authorized
     async def post(self, dataset_id: str) -> None:
         """Body ``{"text": "..."}``; answers all notes of the dataset."""
-        text = json_body(self.request.body, ["text"])["text"]
+        text = json_body(self.request.body, ["text"], ["text"])["text"]
         if not isinstance(text, str) or not text.strip():
             raise BadRequest("text must be a non-empty string")
         index = self.voxcat.index_path

@@ -124,6 +124,8 @@ def slice_png(index: Path, dataset_id: str, req: SliceRequest) -> SlicePNG:
 
 def slice_request(args: Mapping[str, Sequence[str]]) -> SliceRequest:
     """Parse ``dims=y,x&z=57&size=512&level=&percentiles=1,99.5`` (other dims by name)."""
+    from catalog.inputs import parse_float
+
     from .params import int_arg, list_arg
 
     dims = tuple(list_arg(args, "dims")) or ("y", "x")
@@ -133,13 +135,14 @@ def slice_request(args: Mapping[str, Sequence[str]]) -> SliceRequest:
     level = int_arg(args, "level", None, 0, 64)
     pct = list_arg(args, "percentiles") or ["1", "99.5"]
     try:
-        lo, hi = (float(p) for p in pct)
-    except ValueError:
+        lo, hi = (parse_float(p, "percentiles") for p in pct)
+    except ValueError:  # not two numbers in ASCII digits
         lo = hi = -1.0
     if not 0 <= lo < hi <= 100:
         raise BadRequest("percentiles must be two increasing numbers in 0..100, e.g. 1,99.5")
     at = {}
-    known = {"dims", "size", "level", "percentiles"}
+    # ``token``: Jupyter's own, for clients that authenticate in the URL (as <img> does)
+    known = {"dims", "size", "level", "percentiles", "token"}
     for key in args:
         if key in known or key.startswith("_") or not any(args[key]):
             continue  # "_..." and valueless keys: cache busters (JupyterLab adds "?<time>")

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from catalog.cli_catalogue import cli_value
+from catalog.errors import InputLimitError
+from catalog.inputs import MAX_FIELDS, parse_int
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 #: query parameters of ``search`` and ``facets`` that are not filters (``token`` is
 #: Jupyter's own, for clients that authenticate in the URL)
@@ -28,6 +31,8 @@ RESERVED = frozenset({"q", "sort", "offset", "limit", "files", "fields", "ranges
 #: keywords of ``cat.search`` itself, which a filter may not shadow
 SEARCH_KEYWORDS = {"text": "q", "sort_by": "sort", "meta": "meta.<key>"}
 MAX_LIMIT = 1000
+#: the largest JSON body a request may send (10,000 ids or a long note fit easily)
+MAX_BODY_BYTES = 1_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,22 +55,24 @@ def _one(args: Mapping[str, Sequence[str]], name: str) -> str | None:
 def int_arg(
     args: Mapping[str, Sequence[str]], name: str, default: int | None, lo: int, hi: int
 ) -> int | None:
-    """An integer query parameter within ``lo..hi``."""
+    """An integer query parameter within ``lo..hi``, in ASCII digits."""
     raw = _one(args, name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a whole number, not {raw[:40]!r}") from None
-    if not lo <= value <= hi:
-        raise BadRequest(f"{name} must be between {lo} and {hi}, not {value}")
-    return value
+        return parse_int(raw, name, lo, hi)
+    except InputLimitError as exc:
+        raise BadRequest(str(exc)) from None
 
 
-def list_arg(args: Mapping[str, Sequence[str]], name: str) -> list[str]:
-    """A comma-separated (or repeated) query parameter as a list of non-empty items."""
-    return [p.strip() for v in args.get(name) or [] for p in v.split(",") if p.strip()]
+def list_arg(args: Mapping[str, Sequence[str]], name: str, most: int = MAX_FIELDS) -> list[str]:
+    """A comma-separated (or repeated) query parameter as a list of distinct non-empty
+    items, at most ``most`` of them."""
+    items = [p.strip() for v in args.get(name) or [] for p in v.split(",") if p.strip()]
+    items = list(dict.fromkeys(items))
+    if len(items) > most:
+        raise BadRequest(f"{name}: {len(items)} items; at most {most}")
+    return items
 
 
 def bool_arg(args: Mapping[str, Sequence[str]], name: str) -> bool:
@@ -103,18 +110,60 @@ def search_args(args: Mapping[str, Sequence[str]]) -> SearchArgs:
     return SearchArgs(text or None, filters, sort, bool_arg(args, "files"))
 
 
-def json_body(raw: bytes, required: Sequence[str] = ()) -> dict[str, Any]:
-    """A request's JSON object body, with ``required`` keys present."""
+def json_body(
+    raw: bytes, required: Sequence[str] = (), allowed: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A request's JSON object body, with ``required`` keys present and, when
+    ``allowed`` is given, no other keys. NaN and Infinity (not JSON), unpaired
+    surrogate escapes (not text) and bodies over :data:`MAX_BODY_BYTES` are refused."""
+    if len(raw or b"") > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the request body has {len(raw):,} bytes; at most {MAX_BODY_BYTES:,} are read"
+        )
     try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = json.loads(raw or b"{}", parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
+    _check_strings(body)
     missing = [k for k in required if k not in body]
     if missing:
         raise BadRequest(f"the request body needs {', '.join(map(repr, missing))}")
+    if allowed is not None:
+        unknown = sorted(set(body) - set(allowed))
+        if unknown:
+            raise BadRequest(
+                f"unknown field {', '.join(repr(k[:40]) for k in unknown[:5])} in the request "
+                f"body; it takes {', '.join(map(repr, allowed))}"
+            )
     return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse unpaired surrogates (``"\\ud800"`` escapes) anywhere in a parsed body:
+    they are not text, and nothing downstream can store or compare them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise BadRequest(
+                    f"the request body holds {item[:40]!r}: an unpaired surrogate escape "
+                    "is not text"
+                )
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def text_list(body: Mapping[str, Any], key: str) -> list[str]:

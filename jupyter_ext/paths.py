@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from catalog.inputs import MAX_NAME_BYTES, MAX_PATH_CHARS
+
 from .errors import BadRequest, Forbidden, NotFound
 
 #: dataset ids: lower-case letters and digits, 6 to 32 of them
@@ -40,11 +42,23 @@ def resolve_user_path(raw: object, base: Path, roots: Sequence[Path], what: str)
         raise BadRequest(f"{what}: give a path as a non-empty string")
     if "\x00" in raw:
         raise BadRequest(f"{what}: the path contains a NUL character")
+    if len(raw) > MAX_PATH_CHARS:
+        raise BadRequest(
+            f"{what}: the path has {len(raw):,} characters; at most {MAX_PATH_CHARS:,}"
+        )
     parts = re.split(r"[\\/]+", raw)
+    longest = max(len(p.encode("utf-8", "surrogatepass")) for p in parts)
+    if longest > MAX_NAME_BYTES:
+        raise BadRequest(
+            f"{what}: a folder or file name of {longest} bytes; names hold at most "
+            f"{MAX_NAME_BYTES} bytes"
+        )
     if ".." in parts:
         raise BadRequest(f"{what}: '..' is not allowed in paths; give the folder itself")
     candidate = Path(raw) if os.path.isabs(raw) else base / raw
     real = Path(os.path.realpath(candidate))
+    if len(str(real).encode("utf-8", "surrogatepass")) >= MAX_PATH_CHARS:  # PATH_MAX
+        raise BadRequest(f"{what}: the full path is longer than {MAX_PATH_CHARS:,} bytes")
     real_roots = [Path(os.path.realpath(r)) for r in roots]
     if not any(_inside(real, r) for r in real_roots):
         raise Forbidden(

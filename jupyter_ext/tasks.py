@@ -59,7 +59,7 @@ def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Jo
     """``(kind, args to show, job function)`` for a job request; raises on bad input."""
     kind = body.get("kind")
     planners = {"scan": _plan_scan, "pyramid": _plan_pyramid, "export": _plan_export}
-    if kind not in planners:
+    if not isinstance(kind, str) or kind not in planners:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}, not {str(kind)[:40]!r}")
     allowed = ALLOWED_KEYS[kind]
     unknown = sorted(set(body) - allowed - {"kind"})
