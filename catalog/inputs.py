@@ -191,7 +191,11 @@ def check_tag(tag: object) -> str:
 def check_tags(tags: Iterable[object], *, removing: bool = False) -> list[str]:
     """The tags of one call, cleaned and de-duplicated; at most :data:`MAX_TAGS`.
     When ``removing``, a tag stored before these rules (one holding a control
-    character) is accepted, so it can still be removed."""
+    character) is accepted, so it can still be removed.
+
+    >>> check_tags(["b", " b ", "a"])
+    ['b', 'a']
+    """
     tags = list(tags)
     if len(tags) > MAX_TAGS:
         raise AnnotationLimitError(f"{len(tags)} tags in one call; at most {MAX_TAGS}")
@@ -210,7 +214,11 @@ def check_tags(tags: Iterable[object], *, removing: bool = False) -> list[str]:
 
 def check_note(text: object) -> str:
     """A note: some text, at most :data:`MAX_NOTE_CHARS` characters; line breaks and
-    tabs are kept, other control characters refused."""
+    tabs are kept, other control characters refused.
+
+    >>> check_note("ring artefacts in the top slices")
+    'ring artefacts in the top slices'
+    """
     text = _check_text(text, "the note", MAX_NOTE_CHARS, AnnotationLimitError, allowed=_LAYOUT)
     if not text.strip():
         raise AnnotationLimitError("a note needs some text")
@@ -219,7 +227,11 @@ def check_note(text: object) -> str:
 
 def check_field_value(key: str, value: str) -> str:
     """A user field's text (``cat.set``): one line of at most :data:`MAX_FIELD_CHARS`
-    characters, except ``description``, which may hold lines up to a note's size."""
+    characters, except ``description``, which may hold lines up to a note's size.
+
+    >>> check_field_value("sample", "S01")
+    'S01'
+    """
     if key == "description":
         return _check_text(value, key, MAX_NOTE_CHARS, AnnotationLimitError, allowed=_LAYOUT)
     return _check_text(value, key, MAX_FIELD_CHARS, AnnotationLimitError, labels=True)
@@ -228,7 +240,11 @@ def check_field_value(key: str, value: str) -> str:
 def check_query_text(text: str, count_words: Callable[[str], int]) -> str:
     """A text search within :data:`MAX_QUERY_CHARS` characters and
     :data:`MAX_QUERY_WORDS` words (``count_words`` counts them as the index does);
-    file-name bytes that are not UTF-8 (surrogate escapes) are searchable."""
+    file-name bytes that are not UTF-8 (surrogate escapes) are searchable.
+
+    >>> check_query_text("sandstone -raw", lambda t: len(t.split()))
+    'sandstone -raw'
+    """
     _check_text(to_db(text), "the search text", MAX_QUERY_CHARS, QueryLimitError, allowed=_LAYOUT)
     n = count_words(text)
     if n > MAX_QUERY_WORDS:
@@ -242,7 +258,11 @@ def check_query_text(text: str, count_words: Callable[[str], int]) -> str:
 def check_filter_text(value: str, what: str, *, path: bool = False) -> str:
     """A text value of a filter: at most :data:`MAX_PATH_CHARS` characters and no
     unpaired surrogate, except, in ``path`` fields, the escapes of file-name bytes
-    that are not UTF-8. Control characters pass: file names may hold them."""
+    that are not UTF-8. Control characters pass: file names may hold them.
+
+    >>> check_filter_text("sand*", "name")
+    'sand*'
+    """
     text = to_db(value) if path else value
     _check_text(text, what, MAX_PATH_CHARS, QueryLimitError, allowed=_ALL_CONTROLS)
     return value
