@@ -224,6 +224,16 @@ def test_too_many_filters_or_fields_are_refused(cat) -> None:
         cat.search(sort_by=["name"] * 65)
 
 
+def test_pages_are_bounded(cat) -> None:
+    assert len(cat.head(2**63 - 1)) == len(cat)
+    with pytest.raises(QueryLimitError, match="head"):
+        cat.head(2**63)
+    with pytest.raises(QueryLimitError, match="head"):
+        cat.page(2**62, 4)
+    with pytest.raises(QueryError, match="whole number"):
+        cat.head(2.5)
+
+
 def test_unpaired_surrogates_in_text_filters_are_refused(cat) -> None:
     with pytest.raises(QueryLimitError, match=r"^name: .*surrogate"):
         cat.search(name="\ud800")

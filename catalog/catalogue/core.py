@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
+import operator
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..errors import (
     UnknownFieldError,
 )
 from ..index import SCHEMA_VERSION, connect, listing, resolve_index
-from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_query_text
+from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
@@ -402,9 +403,15 @@ class DuckDBCatalog(Catalog):
 
     def head(self, n: int = 10) -> DuckDBCatalog:
         """The first ``n`` datasets in the current order, as a catalogue."""
-        if n < 0:
-            raise QueryError("head(n) needs n >= 0")
-        return self._derive(Limit(self._scoped(), self._order_sql(), int(n)))
+        try:
+            count = None if isinstance(n, bool) else operator.index(n)  # ints, numpy ints
+        except TypeError:
+            count = None
+        if count is None or count < 0:
+            raise QueryError(f"head(n) needs a whole number n >= 0, not {n!r:.40}")
+        n = count
+        check_number(n, "head(n)", integer=True)
+        return self._derive(Limit(self._scoped(), self._order_sql(), n))
 
     def _combine(self, other: object, op: str) -> DuckDBCatalog:
         if not isinstance(other, DuckDBCatalog):
