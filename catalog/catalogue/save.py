@@ -140,6 +140,7 @@ def write_result(obj: Any, path: Path) -> Path:
     tmp = temp_path(path)
     try:
         _write_to(obj, path, tmp, dsa, xr)
+        pause("save.writing")
     except BaseException:
         remove(tmp)
         raise
