@@ -8,6 +8,7 @@ killer or ``kill -9`` would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -15,14 +16,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def kill_at(code: str, step: str, *args: object, timeout: float = 120.0) -> str:
-    """Run ``code`` (``sys.argv[1:]`` are ``args``) until it pauses at ``step``, kill it
-    with SIGKILL and return what it wrote to stderr. Fails if it ends without pausing."""
+@contextlib.contextmanager
+def paused_at(code: str, step: str, *args: object, timeout: float = 120.0) -> Iterator[str]:
+    """Run ``code`` (``sys.argv[1:]`` are ``args``) until it pauses at ``step``; yield
+    what it wrote to stderr while it sleeps there, then kill it with SIGKILL. Fails if
+    it ends without pausing."""
     env = {
         **os.environ,
         "VOXCAT_PAUSE_AT": step,
@@ -62,6 +66,8 @@ def kill_at(code: str, step: str, *args: object, timeout: float = 120.0) -> str:
             seen.append(line)
             if line.strip() == f"voxcat: paused at {name}":
                 break
+        yield "".join(seen)
+        assert proc.poll() is None, "the child did not stay paused"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
@@ -69,4 +75,10 @@ def kill_at(code: str, step: str, *args: object, timeout: float = 120.0) -> str:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-    return "".join(seen)
+
+
+def kill_at(code: str, step: str, *args: object, timeout: float = 120.0) -> str:
+    """Run ``code`` until it pauses at ``step`` and kill it there with SIGKILL; returns
+    what it wrote to stderr."""
+    with paused_at(code, step, *args, timeout=timeout) as err:
+        return err

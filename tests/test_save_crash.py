@@ -5,10 +5,6 @@ again never makes a second dataset."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,7 +18,7 @@ from catalog.index import cache_dir
 from catalog.index.audit import list_audit
 
 from .conftest import q
-from .killing import REPO, kill_at
+from .killing import kill_at, paused_at
 
 SAVE = """
 import sys
@@ -132,24 +128,9 @@ def test_a_save_in_progress_is_left_alone(lab) -> None:
     """Another process's save, still running, is not a leftover; once it is killed,
     its folder is."""
     index, raw = lab
-    env = {**os.environ, "VOXCAT_PAUSE_AT": "save.written", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SAVE, str(index), str(raw)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # the test timeout bounds this wait
-            if "paused at save.written" in line:
-                break
-        assert proc.poll() is None
+    with paused_at(SAVE, "save.written", index, raw):
         assert clean_store(index) == []  # its writer is alive
         assert any(store_dir(index).rglob("pores.zarr"))
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
     removed = clean_store(index)  # now it is dead
     assert len(removed) == 1 and not removed[0].exists()
     assert list((cache_dir(index) / SAVING).iterdir()) == []
