@@ -122,7 +122,9 @@ def remove(path: Path) -> None:
             path.unlink()
 
 
-def remove_stale(folder: Path, max_age: float = MAX_AGE, suffixes=(".tmp",)) -> list[Path]:
+def remove_stale(
+    folder: Path, max_age: float = MAX_AGE, suffixes: tuple[str, ...] = (".tmp",)
+) -> list[Path]:
     """Remove the stale hidden temporaries (names starting with ``.`` and ending in
     one of ``suffixes``) directly in ``folder``; returns what was removed."""
     removed = []

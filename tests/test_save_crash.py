@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from catalog import open_catalog, scan, verify_audit
-from catalog.catalogue.save import SAVING, clean_store, store_dir
+from catalog.catalogue.save import SAVING, clean_store, store_dir, write_result
 from catalog.index import cache_dir
 from catalog.index.audit import list_audit
 
@@ -134,3 +134,25 @@ def test_a_save_in_progress_is_left_alone(lab) -> None:
     removed = clean_store(index)  # now it is dead
     assert len(removed) == 1 and not removed[0].exists()
     assert list((cache_dir(index) / SAVING).iterdir()) == []
+
+
+def test_a_save_an_older_voxcat_left_half_done_is_completed_not_made_twice(lab) -> None:
+    """Before saves were one transaction, a crash after the scan of the result left a
+    dataset without lineage, provenance or save record; saving the same result again
+    completes that dataset instead of adding a second one."""
+    index, raw = lab
+    cat = open_catalog(index)
+    da = cat[raw].read()
+    seg = (da > 2000).astype("uint8")
+    folder = store_dir(index) / "20250101-120000-abcdef"
+    folder.mkdir(parents=True)
+    write_result(seg, folder / "pores.zarr")  # what the old save did, up to its scan
+    scan(folder / "pores.zarr", index, jobs=1, progress=False)
+    (old,) = _saved(index)
+    assert "provenance" not in (open_catalog(index)[old].metadata["meta"] or {})
+    again = cat.save(
+        seg, name="pores", parents=[raw], step="threshold", params={"t": 2000}, tags=["auto"]
+    )
+    assert again == old and _saved(index) == [old]
+    _complete(index, old, raw)
+    assert [p.name for p in store_dir(index).iterdir()] == [folder.name]
