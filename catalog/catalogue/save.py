@@ -211,7 +211,7 @@ def save(
     """
     from ..readers.base import DATA_LEVELS
 
-    index = resolve_index(cat.index)
+    index = Path(os.path.abspath(resolve_index(cat.index)))  # the index holds absolute paths
     parents = list(parents)
     if parents and not step:
         raise LineageError("save with parents needs step='...' naming what was done")
@@ -400,7 +400,7 @@ def clean_store(index: str | os.PathLike[str]) -> list[Path]:
     from ..index import connect, transaction
     from ..index.store import append_audit, current_user
 
-    index = resolve_index(index)
+    index = Path(os.path.abspath(resolve_index(index)))
     removed: list[Path] = []
     base = cache_dir(index) / SAVING
     stale = [m for m in sorted(base.glob(".*.tmp")) if is_stale(m)] if base.is_dir() else []

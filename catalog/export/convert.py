@@ -218,8 +218,8 @@ def _write_level(
     da: Any, store: Path, group: str, tap: _Tap | None = None, log: ResumeLog | None = None
 ) -> dict[str, int]:
     """Write one level as ``group/image``; returns the dask blocks it was written in.
-    With ``log``, the blocks an interrupted run wrote (and logged) are kept, and each
-    block written now is logged."""
+    With ``log``, the chunks an interrupted run wrote (and logged) are kept, and each
+    chunk written now is logged."""
     chunks = chunks_for(tuple(map(str, da.dims)), tuple(da.shape), da.dtype.itemsize)
     block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape))
     data = da.chunk(dict(zip(da.dims, block)))
