@@ -35,6 +35,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             "built": [{"id": i, "path": display(p), "seconds": s} for i, p, s in report.built],
             "failed": [{"dataset": d, "error": e} for d, e in report.failed],
             "pruned": [display(p) for p in pruned],
+            "removed": [display(p) for p in report.removed],
             "bytes_on_disk": report.bytes_on_disk,
         }
         print(json.dumps(out, indent=2, ensure_ascii=False))

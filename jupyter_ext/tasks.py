@@ -231,10 +231,19 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     if mode not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}")
     ids, total, query = _export_ids(ctx, body)
+    allow_restricted = _flag(body, "allow_restricted")
+    if not allow_restricted:  # refused now, with the ids and why, not by the job later
+        from catalog.errors import RestrictedDataError
+        from catalog.export.select import check_access
+
+        try:
+            check_access(ctx.index, ids)
+        except RestrictedDataError as exc:
+            raise BadRequest(str(exc)) from None
     options = {
         "mode": mode,
         "include_ancestors": _flag(body, "include_ancestors"),
-        "allow_restricted": _flag(body, "allow_restricted"),
+        "allow_restricted": allow_restricted,
         "skip_unreadable": _flag(body, "skip_unreadable"),
         "query": query,
     }

@@ -6,6 +6,7 @@ fields are listed in ``user_set`` so a rescan never overwrites them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -28,13 +29,21 @@ def _clean_tags(tags: Iterable[str], *, removing: bool = False) -> list[str]:
     return out
 
 
-def tag(index: str | os.PathLike[str], ids: list[str], tags: Iterable[str]) -> int:
-    """Add tags to datasets; returns the number of new (dataset, tag) pairs."""
+def _within(index: str | os.PathLike[str], con: Any) -> Any:
+    """A transaction of its own, or the caller's connection when it gives one."""
+    return transaction(index) if con is None else contextlib.nullcontext(con)
+
+
+def tag(
+    index: str | os.PathLike[str], ids: list[str], tags: Iterable[str], *, con: Any = None
+) -> int:
+    """Add tags to datasets; returns the number of new (dataset, tag) pairs. With
+    ``con``, inside the caller's transaction."""
     clean = _clean_tags(tags)
     if not ids:
         return 0
     user, t = current_user(), now()
-    with transaction(index) as con:
+    with _within(index, con) as con:
         new = con.execute(
             "SELECT i, g FROM (SELECT DISTINCT unnest(?) AS i) CROSS JOIN (SELECT unnest(?) AS g) "
             "WHERE NOT EXISTS (SELECT 1 FROM tags WHERE dataset_id = i AND tag = g) "
@@ -110,15 +119,18 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def set_fields(index: str | os.PathLike[str], ids: list[str], fields: Mapping[str, Any]) -> int:
-    """Set user fields on datasets; ``None`` clears one (a rescan may infer it again)."""
+def set_fields(
+    index: str | os.PathLike[str], ids: list[str], fields: Mapping[str, Any], *, con: Any = None
+) -> int:
+    """Set user fields on datasets; ``None`` clears one (a rescan may infer it again).
+    With ``con``, inside the caller's transaction."""
     values = _check_fields(fields)
     if not ids:
         return 0
     user = current_user()
     cols = list(values)
     changed = 0
-    with transaction(index) as con:
+    with _within(index, con) as con:
         rows = con.execute(
             f"SELECT id, {', '.join(cols)}, user_set FROM datasets WHERE id IN (SELECT unnest(?))",
             [ids],

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import LineageError
 from ..index import connect, transaction
 from ..index.store import append_audit, current_user, now
+from .access import inherit_restriction
 
 ANCESTORS_SQL = """
 WITH RECURSIVE up(id, depth) AS (
@@ -55,7 +56,9 @@ def link(
     con: Any = None,
 ) -> int:
     """Record that ``child`` was derived from ``parents`` by ``step``; returns the number
-    of new edges. Refuses unknown ids, self-links and cycles."""
+    of new edges. Refuses unknown ids, self-links and cycles. When a parent (or one of
+    its ancestors) is restricted, ``child`` and the datasets derived from it become
+    restricted too (:mod:`.access`)."""
     parents = list(dict.fromkeys(parents))
     if not parents:
         raise LineageError("link needs at least one parent id")
@@ -90,9 +93,10 @@ def link(
         ).fetchall()
     }
     new = [p for p in parents if p not in known]
+    user, t = current_user(), now()
+    inherit_restriction(con, child, parents, user)  # derived from restricted: restricted
     if not new:
         return 0
-    user, t = current_user(), now()
     prov = json.dumps(provenance or {}, default=str)
     con.executemany(
         "INSERT INTO lineage (child, parent, step, params, user_name, time, provenance) "

@@ -16,8 +16,11 @@ reads the file itself (its groups, variable and dimension names: the names the s
 reader of a copied file gives) or, when xarray cannot read it so, as voxcat reads it.
 
 Each level is computed from the level before as written (read back in the blocks it was
-written in); the BLAKE3 of every block of level 0 as it goes to Zarr and as it is read
-back for level 1 are compared, which checks level 0 without reading the source again.
+written in); the BLAKE3 of every storage chunk of level 0 as it goes to Zarr and as it
+is read back for level 1 are compared, which checks level 0 without reading the source
+again. Levels read from the source are written chunk by chunk and, for a resumable
+conversion (``resume=``), logged chunk by chunk: a conversion killed half way keeps
+its temporary store and the next run writes only the chunks not logged (:mod:`.resume`).
 
 >>> levels = convert(da, Path("out/vol.zarr"))          # doctest: +SKIP
 >>> [lv for lv in levels]                                # doctest: +SKIP
@@ -40,8 +43,10 @@ from typing import Any
 import blake3
 import numpy as np
 
+from ..testhooks import pause
 from .chunking import chunks_for
 from .files import TMP
+from .resume import ResumeLog
 
 VOLUME_CHUNK = 64  # a stack this deep or deeper is a volume: its pyramid halves z too
 TILE = 256
@@ -209,15 +214,40 @@ def _plain(var: Any) -> Any:
     return var.copy(data=values.astype(str))
 
 
-def _write_level(da: Any, store: Path, group: str, tap: _Tap | None = None) -> dict[str, int]:
-    """Write one level as ``group/image``; returns the dask blocks it was written in."""
-    import xarray as xr
-
+def _write_level(
+    da: Any, store: Path, group: str, tap: _Tap | None = None, log: ResumeLog | None = None
+) -> dict[str, int]:
+    """Write one level as ``group/image``; returns the dask blocks it was written in.
+    With ``log``, the chunks an interrupted run wrote (and logged) are kept, and each
+    chunk written now is logged."""
     chunks = chunks_for(tuple(map(str, da.dims)), tuple(da.shape), da.dtype.itemsize)
     block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape))
     data = da.chunk(dict(zip(da.dims, block)))
+    header = {
+        "shape": [int(n) for n in da.shape],
+        "chunks": list(chunks),
+        "block": list(block),
+        "dtype": np.dtype(da.dtype).str,
+    }
+    done = log.level(group, header) if log is not None else None
+    if done is None:
+        _create_level(da, data, store, group, chunks)
+        if log is not None:
+            log.start(group, header)
+        done = {}
+    elif log is not None:
+        log.kept += len(done)
     if tap is not None:
-        data = data.copy(data=_tapped(data.data, tap.written))
+        tap.chunks = tuple(chunks)
+        tap.sent.update({k: bytes.fromhex(v) for k, v in done.items() if v})
+    _write_blocks(data.data, store, group, tuple(chunks), set(done), tap, log)
+    return dict(zip(da.dims, block))
+
+
+def _create_level(da: Any, data: Any, store: Path, group: str, chunks: tuple[int, ...]) -> None:
+    """The level's group: ``image`` (empty), its attributes and its coordinates."""
+    import xarray as xr
+
     ds = xr.Dataset({"image": data})
     ds.attrs = {}
     for key, var in ds.variables.items():
@@ -229,27 +259,110 @@ def _write_level(da: Any, store: Path, group: str, tap: _Tap | None = None) -> d
         ds[name].attrs = _clean_attrs(dict(ds[name].attrs))
         if ds[name].dtype == object:
             ds[name] = ds[name].astype(str)
+    lazy = {n: ds.coords[n].compute() for n in ds.coords if ds.coords[n].chunks is not None}
+    if lazy:  # written now with the metadata; only the image is written block by block
+        ds = ds.assign_coords(lazy)
     encoding = {"image": {"chunks": chunks, "compressors": [_compressor()]}}
-    ds.to_zarr(store, group=group, mode="w", zarr_format=2, consolidated=False, encoding=encoding)
-    return dict(zip(da.dims, block))
+    ds.to_zarr(
+        store, group=group, mode="w", zarr_format=2, consolidated=False, encoding=encoding,
+        compute=False,
+    )  # fmt: skip
+
+
+def _chunk_keys(start: tuple[int, ...], shape: tuple[int, ...], chunks: tuple[int, ...]) -> list:
+    """Indices of the storage chunks of a block at ``start`` of ``shape``."""
+    return list(
+        itertools.product(
+            *(range(a // c, (a + n + c - 1) // c) for a, n, c in zip(start, shape, chunks))
+        )
+    )
+
+
+def _pieces(
+    shape: tuple[int, ...], start: tuple[int, ...], chunks: tuple[int, ...]
+) -> list[tuple[tuple[int, ...], tuple[slice, ...], tuple[slice, ...]]]:
+    """``(chunk index, slices in the block, slices in the array)`` of each storage
+    chunk of a block at ``start`` of ``shape`` (blocks hold whole chunks)."""
+    out = []
+    for key in _chunk_keys(start, shape, chunks):
+        lo = [k * c - a for k, c, a in zip(key, chunks, start)]
+        local = tuple(slice(o, min(o + c, n)) for o, c, n in zip(lo, chunks, shape))
+        full = tuple(slice(a + s.start, a + s.stop) for a, s in zip(start, local))
+        out.append((key, local, full))
+    return out
+
+
+def _write_blocks(
+    arr: Any,
+    store: Path,
+    group: str,
+    chunks: tuple[int, ...],
+    done: set[tuple[int, ...]],
+    tap: _Tap | None,
+    log: ResumeLog | None,
+) -> None:
+    """Write the dask array ``arr`` into ``group/image`` chunk by chunk, each chunk
+    logged once written, except the chunks in ``done``; blocks all of whose chunks are
+    done are not even read."""
+    import dask
+    import zarr
+    from dask.delayed import Delayed
+
+    target = zarr.open_array(store=str(store), path=f"{group}/image", mode="r+", zarr_format=2)
+    starts = [np.cumsum((0, *c[:-1])) for c in arr.chunks]
+    todo = []
+    for idx in np.ndindex(*arr.numblocks):
+        start = tuple(int(starts[d][i]) for d, i in enumerate(idx))
+        shape = tuple(int(arr.chunks[d][i]) for d, i in enumerate(idx))
+        if not all(k in done for k in _chunk_keys(start, shape, chunks)):
+            todo.append(idx)
+    if not todo:
+        return
+
+    def put(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+        assert block_info is not None
+        block = np.asarray(block)
+        start = tuple(a for a, _ in block_info[0]["array-location"])
+        for key, local, full in _pieces(block.shape, start, chunks):
+            if key in done:
+                continue
+            piece = block[local]
+            digest = tap.digest(piece) if tap is not None else b""
+            target[full] = piece
+            if tap is not None:
+                tap.sent_now({key: digest})
+            if log is not None:  # only now: a chunk cut short is written again
+                log.written(group, {key: digest.hex()})
+            pause("export.chunk")
+        return np.zeros((1,) * block.ndim, np.int8)
+
+    marks = arr.map_blocks(
+        put,
+        dtype=np.int8,
+        chunks=tuple((1,) * n for n in arr.numblocks),
+        meta=np.empty((0,) * arr.ndim, np.int8),
+    )
+    if len(todo) == int(np.prod(arr.numblocks)):
+        marks.compute()
+    else:  # only the blocks still to write: the others are not even read
+        graph = marks.__dask_graph__()
+        dask.compute(*[Delayed((marks.name, *idx), graph) for idx in todo])
 
 
 class _Tap:
-    """Level 0 checked without reading the source again: the BLAKE3 of every block as
-    it is handed to Zarr, then of the same block as it is read back from the store to
-    compute level 1 (values in native byte order, NaNs made alike)."""
+    """Level 0 checked without reading the source again: the BLAKE3 of every storage
+    chunk as it is handed to Zarr (or, resuming, as an earlier run logged it), then of
+    the same chunk as it is read back from the store to compute level 1 (values in
+    native byte order, NaNs made alike)."""
 
     def __init__(self) -> None:
+        self.chunks: tuple[int, ...] | None = None  # storage chunks of level 0
         self.sent: dict[tuple, bytes] = {}
         self.back: dict[tuple, bool] = {}
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(block_info: dict) -> tuple:
-        return tuple(map(tuple, block_info[0]["array-location"]))
-
-    @staticmethod
-    def _digest(block: np.ndarray) -> bytes:
+    def digest(block: np.ndarray) -> bytes:
         block = np.asarray(block)
         block = block.astype(block.dtype.newbyteorder("="), copy=False)
         if block.dtype.kind in "fc" and np.isnan(block).any():
@@ -257,24 +370,28 @@ class _Tap:
         raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1)
         return block.dtype.str.encode() + blake3.blake3(raw).digest()
 
-    def written(self, block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
-        if block_info is not None:
-            digest = self._digest(block)
-            with self._lock:
-                self.sent[self._key(block_info)] = digest
-        return block
+    def sent_now(self, digests: dict[tuple, bytes]) -> None:
+        with self._lock:
+            self.sent.update(digests)
 
     def read_back(self, block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         if block_info is not None:
-            key = self._key(block_info)
-            same = self.sent.get(key) == self._digest(block)
+            start = tuple(a for a, _ in block_info[0]["array-location"])
+            values = np.asarray(block)
+            chunks = self.chunks or tuple(values.shape)
+            found = {
+                key: self.digest(values[local])
+                for key, local, _ in _pieces(tuple(values.shape), start, chunks)
+            }
             with self._lock:
-                self.back[key] = same and self.back.get(key, True)
+                for key, digest in found.items():
+                    same = self.sent.get(key) == digest
+                    self.back[key] = same and self.back.get(key, True)
         return block
 
     @property
     def all_equal(self) -> bool:
-        """Every block written was read back with the same values."""
+        """Every chunk written was read back with the same values."""
         return bool(self.sent) and self.back.keys() == self.sent.keys() and all(self.back.values())
 
 
@@ -335,6 +452,7 @@ class Converted(list):
     that were written (else compare level 0 with the source yourself)."""
 
     verified: bool = False
+    kept: int = 0  # chunks an interrupted run had written, kept instead of written again
 
 
 def convert(
@@ -345,30 +463,44 @@ def convert(
     segmentation: bool = False,
     progress: Callable[[int], None] | None = None,
     levels: list[Any] | None = None,
+    resume: str | None = None,
 ) -> Converted:
     """Write ``data`` to the Zarr ``dest`` atomically; returns the shapes of the levels
     written (see :class:`Converted`). ``data`` is a voxcat-read ``DataArray`` (with
     ``levels``, the source's own pyramid levels 1, 2, ... written as they are instead of
-    computed), a ``Dataset``, or ``{group path: Dataset}`` written group by group."""
+    computed), a ``Dataset``, or ``{group path: Dataset}`` written group by group.
+
+    ``resume`` (a key naming the source, such as its checksum and shape) makes an image
+    conversion resumable: cut short, it keeps its temporary store, and the next call
+    with the same key keeps the chunks the first one logged as written (see
+    :mod:`.resume`) and writes the rest. Without it, or for a container, a conversion
+    cut short leaves nothing behind."""
     import xarray as xr
 
     tmp = dest.with_name(dest.name + TMP)
-    shutil.rmtree(tmp, ignore_errors=True)
     tap = _Tap()
+    image = not isinstance(data, dict | xr.Dataset)
+    log = ResumeLog.open(tmp, resume) if resume is not None and image else None
+    if log is None:
+        shutil.rmtree(tmp, ignore_errors=True)
     try:
-        if isinstance(data, dict | xr.Dataset):
+        if not image:
             groups = data if isinstance(data, dict) else {"": data}
             shapes = Converted([_write_groups(groups, tmp)])
             if progress is not None:
                 progress(sum(int(ds.nbytes) for ds in groups.values()))
         else:
             shapes = Converted(
-                _write_pyramid(data, tmp, name, segmentation, progress, tap, levels or [])
+                _write_pyramid(data, tmp, name, segmentation, progress, tap, levels or [], log)
             )
             shapes.verified = tap.all_equal and not levels
+            shapes.kept = log.kept if log is not None else 0
+        if log is not None:
+            log.close()
         sync_file_system(tmp)  # one flush beats an fsync per chunk file
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
+        if log is None:
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written stays behind
         raise
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
@@ -449,9 +581,12 @@ def _write_pyramid(
     progress: Callable[[int], None] | None,
     tap: _Tap | None = None,
     given: list[Any] | None = None,
+    log: ResumeLog | None = None,
 ) -> list[tuple[int, ...]]:
     """Level 0, then the ``given`` levels as they are, or (none given) levels computed
-    from the one before until the largest plane fits in a 256×256 tile."""
+    from the one before until the largest plane fits in a 256×256 tile. The levels read
+    from the source (level 0 and given ones) resume with ``log``; computed levels are
+    computed again from level 0 as written (which checks it, see :class:`_Tap`)."""
     import xarray as xr
     import zarr
 
@@ -460,7 +595,10 @@ def _write_pyramid(
     shapes: list[tuple[int, ...]] = []
     datasets = []
     for k in range(max(MAX_LEVELS, len(given) + 1)):
-        blocks = _write_level(level, store, str(k), tap if k == 0 and not given else None)
+        blocks = _write_level(
+            level, store, str(k), tap if k == 0 and not given else None,
+            log if k == 0 or given else None,
+        )  # fmt: skip
         if progress is not None and k == 0:
             progress(int(level.nbytes))
         shapes.append(tuple(int(n) for n in level.shape))

@@ -281,6 +281,7 @@ class Journal:
         self.dest = dest
         self.path = dest / STATE_DIR / "done.jsonl"
         self.done: dict[str, dict[str, Any]] = {}
+        self.kept_chunks = 0  # chunks of Zarr conversions resumed by this run (not logged)
         self._lock = threading.Lock()
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():

@@ -24,6 +24,7 @@ from . import package
 from .describe import write_tag_files
 from .files import STATE_DIR, TMP, Journal, Writer, hash_files, record
 from .preflight import preflight, refusal
+from .resume import NAME as RESUME_LOG
 from .select import Selection, select
 from .stock import NotStock, check, stock_entry, zarr_entry
 
@@ -46,6 +47,7 @@ class ExportReport:
     audited: bool
     skipped: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     # id -> name, path, cause: datasets left out because they could not be read
+    resumed_chunks: int = 0  # Zarr chunks an interrupted conversion wrote, kept
 
     @property
     def files(self) -> int:
@@ -77,6 +79,11 @@ class ExportReport:
             + (
                 f"; {self.resumed_files} files already there were kept"
                 if self.resumed_files
+                else ""
+            )
+            + (
+                f"; {self.resumed_chunks} Zarr chunks of interrupted conversions were kept"
+                if self.resumed_chunks
                 else ""
             )
         ]
@@ -123,6 +130,8 @@ def _prepare(dest: Path, params: dict[str, Any]) -> Journal:
     (dest / STATE_DIR).mkdir(parents=True, exist_ok=True)
     package.write_text(state, json.dumps({**params, "complete": False}, indent=2))
     for tmp in [*dest.glob(f"*{TMP}"), *(dest / "data").rglob(f"*{TMP}")]:  # cut short before
+        if (tmp / RESUME_LOG).is_file() and not tmp.is_symlink():
+            continue  # a Zarr conversion cut short: it resumes from what it logged
         shutil.rmtree(tmp) if tmp.is_dir() and not tmp.is_symlink() else tmp.unlink()
     return Journal(dest)
 
@@ -353,7 +362,7 @@ def _export(
     }
     return ExportReport(
         dest, mode, index, datasets, sel.ancestors, resumed, time.perf_counter() - t0, lic,
-        audited, skipped,
+        audited, skipped, journal.kept_chunks,
     )  # fmt: skip
 
 
@@ -497,8 +506,9 @@ def _convert(
     if done is None or not target.is_dir():
         shapes = convert(
             data, target, name=row["name"], segmentation=row["data_level"] == "segmentation",
-            progress=step, levels=levels,
+            progress=step, levels=levels, resume=_resume_key(row, data, levels),
         )  # fmt: skip
+        journal.kept_chunks += shapes.kept
         if not getattr(shapes, "verified", False):  # level 0 was not all read back for level 1
             try:
                 _verify_conversion(data, target, row, levels)
@@ -519,6 +529,13 @@ def _convert(
         for k, p in enumerate(sorted(p for p in journal.done if p.startswith(prefix)))
     ]
     return files, [tuple(s) for s in done["shapes"]]
+
+
+def _resume_key(row: dict[str, Any], data: Any, levels: list[Any]) -> str:
+    """What a resumed conversion must find unchanged: the dataset's content checksum
+    and what is converted (shapes and dtypes of every level)."""
+    parts = [f"{getattr(a, 'dtype', '')}{list(getattr(a, 'shape', ()))}" for a in [data, *levels]]
+    return f"{row.get('checksum') or row['id']}|{'|'.join(parts)}"
 
 
 def _pairs(data: Any, target: Path, levels: list[Any]) -> list[tuple[str, Any, Any]]:

@@ -2,7 +2,8 @@
 annotations and lineage, read from the index in one short read-only connection.
 
 Refuses what must not leave: (unless told otherwise) datasets whose ``access`` is
-``restricted``. Whether each dataset can be read is checked next, by
+``restricted`` and datasets derived from restricted data at any depth of their lineage
+(:mod:`catalog.catalogue.access`). Whether each dataset can be read is checked next, by
 :func:`.preflight.preflight`.
 
 >>> sel = select("lab.duckdb", ["k2x9q4m1abcd"], include_ancestors=True)  # doctest: +SKIP
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..catalogue.access import describe, restricted_sources
 from ..errors import ExportError, RestrictedDataError
 from ..index import connect
 from ..paths import from_db, resolve_for_db
@@ -146,7 +148,8 @@ def select(
                 "SELECT key, value FROM settings WHERE key IN ('license', 'organization')"
             ).fetchall()
         )
-    _check(rows, every, allow_restricted)
+        locked = {} if allow_restricted else restricted_sources(con, every)
+    _check(rows, locked)
     base = Path(index).resolve().parent  # an export's index: paths relative to its folder
     for r in rows.values():
         r["path"] = resolve_for_db(r["path"], base)
@@ -175,15 +178,34 @@ def select(
     )
 
 
-def _check(rows: dict[str, dict[str, Any]], ids: list[str], allow_restricted: bool) -> None:
-    if not allow_restricted:
-        locked = [rows[i] for i in ids if (rows[i].get("access") or "") == "restricted"]
-        if locked:
-            raise RestrictedDataError(
-                f"{len(locked)} dataset(s) have access 'restricted': {_named(locked)}. "
-                "Leave them out, or pass allow_restricted=True (--allow-restricted) if you "
-                "are allowed to share them"
+def _check(rows: dict[str, dict[str, Any]], locked: dict[str, list[str]]) -> None:
+    if locked:
+        named = [{**rows[i], "why": describe(i, found)} for i, found in locked.items()]
+        raise RestrictedDataError(
+            f"{len(named)} dataset(s) have access 'restricted' or are derived from "
+            f"restricted data: {_named(named, 'why')}. Leave them out, or pass "
+            "allow_restricted=True (--allow-restricted) if you are allowed to share them"
+        )
+
+
+def check_access(index: str | os.PathLike[str], ids: list[str]) -> None:
+    """Raise :class:`~catalog.errors.RestrictedDataError` naming each of ``ids`` that is
+    restricted or derived from restricted data (what :func:`select` refuses unless
+    ``allow_restricted``); a quick check before an export is queued.
+
+    >>> check_access("lab.duckdb", ["k2x9q4m1abcd"])             # doctest: +SKIP
+    """
+    with connect(index, read_only=True) as con:
+        locked = restricted_sources(con, ids)
+        if not locked:
+            return
+        rows = {
+            r["id"]: r
+            for r in _fetch(
+                con, "SELECT id, name FROM datasets WHERE id IN (SELECT unnest(?))", list(locked)
             )
+        }
+    _check(rows, locked)
 
 
 def _iso(value: Any) -> Any:

@@ -26,9 +26,12 @@ import numpy as np
 from ..errors import CatalogError, PreviewCancelled
 from ..index import connect, resolve_index, transaction
 from ..paths import display
+from ..tempfiles import remove_stale
 from .dataset import load_ref
 from .store import (
     PREVIEW_MIN_BYTES,
+    SUFFIX,
+    TEMP_SUFFIXES,
     build_preview,
     preview_levels,
     preview_path,
@@ -42,13 +45,15 @@ STATES = ("built", "current", "would build", "not needed", "failed")
 @dataclasses.dataclass
 class PreviewReport:
     """What :func:`build_previews` did: ``counts`` per state, ``built`` as
-    ``(id, path, seconds)``, ``failed`` as ``(dataset label, cause)``."""
+    ``(id, path, seconds)``, ``failed`` as ``(dataset label, cause)``, ``removed``: the
+    temporary folders of interrupted builds (their process gone) it deleted."""
 
     index: Path
     counts: dict[str, int]
     built: list[tuple[str, Path, float]]
     failed: list[tuple[str, str]]
     seconds: float
+    removed: list[Path] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -56,11 +61,17 @@ class PreviewReport:
 
     @property
     def bytes_on_disk(self) -> int:
-        """Size of every preview of the index (built now or before)."""
+        """Size of every complete preview of the index (built now or before); the
+        hidden temporary folders of builds in progress or cut short do not count."""
         base = previews_dir(self.index)
         if not base.is_dir():
             return 0
-        return sum(f.stat().st_size for f in base.rglob("*") if f.is_file())
+        total = 0
+        for top in base.iterdir():
+            if top.name.startswith(".") or not top.name.endswith(SUFFIX):
+                continue
+            total += sum(f.stat().st_size for f in top.rglob("*") if f.is_file())
+        return total
 
     def __str__(self) -> str:
         parts = [f"{self.counts[s]} {s}" for s in STATES if self.counts[s] or s != "would build"]
@@ -72,6 +83,8 @@ class PreviewReport:
             f"  failed: {cause}" if label in cause else f"  failed: {label}: {cause}"
             for label, cause in self.failed
         ]
+        if self.removed:
+            lines.append(f"  removed {len(self.removed)} leftover(s) of interrupted builds")
         return "\n".join(lines)
 
 
@@ -126,6 +139,8 @@ def build_previews(
     path = resolve_index(index).resolve()
     wanted = None if ids is None else list(dict.fromkeys(ids))
     chosen, small = _candidates(path, wanted, min_bytes)
+    base = previews_dir(path)
+    removed = [] if dry_run else remove_stale(base, suffixes=TEMP_SUFFIXES)
     counts = dict.fromkeys(STATES, 0)
     counts["not needed"] = small
     built: list[tuple[str, Path, float]] = []
@@ -159,7 +174,10 @@ def build_previews(
             failed.append((label, str(exc)))
             records.append(("preview.failed", ident, {"error": str(exc)}))
             counts["failed"] += 1
+    if removed:
+        rels = [p.relative_to(base.parent).as_posix() for p in removed]
+        records.append(("preview.pruned", None, {"removed": rels}))
     if records:
         with transaction(path) as con:
             append_audit(con, records, current_user())
-    return PreviewReport(path, counts, built, failed, time.perf_counter() - t0)
+    return PreviewReport(path, counts, built, failed, time.perf_counter() - t0, removed)

@@ -6,8 +6,11 @@ source changes and is rescanned (a new checksum names a new preview; the old one
 removed by :func:`prune_previews`). It is written into a hidden temporary folder and
 renamed into place when complete, so an interrupted build is never used and two
 concurrent builds of one preview cannot mix: the first rename wins, the other build
-is discarded. Every build is recorded in the index table ``previews`` and in the
-audit log (``preview.built``).
+is discarded. The temporary name records the building process (see
+:mod:`catalog.tempfiles`): a build killed half way leaves it behind, never counted as a
+preview, and the next build (or :func:`prune_previews`) removes it once that process is
+gone. Every build is recorded in the index table ``previews`` and in the audit log
+(``preview.built``, with the leftovers it removed).
 
 >>> path = ensure_preview("lab.duckdb", "k2x9q4m1abcd")       # doctest: +SKIP
 """
@@ -21,13 +24,14 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import PreviewCancelled, PreviewError
 from ..index.connection import cache_dir, connect, resolve_index, transaction
+from ..tempfiles import MAX_AGE, is_stale, remove_stale, temp_path
+from ..testhooks import pause
 from .dataset import DatasetRef, load_ref, view_coords
 from .levels import DEFAULT_PERCENTILES, Level, open_zarr_level, sample_values, value_range
 from .originals import open_level
@@ -54,6 +58,7 @@ CREATE TABLE IF NOT EXISTS previews (
     PRIMARY KEY (dataset_id, checksum)
 )
 """
+TEMP_SUFFIXES = (".tmp", ".trash")  # hidden names of builds in progress or cut short
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
 
@@ -200,7 +205,8 @@ def _build(
 
     t0 = time.perf_counter()
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    leftovers = remove_stale(final.parent, suffixes=TEMP_SUFFIXES)  # of killed builds
+    tmp = temp_path(final)
     axes, labels = ref.axes, ref.is_labels
     shapes = plan_levels(ref.shape, axes, ref.spacing, target)
     volume = is_volume(ref.shape, axes)
@@ -243,6 +249,7 @@ def _build(
         ones = (1,) * len(axes)
         # level 0 from the files, and the levels that follow from its blocks in memory
         k = write_level(src, arrays[0], ones, labels, derived=list(zip(arrays[1:], steps)), **opts)
+        pause("preview.level")
         while k < len(shapes) - 1:  # blocks too thin to halve further: read level k back
             prev = open_zarr_level(tmp / str(k))
             derived = list(zip(arrays[k + 2 :], steps[k + 1 :]))
@@ -278,7 +285,7 @@ def _build(
             ) from exc
         raise
     if won:
-        _record(ref, final, shapes, time.perf_counter() - t0)
+        _record(ref, final, shapes, time.perf_counter() - t0, leftovers)
     return final
 
 
@@ -309,7 +316,7 @@ def _commit(tmp: Path, final: Path, checksum: str) -> bool:
         if preview_levels(final, checksum):  # another build finished first: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
             return False
-    trash = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.trash")
+    trash = temp_path(final, ".trash")
     with contextlib.suppress(OSError):
         os.rename(final, trash)  # an unusable leftover (damaged by hand): replace it
     os.rename(tmp, final)
@@ -317,7 +324,13 @@ def _commit(tmp: Path, final: Path, checksum: str) -> bool:
     return True
 
 
-def _record(ref: DatasetRef, path: Path, shapes: list[tuple[int, ...]], seconds: float) -> None:
+def _record(
+    ref: DatasetRef,
+    path: Path,
+    shapes: list[tuple[int, ...]],
+    seconds: float,
+    leftovers: list[Path] | None = None,
+) -> None:
     from ..index.store import append_audit, current_user, now
 
     rel = path.relative_to(cache_dir(ref.index)).as_posix()
@@ -334,15 +347,19 @@ def _record(ref: DatasetRef, path: Path, shapes: list[tuple[int, ...]], seconds:
             "levels": [list(s) for s in shapes],
             "seconds": round(seconds, 2),
         }
+        if leftovers:
+            base = cache_dir(ref.index)
+            detail["removed"] = [p.relative_to(base).as_posix() for p in leftovers]
         append_audit(con, [("preview.built", ref.id, detail)], current_user())
 
 
 def prune_previews(
-    index: str | os.PathLike[str] | None = None, *, tmp_age: float = 6 * 3600
+    index: str | os.PathLike[str] | None = None, *, tmp_age: float = MAX_AGE
 ) -> list[Path]:
     """Delete previews whose data is no longer in the index (changed, rescanned or
-    removed) and temporary folders of builds abandoned more than ``tmp_age`` seconds
-    ago. Returns what was removed.
+    removed) and temporary folders of builds whose process is gone (or, when that
+    cannot be told, abandoned more than ``tmp_age`` seconds ago). Returns what was
+    removed.
 
     >>> prune_previews("lab.duckdb")                             # doctest: +SKIP
     [PosixPath('lab.voxcat/previews/5f2a....ome.zarr')]
@@ -363,7 +380,7 @@ def prune_previews(
         if name.endswith(SUFFIX) and not name.startswith("."):
             stale = name[: -len(SUFFIX)] not in current
         else:
-            stale = name.startswith(".") and time.time() - path.stat().st_mtime > tmp_age
+            stale = name.startswith(".") and is_stale(path, tmp_age)
         if stale:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
