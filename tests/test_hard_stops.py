@@ -4,6 +4,7 @@ scan like Ctrl-C (finished datasets saved, the scan marked interrupted, exit 130
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import secrets
@@ -23,9 +24,7 @@ import tifffile
 
 import catalog
 from catalog import scan
-from catalog.index import connect
-
-pytestmark = pytest.mark.slow
+from catalog.index import connect, transaction
 
 N_FILES = 200
 SETTLE_SECONDS = 5.0  # how long a dead scan's processes may take to go
@@ -142,6 +141,7 @@ def _start_scan(tree: Path, index: Path) -> subprocess.Popen:
         )
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_scan_takes_its_fork_server_and_workers_with_it(
     tree: Path, tmp_path: Path, reaper: list
 ) -> None:
@@ -158,6 +158,7 @@ def test_kill_9_of_a_scan_takes_its_fork_server_and_workers_with_it(
     assert _survivors(family) == []
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_scan_like_ctrl_c(tree: Path, tmp_path: Path, reaper: list) -> None:
     index = tmp_path / "lab.duckdb"
     proc = _start_scan(tree, index)
@@ -188,6 +189,38 @@ def test_sigterm_stops_a_scan_like_ctrl_c(tree: Path, tmp_path: Path, reaper: li
     assert rep["unchanged"] == kept and rep["added"] == N_FILES - kept
 
 
+def test_a_running_scan_whose_pid_was_taken_over_is_marked_interrupted(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """A scan killed an hour ago left its row ``running``; its pid now belongs to
+    another process, which must not pass for it. A scan that does run is left alone."""
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    tifffile.imwrite(drive / "a.tif", rng.integers(0, 9, (2, 8, 8), dtype=np.uint16))
+    index = tmp_path / "lab.duckdb"
+    scan(drive, index, jobs=1, progress=False, thumbnails=False)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        host, now = socket.gethostname(), datetime.datetime.now()
+        with transaction(index) as con:
+            con.executemany(
+                "INSERT INTO scans VALUES (?, '/gone', 'someone', ?, ?, ?, NULL, 'running', NULL)",
+                [
+                    (901, host, other.pid, now - datetime.timedelta(hours=1)),
+                    (902, host, os.getpid(), now),
+                ],
+            )
+        scan(drive, index, jobs=1, progress=False, thumbnails=False)
+        with connect(index, read_only=True, cached=False) as con:
+            rows = con.execute(
+                "SELECT scan_id, status FROM scans WHERE scan_id > 900 ORDER BY 1"
+            ).fetchall()
+        assert rows == [(901, "interrupted"), (902, "running")]
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+
+
 # -- the Jupyter server's scan jobs ----------------------------------------------------
 
 
@@ -208,6 +241,7 @@ def _request(url: str, token: str, body: dict | None = None) -> dict:
         return json.loads(r.read())
 
 
+@pytest.mark.slow
 def test_a_scan_job_stops_when_the_jupyter_server_dies(
     tree: Path, tmp_path: Path, reaper: list
 ) -> None:

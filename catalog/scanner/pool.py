@@ -59,6 +59,20 @@ def _start_time(pid: int) -> str | None:
     return stat.rpartition(b")")[2].split()[19].decode()
 
 
+def process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where the system says
+    (Linux); ``None`` elsewhere or if it is gone."""
+    ticks = _start_time(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat", "rb") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith(b"btime "))
+        return boot + int(ticks) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
 def alive(pid: int, started: str | None = None) -> bool:
     """Whether process ``pid`` exists (and, given ``started`` from
     :func:`_start_time`, is the same process)."""

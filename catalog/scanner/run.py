@@ -50,7 +50,7 @@ from . import known as known_mod
 from . import redraw
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
-from .pool import guarded_pool, run_pool
+from .pool import alive, guarded_pool, process_started, run_pool
 from .thumbnail import UNWRITTEN
 from .walk import Candidate, regroup, walk
 from .worker import Result, process_safely
@@ -391,16 +391,14 @@ def _record_issues(con: Any, scan_id: int, issues: Iterable[tuple[str, str, str 
         con.executemany("INSERT INTO scan_issues VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
+def _pid_alive(pid: int | None, started: dt.datetime | None = None) -> bool:
+    """Whether the scan process ``pid`` that registered a scan at ``started`` still
+    runs: a process that took over the pid later is not it."""
+    if not pid or not alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    began = process_started(pid)
+    # the scan registers itself after the process started (1 s: the boot time's rounding)
+    return began is None or started is None or began <= started.timestamp() + 1.0
 
 
 def _start(
@@ -409,10 +407,11 @@ def _start(
     """Register the scan; return its id, the path pattern and what the index knows."""
     host = socket.gethostname()
     with transaction(index) as con:
-        for scan_id, pid in con.execute(
-            "SELECT scan_id, pid FROM scans WHERE status = 'running' AND host = ?", [host]
+        for scan_id, pid, started in con.execute(
+            "SELECT scan_id, pid, started FROM scans WHERE status = 'running' AND host = ?",
+            [host],
         ).fetchall():
-            if not _pid_alive(pid):
+            if not _pid_alive(pid, started):
                 con.execute("UPDATE scans SET status = 'interrupted' WHERE scan_id = ?", [scan_id])
         key = "pattern:" + to_db(root)
         if pattern is None:
