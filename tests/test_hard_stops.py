@@ -65,6 +65,13 @@ def _cmdline(p: psutil.Process) -> str:
         return ""
 
 
+def _parent(p: psutil.Process) -> int | None:
+    try:
+        return p.ppid()
+    except psutil.Error:
+        return None
+
+
 def _pool_running(pid: int) -> bool:
     """Whether the fork server and two workers run under ``pid``."""
     return sum("forkserver" in _cmdline(p) for p in _descendants(pid)) >= 3
@@ -219,6 +226,26 @@ def test_a_running_scan_whose_pid_was_taken_over_is_marked_interrupted(
     finally:
         other.kill()
         other.wait(timeout=30)
+
+
+def _double_or_die(item: int) -> int:
+    """Pool work for the test below: item 3 kills its worker process."""
+    if item == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 2 * item
+
+
+def test_a_worker_that_dies_fails_only_its_item_and_leaves_no_process() -> None:
+    from catalog.scanner.pool import run_pool
+
+    results: list = []
+    before = {p.pid for p in _descendants(os.getpid())}
+    run_pool(range(8), 2, _double_or_die, results.append, lambda i: ("crashed", i))
+    assert sorted(results, key=str) == sorted([0, 2, 4, 8, 10, 12, 14, ("crashed", 3)], key=str)
+    me = os.getpid()
+    # the fork server and the resource tracker stay for this process's next pool
+    workers = [p for p in _descendants(me) if p.pid not in before and _parent(p) != me]
+    assert _survivors(workers) == []
 
 
 # -- the Jupyter server's scan jobs ----------------------------------------------------
