@@ -493,19 +493,26 @@ def scan(
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
     index_path = Path(os.path.abspath(resolve_index(index)))
-    with listing.bulk_write(index_path):  # one listing refresh at the end
-        return _scan(
-            root,
-            index_path,
-            t0,
-            jobs=jobs,
-            pattern=pattern,
-            progress=progress,
-            thumbnails=thumbnails,
-            retry_failed=retry_failed,
-            batch_seconds=batch_seconds,
-            batch_size=batch_size,
-        )
+    started: list[int] = []  # the scan id, once registered
+    try:
+        with listing.bulk_write(index_path):  # one listing refresh at the end
+            return _scan(
+                root,
+                index_path,
+                t0,
+                jobs=jobs,
+                pattern=pattern,
+                progress=progress,
+                thumbnails=thumbnails,
+                retry_failed=retry_failed,
+                batch_seconds=batch_seconds,
+                batch_size=batch_size,
+                started=started,
+            )
+    except BaseException:
+        if started:  # stopped while walking, say: not left "running"
+            _mark_interrupted(index_path, started[0])
+        raise
 
 
 def _scan(
@@ -520,6 +527,7 @@ def _scan(
     retry_failed: bool,
     batch_seconds: float,
     batch_size: int,
+    started: list[int],
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -529,6 +537,7 @@ def _scan(
     # datasets that stay unchanged when their files do (see the classification below)
     reusable = ("ok", "missing") if retry_failed else ("ok", "missing", "failed")
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
+    started.append(scan_id)
     if compiled is None and saved:
         compiled = PathPattern(saved)
 
@@ -661,16 +670,22 @@ def _stopped(exc: BaseException, index_path: Path, scan_id: int, writer: _Writer
             writer.flush()  # keep every finished dataset, even on Ctrl-C
         except BaseException as again:
             full, failed = (again, None) if disk_full(again) else (None, again)
-    # if this fails too, the next scan marks it: this pid will be gone by then
-    with contextlib.suppress(Exception), transaction(index_path) as con:
-        con.execute(
-            "UPDATE scans SET status = 'interrupted', finished = ? WHERE scan_id = ?",
-            [now(), scan_id],
-        )
+    _mark_interrupted(index_path, scan_id)
     if full is not None:
         raise DiskFullError(disk_full_cause(full, index_path), _saved(writer)) from full
     if failed is not None:
         raise failed
+
+
+def _mark_interrupted(index_path: Path, scan_id: int) -> None:
+    """Mark a scan that stopped before its end ``interrupted`` (if this fails too, the
+    next scan does it: this pid will be gone by then)."""
+    with contextlib.suppress(Exception), transaction(index_path) as con:
+        con.execute(
+            "UPDATE scans SET status = 'interrupted', finished = ? "
+            "WHERE scan_id = ? AND status = 'running'",
+            [now(), scan_id],
+        )
 
 
 def _redraw(
