@@ -13,17 +13,22 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 from .errors import CatalogError, NotAnIndexError, QueryError
 
 #: exit status of a command given input it cannot use (a bad value, not an index)
 USAGE = 2
+#: exit status of a command stopped by Ctrl-C or SIGTERM (its finished work is saved)
+INTERRUPTED = 130
 #: exit status when the reader of our output went away (``voxcat summary | head -1``),
 #: as for a program ended by SIGPIPE
 BROKEN_PIPE = 141
@@ -243,6 +248,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    with _terminate_like_ctrl_c() as stopped:
+        return _run(args, stopped)
+
+
+class _Stopped:
+    """The signal a command was stopped with (set by :func:`_terminate_like_ctrl_c`)."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c() -> Iterator[_Stopped]:
+    """SIGTERM stops a command as Ctrl-C does: ``KeyboardInterrupt`` where it runs, so a
+    scan saves its finished datasets and is marked interrupted. A second SIGTERM while
+    that happens is ignored (SIGKILL is not)."""
+    stopped = _Stopped()
+
+    def on_term(signum: int, _frame: FrameType | None) -> None:
+        if stopped.signum is None:
+            stopped.signum = signum
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        yield stopped
+        return
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, stopped: _Stopped) -> int:
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
@@ -260,11 +299,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voxcat: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(
-            "voxcat: interrupted; finished work is saved, run the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
+        return _interrupted(stopped)
+    except Exception as exc:
+        if stopped.signum is not None:  # DuckDB turns an interrupt in a query into its own
+            return _interrupted(stopped)
+        from .index.connection import disk_full, disk_full_cause
+
+        if not disk_full(exc):
+            raise
+        where = getattr(exc, "filename", None) or "a file"
+        print(f"voxcat: error: {disk_full_cause(exc, where)}", file=sys.stderr)
+        return 1
+
+
+def _interrupted(stopped: _Stopped) -> int:
+    how = "terminated (SIGTERM)" if stopped.signum == signal.SIGTERM else "interrupted"
+    print(
+        f"voxcat: {how}; finished work is saved, run the same command to resume",
+        file=sys.stderr,
+    )
+    return INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,10 @@
-"""The ``voxcat preview`` command: build preview pyramids for big datasets.
+"""The ``voxcat preview`` command: build preview pyramids for big datasets; and
+``voxcat thumbnails``: draw thumbnails again.
 
 voxcat preview                          # every big dataset without a pyramid
 voxcat preview --modality CT --dry-run  # a selection, like voxcat search; only list
 voxcat preview --min-size 1GB --prune   # bigger ones only; drop previews of old data
+voxcat thumbnails --missing             # those a full disk kept from being written
 """
 
 from __future__ import annotations
@@ -50,10 +52,33 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_thumbnails(args: argparse.Namespace) -> int:
+    from .catalogue import open_catalog
+    from .cli_catalogue import _filters
+    from .scanner.redraw import draw_thumbnails
+
+    ids = None
+    filters = _filters(args)
+    if args.text or filters:
+        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **filters))
+    report = draw_thumbnails(args.index, ids, missing_only=args.missing, jobs=args.jobs)
+    if args.json:
+        out = {
+            "considered": report.considered,
+            "drawn": report.drawn,
+            "failed": [{"dataset": d, "error": e} for d, e in report.failed],
+            "seconds": round(report.seconds, 2),
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print(report)
+    return 0 if report.ok else 1
+
+
 def add_commands(
     sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``preview`` on the main parser."""
+    """Register ``preview`` and ``thumbnails`` on the main parser."""
     from .cli_catalogue import add_selection
     from .preview import PREVIEW_MIN_BYTES
 
@@ -73,3 +98,20 @@ def add_commands(
     )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=_cmd_preview)
+
+    p = sub.add_parser(
+        "thumbnails",
+        help="draw thumbnails again: --missing for those not written (a full disk) or deleted",
+        description="Draw the thumbnails of the selected datasets (default: all) again, or "
+        "with --missing only those the cache lacks: thumbnails a full disk kept from being "
+        "written, deleted ones, and ones that could not be drawn before (tried again).",
+    )
+    add_selection(p, add_index)
+    p.add_argument(
+        "--missing", action="store_true", help="only datasets whose thumbnail file is missing"
+    )
+    p.add_argument(
+        "--jobs", "-j", type=int, default=None, help="worker processes (default: cores)"
+    )
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(func=_cmd_thumbnails)

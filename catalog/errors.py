@@ -113,6 +113,23 @@ class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
 
+class DiskFullError(CatalogError, OSError):
+    """The disk holding the index (or its thumbnails) is full. The message names the
+    file and says what was saved, e.g. ``no space left on device writing lab.duckdb;
+    1,234 datasets were saved, free some space and rerun the scan to continue``:
+    ``cause`` and ``saved`` are the two halves."""
+
+    def __init__(self, cause: str, saved: str) -> None:
+        super().__init__(f"{cause}; {saved}")
+        self.cause, self.saved = cause, saved
+
+    def __str__(self) -> str:
+        return f"{self.cause}; {self.saved}"
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.cause, self.saved))
+
+
 class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
@@ -129,6 +146,7 @@ __all__ = [
     "CatalogMismatch",
     "DatasetNotFound",
     "DatasetUnavailable",
+    "DiskFullError",
     "ImportTableError",
     "ImportTableWarning",
     "IndexError_",

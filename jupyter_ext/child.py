@@ -5,8 +5,11 @@ The child (``python -m jupyter_ext.child SPEC.json``) runs ``catalog.scan`` or
 ``catalog.export.export_catalog`` and writes the outcome next to its spec. Cancelling
 sends it SIGINT: a scan keeps every finished dataset and marks itself ``interrupted``
 in the index, an export keeps what it verified and resumes when run again; after a
-grace period the child is killed. Neither function takes a progress callback, so the
-parent polls a ``progress(pid)`` function of its choosing while it waits.
+grace period the child is killed. SIGTERM stops it the same way, and so does the
+death of the server: a watchdog in the child interrupts it, kills it after the grace
+period, and its worker processes follow it (``catalog.scanner.pool``). Neither
+function takes a progress callback, so the parent polls a ``progress(pid)`` function
+of its choosing while it waits.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +32,7 @@ from typing import Any
 from .jobs import Job, JobCancelled
 
 POLL_SECONDS = 0.25
+WATCH_SECONDS = 0.5  # how often the child checks that the server is still there
 PROGRESS_SECONDS = 1.0
 GRACE_SECONDS = 20.0  # after SIGINT, before the child is killed
 LOG_TAIL = 2000
@@ -44,7 +49,9 @@ def run_in_child(
     ``progress(pid)`` about once a second; returns the child's summary."""
     with tempfile.TemporaryDirectory(prefix=f"voxcat-{spec['kind']}-") as tmp:
         spec_file, result_file, log_file = (Path(tmp) / n for n in ("spec", "result", "log"))
-        spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
+        spec_file.write_text(
+            json.dumps({**spec, "result": str(result_file), "server": os.getpid()})
+        )
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_ext.child", str(spec_file)],
@@ -141,6 +148,7 @@ def _export(spec: dict[str, Any]) -> dict[str, Any]:
 SWALLOWING = frozenset({("process_safely", os.path.join("scanner", "worker.py"))})
 RETRY_SECONDS = 0.05
 _interrupted = threading.Event()
+_orphaned = threading.Event()
 
 
 def _swallowed_here(frame: FrameType | None) -> bool:
@@ -162,11 +170,26 @@ def _interrupt(_signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _watch_server(server: int) -> None:
+    """Stop as on cancel when the server that started this child is gone."""
+    while os.getppid() == server:
+        time.sleep(WATCH_SECONDS)
+    _orphaned.set()
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(GRACE_SECONDS)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(spec_file: str) -> None:
     """Entry point of the child process: run the job, then write the outcome as JSON."""
     signal.signal(signal.SIGALRM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     spec = json.loads(Path(spec_file).read_text())
+    server = spec.get("server") or os.getppid()
+    threading.Thread(
+        target=_watch_server, args=(server,), name="voxcat-watch-server", daemon=True
+    ).start()
     try:
         report = {"scan": _scan, "export": _export}[spec["kind"]](spec)
         outcome: dict[str, Any] = {"status": "done", "report": report}
@@ -177,6 +200,9 @@ def main(spec_file: str) -> None:
             outcome = {"status": "cancelled"}
         else:
             outcome = {"status": "failed", "error": str(exc) or type(exc).__name__}
+    if _orphaned.is_set():  # nobody reads the outcome: remove the server's folder
+        shutil.rmtree(Path(spec_file).parent, ignore_errors=True)
+        return
     Path(spec["result"]).write_text(json.dumps(outcome, default=str))
 
 

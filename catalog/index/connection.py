@@ -14,6 +14,7 @@ timeout.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import random
 import time
@@ -22,13 +23,17 @@ from pathlib import Path
 
 import duckdb
 
-from ..errors import IndexLockedError, NotAnIndexError
+from ..errors import DiskFullError, IndexLockedError, NotAnIndexError
 from . import listing, readcache
 from .schema import ensure_schema
 
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
 CONFIG: dict[str, str] = {}
 _LOCK_WORDS = ("lock", "conflicting", "being used by another process")
+#: how a full disk shows in errors: ``ENOSPC``/``EDQUOT`` from Python, their text from
+#: DuckDB (``Could not write file "lab.duckdb.wal": No space left on device``)
+_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+_FULL_WORDS = (os.strerror(errno.ENOSPC).lower(), "disk quota exceeded")
 
 
 def default_index() -> Path:
@@ -146,19 +151,58 @@ def connect(
         listing.written(path)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says a disk (or a quota) is full."""
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error | OSError) and any(w in text for w in _FULL_WORDS)
+
+
+def disk_full_cause(exc: BaseException, path: str | os.PathLike[str]) -> str:
+    """``no space left on device writing PATH`` for a :func:`disk_full` error: the file
+    a Python error names, else ``path``."""
+    from ..paths import display
+
+    if isinstance(exc, DiskFullError):
+        return exc.cause
+    text = str(exc).lower()
+    cause = next((w for w in _FULL_WORDS if w in text), _FULL_WORDS[0])
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        cause = (exc.strerror or cause).lower()
+        if exc.filename:
+            path = exc.filename
+    return f"{cause} writing {display(path)}"
+
+
 @contextlib.contextmanager
 def transaction(
     index: str | os.PathLike[str] | None = None, *, timeout: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-write connection inside one transaction, committed on success."""
-    with connect(index, timeout=timeout) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
+    """A read-write connection inside one transaction, committed on success.
+
+    A full disk raises :class:`~catalog.errors.DiskFullError` (nothing of the
+    transaction is kept).
+    """
+    try:
+        with connect(index, timeout=timeout) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):  # a failed write may have ended it
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+    except (duckdb.Error, OSError) as exc:
+        if isinstance(exc, DiskFullError) or not disk_full(exc):
             raise
-        con.execute("COMMIT")
+        raise DiskFullError(
+            disk_full_cause(exc, resolve_index(index)),
+            "nothing was changed, free some space and run it again",
+        ) from exc
 
 
 def cache_dir(index: str | os.PathLike[str] | None = None) -> Path:

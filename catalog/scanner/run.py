@@ -13,10 +13,11 @@ the last batch and the next scan resumes where it stopped.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import json
-import multiprocessing as mp
 import os
 import socket
 import time
@@ -24,8 +25,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ScanError
+from ..errors import DiskFullError, ScanError
 from ..index import cache_dir, listing, resolve_index, transaction
+from ..index.connection import disk_full, disk_full_cause
 from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
@@ -45,8 +47,11 @@ from ..paths import display, from_db, storable, to_db
 from ..readers import load_readers
 from ..summary import plural
 from . import known as known_mod
+from . import redraw
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
+from .pool import alive, guarded_pool, process_started, run_pool
+from .thumbnail import UNWRITTEN
 from .walk import Candidate, regroup, walk
 from .worker import Result, process_safely
 
@@ -63,6 +68,12 @@ class ScanReport:
     issues: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     bytes_processed: int = 0
     seconds: float = 0.0
+    #: ``redrawn``: missing thumbnails of unchanged datasets drawn again;
+    #: ``unwritten``: thumbnails that could not be written (a full disk)
+    thumbnails: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"redrawn": 0, "unwritten": 0}
+    )
+    thumbnail_error: str | None = None  # why the first unwritten one was not written
 
     def __getitem__(self, key: str) -> int:
         return self.counts[key]
@@ -82,6 +93,16 @@ class ScanReport:
         problems = [i for i in self.issues if i[1] == "error"]
         for path, _sev, msg in problems[:10]:
             lines.append(f"  SKIPPED {path}: {msg}")
+        if self.thumbnails["redrawn"]:
+            lines.append(
+                f"  {plural(self.thumbnails['redrawn'], 'missing thumbnail')} drawn again"
+            )
+        if self.thumbnails["unwritten"]:
+            lines.append(
+                f"  {plural(self.thumbnails['unwritten'], 'thumbnail')} not written "
+                f"({self.thumbnail_error}); a rescan or `voxcat thumbnails --missing` "
+                "draws them"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +274,7 @@ class _Writer:
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.processed = 0  # results written so far (progress)
+        self.saved = 0  # results committed
         self.failed: list[tuple[str, str]] = []
         self.moved_from: set[str] = set()  # db paths that turned out to be moves
         self.user = current_user()
@@ -270,6 +292,7 @@ class _Writer:
         batch, self.pending = self.pending, []
         with transaction(self.index) as con:
             self._write(con, batch)
+        self.saved += len(batch)
 
     def _write(self, con: Any, batch: list[Result]) -> None:
         t = now()
@@ -368,16 +391,14 @@ def _record_issues(con: Any, scan_id: int, issues: Iterable[tuple[str, str, str 
         con.executemany("INSERT INTO scan_issues VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
+def _pid_alive(pid: int | None, started: dt.datetime | None = None) -> bool:
+    """Whether the scan process ``pid`` that registered a scan at ``started`` still
+    runs: a process that took over the pid later is not it."""
+    if not pid or not alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    began = process_started(pid)
+    # the scan registers itself after the process started (1 s: the boot time's rounding)
+    return began is None or started is None or began <= started.timestamp() + 1.0
 
 
 def _start(
@@ -386,10 +407,11 @@ def _start(
     """Register the scan; return its id, the path pattern and what the index knows."""
     host = socket.gethostname()
     with transaction(index) as con:
-        for scan_id, pid in con.execute(
-            "SELECT scan_id, pid FROM scans WHERE status = 'running' AND host = ?", [host]
+        for scan_id, pid, started in con.execute(
+            "SELECT scan_id, pid, started FROM scans WHERE status = 'running' AND host = ?",
+            [host],
         ).fetchall():
-            if not _pid_alive(pid):
+            if not _pid_alive(pid, started):
                 con.execute("UPDATE scans SET status = 'interrupted' WHERE scan_id = ?", [scan_id])
         key = "pattern:" + to_db(root)
         if pattern is None:
@@ -420,54 +442,24 @@ def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
 
 
 def _pool(jobs: int) -> cf.ProcessPoolExecutor:
-    return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("forkserver"))
+    return guarded_pool(jobs)
+
+
+def _crashed(cand: Candidate) -> Result:
+    return Result(
+        candidate=cand,
+        error=f"{display(cand.source.path)}: the reader crashed its worker "
+        "process (a decoder fault on damaged data)",
+    )
 
 
 def _run_pool(
     todo: list[Candidate], jobs: int, cache: Path, thumbnails: bool, on_result: Any
 ) -> None:
-    """Process ``todo`` in worker processes; a crashing worker fails only its dataset."""
-    queue = list(reversed(todo))
-    suspects: list[Candidate] = []
-    pool = _pool(jobs)
-    inflight: dict[cf.Future[Result], Candidate] = {}
-    try:
-        while queue or inflight:
-            while queue and len(inflight) < jobs * 4:
-                cand = queue.pop()
-                inflight[pool.submit(process_safely, cand, cache, thumbnails)] = cand
-            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-            broken = False
-            for fut in done:
-                cand = inflight.pop(fut)
-                try:
-                    on_result(fut.result())
-                except cf.process.BrokenProcessPool:
-                    suspects.append(cand)
-                    broken = True
-            if broken:
-                suspects.extend(inflight.values())
-                inflight.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
-                # retry each suspect alone: the one that kills its worker is the culprit
-                for cand in suspects:
-                    solo = _pool(1)
-                    try:
-                        on_result(solo.submit(process_safely, cand, cache, thumbnails).result())
-                    except cf.process.BrokenProcessPool:
-                        on_result(
-                            Result(
-                                candidate=cand,
-                                error=f"{display(cand.source.path)}: the reader crashed its worker "
-                                "process (a decoder fault on damaged data)",
-                            )
-                        )
-                    finally:
-                        solo.shutdown(wait=False, cancel_futures=True)
-                suspects.clear()
-                pool = _pool(jobs)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Process ``todo`` in worker processes that die with this one; a crashing worker
+    fails only its dataset."""
+    work = functools.partial(process_safely, cache=cache, thumbnails=thumbnails)
+    run_pool(todo, jobs, work, on_result, _crashed, make_pool=_pool)
 
 
 def scan(
@@ -501,19 +493,26 @@ def scan(
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
     index_path = Path(os.path.abspath(resolve_index(index)))
-    with listing.bulk_write(index_path):  # one listing refresh at the end
-        return _scan(
-            root,
-            index_path,
-            t0,
-            jobs=jobs,
-            pattern=pattern,
-            progress=progress,
-            thumbnails=thumbnails,
-            retry_failed=retry_failed,
-            batch_seconds=batch_seconds,
-            batch_size=batch_size,
-        )
+    started: list[int] = []  # the scan id, once registered
+    try:
+        with listing.bulk_write(index_path):  # one listing refresh at the end
+            return _scan(
+                root,
+                index_path,
+                t0,
+                jobs=jobs,
+                pattern=pattern,
+                progress=progress,
+                thumbnails=thumbnails,
+                retry_failed=retry_failed,
+                batch_seconds=batch_seconds,
+                batch_size=batch_size,
+                started=started,
+            )
+    except BaseException:
+        if started:  # stopped while walking, say: not left "running"
+            _mark_interrupted(index_path, started[0])
+        raise
 
 
 def _scan(
@@ -528,6 +527,7 @@ def _scan(
     retry_failed: bool,
     batch_seconds: float,
     batch_size: int,
+    started: list[int],
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -537,6 +537,7 @@ def _scan(
     # datasets that stay unchanged when their files do (see the classification below)
     reusable = ("ok", "missing") if retry_failed else ("ok", "missing", "failed")
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
+    started.append(scan_id)
     if compiled is None and saved:
         compiled = PathPattern(saved)
 
@@ -586,7 +587,13 @@ def _scan(
                 [now(), scan_id, unchanged],
             )
         writer.counts["unchanged"] = len(unchanged)
-        finished = not todo and not again
+        # unchanged datasets whose thumbnail is gone or was never written
+        redraws = (
+            redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
+            if thumbnails and unchanged
+            else []
+        )
+        finished = not todo and not again and not redraws
         if finished:  # nothing to read: close the scan in this same transaction
             missing = _vanished(known, seen, unreadable)
             _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
@@ -602,6 +609,7 @@ def _scan(
                 seen.add(db_path)
                 todo.append(cand)
 
+    unwritten: list[str] = []  # thumbnails that could not be written
     total = sum(c.size for c in todo)
     bar = _progress(progress, total, len(todo))
     done_bytes = 0
@@ -609,6 +617,7 @@ def _scan(
     def on_result(res: Result) -> None:
         nonlocal done_bytes
         done_bytes += res.candidate.size
+        unwritten.extend(w for w in res.warnings if w.startswith(UNWRITTEN))
         writer.add(res, batch_size, batch_seconds)
         if bar is not None:
             bar.update(res.candidate.size)
@@ -621,22 +630,109 @@ def _scan(
         else:
             _run_pool(todo, jobs, cache, thumbnails, on_result)
         writer.flush()
-    except BaseException:
-        writer.flush()  # keep every finished dataset, even on Ctrl-C
-        with transaction(index_path) as con:
-            con.execute(
-                "UPDATE scans SET status = 'interrupted', finished = ? WHERE scan_id = ?",
-                [now(), scan_id],
-            )
+        redrawn = _redraw(index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten)
+    except BaseException as exc:
+        _stopped(exc, index_path, scan_id, writer)
         raise
     finally:
         if bar is not None:
             bar.close()
 
     missing = [p for p in _vanished(known, seen, unreadable) if p not in writer.moved_from]
-    with transaction(index_path) as con:
-        _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
-    return _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
+    try:
+        with transaction(index_path) as con:
+            _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
+    except DiskFullError as exc:
+        raise DiskFullError(exc.cause, _saved(writer)) from exc
+    report = _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
+    report.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
+    if unwritten:
+        report.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
+    return report
+
+
+def _saved(writer: _Writer) -> str:
+    n = writer.saved
+    return (
+        f"{n:,} {'dataset was' if n == 1 else 'datasets were'} saved, free some space and "
+        "rerun the scan to continue"
+    )
+
+
+def _stopped(exc: BaseException, index_path: Path, scan_id: int, writer: _Writer) -> None:
+    """The scan stops on ``exc`` (Ctrl-C, SIGTERM, a full disk): save what is finished
+    and mark the scan interrupted, as far as the disk allows; a full disk raises
+    :class:`DiskFullError` saying what was saved."""
+    full = exc if disk_full(exc) else None
+    failed: BaseException | None = None
+    if full is None:
+        try:
+            writer.flush()  # keep every finished dataset, even on Ctrl-C
+        except BaseException as again:
+            full, failed = (again, None) if disk_full(again) else (None, again)
+    _mark_interrupted(index_path, scan_id)
+    if full is not None:
+        raise DiskFullError(disk_full_cause(full, index_path), _saved(writer)) from full
+    if failed is not None:
+        raise failed
+
+
+def _mark_interrupted(index_path: Path, scan_id: int) -> None:
+    """Mark a scan that stopped before its end ``interrupted`` (if this fails too, the
+    next scan does it: this pid will be gone by then)."""
+    with contextlib.suppress(Exception), transaction(index_path) as con:
+        con.execute(
+            "UPDATE scans SET status = 'interrupted', finished = ? "
+            "WHERE scan_id = ? AND status = 'running'",
+            [now(), scan_id],
+        )
+
+
+def _redraw(
+    index_path: Path,
+    cache: Path,
+    scan_id: int,
+    jobs: list[redraw.Job],
+    workers: int,
+    batch_seconds: float,
+    unwritten: list[str],
+) -> int:
+    """Draw the missing thumbnails of unchanged datasets; returns how many were drawn."""
+    if not jobs:
+        return 0
+    where = {j.id: j.path for j in jobs}
+    pending: list[redraw.Drawn] = []
+    drawn = 0
+    last = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last
+        last = time.monotonic()
+        if pending:
+            with transaction(index_path) as con:
+                redraw.record(con, pending)
+                _record_issues(
+                    con,
+                    scan_id,
+                    ((where[d.id], "warning", d.warning) for d in pending if d.warning),
+                )
+            pending.clear()
+
+    def on_drawn(d: redraw.Drawn) -> None:
+        nonlocal drawn
+        pending.append(d)
+        drawn += d.thumbnail is not None
+        if d.warning and d.warning.startswith(UNWRITTEN):
+            unwritten.append(d.warning)
+        if time.monotonic() - last >= batch_seconds:
+            flush()
+
+    try:
+        redraw.run(jobs, cache, workers, on_drawn)
+    finally:
+        with contextlib.suppress(DiskFullError):
+            flush()
+    return drawn
 
 
 def _vanished(

@@ -12,7 +12,10 @@ percentiles of what was read.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,16 +124,20 @@ def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
         (new_w, size), Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.NEAREST
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    im.save(tmp, format="PNG", optimize=False, compress_level=1)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")
+    try:
+        im.save(tmp, format="PNG", optimize=False, compress_level=1)
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk leaves no partial file behind
+            tmp.unlink()
+        raise
     return path
 
 
-def make_thumbnail(
-    reader: Reader, source: Source, info: ImageInfo, out: Path, *, size: int = SIZE
-) -> Path:
-    """Draw the thumbnail of one dataset into ``out`` (a PNG path)."""
+def draw(reader: Reader, source: Source, info: ImageInfo, *, size: int = SIZE) -> np.ndarray:
+    """The thumbnail image of one dataset (see :func:`render`), read at the level
+    that fits."""
     import dask
 
     level = pick_level(info, size)
@@ -138,5 +145,61 @@ def make_thumbnail(
     # a thumbnail reads a few strided slices: the threaded scheduler only adds overhead
     # (and scan workers already use every core)
     with dask.config.set(scheduler="synchronous"):
-        img = render(obj, info, size)
-    return save_png(img, out, size)
+        return render(obj, info, size)
+
+
+def make_thumbnail(
+    reader: Reader, source: Source, info: ImageInfo, out: Path, *, size: int = SIZE
+) -> Path:
+    """Draw the thumbnail of one dataset into ``out`` (a PNG path)."""
+    return save_png(draw(reader, source, info, size=size), out, size)
+
+
+#: how a dataset's warnings say its thumbnail could not be drawn (the data): a rescan
+#: of the unchanged dataset does not try again, ``voxcat thumbnails --missing`` does
+UNDRAWABLE = "thumbnail failed: "
+#: ... or could not be written (a full disk, an unwritable cache): a rescan tries again
+UNWRITTEN = "thumbnail not written: "
+
+
+def thumbnail_rel(checksum: str) -> str:
+    """Where the thumbnail of content ``checksum`` lives, relative to the cache folder
+    (datasets of the same content share it)."""
+    name = checksum.split(":")[-1]
+    return f"thumbnails/{name[:2]}/{name[:32]}.png"
+
+
+def draw_thumbnail(
+    reader: Reader,
+    source: Source,
+    info: ImageInfo,
+    cache: Path,
+    checksum: str,
+    *,
+    cause: Callable[[BaseException], str],
+    force: bool = False,
+) -> tuple[str | None, str | None]:
+    """Draw and save the thumbnail of one dataset unless it exists (or ``force``).
+
+    Returns ``(path relative to cache, None)``, or ``(None, warning)`` where the
+    warning starts with :data:`UNDRAWABLE` or :data:`UNWRITTEN` and ends with
+    ``cause(exc)``. Never raises an ``Exception``.
+    """
+    rel = thumbnail_rel(checksum)
+    out = cache / rel
+    try:
+        if not force and out.exists():
+            return rel, None
+    except OSError as exc:
+        return None, UNWRITTEN + cause(exc)
+    try:
+        img = draw(reader, source, info)
+    except Exception as exc:
+        return None, UNDRAWABLE + cause(exc)
+    try:
+        save_png(img, out)
+    except OSError as exc:
+        return None, UNWRITTEN + cause(exc)
+    except Exception as exc:  # an image PIL cannot write
+        return None, UNDRAWABLE + cause(exc)
+    return rel, None

@@ -17,7 +17,7 @@ from ..errors import ReaderError
 from ..paths import display
 from ..readers import ImageInfo, get_reader
 from .checksum import combine, file_checksum
-from .thumbnail import make_thumbnail
+from .thumbnail import draw_thumbnail
 from .walk import Candidate
 
 
@@ -77,14 +77,11 @@ def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
                 res.error += " (the file name suggests this format but its content does not match)"
         # 3. thumbnail
         if res.info is not None and thumbnails and res.checksum:
-            name = res.checksum.split(":")[-1]
-            out = cache / "thumbnails" / name[:2] / f"{name[:32]}.png"
-            try:
-                if not out.exists():
-                    make_thumbnail(reader, src, res.info, out)
-                res.thumbnail = out.relative_to(cache).as_posix()
-            except Exception as exc:
-                res.warnings.append(f"thumbnail failed: {_cause(exc, src.path)}")
+            res.thumbnail, warning = draw_thumbnail(
+                reader, src, res.info, cache, res.checksum, cause=lambda e: _cause(e, src.path)
+            )
+            if warning:
+                res.warnings.append(warning)
     res.seconds = time.perf_counter() - t0
     return res
 
