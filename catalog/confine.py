@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import BinaryIO
 
 from .errors import NotRegularFileError, OutsideRootError
@@ -171,35 +170,38 @@ def _names(folders: tuple[str, ...]) -> str:
     return " and ".join(display(f) for f in folders) or "the allowed folders"
 
 
-def check_sidecar(
-    header: Path, data: Path, files: Iterable[str | os.PathLike[str]], what: str
-) -> None:
-    """Refuse to read ``data``, a file named by ``header`` (a detached data file, a
-    partner file), unless it is one of the dataset's ``files`` or, when the dataset lists
-    no file but its header, a regular file (not a link) in the header's own folder.
+def sidecar_problem(
+    header: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    files: Iterable[str | os.PathLike[str]],
+    what: str,
+) -> str | None:
+    """Why ``data``, a file ``header`` names (a detached data file, a partner file), must
+    not be read, or ``None``. It may be read when it is one of the dataset's ``files``
+    (a scan put it there after checking it lies inside the scanned folder) or, when the
+    dataset lists no file but its header (a reader called directly), when it is a file
+    of the header's own folder and not a link; in both cases only a regular file.
 
-    Raises :class:`OutsideRootError` or :class:`NotRegularFileError` naming the header
-    and the data file.
+    >>> print(sidecar_problem("/d/ct.mhd", "/etc/passwd", ["/d/ct.mhd"], "data file"))
+    data file /etc/passwd lies outside the header's folder and is not one of the dataset's files; not read
     """
     d, h = normal(data), normal(header)
-    if d == h:
-        return  # the header holds its own data
     listed = {normal(f) for f in files} - {h}
-    own = os.path.dirname(d) == os.path.dirname(h)
-    if d not in listed and (listed or not own or os.path.islink(d)):
-        why = (
-            "lies outside the header's folder"
-            if not own
-            else "is a symbolic link"
-            if os.path.islink(d)
-            else "is not among the dataset's files"
-        )
-        raise OutsideRootError(
-            header,
-            f"{what} {display(data)} {why} and is not one of the dataset's files; not read "
-            "(data files must lie inside the scanned folder)",
-        )
+    if d != h and d not in listed:
+        own = os.path.dirname(d) == os.path.dirname(h)
+        why = None
+        if not own:
+            why = "lies outside the header's folder"
+        elif os.path.islink(d):
+            why = "is a symbolic link"
+        elif listed:
+            why = "is in the header's folder"
+        if why is not None:
+            return f"{what} {display(data)} {why} and is not one of the dataset's files; not read"
     try:
-        check_regular(d)
-    except NotRegularFileError as exc:
-        raise NotRegularFileError(header, f"{what} {display(data)} is {exc.kind}") from exc
+        mode = os.stat(d).st_mode
+    except OSError as exc:
+        return f"{what} {display(data)} cannot be read: {exc.strerror}"
+    if not stat.S_ISREG(mode):
+        return f"{what} {display(data)} is {file_kind(mode)}, not a regular file; not read"
+    return None
