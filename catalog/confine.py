@@ -166,6 +166,24 @@ class Confined:
             return fh.read()
 
 
+def folder_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The regular files of ``folder`` (sorted paths) that stay inside it, links
+    followed: what a reader may look at beside a file when the dataset lists nothing
+    else (a partner file, a scanner log). Raises ``OSError`` if it cannot be listed."""
+    guard = Confined([folder])
+    out = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                if entry.is_symlink():
+                    guard.check(entry.path)
+                if entry.is_file() and stat.S_ISREG(entry.stat().st_mode):
+                    out.append(entry.path)
+            except OSError:
+                continue
+    return sorted(out)
+
+
 def _names(folders: tuple[str, ...]) -> str:
     return " and ".join(display(f) for f in folders) or "the allowed folders"
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import folder_files
 from ..errors import ReaderError
 from .arrays import MAX_LISTED, check_size, dask_name, lazy_array
 from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, read_magic
@@ -316,7 +317,7 @@ class DicomReader(Reader):
             candidates = [path]
         else:
             folder = path if path.is_dir() else path.parent
-            listed = source.files or tuple(sorted(p for p in folder.iterdir() if p.is_file()))
+            listed = source.files or tuple(map(Path, folder_files(folder)))
             candidates = [f for f in listed if f.name.upper() != "DICOMDIR"]
         entries, notes, problems = _headers(candidates, uid, single)
         if not entries:

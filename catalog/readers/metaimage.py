@@ -285,9 +285,7 @@ class MetaImageReader(Reader):
             names = [spec]
         return [Path(normal(folder / n)) for n in names]
 
-    def _inspect(
-        self, path: Path, files: Iterable[Any] = ()
-    ) -> tuple[ImageInfo, dict[str, Any]]:
+    def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
         try:
             fields, header_end, listed = parse_header(path)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import folder_files, sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array
 from .base import (
@@ -179,6 +180,10 @@ class NibabelReader(Reader):
         if not self.guess_can_open(path):
             raise ReaderError(path, f"not in {self.format_name} format: {self.signature}")
         files = tuple(Path(f) for f in source.files if Path(f) != path) or self.partners(path)
+        for f in files:  # only regular files of the dataset or beside its header
+            problem = sidecar_problem(path, f, source.files, "data file")
+            if problem:
+                raise ReaderError(path, problem)
         try:
             facts = self.facts(path, files)
             if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:
@@ -239,7 +244,7 @@ def _partner(header: Path, suffixes: tuple[str, ...], strip: tuple[str, ...]) ->
     """The first file beside ``header`` named like it with one of ``suffixes`` (any case)."""
     stem = strip_suffix(header.name, strip)
     try:
-        names = {p.name.lower(): p for p in header.parent.iterdir()}
+        names = {p.name.lower(): p for p in map(Path, folder_files(header.parent))}
     except OSError:
         return ()
     for s in suffixes:

@@ -222,9 +222,7 @@ class NrrdReader(Reader):
             names = [spec]
         return [Path(normal(folder / n)) for n in names]
 
-    def _inspect(
-        self, path: Path, files: Iterable[Any] = ()
-    ) -> tuple[ImageInfo, dict[str, Any]]:
+    def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
         if not is_nrrd(path):
             raise ReaderError(path, "not a NRRD file (no NRRD000x magic)")
