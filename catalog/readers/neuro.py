@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..confine import folder_files, sidecar_problem
+from ..confine import sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array
 from .base import (
@@ -244,7 +244,7 @@ def _partner(header: Path, suffixes: tuple[str, ...], strip: tuple[str, ...]) ->
     """The first file beside ``header`` named like it with one of ``suffixes`` (any case)."""
     stem = strip_suffix(header.name, strip)
     try:
-        names = {p.name.lower(): p for p in map(Path, folder_files(header.parent))}
+        names = {p.name.lower(): p for p in header.parent.iterdir()}
     except OSError:
         return ()
     for s in suffixes:
