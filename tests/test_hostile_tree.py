@@ -171,18 +171,28 @@ def test_a_pipe_as_zarr_metadata_or_chunk_fails_with_the_cause(
     status, error, warnings = rows["chunk.zarr"]
     assert status == "ok", error  # the headers are fine; the drawing names the chunk
     assert any("1.0.0" in w and "named pipe" in w for w in warnings), warnings
-    # reading it later names the chunk at once instead of blocking the kernel
+    # reading it later (a notebook, a REST slice) names the chunk instead of blocking
     ident = q(index, "SELECT id FROM datasets WHERE name = 'chunk.zarr'")[0][0]
-    code = (
-        "import sys; from catalog import open_catalog\n"
-        f"da = open_catalog({str(index)!r})[{ident!r}].read()\n"
-        "try:\n    da.values\nexcept Exception as exc:\n    print(exc); sys.exit(7)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT
-    )
-    assert out.returncode == 7, out.stderr
-    assert "1.0.0" in out.stdout and "named pipe" in out.stdout
+    for read in (
+        f"open_catalog({str(index)!r})[{ident!r}].read().values",
+        f"Slicer({str(index)!r}, {ident!r}).plane(('y', 'x'), at={{'z': 5}})",
+    ):
+        code = (
+            "import sys; from catalog import open_catalog; from catalog.preview import Slicer\n"
+            f"try:\n    {read}\nexcept Exception as exc:\n    print(exc); sys.exit(7)\n"
+        )
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=LIMIT,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{read} hung on a named pipe")
+        assert out.returncode == 7, out.stderr
+        assert "1.0.0" in out.stdout and "named pipe" in out.stdout, out.stdout
 
 
 def test_a_pipe_socket_or_device_as_the_scan_root_is_a_clear_error(tmp_path: Path) -> None:
