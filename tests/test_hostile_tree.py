@@ -361,6 +361,28 @@ def test_a_zarr_chunk_linked_outside_the_root_is_never_read(
         cat[ident].read().values  # noqa: B018
 
 
+def test_an_image_of_a_dicomdir_tree_linked_outside_is_left_out(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    from .readers.test_dicom import write_dicomdir
+
+    root = tmp_path / "d"
+    cd = root / "cd"
+    write_dicomdir(cd, [volume])
+    images = sorted(p for p in cd.rglob("IM*"))
+    moved = tmp_path / "elsewhere.dcm"
+    shutil.move(images[-1], moved)
+    os.symlink(moved, images[-1])  # one slice of the series now lives elsewhere
+    index = tmp_path / "x.duckdb"
+    out = scan_cli(root, index, "--no-thumbnails")
+    assert f"LINK    {images[-1]} -> {moved}" in out.stdout
+    rows = q(index, "SELECT name, status, n_files FROM datasets WHERE format = 'dicom'")
+    ((name, status, n_files),) = rows
+    assert status == "ok" and n_files == len(images) - 1
+    assert str(images[-1]) not in files_of(index, name)
+    assert str(moved) not in {from_db(p) for (p,) in q(index, "SELECT path FROM files")}
+
+
 # -- detached data files -------------------------------------------------------------------
 
 MHD = (
