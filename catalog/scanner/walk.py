@@ -167,10 +167,12 @@ class Candidate:
 
     @property
     def signature(self) -> str:
-        """Changes whenever a file is added, removed, resized or touched."""
-        return signature(
-            self.reader, self.source.options, ((f.rel, f.size, f.mtime_ns) for f in self.files)
-        )
+        """Changes whenever a file is added, removed, resized or touched, and when the
+        dataset is refused (a data file outside the root) where it was read before."""
+        options = self.source.options
+        if self.refused:
+            options = {**options, "refused": self.refused}
+        return signature(self.reader, options, ((f.rel, f.size, f.mtime_ns) for f in self.files))
 
 
 def _rel(path: Path, location: Path) -> str:
@@ -392,14 +394,14 @@ def _outside_files(
     header's data files elsewhere): inside the root they join the dataset (and ``taken``,
     so their own folder does not list them again); otherwise they are dropped and the
     reason is returned, naming the header and the file."""
-    others = [f for f in source.files if f not in listed]
-    if not others:
+    if all(f in listed for f in source.files):
         return source, None
     refused = None
-    kept = [f for f in source.files if f in listed]
-    for f in others:
-        why = bounds.refuse(f)
-        if why is None:
+    kept = []
+    for f in source.files:
+        if f in listed:
+            kept.append(f)
+        elif (why := bounds.refuse(f)) is None:
             kept.append(Path(normal(f)))
             taken.add(normal(f))
         elif refused is None:
