@@ -125,36 +125,41 @@ class Confined:
     ) -> None:
         self.folders = tuple(normal(f) for f in folders)
         self.real = tuple(os.path.realpath(f) for f in self.folders)
-        self.files = frozenset(normal(f) for f in files)
+        self.files = tuple(files)  # normalised on first need: a store may list 100,000
+        self._listed: frozenset[str] | None = None
         self._dirs: dict[str, bool] = {}
 
     def _in(self, real: str) -> bool:
         return any(inside(real, r) for r in self.real)
 
+    def _is_listed(self, p: str) -> bool:
+        if self._listed is None:
+            self._listed = frozenset(normal(f) for f in self.files)
+        return p in self._listed
+
     def check(self, path: str | os.PathLike[str]) -> str:
         """The normalised ``path`` if it may be read; else :class:`OutsideRootError`
         (:class:`NotRegularFileError` is raised when it is opened)."""
         p = normal(path)
-        if p in self.files:
-            return p
         if not any(inside(p, f) for f in self.folders):
+            if self._is_listed(p):
+                return p
             raise OutsideRootError(p, f"outside {_names(self.folders)}; not read")
         parent = os.path.dirname(p)
         ok = self._dirs.get(parent)
         if ok is None:
             ok = self._dirs[parent] = self._in(os.path.realpath(parent))
-        if ok:
-            try:
-                if not os.path.islink(p):
-                    return p
-            except (OSError, ValueError):
+        try:
+            if ok and not os.path.islink(p):
                 return p
+        except (OSError, ValueError):
+            return p
         real = os.path.realpath(p)
-        if not self._in(real):
-            raise OutsideRootError(
-                p, f"leads to {display(real)}, outside {_names(self.folders)}; not read"
-            )
-        return p
+        if self._in(real) or self._is_listed(p):
+            return p
+        raise OutsideRootError(
+            p, f"leads to {display(real)}, outside {_names(self.folders)}; not read"
+        )
 
     def open(self, path: str | os.PathLike[str]) -> int:
         """A read-only file descriptor of ``path`` (see :meth:`check`, :func:`open_regular`)."""

@@ -106,7 +106,7 @@ def _store_class() -> type:
             self, root: Path | str, *, read_only: bool = True, files: Iterable[Any] = ()
         ) -> None:
             super().__init__(root, read_only=True)
-            self.files = tuple(os.fspath(f) for f in files)
+            self.files = tuple(files)
             self.guard = Confined([self.root], self.files)
 
         def with_read_only(self, read_only: bool = True) -> ConfinedStore:
