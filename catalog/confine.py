@@ -80,8 +80,7 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise NotRegularFileError(path, file_kind(mode))
-        if _FLAGS & getattr(os, "O_NONBLOCK", 0):
-            os.set_blocking(fd, True)
+        # O_NONBLOCK changes nothing for a regular file's reads: left as it is
     except BaseException:
         os.close(fd)
         raise
