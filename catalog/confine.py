@@ -50,14 +50,6 @@ def file_kind(mode: int) -> str:
     return "not a file"
 
 
-def is_regular(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` (links followed) is a regular file; never raises."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
 def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
     """``os.stat(path)`` if it is a regular file; :class:`NotRegularFileError` if it is
     something else, ``OSError`` if it cannot be stat'ed."""
@@ -204,11 +196,14 @@ def sidecar_problem(
     dataset lists no file but its header (a reader called directly), when it is a file
     of the header's own folder and not a link; in both cases only a regular file.
 
+    ``files`` given as a ``frozenset`` are taken as normalised already (see
+    :func:`normal`), so a header naming many files checks them in linear time.
+
     >>> print(sidecar_problem("/d/ct.mhd", "/etc/passwd", ["/d/ct.mhd"], "data file"))
     data file /etc/passwd lies outside the header's folder and is not one of the dataset's files; not read
     """
     d, h = normal(data), normal(header)
-    listed = {normal(f) for f in files} - {h}
+    listed = files if isinstance(files, frozenset) else frozenset(normal(f) for f in files)
     if d != h and d not in listed:
         own = os.path.dirname(d) == os.path.dirname(h)
         why = None
@@ -216,7 +211,7 @@ def sidecar_problem(
             why = "lies outside the header's folder"
         elif os.path.islink(d):
             why = "is a symbolic link"
-        elif listed:
+        elif listed - {h}:  # the dataset lists its files, and not this one
             why = "is in the header's folder"
         if why is not None:
             return f"{what} {display(data)} {why} and is not one of the dataset's files; not read"

@@ -122,12 +122,12 @@ def check_data_files(
     """Raise ReaderError naming ``header`` when a data file it names does not exist, is
     not a regular file, or is not one of the dataset's ``files`` (outside the scanned
     folder): see :func:`~catalog.confine.sidecar_problem`."""
-    files = tuple(files)
+    listed = frozenset(normal(f) for f in files)
     for f in data_files:
         if not os.path.lexists(f):
             raise ReaderError(header, f"data file {f.name!r} ({what}) does not exist")
         label = "data file" if what.startswith("data file") else f"data file ({what})"
-        problem = sidecar_problem(header, f, files, label)
+        problem = sidecar_problem(header, f, listed, label)
         if problem:
             raise ReaderError(header, problem)
 
