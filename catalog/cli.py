@@ -54,6 +54,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         progress=False if args.quiet or args.json else None,
         thumbnails=not args.no_thumbnails,
         retry_failed=args.retry_failed,
+        follow_links=args.follow_links,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -178,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-thumbnails", action="store_true", help="skip thumbnails")
     p.add_argument(
         "--retry-failed", action="store_true", help="re-read datasets that failed before"
+    )
+    p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symlinks that lead out of the folder (by default they are listed in "
+        "the report and not followed)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

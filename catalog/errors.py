@@ -7,6 +7,7 @@ message says what to do next.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -130,6 +131,42 @@ class DiskFullError(CatalogError, OSError):
         return (type(self), (self.cause, self.saved))
 
 
+class NotRegularFileError(CatalogError, OSError):
+    """A path voxcat would read is a named pipe, socket, device or folder: only regular
+    files are ever opened, so nothing can block or stream forever. The message names the
+    file and what it is, e.g. ``/data/a.zarr/0.0: a named pipe (FIFO), not a regular
+    file; not read``."""
+
+    def __init__(self, path: str | Path, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"{kind}, not a regular file; not read", str(path))
+        self.kind = kind
+
+    def __str__(self) -> str:
+        from .paths import display
+
+        return f"{display(self.filename)}: {self.strerror}"
+
+    def __reduce__(self) -> tuple:  # picklable across worker processes
+        return (type(self), (self.filename, self.kind))
+
+
+class OutsideRootError(CatalogError, PermissionError):
+    """A path leads out of the folder voxcat may read: a symlink to elsewhere, or a
+    header naming its data file with ``..`` or an absolute path. The message names the
+    path, where it leads and how to allow it (``--follow-links`` for links)."""
+
+    def __init__(self, path: str | Path, cause: str) -> None:
+        super().__init__(errno.EACCES, cause, str(path))
+
+    def __str__(self) -> str:
+        from .paths import display
+
+        return f"{display(self.filename)}: {self.strerror}"
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.filename, self.strerror))
+
+
 class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
@@ -155,6 +192,8 @@ __all__ = [
     "InputLimitError",
     "LineageError",
     "NotAnIndexError",
+    "NotRegularFileError",
+    "OutsideRootError",
     "QueryError",
     "QueryLimitError",
     "ReaderError",

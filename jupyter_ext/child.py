@@ -116,6 +116,7 @@ def _scan(spec: dict[str, Any]) -> dict[str, Any]:
         "counts": dict(report.counts),
         "failed": [{"path": p, "error": e} for p, e in report.failed[:50]],
         "issues": len(report.issues),
+        "links": [{"path": p, "target": t} for p, t in report.links[:50]],
         "bytes_processed": report.bytes_processed,
         "seconds": round(report.seconds, 2),
     }

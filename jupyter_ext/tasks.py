@@ -1,6 +1,7 @@
 """Job requests (``POST jobs``) checked and turned into job functions.
 
 ``{"kind": "scan", "path": "drive/2024", "pattern": "{year}/{project}", "jobs": 2}``
+(``"follow_links": true`` follows symlinks out of the folder, into the allowed roots only)
 ``{"kind": "pyramid", "id": "k2x9q4m1abcd"}``
 ``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
 (or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``,
@@ -70,7 +71,7 @@ def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Jo
 
 
 ALLOWED_KEYS = {
-    "scan": {"path", "pattern", "jobs", "retry_failed"},
+    "scan": {"path", "pattern", "jobs", "retry_failed", "follow_links"},
     "pyramid": {"id"},
     "export": {
         "dest",
@@ -166,12 +167,17 @@ def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], J
         options["jobs"] = jobs
     if _flag(body, "retry_failed"):
         options["retry_failed"] = True
+    shown = dict(options)
+    if _flag(body, "follow_links"):
+        # links are followed into the allowed roots only, never anywhere
+        options["follow_links"] = [str(r) for r in ctx.roots]
+        shown["follow_links"] = True
     spec = {"kind": "scan", "root": str(root), "index": str(ctx.index), "options": options}
 
     def run(job: Job) -> dict[str, Any]:
         return run_in_child(job, spec, ScanProgress(job, ctx.index, root))
 
-    return {"path": str(root), **options}, run
+    return {"path": str(root), **shown}, run
 
 
 def _plan_pyramid(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:

@@ -48,6 +48,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no O_DIRECT either
     fcntl = None  # type: ignore[assignment]
 
+from ..confine import check_regular, open_binary
 from ..errors import ExportError
 from ..paths import display
 
@@ -211,7 +212,7 @@ def copy_file(src: Path, dst: Path, progress: Progress | None = None) -> tuple[s
     """Copy ``src`` to a new file ``dst`` in one pass and return the SHA-256 and BLAKE3
     of the bytes written and their number. The copy keeps the source's mtime; a source
     whose size or mtime changed while it was read is refused."""
-    with open(src, "rb", buffering=0) as fi:
+    with open_binary(src, buffering=0) as fi:  # a named pipe would block forever
         before = os.fstat(fi.fileno())
         _advise(fi.fileno(), "POSIX_FADV_SEQUENTIAL")
         out = _Output(dst, before.st_size)
@@ -235,7 +236,7 @@ def hash_file(
     """``(sha256 hex, "b3:" + blake3 hex)`` of a file, read once in blocks that two
     threads hash side by side. ``uncached``: drop the file's (clean) cached pages first,
     so the bytes come from the storage device rather than from memory."""
-    with open(path, "rb", buffering=0) as fh:
+    with open_binary(path, buffering=0) as fh:
         if uncached:
             _advise(fh.fileno(), "POSIX_FADV_DONTNEED")
         _advise(fh.fileno(), "POSIX_FADV_SEQUENTIAL")
@@ -249,7 +250,7 @@ def hash_files(paths: Iterable[Path], jobs: int = 2) -> list[tuple[str, str]]:
     threads would cost more than hashing it."""
 
     def one(path: Path) -> tuple[str, str]:
-        with open(path, "rb", buffering=0) as fh:
+        with open_binary(path, buffering=0) as fh:
             if os.fstat(fh.fileno()).st_size > BLOCK:
                 return hash_file(path)
             data = fh.read()
@@ -382,6 +383,7 @@ class Writer:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if self.mode == "link":
+            check_regular(src)  # a link to a named pipe would block when hashed
             how = _link(src, tmp)
             sha, b3 = hash_file(tmp, self.progress)  # the source's bytes, read once
             size = None

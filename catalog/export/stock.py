@@ -82,11 +82,11 @@ def _h5_reader(base: str, rel: str, group: str | None, variable: str | None) -> 
 
 
 def _tiff_refs(path: Path, series: int, url: str) -> dict[str, Any]:
-    import tifffile
+    from ..readers.tiff import tiff_file
 
     buf = io.StringIO()
     try:
-        with tifffile.TiffFile(path) as tif, tif.aszarr(series=series, level=0) as store:
+        with tiff_file(path) as tif, tif.aszarr(series=series, level=0) as store:
             store.write_fsspec(buf, url=url)
     except Exception as exc:
         raise NotStock(f"tifffile cannot write a reference file: {exc}") from exc
@@ -146,11 +146,11 @@ def _jsonable(attrs: Any) -> dict[str, Any]:
 
 def tiff_reference(row: dict[str, Any], src: Any, file: Path, rel_dir: str, dest: Path) -> Make:
     """A reference file beside the TIFF copy in ``dest/rel_dir``."""
-    import tifffile
+    from ..readers.tiff import tiff_file
 
     options = json.loads(row.get("options") or "{}")
     series = int(options.get("series", 0))
-    with tifffile.TiffFile(file) as tif:
+    with tiff_file(file) as tif:
         s = tif.series[series]
         axes = map_axes(s.levels[0].axes, s.levels[0].shape)
     if axes != row["axes"]:
@@ -164,9 +164,9 @@ def tiff_reference(row: dict[str, Any], src: Any, file: Path, rel_dir: str, dest
 def _layout(path: Path) -> tuple[Any, ...] | None:
     """Where the pixels of a single-page TIFF are: ``(facts, first offset, relative
     offsets, byte counts)``, or ``None`` for anything but one uncompressed page."""
-    import tifffile
+    from ..readers.tiff import tiff_file
 
-    with tifffile.TiffFile(path) as tif:
+    with tiff_file(path) as tif:
         if len(tif.pages) != 1:
             return None
         page = tif.pages.first

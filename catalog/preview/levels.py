@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..confine import Confined, open_regular
 from ..errors import ReaderError
 
 Key = tuple[int | slice, ...]
@@ -225,6 +226,18 @@ class Level:
         return f"<{type(self).__name__} {self.shape} {self.dtype}>"
 
 
+def open_chunk(path: Path, guard: Confined | None) -> int:
+    """A file descriptor of a chunk file: a regular file only (a named pipe would block
+    a server thread), inside the store when ``guard`` is given (a user's store)."""
+    return guard.open(path) if guard is not None else open_regular(path)
+
+
+def read_chunk(path: Path, guard: Confined | None) -> bytes:
+    """The bytes of a chunk or metadata file (see :func:`open_chunk`)."""
+    with os.fdopen(open_chunk(path, guard), "rb") as fh:
+        return fh.read()
+
+
 def zarr_fill(value: Any, dtype: np.dtype) -> Any:
     if value is None:
         return 0
@@ -244,9 +257,13 @@ class RawZarrLevel(Level):
     kind = "zarr-raw"
 
     def __init__(
-        self, path: Path, meta: dict[str, Any], perm: Sequence[int] | None = None
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        perm: Sequence[int] | None = None,
+        guard: Confined | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path, self.guard = Path(path), guard
         self.file_dtype = np.dtype(meta["dtype"])
         super().__init__(meta["shape"], self.file_dtype, meta["chunks"], perm)
         self.stored_chunks = tuple(int(c) for c in meta["chunks"])
@@ -278,7 +295,7 @@ class RawZarrLevel(Level):
         return gather_chunks(key, self.stored_chunks, self.dtype, part, self.fill, PARALLEL_CHUNKS)
 
     def _chunk_part(self, path: Path, inner: list[slice]) -> np.ndarray:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = open_chunk(path, self.guard)
         try:
             return read_span(fd, 0, self.stored_chunks, self.file_dtype, inner, path)
         finally:
@@ -440,8 +457,14 @@ class PackedZarrLevel(DecodedChunksLevel):
 
     kind = "zarr-packed"
 
-    def __init__(self, path: Path, layout: dict[str, Any], perm: Sequence[int] | None) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: Path,
+        layout: dict[str, Any],
+        perm: Sequence[int] | None,
+        guard: Confined | None = None,
+    ) -> None:
+        self.path, self.guard = Path(path), guard
         self.file_dtype = np.dtype(layout["dtype"])
         super().__init__(layout["shape"], self.file_dtype, layout["chunks"], perm)
         self.stored_chunks = tuple(int(c) for c in layout["chunks"])
@@ -458,7 +481,7 @@ class PackedZarrLevel(DecodedChunksLevel):
     def _chunk(self, index: tuple[int, ...]) -> np.ndarray | None:
         path = self._chunk_path(index)
         try:
-            raw = path.read_bytes()
+            raw = read_chunk(path, self.guard)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -489,13 +512,13 @@ def _numcodec(name: str) -> Any:
     return getattr(numcodecs, PACKED_CODECS[name])()
 
 
-def packed_layout(path: Path) -> dict[str, Any] | None:
+def packed_layout(path: Path, guard: Confined | None = None) -> dict[str, Any] | None:
     """How :class:`PackedZarrLevel` reads the Zarr array at ``path``, or ``None`` when
     it does not qualify (or its metadata cannot be read: zarr-python then says why)."""
     try:
         v2, v3 = path / ".zarray", path / "zarr.json"
         if v2.is_file():
-            meta = json.loads(v2.read_text(encoding="utf-8"))
+            meta = json.loads(read_chunk(v2, guard).decode("utf-8"))
             comp = meta.get("compressor")
             codec = comp.get("id") if isinstance(comp, dict) else None
             if (
@@ -508,7 +531,7 @@ def packed_layout(path: Path) -> dict[str, Any] | None:
             dtype = np.dtype(meta["dtype"])
             prefix, sep = "", meta.get("dimension_separator") or "."
         elif v3.is_file():
-            meta = json.loads(v3.read_text(encoding="utf-8"))
+            meta = json.loads(read_chunk(v3, guard).decode("utf-8"))
             grid, keys = meta.get("chunk_grid") or {}, meta.get("chunk_key_encoding") or {}
             codecs = meta.get("codecs") or []
             if (
@@ -597,23 +620,34 @@ def value_range(values: np.ndarray, percentiles: Sequence[float]) -> tuple[float
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def open_zarr_level(path: Path, perm: Sequence[int] | None = None) -> Level:
-    """The fastest reader for the Zarr array at ``path`` (raw chunk reads when possible)."""
+def open_zarr_level(
+    path: Path, perm: Sequence[int] | None = None, guard: Confined | None = None
+) -> Level:
+    """The fastest reader for the Zarr array at ``path`` (raw chunk reads when possible).
+
+    Only regular files are read; with ``guard`` (a user's store, not a preview) only
+    those it allows (:class:`~catalog.confine.Confined`)."""
     meta_file = Path(path) / ".zarray"
     if meta_file.is_file():
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            meta = json.loads(read_chunk(meta_file, guard).decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise ReaderError(meta_file, f"unreadable Zarr metadata: {exc}") from exc
         if RawZarrLevel.usable(meta):
-            return RawZarrLevel(Path(path), meta, perm)
-    layout = packed_layout(Path(path))
+            return RawZarrLevel(Path(path), meta, perm, guard)
+    layout = packed_layout(Path(path), guard)
     if layout is not None:
-        return PackedZarrLevel(Path(path), layout, perm)
+        return PackedZarrLevel(Path(path), layout, perm, guard)
     import zarr
 
+    from ..readers.zarr_ import confined_store
+
     try:
-        array = zarr.open_array(store=str(path), mode="r")
+        if guard is None:
+            array = zarr.open_array(store=str(path), mode="r")
+        else:
+            store = confined_store(Path(path), guard.files)
+            array = zarr.open_array(store=store, mode="r")
     except Exception as exc:
         raise ReaderError(path, f"cannot open Zarr array: {exc}") from exc
     return ZarrLevel(array, Path(path), perm)

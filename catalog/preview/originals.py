@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..confine import Confined, open_binary, open_regular
 from ..errors import ReaderError
 from ..readers.base import canonical_order, map_axes
 from .dataset import DatasetRef
@@ -61,12 +62,12 @@ class TiffContiguousLevel(Level):
     @classmethod
     def open(cls, ref: DatasetRef) -> TiffContiguousLevel | None:
         """The level when the dataset's TIFF series is contiguous and uncompressed."""
-        import tifffile
+        from ..readers.tiff import tiff_file
 
         path = ref.source.path
         index = int((ref.kwargs.get("options") or {}).get("series", 0))
         try:
-            with tifffile.TiffFile(path) as tif:
+            with tiff_file(path) as tif:
                 series = tif.series[index]
                 offset = series.dataoffset
                 if offset is None or series.keyframe.compression != 1:
@@ -88,7 +89,7 @@ class TiffContiguousLevel(Level):
         out = np.empty([key_len(k) for k in key], dtype=self.dtype)
         outer = list(enumerate(range(full[0].start, full[0].stop, full[0].step)))
         inner = int(np.prod(self.stored_shape[1:])) * self.file_dtype.itemsize
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = open_regular(self.path)
         try:
 
             def copy(part: list[tuple[int, int]]) -> None:
@@ -134,13 +135,13 @@ class TiffTiledLevel(Level):
     @classmethod
     def open(cls, ref: DatasetRef) -> TiffTiledLevel | None:
         """The level when the dataset is one tiled, single-sample 2-D TIFF page."""
-        import tifffile
+        from ..readers.tiff import tiff_file
 
         path = ref.source.path
         index = int((ref.kwargs.get("options") or {}).get("series", 0))
         tif = None
         try:
-            tif = tifffile.TiffFile(path)
+            tif = tiff_file(path)
             series = tif.series[index]
             page = series.pages[0]
             usable = (
@@ -180,7 +181,7 @@ class TiffTiledLevel(Level):
         return np.asarray(data).reshape(-1)[: th * tw].reshape(th, tw)
 
     def _read_stored(self, key: Key) -> np.ndarray:
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = open_regular(self.path)
         try:
             return gather_chunks(
                 key,
@@ -262,7 +263,7 @@ class SliceLevel(Level):
             row = nx * file_dtype.itemsize
             first = ys if isinstance(ys, int) else ys.start
             last = ys if isinstance(ys, int) else max(ys.start, ys.stop - 1)
-            fd = os.open(self.files[z], os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            fd = open_regular(self.files[z])
             try:
                 if os.fstat(fd).st_size == size and pread(fd, len(head), 0) == head:
                     n = last - first + 1
@@ -296,10 +297,10 @@ class SliceLevel(Level):
 
 def _tiff_layout(path: Path, shape: tuple[int, ...]) -> tuple[int, int, bytes, np.dtype] | None:
     """``(data offset, file size, header bytes, dtype)`` of an uncompressed 2-D TIFF."""
-    import tifffile
+    from ..readers.tiff import tiff_file
 
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tiff_file(path) as tif:
             series = tif.series[0]
             page = series.keyframe
             if (
@@ -312,7 +313,7 @@ def _tiff_layout(path: Path, shape: tuple[int, ...]) -> tuple[int, int, bytes, n
             head_len = 16 if tif.is_bigtiff else 8
             dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
             offset = int(series.dataoffset)
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             head = fh.read(head_len)
         return offset, os.path.getsize(path), head, dtype
     except Exception:
@@ -324,7 +325,7 @@ def _zarr_level(ref: DatasetRef, level: int) -> Level | None:
     from ..readers.zarr_ import ZarrReader
 
     try:
-        plan = ZarrReader()._plan(ref.source.path)
+        plan = ZarrReader()._plan(ref.source.path, ref.source.files)
     except Exception:
         return None
     if plan.mode not in ("array", "ome") or level >= len(plan.keys):
@@ -332,8 +333,9 @@ def _zarr_level(ref: DatasetRef, level: int) -> Level | None:
     perm = canonical_order(plan.axes)
     key = plan.keys[level]
     path = ref.source.path / key if key else ref.source.path
+    guard = Confined([ref.source.path], ref.source.files)
     try:
-        out = open_zarr_level(path, perm)
+        out = open_zarr_level(path, perm, guard)
     except ReaderError:
         return None
     if out.shape != ref.levels[level]:

@@ -181,9 +181,12 @@ class Reader:
 
 
 def read_magic(path: Path, n: int = MAGIC_BYTES) -> bytes:
-    """The first ``n`` bytes of ``path``, or ``b""`` if it cannot be read."""
+    """The first ``n`` bytes of ``path``, or ``b""`` if it cannot be read or is not a
+    regular file (a named pipe would block, a device stream forever)."""
+    from ..confine import open_binary
+
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             return fh.read(n)
     except OSError:
         return b""

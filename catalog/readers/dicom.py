@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import Confined, folder_files
 from ..errors import ReaderError
 from .arrays import MAX_LISTED, check_size, dask_name, lazy_array
 from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, read_magic
@@ -91,6 +92,15 @@ STORED = {(8, 0): "u1", (8, 1): "i1", (16, 0): "u2", (16, 1): "i2", (32, 0): "u4
 def is_dicom(path: Path) -> bool:
     """Whether ``path`` has the ``DICM`` magic after the 128-byte preamble."""
     return read_magic(Path(path), 132)[128:132] == b"DICM"
+
+
+def _inside(file: Path, folder: Path) -> bool:
+    """Whether ``file`` stays inside ``folder`` once links are followed."""
+    try:
+        Confined([folder]).check(file)
+    except OSError:
+        return False
+    return True
 
 
 def is_image_class(uid: Any) -> bool:
@@ -232,8 +242,8 @@ class DicomReader(Reader):
 
     def claim_directory(self, path: Path) -> Source | None:
         dicomdir = next((path / n for n in ("DICOMDIR", "dicomdir") if (path / n).is_file()), None)
-        if dicomdir is None or not is_dicom(dicomdir):
-            return None
+        if dicomdir is None or not _inside(dicomdir, path) or not is_dicom(dicomdir):
+            return None  # none, or a link to one elsewhere: the walk records the link
         from pydicom import dcmread
         from pydicom.fileset import FileSet
 
@@ -316,7 +326,7 @@ class DicomReader(Reader):
             candidates = [path]
         else:
             folder = path if path.is_dir() else path.parent
-            listed = source.files or tuple(sorted(p for p in folder.iterdir() if p.is_file()))
+            listed = source.files or tuple(map(Path, folder_files(folder)))
             candidates = [f for f in listed if f.name.upper() != "DICOMDIR"]
         entries, notes, problems = _headers(candidates, uid, single)
         if not entries:

@@ -7,16 +7,24 @@ so describing a file never touches its pixels. Uncompressed data opens through
 ``zlib`` (SimpleITK only prints a zlib error to stderr and returns garbage, so it reads
 only compressed data split over several files).
 :class:`RawBlocks` (a memmap block reader) is shared with the NRRD reader.
+
+A data file is read only when it is one of the dataset's files: the scan adds those that
+lie inside the scanned folder (and fails the dataset, naming header and data file, for
+one outside it), so ``ElementDataFile = /etc/passwd`` or ``../../x.raw`` never turns
+someone else's bytes into pixels (see :func:`~catalog.confine.sidecar_problem`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import normal, open_binary, sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array
 from .base import (
@@ -30,6 +38,7 @@ from .base import (
     level_of,
     read_magic,
     spacing_entry,
+    strip_suffix,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,9 +89,10 @@ class RawBlocks:
 
     def __getitem__(self, index: Any) -> np.ndarray:
         try:
-            mm = np.memmap(
-                self.path, dtype=self.file_dtype, mode="r", offset=self.offset, shape=self.shape
-            )
+            with open_binary(self.path) as fh:  # regular files only: a pipe never blocks
+                mm = np.memmap(
+                    fh, dtype=self.file_dtype, mode="r", offset=self.offset, shape=self.shape
+                )
             return np.array(mm[index], dtype=self.dtype)
         except Exception as exc:
             raise ReaderError(
@@ -104,6 +114,38 @@ def raw_array(
         chunks = auto_chunks(per, blocks.dtype.itemsize)
         arrays.append(lazy_array(blocks, chunks, dask_name(prefix, path, offset, per)))
     return arrays[0] if n == 1 else da.concatenate(arrays, axis=0)
+
+
+def check_data_files(
+    header: Path, data_files: list[Path], files: Iterable[Any], what: str
+) -> None:
+    """Raise ReaderError naming ``header`` when a data file it names does not exist, is
+    not a regular file, or is not one of the dataset's ``files`` (outside the scanned
+    folder): see :func:`~catalog.confine.sidecar_problem`."""
+    listed = frozenset(normal(f) for f in files)
+    for f in data_files:
+        if not os.path.lexists(f):
+            raise ReaderError(header, f"data file {f.name!r} ({what}) does not exist")
+        label = "data file" if what.startswith("data file") else f"data file ({what})"
+        problem = sidecar_problem(header, f, listed, label)
+        if problem:
+            raise ReaderError(header, problem)
+
+
+def header_members(header: Path, data_files: list[Path], by_name: dict[str, Path]) -> list[Path]:
+    """The data files of a header to put in its dataset: those the folder listed, and
+    any other that exists (elsewhere, or not listed); the scan checks the others lie
+    inside the scanned folder and are regular files before the dataset is read."""
+    members = []
+    h = Path(normal(header))
+    for f in data_files:
+        if f == h:
+            continue
+        if f.parent == h.parent and f.name in by_name:
+            members.append(by_name[f.name])
+        elif os.path.lexists(f):
+            members.append(f)
+    return members
 
 
 def check_extent(parts: list[tuple[Path, int]], nbytes: int, header: Path) -> None:
@@ -190,33 +232,33 @@ class MetaImageReader(Reader):
             return False
 
     def group(self, directory: Path, files: list[Path]) -> tuple[list[Source], list[Path]]:
-        """Pair every ``.mhd`` header with the data file(s) it names."""
+        """Pair every ``.mhd`` header (and ``.mha`` header whose data is in another
+        file) with the data file(s) it names."""
         by_name = {p.name: p for p in files}
         sources: list[Source] = []
         taken: set[Path] = set()
         for path in files:
-            if not has_suffix(path, (".mhd",)) or not self.guess_can_open(path):
+            if not has_suffix(path, self.suffixes) or not self.guess_can_open(path):
                 continue
             try:
                 fields, _, listed = parse_header(path)
                 data = self._data_files(path, fields, listed)
             except (ValueError, OSError):
                 continue
-            members = [
-                by_name[p.name] for p in data if p.parent == path.parent and p.name in by_name
-            ]
-            members = [p for p in members if p != path]
+            if has_suffix(path, (".mha",)) and data == [Path(normal(path))]:
+                continue  # data in the header: a single-file dataset
+            members = header_members(path, data, by_name)
             taken.update([path, *members])
-            name = path.name[: -len(".mhd")]
+            name = strip_suffix(path.name, self.suffixes)
             sources.append(Source(path=path, files=(path, *members), name=name))
         return sources, [p for p in files if p not in taken]
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._inspect(Path(source.path))[0]
+        return self._inspect(Path(source.path), source.files)[0]
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
         path = Path(source.path)
-        info, plan = self._inspect(path)
+        info, plan = self._inspect(path, source.files)
         level_of(info, level, path)
         shape, dtype, axes = plan["shape"], plan["dtype"], plan["axes"]
         if plan["compressed"]:
@@ -228,26 +270,29 @@ class MetaImageReader(Reader):
 
     # -- inspection ----------------------------------------------------------------
     def _data_files(self, path: Path, fields: dict[str, str], listed: list[str]) -> list[Path]:
+        """The data files the header names, absolute and normalised (``..`` resolved as
+        text); ``path`` itself for ``LOCAL``."""
         spec = fields.get("ElementDataFile", "").strip()
         folder = path.parent
         if spec.upper() == "LOCAL":
-            return [path]
+            return [Path(normal(path))]
         if spec.upper().startswith("LIST"):
-            return [folder / n for n in listed]
-        m = _PATTERN.match(spec)
-        if m:
+            names = listed
+        elif m := _PATTERN.match(spec):
             start, stop, step = int(m["start"]), int(m["stop"]), int(m["step"]) or 1
-            return [folder / (m["fmt"] % k) for k in range(start, stop + 1, step)]
-        return [folder / spec]
+            names = [m["fmt"] % k for k in range(start, stop + 1, step)]
+        else:
+            names = [spec]
+        return [Path(normal(folder / n)) for n in names]
 
-    def _inspect(self, path: Path) -> tuple[ImageInfo, dict[str, Any]]:
+    def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
         try:
             fields, header_end, listed = parse_header(path)
         except ValueError as exc:
             raise ReaderError(path, f"invalid MetaImage header: {exc}") from exc
         try:
-            return self._build(path, fields, header_end, listed)
+            return self._build(path, fields, header_end, listed, tuple(files))
         except ReaderError:
             raise
         except Exception as exc:
@@ -256,7 +301,12 @@ class MetaImageReader(Reader):
             ) from exc
 
     def _build(
-        self, path: Path, fields: dict[str, str], header_end: int, listed: list[str]
+        self,
+        path: Path,
+        fields: dict[str, str],
+        header_end: int,
+        listed: list[str],
+        files: tuple[Any, ...] = (),
     ) -> tuple[ImageInfo, dict[str, Any]]:
         ndims = int(fields.get("NDims", "0"))
         dims = [int(float(v)) for v in fields.get("DimSize", "").split()]
@@ -276,9 +326,9 @@ class MetaImageReader(Reader):
         data_files = self._data_files(path, fields, listed)
         if not data_files:
             raise ReaderError(path, "ElementDataFile = LIST names no data file")
-        for f in data_files:
-            if not f.is_file():
-                raise ReaderError(path, f"data file {f.name!r} (ElementDataFile) does not exist")
+        check_data_files(path, data_files, files, "ElementDataFile")
+        header = Path(normal(path))
+        data_files = [path if f == header else f for f in data_files]
         nbytes = int(np.prod(shape)) * dtype.itemsize
         parts: list[tuple[Path, int]] = []
         skip = int(float(fields.get("HeaderSize", "0") or 0))
@@ -366,7 +416,7 @@ def _inflate(path: str, offset: int, shape: tuple[int, ...], dtype: str) -> np.n
 
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     try:
-        with open(path, "rb") as fh:
+        with open_binary(path) as fh:
             fh.seek(offset)
             inflater = zlib.decompressobj()
             raw = inflater.decompress(fh.read(), nbytes)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array
 from .base import (
@@ -179,6 +180,10 @@ class NibabelReader(Reader):
         if not self.guess_can_open(path):
             raise ReaderError(path, f"not in {self.format_name} format: {self.signature}")
         files = tuple(Path(f) for f in source.files if Path(f) != path) or self.partners(path)
+        for f in files:  # only regular files of the dataset or beside its header
+            problem = sidecar_problem(path, f, source.files, "data file")
+            if problem:
+                raise ReaderError(path, problem)
         try:
             facts = self.facts(path, files)
             if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array
 from .base import (
@@ -167,11 +168,11 @@ class NiftiReader(Reader):
         return sources, [p for p in files if p not in taken]
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._inspect(Path(source.path))[0]
+        return self._inspect(Path(source.path), source.files)[0]
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
         path = Path(source.path)
-        info, shape, axes, compressed = self._inspect(path)
+        info, shape, axes, compressed = self._inspect(path, source.files)
         level_of(info, level, path)
         blocks = NiftiBlocks(path, shape, info.dtype)
         if compressed:
@@ -183,7 +184,9 @@ class NiftiReader(Reader):
         return build_dataarray(data, info, level=level, name=source.display_name)
 
     # -- inspection ----------------------------------------------------------------
-    def _inspect(self, path: Path) -> tuple[ImageInfo, tuple[int, ...], str, bool]:
+    def _inspect(
+        self, path: Path, files: Sequence[Any] = ()
+    ) -> tuple[ImageInfo, tuple[int, ...], str, bool]:
         import nibabel as nib
 
         check_size(path)
@@ -195,14 +198,14 @@ class NiftiReader(Reader):
         except Exception as exc:
             raise ReaderError(path, f"invalid or truncated NIfTI header: {exc}") from exc
         try:
-            return self._build(path, img, version)
+            return self._build(path, img, version, files)
         except ReaderError:
             raise
         except Exception as exc:
             raise ReaderError(path, f"invalid NIfTI header: {type(exc).__name__}: {exc}") from exc
 
     def _build(
-        self, path: Path, img: Any, version: int
+        self, path: Path, img: Any, version: int, files: Sequence[Any] = ()
     ) -> tuple[ImageInfo, tuple[int, ...], str, bool]:
         from nibabel.volumeutils import apply_read_scaling
 
@@ -222,8 +225,11 @@ class NiftiReader(Reader):
         ).dtype
         image_file = Path(img.file_map["image"].filename)
         compressed = has_suffix(image_file, (".gz",))
-        if not image_file.is_file():
+        if not image_file.exists():
             raise ReaderError(path, f"image file {image_file.name!r} of the .hdr does not exist")
+        problem = sidecar_problem(path, image_file, files, "image file of the .hdr")
+        if problem:  # a pipe, or a link out of the folder: never read
+            raise ReaderError(path, problem)
         if not compressed:
             end = int(proxy.offset) + int(np.prod(shape)) * raw.itemsize
             size = image_file.stat().st_size

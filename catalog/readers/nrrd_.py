@@ -6,6 +6,10 @@ dask chunks (the data starts after the header's blank line, plus ``line skip`` a
 ``byte skip``), compressed or text data is one dask chunk read by ``nrrd.read``. Axis
 sizes are listed fastest first, so the C-order array is ``(z, y, x)``; ``kinds`` and
 ``space directions`` say which axes are spatial, which are time or channels.
+
+A detached data file is read only when it is one of the dataset's files, as for
+MetaImage (:func:`~catalog.readers.metaimage.check_data_files`): ``data file:
+/etc/passwd`` or ``../x.raw`` outside the scanned folder is refused, never read.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import normal, open_binary
 from ..errors import ReaderError
 from .arrays import check_size, dask_name
 from .base import (
@@ -31,7 +37,7 @@ from .base import (
     read_magic,
     spacing_entry,
 )
-from .metaimage import check_extent, raw_array
+from .metaimage import check_data_files, check_extent, header_members, raw_array
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -169,25 +175,23 @@ class NrrdReader(Reader):
                 data = self._data_files(path, header, listed)
             except Exception:
                 continue
-            if data == [path]:
+            if data == [Path(normal(path))]:
                 continue  # attached: a single-file dataset
-            members = [
-                by_name[p.name] for p in data if p.parent == path.parent and p.name in by_name
-            ]
+            members = header_members(path, data, by_name)
             taken.update([path, *members])
             name = path.name.rsplit(".", 1)[0]
             sources.append(Source(path=path, files=(path, *members), name=name))
         return sources, [p for p in files if p not in taken]
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._inspect(Path(source.path))[0]
+        return self._inspect(Path(source.path), source.files)[0]
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
         import dask
         import dask.array as da
 
         path = Path(source.path)
-        info, plan = self._inspect(path)
+        info, plan = self._inspect(path, source.files)
         level_of(info, level, path)
         shape, dtype = plan["shape"], plan["dtype"]
         if plan["raw"]:
@@ -202,33 +206,41 @@ class NrrdReader(Reader):
 
     # -- inspection ----------------------------------------------------------------
     def _data_files(self, path: Path, header: dict[str, Any], listed: list[str]) -> list[Path]:
+        """The data files the header names, absolute and normalised (``..`` resolved as
+        text); ``path`` itself for attached data."""
         spec = str(header.get("data file") or header.get("datafile") or "").strip()
         if not spec:
-            return [path]
+            return [Path(normal(path))]
         folder = path.parent
         if spec.startswith("LIST"):
-            return [folder / n for n in listed]
-        m = _PATTERN.match(spec)
-        if m:
+            names = listed
+        elif m := _PATTERN.match(spec):
             start, stop, step = int(m["start"]), int(m["stop"]), int(m["step"]) or 1
             stop += 1 if step > 0 else -1
-            return [folder / (m["fmt"] % k) for k in range(start, stop, step)]
-        return [folder / spec]
+            names = [m["fmt"] % k for k in range(start, stop, step)]
+        else:
+            names = [spec]
+        return [Path(normal(folder / n)) for n in names]
 
-    def _inspect(self, path: Path) -> tuple[ImageInfo, dict[str, Any]]:
+    def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
         if not is_nrrd(path):
             raise ReaderError(path, "not a NRRD file (no NRRD000x magic)")
         try:
             header, offset, listed = read_nrrd_header(path)
-            return self._build(path, header, offset, listed)
+            return self._build(path, header, offset, listed, tuple(files))
         except ReaderError:
             raise
         except Exception as exc:
             raise ReaderError(path, f"invalid NRRD header: {type(exc).__name__}: {exc}") from exc
 
     def _build(
-        self, path: Path, header: dict[str, Any], offset: int, listed: list[str]
+        self,
+        path: Path,
+        header: dict[str, Any],
+        offset: int,
+        listed: list[str],
+        source_files: tuple[Any, ...] = (),
     ) -> tuple[ImageInfo, dict[str, Any]]:
         sizes = [int(n) for n in header["sizes"]]
         ndim = len(sizes)
@@ -243,9 +255,8 @@ class NrrdReader(Reader):
         axes, spatial = _dims(header, ndim)
         encoding = str(header.get("encoding", "raw")).strip().lower()
         files = self._data_files(path, header, listed)
-        for f in files:
-            if not f.is_file():
-                raise ReaderError(path, f"data file {f.name!r} (data file:) does not exist")
+        check_data_files(path, files, source_files, "data file:")
+        files = [path if f == Path(normal(path)) else f for f in files]
         raw = encoding == "raw"
         parts: list[tuple[Path, int]] = []
         if raw:
@@ -322,7 +333,7 @@ def _data_offset(
             return data.stat().st_size - nbytes
         return -1
     if line_skip > 0:
-        with open(data, "rb") as fh:
+        with open_binary(data) as fh:
             fh.seek(start)
             for _ in range(line_skip):
                 fh.readline()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import folder_files
 from ..errors import ReaderError
 from .arrays import check_size, dask_name, lazy_array
 from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, spacing_entry
@@ -47,10 +48,11 @@ def slice_pattern(prefix: str, suffix: str) -> str:
 
 
 def find_slices(directory: Path, pattern: str) -> list[Path]:
-    """Files of ``directory`` matching ``pattern``, in numeric order."""
+    """Regular files of ``directory`` matching ``pattern``, in numeric order (named pipes
+    and links out of the folder left out)."""
     regex = re.compile(pattern)
     try:
-        names = os.listdir(directory)
+        names = [os.path.basename(p) for p in folder_files(directory)]
     except OSError as exc:
         raise ReaderError(directory, f"cannot list slice folder: {exc.strerror}") from exc
     found = [(int(m.group(1)), n) for n in names if (m := regex.match(n))]
@@ -306,7 +308,7 @@ def _label(prefix: str, suffix: str) -> str:
 def _skyscan_log(directory: Path, common: str) -> dict[str, Any] | None:
     """Voxel size, scanner and dates from a SkyScan/NRecon ``*.log`` next to the slices."""
     try:
-        logs = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".log" and p.is_file())
+        logs = [p for p in map(Path, folder_files(directory)) if p.suffix.lower() == ".log"]
     except OSError:
         return None
     stem = Path(common).stem.rstrip(" _-.") if "." in common else common.rstrip(" _-.")

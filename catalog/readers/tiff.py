@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import threading
 import xml.etree.ElementTree as ET
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from ..confine import Confined, check_regular
 from ..errors import ReaderError
 from .arrays import auto_chunks, check_size, dask_name, lazy_array, parse_datetime
 from .base import (
@@ -79,15 +81,55 @@ def tifffile_messages() -> Iterator[list[str]]:
 
 def open_tiff(path: Path) -> tifffile.TiffFile:
     """A ``TiffFile``; a broken header becomes ReaderError."""
-    import tifffile
-
     check_size(path)
     if not is_tiff(path):
         raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
     try:
-        return tifffile.TiffFile(path)
+        return tiff_file(path)
     except Exception as exc:
         raise ReaderError(path, f"corrupt or truncated TIFF: {exc}") from exc
+
+
+_FILE_NAME = re.compile(r'FileName\s*=\s*"([^"]*)"')
+
+
+def tiff_file(path: Path) -> tifffile.TiffFile:
+    """``tifffile.TiffFile(path)`` that never opens a file it should not.
+
+    A multi-file OME-TIFF names its other files in its OME-XML, and tifffile opens them
+    when the series is read: a name that is a named pipe would block forever, a link or
+    an absolute path would read a file elsewhere. When any named file is not a regular
+    file inside this file's folder (links followed), the file is opened as a single file
+    (its own pages only). Raises what ``TiffFile`` raises, and ``OSError`` for a path that
+    is not a regular file.
+    """
+    import tifffile
+
+    check_regular(path)
+    tif = tifffile.TiffFile(path)
+    try:
+        xml = tif.ome_metadata if tif.is_ome else None
+    except Exception:
+        xml = None
+    if xml and not _companions_safe(Path(path), xml):
+        tif.close()
+        tif = tifffile.TiffFile(path, _multifile=False)
+    return tif
+
+
+def _companions_safe(path: Path, xml: str) -> bool:
+    guard = Confined([path.parent])
+    for name in set(_FILE_NAME.findall(xml)):
+        if name.lower() == path.name.lower():
+            continue
+        other = os.path.join(path.parent, name)
+        if not os.path.lexists(other):
+            continue  # tifffile reports missing files itself
+        try:
+            check_regular(guard.check(other))
+        except OSError:
+            return False
+    return True
 
 
 def page_pixel_size(page: Any, *, unit: str | None = None) -> tuple[float, float] | None:

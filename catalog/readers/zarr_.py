@@ -4,19 +4,28 @@ A store is a folder, claimed whole by :meth:`ZarrReader.claim_directory`. OME-Za
 multiscales metadata is read directly (0.4 stores carry no ``_ARRAY_DIMENSIONS``, so
 ``xr.open_zarr`` cannot open them); groups whose arrays all name their dimensions
 open through xarray, other groups are assembled from the arrays themselves.
+
+Every file of a store is read through :func:`confined_store`: regular files only, inside
+the store (links followed) or among the dataset's recorded files, so a named pipe, a
+link to ``/dev/zero`` or a chunk linked to a file elsewhere is an error naming it, never
+a hang or someone else's bytes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
+from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..errors import ReaderError
+from ..confine import Confined
+from ..errors import NotRegularFileError, ReaderError
 from ..units import to_metres
 from .arrays import (
     AXIS_ALIASES,
@@ -54,6 +63,97 @@ _OME_TYPES = {"time": "t", "channel": "c"}
 def is_zarr_store(path: Path) -> bool:
     """A folder with Zarr v2 or v3 metadata at its top."""
     return path.is_dir() and any((path / m).is_file() for m in MARKERS)
+
+
+@cache
+def _store_class() -> type:
+    """A zarr ``LocalStore`` that reads through :class:`~catalog.confine.Confined`
+    (defined on first use: zarr is imported lazily)."""
+    import asyncio
+
+    from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+    from zarr.core.buffer.core import default_buffer_prototype
+    from zarr.storage import LocalStore
+
+    def read(guard: Confined, path: Path, prototype: Any, byte_range: Any) -> Any:
+        try:
+            fd = guard.open(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # a missing key, as zarr's own LocalStore answers
+        except NotRegularFileError as exc:
+            if exc.kind == "a folder":
+                return None  # so is a folder
+            raise
+        with os.fdopen(fd, "rb") as fh:
+            if byte_range is None:
+                return prototype.buffer.from_bytes(fh.read())
+            size = fh.seek(0, io.SEEK_END)
+            if isinstance(byte_range, RangeByteRequest):
+                fh.seek(byte_range.start)
+                return prototype.buffer.from_bytes(fh.read(byte_range.end - fh.tell()))
+            if isinstance(byte_range, OffsetByteRequest):
+                fh.seek(byte_range.offset)
+            elif isinstance(byte_range, SuffixByteRequest):
+                fh.seek(max(0, size - byte_range.suffix))
+            else:  # pragma: no cover - zarr's own types only
+                raise TypeError(f"Unexpected byte_range, got {byte_range}.")
+            return prototype.buffer.from_bytes(fh.read())
+
+    class ConfinedStore(LocalStore):
+        """Read-only ``LocalStore`` that opens regular files inside the store only."""
+
+        def __init__(
+            self, root: Path | str, *, read_only: bool = True, files: Iterable[Any] = ()
+        ) -> None:
+            super().__init__(root, read_only=True)
+            self.files = tuple(files)
+            self.guard = Confined([self.root], self.files)
+
+        def with_read_only(self, read_only: bool = True) -> ConfinedStore:
+            return type(self)(self.root, read_only=True, files=self.files)
+
+        def __getstate__(self) -> dict[str, Any]:
+            state = dict(self.__dict__)
+            state.pop("guard", None)
+            return state
+
+        def __setstate__(self, state: dict[str, Any]) -> None:
+            self.__dict__.update(state)
+            self.guard = Confined([self.root], self.files)
+
+        def get_sync(self, key: str, *, prototype: Any = None, byte_range: Any = None) -> Any:
+            self._ensure_open_sync()
+            return read(
+                self.guard, self.root / key, prototype or default_buffer_prototype(), byte_range
+            )
+
+        async def get(self, key: str, prototype: Any = None, byte_range: Any = None) -> Any:
+            if not self._is_open:
+                await self._open()
+            proto = prototype or default_buffer_prototype()
+            return await asyncio.to_thread(read, self.guard, self.root / key, proto, byte_range)
+
+        async def get_partial_values(self, prototype: Any, key_ranges: Iterable[Any]) -> list[Any]:
+            return [
+                await asyncio.to_thread(read, self.guard, self.root / key, prototype, byte_range)
+                for key, byte_range in key_ranges
+            ]
+
+    ConfinedStore.__module__ = __name__  # pickles by name, through __getattr__ below
+    ConfinedStore.__qualname__ = "ConfinedStore"
+    return ConfinedStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConfinedStore":
+        return _store_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def confined_store(path: Path, files: Iterable[Any] = ()) -> Any:
+    """A read-only zarr store of the folder ``path`` that opens only regular files inside
+    it (links followed) or among ``files`` (the dataset's recorded files)."""
+    return _store_class()(path, files=files)
 
 
 class ZarrBlocks:
@@ -116,17 +216,17 @@ class ZarrReader(Reader):
         return Source(path=path, files=tuple(files))
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._plan(source.path).info
+        return self._plan(source.path, source.files).info
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
         import xarray as xr
 
         path = source.path
-        plan = self._plan(path)
+        plan = self._plan(path, source.files)
         level_of(plan.info, level, path)
         if plan.mode == "xarray" and plan.xr is not None:
-            return lazy_dataset(_open_xarray(path), path, plan.xr, prefix="zarr")
-        root = _open_root(path)
+            return lazy_dataset(_open_xarray(path, source.files), path, plan.xr, prefix="zarr")
+        root = _open_root(path, source.files)
         order = canonical_order(plan.axes)
         if plan.mode in ("array", "ome"):
             key = plan.keys[level]
@@ -155,39 +255,43 @@ class ZarrReader(Reader):
         return xr.Dataset(variables, attrs=attrs)
 
     # -- inspection ----------------------------------------------------------------
-    def _plan(self, path: Path) -> _Plan:
+    def _plan(self, path: Path, files: Iterable[Any] = ()) -> _Plan:
         if not path.is_dir():
             raise ReaderError(path, "not a Zarr store: a Zarr store is a folder")
         if not is_zarr_store(path):
             raise ReaderError(path, f"not a Zarr store (none of {', '.join(MARKERS)} found)")
-        root = _open_root(path)
+        root = _open_root(path, files)
         try:
-            return _inspect(root, path)
+            return _inspect(root, path, files)
         except ReaderError:
             raise
         except Exception as exc:
             raise ReaderError(path, f"invalid Zarr metadata: {type(exc).__name__}: {exc}") from exc
 
 
-def _open_root(path: Path) -> zarr.Array | zarr.Group:
+def _open_root(path: Path, files: Iterable[Any] = ()) -> zarr.Array | zarr.Group:
     import zarr
 
     try:
-        return zarr.open(store=str(path), mode="r")
+        return zarr.open(store=confined_store(path, files), mode="r")
     except Exception as exc:
         raise ReaderError(path, f"cannot open Zarr store: {type(exc).__name__}: {exc}") from exc
 
 
-def _open_xarray(path: Path) -> xr.Dataset:
+def _open_xarray(path: Path, files: Iterable[Any] = ()) -> xr.Dataset:
     import xarray as xr
 
+    store = confined_store(path, files)
     consolidated = (path / ".zmetadata").is_file()
     if (path / "zarr.json").is_file():
-        with open(path / "zarr.json", encoding="utf-8") as fh:
-            consolidated = bool(json.load(fh).get("consolidated_metadata"))
+        try:
+            text = store.guard.read_bytes(path / "zarr.json")
+            consolidated = bool(json.loads(text).get("consolidated_metadata"))
+        except (OSError, ValueError) as exc:
+            raise ReaderError(path, f"cannot read zarr.json: {exc}") from exc
     try:
         return xr.open_dataset(
-            path, engine="zarr", chunks=None, cache=False, consolidated=consolidated
+            store, engine="zarr", chunks=None, cache=False, consolidated=consolidated
         )
     except Exception as exc:
         raise ReaderError(path, f"cannot open Zarr group with xarray: {exc}") from exc
@@ -221,7 +325,7 @@ def _canonical(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]
     return tuple(shape[i] for i in order), "".join(axes[i] for i in order)
 
 
-def _inspect(root: zarr.Array | zarr.Group, path: Path) -> _Plan:
+def _inspect(root: zarr.Array | zarr.Group, path: Path, files: Iterable[Any] = ()) -> _Plan:
     import zarr
 
     attrs = dict(root.attrs)
@@ -243,7 +347,7 @@ def _inspect(root: zarr.Array | zarr.Group, path: Path) -> _Plan:
         key, array = next(iter(numeric.items()))
         return _array_plan(array, key, path, base)
     if all("/" not in p and _dim_names(a) for p, a in arrays.items()):
-        ds = _open_xarray(path)
+        ds = _open_xarray(path, files)
         try:
             xplan = dataset_info(ds, path, meta=base)
         finally:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import blake3
 
+from ..confine import check_regular, open_binary
+
 BLOCK = 8 << 20  # 8 MiB reads keep the hasher fed without a big buffer
 THREADED_ABOVE = 64 << 20  # multi-threaded BLAKE3 for big files
 PREFIX = "b3:"
@@ -31,9 +33,10 @@ def _hasher(size: int) -> blake3.blake3:
 def file_checksum(path: Path, *, progress: Callable[[int], None] | None = None) -> str:
     """BLAKE3 of one file's bytes, as ``"b3:<64 hex digits>"``.
 
-    ``progress(n)`` is called with the number of bytes hashed after every block.
+    ``progress(n)`` is called with the number of bytes hashed after every block. Only a
+    regular file is read: anything else raises :class:`~catalog.errors.NotRegularFileError`.
     """
-    size = os.stat(path).st_size
+    size = check_regular(path).st_size
     h = _hasher(size)
     if size >= THREADED_ABOVE:
         try:
@@ -42,7 +45,7 @@ def file_checksum(path: Path, *, progress: Callable[[int], None] | None = None) 
             h = _hasher(size)
     buf = bytearray(min(BLOCK, max(size, 1)))
     view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
+    with open_binary(path, buffering=0) as fh:
         while True:
             n = fh.readinto(buf)
             if not n:
@@ -59,7 +62,7 @@ MAPPED_STEP = 256 << 20
 def _mapped(path: Path, h: blake3.blake3, progress: Callable[[int], None] | None) -> str:
     """Hash a big file through a read-only memory map: no copy into Python buffers, so
     the multi-threaded hasher runs near its in-memory speed."""
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+    with open_binary(path) as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         view = memoryview(mm)
         try:
             for off in range(0, len(mm), MAPPED_STEP):

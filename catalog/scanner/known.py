@@ -37,7 +37,7 @@ from ..paths import from_db
 #: ``settings`` key prefix: the readers fingerprint of each finished scan.
 READERS_KEY = "readers:"
 #: Bump when the walk groups files differently, so older rows are grouped again.
-WALK_VERSION = 1
+WALK_VERSION = 2  # 2: data files elsewhere join their header; links out not followed
 #: How the issues only grouping finds begin or read (``walk._files_to_candidates``);
 #: a folder with one of them is grouped again so the issue is recorded again. Issues
 #: of the listing (``"cannot stat: ..."``, links, sockets) are found either way.

@@ -20,11 +20,13 @@ import functools
 import json
 import os
 import socket
+import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..confine import file_kind
 from ..errors import DiskFullError, ScanError
 from ..index import cache_dir, listing, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
@@ -52,7 +54,7 @@ from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
 from .pool import alive, guarded_pool, process_started, run_pool
 from .thumbnail import UNWRITTEN
-from .walk import Candidate, regroup, walk
+from .walk import LINK_OUT, Bounds, Candidate, regroup, walk
 from .worker import Result, process_safely
 
 
@@ -77,6 +79,16 @@ class ScanReport:
 
     def __getitem__(self, key: str) -> int:
         return self.counts[key]
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """``(link, target)`` of every symlink that leads out of the scanned folder and
+        was not followed (``follow_links=True`` follows them)."""
+        out = []
+        for path, _sev, msg in self.issues:
+            if msg.startswith(LINK_OUT):
+                out.append((path, msg[len(LINK_OUT) :].split(" (scan with")[0]))
+        return out
 
     def __str__(self) -> str:
         c = self.counts
@@ -103,10 +115,17 @@ class ScanReport:
                 f"({self.thumbnail_error}); a rescan or `voxcat thumbnails --missing` "
                 "draws them"
             )
+        links = self.links
+        for path, target in links[:10]:
+            lines.append(f"  LINK    {path} -> {target}: outside the scanned folder, not followed")
+        if len(links) > 10:
+            lines.append(f"  ... and {len(links) - 10} more links out of the scanned folder")
+        if links:
+            lines.append("  (voxcat scan --follow-links follows links out of the scanned folder)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "links": self.links}
 
 
 #: ``datasets`` (images and containers) and ``files`` (other files) the root holds
@@ -473,6 +492,7 @@ def scan(
     retry_failed: bool = False,
     batch_seconds: float = 1.0,
     batch_size: int = 256,
+    follow_links: bool | Sequence[str | os.PathLike[str]] = False,
 ) -> ScanReport:
     """Index every dataset under ``path`` into the DuckDB ``index``.
 
@@ -482,6 +502,11 @@ def scan(
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
     that failed before even if their files did not change.
 
+    Only regular files are read, and the scan stays inside ``path``: symlinks that lead
+    out of it are recorded (``report.links``) and not followed, and a header naming a
+    data file outside it fails with the cause. ``follow_links=True`` follows links
+    anywhere; a list of folders follows them only into those folders.
+
     >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
     >>> report["added"], report["failed"]                           # doctest: +SKIP
     (1832, 3)
@@ -490,8 +515,18 @@ def scan(
     root = Path(os.path.abspath(path))
     if not os.path.lexists(root):
         raise ScanError(f"{display(root)}: no such file or folder")
+    try:
+        mode = os.stat(root).st_mode
+    except OSError as exc:
+        raise ScanError(f"{display(root)}: {exc.strerror}") from exc
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise ScanError(
+            f"{display(root)}: {file_kind(mode)}, not a file or folder; nothing was scanned "
+            "(voxcat reads regular files only)"
+        )
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
+    bounds = Bounds.of(root, follow_links)
     index_path = Path(os.path.abspath(resolve_index(index)))
     started: list[int] = []  # the scan id, once registered
     try:
@@ -508,6 +543,7 @@ def scan(
                 batch_seconds=batch_seconds,
                 batch_size=batch_size,
                 started=started,
+                bounds=bounds,
             )
     except BaseException:
         if started:  # stopped while walking, say: not left "running"
@@ -528,6 +564,7 @@ def _scan(
     batch_seconds: float,
     batch_size: int,
     started: list[int],
+    bounds: Bounds,
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -550,7 +587,7 @@ def _scan(
             unreadable.append(to_db(p).rstrip("/") + "/")
 
     exclude = frozenset({index_path, Path(str(index_path) + ".wal"), cache})
-    found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree))
+    found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree, bounds=bounds))
     tree = None  # free it before the index is read again
 
     writer = _Writer(index_path, root, scan_id, compiled)
@@ -603,7 +640,9 @@ def _scan(
     # datasets the walk reused but another process changed in the index meanwhile:
     # group their folders for real so they are processed like any other
     for folder, paths in again.items():
-        for cand in regroup(Path(from_db(folder)), readers, issue=issue, exclude=exclude):
+        for cand in regroup(
+            Path(from_db(folder)), readers, issue=issue, exclude=exclude, bounds=bounds
+        ):
             db_path = to_db(cand.source.path)
             if db_path in paths or db_path not in seen:
                 seen.add(db_path)

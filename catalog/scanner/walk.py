@@ -7,8 +7,20 @@ header + data pairs) and hands back the rest; every file left over becomes a
 single-file dataset of the first reader that recognises its magic bytes, or a
 non-image file. Nothing on the drive is invisible.
 
-Directory symlinks are followed with loop detection; loops, dangling links and
-unreadable folders become recorded issues and the walk goes on.
+Only regular files are ever opened, and the walk stays inside the scanned folder:
+
+- symlinks (to folders or files) that resolve inside the root are followed, with loop
+  detection; links that resolve outside it are recorded as issues (the link and its
+  target: :data:`LINK_OUT`) and not followed, unless the scan asks for it
+  (``follow_links=True``, or a list of folders links may lead into: :class:`Bounds`);
+- named pipes, sockets and devices are recorded and skipped, at every depth: the files
+  of a folder a reader claims (a Zarr store, a DICOMDIR tree) are checked one by one,
+  and those that are not regular files inside the root are recorded and left out;
+- a file a header names outside its own folder (a detached data file) is part of its
+  dataset when it lies inside the root; otherwise the dataset fails with the header,
+  the data file and the cause (:attr:`Candidate.refused`), and the file is never read.
+
+Loops, dangling links and unreadable folders become recorded issues and the walk goes on.
 
 On a rescan, a folder whose files are exactly those of datasets the index already
 holds, unchanged, is not grouped again: the walk yields them as
@@ -21,9 +33,10 @@ import dataclasses
 import errno
 import os
 import stat as stat_mod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from ..confine import file_kind, inside, normal
 from ..paths import display, to_db
 from ..readers import Reader, Source
 from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, signature
@@ -48,6 +61,80 @@ IGNORED_NAMES = frozenset(
 
 Issue = Callable[[str, str, str], None]  # (path, severity, message)
 
+#: How the issue of a link that leads out of the scanned folder begins; the target follows.
+LINK_OUT = "symlink out of the scanned folder, not followed: -> "
+
+
+def link_message(target: str) -> str:
+    """The issue recorded for a link to ``target``, outside the scanned folder."""
+    return f"{LINK_OUT}{display(target)} (scan with --follow-links to follow it)"
+
+
+@dataclasses.dataclass
+class Bounds:
+    """Where a walk may go: the scan root, and the real folders links may lead into
+    (``None``: anywhere, as ``follow_links=True`` asks).
+
+    >>> b = Bounds.of(Path("/data/drive"))
+    >>> b.refuse(Path("/etc/passwd"))                               # doctest: +SKIP
+    'outside the scanned folder /data/drive'
+    """
+
+    root: str  # the root folder (a file root's folder), absolute and normalised
+    targets: tuple[str, ...] | None
+    _dirs: dict[str, bool] = dataclasses.field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(
+        cls, root: Path, follow_links: bool | Iterable[str | os.PathLike[str]] = False
+    ) -> Bounds:
+        folder = normal(root)
+        if not os.path.isdir(folder):
+            folder = os.path.dirname(folder)
+        if follow_links is True:
+            return cls(folder, None)
+        extra = () if follow_links is False else tuple(follow_links)  # type: ignore[arg-type]
+        targets = (os.path.realpath(folder), *(os.path.realpath(normal(f)) for f in extra))
+        return cls(folder, targets)
+
+    def _within(self, real: str) -> bool:
+        return self.targets is None or any(inside(real, t) for t in self.targets)
+
+    def link_out(self, path: str) -> str | None:
+        """Where the link ``path`` leads when that is outside the bounds, else ``None``."""
+        if self.targets is None:
+            return None
+        real = os.path.realpath(path)
+        return None if self._within(real) else real
+
+    def refuse(self, path: Path) -> str | None:
+        """Why ``path``, a file a reader names (a file of a claimed folder, a header's
+        data file), must not be read, or ``None`` when it is a regular file inside."""
+        p = normal(path)
+        if not inside(p, self.root):
+            return f"outside the scanned folder {display(self.root)}"
+        parent = os.path.dirname(p)
+        ok = self._dirs.get(parent)
+        if ok is None:
+            ok = self._dirs[parent] = self._within(os.path.realpath(parent))
+        if not ok:
+            return link_message(os.path.realpath(parent))
+        try:
+            st = os.lstat(p)
+            if stat_mod.S_ISLNK(st.st_mode):
+                problem = _link_problem(Path(p))
+                if problem:
+                    return problem
+                out = self.link_out(p)
+                if out is not None:
+                    return link_message(out)
+                st = os.stat(p)
+        except OSError as exc:
+            return f"cannot stat: {exc.strerror}"
+        if not stat_mod.S_ISREG(st.st_mode):
+            return f"{file_kind(st.st_mode)}, not a regular file"
+        return None
+
 
 @dataclasses.dataclass
 class FileStat:
@@ -66,6 +153,9 @@ class Candidate:
     files: list[FileStat]
     forced: bool = False  # the reader was chosen by suffix only (magic bytes disagreed)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    #: why the dataset must not be read (a data file outside the root): it is recorded
+    #: as failed with this cause, and only its files inside the root are hashed
+    refused: str | None = None
 
     @property
     def size(self) -> int:
@@ -77,10 +167,12 @@ class Candidate:
 
     @property
     def signature(self) -> str:
-        """Changes whenever a file is added, removed, resized or touched."""
-        return signature(
-            self.reader, self.source.options, ((f.rel, f.size, f.mtime_ns) for f in self.files)
-        )
+        """Changes whenever a file is added, removed, resized or touched, and when the
+        dataset is refused (a data file outside the root) where it was read before."""
+        options = self.source.options
+        if self.refused:
+            options = {**options, "refused": self.refused}
+        return signature(self.reader, options, ((f.rel, f.size, f.mtime_ns) for f in self.files))
 
 
 def _rel(path: Path, location: Path) -> str:
@@ -130,15 +222,21 @@ def walk(
     issue: Issue,
     exclude: frozenset[Path] = frozenset(),
     known: KnownTree | None = None,
+    bounds: Bounds | None = None,
 ) -> Iterator[Candidate | Known]:
     """Yield every dataset under ``root`` (a folder or a single file).
 
     With ``known`` (a rescan), folders whose files all belong, unchanged, to datasets
     the index holds yield those as :class:`Known` instead of grouping them again.
+    ``bounds`` (default: the root, no link followed out of it) says where links may lead.
     """
+    bounds = bounds or Bounds.of(root)
     suffix_readers = [(r, r.suffixes) for r in readers if r.suffixes]
+    taken: set[str] = set()  # files of datasets found in another folder (data files)
     if root.is_file():
-        yield from _files_to_candidates(root.parent, [root], readers, suffix_readers, issue)
+        yield from _files_to_candidates(
+            root.parent, [root], readers, suffix_readers, issue, bounds, taken
+        )
         return
     claimers = [r for r in readers if _claims(r)]
     excluded = {os.fspath(p) for p in exclude}
@@ -160,11 +258,11 @@ def walk(
             )
             continue
         visited[key] = folder
-        claimed = _claim(folder, claimers, issue)
+        claimed = _claim(folder, claimers, issue, bounds)
         if claimed is not None:
             yield claimed
             continue
-        listed = _list(folder, excluded, issue)
+        listed = _list(folder, excluded, issue, bounds, taken)
         if listed is None:
             continue
         files, subdirs, stats = listed
@@ -173,16 +271,23 @@ def walk(
             yield from found
         else:
             yield from _files_to_candidates(
-                folder, [Path(f) for f in files], readers, suffix_readers, issue
+                folder, [Path(f) for f in files], readers, suffix_readers, issue, bounds, taken
             )
         stack.extend(reversed(subdirs))
 
 
 def _list(
-    folder: Path, excluded: set[str], issue: Issue
+    folder: Path,
+    excluded: set[str] | frozenset[str],
+    issue: Issue,
+    bounds: Bounds,
+    taken: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[Path], dict[str, tuple[int, int]]] | None:
     """The regular files (paths, and ``name -> (size, mtime_ns)`` with names in index
-    form) and subfolders of ``folder``, sorted by name; ``None`` if it cannot be listed."""
+    form) and subfolders of ``folder``, sorted by name; ``None`` if it cannot be listed.
+
+    Links leading out of ``bounds`` and files that are not regular are recorded and
+    left out; so are files in ``taken`` (data files of a dataset found elsewhere)."""
     try:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -194,13 +299,17 @@ def _list(
     stats: dict[str, tuple[int, int]] = {}
     for entry in entries:
         name, path = entry.name, entry.path
-        if name in IGNORED_NAMES or name.startswith("._") or path in excluded:
+        if name in IGNORED_NAMES or name.startswith("._") or path in excluded or path in taken:
             continue
         try:
             if entry.is_symlink():
                 problem = _link_problem(Path(path))
                 if problem:
                     issue(path, "error", problem)
+                    continue
+                out = bounds.link_out(path)
+                if out is not None:
+                    issue(path, "warning", link_message(out))
                     continue
             st = os.stat(path)
         except OSError as exc:
@@ -212,23 +321,29 @@ def _list(
             files.append(path)
             stats[name if name.isascii() else to_db(name)] = (st.st_size, st.st_mtime_ns)
         else:
-            issue(path, "warning", "not a regular file (device, socket or pipe); skipped")
+            issue(path, "warning", f"{file_kind(st.st_mode)}, not a regular file; skipped")
     return files, subdirs, stats
 
 
 def regroup(
-    folder: Path, readers: list[Reader], *, issue: Issue, exclude: frozenset[Path] = frozenset()
+    folder: Path,
+    readers: list[Reader],
+    *,
+    issue: Issue,
+    exclude: frozenset[Path] = frozenset(),
+    bounds: Bounds | None = None,
 ) -> Iterator[Candidate]:
     """The datasets of the files of ``folder`` alone, grouped as a full walk would."""
-    listed = _list(folder, {os.fspath(p) for p in exclude}, lambda *_: None)
+    bounds = bounds or Bounds.of(folder)
+    listed = _list(folder, {os.fspath(p) for p in exclude}, lambda *_: None, bounds)
     if listed is None:
         return
     suffix_readers = [(r, r.suffixes) for r in readers if r.suffixes]
     files = [Path(f) for f in listed[0]]
-    yield from _files_to_candidates(folder, files, readers, suffix_readers, issue)
+    yield from _files_to_candidates(folder, files, readers, suffix_readers, issue, bounds, set())
 
 
-def _claim(folder: Path, readers: list[Reader], issue: Issue) -> Candidate | None:
+def _claim(folder: Path, readers: list[Reader], issue: Issue, bounds: Bounds) -> Candidate | None:
     for reader in readers:
         try:
             source = reader.claim_directory(folder)
@@ -238,8 +353,23 @@ def _claim(folder: Path, readers: list[Reader], issue: Issue) -> Candidate | Non
             issue(str(folder), "error", f"{reader.name} reader failed to inspect folder: {exc}")
             continue
         if source is not None:
-            return _candidate(source, reader.name, issue)
+            return _candidate(_vet_claimed(source, issue, bounds), reader.name, issue)
     return None
+
+
+def _vet_claimed(source: Source, issue: Issue, bounds: Bounds) -> Source:
+    """``source`` without the files a claimed folder holds that must not be read (pipes,
+    sockets, devices, links out of the root); each is recorded with its cause."""
+    kept = []
+    for f in source.files:
+        why = bounds.refuse(f)
+        if why is None:
+            kept.append(f)
+        else:
+            issue(str(f), "warning", why if why.startswith(LINK_OUT) else f"{why}; skipped")
+    if len(kept) == len(source.files):
+        return source
+    return dataclasses.replace(source, files=tuple(kept))
 
 
 def _candidate(
@@ -257,13 +387,38 @@ def _candidate(
     return Candidate(source=source, reader=reader, files=stats, forced=forced)
 
 
+def _outside_files(
+    source: Source, listed: set[Path], bounds: Bounds, taken: set[str]
+) -> tuple[Source, str | None]:
+    """Check the files of a grouped dataset that are not in the folder's listing (a
+    header's data files elsewhere): inside the root they join the dataset (and ``taken``,
+    so their own folder does not list them again); otherwise they are dropped and the
+    reason is returned, naming the header and the file."""
+    if all(f in listed for f in source.files):
+        return source, None
+    refused = None
+    kept = []
+    for f in source.files:
+        if f in listed:
+            kept.append(f)
+        elif (why := bounds.refuse(f)) is None:
+            kept.append(Path(normal(f)))
+            taken.add(normal(f))
+        elif refused is None:
+            refused = f"{display(source.path)}: data file {display(f)}: {why}; not read"
+    return dataclasses.replace(source, files=tuple(kept)), refused
+
+
 def _files_to_candidates(
     folder: Path,
     files: list[Path],
     readers: list[Reader],
     suffix_readers: list[tuple[Reader, tuple[str, ...]]],
     issue: Issue,
+    bounds: Bounds,
+    taken: set[str],
 ) -> Iterator[Candidate]:
+    listed = set(files)
     for reader in readers:
         if not files:
             break
@@ -273,8 +428,10 @@ def _files_to_candidates(
             issue(str(folder), "error", f"{reader.name} {GROUP_FAILED}: {exc}")
             continue
         for source in sources:
+            source, refused = _outside_files(source, listed, bounds, taken)
             cand = _candidate(source, reader.name, issue)
             if cand is not None:
+                cand.refused = refused
                 yield cand
     for path in files:
         reader = None

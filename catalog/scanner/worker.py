@@ -63,6 +63,8 @@ def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
         res.checksum = combine(parts) if parts else None
     except OSError as exc:
         res.error = _cause(exc, src.path)
+    if cand.refused and res.error is None:
+        res.error = cand.refused  # a data file outside the root: never read
     # 2. metadata
     if cand.reader is not None and res.error is None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from pathlib import Path
@@ -173,3 +174,43 @@ def test_corrupt_compressed_data_fails_at_compute(tmp_path: Path, volume: np.nda
     arr = MetaImageReader().open(Source.single(path))
     with pytest.raises(ReaderError, match=r"z\.zraw: cannot decompress"):
         arr.values  # noqa: B018
+
+
+def test_a_data_file_elsewhere_is_read_only_when_it_is_one_of_the_files(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    """``ElementDataFile = ../x.raw`` or an absolute path: never read for a header alone;
+    ``group`` puts the file in the dataset (the scan then checks it lies inside its root)."""
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path / "elsewhere" / "ct.mhd", volume)
+    data = tmp_path / "elsewhere" / "ct.raw"
+    folder = tmp_path / "headers"
+    folder.mkdir()
+    text = (tmp_path / "elsewhere" / "ct.mhd").read_text()
+    for name, spec in [("rel.mhd", "../elsewhere/ct.raw"), ("abs.mhd", str(data))]:
+        header = folder / name
+        header.write_text(text.replace("ElementDataFile = ct.raw", f"ElementDataFile = {spec}"))
+        with pytest.raises(ReaderError, match=rf"{name}: data file .*ct\.raw lies outside"):
+            MetaImageReader().describe(Source.single(header))
+    sources, rest = MetaImageReader().group(folder, sorted(folder.iterdir()))
+    assert not rest and {s.files for s in sources} == {
+        (folder / "abs.mhd", data),
+        (folder / "rel.mhd", data),
+    }
+    for source in sources:
+        np.testing.assert_array_equal(MetaImageReader().open(source).values, volume)
+
+
+def test_a_data_file_that_is_a_pipe_or_a_link_is_never_opened(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    header = write(tmp_path / "ct.mhd", volume)
+    raw = tmp_path / "ct.raw"
+    raw.rename(tmp_path / "kept.raw")
+    os.symlink(tmp_path / "kept.raw", raw)  # a link: not read for a header alone
+    with pytest.raises(ReaderError, match=r"ct\.raw is a symbolic link"):
+        MetaImageReader().describe(Source.single(header))
+    raw.unlink()
+    os.mkfifo(raw)
+    with pytest.raises(ReaderError, match=r"ct\.raw is a named pipe \(FIFO\), not a regular"):
+        MetaImageReader().describe(Source.single(header))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from pathlib import Path
@@ -162,3 +163,30 @@ def test_open_result_pickles(tmp_path: Path, volume: np.ndarray, encoding: str) 
     path = write(tmp_path / "p.nrrd", volume, {"encoding": encoding})
     arr = NrrdReader().open(Source.single(path))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(arr)).values, volume)
+
+
+def test_a_detached_data_file_elsewhere_is_read_only_when_it_is_one_of_the_files(
+    tmp_path: Path, volume: np.ndarray
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path / "elsewhere" / "v.nhdr", volume, {"encoding": "raw"}, detached=True)
+    data = tmp_path / "elsewhere" / "v.raw"
+    folder = tmp_path / "headers"
+    folder.mkdir()
+    text = (tmp_path / "elsewhere" / "v.nhdr").read_text()
+    for name, spec in [("rel.nhdr", "../elsewhere/v.raw"), ("abs.nhdr", str(data))]:
+        header = folder / name
+        header.write_text(text.replace("data file: v.raw", f"data file: {spec}"))
+        with pytest.raises(ReaderError, match=rf"{name}: data file .*v\.raw lies outside"):
+            NrrdReader().describe(Source.single(header))
+    sources, rest = NrrdReader().group(folder, sorted(folder.iterdir()))
+    assert not rest and {s.files for s in sources} == {
+        (folder / "abs.nhdr", data),
+        (folder / "rel.nhdr", data),
+    }
+    for source in sources:
+        np.testing.assert_array_equal(NrrdReader().open(source).values, volume)
+    os.mkfifo(folder / "pipe.raw")
+    (folder / "p.nhdr").write_text(text.replace("data file: v.raw", "data file: pipe.raw"))
+    with pytest.raises(ReaderError, match=r"pipe\.raw is a named pipe \(FIFO\)"):
+        NrrdReader().describe(Source.single(folder / "p.nhdr"))
