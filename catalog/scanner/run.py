@@ -20,7 +20,7 @@ import multiprocessing as mp
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from ..index.store import (
     insert_rows,
     now,
     path_exists,
-    unique_id,
+    unique_ids,
 )
 from ..paths import display, from_db, storable, to_db
 from ..readers import load_readers
@@ -47,6 +47,7 @@ from ..summary import plural
 from . import known as known_mod
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
+from .moves import MoveSources
 from .walk import Candidate, regroup, walk
 from .worker import Result, process_safely
 
@@ -248,8 +249,16 @@ def _keep_old(row: dict[str, Any], old: dict[str, Any]) -> None:
 class _Writer:
     """Accumulates results and writes them in batches, one transaction each."""
 
-    def __init__(self, index: Path, root: Path, scan_id: int, pattern: PathPattern | None) -> None:
+    def __init__(
+        self,
+        index: Path,
+        root: Path,
+        scan_id: int,
+        pattern: PathPattern | None,
+        present: Collection[str] = (),
+    ) -> None:
         self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
+        self.sources = MoveSources(scan_id, present)  # ``present``: paths the walk found
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.processed = 0  # results written so far (progress)
@@ -275,28 +284,51 @@ class _Writer:
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
         existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
+        olds: list[dict[str, Any] | None] = [existing.get(p) for p in paths]
+        idents: list[str | None] = [o["id"] if o is not None else None for o in olds]
+        taken: set[str] = {i for i in idents if i is not None}
+        moved: dict[int, str] = {}  # position in the batch -> the path it moved from
+        # 1. a dataset at a new path keeps the id of a row with its checksum whose path
+        # is gone (a move); the lookups cost the same however many rows share a checksum
+        want = [k for k, o in enumerate(olds) if o is None and batch[k].checksum]
+        self.sources.load(con, (batch[k].checksum for k in want))
+        while want:
+            picks = {}
+            for k in want:
+                got = self.sources.pick(batch[k].checksum, taken)
+                if got is not None:
+                    picks[k] = got
+                    taken.add(got[0])
+            if not picks:
+                break
+            found = {r["id"]: r for r in _old_rows(con, "id", [i for i, _ in picks.values()])}
+            want = []
+            for k, (oid, opath) in picks.items():
+                old = found.get(oid)
+                if (
+                    old is not None
+                    and old["path"] == opath
+                    and old["checksum"] == batch[k].checksum
+                    and (old["status"] == "missing" or not path_exists(opath))
+                ):
+                    idents[k], olds[k], moved[k] = oid, old, opath
+                else:  # another process changed that row since it was read: ask again
+                    want.append(k)
+        # 2. the others are new: ids from their path and checksum
+        new = [k for k, i in enumerate(idents) if i is None]
+        assigned = unique_ids(con, [(paths[k], batch[k].checksum) for k in new], taken)
+        for k, ident in zip(new, assigned):
+            idents[k] = ident
         rows, files, metas, audit, issues = [], [], [], [], []
-        taken: set[str] = set()
-        for res, db_path in zip(batch, paths):
-            ident, outcome, old = None, "added", existing.get(db_path)
-            if old is not None:
-                ident, outcome = old["id"], "changed"
-            elif res.checksum:
-                for oid, opath, ostatus in con.execute(
-                    "SELECT id, path, status FROM datasets WHERE checksum = ? AND path <> ?",
-                    [res.checksum, db_path],
-                ).fetchall():
-                    if oid in taken:
-                        continue
-                    if ostatus == "missing" or not path_exists(opath):
-                        ident, outcome = oid, "moved"
-                        old = _old_rows(con, "id", [oid])[0]
-                        self.moved_from.add(opath)
-                        audit.append(("move", oid, {"from": opath, "to": db_path}))
-                        break
-            if ident is None:
-                ident = unique_id(con, db_path, res.checksum, taken)
-            taken.add(ident)
+        for res, db_path, ident, old, source in zip(
+            batch, paths, idents, olds, (moved.get(k) for k in range(len(batch)))
+        ):
+            assert ident is not None
+            outcome = "added" if old is None else "changed"
+            if source is not None:
+                outcome = "moved"
+                self.moved_from.add(source)
+                audit.append(("move", ident, {"from": source, "to": db_path}))
             row = _row(res, ident, self.root, self.scan_id, self.pattern, t)
             if old is not None:
                 if old["status"] == "registered":
@@ -552,10 +584,10 @@ def _scan(
     found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree))
     tree = None  # free it before the index is read again
 
-    writer = _Writer(index_path, root, scan_id, compiled)
+    seen: set[str] = set()  # every dataset path the walk found (and regrouped below)
+    writer = _Writer(index_path, root, scan_id, compiled, present=seen)
     todo: list[Candidate] = []
     unchanged: list[str] = []
-    seen: set[str] = set()
     again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
     with transaction(index_path) as con:
         known = _known(con, root)
