@@ -11,7 +11,9 @@ one checksum:
   the walk found (those exist: they cannot be where anything moved from);
 - the other rows are checked lazily, one ``lstat`` each at most (rows last seen in
   place first, as the likeliest source; then rows already marked missing), and a row
-  found still present, or taken by a move, is never looked at again.
+  found still present, or taken by a move, is never looked at again. A row of the
+  same file name is tried first, so the files of a moved folder of identical files
+  keep their own ids.
 
 So N identical files cost O(N) work, not O(N²). The caller checks a picked row again
 inside its transaction (:meth:`MoveSources.pick` may offer a row another process has
@@ -35,14 +37,17 @@ class MoveSources:
 
     >>> sources = MoveSources(scan_id=7, present={"/data/new/a.tif"})   # doctest: +SKIP
     >>> sources.load(con, ["b3:5f2a..."])                                 # doctest: +SKIP
-    >>> sources.pick("b3:5f2a...")                                        # doctest: +SKIP
+    >>> sources.pick("b3:5f2a...", "/data/new/a.tif")                     # doctest: +SKIP
     ('k2x9q4m1abcd', '/data/old/a.tif')
     """
 
     def __init__(self, scan_id: int, present: Collection[str]) -> None:
         self.scan_id = scan_id
         self.present = present
+        # per checksum: candidate rows in the order to try, and the same by file name
         self._rows: dict[str, collections.deque[tuple[str, str, str]]] = {}
+        self._named: dict[str, dict[str, collections.deque[tuple[str, str, str]]]] = {}
+        self._done: set[str] = set()  # ids picked, or found still in place
         self.queries = 0  # lookups sent to the index (for tests of the cost)
 
     def load(self, con: Any, checksums: Iterable[str | None]) -> None:
@@ -52,6 +57,7 @@ class MoveSources:
             return
         for c in new:
             self._rows[c] = collections.deque()
+            self._named[c] = {}
         self.queries += 1
         found = con.execute(
             "SELECT checksum, id, path, status FROM datasets "
@@ -61,16 +67,29 @@ class MoveSources:
         ).fetchall()
         for checksum, ident, path, status in found:
             if path not in self.present:
-                self._rows[checksum].append((ident, path, status))
+                row = (ident, path, status)
+                self._rows[checksum].append(row)
+                self._named[checksum].setdefault(_name(path), collections.deque()).append(row)
 
-    def pick(self, checksum: str | None, taken: Collection[str] = ()) -> tuple[str, str] | None:
-        """``(id, path)`` of a row with ``checksum`` whose path is gone, and forget it;
-        ``None`` if there is none. Call :meth:`load` for the checksum first."""
-        rows = self._rows.get(checksum or "")
-        while rows:
-            ident, path, status = rows.popleft()
-            if ident in taken:
-                continue
-            if status == "missing" or not path_exists(path):
-                return ident, path
+    def pick(
+        self, checksum: str | None, path: str, taken: Collection[str] = ()
+    ) -> tuple[str, str] | None:
+        """``(id, path)`` of a row with ``checksum`` whose path is gone, for the dataset
+        now at ``path``, and forget it; ``None`` if there is none. A row of the same
+        file name is preferred, so a moved folder of identical files keeps each file's
+        id. Call :meth:`load` for the checksum first."""
+        if not checksum or checksum not in self._rows:
+            return None
+        for rows in (self._named[checksum].get(_name(path)), self._rows[checksum]):
+            while rows:
+                ident, old, status = rows.popleft()
+                if ident in self._done or ident in taken:
+                    continue
+                self._done.add(ident)
+                if status == "missing" or not path_exists(old):
+                    return ident, old
         return None
+
+
+def _name(path: str) -> str:
+    return path.rstrip("/").rpartition("/")[2]

@@ -295,7 +295,7 @@ class _Writer:
         while want:
             picks = {}
             for k in want:
-                got = self.sources.pick(batch[k].checksum, taken)
+                got = self.sources.pick(batch[k].checksum, paths[k], taken)
                 if got is not None:
                     picks[k] = got
                     taken.add(got[0])
