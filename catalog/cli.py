@@ -49,6 +49,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         progress=False if args.quiet or args.json else None,
         thumbnails=not args.no_thumbnails,
         retry_failed=args.retry_failed,
+        full_checksums=args.full_checksums,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -173,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-thumbnails", action="store_true", help="skip thumbnails")
     p.add_argument(
         "--retry-failed", action="store_true", help="re-read datasets that failed before"
+    )
+    p.add_argument(
+        "--full-checksums",
+        action="store_true",
+        help="hash every file in full, also non-image files over 64 MiB (which otherwise "
+        "get a sampled checksum: size, mtime and a few blocks), and replace sampled ones",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -45,6 +45,7 @@ from ..paths import display, from_db, storable, to_db
 from ..readers import load_readers
 from ..summary import plural
 from . import known as known_mod
+from .checksum import SAMPLED_PREFIX
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
 from .moves import MoveSources
@@ -451,12 +452,28 @@ def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def _sampled(con: Any, root: Path) -> set[str]:
+    """Db paths of the datasets under ``root`` whose checksum is only sampled."""
+    prefix = to_db(root).rstrip("/") + "/"
+    rows = con.execute(
+        "SELECT path FROM datasets WHERE (path = ? OR starts_with(path, ?)) "
+        "AND starts_with(checksum, ?)",
+        [to_db(root), prefix, SAMPLED_PREFIX],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _pool(jobs: int) -> cf.ProcessPoolExecutor:
     return cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("forkserver"))
 
 
 def _run_pool(
-    todo: list[Candidate], jobs: int, cache: Path, thumbnails: bool, on_result: Any
+    todo: list[Candidate],
+    jobs: int,
+    cache: Path,
+    thumbnails: bool,
+    on_result: Any,
+    full_checksums: bool = False,
 ) -> None:
     """Process ``todo`` in worker processes; a crashing worker fails only its dataset."""
     queue = list(reversed(todo))
@@ -467,7 +484,9 @@ def _run_pool(
         while queue or inflight:
             while queue and len(inflight) < jobs * 4:
                 cand = queue.pop()
-                inflight[pool.submit(process_safely, cand, cache, thumbnails)] = cand
+                inflight[pool.submit(process_safely, cand, cache, thumbnails, full_checksums)] = (
+                    cand
+                )
             done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -485,7 +504,11 @@ def _run_pool(
                 for cand in suspects:
                     solo = _pool(1)
                     try:
-                        on_result(solo.submit(process_safely, cand, cache, thumbnails).result())
+                        on_result(
+                            solo.submit(
+                                process_safely, cand, cache, thumbnails, full_checksums
+                            ).result()
+                        )
                     except cf.process.BrokenProcessPool:
                         on_result(
                             Result(
@@ -511,6 +534,7 @@ def scan(
     progress: bool | None = None,
     thumbnails: bool = True,
     retry_failed: bool = False,
+    full_checksums: bool = False,
     batch_seconds: float = 1.0,
     batch_size: int = 256,
 ) -> ScanReport:
@@ -520,7 +544,10 @@ def scan(
     extract metadata, checksums and thumbnails. ``pattern`` such as
     ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
-    that failed before even if their files did not change.
+    that failed before even if their files did not change. Files no reader claims
+    that are bigger than 64 MiB get a sampled checksum (``"sampled:..."``: size,
+    mtime and a few blocks) unless ``full_checksums``, which also replaces the sampled
+    checksums the index holds under ``path``.
 
     >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
     >>> report["added"], report["failed"]                           # doctest: +SKIP
@@ -543,6 +570,7 @@ def scan(
             progress=progress,
             thumbnails=thumbnails,
             retry_failed=retry_failed,
+            full_checksums=full_checksums,
             batch_seconds=batch_seconds,
             batch_size=batch_size,
         )
@@ -558,6 +586,7 @@ def _scan(
     progress: bool | None,
     thumbnails: bool,
     retry_failed: bool,
+    full_checksums: bool,
     batch_seconds: float,
     batch_size: int,
 ) -> ScanReport:
@@ -591,13 +620,14 @@ def _scan(
     again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
     with transaction(index_path) as con:
         known = _known(con, root)
+        sampled = _sampled(con, root) if full_checksums else set()  # to hash in full
         for item in found:
             if isinstance(item, Known):
                 db_path, sig = item.path, item.signature
             else:
                 db_path, sig = to_db(item.source.path), item.signature
             seen.add(db_path)
-            old = known.get(db_path)
+            old = None if db_path in sampled else known.get(db_path)
             if (
                 old
                 and old[1] == sig
@@ -640,7 +670,7 @@ def _scan(
 
     def on_result(res: Result) -> None:
         nonlocal done_bytes
-        done_bytes += res.candidate.size
+        done_bytes += res.candidate.size - res.unread
         writer.add(res, batch_size, batch_seconds)
         if bar is not None:
             bar.update(res.candidate.size)
@@ -649,9 +679,9 @@ def _scan(
     try:
         if jobs == 1 or len(todo) <= 1:
             for cand in todo:
-                on_result(process_safely(cand, cache, thumbnails))
+                on_result(process_safely(cand, cache, thumbnails, full_checksums))
         else:
-            _run_pool(todo, jobs, cache, thumbnails, on_result)
+            _run_pool(todo, jobs, cache, thumbnails, on_result, full_checksums)
         writer.flush()
     except BaseException:
         writer.flush()  # keep every finished dataset, even on Ctrl-C
