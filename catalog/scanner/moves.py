@@ -44,7 +44,10 @@ class MoveSources:
     def __init__(self, scan_id: int, present: Collection[str]) -> None:
         self.scan_id = scan_id
         self.present = present
-        # per checksum: candidate rows in the order to try, and the same by file name
+        # ``hash()`` of every checksum asked for: a few bytes each, as a scan may hold
+        # millions (a collision, about 1 in 10^7 at a million, skips one lookup)
+        self._asked: set[int] = set()
+        # per checksum with candidates: rows in the order to try, and by file name
         self._rows: dict[str, collections.deque[tuple[str, str, str]]] = {}
         self._named: dict[str, dict[str, collections.deque[tuple[str, str, str]]]] = {}
         self._done: set[str] = set()  # ids picked, or found still in place
@@ -52,12 +55,10 @@ class MoveSources:
 
     def load(self, con: Any, checksums: Iterable[str | None]) -> None:
         """Fetch the rows of checksums not asked for yet, in one query."""
-        new = sorted({c for c in checksums if c and c not in self._rows})
+        new = sorted({c for c in checksums if c and hash(c) not in self._asked})
         if not new:
             return
-        for c in new:
-            self._rows[c] = collections.deque()
-            self._named[c] = {}
+        self._asked.update(hash(c) for c in new)
         self.queries += 1
         found = con.execute(
             "SELECT checksum, id, path, status FROM datasets "
@@ -68,8 +69,9 @@ class MoveSources:
         for checksum, ident, path, status in found:
             if path not in self.present:
                 row = (ident, path, status)
-                self._rows[checksum].append(row)
-                self._named[checksum].setdefault(_name(path), collections.deque()).append(row)
+                self._rows.setdefault(checksum, collections.deque()).append(row)
+                named = self._named.setdefault(checksum, {})
+                named.setdefault(_name(path), collections.deque()).append(row)
 
     def pick(
         self, checksum: str | None, path: str, taken: Collection[str] = ()
@@ -88,6 +90,7 @@ class MoveSources:
                 self._done.add(ident)
                 if status == "missing" or not path_exists(old):
                     return ident, old
+        del self._rows[checksum], self._named[checksum]  # every row tried
         return None
 
 
