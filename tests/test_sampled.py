@@ -31,7 +31,10 @@ def _sparse(path: Path, size: int, marks: dict[int, bytes]) -> Path:
     """A file of ``size`` bytes, holes except ``marks`` (offset -> bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        f.truncate(size)
+        try:
+            f.truncate(size)
+        except OSError as exc:  # EFBIG: a file system with a smaller size limit
+            pytest.skip(f"cannot make a {size} byte file here: {exc.strerror}")
         for off, data in marks.items():
             f.seek(off)
             f.write(data)
