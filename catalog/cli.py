@@ -55,6 +55,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         thumbnails=not args.no_thumbnails,
         retry_failed=args.retry_failed,
         follow_links=args.follow_links,
+        full_checksums=args.full_checksums,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -185,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="follow symlinks that lead out of the folder (by default they are listed in "
         "the report and not followed)",
+    )
+    p.add_argument(
+        "--full-checksums",
+        action="store_true",
+        help="hash every file in full, also non-image files over 64 MiB (which otherwise "
+        "get a sampled checksum: size, mtime and a few blocks), and replace sampled ones",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

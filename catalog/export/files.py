@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - Windows: no O_DIRECT either
 from ..confine import check_regular, open_binary
 from ..errors import ExportError
 from ..paths import display
+from ..scanner.checksum import is_sampled, sampled_checksum
 
 TMP = ".voxcat-tmp"
 BLOCK = 8 << 20  # bytes read, written and hashed at a time (at most)
@@ -337,8 +338,10 @@ class Writer:
     the next one is copied, then renames it into place and records it in the journal.
 
     Verification: the BLAKE3 of the bytes read and written must equal the index
-    checksum (``expected``), else the file is refused; the copy must then be
-    ``fsync``-ed without error and have the size written. ``deep=True`` also reads each
+    checksum (``expected``; a sampled one is compared with the same samples of the
+    copy, whose full hashes are what the manifests and the exported index hold), else
+    the file is refused; the copy must then be ``fsync``-ed without error and have
+    the size written. ``deep=True`` also reads each
     copy back from the device after its ``fsync`` (cached pages dropped) and compares
     both hashes, and re-reads files that an earlier, interrupted run wrote without it.
 
@@ -395,11 +398,14 @@ class Writer:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-        if expected is not None and b3 != expected:
+        found = b3
+        if is_sampled(expected):  # only sampled at scan time: sample the bytes written
+            found = sampled_checksum(tmp, mtime_ns=os.stat(src).st_mtime_ns)
+        if expected is not None and found != expected:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise ExportError(
-                f"{display(src)} does not match the index (checksum {b3[:15]}... != "
+                f"{display(src)} does not match the index (checksum {found[:15]}... != "
                 f"{expected[:15]}...): it changed since it was scanned or could not be read "
                 "back correctly; rescan it (voxcat scan) or check the disk, then rerun the "
                 "export"

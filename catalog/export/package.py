@@ -20,7 +20,7 @@ from ..index import cache_dir, connect
 from ..index.search_text import refresh_search_text
 from ..index.store import append_audit, current_user
 from ..paths import display, from_db, to_db
-from ..scanner.checksum import combine
+from ..scanner.checksum import combine, is_sampled
 from .files import TMP
 from .select import Selection
 
@@ -147,7 +147,8 @@ def write_index(
                 }
             )
             parts.append((os.path.relpath(f["path"], info["path"]), f["b3"]))
-        if "checksum" in info.get("row", {}) and parts:
+        # a converted dataset, or one only sampled at scan time: the hash of the copy
+        if ("checksum" in info.get("row", {}) or is_sampled(row.get("checksum"))) and parts:
             row["checksum"] = combine(parts) if len(parts) > 1 else parts[0][1]
         rows.append(row)
     with connect(tmp) as con:

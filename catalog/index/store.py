@@ -217,5 +217,27 @@ def unique_id(
         length += 4
 
 
+def unique_ids(
+    con: duckdb.DuckDBPyConnection, wanted: list[tuple[str, str | None]], taken: set[str]
+) -> list[str]:
+    """:func:`unique_id` of each ``(path, checksum)``, in one query for the lot (a
+    collision, which is rare, costs one more per id); adds them to ``taken``."""
+    first = [make_id(path, checksum) for path, checksum in wanted]
+    owners = dict(
+        con.execute(
+            "SELECT id, path FROM datasets WHERE id IN (SELECT unnest(?))", [first]
+        ).fetchall()
+        if first
+        else []
+    )
+    out = []
+    for (path, checksum), ident in zip(wanted, first):
+        if ident in taken or owners.get(ident, path) != path:
+            ident = unique_id(con, path, checksum, taken)
+        taken.add(ident)
+        out.append(ident)
+    return out
+
+
 def path_exists(db_path: str) -> bool:
     return os.path.lexists(from_db(db_path))

@@ -22,7 +22,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +43,17 @@ from ..index.store import (
     insert_rows,
     now,
     path_exists,
-    unique_id,
+    unique_ids,
 )
 from ..paths import display, from_db, storable, to_db
 from ..readers import load_readers
 from ..summary import plural
 from . import known as known_mod
 from . import redraw
+from .checksum import SAMPLED_PREFIX
 from .infer import PathPattern, infer_data_level, infer_modality
 from .known import Known, KnownTree
+from .moves import MoveSources
 from .pool import alive, guarded_pool, process_started, run_pool
 from .thumbnail import UNWRITTEN
 from .walk import LINK_OUT, Bounds, Candidate, regroup, walk
@@ -288,8 +290,16 @@ def _keep_old(row: dict[str, Any], old: dict[str, Any]) -> None:
 class _Writer:
     """Accumulates results and writes them in batches, one transaction each."""
 
-    def __init__(self, index: Path, root: Path, scan_id: int, pattern: PathPattern | None) -> None:
+    def __init__(
+        self,
+        index: Path,
+        root: Path,
+        scan_id: int,
+        pattern: PathPattern | None,
+        present: Collection[str] = (),
+    ) -> None:
         self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
+        self.sources = MoveSources(scan_id, present)  # ``present``: paths the walk found
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.processed = 0  # results written so far (progress)
@@ -317,28 +327,51 @@ class _Writer:
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
         existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
+        olds: list[dict[str, Any] | None] = [existing.get(p) for p in paths]
+        idents: list[str | None] = [o["id"] if o is not None else None for o in olds]
+        taken: set[str] = {i for i in idents if i is not None}
+        moved: dict[int, str] = {}  # position in the batch -> the path it moved from
+        # 1. a dataset at a new path keeps the id of a row with its checksum whose path
+        # is gone (a move); the lookups cost the same however many rows share a checksum
+        want = [k for k, o in enumerate(olds) if o is None and batch[k].checksum]
+        self.sources.load(con, (batch[k].checksum for k in want))
+        while want:
+            picks = {}
+            for k in want:
+                got = self.sources.pick(batch[k].checksum, paths[k], taken)
+                if got is not None:
+                    picks[k] = got
+                    taken.add(got[0])
+            if not picks:
+                break
+            found = {r["id"]: r for r in _old_rows(con, "id", [i for i, _ in picks.values()])}
+            want = []
+            for k, (oid, opath) in picks.items():
+                old = found.get(oid)
+                if (
+                    old is not None
+                    and old["path"] == opath
+                    and old["checksum"] == batch[k].checksum
+                    and (old["status"] == "missing" or not path_exists(opath))
+                ):
+                    idents[k], olds[k], moved[k] = oid, old, opath
+                else:  # another process changed that row since it was read: ask again
+                    want.append(k)
+        # 2. the others are new: ids from their path and checksum
+        new = [k for k, i in enumerate(idents) if i is None]
+        assigned = unique_ids(con, [(paths[k], batch[k].checksum) for k in new], taken)
+        for k, ident in zip(new, assigned):
+            idents[k] = ident
         rows, files, metas, audit, issues = [], [], [], [], []
-        taken: set[str] = set()
-        for res, db_path in zip(batch, paths):
-            ident, outcome, old = None, "added", existing.get(db_path)
-            if old is not None:
-                ident, outcome = old["id"], "changed"
-            elif res.checksum:
-                for oid, opath, ostatus in con.execute(
-                    "SELECT id, path, status FROM datasets WHERE checksum = ? AND path <> ?",
-                    [res.checksum, db_path],
-                ).fetchall():
-                    if oid in taken:
-                        continue
-                    if ostatus == "missing" or not path_exists(opath):
-                        ident, outcome = oid, "moved"
-                        old = _old_rows(con, "id", [oid])[0]
-                        self.moved_from.add(opath)
-                        audit.append(("move", oid, {"from": opath, "to": db_path}))
-                        break
-            if ident is None:
-                ident = unique_id(con, db_path, res.checksum, taken)
-            taken.add(ident)
+        for res, db_path, ident, old, source in zip(
+            batch, paths, idents, olds, (moved.get(k) for k in range(len(batch)))
+        ):
+            assert ident is not None
+            outcome = "added" if old is None else "changed"
+            if source is not None:
+                outcome = "moved"
+                self.moved_from.add(source)
+                audit.append(("move", ident, {"from": source, "to": db_path}))
             row = _row(res, ident, self.root, self.scan_id, self.pattern, t)
             if old is not None:
                 if old["status"] == "registered":
@@ -460,6 +493,17 @@ def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def _sampled(con: Any, root: Path) -> set[str]:
+    """Db paths of the datasets under ``root`` whose checksum is only sampled."""
+    prefix = to_db(root).rstrip("/") + "/"
+    rows = con.execute(
+        "SELECT path FROM datasets WHERE (path = ? OR starts_with(path, ?)) "
+        "AND starts_with(checksum, ?)",
+        [to_db(root), prefix, SAMPLED_PREFIX],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _pool(jobs: int) -> cf.ProcessPoolExecutor:
     return guarded_pool(jobs)
 
@@ -473,11 +517,18 @@ def _crashed(cand: Candidate) -> Result:
 
 
 def _run_pool(
-    todo: list[Candidate], jobs: int, cache: Path, thumbnails: bool, on_result: Any
+    todo: list[Candidate],
+    jobs: int,
+    cache: Path,
+    thumbnails: bool,
+    on_result: Any,
+    full_checksums: bool = False,
 ) -> None:
     """Process ``todo`` in worker processes that die with this one; a crashing worker
     fails only its dataset."""
-    work = functools.partial(process_safely, cache=cache, thumbnails=thumbnails)
+    work = functools.partial(
+        process_safely, cache=cache, thumbnails=thumbnails, full_checksums=full_checksums
+    )
     run_pool(todo, jobs, work, on_result, _crashed, make_pool=_pool)
 
 
@@ -490,6 +541,7 @@ def scan(
     progress: bool | None = None,
     thumbnails: bool = True,
     retry_failed: bool = False,
+    full_checksums: bool = False,
     batch_seconds: float = 1.0,
     batch_size: int = 256,
     follow_links: bool | Sequence[str | os.PathLike[str]] = False,
@@ -500,7 +552,10 @@ def scan(
     extract metadata, checksums and thumbnails. ``pattern`` such as
     ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
-    that failed before even if their files did not change.
+    that failed before even if their files did not change. Files no reader claims
+    that are bigger than 64 MiB get a sampled checksum (``"sampled:..."``: size,
+    mtime and a few blocks) unless ``full_checksums``, which also replaces the sampled
+    checksums the index holds under ``path``.
 
     Only regular files are read, and the scan stays inside ``path``: symlinks that lead
     out of it are recorded (``report.links``) and not followed, and a header naming a
@@ -542,6 +597,7 @@ def scan(
                 retry_failed=retry_failed,
                 batch_seconds=batch_seconds,
                 batch_size=batch_size,
+                full_checksums=full_checksums,
                 started=started,
                 bounds=bounds,
             )
@@ -561,6 +617,7 @@ def _scan(
     progress: bool | None,
     thumbnails: bool,
     retry_failed: bool,
+    full_checksums: bool,
     batch_seconds: float,
     batch_size: int,
     started: list[int],
@@ -590,20 +647,21 @@ def _scan(
     found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree, bounds=bounds))
     tree = None  # free it before the index is read again
 
-    writer = _Writer(index_path, root, scan_id, compiled)
+    seen: set[str] = set()  # every dataset path the walk found (and regrouped below)
+    writer = _Writer(index_path, root, scan_id, compiled, present=seen)
     todo: list[Candidate] = []
     unchanged: list[str] = []
-    seen: set[str] = set()
     again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
     with transaction(index_path) as con:
         known = _known(con, root)
+        sampled = _sampled(con, root) if full_checksums else set()  # to hash in full
         for item in found:
             if isinstance(item, Known):
                 db_path, sig = item.path, item.signature
             else:
                 db_path, sig = to_db(item.source.path), item.signature
             seen.add(db_path)
-            old = known.get(db_path)
+            old = None if db_path in sampled else known.get(db_path)
             if (
                 old
                 and old[1] == sig
@@ -655,7 +713,7 @@ def _scan(
 
     def on_result(res: Result) -> None:
         nonlocal done_bytes
-        done_bytes += res.candidate.size
+        done_bytes += res.candidate.size - res.unread
         unwritten.extend(w for w in res.warnings if w.startswith(UNWRITTEN))
         writer.add(res, batch_size, batch_seconds)
         if bar is not None:
@@ -665,9 +723,9 @@ def _scan(
     try:
         if jobs == 1 or len(todo) <= 1:
             for cand in todo:
-                on_result(process_safely(cand, cache, thumbnails))
+                on_result(process_safely(cand, cache, thumbnails, full_checksums))
         else:
-            _run_pool(todo, jobs, cache, thumbnails, on_result)
+            _run_pool(todo, jobs, cache, thumbnails, on_result, full_checksums)
         writer.flush()
         redrawn = _redraw(index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten)
     except BaseException as exc:

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ReaderError
 from ..paths import display
 from ..readers import ImageInfo, get_reader
-from .checksum import combine, file_checksum
+from .checksum import SAMPLED_ABOVE, SAMPLED_READ, combine, file_checksum, sampled_checksum
 from .thumbnail import draw_thumbnail
 from .walk import Candidate
 
@@ -31,6 +31,7 @@ class Result:
     error: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    unread: int = 0  # bytes a sampled checksum did not read
 
     @property
     def ok(self) -> bool:
@@ -48,16 +49,26 @@ def _cause(exc: BaseException, path: Path) -> str:
     return f"{display(path)}: {type(exc).__name__}: {text}"
 
 
-def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
-    """Describe, checksum and draw one dataset; never raises."""
+def process(
+    cand: Candidate, cache: Path, *, thumbnails: bool = True, full_checksums: bool = False
+) -> Result:
+    """Describe, checksum and draw one dataset; never raises.
+
+    A file no reader claims and bigger than ``SAMPLED_ABOVE`` gets a sampled checksum
+    (``"sampled:..."``) unless ``full_checksums``."""
     t0 = time.perf_counter()
     res = Result(candidate=cand, warnings=list(cand.warnings))
     src = cand.source
     # 1. checksum: always, so even unreadable datasets can be tracked and verified
     try:
         parts = []
+        sample = cand.reader is None and not full_checksums
         for f in cand.files:
-            digest = file_checksum(f.path)
+            if sample and f.size > SAMPLED_ABOVE:
+                digest = sampled_checksum(f.path)
+                res.unread += max(0, f.size - SAMPLED_READ)
+            else:
+                digest = file_checksum(f.path)
             res.file_checksums[f.rel] = digest
             parts.append((f.rel, digest))
         res.checksum = combine(parts) if parts else None
@@ -88,10 +99,12 @@ def process(cand: Candidate, cache: Path, *, thumbnails: bool = True) -> Result:
     return res
 
 
-def process_safely(cand: Candidate, cache: Path, thumbnails: bool = True) -> Result:
+def process_safely(
+    cand: Candidate, cache: Path, thumbnails: bool = True, full_checksums: bool = False
+) -> Result:
     """:func:`process` with a last-resort guard (for pool workers)."""
     try:
-        return process(cand, cache, thumbnails=thumbnails)
+        return process(cand, cache, thumbnails=thumbnails, full_checksums=full_checksums)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise  # Ctrl-C and cancellation stop the scan; finished work is already saved
     except BaseException as exc:  # never let a worker die on one dataset
