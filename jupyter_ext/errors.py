@@ -12,6 +12,7 @@ from catalog.errors import (
     CatalogError,
     DatasetNotFound,
     DatasetUnavailable,
+    DiskFullError,
     IndexLockedError,
     InputLimitError,
     LineageError,
@@ -72,6 +73,7 @@ _MAPPED: tuple[tuple[type[BaseException], int], ...] = (
     (IndexLockedError, 409),
     (DatasetUnavailable, 409),
     (PreviewCancelled, 409),
+    (DiskFullError, 507),  # names the file and says nothing was changed
 )
 
 

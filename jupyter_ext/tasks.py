@@ -71,7 +71,7 @@ def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Jo
 
 
 ALLOWED_KEYS = {
-    "scan": {"path", "pattern", "jobs", "retry_failed", "follow_links"},
+    "scan": {"path", "pattern", "jobs", "retry_failed", "full_checksums", "follow_links"},
     "pyramid": {"id"},
     "export": {
         "dest",
@@ -165,8 +165,9 @@ def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], J
         if not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= most:
             raise BadRequest(f"jobs must be a whole number from 1 to {most}")
         options["jobs"] = jobs
-    if _flag(body, "retry_failed"):
-        options["retry_failed"] = True
+    for flag in ("retry_failed", "full_checksums"):
+        if _flag(body, flag):
+            options[flag] = True
     shown = dict(options)
     if _flag(body, "follow_links"):
         # links are followed into the allowed roots only, never anywhere

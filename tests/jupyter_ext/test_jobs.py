@@ -171,3 +171,40 @@ async def test_an_export_job_refuses_or_skips_unreadable_datasets(api, lab, jp_r
     assert done["result"]["datasets"] == 2 and list(done["result"]["skipped"]) == [bad]
     crate = (jp_root_dir / "exports" / "b" / "ro-crate-metadata.json").read_text()
     assert "Rock Lab" in crate
+
+
+async def test_a_scan_job_can_ask_for_full_checksums(api, lab, jp_root_dir) -> None:
+    """Big non-image files get a sampled checksum unless the job asks for full ones."""
+    from catalog.scanner.checksum import SAMPLED_PREFIX, file_checksum
+
+    folder = jp_root_dir / "bigfiles"
+    folder.mkdir()
+    big = folder / "capture.bin"
+    with open(big, "wb") as f:  # sparse: 80 MiB of zeros, one marker byte in the middle
+        f.truncate(80 << 20)
+        f.seek(40 << 20)
+        f.write(b"x")
+    sums = {}
+    for full in (False, True):
+        body = {"kind": "scan", "path": "bigfiles", "jobs": 1}
+        if full:
+            body["full_checksums"] = True
+        r = await api("jobs", method="POST", body=body)
+        assert r.status == 202, r.body
+        assert r.json["args"].get("full_checksums", False) is full
+        done = await wait_for(api, r.json["id"])
+        assert done["status"] == "done", done["error"]
+        with connect(lab.index, read_only=True) as con:
+            ((sums[full],),) = con.execute(
+                "SELECT checksum FROM files WHERE path LIKE ?", ["%capture.bin"]
+            ).fetchall()
+    assert sums[False].startswith(SAMPLED_PREFIX)
+    assert sums[True] == file_checksum(big)
+
+
+def test_a_full_disk_is_507_with_the_message() -> None:
+    from catalog.errors import DiskFullError
+    from jupyter_ext.errors import status_and_message
+
+    exc = DiskFullError("no space left on device writing /x/lab.duckdb", "nothing was changed")
+    assert status_and_message(exc) == (507, str(exc))
