@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from .errors import CatalogError, NotAnIndexError, QueryError
+from .errors import AnnotationError, CatalogError, InputLimitError, NotAnIndexError, QueryError
 
 #: exit status of a command given input it cannot use (a bad value, not an index)
 USAGE = 2
@@ -306,7 +306,7 @@ def _run(args: argparse.Namespace, stopped: _Stopped) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return BROKEN_PIPE
-    except (QueryError, NotAnIndexError) as exc:
+    except (QueryError, AnnotationError, InputLimitError, NotAnIndexError) as exc:
         print(f"voxcat: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return USAGE
     except (CatalogError, FileNotFoundError) as exc:
