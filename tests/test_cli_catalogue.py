@@ -113,6 +113,6 @@ def test_tag_note_set(index, capsys) -> None:
     assert cat[a].metadata["notes"][0]["text"] == "nuclei segmented by hand"
     assert cat[b].metadata["tags"] == ["review"]
     code, _, err = run(capsys, "set", a, "data_level=final", "-i", str(path))
-    assert code == 1 and "not one of" in err
+    assert code == 2 and "not one of" in err
     code, _, err = run(capsys, "tag", "nosuchid", "--tag", "x", "-i", str(path))
     assert code == 1 and "nosuchid" in err
