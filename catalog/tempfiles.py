@@ -94,6 +94,16 @@ def writer_of(name: str) -> Writer | None:
     return Writer(m["host"], int(m["pid"]), int(m["start"]))
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary name :func:`temp_path` made (a write in progress,
+    or what a killed writer left): hidden, with its writer recorded.
+
+    >>> is_temp_name(".pores.zarr.myhost-4242-8811234-5f2a9c1e.tmp")
+    True
+    """
+    return name.startswith(".") and _TAG.search(name) is not None
+
+
 def writer_alive(text: str) -> bool | None:
     """:meth:`Writer.alive` of an owner string as :func:`owner` writes it."""
     found = writer_of(f".x.{text}-00000000.tmp")

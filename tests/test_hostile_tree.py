@@ -471,3 +471,22 @@ def test_the_catalogue_never_reads_a_data_file_outside_the_recorded_files(
     (ident,) = list(cat)
     with pytest.raises((ReaderError, DatasetUnavailable), match=r"secret\.raw.*not read"):
         cat[ident].read().values  # noqa: B018
+
+
+def test_voxcat_temporary_names_are_not_indexed(tmp_path) -> None:
+    """A half-written result or preview (a hidden temporary name recording its writer)
+    is left out and recorded, while its finished sibling is indexed."""
+    from catalog.tempfiles import temp_path
+
+    rng = np.random.default_rng(13)
+    root = tmp_path / "lab.store"
+    root.mkdir()
+    write_zarr(root / "pores.zarr", rng)
+    half = temp_path(root / "grains.zarr")
+    write_zarr(half, rng)
+    report = scan(root, tmp_path / "lab.duckdb", jobs=1, progress=False)
+    cat = open_catalog(tmp_path / "lab.duckdb")
+    assert sorted(cat.df["name"]) == ["pores.zarr"]
+    assert [(p, sev) for p, sev, msg in report.issues if "temporary name" in msg] == [
+        (str(half), "warning")
+    ]

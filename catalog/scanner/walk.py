@@ -39,6 +39,7 @@ from pathlib import Path
 from ..confine import file_kind, inside, normal
 from ..paths import display, to_db
 from ..readers import Reader, Source
+from ..tempfiles import is_temp_name
 from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, signature
 
 #: Names that are never datasets: OS and file-manager litter found on external drives.
@@ -300,6 +301,14 @@ def _list(
     for entry in entries:
         name, path = entry.name, entry.path
         if name in IGNORED_NAMES or name.startswith("._") or path in excluded or path in taken:
+            continue
+        if is_temp_name(name):  # voxcat's own half-written result or preview
+            issue(
+                path,
+                "warning",
+                "a voxcat temporary name (a write in progress or left by a "
+                "killed writer); not indexed",
+            )
             continue
         try:
             if entry.is_symlink():
