@@ -314,6 +314,8 @@ def test_the_command_line_refuses_the_same_inputs(rows, capsys) -> None:
     assert err.startswith("voxcat: error: the search text") and err.count("\n") == 1
     assert main(["search", "--where", "ndim=٣", "--index", str(path)]) == 2
     assert "ndim: '٣' is not a number" in capsys.readouterr().err
-    assert main(["tag", ids["hela_confocal"], "--tag", "esc\x1bape", "--index", str(path)]) == 2  # bad input: usage
+    assert (
+        main(["tag", ids["hela_confocal"], "--tag", "esc\x1bape", "--index", str(path)]) == 2
+    )  # bad input: usage
     err = capsys.readouterr().err
     assert "U+001B is a control character" in err and "Traceback" not in err
