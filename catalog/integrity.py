@@ -8,7 +8,7 @@ scanned), and records the outcome in the audit log. A file whose checksum is sam
 mtime and sampled blocks are compared, not every byte.
 
 >>> report = verify("lab.duckdb")                                  # doctest: +SKIP
->>> report.counts
+>>> report.counts                                                 # doctest: +SKIP
 {'unchanged': 812, 'modified': 1, 'missing': 2, 'unverifiable': 0}
 """
 

@@ -40,7 +40,7 @@ class VoxcatReader(BaseReader):
     """Opens one indexed dataset lazily with the voxcat format reader that indexed it.
 
     >>> da = cat["k2x9q4m1abcd"].read()              # doctest: +SKIP
-    >>> small = cat["k2x9q4m1abcd"].read(level=2)    # a pyramid level
+    >>> small = cat["k2x9q4m1abcd"].read(level=2)    # doctest: +SKIP
     """
 
     imports: ClassVar[set[str]] = {"xarray", "dask"}

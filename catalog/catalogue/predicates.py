@@ -3,7 +3,7 @@ written as SQL (DuckDB evaluates them on the index) or evaluated on numpy arrays
 the listing snapshot. Both renderings come from the same small tree, so the two
 ways of answering a search cannot drift apart.
 
->>> sql(All((Cmp(">=", 1), Cmp("<=", 5))), "d.levels")
+>>> sql(AllOf((Cmp(">=", 1), Cmp("<=", 5))), "d.levels")
 ('d.levels >= ? AND d.levels <= ?', [1, 5])
 """
 

@@ -7,8 +7,8 @@ never become SQL text.
 
 >>> q = And((Text(("sandstone",)), Field(resolve("modality"), "CT")))
 >>> sql, params = compile_query(q)
->>> params
-['%sandstone%', 'CT']
+>>> "?" in sql and "sandstone" not in sql and params[-1]
+'CT'
 """
 
 from __future__ import annotations

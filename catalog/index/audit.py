@@ -9,7 +9,7 @@ chain: record the head (``voxcat audit head``) somewhere else (a lab notebook, a
 regulator's file) and pass it as ``expect_head`` to prove nothing was cut off.
 
 >>> report = verify_chain("lab.duckdb")          # doctest: +SKIP
->>> report.ok, report.rows
+>>> report.ok, report.rows                        # doctest: +SKIP
 (True, 18234)
 """
 
