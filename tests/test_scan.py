@@ -231,3 +231,29 @@ def test_two_slice_stacks_in_one_folder_are_two_readable_datasets(
     np.testing.assert_array_equal(found["sandstone_07_rec_recA"].read().values, a)
     np.testing.assert_array_equal(found["sandstone_07_rec_recB"].read().values, b)
     assert scan(tmp_path / "drive", index, jobs=1, progress=False)["unchanged"] == 2
+
+
+def test_the_walk_reads_each_files_leading_bytes_once(tmp_path, monkeypatch) -> None:
+    """Every reader looks at a file's magic bytes; the walk opens the file once for all
+    of them (a folder of 50,000 small files was opened 650,000 times)."""
+    from collections import Counter
+
+    from catalog.readers import base, load_readers
+    from catalog.scanner.walk import walk
+
+    rng = np.random.default_rng(5)
+    for i in range(20):
+        (tmp_path / f"blob_{i:02d}.dat").write_bytes(rng.bytes(int(rng.integers(0, 2000))))
+    tifffile.imwrite(tmp_path / "image.tif", rng.integers(0, 255, (8, 8), dtype=np.uint8))
+    opened: Counter[str] = Counter()
+    real = base._read_head
+
+    def counting(path, n):
+        opened[str(path)] += 1
+        return real(path, n)
+
+    monkeypatch.setattr(base, "_read_head", counting)
+    found = list(walk(tmp_path, load_readers(), issue=lambda *a: None))
+    assert len(found) == 21
+    assert {c.reader for c in found} == {None, "tiff"}
+    assert len(opened) == 21 and max(opened.values()) == 1, opened.most_common(3)

@@ -24,10 +24,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -180,9 +182,46 @@ class Reader:
 # -- helpers readers share -----------------------------------------------------------
 
 
+#: leading bytes of the files of the folder being grouped (see :func:`magic_cache`)
+_HEADS: contextvars.ContextVar[dict[str, bytes] | None] = contextvars.ContextVar(
+    "voxcat_magic_heads", default=None
+)
+#: how many leading bytes :func:`magic_cache` keeps per file (the most any reader asks)
+_HEAD_BYTES = 1024
+
+
+@contextlib.contextmanager
+def magic_cache() -> Iterator[None]:
+    """Within the block (in this thread), :func:`read_magic` reads each file once.
+
+    The walk groups a folder by asking every reader about every file; each reader looks
+    at the leading bytes, so without this a file is opened once per reader.
+
+    >>> with magic_cache():
+    ...     read_magic(Path("/nonexistent/a.tif"))
+    b''
+    """
+    token = _HEADS.set({})
+    try:
+        yield
+    finally:
+        _HEADS.reset(token)
+
+
 def read_magic(path: Path, n: int = MAGIC_BYTES) -> bytes:
     """The first ``n`` bytes of ``path``, or ``b""`` if it cannot be read or is not a
     regular file (a named pipe would block, a device stream forever)."""
+    heads = _HEADS.get()
+    if heads is None or n > _HEAD_BYTES:
+        return _read_head(path, n)
+    key = os.fspath(path)
+    head = heads.get(key)
+    if head is None:
+        head = heads[key] = _read_head(path, _HEAD_BYTES)
+    return head[:n]
+
+
+def _read_head(path: Path, n: int) -> bytes:
     from ..confine import open_binary
 
     try:

@@ -39,6 +39,7 @@ from pathlib import Path
 from ..confine import file_kind, inside, normal
 from ..paths import display, to_db
 from ..readers import Reader, Source
+from ..readers.base import magic_cache
 from ..tempfiles import is_temp_name
 from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, signature
 
@@ -271,9 +272,19 @@ def walk(
         if found is not None:
             yield from found
         else:
-            yield from _files_to_candidates(
-                folder, [Path(f) for f in files], readers, suffix_readers, issue, bounds, taken
-            )
+            with magic_cache():  # each file's leading bytes read once, not once per reader
+                grouped = list(
+                    _files_to_candidates(
+                        folder,
+                        [Path(f) for f in files],
+                        readers,
+                        suffix_readers,
+                        issue,
+                        bounds,
+                        taken,
+                    )
+                )
+            yield from grouped
         stack.extend(reversed(subdirs))
 
 
