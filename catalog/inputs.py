@@ -48,6 +48,8 @@ MAX_FIELD_CHARS = 1_000
 #: characters of a path a client names (REST job bodies), and bytes of one of its parts
 MAX_PATH_CHARS = 4_096
 MAX_NAME_BYTES = 255
+#: bytes of a lineage step's or saved result's parameters as JSON
+MAX_PARAMS_BYTES = 100_000
 #: integers compare with the index's 64-bit columns
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
@@ -235,6 +237,33 @@ def check_field_value(key: str, value: str) -> str:
     if key == "description":
         return _check_text(value, key, MAX_NOTE_CHARS, AnnotationLimitError, allowed=_LAYOUT)
     return _check_text(value, key, MAX_FIELD_CHARS, AnnotationLimitError, labels=True)
+
+
+def check_step(step: object) -> str:
+    """A lineage step name (``threshold``): one line of at most :data:`MAX_TAG_CHARS`
+    characters.
+
+    >>> check_step("watershed")
+    'watershed'
+    """
+    return _check_text(step, "step", MAX_TAG_CHARS, AnnotationLimitError, labels=True)
+
+
+def check_params_json(text: str, what: str = "params") -> str:
+    """Parameters of a lineage step or saved result as JSON text, at most
+    :data:`MAX_PARAMS_BYTES` bytes (the values are kept, so bulky arrays do not belong
+    there: save them as a dataset).
+
+    >>> check_params_json('{"sigma": 2}')
+    '{"sigma": 2}'
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_PARAMS_BYTES:
+        raise AnnotationLimitError(
+            f"{what} take {size:,} bytes as JSON; at most {MAX_PARAMS_BYTES:,} "
+            "(save bulky values as a dataset and name it)"
+        )
+    return text
 
 
 def check_query_text(text: str, count_words: Callable[[str], int]) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 from catalog.errors import IndexLockedError
 from catalog.index import cache_dir, connect
+from catalog.inputs import check_field_value
 from catalog.scanner.walk import IGNORED_NAMES
 
 from . import api, images
@@ -258,7 +259,7 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     if organization is not None:
         if not isinstance(organization, str) or not organization.strip():
             raise BadRequest("organization: give the publisher's name as text")
-        options["organization"] = organization.strip()
+        options["organization"] = check_field_value("organization", organization.strip())
     spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
     spec["options"] = options
 

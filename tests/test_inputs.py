@@ -319,3 +319,28 @@ def test_the_command_line_refuses_the_same_inputs(rows, capsys) -> None:
     )  # bad input: usage
     err = capsys.readouterr().err
     assert "U+001B is a control character" in err and "Traceback" not in err
+
+
+# -- lineage and export -------------------------------------------------------------------
+
+
+def test_lineage_steps_and_params_are_bounded(fresh) -> None:
+    cat, ids = fresh
+    child, parent = ids["hela_confocal"], ids["brain_T1.nii.gz"]
+    with pytest.raises(AnnotationLimitError, match="step .*control character"):
+        cat.link(child, parents=[parent], step="thresh\x00old")
+    with pytest.raises(AnnotationLimitError, match="longer than 200 characters"):
+        cat.link(child, parents=[parent], step="s" * 201)
+    with pytest.raises(AnnotationLimitError, match="at most 100,000"):
+        cat.link(child, parents=[parent], step="fit", params={"weights": list(range(30_000))})
+    assert open_catalog(cat._index).lineage(child).edges == []
+    assert cat.link(child, parents=[parent], step="fit", params={"sigma": 2}) == 1
+
+
+def test_an_export_refuses_an_unbounded_organization(fresh, tmp_path) -> None:
+    from catalog.export import export_catalog
+
+    cat, ids = fresh
+    with pytest.raises(AnnotationLimitError, match="organization is longer than 1,000"):
+        export_catalog(cat, tmp_path / "out", ids=[ids["hela_confocal"]], organization="o" * 1001)
+    assert not (tmp_path / "out").exists()

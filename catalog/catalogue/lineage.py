@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import LineageError
 from ..index import connect, transaction
 from ..index.store import append_audit, current_user, now
+from ..inputs import check_params_json, check_step
 from .access import inherit_restriction
 
 ANCESTORS_SQL = """
@@ -64,10 +65,12 @@ def link(
         raise LineageError("link needs at least one parent id")
     if not step or not isinstance(step, str):
         raise LineageError("link needs a step name, e.g. step='threshold'")
+    check_step(step)
     try:
         params_json = json.dumps(params or {}, default=str, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise LineageError(f"params must be JSON-serialisable: {exc}") from None
+    check_params_json(params_json)
     if child in parents:
         raise LineageError(f"dataset {child} cannot be its own parent")
     if con is None:

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ExportError
 from ..index import resolve_index, transaction
 from ..index.store import append_audit, current_user
+from ..inputs import check_field_value
 from ..paths import display, from_db, portable
 from . import package
 from .describe import write_tag_files
@@ -252,6 +253,8 @@ def export_catalog(
     t0 = time.perf_counter()
     if mode not in MODES:
         raise ExportError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    if organization is not None:
+        check_field_value("organization", organization)
     index, id_list, described = _resolve(source, ids)
     query = query or described
     sel = select(
