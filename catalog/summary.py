@@ -99,5 +99,8 @@ def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = 
         lines += [f"  {err or display(from_db(p))}" for p, err in (bad if failed else bad[:10])]
     if failed and issues:
         lines += ["", "issues of the last scan:"]
-        lines += [f"  {sev:7} {display(from_db(p))}: {msg}" for p, sev, msg in issues]
+        for p, sev, msg in issues:
+            where = display(from_db(p))
+            msg = msg.removeprefix(f"{where}: ")  # a failure's cause names its file already
+            lines.append(f"  {sev:7} {where}: {msg}")
     return "\n".join(lines)
