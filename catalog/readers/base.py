@@ -67,8 +67,8 @@ class Source:
     def single(cls, path: str | os.PathLike[str]) -> Source:
         """A one-file dataset.
 
-        >>> Source.single("/data/a.tif").files
-        (PosixPath('/data/a.tif'),)
+        >>> [str(f) for f in Source.single("/data/a.tif").files]
+        ['/data/a.tif']
         """
         p = Path(path)
         return cls(path=p, files=(p,))
