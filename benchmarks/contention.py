@@ -92,7 +92,7 @@ def _reader(index: str, stop: Path, out: Path) -> None:
         try:
             cat = open_catalog(index)
             len(cat.search("sample"))
-            cat.search(format="tiff", ndim=3).df
+            _ = cat.search(format="tiff", ndim=3).df
             cat.facets("format", "modality")
             s = Slicer.from_catalog(cat, ids[k % len(ids)], preview=False)
             s.plane(("y", "x"), at={"z": 4})
@@ -128,8 +128,16 @@ def _loops(index: Path, work: Path) -> tuple[list[subprocess.Popen], Path]:
     stop.unlink(missing_ok=True)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.contention", "--loop", role, str(index),
-             str(stop), str(work / f"{role}.json")]
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.contention",
+                "--loop",
+                role,
+                str(index),
+                str(stop),
+                str(work / f"{role}.json"),
+            ]
         )
         for role in ("reader", "writer")
     ]
@@ -145,8 +153,18 @@ def _collect(procs: list[subprocess.Popen], stop: Path, work: Path) -> dict[str,
 
 def _scan(tree: Path, index: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "scan", str(tree), "--index", str(index),
-         "-j", "2", "-q"],
+        [
+            sys.executable,
+            "-m",
+            "catalog.cli",
+            "scan",
+            str(tree),
+            "--index",
+            str(index),
+            "-j",
+            "2",
+            "-q",
+        ],
         stdout=subprocess.DEVNULL,
     )
 
@@ -223,7 +241,9 @@ def main(argv: list[str] | None = None) -> None:
         print(_row("while the scan writes", got, base))
         for phase, res in (("baseline", alone), ("scan", during)):
             if res[role]["errors"]:
-                print(f"  {len(res[role]['errors'])} errors ({phase}), first: {res[role]['errors'][0]}")
+                print(
+                    f"  {len(res[role]['errors'])} errors ({phase}), first: {res[role]['errors'][0]}"
+                )
     reader_p95 = _percentiles(during["reader"]["times"])["p95"]
     verdict = "PASS" if reader_p95 < TARGET_P95 else "FAIL"
     print(f"reader p95 while scanning {reader_p95:.3f} s (target < {TARGET_P95} s: {verdict})")

@@ -327,7 +327,7 @@ def test_the_command_line_refuses_the_same_inputs(rows, capsys) -> None:
 def test_lineage_steps_and_params_are_bounded(fresh) -> None:
     cat, ids = fresh
     child, parent = ids["hela_confocal"], ids["brain_T1.nii.gz"]
-    with pytest.raises(AnnotationLimitError, match="step .*control character"):
+    with pytest.raises(AnnotationLimitError, match=r"step .*control character"):
         cat.link(child, parents=[parent], step="thresh\x00old")
     with pytest.raises(AnnotationLimitError, match="longer than 200 characters"):
         cat.link(child, parents=[parent], step="s" * 201)

@@ -3,9 +3,10 @@
 DuckDB lets one process hold a file read-write, or many hold it read-only, never
 both. JupyterLab, notebook kernels and the CLI are separate processes, so voxcat never
 keeps a connection between operations: every read or write batch opens the file, does
-its work in one short transaction and closes it. A conflicting opener retries with
-exponential backoff and raises :class:`~catalog.errors.IndexLockedError` after the
-timeout.
+its work in one short transaction and closes it. A conflicting opener watches the lock
+table (:mod:`~catalog.index.locks`) and tries again the moment the lock is let go
+(with exponential backoff where the table cannot be read), and raises
+:class:`~catalog.errors.IndexLockedError` after the timeout.
 
 >>> with connect("lab.duckdb") as con:          # doctest: +SKIP
 ...     con.execute("SELECT count(*) FROM datasets").fetchone()
@@ -24,10 +25,12 @@ from pathlib import Path
 import duckdb
 
 from ..errors import DiskFullError, IndexLockedError, NotAnIndexError
-from . import listing, readcache
+from . import listing, locks, readcache
 from .schema import ensure_schema
 
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
+#: how often a blocked opener looks at the lock table (s)
+POLL = 0.003
 CONFIG: dict[str, str] = {}
 _LOCK_WORDS = ("lock", "conflicting", "being used by another process")
 #: how a full disk shows in errors: ``ENOSPC``/``EDQUOT`` from Python, their text from
@@ -102,8 +105,24 @@ def _retry(
                     f"or JupyterLab) and stayed locked for {timeout:.0f} s; retry later or "
                     "raise VOXCAT_LOCK_TIMEOUT"
                 ) from exc
+            if _wait_unlocked(path, not read_only, deadline):
+                continue  # let go of just now: try at once
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
+
+
+def _wait_unlocked(path: Path, write: bool, deadline: float) -> bool:
+    """Wait until no other process's lock keeps this opener out of ``path``, watching
+    the lock table every :data:`POLL` s; ``False`` when the table cannot be read here
+    (the caller backs off instead) or the deadline passed."""
+    while time.monotonic() < deadline:
+        held = locks.conflicting(path, write=write)
+        if held is None:
+            return False
+        if not held:
+            return True
+        time.sleep(POLL)
+    return False
 
 
 @contextlib.contextmanager

@@ -17,7 +17,9 @@ workers (about 185 MB each) wait for tasks forever.
   (``prctl(PR_SET_PDEATHSIG)`` on Linux; the fork server forks from its only thread,
   so the signal cannot fire early), which also stops a worker stuck in C code;
 - runs a watchdog thread that ends it if the fork server or the scanning process
-  goes away (the portable part, and a second line on Linux).
+  goes away (the portable part, and a second line on Linux);
+- lowers its own priority by ``VOXCAT_WORKER_NICE`` (10): a scan's workers take the
+  cores only when readers leave them free.
 
 >>> with guarded_pool(4) as pool:                        # doctest: +SKIP
 ...     print(pool.submit(pow, 2, 10).result())
@@ -42,6 +44,8 @@ R = TypeVar("R")
 
 #: how often a worker's watchdog looks at its parents
 WATCH_SECONDS = 0.5
+#: niceness added to every worker (``VOXCAT_WORKER_NICE``; 0 keeps the parent's)
+NICE = int(os.environ.get("VOXCAT_WORKER_NICE", "10"))
 #: how many tasks per worker are queued ahead
 QUEUE_AHEAD = 4
 _PR_SET_PDEATHSIG = 1
@@ -124,11 +128,21 @@ def _watch(owner: int, owner_started: str | None, parent: int) -> None:
             _die()
 
 
+def _lower_priority() -> None:
+    """Run this worker at :data:`NICE` (bulk work gives way to the notebooks, the
+    sidebar and the server on the same cores; the parent, which writes the index
+    and holds its lock, keeps its priority)."""
+    if NICE > 0:
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(NICE)
+
+
 def guard_worker(owner: int, owner_started: str | None) -> None:
     """Pool initializer: tie this worker's life to its parent and to ``owner``, the
     process that started the pool (see the module doc)."""
     parent = os.getppid()
     _set_parent_death_signal()
+    _lower_priority()
     _release_fork_server()
     if os.getppid() != parent or not alive(owner, owner_started):
         _die()  # it died while we were starting
