@@ -17,10 +17,10 @@ chunks and detached data files, previews, exports, verify) goes through here:
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterable
-from typing import BinaryIO
 
 from .errors import NotRegularFileError, OutsideRootError
 from .paths import display
@@ -55,7 +55,7 @@ def check_regular(path: str | os.PathLike[str]) -> os.stat_result:
     something else, ``OSError`` if it cannot be stat'ed."""
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
-        raise NotRegularFileError(path, file_kind(st.st_mode))
+        raise NotRegularFileError(os.fspath(path), file_kind(st.st_mode))
     return st
 
 
@@ -71,7 +71,7 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegularFileError(path, file_kind(mode))
+            raise NotRegularFileError(os.fspath(path), file_kind(mode))
         # O_NONBLOCK changes nothing for a regular file's reads: left as it is
     except BaseException:
         os.close(fd)
@@ -79,9 +79,14 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     return fd
 
 
-def open_binary(path: str | os.PathLike[str], buffering: int = -1) -> BinaryIO:
+def open_binary(
+    path: str | os.PathLike[str], buffering: int = -1
+) -> io.BufferedIOBase | io.RawIOBase:
     """``open(path, "rb")`` for regular files only (see :func:`open_regular`)."""
-    return os.fdopen(open_regular(path), "rb", buffering=buffering)
+    raw = io.FileIO(open_regular(path), "r", closefd=True)
+    if buffering == 0:
+        return raw
+    return io.BufferedReader(raw, buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
 
 
 def inside(path: str, folder: str) -> bool:

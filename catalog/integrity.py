@@ -152,7 +152,7 @@ def verify(
                 break
         r["files"].sort(key=lambda f: f["path"])
     report = VerifyReport(str(path), results, time.perf_counter() - t0, read)
-    entries = [
+    entries: list[tuple[str, str | None, dict[str, Any]]] = [
         (
             "verify." + r["outcome"],
             ident,

@@ -34,7 +34,11 @@ PROTOCOL_PACKAGES = {
 }
 #: storage options used unless given: public cloud buckets are read anonymously, so
 #: no credential lookup (and no instance-metadata request) happens
-_ANONYMOUS = {"s3": {"anon": True}, "s3a": {"anon": True}, "gs": {"token": "anon"}}
+_ANONYMOUS: dict[str, dict[str, Any]] = {
+    "s3": {"anon": True},
+    "s3a": {"anon": True},
+    "gs": {"token": "anon"},
+}
 _ANONYMOUS["gcs"] = _ANONYMOUS["gs"]
 
 

@@ -48,7 +48,7 @@ def summary_text(index: str | os.PathLike[str] | None = None, *, failed: bool = 
         total, size, others, other_size = con.execute(
             "SELECT count(*) FILTER (kind <> 'file'), sum(size) FILTER (kind <> 'file'), "
             "count(*) FILTER (kind = 'file'), sum(size) FILTER (kind = 'file') FROM datasets"
-        ).fetchone()
+        ).fetchone() or (0, None, 0, None)
         by_status = con.execute(
             "SELECT status, count(*) FROM datasets WHERE kind <> 'file' "
             "GROUP BY ALL ORDER BY 2 DESC, 1"

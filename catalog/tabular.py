@@ -59,8 +59,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 FIELDS = tuple(SYNONYMS)
 LENGTHS = ("voxel_size", "voxel_size_x", "voxel_size_y", "voxel_size_z")
 #: fields a re-import may change on a dataset no scan has described yet
-TECHNICAL = ("name", "format", "dtype", "axes", "instrument", "shape", *LENGTHS, "size")
-TECHNICAL += ("acquired", "channels")
+TECHNICAL: tuple[str, ...] = ("name", "format", "dtype", "axes", "instrument", "shape", *LENGTHS)
+TECHNICAL = (*TECHNICAL, "size", "acquired", "channels")
 #: intake-esm's format names that are not reader names -> the reader that opens them
 FORMAT_READERS = {"zarr2": "zarr", "zarr3": "zarr", "opendap": "netcdf"}
 #: the column of ``src`` and ``prep`` that numbers the table's rows from 1
@@ -430,7 +430,8 @@ def _field_sql(
         f"SELECT DISTINCT {text} FROM src s WHERE {text} IS NOT NULL "
         f"AND try_cast({text} AS DOUBLE) IS NULL"
     ).fetchall()
-    raw, parsed = [v for (v,) in values], []
+    raw = [v for (v,) in values]
+    parsed: list[float | None] = []
     for v in raw:
         try:
             parsed.append(parse(v))

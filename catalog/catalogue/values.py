@@ -180,12 +180,14 @@ def _check_date(text: str) -> None:
     m = re.match(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$", text)
     if not m:
         return
-    year, month, day = int(m[1]), m[2] and int(m[2]), m[3] and int(m[3])
+    year = int(m[1])
+    month = int(m[2]) if m[2] else None
+    day = int(m[3]) if m[3] else None
     if year < 1:
         raise QueryError(f"{text!r} is not a date: years start at 0001")
     if month is not None and not 1 <= month <= 12:
         raise QueryError(f"{text!r} is not a date: there is no month {month} (01-12)")
-    if day is not None:
+    if day is not None and month is not None:
         last = calendar.monthrange(year, month)[1]
         if not 1 <= day <= last:
             name = calendar.month_name[month]

@@ -203,7 +203,8 @@ def list_audit(
     from ..catalogue.values import period
     from .connection import connect
 
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if dataset:
         where.append("dataset_id = ?")
         params.append(dataset)

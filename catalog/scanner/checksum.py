@@ -106,7 +106,7 @@ SAMPLED_READ = SAMPLE_BLOCK * SAMPLES  # bytes a sampled checksum reads at most
 
 def is_sampled(checksum: str | None) -> bool:
     """Whether ``checksum`` is a :func:`sampled_checksum` (not a content checksum)."""
-    return bool(checksum) and checksum.startswith(SAMPLED_PREFIX)
+    return checksum is not None and checksum.startswith(SAMPLED_PREFIX)
 
 
 def sampled_checksum(path: Path, *, mtime_ns: int | None = None) -> str:

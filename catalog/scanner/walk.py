@@ -212,6 +212,17 @@ def _link_problem(path: Path) -> str | None:
     return None
 
 
+def _content_reader(readers: list[Reader], path: Path) -> Reader | None:
+    """The first reader that says it can open ``path`` by its content."""
+    for r in readers:
+        try:
+            if r.guess_can_open(path):
+                return r
+        except Exception:
+            continue
+    return None
+
+
 def _claims(reader: Reader) -> bool:
     """Whether ``reader`` overrides :meth:`Reader.claim_directory` (the base claims nothing)."""
     return getattr(type(reader), "claim_directory", None) is not Reader.claim_directory
@@ -454,22 +465,15 @@ def _files_to_candidates(
                 cand.refused = refused
                 yield cand
     for path in files:
-        reader = None
-        for r in readers:
-            try:
-                if r.guess_can_open(path):
-                    reader = r
-                    break
-            except Exception:
-                continue
+        found = _content_reader(readers, path)
         by_suffix = next((r for r, sfx in suffix_readers if _ends(path, sfx)), None)
         cand = None
-        if reader is not None:
-            cand = _candidate(Source.single(path), reader.name, issue)
-            if cand and by_suffix is not None and by_suffix.name != reader.name:
+        if found is not None:
+            cand = _candidate(Source.single(path), found.name, issue)
+            if cand and by_suffix is not None and by_suffix.name != found.name:
                 cand.warnings.append(
                     f"{display(path)}: the name says {by_suffix.name} but the content is "
-                    f"{reader.name}; read as {reader.name}"
+                    f"{found.name}; read as {found.name}"
                 )
         elif by_suffix is not None and not _holds_no_image(by_suffix, path):
             # magic bytes disagree with the name: let that reader explain what is wrong
