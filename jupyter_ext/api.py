@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
-from catalog.catalogue.core import DEFAULT_FACETS
 from catalog.index import cache_dir
 
 from .errors import NotFound
@@ -63,10 +62,7 @@ def search(
     """One page of matching datasets: ``{"total", "offset", "limit", "rows"}``."""
     sub = select(index, args)
     total = len(sub)
-    page = sub.head(offset + limit)
-    if offset:
-        page = page - sub.head(offset)  # keeps ``sub``'s order
-    frame = page.df.reset_index()
+    frame = sub.window(offset, limit).df.reset_index()
     rows = []
     for record in frame.to_dict("records"):
         row = {k: jsonable(record.get(k)) for k in ROW_FIELDS}
@@ -87,15 +83,8 @@ def facets(
     one field combine with OR, and choosing ``CT`` must not hide ``MR``.
     """
     sub = select(index, args)
-    fields = list(fields) or list(DEFAULT_FACETS)
-    free = [f for f in fields if f not in args.filters]
-    counts = sub.facets(*free, limit=limit) if free else {}
     base = catalogue(index, files=args.files)
-    for field in fields:
-        if field in args.filters:
-            others = {k: v for k, v in args.filters.items() if k != field}
-            counts[field] = base.search(args.text, **others).facets(field, limit=limit)[field]
-    counts = {f: counts[f] for f in fields}
+    counts = base.multiselect_facets(*fields, text=args.text, filters=args.filters, limit=limit)
     return {
         "total": len(sub),
         "facets": {

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import threading
 import time
 import urllib.parse
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog.errors import IndexLockedError
-from catalog.index import cache_dir, connect
+from catalog.index import cache_dir
+from catalog.index.scans import scan_progress
 from catalog.inputs import check_field_value
 from catalog.scanner.walk import IGNORED_NAMES
 
@@ -126,29 +126,20 @@ class ScanProgress:
 
     def __call__(self, pid: int) -> None:
         try:
-            with connect(self.index, read_only=True, timeout=0.2) as con:
-                row = con.execute(
-                    "SELECT scan_id FROM scans WHERE pid = ? AND host = ? "
-                    "ORDER BY scan_id DESC LIMIT 1",
-                    [pid, socket.gethostname()],
-                ).fetchone()
-                if row is None:
-                    return
-                n, done = con.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM datasets WHERE scan_id = ?",
-                    [row[0]],
-                ).fetchone()
+            count = scan_progress(self.index, pid, timeout=0.2)
         except (IndexLockedError, FileNotFoundError):
             return  # the scan is writing, or has not created the index yet
+        if count is None:
+            return
         self.job.detail = {
             **self.job.detail,
-            "scan_id": int(row[0]),
-            "datasets": int(n),
-            "bytes": int(done),
+            "scan_id": count.scan_id,
+            "datasets": count.datasets,
+            "bytes": count.bytes,
             "bytes_total": self.total,
         }
         if self.total:
-            self.job.progress = min(0.99, int(done) / self.total)
+            self.job.progress = min(0.99, count.bytes / self.total)
 
 
 def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:

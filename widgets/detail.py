@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import duckdb
 import ipywidgets as W
 import traitlets as T
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
 from catalog.errors import CatalogError
-from catalog.index import connect
 from catalog.paths import display
 
 from .format import esc, human_bytes, human_length, human_shape, human_value
@@ -147,21 +145,8 @@ class DatasetDetail(W.VBox):
         self.lineage_box.layout.display = None if self.lineage else "none"
 
     def _read_lineage(self) -> list[dict[str, Any]]:
-        """Direct parents and children from the index's ``lineage`` table (read-only)."""
-        sql = (
-            "SELECT 'parent' AS relation, l.parent AS id, d.name, l.step, l.params, l.user_name, "
-            "l.time FROM lineage l LEFT JOIN datasets d ON d.id = l.parent WHERE l.child = ? "
-            "UNION ALL SELECT 'child', l.child, d.name, l.step, l.params, l.user_name, l.time "
-            "FROM lineage l LEFT JOIN datasets d ON d.id = l.child WHERE l.parent = ? "
-            "ORDER BY 1 DESC, 7, 2"
-        )
-        try:
-            with connect(self.catalog.index, read_only=True) as con:
-                cur = con.execute(sql, [self.dataset_id, self.dataset_id])
-                cols = [c[0] for c in cur.description]
-                return [dict(zip(cols, row)) for row in cur.fetchall()]
-        except duckdb.CatalogException:  # an index from before lineage was recorded
-            return []
+        """Direct parents and children from the index (``cat.relatives``)."""
+        return self.catalog.relatives(self.dataset_id)
 
     # -- edits ------------------------------------------------------------------------
     def _done(self, message: str) -> None:

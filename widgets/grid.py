@@ -1,7 +1,7 @@
 """A paged grid of thumbnails with single and multiple selection.
 
-Only the current page's rows are fetched (``cat.head`` differences, so a result of
-a million datasets costs one page of rows). Clicking a thumbnail selects it and makes
+Only the current page's rows are fetched (``cat.page``, so a result of a million
+datasets costs one page of rows). Clicking a thumbnail selects it and makes
 it the ``active`` dataset; ctrl-, cmd- or shift-click adds or removes it from the
 selection, as does each card's checkbox. Names are rendered as text, never as HTML.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
@@ -20,7 +21,6 @@ import traitlets as T
 from ipyevents import Event
 
 from catalog.catalogue import DuckDBCatalog
-from catalog.index import cache_dir, connect
 
 from .format import esc, human_bytes, human_shape, missing
 from .traits import CatalogTrait
@@ -121,21 +121,13 @@ class ThumbnailGrid(W.VBox):
         return max(1, math.ceil(self._total / max(1, self.page_size)))
 
     def _page_catalog(self) -> DuckDBCatalog:
-        cat, n, p = self.catalog, self.page_size, self.page
-        return cat.head(n) if p == 0 else cat.head((p + 1) * n) - cat.head(p * n)
+        return self.catalog.page(self.page, self.page_size)
 
     def _fetch(self) -> list[dict[str, Any]]:
-        """The rows of the current page only, with their thumbnail paths."""
+        """The rows of the current page only, with their thumbnail files."""
         frame = self._page_catalog().df
         ids = list(frame.index)
-        thumbs: dict[str, str | None] = {}
-        if ids:
-            with connect(self.catalog.index, read_only=True) as con:
-                thumbs = dict(
-                    con.execute(
-                        "SELECT id, thumbnail FROM datasets WHERE id IN (SELECT unnest(?))", [ids]
-                    ).fetchall()
-                )
+        thumbs = self.catalog.thumbnails(ids)
         rows = []
         for ident, rec in zip(ids, frame.to_dict("records")):
             rows.append({"id": ident, **rec, "thumbnail": thumbs.get(ident)})
@@ -163,11 +155,11 @@ class ThumbnailGrid(W.VBox):
         self.page = min(max(self.page + step, 0), self.page_count - 1)
 
     # -- drawing ----------------------------------------------------------------------
-    def _thumbnail(self, rel: str | None) -> bytes:
-        if not rel:
+    def _thumbnail(self, path: Path | None) -> bytes:
+        if path is None:
             return PLACEHOLDER
         try:
-            return (cache_dir(self.catalog.index) / rel).read_bytes()
+            return path.read_bytes()
         except OSError:
             return PLACEHOLDER
 

@@ -170,12 +170,13 @@ class SearchPanel(W.VBox):
 
     def _update_counts(self, result: DuckDBCatalog) -> None:
         cats = [k for k, c in self.controls.items() if isinstance(c, CategoryFacet)]
-        free = [k for k in cats if k not in self.filters]
-        counts = result.facets(*free, limit=self.facet_limit) if free else {}
-        for field in cats:
-            if field in self.filters:  # counts without the field's own filter
-                others = {k: v for k, v in self.filters.items() if k != field}
-                counts[field] = self._search(others).facets(field, limit=self.facet_limit)[field]
+        if not cats:
+            return
+        text = self.text.strip() or None
+        counts = self.catalog.multiselect_facets(
+            *cats, text=text, filters=dict(self.filters), limit=self.facet_limit
+        )
+        for field in cats:  # a filtered field counts without its own filter
             control = self.controls[field]
             assert isinstance(control, CategoryFacet)
             control.set_counts(counts[field])

@@ -26,7 +26,7 @@ from ..errors import (
     QueryLimitError,
     UnknownFieldError,
 )
-from ..index import SCHEMA_VERSION, connect, listing, resolve_index
+from ..index import SCHEMA_VERSION, cache_dir, connect, listing, resolve_index
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
@@ -152,13 +152,25 @@ class DuckDBCatalog(Catalog):
         return int(self.token, 16)
 
     def page(self, number: int, size: int = 50) -> DuckDBCatalog:
-        """Page ``number`` (from 0) of ``size`` datasets in the current order.
+        """Page ``number`` (from 0) of ``size`` datasets in the current order (one
+        ``LIMIT``/``OFFSET`` query: nothing before the page is read).
 
         >>> cat.search(modality="CT").page(2, 24).df       # doctest: +SKIP
         """
-        if number < 0 or size < 0:
-            raise QueryError("page(number, size) needs number >= 0 and size >= 0")
-        return self.head((number + 1) * size) - self.head(number * size)
+        number = _whole(number, "page(number, size)")
+        size = _whole(size, "page(number, size)")
+        return self.window(number * size, size)
+
+    def window(self, offset: int, limit: int) -> DuckDBCatalog:
+        """The ``limit`` datasets after the first ``offset`` in the current order, as a
+        catalogue (``LIMIT``/``OFFSET``; ``page`` for whole pages).
+
+        >>> cat.sort_by("name").window(48, 24).df          # doctest: +SKIP
+        """
+        offset = _whole(offset, "window(offset, limit)")
+        limit = _whole(limit, "window(offset, limit)")
+        check_number(offset + limit, "the rows it reads, head(offset + limit)", integer=True)
+        return self._derive(Limit(self._scoped(), self._order_sql(), limit, offset))
 
     def _token(self) -> str:  # intake hashes every attribute otherwise (all entries!)
         sql, params = self._where()
@@ -533,6 +545,34 @@ class DuckDBCatalog(Catalog):
             out = {k: dict(sorted(v.items(), key=lambda kv: str(kv[0]))) for k, v in out.items()}
         return out
 
+    def multiselect_facets(
+        self,
+        *fields: str,
+        text: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int | None = 50,
+    ) -> dict[str, dict[Any, int]]:
+        """Facet counts for a faceted search of this catalogue, where the values chosen
+        for one field combine with OR: ``{field: {value: count}}`` in ``fields`` order
+        (default: the usual facets).
+
+        A field that ``filters`` constrains is counted over the search with its own
+        filter left off (the text and the other filters still apply), so choosing
+        ``CT`` does not hide ``MR``; every other field is counted over the full search.
+
+        >>> cat.multiselect_facets("modality", "format", filters={"modality": "CT"})  # doctest: +SKIP
+        {'modality': {'CT': 12, 'MR': 3}, 'format': {'tiff': 12}}
+        """
+        filters = dict(filters or {})
+        fields = fields or DEFAULT_FACETS
+        free = [f for f in fields if f not in filters]
+        counts = self.search(text, **filters).facets(*free, limit=limit) if free else {}
+        for field in fields:
+            if field in filters:
+                others = {k: v for k, v in filters.items() if k != field}
+                counts[field] = self.search(text, **others).facets(field, limit=limit)[field]
+        return {f: counts[f] for f in fields}
+
     def range(self, field: str) -> tuple[Any, Any]:
         """``(min, max)`` of a numeric, size, length or time field in the selection."""
         if not isinstance(field, str):
@@ -593,7 +633,39 @@ class DuckDBCatalog(Catalog):
                     raise self._not_found(con, i)
         return ids
 
+    def thumbnails(self, ids: Iterable[str]) -> dict[str, Path | None]:
+        """The cached thumbnail PNG of each of ``ids`` (any dataset of the index), in
+        one query: ``{id: path}``, ``None`` where the scan drew none; ids the index
+        does not hold are left out.
+
+        >>> cat.thumbnails(cat.page(0, 24))                 # doctest: +SKIP
+        {'k2x9q4m1abcd': PosixPath('/data/lab.voxcat/thumbnails/k2x9q4m1abcd.png'), ...}
+        """
+        wanted = [ids] if isinstance(ids, str) else list(ids)
+        if not wanted:
+            return {}
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT id, thumbnail FROM datasets WHERE id IN (SELECT unnest(?))", [wanted]
+            ).fetchall()
+        cache = cache_dir(self._index)
+        return {i: (cache / rel if rel else None) for i, rel in rows}
+
     # -- lineage ------------------------------------------------------------------------
+    def relatives(self, dataset_id: str) -> list[dict[str, Any]]:
+        """The direct parents and children of a dataset (any dataset of the index), one
+        dict per lineage edge: ``relation`` (``"parent"`` or ``"child"``), ``id``,
+        ``name`` (``None`` when that dataset has left the index), ``step``,
+        ``params`` (JSON text), ``user_name`` and ``time``; parents first, each
+        oldest first. ``lineage`` gives the whole graph.
+
+        >>> [(r["relation"], r["name"], r["step"]) for r in cat.relatives(seg_id)]  # doctest: +SKIP
+        [('parent', 'rock_rec.tif', 'threshold')]
+        """
+        from .lineage import relatives
+
+        return relatives(self._index, dataset_id)
+
     def save(
         self,
         obj: Any,
@@ -810,6 +882,18 @@ def _upgrade_if_old(path: Path) -> None:
     if row is None or int(row[0]) < SCHEMA_VERSION:
         with connect(path):  # opening read-write runs the migrations
             pass
+
+
+def _whole(n: Any, what: str) -> int:
+    """``n`` as a whole number >= 0 (ints and numpy ints, not bools), else
+    :class:`QueryError` naming ``what`` (the caller checks the range)."""
+    try:
+        count = None if isinstance(n, bool) else operator.index(n)
+    except TypeError:
+        count = None
+    if count is None or count < 0:
+        raise QueryError(f"{what} needs whole numbers >= 0, not {n!r:.40}")
+    return count
 
 
 def _files_query() -> Query:

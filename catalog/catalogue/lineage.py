@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import duckdb
+
 from ..errors import LineageError
 from ..index import connect, transaction
 from ..index.store import append_audit, current_user, now
@@ -208,6 +210,35 @@ def lineage(index: str | os.PathLike[str], ident: str) -> Lineage:
     for i in ids:  # an edge to a dataset no longer in the index still shows
         nodes.setdefault(i, {"name": None, "data_level": None, "format": None, "status": "gone"})
     return Lineage(ident, nodes, edges, ups, downs)
+
+
+RELATIVES_SQL = """
+SELECT 'parent' AS relation, l.parent AS id, d.name, l.step, l.params, l.user_name, l.time
+FROM lineage l LEFT JOIN datasets d ON d.id = l.parent WHERE l.child = ?
+UNION ALL
+SELECT 'child', l.child, d.name, l.step, l.params, l.user_name, l.time
+FROM lineage l LEFT JOIN datasets d ON d.id = l.child WHERE l.parent = ?
+ORDER BY 1 DESC, 7, 2
+"""
+
+
+def relatives(index: str | os.PathLike[str], ident: str) -> list[dict[str, Any]]:
+    """The direct parents and children of ``ident``: one dict per edge with
+    ``relation`` (``"parent"``/``"child"``), ``id``, ``name`` (``None`` for a dataset
+    gone from the index), ``step``, ``params`` (JSON text), ``user_name``, ``time``;
+    parents first, then oldest first. An index from before lineage was recorded
+    has none (``[]``).
+
+    >>> relatives("lab.duckdb", "k2x9q4m1abcd")          # doctest: +SKIP
+    [{'relation': 'parent', 'id': 'p7d3...', 'name': 'rock_rec.tif', 'step': 'threshold', ...}]
+    """
+    try:
+        with connect(index, read_only=True) as con:
+            cur = con.execute(RELATIVES_SQL, [ident, ident])
+            cols = [c[0] for c in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    except duckdb.CatalogException:  # an index from before lineage was recorded
+        return []
 
 
 def lineage_svg(g: Lineage, width: int = 190, height: int = 54, gap: int = 60) -> str:

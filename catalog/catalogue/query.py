@@ -227,15 +227,19 @@ class Not(Query):
 
 @dataclasses.dataclass(frozen=True)
 class Limit(Query):
-    """The first ``n`` datasets of ``part`` in ``order`` (so ``head`` composes)."""
+    """The first ``n`` datasets of ``part`` in ``order`` after skipping ``offset`` of them
+    (so ``head`` and ``page`` compose)."""
 
     part: Query
     order: str
     n: int
+    offset: int = 0  #: rows of ``part`` skipped first (``page``)
 
     def sql(self) -> SQL:
         s, p = self.part.sql()
         sub = f"SELECT d.id FROM datasets d WHERE {s} ORDER BY {self.order} LIMIT ?"
+        if self.offset:
+            return f"d.id IN ({sub} OFFSET ?)", [*p, self.n, self.offset]
         return f"d.id IN ({sub})", [*p, self.n]
 
 
