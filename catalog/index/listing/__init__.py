@@ -20,8 +20,8 @@ a refresh in a background process (``python -m catalog.index.listing INDEX``), a
 until that is done searches run on DuckDB alone. ``VOXCAT_LISTING=0`` turns it off.
 
 The package is split by job: :mod:`.format` (the file layout and the loaded
-:class:`Listing`), :mod:`.build` (writing it), :mod:`.load` (mapping it, one per
-process, let go of when idle) and :mod:`.refresh` (keeping it current). How a search
+:class:`Listing`), :mod:`.writer` (writing it), :mod:`.load` (mapping it, one per
+process, let go of when idle) and :mod:`.refresher` (keeping it current). How a search
 uses it: ``docs/search.md``.
 
 >>> refresh("lab.duckdb")                  # doctest: +SKIP
@@ -52,7 +52,6 @@ def path_for(index: str | os.PathLike[str]) -> Path:
     return cache_dir(index) / FILE_NAME
 
 
-from .build import build, count_rows  # noqa: E402
 from .format import (  # noqa: E402
     COLUMNS,
     DICTIONARY,
@@ -65,7 +64,8 @@ from .format import (  # noqa: E402
     Stale,
 )
 from .load import _loaded, current  # noqa: E402
-from .refresh import _spawn_refresh, bulk_write, refresh, written  # noqa: E402
+from .refresher import _spawn_refresh, bulk_write, refresh, written  # noqa: E402
+from .writer import build, count_rows  # noqa: E402
 
 __all__ = [
     "COLUMNS",

@@ -2,7 +2,7 @@
 
 import sys
 
-from .refresh import _background
+from .refresher import _background
 
 if __name__ == "__main__":  # pragma: no cover - run as the background refresher
     args = sys.argv[1:]
