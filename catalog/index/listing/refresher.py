@@ -15,7 +15,6 @@ believe they hold it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -24,6 +23,11 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no background refresh there
+    fcntl = None  # type: ignore[assignment]
 
 from .. import listing
 from ..readcache import _stamp
@@ -121,10 +125,13 @@ def lock_path(index: str | os.PathLike[str]) -> Path:
 
 def try_lock(lock: Path) -> int | None:
     """Take the refresher lock: an exclusive ``flock`` on ``lock`` (created if
-    missing); returns its descriptor, or ``None`` when another process holds it.
+    missing); returns its descriptor, or ``None`` when another process holds it (or
+    the platform has no ``flock``: then no background refresh runs).
 
     >>> fd = try_lock(lock_path("lab.duckdb"))   # doctest: +SKIP
     """
+    if fcntl is None:  # pragma: no cover
+        return None
     lock.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(10):
         fd = os.open(lock, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o644)
