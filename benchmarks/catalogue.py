@@ -347,26 +347,20 @@ def _child(kind: str, arg: str, repeat: int, *extra: str) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--data", default="/tmp/voxcat-bench/catalogue")
-    p.add_argument("--repeat", type=int, default=5, help="repetitions of fast operations")
-    args = p.parse_args(argv)
-
+def prepare(rows: int, data: Path) -> Path:
+    """The benchmark's table, intake-esm JSON and voxcat index under ``data/rows``
+    (made if missing); returns the index path."""
     from catalog import import_table, scan
-    from catalog.index import listing
 
-    work = Path(args.data) / str(args.rows)
+    work = data / str(rows)
     work.mkdir(parents=True, exist_ok=True)
     zarr_dir = work / "real"
     zarr_path = zarr_dir / "real_volume.zarr"
     write_real_zarr(zarr_path)
     csv, esm_json, index = work / "table.csv", work / "esm.json", work / "voxcat.duckdb"
-    print(f"voxcat catalogue benchmark: {args.rows:,} datasets, {os.cpu_count()} cores")
     if not csv.exists():
         t = time.perf_counter()
-        write_table(csv, args.rows, zarr_path)
+        write_table(csv, rows, zarr_path)
         print(f"  generated the table in {time.perf_counter() - t:.1f} s")
     write_esm_json(esm_json, csv)
     if not index.exists():
@@ -374,6 +368,21 @@ def main(argv: list[str] | None = None) -> None:
         scan(zarr_dir, index, jobs=1, progress=False)
         rep = import_table(csv, index, mapping={"variable": None})
         print(f"  built the voxcat index in {time.perf_counter() - t:.1f} s ({rep})")
+    return index
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--data", default="/tmp/voxcat-bench/catalogue")
+    p.add_argument("--repeat", type=int, default=5, help="repetitions of fast operations")
+    args = p.parse_args(argv)
+
+    from catalog.index import listing
+
+    print(f"voxcat catalogue benchmark: {args.rows:,} datasets, {os.cpu_count()} cores")
+    index = prepare(args.rows, Path(args.data))
+    csv, esm_json = index.with_name("table.csv"), index.with_name("esm.json")
     t = time.perf_counter()
     have = listing.current(index)
     if have is None or have.terms is None:  # an index written by an older voxcat

@@ -4,7 +4,8 @@ Opening a DuckDB database costs about 12 ms here even for an empty file, far mor
 than a faceted search of a million rows. So a process keeps one read-only
 connection per index while it is busy reading, and hands out cursors on it:
 
-- it is dropped after ``IDLE`` seconds without use (a background thread closes it),
+- it is dropped after ``IDLE`` seconds without use (the shared idle thread of
+  :mod:`.idle` closes it),
   so the file lock never blocks writers in other processes for long;
 - it is dropped when the index file (or its WAL) changed on disk, because a
   read-only instance does not see other processes' writes;
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+
+from . import idle
 
 IDLE = float(os.environ.get("VOXCAT_READ_IDLE", "1.0"))
 ENABLED = os.environ.get("VOXCAT_READ_CACHE", "1") != "0"
@@ -59,7 +62,6 @@ class _Anchor:
 
 _anchors: dict[Path, _Anchor] = {}
 _lock = threading.Lock()
-_reaper: threading.Thread | None = None
 
 
 def _sweep() -> None:
@@ -67,14 +69,6 @@ def _sweep() -> None:
     with _lock:
         for path in [p for p, a in _anchors.items() if a.users == 0 and now - a.last_used >= IDLE]:
             _close(path)
-
-
-def _reap() -> None:
-    # the loop holds no DuckDB object between sweeps: a daemon thread's frame outlives
-    # interpreter shutdown, and anything it references would be reported as leaked
-    while True:
-        time.sleep(IDLE / 2)
-        _sweep()
 
 
 def _close(path: Path) -> None:
@@ -117,7 +111,6 @@ def cached_read(
     path: Path, opener: Callable[[], duckdb.DuckDBPyConnection]
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor on the cached read-only instance of ``path`` (opened by ``opener``)."""
-    global _reaper
     if not ENABLED or writer_waiting(path):
         drop(path)
         con = opener()
@@ -147,9 +140,7 @@ def cached_read(
                     _close(path)
                 a = fresh
                 _anchors[path] = a
-                if _reaper is None:
-                    _reaper = threading.Thread(target=_reap, name="voxcat-read-cache", daemon=True)
-                    _reaper.start()
+                idle.register(_sweep)
             a.users += 1
             cursor = a.con.cursor()
         if a is not fresh:  # another thread opened it first: use that one
