@@ -1,9 +1,10 @@
 """Query strings and JSON bodies to catalogue arguments, and results to JSON.
 
-Search filters use the command line's value forms (:func:`catalog.cli_catalogue.cli_value`):
+Search filters are read as the command line reads them (:func:`catalog.querytext.read_value`):
 ``voxel_size=1um..10um`` is a range, ``modality=CT,MR`` a list, ``size=>1GB`` a
-comparison, ``name=sand*`` a glob; a repeated key means any of its values; empty values
-are ignored. Field names are checked by the catalogue itself, never put into SQL.
+comparison, ``name=sand*`` a glob, ``note=a\\,b`` the one value ``a,b``; a repeated
+key means any of its values; empty values are ignored. Field names are checked by the
+catalogue itself, never put into SQL.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from catalog.cli_catalogue import cli_value
 from catalog.errors import InputLimitError
 from catalog.inputs import MAX_FIELDS, parse_int
+from catalog.querytext import read_value
 
 from .errors import BadRequest, PayloadTooLarge
 
@@ -85,7 +86,7 @@ def bool_arg(args: Mapping[str, Sequence[str]], name: str) -> bool:
 
 
 def _filter_value(key: str, raw: list[str]) -> Any:
-    values = [cli_value(v) for v in raw if v != ""]
+    values = [read_value(v) for v in raw if v != ""]
     if len(values) == 1:
         return values[0]
     if any(isinstance(v, tuple) for v in values):

@@ -15,8 +15,24 @@ export function emptyState(): ISearchState {
   return { text: '', filters: {}, sort: '' };
 }
 
+/** A filter value as the server's value syntax (catalog/querytext.py) reads it back as
+ * this one text: backslashes doubled, and `\\` before each `,` and before a `.` that
+ * another `.` follows, so neither reads as a list or a range (`encode` there). */
+export function encodeValue(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\\' || ch === ',' || (ch === '.' && text[i + 1] === '.')) {
+      out += '\\';
+    }
+    out += ch;
+  }
+  return out;
+}
+
 /** The query parameters of a search (without paging). Empty parts are left out;
- * a field with several values is repeated, which the server reads as "any of". */
+ * a field with several values is repeated, which the server reads as "any of";
+ * each value is sent with {@link encodeValue}. */
 export function searchParams(state: ISearchState): URLSearchParams {
   const params = new URLSearchParams();
   const text = state.text.trim();
@@ -26,7 +42,7 @@ export function searchParams(state: ISearchState): URLSearchParams {
   for (const field of Object.keys(state.filters).sort()) {
     for (const value of state.filters[field]) {
       if (value !== '') {
-        params.append(field, value);
+        params.append(field, encodeValue(value));
       }
     }
   }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   activeFilterCount,
   emptyState,
+  encodeValue,
   facetFilterText,
   searchParams,
   stateKey,
@@ -57,4 +58,13 @@ test('facet values that the server would read as ranges, lists or globs are not 
   assert.equal(facetFilterText('rock*'), null);
   assert.equal(facetFilterText('1..2'), null);
   assert.equal(facetFilterText('>5'), null);
+});
+
+test('filter values are sent in the server\'s value syntax, read back as the same text', () => {
+  assert.equal(encodeValue('CT'), 'CT');
+  assert.equal(encodeValue('C:\\data\\x'), 'C:\\\\data\\\\x');
+  assert.equal(encodeValue('a,b..c'), 'a\\,b\\..c');
+  assert.equal(encodeValue('1.5'), '1.5');
+  const state = { ...emptyState(), filters: { sample: ['S\\1', 'é'] } };
+  assert.deepEqual(searchParams(state).getAll('sample'), ['S\\\\1', 'é']);
 });

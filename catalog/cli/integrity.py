@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
-TAMPERED = 4
+from .arguments import add_index, add_selection, filters
+from .running import TAMPERED
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .catalogue import open_catalog
-    from .cli_catalogue import _filters
-    from .integrity import verify
+    from ..catalogue import open_catalog
+    from ..integrity import verify
 
     selection = None
-    filters = _filters(args)
-    if args.text or filters:
+    selected = filters(args)
+    if args.text or selected:
         cat = open_catalog(args.index, files=True)
-        selection = list(cat.search(" ".join(args.text) or None, **filters))
+        selection = list(cat.search(" ".join(args.text) or None, **selected))
     report = verify(args.index, selection, jobs=args.jobs, progress=not args.json and None)
     if args.json:
         print(json.dumps({"counts": report.counts, "results": report.results}, indent=2))
@@ -35,7 +34,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from .index.audit import list_audit
+    from ..index.audit import list_audit
 
     rows = list_audit(
         args.index,
@@ -59,7 +58,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from .index.audit import verify_chain
+    from ..index.audit import verify_chain
 
     report = verify_chain(args.index, expect_head=args.expect)
     print(report)
@@ -67,8 +66,8 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_head(args: argparse.Namespace) -> int:
-    from .index import connect
-    from .index.audit import head
+    from ..index import connect
+    from ..index.audit import head
 
     with connect(args.index, read_only=True) as con:
         seq, h = head(con)
@@ -76,14 +75,10 @@ def _cmd_audit_head(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``verify`` and ``audit`` on the main parser."""
-    from .cli_catalogue import add_selection
-
     p = sub.add_parser("verify", help="re-hash datasets and report modified or missing files")
-    add_selection(p, add_index)
+    add_selection(p)
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel readers")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=_cmd_verify)

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+
+from .arguments import add_selection, filters
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from .catalogue import open_catalog
-    from .catalogue.values import parse_bytes
-    from .cli_catalogue import _filters
-    from .paths import display
-    from .preview import prune_previews
-    from .preview.batch import build_previews
+    from ..catalogue import open_catalog
+    from ..catalogue.values import parse_bytes
+    from ..paths import display
+    from ..preview import prune_previews
+    from ..preview.batch import build_previews
 
     ids = None
-    filters = _filters(args)
-    if args.text or filters:
-        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **filters))
+    selected = filters(args)
+    if args.text or selected:
+        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **selected))
     min_bytes = int(parse_bytes(args.min_size))
     report = build_previews(
         args.index, ids, min_bytes=min_bytes, progress=not args.json and None, dry_run=args.dry_run
@@ -53,14 +53,13 @@ def _cmd_preview(args: argparse.Namespace) -> int:
 
 
 def _cmd_thumbnails(args: argparse.Namespace) -> int:
-    from .catalogue import open_catalog
-    from .cli_catalogue import _filters
-    from .scanner.redraw import draw_thumbnails
+    from ..catalogue import open_catalog
+    from ..scanner.redraw import draw_thumbnails
 
     ids = None
-    filters = _filters(args)
-    if args.text or filters:
-        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **filters))
+    selected = filters(args)
+    if args.text or selected:
+        ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **selected))
     report = draw_thumbnails(args.index, ids, missing_only=args.missing, jobs=args.jobs)
     if args.json:
         out = {
@@ -75,18 +74,15 @@ def _cmd_thumbnails(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def add_commands(
-    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``preview`` and ``thumbnails`` on the main parser."""
-    from .cli_catalogue import add_selection
-    from .preview import PREVIEW_MIN_BYTES
+    from ..preview import PREVIEW_MIN_BYTES
 
     p = sub.add_parser(
         "preview",
         help="build preview pyramids (fast browsing) for big datasets without their own",
     )
-    add_selection(p, add_index)
+    add_selection(p)
     p.add_argument(
         "--min-size",
         default=f"{PREVIEW_MIN_BYTES >> 20} MiB",
@@ -106,7 +102,7 @@ def add_commands(
         "with --missing only those the cache lacks: thumbnails a full disk kept from being "
         "written, deleted ones, and ones that could not be drawn before (tried again).",
     )
-    add_selection(p, add_index)
+    add_selection(p)
     p.add_argument(
         "--missing", action="store_true", help="only datasets whose thumbnail file is missing"
     )

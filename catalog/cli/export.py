@@ -14,23 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from collections.abc import Callable
+
+from .arguments import add_filters, add_index, filters
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .catalogue import open_catalog
-    from .cli_catalogue import _filters
-    from .errors import ExportError
-    from .export import export_catalog
+    from ..catalogue import open_catalog
+    from ..errors import ExportError
+    from ..export import export_catalog
 
     if not args.words:
         raise ExportError("voxcat export needs a destination folder: voxcat export [TEXT...] DEST")
     *text, dest = args.words
-    filters = _filters(args)
+    selected = filters(args)
     cat = open_catalog(args.index, files=args.files)
-    sub = cat.search(" ".join(text) or None, **filters)
+    sub = cat.search(" ".join(text) or None, **selected)
     shown = list(text)
-    for key, value in filters.items():
+    for key, value in selected.items():
         shown += [f"--{key.replace('_', '-')}", str(value)]
     report = export_catalog(
         sub,
@@ -52,12 +52,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction, add_index: Callable[[argparse.ArgumentParser], None]
-) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``export`` on the main parser."""
-    from .cli_catalogue import SHORTCUTS
-
     p = sub.add_parser(
         "export",
         help="write a selection as a self-contained folder (data, intake catalogue, index, "
@@ -69,10 +65,7 @@ def add_commands(
         "words", nargs="*", metavar="[TEXT ...] DEST", help="search words, then the folder"
     )
     add_index(p)
-    for name, help_text in SHORTCUTS:
-        p.add_argument(f"--{name}", default=None, help=help_text)
-    p.add_argument("--tag", action="append", help="has this tag (repeat: any of)")
-    p.add_argument("--where", action="append", metavar="KEY=VALUE", help="any field")
+    add_filters(p, where_help="any field")
     p.add_argument("--files", action="store_true", help="include non-image files")
     p.add_argument(
         "--mode",
