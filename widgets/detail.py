@@ -18,17 +18,12 @@ import traitlets as T
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
 from catalog.errors import CatalogError
-from catalog.index import connect
+from catalog.index import columns, connect
 from catalog.paths import display
 
 from .format import esc, human_bytes, human_length, human_shape, human_value
 
-FIELDS = (
-    "id", "name", "path", "format", "modality", "shape", "dtype", "voxel_size", "size",
-    "acquired", "instrument", "channels", "levels", "data_level", "sample", "project",
-    "description", "access", "status", "error", "warnings", "checksum", "first_seen",
-    "last_seen",
-)  # fmt: skip
+FIELDS = columns.names("widget")
 _TABLE = 'style="border-collapse:collapse;font-size:12px"'
 _CELL = 'style="text-align:left;padding:1px 8px;vertical-align:top"'
 

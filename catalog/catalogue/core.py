@@ -26,7 +26,7 @@ from ..errors import (
     QueryLimitError,
     UnknownFieldError,
 )
-from ..index import SCHEMA_VERSION, connect, listing, resolve_index
+from ..index import SCHEMA_VERSION, columns, connect, listing, resolve_index
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
@@ -66,11 +66,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .entries import VoxcatReader
 
 #: columns of ``cat.df``
-DF_COLUMNS = (
-    "id, name, format, modality, shape, dtype, axes, voxel_size, size, data_level, "
-    "sample, project, instrument, acquired, channels, levels, status, path, tags"
-)
-DF_NAMES = [c.strip() for c in DF_COLUMNS.split(",")]
+DF_NAMES = list(columns.names("df"))
+DF_COLUMNS = ", ".join(DF_NAMES)
 DEFAULT_FACETS = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
 RESERVED = ("text", "sort_by", "meta")
 

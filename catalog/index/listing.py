@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import readcache
+from . import columns, readcache
 from .readcache import _stamp
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,42 +60,9 @@ TOKEN_WIDTH = 24
 
 #: columns of the snapshot; ``tags`` is stored as ``coalesce(tags, [])`` (every
 #: filter and facet treats a NULL list and an empty one alike)
-COLUMNS = (
-    "num",
-    "kind",
-    "id",
-    "name",
-    "format",
-    "modality",
-    "shape",
-    "dtype",
-    "axes",
-    "voxel_size",
-    "size",
-    "data_level",
-    "sample",
-    "project",
-    "instrument",
-    "acquired",
-    "channels",
-    "levels",
-    "status",
-    "path",
-    "tags",
-)
+COLUMNS = columns.names("listing")
 #: text columns stored dictionary-encoded (few distinct values in any real index)
-DICTIONARY = (
-    "kind",
-    "format",
-    "modality",
-    "dtype",
-    "axes",
-    "data_level",
-    "sample",
-    "project",
-    "instrument",
-    "status",
-)
+DICTIONARY = columns.names("dictionary")
 
 
 def path_for(index: str | os.PathLike[str]) -> Path:
