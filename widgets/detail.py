@@ -35,11 +35,12 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def _field(meta: dict[str, Any], key: str) -> str:
     value = meta.get(key)
-    if key == "shape":
+    shown = columns.COLUMNS[key].shown_as  # how the registry says to show it
+    if shown == "shape":
         return human_shape(value, meta.get("axes"))
-    if key == "size":
+    if shown == "bytes":
         return human_bytes(value)
-    if key == "voxel_size":
+    if shown == "length":
         return human_length(value)
     if key == "path" and value:  # undecodable file-name bytes shown as \xNN
         return display(value)
