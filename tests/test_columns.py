@@ -4,7 +4,12 @@ detail views, the TypeScript front end) follows it; a drift fails here."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -131,8 +136,6 @@ def test_rest_rows_and_widget_details_follow_the_registry() -> None:
 
 
 def test_describe_is_json_ready() -> None:
-    import json
-
     described = json.loads(json.dumps(columns.describe()))
     assert [d["name"] for d in described] == [c.name for c in REGISTRY]
     detail = sorted((d for d in described if d["detail"] is not None), key=lambda d: d["detail"])
@@ -160,3 +163,93 @@ def test_the_front_end_keeps_no_field_list_of_its_own() -> None:
     # and it would notice the list there was
     old = "const FIELDS = [['acquired', 'acquired']];\ninterface IRow {\n  sample: string;\n}"
     assert literal.search(old) and member.search(re.findall(r"\{(.*?)\n\}", old, re.S)[0])
+
+
+ADDED = (
+    '    C("operator", "VARCHAR", "who ran the acquisition", filter=TEXT, listing=21, df=True,\n'
+    "      dictionary=True, text=11, user=6, imported=True, row=True, detail=25, widget=24),\n"
+)
+
+ONE_ROW_CHECK = r"""
+import datetime as dt, json, sys
+from pathlib import Path
+import pyarrow as pa, pyarrow.ipc as ipc
+from catalog import open_catalog
+from catalog.index import columns, connect, listing, transaction
+from catalog.index.search_text import refresh_search_text
+from catalog.index.store import DATASET_SCHEMA, insert_rows, make_id
+from catalog.scanner.run import TABLE_FIELDS
+import jupyter_ext.api, widgets.detail
+
+index = Path(sys.argv[1])
+t = dt.datetime(2025, 1, 1)
+rows = [dict(id=make_id(f"/d/{i}", None), name=f"d{i}", path=f"/d/{i}", kind="image",
+             format="tiff", status="ok", first_seen=t, last_seen=t, operator=op)
+        for i, op in enumerate(["Ann", "Bob", None])]
+with transaction(index) as con:
+    insert_rows(con, "datasets", rows, DATASET_SCHEMA)
+    refresh_search_text(con)
+cat = open_catalog(index)
+ident = rows[2]["id"]
+assert cat.set(ident, operator="Cy") == 1
+snap = ipc.open_file(pa.memory_map(str(listing.build(index)))).read_all()
+with connect(index, read_only=True) as con:
+    ddl = [r[0] for r in con.execute("DESCRIBE datasets").fetchall()]
+print(json.dumps({
+    "registry": columns.__file__,
+    "ddl": "operator" in ddl,
+    "df": sorted(cat.df["operator"].tolist()),
+    "filter": len(cat.search(operator="Ann")),
+    "text": len(cat.search("bob")),
+    "entry": cat[ident].metadata["operator"],
+    "snapshot": pa.types.is_dictionary(snap["operator"].type),
+    "imported": "operator" in TABLE_FIELDS,
+    "row": "operator" in jupyter_ext.api.ROW_FIELDS,
+    "widget": widgets.detail.FIELDS[-1],
+    "detail": [c["name"] for c in columns.describe() if c["detail"] == 25],
+}))
+"""
+
+
+def test_a_new_column_is_one_registry_row(tmp_path: Path) -> None:
+    """Adding one row to the registry (in a copy of the package) gives a new index the
+    column, and ``cat.df``, filters, text search, ``cat.set``, entries, the snapshot,
+    the REST rows and both detail views carry it."""
+    import catalog
+
+    repo = Path(catalog.__file__).resolve().parents[1]
+    copy = tmp_path / "src"
+    for package in ("catalog", "widgets", "jupyter_ext"):
+        shutil.copytree(
+            repo / package,
+            copy / package,
+            ignore=shutil.ignore_patterns("frontend", "labextension", "__pycache__"),
+        )
+    registry = copy / "catalog" / "index" / "columns.py"
+    text = registry.read_text()
+    anchor = '    C("search_text",'
+    assert text.count(anchor) == 1
+    registry.write_text(text.replace(anchor, ADDED + anchor))
+    out = subprocess.run(
+        [sys.executable, "-c", ONE_ROW_CHECK, str(tmp_path / "lab.duckdb")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(copy)},
+        cwd=tmp_path,  # not the checkout: ``-c`` puts the working folder first
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got.pop("registry") == str(registry)  # the edited copy ran
+    assert got == {
+        "ddl": True,
+        "df": ["Ann", "Bob", "Cy"],
+        "filter": 1,
+        "text": 1,
+        "entry": "Cy",
+        "snapshot": True,
+        "imported": True,
+        "row": True,
+        "widget": "operator",
+        "detail": ["operator"],
+    }
