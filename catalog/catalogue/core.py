@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: columns of ``cat.df``
 DF_NAMES = list(columns.names("df"))
 DF_COLUMNS = ", ".join(DF_NAMES)
-DEFAULT_FACETS = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
+DEFAULT_FACETS = columns.names("facet")
 RESERVED = ("text", "sort_by", "meta")
 
 

@@ -7,7 +7,8 @@ listing snapshot and ``cat.df`` (``listing``, ``df``), text search (``text``), u
 annotations (``user``), rescans of imported datasets (``imported``), catalogue entries
 (``entry``), REST search rows (``row``), the JupyterLab detail view (``detail``) and
 the notebook detail widget (``widget``). An ``int`` attribute is the column's position
-in that list (lists keep their historical order), ``None`` leaves it out.
+in that list (lists keep their historical order), ``None`` leaves it out; the search
+panels' default facets are the ``facet`` columns.
 
 Adding a dataset field is one row here (plus a migration in :mod:`.schema` for
 existing indexes): the DDL, the scan's Arrow schema, the snapshot, ``cat.df``, the
@@ -82,6 +83,8 @@ class Column:
     entry: bool = True
     #: in the rows of the REST ``search`` route (a ``cat.df`` column)
     row: bool = False
+    #: position among the facets search panels show by default
+    facet: int | None = None
     #: position in the JupyterLab detail view's metadata table
     detail: int | None = None
     #: position in the notebook detail widget's metadata table
@@ -148,7 +151,7 @@ REGISTRY: tuple[Column, ...] = (
     C("kind", "VARCHAR NOT NULL", "image | container | file", filter=TEXT, listing=1,
       dictionary=True),
     C("format", "VARCHAR", "reader name, or the file type of a non-image file", filter=TEXT,
-      listing=4, df=True, dictionary=True, text=2, row=True, detail=1, widget=3),
+      listing=4, df=True, dictionary=True, text=2, row=True, detail=1, widget=3, facet=1),
     C("reader", "VARCHAR", filter=TEXT),
     C("options", "JSON", "what the reader needs to find the dataset again"),
     C("n_files", "INTEGER", filter=INT, detail=9, label="files"),
@@ -167,11 +170,11 @@ REGISTRY: tuple[Column, ...] = (
     C("voxel_size_y", "DOUBLE", filter=LENGTH, imported=True),
     C("voxel_size_z", "DOUBLE", filter=LENGTH, imported=True),
     C("modality", "VARCHAR", filter=TEXT, listing=5, df=True, dictionary=True, text=3,
-      user=5, imported=True, row=True, detail=2, widget=4),
+      user=5, imported=True, row=True, detail=2, widget=4, facet=0),
     C("acquired", "TIMESTAMP", filter=TIME, listing=15, df=True, imported=True, row=True,
       detail=11, widget=9),
     C("instrument", "VARCHAR", filter=TEXT, listing=14, df=True, dictionary=True, text=4,
-      imported=True, detail=12, widget=10),
+      imported=True, detail=12, widget=10, facet=6),
     C("channels", "VARCHAR[]", filter=TEXT_LIST, listing=16, df=True, imported=True,
       detail=13, widget=11),
     C("levels", "INTEGER", "pyramid levels", filter=INT, listing=17, df=True, detail=10,
@@ -179,11 +182,11 @@ REGISTRY: tuple[Column, ...] = (
     C("level_shapes", "JSON"),
     C("data_level", "VARCHAR", "raw | reconstructed | processed | segmentation | ...",
       filter=TEXT, listing=11, df=True, dictionary=True, text=5, user=2, row=True,
-      detail=3, widget=13),
+      detail=3, widget=13, facet=2),
     C("sample", "VARCHAR", filter=TEXT, listing=12, df=True, dictionary=True, text=6,
-      user=0, row=True, detail=14, widget=14),
+      user=0, row=True, detail=14, widget=14, facet=4),
     C("project", "VARCHAR", filter=TEXT, listing=13, df=True, dictionary=True, text=7,
-      user=1, row=True, detail=15, widget=15),
+      user=1, row=True, detail=15, widget=15, facet=3),
     C("description", "VARCHAR", filter=TEXT, text=8, user=3, imported=True, detail=16,
       widget=16),
     C("access", "VARCHAR", filter=TEXT, user=4, detail=17, widget=17),
@@ -206,7 +209,7 @@ REGISTRY: tuple[Column, ...] = (
     C("search_text", "VARCHAR", "lower-cased words of name, path, fields, metadata\n"
       "values, tags and notes (see search_text.py)", scanned=False, entry=False),
     C("tags", "VARCHAR[]", "copy of the tags table, for fast filters and facets",
-      filter=TEXT_LIST, listing=20, df=True, row=True, scanned=False, entry=False),
+      filter=TEXT_LIST, listing=20, df=True, row=True, scanned=False, entry=False, facet=5),
     C("num", "BIGINT DEFAULT nextval('dataset_num_seq')", "row key of the terms index; a\n"
       "rewritten row gets a new one, never reused", listing=0, scanned=False, entry=False),
 )
@@ -217,14 +220,14 @@ del C
 COLUMNS: dict[str, Column] = {c.name: c for c in REGISTRY}
 
 #: the lists a column can have a position in
-ORDERED = ("listing", "text", "user", "detail", "widget")
+ORDERED = ("listing", "text", "user", "facet", "detail", "widget")
 
 
 def listed(attribute: str) -> list[Column]:
     """The columns in one list, in its order: a position attribute (``listing``,
-    ``text``, ``user``, ``detail``, ``widget``; sorted by position) or a flag (``df``,
-    ``dictionary``, ``imported``, ``scanned``, ``entry``, ``row``; table order, except
-    ``df``, ``dictionary`` and ``row``, which follow the snapshot's order).
+    ``text``, ``user``, ``facet``, ``detail``, ``widget``; sorted by position) or a
+    flag (``df``, ``dictionary``, ``imported``, ``scanned``, ``entry``, ``row``; table
+    order, except ``df``, ``dictionary`` and ``row``, which follow the snapshot's).
 
     >>> [c.name for c in listed("listing")][:3]
     ['num', 'kind', 'id']
