@@ -69,6 +69,11 @@ def test_positions_are_unique_and_dense() -> None:
     for attribute in columns.ORDERED:
         positions = sorted(getattr(c, attribute) for c in columns.listed(attribute))
         assert positions == list(range(len(positions))), attribute
+    assert len(columns.COLUMNS) == len(REGISTRY)  # names are unique
+    # flags that only mean something together with another one
+    assert all(c.listing is not None for c in REGISTRY if c.df or c.dictionary)
+    assert all(c.df for c in REGISTRY if c.row)
+    assert all(c.filter is not None for c in REGISTRY if c.facet is not None)
 
 
 def test_the_snapshot_holds_exactly_the_flagged_columns(index: Path) -> None:
