@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import ImportTableError
-from .index.store import USER_FIELDS
+from .index.columns import COLUMNS
 from .units import parse_length
 
 #: field: the column names (lower case, ``_`` for spaces) it is found under, preferred first
@@ -66,10 +66,11 @@ FORMAT_READERS = {"zarr2": "zarr", "zarr3": "zarr", "opendap": "netcdf"}
 #: the column of ``src`` and ``prep`` that numbers the table's rows from 1
 ROW = "__voxcat_row"
 
-_TEXTS = ("name", "format", "modality", "dtype", "axes", "instrument", *USER_FIELDS)
+#: field -> its DuckDB type (from the column registry): plain text, or typed
+_TYPES = {f: COLUMNS[f].base_type for f in FIELDS}
+_TEXTS = tuple(f for f in FIELDS[1:] if _TYPES[f] == "VARCHAR")  # path: resolved apart
+_TYPES = {f: t for f, t in _TYPES.items() if t != "VARCHAR"}
 _LOWER = ("format", "axes", "data_level")
-_TYPES = {"size": "BIGINT", "acquired": "TIMESTAMP", **dict.fromkeys(LENGTHS, "DOUBLE")}
-_TYPES.update(shape="BIGINT[]", channels="VARCHAR[]", tags="VARCHAR[]")
 _SHAPE_RE = r"^\s*[\[\(]?\s*\d+(\s*[x×X,*]\s*\d+)*\s*,?\s*[\]\)]?\s*$"
 _DATES = "%Y:%m:%d %H:%M:%S|%Y/%m/%d %H:%M:%S|%Y/%m/%d|%d.%m.%Y %H:%M:%S|%d.%m.%Y|%Y%m%d"
 _BYTES = {"": 1, "b": 1, "bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}

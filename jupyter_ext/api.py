@@ -13,29 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
-from catalog.index import cache_dir
+from catalog.index import cache_dir, columns
 
 from .errors import NotFound
 from .params import SearchArgs, jsonable
 from .paths import cached_file
 
 #: columns of a search result row
-ROW_FIELDS = (
-    "id",
-    "name",
-    "format",
-    "modality",
-    "shape",
-    "dtype",
-    "voxel_size",
-    "size",
-    "data_level",
-    "sample",
-    "project",
-    "acquired",
-    "status",
-    "tags",
-)
+ROW_FIELDS = columns.names("row")
 
 #: a function from a dataset id to the URL of one of its images
 UrlFor = Callable[[str], str]

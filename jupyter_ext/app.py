@@ -21,6 +21,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, Unicode
 
 from catalog import __version__
+from catalog.index import columns
 
 from . import api
 from .handlers import ROUTES
@@ -83,13 +84,16 @@ class VoxcatExtension(ExtensionApp):
         return Context(self.index_path, root_dir, extra)
 
     def info(self) -> dict[str, Any]:
-        """Version, index path and state, and the fields search accepts."""
+        """Version, index path and state, the fields search accepts and the dataset
+        columns (the registry of :mod:`catalog.index.columns`: front ends list fields
+        from it)."""
         exists = self.index_path.exists()
         out: dict[str, Any] = {
             "version": __version__,
             "index": str(self.index_path),
             "index_exists": exists,
             "jobs": len(self.jobs.active()),
+            "columns": columns.describe(),
         }
         if exists:
             cat = api.catalogue(self.index_path)

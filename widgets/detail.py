@@ -17,16 +17,12 @@ import traitlets as T
 
 from catalog.catalogue import DuckDBCatalog, open_catalog
 from catalog.errors import CatalogError
+from catalog.index import columns
 from catalog.paths import display
 
 from .format import esc, human_bytes, human_length, human_shape, human_value
 
-FIELDS = (
-    "id", "name", "path", "format", "modality", "shape", "dtype", "voxel_size", "size",
-    "acquired", "instrument", "channels", "levels", "data_level", "sample", "project",
-    "description", "access", "status", "error", "warnings", "checksum", "first_seen",
-    "last_seen",
-)  # fmt: skip
+FIELDS = columns.names("widget")
 _TABLE = 'style="border-collapse:collapse;font-size:12px"'
 _CELL = 'style="text-align:left;padding:1px 8px;vertical-align:top"'
 
@@ -38,11 +34,12 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def _field(meta: dict[str, Any], key: str) -> str:
     value = meta.get(key)
-    if key == "shape":
+    shown = columns.COLUMNS[key].shown_as  # how the registry says to show it
+    if shown == "shape":
         return human_shape(value, meta.get("axes"))
-    if key == "size":
+    if shown == "bytes":
         return human_bytes(value)
-    if key == "voxel_size":
+    if shown == "length":
         return human_length(value)
     if key == "path" and value:  # undecodable file-name bytes shown as \xNN
         return display(value)

@@ -18,13 +18,14 @@ import ipywidgets as W
 import traitlets as T
 
 from catalog.catalogue import DuckDBCatalog
+from catalog.catalogue.core import DEFAULT_FACETS
 from catalog.errors import CatalogError
 
 from .facets import CategoryFacet, DateFacet, Facet, LogRangeFacet
 from .timers import Debouncer
 from .traits import CatalogTrait, close_tree
 
-CATEGORIES = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
+CATEGORIES = DEFAULT_FACETS
 RANGES = ("size", "voxel_size", "acquired")
 
 

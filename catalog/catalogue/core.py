@@ -26,7 +26,7 @@ from ..errors import (
     QueryLimitError,
     UnknownFieldError,
 )
-from ..index import SCHEMA_VERSION, cache_dir, connect, listing, resolve_index
+from ..index import SCHEMA_VERSION, cache_dir, columns, connect, listing, resolve_index
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
@@ -66,12 +66,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .entries import VoxcatReader
 
 #: columns of ``cat.df``
-DF_COLUMNS = (
-    "id, name, format, modality, shape, dtype, axes, voxel_size, size, data_level, "
-    "sample, project, instrument, acquired, channels, levels, status, path, tags"
-)
-DF_NAMES = [c.strip() for c in DF_COLUMNS.split(",")]
-DEFAULT_FACETS = ("modality", "format", "data_level", "project", "sample", "tags", "instrument")
+DF_NAMES = list(columns.names("df"))
+DF_COLUMNS = ", ".join(DF_NAMES)
+DEFAULT_FACETS = columns.names("facet")
 RESERVED = ("text", "sort_by", "meta")
 
 
@@ -221,7 +218,7 @@ class DuckDBCatalog(Catalog):
         ]
         plain = all(
             name in listing.COLUMNS
-            and name not in ("shape", "channels", "tags")
+            and not columns.COLUMNS[name].base_type.endswith("[]")  # lists: DuckDB sorts
             and not (snap.table.schema.field(name).type == pa.float64() and snap.has_nan(name))
             for name, _ in keys
         )

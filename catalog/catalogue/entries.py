@@ -19,6 +19,7 @@ from intake.readers.entry import ReaderDescription
 from intake.readers.readers import BaseReader
 
 from ..errors import DatasetUnavailable
+from ..index.columns import listed, names
 from ..paths import display, from_db, resolve_for_db, resolve_stored
 from ..remote import is_remote, open_remote
 
@@ -26,14 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core import DuckDBCatalog
 
 #: columns of a dataset row kept in ``entry.metadata`` (everything but bulky internals)
-ROW_COLUMNS = (
-    "id, name, path, root, kind, format, reader, options, n_files, size, shape, dtype, "
-    "axes, spacing, units, voxel_size, voxel_size_x, voxel_size_y, voxel_size_z, modality, "
-    "acquired, instrument, channels, levels, level_shapes, data_level, sample, project, "
-    "description, access, arrays, meta, checksum, thumbnail, first_seen, last_seen, "
-    "modified, status, error, warnings, user_set"
-)
-_JSON_COLUMNS = ("options", "level_shapes", "arrays", "meta")
+ROW_COLUMNS = ", ".join(names("entry"))
+_JSON_COLUMNS = tuple(c.name for c in listed("entry") if c.base_type == "JSON")
 
 
 class VoxcatReader(BaseReader):

@@ -15,53 +15,20 @@ import duckdb
 
 from ..errors import UnknownFieldError
 
-# kinds of values a field holds
-TEXT, PATH, INT, BYTES, LENGTH, TIME, TEXT_LIST = (
-    "text",
-    "path",
-    "int",
-    "bytes",
-    "length",
-    "time",
-    "text list",
+# kinds of values a field holds (defined with the column registry; re-exported here)
+from ..index.columns import (  # noqa: F401
+    BYTES,
+    INT,
+    LENGTH,
+    PATH,
+    REGISTRY,
+    TEXT,
+    TEXT_LIST,
+    TIME,
 )
 
 #: column -> kind, for the columns of the ``datasets`` table a user may filter on.
-COLUMNS: dict[str, str] = {
-    "id": TEXT,
-    "name": TEXT,
-    "path": PATH,
-    "root": PATH,
-    "kind": TEXT,
-    "format": TEXT,
-    "reader": TEXT,
-    "n_files": INT,
-    "size": BYTES,
-    "dtype": TEXT,
-    "axes": TEXT,
-    "voxel_size": LENGTH,
-    "voxel_size_x": LENGTH,
-    "voxel_size_y": LENGTH,
-    "voxel_size_z": LENGTH,
-    "modality": TEXT,
-    "acquired": TIME,
-    "instrument": TEXT,
-    "channels": TEXT_LIST,
-    "levels": INT,
-    "data_level": TEXT,
-    "sample": TEXT,
-    "project": TEXT,
-    "description": TEXT,
-    "access": TEXT,
-    "checksum": TEXT,
-    "first_seen": TIME,
-    "last_seen": TIME,
-    "modified": TIME,
-    "status": TEXT,
-    "error": TEXT,
-    "scan_id": INT,
-    "tags": TEXT_LIST,
-}
+COLUMNS: dict[str, str] = {c.name: c.filter for c in REGISTRY if c.filter is not None}
 
 #: virtual fields: name -> (kind, SQL expression over the dataset row ``d``)
 VIRTUAL: dict[str, tuple[str, str]] = {

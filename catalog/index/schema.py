@@ -1,8 +1,8 @@
 """The DuckDB schema of a voxcat index; the only place state lives.
 
-Tables: ``datasets`` (one row per dataset, normalised columns), ``files`` (every file
-seen, with the dataset it belongs to), ``metadata`` (flattened nested metadata, one row
-per dotted key, for search), ``tags``, ``notes``, ``lineage``, ``audit`` (append-only),
+Tables: ``datasets`` (one row per dataset, normalised columns: one row each in
+:mod:`.columns`), ``files`` (every file seen, with the dataset it belongs to),
+``metadata`` (flattened nested metadata, one row per dotted key, for search), ``tags``, ``notes``, ``lineage``, ``audit`` (append-only),
 ``scans`` and ``scan_issues`` (errors and warnings of each scan), ``settings``.
 """
 
@@ -11,65 +11,17 @@ from __future__ import annotations
 import duckdb
 
 from ..errors import IndexVersionError
+from . import columns
 
 SCHEMA_VERSION = 7
 
-DDL = """
+_DDL = """
 CREATE TABLE IF NOT EXISTS settings (
     key VARCHAR PRIMARY KEY,
     value VARCHAR
 );
 CREATE SEQUENCE IF NOT EXISTS dataset_num_seq START 1;
-CREATE TABLE IF NOT EXISTS datasets (
-    id VARCHAR PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    path VARCHAR NOT NULL UNIQUE,      -- the dataset's file, or folder
-    root VARCHAR,                      -- the scan root it was found under
-    kind VARCHAR NOT NULL,             -- image | container | file
-    format VARCHAR,                    -- reader name, or the file type of a non-image file
-    reader VARCHAR,
-    options JSON,                      -- what the reader needs to find the dataset again
-    n_files INTEGER,
-    size BIGINT,                       -- bytes on disk
-    shape BIGINT[],
-    dtype VARCHAR,
-    axes VARCHAR,
-    spacing DOUBLE[],                  -- metres per axis, aligned with axes (NULL if unknown)
-    units VARCHAR[],                   -- original unit per axis
-    voxel_size DOUBLE,                 -- largest spatial voxel size, metres
-    voxel_size_x DOUBLE,
-    voxel_size_y DOUBLE,
-    voxel_size_z DOUBLE,
-    modality VARCHAR,
-    acquired TIMESTAMP,
-    instrument VARCHAR,
-    channels VARCHAR[],
-    levels INTEGER,                    -- pyramid levels
-    level_shapes JSON,
-    data_level VARCHAR,                -- raw | reconstructed | processed | segmentation | ...
-    sample VARCHAR,
-    project VARCHAR,
-    description VARCHAR,
-    access VARCHAR,
-    arrays JSON,
-    meta JSON,
-    checksum VARCHAR,                  -- blake3 of the content (location independent)
-    signature VARCHAR,                 -- hash of (relative name, size, mtime) of the files
-    thumbnail VARCHAR,                 -- path relative to the index's cache folder
-    first_seen TIMESTAMP,
-    last_seen TIMESTAMP,
-    modified TIMESTAMP,                -- newest mtime of its files
-    status VARCHAR NOT NULL,           -- ok | failed | missing
-    error VARCHAR,
-    warnings VARCHAR[],
-    user_set VARCHAR[],                -- fields set by a user; rescans keep them
-    scan_id BIGINT,
-    search_text VARCHAR,               -- lower-cased words of name, path, fields, metadata
-                                       -- values, tags and notes (see search_text.py)
-    tags VARCHAR[],                    -- copy of the tags table, for fast filters and facets
-    num BIGINT DEFAULT nextval('dataset_num_seq')  -- row key of the terms index; a
-                                       -- rewritten row gets a new one, never reused
-);
+{datasets}
 CREATE TABLE IF NOT EXISTS terms (   -- words of search_text, for fast text search
     token VARCHAR,
     num BIGINT                         -- datasets.num
@@ -141,6 +93,8 @@ CREATE TABLE IF NOT EXISTS scan_issues (
     time TIMESTAMP
 );
 """
+#: the whole schema; the ``datasets`` table comes from the column registry
+DDL = _DDL.replace("{datasets}", columns.ddl())
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -16,20 +16,10 @@ from collections.abc import Sequence
 
 import duckdb
 
+from . import columns
+
 #: Dataset columns whose values text search sees, besides metadata, tags and notes.
-TEXT_COLUMNS = (
-    "name",
-    "path",
-    "format",
-    "modality",
-    "instrument",
-    "data_level",
-    "sample",
-    "project",
-    "description",
-    "dtype",
-    "error",
-)
+TEXT_COLUMNS = columns.names("text")
 
 SEPARATOR = "chr(10)"
 #: a word is a run of letters and digits (RE2 syntax, used inside DuckDB)

@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from ..paths import from_db, storable
+from . import columns
 
 ID_LENGTH = 12
 
@@ -82,56 +83,11 @@ def flatten(
             yield key, text[:2000], num
 
 
-DATASET_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("name", pa.string()),
-        ("path", pa.string()),
-        ("root", pa.string()),
-        ("kind", pa.string()),
-        ("format", pa.string()),
-        ("reader", pa.string()),
-        ("options", pa.string()),
-        ("n_files", pa.int32()),
-        ("size", pa.int64()),
-        ("shape", pa.list_(pa.int64())),
-        ("dtype", pa.string()),
-        ("axes", pa.string()),
-        ("spacing", pa.list_(pa.float64())),
-        ("units", pa.list_(pa.string())),
-        ("voxel_size", pa.float64()),
-        ("voxel_size_x", pa.float64()),
-        ("voxel_size_y", pa.float64()),
-        ("voxel_size_z", pa.float64()),
-        ("modality", pa.string()),
-        ("acquired", pa.timestamp("us")),
-        ("instrument", pa.string()),
-        ("channels", pa.list_(pa.string())),
-        ("levels", pa.int32()),
-        ("level_shapes", pa.string()),
-        ("data_level", pa.string()),
-        ("sample", pa.string()),
-        ("project", pa.string()),
-        ("description", pa.string()),
-        ("access", pa.string()),
-        ("arrays", pa.string()),
-        ("meta", pa.string()),
-        ("checksum", pa.string()),
-        ("signature", pa.string()),
-        ("thumbnail", pa.string()),
-        ("first_seen", pa.timestamp("us")),
-        ("last_seen", pa.timestamp("us")),
-        ("modified", pa.timestamp("us")),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("warnings", pa.list_(pa.string())),
-        ("user_set", pa.list_(pa.string())),
-        ("scan_id", pa.int64()),
-    ]
-)
+#: the columns scans write, as Arrow (the registry's ``scanned`` columns)
+DATASET_SCHEMA = pa.schema([(c.name, c.arrow_type()) for c in columns.listed("scanned")])
 
 #: Columns a user may set with annotations; a rescan never overwrites them once set.
-USER_FIELDS = ("sample", "project", "data_level", "description", "access", "modality")
+USER_FIELDS = columns.names("user")
 
 
 def insert_rows(

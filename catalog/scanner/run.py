@@ -28,7 +28,7 @@ from typing import Any
 
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanError
-from ..index import cache_dir, listing, resolve_index, transaction
+from ..index import cache_dir, columns, listing, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
 from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
 from ..index.store import (
@@ -241,17 +241,7 @@ def _file_type(path: Path) -> str:
 
 #: fields an imported table may know better than a file's headers: kept when the
 #: reader finds nothing
-TABLE_FIELDS = (
-    "modality",
-    "acquired",
-    "instrument",
-    "channels",
-    "voxel_size",
-    "voxel_size_x",
-    "voxel_size_y",
-    "voxel_size_z",
-    "description",
-)
+TABLE_FIELDS = columns.names("imported")
 
 
 def _old_rows(con: Any, key: str, values: list[str]) -> list[dict[str, Any]]:

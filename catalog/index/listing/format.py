@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import columns
 from ..readcache import _stamp
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,42 +38,9 @@ TOKEN_WIDTH = 24
 
 #: columns of the snapshot; ``tags`` is stored as ``coalesce(tags, [])`` (every
 #: filter and facet treats a NULL list and an empty one alike)
-COLUMNS = (
-    "num",
-    "kind",
-    "id",
-    "name",
-    "format",
-    "modality",
-    "shape",
-    "dtype",
-    "axes",
-    "voxel_size",
-    "size",
-    "data_level",
-    "sample",
-    "project",
-    "instrument",
-    "acquired",
-    "channels",
-    "levels",
-    "status",
-    "path",
-    "tags",
-)
+COLUMNS = columns.names("listing")
 #: text columns stored dictionary-encoded (few distinct values in any real index)
-DICTIONARY = (
-    "kind",
-    "format",
-    "modality",
-    "dtype",
-    "axes",
-    "data_level",
-    "sample",
-    "project",
-    "instrument",
-    "status",
-)
+DICTIONARY = columns.names("dictionary")
 
 
 class Listing:

@@ -9,20 +9,16 @@ import { ServerConnection } from '@jupyterlab/services';
 import { IJob } from './jobsmodel';
 import { IFacetValue } from './query';
 
-/** A search result row (the server's `ROW_FIELDS` plus the thumbnail URL). */
-export interface IRow {
+/**
+ * A search result row: the server's `ROW_FIELDS` (the registry's `row` columns)
+ * plus the thumbnail URL. Typed here are only the values the grid reads.
+ */
+export interface IRow extends Record<string, unknown> {
   id: string;
   name: string;
-  format: string | null;
   modality: string | null;
   shape: number[] | null;
-  dtype: string | null;
-  voxel_size: number[] | null;
   size: number | null;
-  data_level: string | null;
-  sample: string | null;
-  project: string | null;
-  acquired: string | null;
   status: string | null;
   tags: string[];
   thumbnail: string | null;
@@ -48,6 +44,19 @@ export interface IInfo {
   jobs: number;
   datasets?: number;
   fields?: string[];
+  /** the dataset columns, in table order (catalog/index/columns.py) */
+  columns?: IColumn[];
+}
+
+/** One dataset column as the `info` route describes it. */
+export interface IColumn extends Record<string, unknown> {
+  name: string;
+  /** what people read, e.g. "size on disk" */
+  label: string;
+  /** how a value is shown */
+  display: 'bytes' | 'length' | 'shape' | 'time' | 'value';
+  /** position in the detail view's metadata table, or null: not shown */
+  detail: number | null;
 }
 
 export interface ILineage {
@@ -113,8 +122,35 @@ async function json<T>(url: string, init: RequestInit = {}): Promise<T> {
   return (await request(url, init)).json() as Promise<T>;
 }
 
-export function info(): Promise<IInfo> {
-  return json<IInfo>(apiUrl('info'));
+export async function info(): Promise<IInfo> {
+  const out = await json<IInfo>(apiUrl('info'));
+  if (out.columns) {
+    knownColumns = Promise.resolve(out.columns);
+  }
+  return out;
+}
+
+let knownColumns: Promise<IColumn[]> | null = null;
+
+/** The dataset columns the server describes (fetched with `info` once per page). */
+export function columns(): Promise<IColumn[]> {
+  if (!knownColumns) {
+    knownColumns = info().then(out => out.columns ?? []);
+    knownColumns.catch(() => {
+      knownColumns = null; // try again next time
+    });
+  }
+  return knownColumns;
+}
+
+/** The columns of the detail view's metadata table, in its order. */
+export function detailColumns(all: IColumn[]): IColumn[] {
+  return all.filter(c => c.detail !== null).sort((a, b) => (a.detail as number) - (b.detail as number));
+}
+
+/** field name -> label, for the columns the server describes. */
+export function columnLabels(all: IColumn[]): Record<string, string> {
+  return Object.fromEntries(all.map(c => [c.name, c.label]));
 }
 
 export function search(params: URLSearchParams, offset: number, limit: number): Promise<ISearchPage> {

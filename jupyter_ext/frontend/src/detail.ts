@@ -10,35 +10,6 @@ import { clear, debounce, h } from './dom';
 import { formatBytes, formatShape, formatTime, formatValue, formatVoxelSize } from './format';
 import { planes, IPlane } from './planes';
 
-/** Rows of the metadata table, in this order, then the format's own metadata. */
-const FIELDS: [string, string][] = [
-  ['id', 'id'],
-  ['format', 'format'],
-  ['modality', 'modality'],
-  ['data_level', 'data level'],
-  ['shape', 'shape'],
-  ['axes', 'axes'],
-  ['dtype', 'dtype'],
-  ['voxel_size', 'voxel size'],
-  ['size', 'size on disk'],
-  ['n_files', 'files'],
-  ['levels', 'pyramid levels'],
-  ['acquired', 'acquired'],
-  ['instrument', 'instrument'],
-  ['channels', 'channels'],
-  ['sample', 'sample'],
-  ['project', 'project'],
-  ['description', 'description'],
-  ['access', 'access'],
-  ['path', 'path'],
-  ['checksum', 'checksum'],
-  ['first_seen', 'first seen'],
-  ['last_seen', 'last seen'],
-  ['modified', 'modified'],
-  ['status', 'status'],
-  ['error', 'error']
-];
-
 export class DatasetDetail extends Widget {
   /** Back to the results. */
   onBack: () => void = () => undefined;
@@ -66,11 +37,12 @@ export class DatasetDetail extends Widget {
     clear(this.node);
     this.node.appendChild(h('div', { class: 'voxcat-muted' }, `Loading ${id}…`));
     try {
-      const data = await api.dataset(id);
+      const [data, columns] = await Promise.all([api.dataset(id), api.columns()]);
       if (token !== this.token) {
         return;
       }
       this.data = data;
+      this.fields = api.detailColumns(columns);
       this.render();
     } catch (error) {
       if (token !== this.token) {
@@ -309,15 +281,16 @@ export class DatasetDetail extends Widget {
         table.appendChild(h('tr', {}, h('th', {}, key), h('td', {}, value)));
       }
     };
-    for (const [field, label] of FIELDS) {
-      const value = data[field];
-      if (field === 'size') {
+    // the fields, their labels and order come from the server (the `info` route)
+    for (const { name, label, display } of this.fields) {
+      const value = data[name];
+      if (display === 'bytes') {
         row(label, formatBytes(value as number));
-      } else if (field === 'shape') {
+      } else if (display === 'shape') {
         row(label, formatShape(value));
-      } else if (field === 'voxel_size') {
+      } else if (display === 'length') {
         row(label, formatVoxelSize(value));
-      } else if (['acquired', 'first_seen', 'last_seen', 'modified'].includes(field)) {
+      } else if (display === 'time') {
         row(label, formatTime(value));
       } else {
         row(label, formatValue(value));
@@ -340,6 +313,8 @@ export class DatasetDetail extends Widget {
   }
 
   private data: api.IDataset | null = null;
+  /** rows of the metadata table, in order; then the format's own metadata */
+  private fields: api.IColumn[] = [];
   private token = 0;
   private previewUrl: string | null = null;
 }

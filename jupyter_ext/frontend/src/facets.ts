@@ -9,11 +9,11 @@ import { IFacets } from './api';
 import { clear, h } from './dom';
 import { facetFilterText, ISearchState } from './query';
 
-const LABELS: Record<string, string> = { data_level: 'data level' };
-
 export class FacetPanel extends Widget {
   /** Called when the user switches a value of a field. */
   onToggle: (field: string, value: string) => void = () => undefined;
+  /** field -> title (the labels of the columns the server describes) */
+  labels: Record<string, string> = {};
 
   constructor() {
     super();
@@ -39,7 +39,7 @@ export class FacetPanel extends Widget {
       if (shown.length === 0) {
         continue;
       }
-      const group = h('div', { class: 'voxcat-facet', 'data-field': field }, h('div', { class: 'voxcat-facet-title' }, LABELS[field] ?? field));
+      const group = h('div', { class: 'voxcat-facet', 'data-field': field }, h('div', { class: 'voxcat-facet-title' }, this.labels[field] ?? field));
       for (const value of shown) {
         const on = chosen.includes(value.text);
         group.appendChild(

@@ -90,6 +90,7 @@ export class VoxcatSidebar extends Panel {
         ? `${count.toLocaleString()} datasets in ${this.info.index}`
         : `No index yet at ${this.info.index}: scan a folder below.`;
       this.status.title = this.info.index;
+      this.facets.labels = api.columnLabels(this.info.columns ?? []);
     } catch (error) {
       this.status.textContent = `voxcat server extension unavailable: ${(error as Error).message}`;
       return;
