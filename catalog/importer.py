@@ -480,7 +480,7 @@ def _insert_metadata(
 def _progress(progress: bool) -> Any:
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=4, desc="importing", unit="step", dynamic_ncols=True)
 
