@@ -30,21 +30,17 @@ from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
 from ..index import cache_dir, listing, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
-from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
+from ..index.search_text import REBUILD_ABOVE, rebuild_terms
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
-    DATASET_SCHEMA,
-    FILE_SCHEMA,
-    META_SCHEMA,
     USER_FIELDS,
     append_audit,
     current_user,
     flatten,
-    insert_rows,
     now,
     path_exists,
-    unique_ids,
 )
+from ..index.writer import DatasetWriter
 from ..paths import display, from_db, storable, to_db
 from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from ..readers import load_readers
@@ -270,10 +266,7 @@ def _keep_old(row: dict[str, Any], old: dict[str, Any]) -> None:
     """Carry what a rescan must not lose: first sight, user fields, and what an
     imported table recorded (its extra columns and the fields the files lack)."""
     row["first_seen"] = old["first_seen"]
-    row["user_set"] = old["user_set"]
-    for field in old["user_set"] or []:
-        if field in USER_FIELDS:
-            row[field] = old[field]
+    DatasetWriter.keep_user_fields(row, old)
     old_meta = json.loads(old["meta"]) if old["meta"] else {}
     imported = (old_meta.get("voxcat") or {}).get("imported_from")
     if not imported:
@@ -325,6 +318,7 @@ class _Writer:
         self.saved += len(batch)
 
     def _write(self, con: Any, batch: list[Result]) -> None:
+        out = DatasetWriter(con, self.user)
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
         existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
@@ -360,7 +354,7 @@ class _Writer:
                     want.append(k)
         # 2. the others are new: ids from their path and checksum
         new = [k for k, i in enumerate(idents) if i is None]
-        assigned = unique_ids(con, [(paths[k], batch[k].checksum) for k in new], taken)
+        assigned = out.new_ids([(paths[k], batch[k].checksum) for k in new], taken)
         for k, ident in zip(new, assigned):
             idents[k] = ident
         rows, files, metas, audit, issues = [], [], [], [], []
@@ -421,19 +415,9 @@ class _Writer:
                     },
                 )
             )
-        ids = [r["id"] for r in rows]
-        file_paths = [f["path"] for f in files]
-        con.execute("DELETE FROM datasets WHERE id IN (SELECT unnest(?))", [ids])
-        con.execute(
-            "DELETE FROM files WHERE dataset_id IN (SELECT unnest(?)) OR path IN (SELECT unnest(?))",
-            [ids, file_paths],
-        )
-        con.execute("DELETE FROM metadata WHERE dataset_id IN (SELECT unnest(?))", [ids])
-        insert_rows(con, "datasets", rows, DATASET_SCHEMA)
-        insert_rows(con, "files", files, FILE_SCHEMA)
-        insert_rows(con, "metadata", metas, META_SCHEMA)
-        refresh_search_text(con, ids)
-        append_audit(con, audit, self.user)
+        out.replace(rows, files, metas)
+        out.audit(audit)
+        out.commit()  # search text, then audit
         _record_issues(con, self.scan_id, issues)
 
 
