@@ -235,7 +235,7 @@ def export_catalog(
     mode: str = "copy",
     include_ancestors: bool = False,
     allow_restricted: bool = False,
-    progress: bool | None = None,
+    progress: ProgressArg = None,
     license: str | None = None,
     query: str | None = None,
     deep_verify: bool = False,
