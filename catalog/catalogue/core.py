@@ -63,6 +63,7 @@ from .query import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from ..progress import CancelFlag, ProgressArg
     from .entries import VoxcatReader
 
 #: columns of ``cat.df``
@@ -700,12 +701,12 @@ class DuckDBCatalog(Catalog):
         *,
         include_ancestors: bool = False,
         allow_restricted: bool = False,
-        progress: Any = None,
+        progress: ProgressArg = None,
         license: str | None = None,
         deep_verify: bool = False,
         skip_unreadable: bool = False,
         organization: str | None = None,
-        cancel: Any = None,
+        cancel: CancelFlag | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
