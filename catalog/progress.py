@@ -122,6 +122,13 @@ class Reporter:
         self._phase: str | None = None
         self._lock = threading.Lock()
 
+    def wants(self, phase: str) -> bool:
+        """Whether a report of ``phase`` would go through now (saves building one in a
+        hot loop that the throttle would drop)."""
+        return self.callback is not None and (
+            phase != self._phase or time.monotonic() - self._sent >= self.seconds
+        )
+
     def __call__(self, progress: Progress, force: bool = False) -> None:
         if self.callback is None:
             return

@@ -201,11 +201,12 @@ class _Step:
 
     def send(self, phase: str | None = None, force: bool = False) -> None:
         if phase is not None:
-            self.phase = phase
-        self.report(
-            Progress(self.phase, self.done, self.total, self.items, self.items_total),
-            force=force or phase is not None,
-        )
+            self.phase, force = phase, True
+        if force or self.report.wants(self.phase):
+            self.report(
+                Progress(self.phase, self.done, self.total, self.items, self.items_total),
+                force=force,
+            )
 
     def __call__(self, n: int) -> None:
         with self._lock:

@@ -652,7 +652,8 @@ def _scan(
         root, readers, issue=issue, exclude=exclude, known=tree, bounds=bounds, cancel=cancel
     ):
         found.append(item)
-        report(Progress("walking", items=len(found), extra=extra))
+        if report.wants("walking"):
+            report(Progress("walking", items=len(found), extra=extra))
     tree = None  # free it before the index is read again
 
     seen: set[str] = set()  # every dataset path the walk found (and regrouped below)
@@ -736,9 +737,12 @@ def _scan(
         if bar is not None:
             bar.update(res.candidate.size)
             bar.set_postfix_str(f"{n}/{len(todo)} datasets")
-        report(
-            Progress("reading", seen_bytes, total, len(unchanged) + n, items_total, extra=extra)
-        )
+        if report.wants("reading"):
+            report(
+                Progress(
+                    "reading", seen_bytes, total, len(unchanged) + n, items_total, extra=extra
+                )
+            )
         stop_if_cancelled()  # after this result is handed to the writer, which keeps it
 
     report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
