@@ -16,12 +16,18 @@ async def test_a_scan_job_shows_the_progress_its_scan_reported(api, lab, jp_root
     assert r.status == 202, r.body
     phases = set()
     while (state := (await api("jobs", r.json["id"])).json)["status"] not in ("done", "failed"):
-        phases.add(state["detail"].get("phase"))
+        phases.add(state["detail"].get("phase", "queued"))
         await asyncio.sleep(0.05)
     assert state["status"] == "done", state["error"]
     detail = state["detail"]
     # the phases of catalog.progress.Progress, the totals of what the scan read
-    assert detail["phase"] == "done" and phases <= {"scanning", "walking", "reading", "done"}
+    assert detail["phase"] == "done" and phases <= {
+        "queued",
+        "scanning",
+        "walking",
+        "reading",
+        "done",
+    }
     assert detail["scan_id"] == state["result"]["scan_id"]
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert detail["bytes"] == detail["bytes_total"] == size
