@@ -396,7 +396,7 @@ def _export(
                     package.entry_metadata(sel, ident, _facts(exported[ident])),
                 )
             step.items += 1
-            step.send()
+            step.send(force=True)  # one per dataset: never dropped by the throttle
         step.finish()
     finally:
         if bar is not None:

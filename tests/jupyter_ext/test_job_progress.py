@@ -43,3 +43,31 @@ async def test_an_export_job_shows_the_progress_its_export_reported(api, lab) ->
     detail = done["detail"]
     assert detail["phase"] == "done" and detail["datasets"] == 3
     assert detail["bytes"] == detail["bytes_total"] == r.json["args"]["bytes"] > 0
+
+
+async def test_an_export_job_cancelled_through_the_route_stops_and_resumes(
+    api, lab, jp_root_dir, monkeypatch
+) -> None:
+    """DELETE on a running export job: the child's export stops at its next check (a
+    Zarr chunk), keeps what it wrote, and the same export run again finishes it."""
+    monkeypatch.setenv("VOXCAT_PAUSE_AT", "export.chunk#2")  # hold the child there
+    monkeypatch.setenv("VOXCAT_PAUSE_SECONDS", "4")
+    body = {"kind": "export", "dest": "exports/c", "search": {"q": "sandstone"}, "mode": "zarr"}
+    r = await api("jobs", method="POST", body=body)
+    assert r.status == 202, r.body
+    job_id = r.json["id"]
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await api("jobs", job_id)).json["detail"].get("phase") != "converting":
+        assert asyncio.get_running_loop().time() < deadline, "the export never converted"
+        await asyncio.sleep(0.05)
+    assert (await api("jobs", job_id, method="DELETE")).status == 202
+    done = await wait_for(api, job_id)
+    assert done["status"] == "cancelled" and done["error"] is None
+    dest = jp_root_dir / "exports" / "c"
+    assert dest.is_dir() and not (dest / "catalog.yaml").exists()
+
+    monkeypatch.delenv("VOXCAT_PAUSE_AT")
+    r = await api("jobs", method="POST", body=body)
+    done = await wait_for(api, r.json["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["result"]["datasets"] == 3 and (dest / "catalog.yaml").is_file()
