@@ -114,6 +114,16 @@ class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
 
+class Cancelled(CatalogError):
+    """A long operation stopped because its ``cancel`` flag was set (see
+    :mod:`catalog.progress`); what it finished is kept, as on Ctrl-C."""
+
+
+class ScanCancelled(Cancelled):
+    """A scan stopped on ``cancel``: the datasets it finished are saved and the scan
+    is marked ``interrupted``; scanning again continues where it stopped."""
+
+
 class DiskFullError(CatalogError, OSError):
     """The disk holding the index (or its thumbnails) is full. The message names the
     file and says what was saved, e.g. ``no space left on device writing lab.duckdb;
@@ -179,6 +189,7 @@ class ImportTableWarning(UserWarning):
 __all__ = [
     "AnnotationError",
     "AnnotationLimitError",
+    "Cancelled",
     "CatalogError",
     "CatalogMismatch",
     "DatasetNotFound",
@@ -198,6 +209,7 @@ __all__ = [
     "QueryLimitError",
     "ReaderError",
     "ReaderNotFound",
+    "ScanCancelled",
     "ScanError",
     "UnknownFieldError",
     "UnsupportedFormatError",
@@ -241,4 +253,10 @@ class RestrictedDataError(ExportError, PermissionError):
     names them (pass ``allow_restricted=True`` if you may share them)."""
 
 
-__all__ += ["ExportError", "RestrictedDataError"]
+class ExportCancelled(Cancelled):
+    """An export stopped on ``cancel``: as on Ctrl-C, the folder keeps what was
+    verified (and a Zarr conversion the chunks it logged) and running the same export
+    again finishes it."""
+
+
+__all__ += ["ExportCancelled", "ExportError", "RestrictedDataError"]

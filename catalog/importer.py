@@ -42,8 +42,8 @@ import pyarrow as pa
 from .errors import ImportTableError, ImportTableWarning
 from .esm import looks_like_json, read_collection
 from .index import listing, resolve_index, transaction
-from .index.search_text import refresh_search_text
-from .index.store import ID_LENGTH, USER_FIELDS, append_audit, current_user, make_id, now
+from .index.store import append_audit, now
+from .index.writer import DatasetWriter, free_id
 from .paths import display, from_db, to_db
 from .remote import is_remote, missing_package
 from .tabular import (
@@ -66,7 +66,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: messages about single rows kept in a report; the rest are counted
 MAX_ROW_ERRORS = 100
-_AUDIT_BATCH = 50_000
 
 
 @dataclasses.dataclass
@@ -268,14 +267,9 @@ def _paths(
             db = resolved if resolved.isascii() else to_db(resolved)
             first = seen.setdefault(db, n)
             if first == n:
-                ident, length = make_id(db, None), ID_LENGTH
-                while ident in taken:
-                    length += 4
-                    ident = make_id(db, None, length)
-                taken.add(ident)
                 rows.append(n)
                 paths.append(db)
-                ids.append(ident)
+                ids.append(free_id(db, None, taken))
                 stores.append(_is_store(text, resolved, zstore))
                 continue
             problem = f"the same path as row {first} ({display(db)})"
@@ -292,29 +286,6 @@ def _paths(
 # -- writing -------------------------------------------------------------------------
 
 
-def _fix_collisions(con: duckdb.DuckDBPyConnection) -> None:
-    """Lengthen new ids another dataset already has (rare; one query per round)."""
-    taken: set[str] | None = None
-    while True:
-        clash = con.execute(
-            f"SELECT i.{ROW}, i.path, i.id FROM _imp i JOIN datasets d "
-            "ON d.id = i.id AND d.path <> i.path WHERE i.old_id IS NULL"
-        ).fetchall()
-        if not clash:
-            return
-        if taken is None:
-            taken = {i for (i,) in con.execute("SELECT id FROM _imp").fetchall()}
-        fixes = []
-        for row, path, ident in clash:
-            length = len(ident)
-            while ident in taken:
-                length += 4
-                ident = make_id(path, None, length)
-            taken.add(ident)
-            fixes.append((ident, row))
-        con.executemany(f"UPDATE _imp SET id = ? WHERE {ROW} = ?", fixes)
-
-
 def _write(
     con: duckdb.DuckDBPyConnection,
     prep: pa.Table,
@@ -323,20 +294,20 @@ def _write(
     root: str,
 ) -> tuple[int, int]:
     """Insert new datasets, update known ones; returns ``(added, updated)``."""
-    t, user = now(), current_user()
+    out = DatasetWriter(con, append_audit=append_audit)
+    t, user = now(), out.user
     con.register("_prep", prep)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _imp AS SELECT i.*, d.id AS old_id "
         "FROM _prep i LEFT JOIN datasets d ON d.path = i.path"
     )
     con.unregister("_prep")
-    _fix_collisions(con)
+    out.fix_staged_ids("_imp", ROW)
     con.execute("UPDATE _imp SET id = old_id WHERE old_id IS NOT NULL")
     added, total = con.execute(
         "SELECT count(*) FILTER (old_id IS NULL), count(*) FROM _imp"
     ).fetchall()[0]
-    cases = ", ".join(f"CASE WHEN i.{f} IS NOT NULL THEN {lit(f)} END" for f in USER_FIELDS)
-    user_set = f"nullif([f for f in [{cases}] if f IS NOT NULL], [])"
+    user_set = out.user_set_sql("i")
     plain = [f for f in FIELDS[2:] if f not in ("format", "tags", "voxel_size")]
     con.execute(
         f"""INSERT INTO datasets BY NAME
@@ -351,7 +322,7 @@ def _write(
         [root, t, t],
     )
     if total > added:
-        _update(con, user_set)
+        _update(out)
         # values the table gives replace the old ones of the same key
         keys = [f"(m.key = {lit(c)} AND i._x{k} IS NOT NULL)" for k, (c, _) in enumerate(extras)]
         keys.append("m.key = 'voxcat.imported_from'")
@@ -371,15 +342,13 @@ def _write(
     ).fetchnumpy()
     ids = audit["id"].tolist()
     # refreshing by a list of ids costs more than refreshing all once it is most of them
-    refresh_search_text(con, None if 2 * total >= n_all else ids)
+    out.written(None if 2 * total >= n_all else ids)
     rows, new = audit[ROW].tolist(), audit["new"].tolist()
-    for start in range(0, total, _AUDIT_BATCH):  # batches bound the memory of big imports
-        stop = start + _AUDIT_BATCH
-        entries = [
-            ("import.added" if is_new else "import.updated", i, {"table": label, "row": n})
-            for i, n, is_new in zip(ids[start:stop], rows[start:stop], new[start:stop])
-        ]
-        append_audit(con, entries, user)
+    out.audit(  # a generator: the writer appends it in batches, bounding the memory
+        ("import.added" if is_new else "import.updated", i, {"table": label, "row": n})
+        for i, n, is_new in zip(ids, rows, new)
+    )
+    out.commit()
     return added, total - added
 
 
@@ -431,11 +400,12 @@ def _warnings(
     return out
 
 
-def _update(con: duckdb.DuckDBPyConnection, user_set: str) -> None:
+def _update(out: DatasetWriter) -> None:
     """Known datasets: user fields and metadata from the table; the table's technical
     fields only where no scan described the dataset yet."""
+    con = out.con
     lists = ("shape", "channels")  # DuckDB rewrites list cells slowly: only changed ones
-    sets = [f"{f} = coalesce(i.{f}, d.{f})" for f in USER_FIELDS]
+    sets = out.user_field_updates("i", "d")
     sets += [
         f"{f} = if(d.status = 'registered', coalesce(i.{f}, d.{f}), d.{f})"
         for f in TECHNICAL
@@ -451,12 +421,7 @@ def _update(con: duckdb.DuckDBPyConnection, user_set: str) -> None:
             f"UPDATE datasets d SET {f} = i.{f} FROM _imp i WHERE d.id = i.old_id "
             f"AND d.status = 'registered' AND i.{f} IS NOT NULL AND i.{f} IS DISTINCT FROM d.{f}"
         )
-    con.execute(
-        f"""UPDATE datasets d SET user_set = list_sort(list_distinct(list_concat(
-                coalesce(d.user_set, []), i.user_set)))
-        FROM (SELECT old_id, {user_set} AS user_set FROM _imp i WHERE old_id IS NOT NULL) i
-        WHERE d.id = i.old_id AND NOT list_has_all(coalesce(d.user_set, []), i.user_set)"""
-    )
+    out.merge_user_set("_imp")
 
 
 def _insert_metadata(
@@ -480,7 +445,7 @@ def _insert_metadata(
 def _progress(progress: bool) -> Any:
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=4, desc="importing", unit="step", dynamic_ncols=True)
 

@@ -2,14 +2,14 @@
 cancelled.
 
 The child (``python -m jupyter_ext.child SPEC.json``) runs ``catalog.scan`` or
-``catalog.export.export_catalog`` and writes the outcome next to its spec. Cancelling
-sends it SIGINT: a scan keeps every finished dataset and marks itself ``interrupted``
-in the index, an export keeps what it verified and resumes when run again; after a
-grace period the child is killed. SIGTERM stops it the same way, and so does the
-death of the server: a watchdog in the child interrupts it, kills it after the grace
-period, and its worker processes follow it (``catalog.scanner.pool``). Neither
-function takes a progress callback, so the parent polls a ``progress(pid)`` function
-of its choosing while it waits.
+``catalog.export.export_catalog`` with a ``progress`` callback, which writes each
+:class:`~catalog.progress.Progress` next to the spec for the parent to read, and a
+``cancel`` event. Cancelling sends the child SIGINT, which sets that event: a scan
+keeps every finished dataset and marks itself ``interrupted`` in the index, an export
+keeps what it verified and resumes when run again (``catalog.errors.Cancelled``);
+after a grace period the child is killed. SIGTERM stops it the same way, and so does
+the death of the server: a watchdog in the child sets the event, kills the child after
+the grace period, and its worker processes follow it (``catalog.scanner.pool``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from catalog.errors import Cancelled
+
 from .jobs import Job, JobCancelled
 
 POLL_SECONDS = 0.25
@@ -42,15 +44,29 @@ class ChildJobError(OSError):
     """The scan or export failed; the message is its own."""
 
 
+ProgressHandler = Callable[[dict[str, Any]], None]
+
+
 def run_in_child(
-    job: Job, spec: dict[str, Any], progress: Callable[[int], None] | None = None
+    job: Job, spec: dict[str, Any], progress: ProgressHandler | None = None
 ) -> dict[str, Any]:
     """Run ``spec`` (``{"kind": "scan" | "export", ...}``) in a child process, calling
-    ``progress(pid)`` about once a second; returns the child's summary."""
+    ``progress(report)`` with the newest progress report of the scan or export (a
+    :meth:`~catalog.progress.Progress.to_dict`) about once a second and once at the
+    end; returns the child's summary."""
     with tempfile.TemporaryDirectory(prefix=f"voxcat-{spec['kind']}-") as tmp:
-        spec_file, result_file, log_file = (Path(tmp) / n for n in ("spec", "result", "log"))
+        spec_file, result_file, log_file, progress_file = (
+            Path(tmp) / n for n in ("spec", "result", "log", "progress")
+        )
         spec_file.write_text(
-            json.dumps({**spec, "result": str(result_file), "server": os.getpid()})
+            json.dumps(
+                {
+                    **spec,
+                    "result": str(result_file),
+                    "progress": str(progress_file),
+                    "server": os.getpid(),
+                }
+            )
         )
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
@@ -60,9 +76,9 @@ def run_in_child(
                 stderr=subprocess.STDOUT,
             )
         job.detail = {**job.detail, "phase": spec["kind"] + "ning"}
-        _watch(job, proc, progress)
-        if progress is not None:
-            progress(proc.pid)  # what it recorded in the end
+        reader = _ProgressReader(progress_file, progress)
+        _watch(job, proc, reader)
+        reader.read()  # what it reported in the end
         if not result_file.exists():
             if job.cancel_requested:  # interrupted before it could report (starting up)
                 raise JobCancelled()
@@ -85,7 +101,47 @@ def _last_line(path: Path) -> str:
     return "no output"
 
 
-def _watch(job: Job, proc: subprocess.Popen, progress: Callable[[int], None] | None) -> None:
+class _ProgressReader:
+    """Hands the child's newest progress report (a JSON file it replaces) to
+    ``handler``, once per report."""
+
+    def __init__(self, path: Path, handler: ProgressHandler | None) -> None:
+        self.path, self.handler = path, handler
+        self._last: str | None = None
+
+    def read(self) -> None:
+        if self.handler is None:
+            return
+        try:
+            text = self.path.read_text()
+        except OSError:  # none yet
+            return
+        if text == self._last:
+            return
+        self._last = text
+        try:
+            report = json.loads(text)
+        except ValueError:  # pragma: no cover - the child replaces the file whole
+            return
+        self.handler(report)
+
+
+class _ProgressWriter:
+    """The child's progress callback: each report replaces a JSON file, whole."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+
+    def __call__(self, progress: Any) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with contextlib.suppress(OSError):  # progress is not worth failing the job for
+            tmp.write_text(json.dumps(progress.to_dict(), default=str))
+            os.replace(tmp, self.path)
+
+
+def _watch(job: Job, proc: subprocess.Popen, progress: _ProgressReader) -> None:
     interrupted_at: float | None = None
     next_poll = time.monotonic() + PROGRESS_SECONDS / 2
     while True:
@@ -101,15 +157,21 @@ def _watch(job: Job, proc: subprocess.Popen, progress: Callable[[int], None] | N
             job.detail = {**job.detail, "phase": "cancelling"}
         elif interrupted_at is not None and now - interrupted_at > GRACE_SECONDS:
             proc.kill()
-        if progress is not None and interrupted_at is None and now >= next_poll:
+        if interrupted_at is None and now >= next_poll:
             next_poll = now + PROGRESS_SECONDS
-            progress(proc.pid)
+            progress.read()
 
 
 def _scan(spec: dict[str, Any]) -> dict[str, Any]:
     from catalog.scanner import scan
 
-    report = scan(spec["root"], spec["index"], progress=False, **spec["options"])
+    report = scan(
+        spec["root"],
+        spec["index"],
+        progress=_ProgressWriter(spec.get("progress")),
+        cancel=_cancel,
+        **spec["options"],
+    )
     return {
         "root": report.root,
         "scan_id": report.scan_id,
@@ -126,7 +188,12 @@ def _export(spec: dict[str, Any]) -> dict[str, Any]:
     from catalog.export import export_catalog
 
     report = export_catalog(
-        spec["index"], spec["dest"], ids=spec["ids"], progress=False, **spec["options"]
+        spec["index"],
+        spec["dest"],
+        ids=spec["ids"],
+        progress=_ProgressWriter(spec.get("progress")),
+        cancel=_cancel,
+        **spec["options"],
     )
     return {
         "dest": str(report.dest),
@@ -143,32 +210,16 @@ def _export(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: functions that turn any exception, Ctrl-C included, into a result for one item
-#: (``catalog.scan`` processes a dataset in-process this way with ``jobs=1``): an
-#: interrupt arriving inside one waits until it has returned
-SWALLOWING = frozenset({("process_safely", os.path.join("scanner", "worker.py"))})
-RETRY_SECONDS = 0.05
-_interrupted = threading.Event()
+#: the scan's or export's ``cancel``: set by SIGINT, SIGTERM or the server's death; they
+#: check it between datasets, blocks and chunks, so a dataset is never recorded as
+#: failed because it was interrupted
+_cancel = threading.Event()
 _orphaned = threading.Event()
 
 
-def _swallowed_here(frame: FrameType | None) -> bool:
-    while frame is not None:
-        code = frame.f_code
-        if any(code.co_name == n and code.co_filename.endswith(f) for n, f in SWALLOWING):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _interrupt(_signum: int, frame: FrameType | None) -> None:
-    """SIGINT (and the retries it schedules): raise KeyboardInterrupt where the
-    scan or export handles it, never where it would be recorded as a failed dataset."""
-    _interrupted.set()
-    if _swallowed_here(frame):
-        signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
-        return
-    raise KeyboardInterrupt
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    """SIGINT or SIGTERM: ask the scan or export to stop at its next check."""
+    _cancel.set()
 
 
 def _watch_server(server: int) -> None:
@@ -176,14 +227,13 @@ def _watch_server(server: int) -> None:
     while os.getppid() == server:
         time.sleep(WATCH_SECONDS)
     _orphaned.set()
-    os.kill(os.getpid(), signal.SIGINT)
+    _cancel.set()
     time.sleep(GRACE_SECONDS)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main(spec_file: str) -> None:
     """Entry point of the child process: run the job, then write the outcome as JSON."""
-    signal.signal(signal.SIGALRM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     spec = json.loads(Path(spec_file).read_text())
@@ -194,10 +244,10 @@ def main(spec_file: str) -> None:
     try:
         report = {"scan": _scan, "export": _export}[spec["kind"]](spec)
         outcome: dict[str, Any] = {"status": "done", "report": report}
-    except KeyboardInterrupt:
+    except (Cancelled, KeyboardInterrupt):
         outcome = {"status": "cancelled"}
     except Exception as exc:  # the job shows the scan's or export's own message
-        if _interrupted.is_set():  # DuckDB turns an interrupt inside a query into its own
+        if _cancel.is_set():  # stopped on cancel, by an error of its own meanwhile
             outcome = {"status": "cancelled"}
         else:
             outcome = {"status": "failed", "error": str(exc) or type(exc).__name__}

@@ -13,21 +13,15 @@ a job is queued, so a bad request fails at once with 400/403/404 and not later.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from catalog.errors import IndexLockedError
-from catalog.index import cache_dir
-from catalog.index.scans import scan_progress
 from catalog.inputs import check_field_value
-from catalog.scanner.walk import IGNORED_NAMES
 
 from . import api, images
 from .child import run_in_child
@@ -94,52 +88,27 @@ def _flag(body: Mapping[str, Any], key: str) -> bool:
     return value
 
 
-def bytes_under(root: Path, skip: set[Path]) -> int:
-    """Total size of the regular files under ``root`` (links not followed)."""
-    if root.is_file():
-        return root.stat().st_size
-    total = 0
-    for folder, dirs, files in os.walk(root):
-        base = Path(folder)
-        dirs[:] = [d for d in dirs if d not in IGNORED_NAMES and base / d not in skip]
-        for name in files:
-            path = base / name
-            if name not in IGNORED_NAMES and path not in skip:
-                with contextlib.suppress(OSError):
-                    if not path.is_symlink():
-                        total += path.stat().st_size
-    return total
+def progress_of(job: Job) -> Callable[[dict[str, Any]], None]:
+    """What the child's progress reports (:class:`catalog.progress.Progress` as a
+    dict) show on ``job``: ``detail`` gets the phase, the datasets seen, the bytes done
+    and in all (and a scan's ``scan_id``), ``progress`` the fraction done (below 1 until
+    the job has finished)."""
 
-
-class ScanProgress:
-    """Progress of a scan from the index: bytes of the datasets it has recorded so far
-    over the bytes under its root (counted in the background as it starts)."""
-
-    def __init__(self, job: Job, index: Path, root: Path) -> None:
-        self.job, self.index = job, index
-        self.total: int | None = None
-        skip = {index, Path(f"{index}.wal"), cache_dir(index)}
-        threading.Thread(target=self._count, args=(root, skip), daemon=True).start()
-
-    def _count(self, root: Path, skip: set[Path]) -> None:
-        self.total = bytes_under(root, skip)
-
-    def __call__(self, pid: int) -> None:
-        try:
-            count = scan_progress(self.index, pid, timeout=0.2)
-        except (IndexLockedError, FileNotFoundError):
-            return  # the scan is writing, or has not created the index yet
-        if count is None:
-            return
-        self.job.detail = {
-            **self.job.detail,
-            "scan_id": count.scan_id,
-            "datasets": count.datasets,
-            "bytes": count.bytes,
-            "bytes_total": self.total,
+    def update(report: dict[str, Any]) -> None:
+        detail = {
+            **job.detail,
+            **report.get("extra", {}),
+            "datasets": report["items"],
+            "bytes": report["done"],
+            "bytes_total": report["total"],
         }
-        if self.total:
-            self.job.progress = min(0.99, count.bytes / self.total)
+        if not job.cancel_requested:  # "cancelling" stays
+            detail["phase"] = report["phase"]
+        job.detail = detail
+        if report["total"]:
+            job.progress = min(0.99, report["done"] / report["total"])
+
+    return update
 
 
 def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
@@ -168,7 +137,7 @@ def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], J
     spec = {"kind": "scan", "root": str(root), "index": str(ctx.index), "options": options}
 
     def run(job: Job) -> dict[str, Any]:
-        return run_in_child(job, spec, ScanProgress(job, ctx.index, root))
+        return run_in_child(job, spec, progress_of(job))
 
     return {"path": str(root), **shown}, run
 
@@ -254,14 +223,7 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
     spec["options"] = options
 
-    def progress(job: Job) -> Callable[[int], None]:
-        def update(_pid: int) -> None:
-            if total and dest.exists():
-                job.progress = min(0.99, bytes_under(dest, set()) / total)
-
-        return update
-
     def run(job: Job) -> dict[str, Any]:
-        return run_in_child(job, spec, progress(job))
+        return run_in_child(job, spec, progress_of(job))
 
     return {"dest": str(dest), "datasets": len(ids), "bytes": total, **options}, run

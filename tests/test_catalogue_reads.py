@@ -1,11 +1,10 @@
 """Catalogue reads the widgets and the server extension use instead of SQL of their
 own: ``page``/``window`` (LIMIT/OFFSET), ``thumbnails``, ``relatives``,
-``multiselect_facets`` and ``catalog.index.scans.scan_progress``, over an index made
+``multiselect_facets``, over an index made
 by a real scan of TIFF files written with a seeded RNG."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,6 @@ from catalog import open_catalog, scan
 from catalog.catalogue import DuckDBCatalog
 from catalog.errors import QueryError, QueryLimitError
 from catalog.index import cache_dir
-from catalog.index.scans import ScanCount, scan_progress
-
-from .conftest import q
 
 NAMES = [f"core_{i:02d}.tif" for i in range(7)]
 
@@ -154,14 +150,3 @@ def test_relatives_lists_direct_parents_and_children(scanned: Path, tmp_path: Pa
 
 
 # -- scan progress ----------------------------------------------------------------------
-def test_scan_progress_counts_what_a_scan_recorded(scanned: Path, tmp_path: Path) -> None:
-    count = scan_progress(scanned, os.getpid())  # this process ran the fixture's scan
-    (scan_id,) = q(scanned, "SELECT max(scan_id) FROM scans")[0]
-    n, size = q(scanned, "SELECT count(*), sum(size) FROM datasets WHERE scan_id = ?", [scan_id])[
-        0
-    ]
-    assert count == ScanCount(scan_id=scan_id, datasets=n, bytes=size) and count.datasets == 8
-    assert scan_progress(scanned, os.getpid(), host="another-host") is None
-    assert scan_progress(scanned, 2**31 - 1) is None
-    with pytest.raises(FileNotFoundError):
-        scan_progress(tmp_path / "none.duckdb", os.getpid())

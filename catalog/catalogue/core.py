@@ -63,6 +63,7 @@ from .query import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from ..progress import CancelFlag, ProgressArg
     from .entries import VoxcatReader
 
 #: columns of ``cat.df``
@@ -769,16 +770,18 @@ class DuckDBCatalog(Catalog):
         *,
         include_ancestors: bool = False,
         allow_restricted: bool = False,
-        progress: bool | None = None,
+        progress: ProgressArg = None,
         license: str | None = None,
         deep_verify: bool = False,
         skip_unreadable: bool = False,
         organization: str | None = None,
+        cancel: CancelFlag | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
         ``deep_verify=True`` re-reads every written file from the device;
-        ``skip_unreadable=True`` exports the rest when some datasets cannot be read.
+        ``skip_unreadable=True`` exports the rest when some datasets cannot be read;
+        ``progress`` and ``cancel`` are those of :mod:`catalog.progress`.
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
         """
@@ -795,6 +798,7 @@ class DuckDBCatalog(Catalog):
             deep_verify=deep_verify,
             skip_unreadable=skip_unreadable,
             organization=organization,
+            cancel=cancel,
         )
 
 

@@ -215,7 +215,12 @@ def _plain(var: Any) -> Any:
 
 
 def _write_level(
-    da: Any, store: Path, group: str, tap: _Tap | None = None, log: ResumeLog | None = None
+    da: Any,
+    store: Path,
+    group: str,
+    tap: _Tap | None = None,
+    log: ResumeLog | None = None,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Write one level as ``group/image``; returns the dask blocks it was written in.
     With ``log``, the chunks an interrupted run wrote (and logged) are kept, and each
@@ -240,7 +245,7 @@ def _write_level(
     if tap is not None:
         tap.chunks = tuple(chunks)
         tap.sent.update({k: bytes.fromhex(v) for k, v in done.items() if v})
-    _write_blocks(data.data, store, group, tuple(chunks), set(done), tap, log)
+    _write_blocks(data.data, store, group, tuple(chunks), set(done), tap, log, check)
     return dict(zip(da.dims, block))
 
 
@@ -300,10 +305,11 @@ def _write_blocks(
     done: set[tuple[int, ...]],
     tap: _Tap | None,
     log: ResumeLog | None,
+    check: Callable[[], None] | None = None,
 ) -> None:
     """Write the dask array ``arr`` into ``group/image`` chunk by chunk, each chunk
     logged once written, except the chunks in ``done``; blocks all of whose chunks are
-    done are not even read."""
+    done are not even read. ``check()`` runs before each chunk (it raises to stop)."""
     import dask
     import zarr
     from dask.delayed import Delayed
@@ -326,6 +332,8 @@ def _write_blocks(
         for key, local, full in _pieces(block.shape, start, chunks):
             if key in done:
                 continue
+            if check is not None:
+                check()
             piece = block[local]
             digest = tap.digest(piece) if tap is not None else b""
             target[full] = piece
@@ -464,6 +472,7 @@ def convert(
     progress: Callable[[int], None] | None = None,
     levels: list[Any] | None = None,
     resume: str | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Converted:
     """Write ``data`` to the Zarr ``dest`` atomically; returns the shapes of the levels
     written (see :class:`Converted`). ``data`` is a voxcat-read ``DataArray`` (with
@@ -474,7 +483,8 @@ def convert(
     conversion resumable: cut short, it keeps its temporary store, and the next call
     with the same key keeps the chunks the first one logged as written (see
     :mod:`.resume`) and writes the rest. Without it, or for a container, a conversion
-    cut short leaves nothing behind."""
+    cut short leaves nothing behind. ``check()`` is called before each chunk of an
+    image is written; it raises to cut the conversion short (a cancelled export)."""
     import xarray as xr
 
     tmp = dest.with_name(dest.name + TMP)
@@ -491,7 +501,9 @@ def convert(
                 progress(sum(int(ds.nbytes) for ds in groups.values()))
         else:
             shapes = Converted(
-                _write_pyramid(data, tmp, name, segmentation, progress, tap, levels or [], log)
+                _write_pyramid(
+                    data, tmp, name, segmentation, progress, tap, levels or [], log, check
+                )
             )
             shapes.verified = tap.all_equal and not levels
             shapes.kept = log.kept if log is not None else 0
@@ -582,6 +594,7 @@ def _write_pyramid(
     tap: _Tap | None = None,
     given: list[Any] | None = None,
     log: ResumeLog | None = None,
+    check: Callable[[], None] | None = None,
 ) -> list[tuple[int, ...]]:
     """Level 0, then the ``given`` levels as they are, or (none given) levels computed
     from the one before until the largest plane fits in a 256×256 tile. The levels read
@@ -597,7 +610,7 @@ def _write_pyramid(
     for k in range(max(MAX_LEVELS, len(given) + 1)):
         blocks = _write_level(
             level, store, str(k), tap if k == 0 and not given else None,
-            log if k == 0 or given else None,
+            log if k == 0 or given else None, check,
         )  # fmt: skip
         if progress is not None and k == 0:
             progress(int(level.nbytes))

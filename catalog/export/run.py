@@ -16,11 +16,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ExportError
+from ..errors import Cancelled, ExportCancelled, ExportError
 from ..index import resolve_index, transaction
 from ..index.store import append_audit, current_user
 from ..inputs import check_field_value
 from ..paths import display, from_db, portable
+from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of
+from ..progress import check as check_cancel
 from . import package
 from .describe import write_tag_files
 from .files import STATE_DIR, TMP, Journal, Writer, hash_files, record
@@ -174,15 +176,51 @@ def _progress_bar(progress: bool | None, total: int, mode: str) -> Any:
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"export {mode}")
 
 
-def _locked(update: Any) -> Any:
-    """``update`` made safe to call from the copy thread and the hashing threads."""
-    lock = threading.Lock()
+CANCELLED = (
+    "the export was cancelled; what was verified is kept: run the same export again to finish it"
+)
 
-    def step(n: int) -> None:
-        with lock:
-            update(n)
 
-    return step
+class _Step:
+    """Bytes done, for the bar and the progress callback, and a cancel checkpoint:
+    called for every block copied or hashed and every conversion, it raises
+    :class:`~catalog.errors.ExportCancelled` once ``cancel`` is set. Safe to call from
+    the copy thread and the hashing threads."""
+
+    def __init__(
+        self, bar: Any, report: Reporter, cancel: CancelFlag | None, total: int, items: int
+    ) -> None:
+        self.bar, self.report, self.cancel = bar, report, cancel
+        self.total, self.items_total = total, items
+        self.done = self.items = 0
+        self.phase = "copying"
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        check_cancel(self.cancel, ExportCancelled, CANCELLED)
+
+    def send(self, phase: str | None = None, force: bool = False) -> None:
+        if phase is not None:
+            self.phase, force = phase, True
+        if force or self.report.wants(self.phase):
+            self.report(
+                Progress(self.phase, self.done, self.total, self.items, self.items_total),
+                force=force,
+            )
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            if self.bar is not None:
+                self.bar.update(n)
+            self.done += n
+        self.send()
+        self.check()
+
+    def finish(self) -> None:
+        """Everything is written: the bar full (sizes on disk and in memory differ)."""
+        if self.bar is not None:
+            self.bar.update(max(0, self.bar.total - self.bar.n))
+        self.done = max(self.done, self.total)
 
 
 def _stem(name: str) -> str:
@@ -198,12 +236,13 @@ def export_catalog(
     mode: str = "copy",
     include_ancestors: bool = False,
     allow_restricted: bool = False,
-    progress: bool | None = None,
+    progress: ProgressArg = None,
     license: str | None = None,
     query: str | None = None,
     deep_verify: bool = False,
     skip_unreadable: bool = False,
     organization: str | None = None,
+    cancel: CancelFlag | None = None,
 ) -> ExportReport:
     """Export datasets to ``dest`` as a self-contained folder: the data under ``data/``,
     ``catalog.yaml`` (stock intake readers only), ``datasets.parquet``, a voxcat index
@@ -245,6 +284,14 @@ def export_catalog(
     no level 1 or a block differs; a source's own pyramid levels and a container's
     arrays are compared value by value (shapes first; text as text).
 
+    ``progress``: ``True`` draws a tqdm bar, ``False`` none, ``None`` (default) one on a
+    terminal; a callable receives a :class:`~catalog.progress.Progress` instead (phases
+    ``copying`` or ``linking``, ``checking`` or ``converting``, ``writing``, ``done``;
+    bytes of the datasets, datasets finished). ``cancel`` (a ``threading.Event``, or
+    anything with ``is_set()``) is checked between blocks copied and chunks converted:
+    once set, the export stops as on Ctrl-C (what was verified is kept and the same
+    export run again finishes it) and raises :class:`~catalog.errors.ExportCancelled`.
+
     >>> sub = open_catalog("lab.duckdb").search(project="rocks")      # doctest: +SKIP
     >>> report = export_catalog(sub, "/media/usb/rocks", mode="copy")  # doctest: +SKIP
     >>> report.counts                                                  # doctest: +SKIP
@@ -276,8 +323,10 @@ def export_catalog(
         return _export(
             sel, dest, journal, params, opened, skipped,
             mode=mode, license=license, query=query, progress=progress, deep=deep_verify,
-            t0=t0, organization=organization,
+            t0=t0, organization=organization, cancel=cancel,
         )  # fmt: skip
+    except Cancelled:  # as Ctrl-C: kept, to be resumed
+        raise
     except Exception:
         if fresh:  # a new export that failed: leave nothing half-written behind
             _remove(dest, created)
@@ -308,18 +357,20 @@ def _export(
     mode: str,
     license: str | None,
     query: str | None,
-    progress: bool | None,
+    progress: ProgressArg,
     deep: bool,
     t0: float,
     organization: str | None = None,
+    cancel: CancelFlag | None = None,
 ) -> ExportReport:
     index = sel.index
     lic = license or sel.license or NOT_SPECIFIED
     org = organization or sel.organization or os.environ.get("VOXCAT_ORGANIZATION") or None
     user, when = current_user(), dt.datetime.now().astimezone()
     total = sum(int(r["size"] or 0) for r in sel.rows.values())
-    bar = _progress_bar(progress, total, mode)
-    step = _locked(bar.update) if bar is not None else None
+    bar = _progress_bar(bar_of(progress), total, mode)
+    step = _Step(bar, Reporter(callback_of(progress)), cancel, total, len(sel.rows))
+    step.send("linking" if mode == "link" else "copying")
     exported: dict[str, dict[str, Any]] = {}
     entries: dict[str, tuple[Any, dict[str, Any]]] = {}
     try:
@@ -330,9 +381,12 @@ def _export(
         how = "link" if mode == "link" else "copy"
         with Writer(dest, journal, how, step, deep=deep) as writer:
             for _, src, rel, f in jobs:
+                step.check()
                 writer.put(src, dest / rel, f.get("checksum"))
         resumed = writer.skipped
+        step.send("converting" if mode == "zarr" else "checking")
         for ident in sel.rows:
+            step.check()
             exported[ident], entry = _dataset(
                 sel, ident, layouts[ident], dest, journal, mode, step, opened.get(ident)
             )
@@ -341,17 +395,20 @@ def _export(
                     entry,
                     package.entry_metadata(sel, ident, _facts(exported[ident])),
                 )
-        if bar is not None:  # sizes on disk and in memory differ (compression)
-            bar.update(max(0, bar.total - bar.n))
+            step.items += 1
+            step.send(force=True)  # one per dataset: never dropped by the throttle
+        step.finish()
     finally:
         if bar is not None:
             bar.close()
+    step.send("writing")
     write_tag_files(
         sel, dest, exported, entries, mode=mode, query=query, lic=lic, user=user, when=when,
         skipped=skipped, organization=org,
     )  # fmt: skip
     package.write_text(dest / STATE_DIR / "params.json", json.dumps({**params, "complete": True}))
     audited = _audit(index, dest, mode, exported, lic, user, skipped)
+    step.send("done")
     datasets = {
         i: {
             "name": sel.rows[i]["name"],
@@ -380,7 +437,7 @@ def _dataset(
     dest: Path,
     journal: Journal,
     mode: str,
-    step: Any,
+    step: _Step,
     src: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """Finish one dataset: its stock entry, or a conversion; returns (facts, entry).
@@ -421,7 +478,7 @@ def _dataset(
     data, levels, group = _conversion_source(sel, ident, src, image)
     try:
         zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
-    except ExportError:
+    except (ExportError, Cancelled):
         raise
     except Exception:
         if not isinstance(data, dict):
@@ -498,7 +555,7 @@ def _convert(
     dest: Path,
     zrel: str,
     journal: Journal,
-    step: Any,
+    step: _Step,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
     """Convert (or find converted by an earlier run) ``data`` into ``dest/zrel``."""
     from .convert import convert
@@ -510,6 +567,7 @@ def _convert(
         shapes = convert(
             data, target, name=row["name"], segmentation=row["data_level"] == "segmentation",
             progress=step, levels=levels, resume=_resume_key(row, data, levels),
+            check=step.check,
         )  # fmt: skip
         journal.kept_chunks += shapes.kept
         if not getattr(shapes, "verified", False):  # level 0 was not all read back for level 1

@@ -175,7 +175,7 @@ def build_preview(
             return final
         bar = None
         if progress is True:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             bar = tqdm(total=100, desc=f"preview {ref.name}", unit="%", leave=False)
 

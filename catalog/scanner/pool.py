@@ -48,6 +48,8 @@ WATCH_SECONDS = 0.5
 NICE = int(os.environ.get("VOXCAT_WORKER_NICE", "10"))
 #: how many tasks per worker are queued ahead
 QUEUE_AHEAD = 4
+#: how often :func:`run_pool` calls its ``check`` while it waits for results
+CHECK_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 
 
@@ -182,6 +184,7 @@ def run_pool(
     on_result: Callable[[R], None],
     crashed: Callable[[T], R],
     make_pool: Callable[[int], cf.ProcessPoolExecutor] = guarded_pool,
+    check: Callable[[], None] | None = None,
 ) -> None:
     """``on_result(work(item))`` for every item, in ``jobs`` guarded worker processes.
 
@@ -189,7 +192,9 @@ def run_pool(
     items it may have taken down are retried one by one, each in a pool of its own,
     and the one that kills its worker again gets ``crashed(item)``. An exception in
     this process (Ctrl-C, SIGTERM) kills the workers at once instead of waiting for
-    their items. ``work`` must be picklable (a module-level function or a partial);
+    their items, and so does an exception raised by ``check()``, which is called
+    between results and every :data:`CHECK_SECONDS` while waiting for them (a
+    cancelled scan). ``work`` must be picklable (a module-level function or a partial);
     ``make_pool(n)`` makes the pools.
     """
     queue = list(reversed(list(items)))
@@ -201,7 +206,13 @@ def run_pool(
             while queue and len(inflight) < jobs * QUEUE_AHEAD:
                 item = queue.pop()
                 inflight[pool.submit(work, item)] = item
-            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            if check is not None:
+                check()
+            done, _ = cf.wait(
+                inflight,
+                timeout=None if check is None else CHECK_SECONDS,
+                return_when=cf.FIRST_COMPLETED,
+            )
             broken = False
             for fut in done:
                 item = inflight.pop(fut)
@@ -218,6 +229,8 @@ def run_pool(
                 stop(pool)
                 # retry each suspect alone: the one that kills its worker is the culprit
                 for item in suspects:
+                    if check is not None:
+                        check()
                     solo = make_pool(1)
                     try:
                         result = solo.submit(work, item).result()

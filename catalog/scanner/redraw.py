@@ -166,16 +166,20 @@ def run(
     on_drawn: Callable[[Drawn], None],
     *,
     force: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> None:
-    """Draw ``jobs`` (in ``workers`` processes that die with this one, or here)."""
+    """Draw ``jobs`` (in ``workers`` processes that die with this one, or here);
+    ``check()`` is called between thumbnails (it raises to stop)."""
     from .pool import run_pool
 
     work = functools.partial(draw_one, cache=cache, force=force)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
+            if check is not None:
+                check()
             on_drawn(work(job))
     else:
-        run_pool(jobs, workers, work, on_drawn, _crashed)
+        run_pool(jobs, workers, work, on_drawn, _crashed, check=check)
 
 
 @dataclasses.dataclass

@@ -27,25 +27,22 @@ from pathlib import Path
 from typing import Any
 
 from ..confine import file_kind
-from ..errors import DiskFullError, ScanError
+from ..errors import DiskFullError, ScanCancelled, ScanError
 from ..index import cache_dir, columns, listing, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
-from ..index.search_text import REBUILD_ABOVE, rebuild_terms, refresh_search_text
+from ..index.search_text import REBUILD_ABOVE, rebuild_terms
 from ..index.store import (
     AUDIT_SCHEMA,  # noqa: F401  (re-exported for tests)
-    DATASET_SCHEMA,
-    FILE_SCHEMA,
-    META_SCHEMA,
     USER_FIELDS,
     append_audit,
     current_user,
     flatten,
-    insert_rows,
     now,
     path_exists,
-    unique_ids,
 )
+from ..index.writer import DatasetWriter
 from ..paths import display, from_db, storable, to_db
+from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from ..readers import load_readers
 from ..summary import plural
 from . import known as known_mod
@@ -259,10 +256,7 @@ def _keep_old(row: dict[str, Any], old: dict[str, Any]) -> None:
     """Carry what a rescan must not lose: first sight, user fields, and what an
     imported table recorded (its extra columns and the fields the files lack)."""
     row["first_seen"] = old["first_seen"]
-    row["user_set"] = old["user_set"]
-    for field in old["user_set"] or []:
-        if field in USER_FIELDS:
-            row[field] = old[field]
+    DatasetWriter.keep_user_fields(row, old)
     old_meta = json.loads(old["meta"]) if old["meta"] else {}
     imported = (old_meta.get("voxcat") or {}).get("imported_from")
     if not imported:
@@ -314,6 +308,7 @@ class _Writer:
         self.saved += len(batch)
 
     def _write(self, con: Any, batch: list[Result]) -> None:
+        out = DatasetWriter(con, self.user)
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
         existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
@@ -349,7 +344,7 @@ class _Writer:
                     want.append(k)
         # 2. the others are new: ids from their path and checksum
         new = [k for k, i in enumerate(idents) if i is None]
-        assigned = unique_ids(con, [(paths[k], batch[k].checksum) for k in new], taken)
+        assigned = out.new_ids([(paths[k], batch[k].checksum) for k in new], taken)
         for k, ident in zip(new, assigned):
             idents[k] = ident
         rows, files, metas, audit, issues = [], [], [], [], []
@@ -410,19 +405,9 @@ class _Writer:
                     },
                 )
             )
-        ids = [r["id"] for r in rows]
-        file_paths = [f["path"] for f in files]
-        con.execute("DELETE FROM datasets WHERE id IN (SELECT unnest(?))", [ids])
-        con.execute(
-            "DELETE FROM files WHERE dataset_id IN (SELECT unnest(?)) OR path IN (SELECT unnest(?))",
-            [ids, file_paths],
-        )
-        con.execute("DELETE FROM metadata WHERE dataset_id IN (SELECT unnest(?))", [ids])
-        insert_rows(con, "datasets", rows, DATASET_SCHEMA)
-        insert_rows(con, "files", files, FILE_SCHEMA)
-        insert_rows(con, "metadata", metas, META_SCHEMA)
-        refresh_search_text(con, ids)
-        append_audit(con, audit, self.user)
+        out.replace(rows, files, metas)
+        out.audit(audit)
+        out.commit()  # search text, then audit
         _record_issues(con, self.scan_id, issues)
 
 
@@ -513,13 +498,14 @@ def _run_pool(
     thumbnails: bool,
     on_result: Any,
     full_checksums: bool = False,
+    check: Any = None,
 ) -> None:
     """Process ``todo`` in worker processes that die with this one; a crashing worker
-    fails only its dataset."""
+    fails only its dataset. ``check()`` raises to stop (a cancelled scan)."""
     work = functools.partial(
         process_safely, cache=cache, thumbnails=thumbnails, full_checksums=full_checksums
     )
-    run_pool(todo, jobs, work, on_result, _crashed, make_pool=_pool)
+    run_pool(todo, jobs, work, on_result, _crashed, make_pool=_pool, check=check)
 
 
 def scan(
@@ -528,13 +514,14 @@ def scan(
     *,
     jobs: int | None = None,
     pattern: str | None = None,
-    progress: bool | None = None,
+    progress: ProgressArg = None,
     thumbnails: bool = True,
     retry_failed: bool = False,
     full_checksums: bool = False,
     batch_seconds: float = 1.0,
     batch_size: int = 256,
     follow_links: bool | Sequence[str | os.PathLike[str]] = False,
+    cancel: CancelFlag | None = None,
 ) -> ScanReport:
     """Index every dataset under ``path`` into the DuckDB ``index``.
 
@@ -552,9 +539,20 @@ def scan(
     data file outside it fails with the cause. ``follow_links=True`` follows links
     anywhere; a list of folders follows them only into those folders.
 
+    ``progress``: ``True`` draws a tqdm bar, ``False`` none, ``None`` (default) one when
+    the output is a terminal; a callable receives a :class:`~catalog.progress.Progress`
+    instead (phases ``walking``, ``reading``, ``thumbnails``, ``done``; bytes of the
+    datasets read, datasets seen; ``extra["scan_id"]``), at most ten times a second.
+    ``cancel`` (a ``threading.Event``, or anything with ``is_set()``) is checked between
+    folders of the walk and between datasets: once set, the scan stops as on Ctrl-C
+    (finished datasets saved, the scan marked ``interrupted``) and raises
+    :class:`~catalog.errors.ScanCancelled`.
+
     >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
     >>> report["added"], report["failed"]                           # doctest: +SKIP
     (1832, 3)
+    >>> stop = threading.Event()                                    # doctest: +SKIP
+    >>> scan("/data/old_drive", "lab.duckdb", progress=print, cancel=stop)  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     root = Path(os.path.abspath(path))
@@ -590,6 +588,7 @@ def scan(
                 full_checksums=full_checksums,
                 started=started,
                 bounds=bounds,
+                cancel=cancel,
             )
     except BaseException:
         if started:  # stopped while walking, say: not left "running"
@@ -604,7 +603,7 @@ def _scan(
     *,
     jobs: int | None,
     pattern: str | None,
-    progress: bool | None,
+    progress: ProgressArg,
     thumbnails: bool,
     retry_failed: bool,
     full_checksums: bool,
@@ -612,6 +611,7 @@ def _scan(
     batch_size: int,
     started: list[int],
     bounds: Bounds,
+    cancel: CancelFlag | None = None,
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -622,6 +622,9 @@ def _scan(
     reusable = ("ok", "missing") if retry_failed else ("ok", "missing", "failed")
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
     started.append(scan_id)
+    report = Reporter(callback_of(progress))
+    extra = {"scan_id": scan_id}
+    report(Progress("walking", extra=extra), force=True)
     if compiled is None and saved:
         compiled = PathPattern(saved)
 
@@ -634,7 +637,13 @@ def _scan(
             unreadable.append(to_db(p).rstrip("/") + "/")
 
     exclude = frozenset({index_path, Path(str(index_path) + ".wal"), cache})
-    found = list(walk(root, readers, issue=issue, exclude=exclude, known=tree, bounds=bounds))
+    found: list[Candidate | Known] = []
+    for item in walk(
+        root, readers, issue=issue, exclude=exclude, known=tree, bounds=bounds, cancel=cancel
+    ):
+        found.append(item)
+        if report.wants("walking"):
+            report(Progress("walking", items=len(found), extra=extra))
     tree = None  # free it before the index is read again
 
     seen: set[str] = set()  # every dataset path the walk found (and regrouped below)
@@ -683,6 +692,8 @@ def _scan(
             missing = _vanished(known, seen, unreadable)
             _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
     if finished:
+        n = len(unchanged)
+        report(Progress("done", 0, 0, n, n, extra=extra), force=True)
         return _report(root, index_path, scan_id, writer, walk_issues, 0, t0)
 
     # datasets the walk reused but another process changed in the index meanwhile:
@@ -698,26 +709,49 @@ def _scan(
 
     unwritten: list[str] = []  # thumbnails that could not be written
     total = sum(c.size for c in todo)
-    bar = _progress(progress, total, len(todo))
-    done_bytes = 0
+    bar = _progress(bar_of(progress), total, len(todo))
+    done_bytes = 0  # read (a sampled checksum leaves most of a big file unread)
+    seen_bytes = 0  # of the datasets finished, as the bar counts them
+    items_total = len(unchanged) + len(todo)
+
+    def stop_if_cancelled() -> None:
+        check(cancel, ScanCancelled, "the scan was cancelled")
 
     def on_result(res: Result) -> None:
-        nonlocal done_bytes
+        nonlocal done_bytes, seen_bytes
         done_bytes += res.candidate.size - res.unread
+        seen_bytes += res.candidate.size
         unwritten.extend(w for w in res.warnings if w.startswith(UNWRITTEN))
         writer.add(res, batch_size, batch_seconds)
+        n = writer.processed + len(writer.pending)
         if bar is not None:
             bar.update(res.candidate.size)
-            bar.set_postfix_str(f"{writer.processed + len(writer.pending)}/{len(todo)} datasets")
+            bar.set_postfix_str(f"{n}/{len(todo)} datasets")
+        if report.wants("reading"):
+            report(
+                Progress(
+                    "reading", seen_bytes, total, len(unchanged) + n, items_total, extra=extra
+                )
+            )
+        stop_if_cancelled()  # after this result is handed to the writer, which keeps it
 
+    report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
     try:
         if jobs == 1 or len(todo) <= 1:
             for cand in todo:
+                stop_if_cancelled()
                 on_result(process_safely(cand, cache, thumbnails, full_checksums))
         else:
-            _run_pool(todo, jobs, cache, thumbnails, on_result, full_checksums)
+            _run_pool(todo, jobs, cache, thumbnails, on_result, full_checksums, stop_if_cancelled)
         writer.flush()
-        redrawn = _redraw(index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten)
+        if redraws:
+            report(
+                Progress("thumbnails", seen_bytes, total, items_total, items_total, extra=extra),
+                force=True,
+            )
+        redrawn = _redraw(
+            index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten, stop_if_cancelled
+        )
     except BaseException as exc:
         _stopped(exc, index_path, scan_id, writer)
         raise
@@ -731,11 +765,12 @@ def _scan(
             _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
     except DiskFullError as exc:
         raise DiskFullError(exc.cause, _saved(writer)) from exc
-    report = _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
-    report.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
+    out = _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
+    out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
     if unwritten:
-        report.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
-    return report
+        out.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
+    report(Progress("done", seen_bytes, total, items_total, items_total, extra=extra), force=True)
+    return out
 
 
 def _saved(writer: _Writer) -> str:
@@ -783,8 +818,10 @@ def _redraw(
     workers: int,
     batch_seconds: float,
     unwritten: list[str],
+    check: Any = None,
 ) -> int:
-    """Draw the missing thumbnails of unchanged datasets; returns how many were drawn."""
+    """Draw the missing thumbnails of unchanged datasets; returns how many were drawn.
+    ``check()`` is called between thumbnails (it raises to stop)."""
     if not jobs:
         return 0
     where = {j.id: j.path for j in jobs}
@@ -815,7 +852,7 @@ def _redraw(
             flush()
 
     try:
-        redraw.run(jobs, cache, workers, on_drawn)
+        redraw.run(jobs, cache, workers, on_drawn, check=check)
     finally:
         with contextlib.suppress(DiskFullError):
             flush()
@@ -895,9 +932,10 @@ def _report(
 
 
 def _progress(progress: bool | None, total: int, n: int) -> Any:
+    """The tqdm bar of the reading phase (plain tqdm: no widgets in a kernel)."""
     if progress is False or n == 0:
         return None
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(
         total=total,

@@ -37,7 +37,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..confine import file_kind, inside, normal
+from ..errors import ScanCancelled
 from ..paths import display, to_db
+from ..progress import CancelFlag, check
 from ..readers import Reader, Source
 from ..readers.base import magic_cache
 from ..tempfiles import is_temp_name
@@ -236,12 +238,16 @@ def walk(
     exclude: frozenset[Path] = frozenset(),
     known: KnownTree | None = None,
     bounds: Bounds | None = None,
+    cancel: CancelFlag | None = None,
 ) -> Iterator[Candidate | Known]:
     """Yield every dataset under ``root`` (a folder or a single file).
 
     With ``known`` (a rescan), folders whose files all belong, unchanged, to datasets
     the index holds yield those as :class:`Known` instead of grouping them again.
     ``bounds`` (default: the root, no link followed out of it) says where links may lead.
+    ``cancel`` is checked before each folder: once set, the walk raises
+    :class:`~catalog.errors.ScanCancelled` (a walk cut short must not pass for a
+    complete one: what it did not reach would be taken for missing).
     """
     bounds = bounds or Bounds.of(root)
     suffix_readers = [(r, r.suffixes) for r in readers if r.suffixes]
@@ -256,6 +262,7 @@ def walk(
     visited: dict[tuple[int, int], Path] = {}
     stack = [root]
     while stack:
+        check(cancel, ScanCancelled, "the scan was cancelled while walking the tree")
         folder = stack.pop()
         try:
             st = os.stat(folder)

@@ -234,8 +234,9 @@ async def test_unexpected_errors_are_500_without_details(api, monkeypatch) -> No
 
 
 def test_no_handler_module_builds_sql_from_input() -> None:
-    """No module of the server extension holds SQL: ``catalog`` runs every query
-    (the scan-progress poll too: ``catalog.index.scans.scan_progress``)."""
+    """No module of the server extension holds SQL: ``catalog`` runs every query (job
+    progress comes from the scan's and the export's progress callbacks, not from
+    polling the index)."""
     folder = Path(api_module.__file__).parent
     for path in folder.glob("*.py"):
         text = path.read_text()
