@@ -1,4 +1,5 @@
-"""Physical length units: parse the many spellings formats use, convert to metres.
+"""Physical units, one table: parse the many spellings formats use, convert lengths to
+metres, and name units as OME-NGFF does (:func:`ngff_unit`, :func:`ngff_time_unit`).
 
 >>> to_metres(2.5, "µm")
 2.5e-06

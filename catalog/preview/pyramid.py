@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 
 from .. import omezarr
-from ..omezarr import downsample_mean, downsample_mode
+from ..omezarr import downsample_mean as downsample_mean  # re-exported for callers
+from ..omezarr import downsample_mode as downsample_mode
 from ..units import best_unit, from_metres, normalise_unit
 from .levels import Level
-
-__all__ = ["downsample_mean", "downsample_mode"]  # kept here for the callers of before
 
 TARGET = 512  # the largest plane of the coarsest level is at most this many pixels
 VOLUME_CHUNK = omezarr.PREVIEW_CUBE
