@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 
+from .formatting import VOXEL_UNITS, human_bytes, human_length
 from .index import connect, listing, resolve_index
 from .paths import display, from_db
 
 
 def _size(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+    return human_bytes(n or 0, largest="TB")
 
 
 def plural(n: int, word: str) -> str:
@@ -23,12 +19,7 @@ def plural(n: int, word: str) -> str:
 
 
 def _voxel(v: float | None) -> str:
-    if not v:
-        return "-"
-    for unit, f in (("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
-        if v >= f:
-            return f"{v / f:.3g} {unit}"
-    return f"{v / 1e-10:.3g} Å"
+    return human_length(v, units=VOXEL_UNITS, missing="-")
 
 
 #: rows of the dataset table (the rest: ``voxcat search``)

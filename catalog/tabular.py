@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from .errors import ImportTableError
+from .formatting import BYTE_UNITS
 from .index.columns import COLUMNS
 from .units import parse_length
 
@@ -73,8 +74,6 @@ _TYPES = {f: t for f, t in _TYPES.items() if t != "VARCHAR"}
 _LOWER = ("format", "axes", "data_level")
 _SHAPE_RE = r"^\s*[\[\(]?\s*\d+(\s*[x×X,*]\s*\d+)*\s*,?\s*[\]\)]?\s*$"
 _DATES = "%Y:%m:%d %H:%M:%S|%Y/%m/%d %H:%M:%S|%Y/%m/%d|%d.%m.%Y %H:%M:%S|%d.%m.%Y|%Y%m%d"
-_BYTES = {"": 1, "b": 1, "bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_BYTES.update({u + b: 10 ** (3 * i) for i, u in enumerate("kmgtp", 1) for b in ("", "b")})
 _CAUSES = {
     "shape": "not a shape like '512x512x100' or '[100, 512, 512]'",
     "acquired": "not a date; use ISO 8601 like '2024-03-05 14:30'",
@@ -90,9 +89,9 @@ def parse_size(text: str) -> int:
     1500
     """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", text)
-    if not m or m[2].lower() not in _BYTES:
+    if not m or m[2].lower() not in BYTE_UNITS:
         raise ValueError("not a size; use bytes or e.g. '1.2 GB', '2 GiB'")
-    return round(float(m[1]) * _BYTES[m[2].lower()])
+    return round(float(m[1]) * BYTE_UNITS[m[2].lower()])
 
 
 def parse_voxel_size(text: str) -> float:

@@ -1,4 +1,5 @@
-"""Physical length units: parse the many spellings formats use, convert to metres.
+"""Physical units, one table: parse the many spellings formats use, convert lengths to
+metres, and name units as OME-NGFF does (:func:`ngff_unit`, :func:`ngff_time_unit`).
 
 >>> to_metres(2.5, "µm")
 2.5e-06
@@ -10,19 +11,48 @@ from __future__ import annotations
 
 import math
 
-# metres = value * num / den (dividing by 1e6 is exact where multiplying by 1e-6 is not)
-_FACTORS = {
-    "km": (1e3, 1.0),
-    "m": (1.0, 1.0),
-    "cm": (1.0, 1e2),
-    "mm": (1.0, 1e3),
-    "µm": (1.0, 1e6),
-    "nm": (1.0, 1e9),
-    "Å": (1.0, 1e10),
-    "pm": (1.0, 1e12),
-    "in": (0.0254, 1.0),
+# canonical spelling: (metres = value * num / den, its OME-NGFF name). Dividing by 1e6
+# is exact where multiplying by 1e-6 is not
+_UNITS = {
+    "km": (1e3, 1.0, "kilometer"),
+    "m": (1.0, 1.0, "meter"),
+    "cm": (1.0, 1e2, "centimeter"),
+    "mm": (1.0, 1e3, "millimeter"),
+    "µm": (1.0, 1e6, "micrometer"),
+    "nm": (1.0, 1e9, "nanometer"),
+    "Å": (1.0, 1e10, "angstrom"),
+    "pm": (1.0, 1e12, "picometer"),
+    "in": (0.0254, 1.0, "inch"),
 }
+_FACTORS = {u: (n, d) for u, (n, d, _) in _UNITS.items()}
 _METRES = {u: n / d for u, (n, d) in _FACTORS.items()}
+#: OME-NGFF names of the canonical length units (``"µm"`` -> ``"micrometer"``)
+NGFF_UNITS = {u: ngff for u, (_, _, ngff) in _UNITS.items()}
+#: OME-NGFF names of time units, from the spellings files use
+NGFF_TIME_UNITS = {
+    "s": "second",
+    "sec": "second",
+    "second": "second",
+    "seconds": "second",
+    "ms": "millisecond",
+    "millisecond": "millisecond",
+    "milliseconds": "millisecond",
+    "us": "microsecond",
+    "µs": "microsecond",
+    "microsecond": "microsecond",
+    "microseconds": "microsecond",
+    "ns": "nanosecond",
+    "nanosecond": "nanosecond",
+    "nanoseconds": "nanosecond",
+    "min": "minute",
+    "minute": "minute",
+    "minutes": "minute",
+    "h": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "day": "day",
+    "days": "day",
+}
 
 _ALIASES = {
     "kilometer": "km",
@@ -138,3 +168,22 @@ def parse_length(text: str) -> float:
     if m is None:
         raise ValueError(f"unknown length unit {unit!r} in {text!r} (use m, mm, um, nm or Å)")
     return m
+
+
+def ngff_unit(unit: str | None) -> str | None:
+    """The OME-NGFF name of a length unit in any spelling; ``None`` if it is not one.
+
+    >>> ngff_unit("um"), ngff_unit("Å"), ngff_unit("pixel")
+    ('micrometer', 'angstrom', None)
+    """
+    canon = normalise_unit(unit)
+    return NGFF_UNITS[canon] if canon is not None else None
+
+
+def ngff_time_unit(unit: str | None) -> str | None:
+    """The OME-NGFF name of a time unit (``"ms"`` -> ``"millisecond"``), else ``None``.
+
+    >>> ngff_time_unit("ms"), ngff_time_unit("frames")
+    ('millisecond', None)
+    """
+    return NGFF_TIME_UNITS.get(str(unit)) if unit is not None else None

@@ -8,16 +8,15 @@ nothing; a rescanned dataset (new checksum) gets a new one.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import io
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from catalog.lru import LRUCache
 from catalog.preview import Slicer
 
 from .api import catalogue
@@ -48,8 +47,9 @@ class SlicePNG:
     source: str
 
 
-_slicers: collections.OrderedDict[tuple, Slicer] = collections.OrderedDict()
-_lock = threading.Lock()
+_slicers: LRUCache[tuple, Slicer] = LRUCache(
+    CACHED_SLICERS, on_evict=lambda _key, dropped: dropped.close()
+)
 
 
 def slicer(index: Path, dataset_id: str) -> Slicer:
@@ -57,24 +57,18 @@ def slicer(index: Path, dataset_id: str) -> Slicer:
     cat = catalogue(index, files=True)
     meta = cat.entry(dataset_id).metadata  # DatasetNotFound -> 404
     key = (str(index), dataset_id, meta.get("checksum"), meta.get("path"), meta.get("status"))
-    with _lock:
-        found = _slicers.get(key)
-        if found is not None:
-            _slicers.move_to_end(key)
-            return found
+    found = _slicers.get(key)
+    if found is not None:
+        return found
     made = Slicer.from_catalog(cat, dataset_id)
-    with _lock:
-        _slicers[key] = made
-        while len(_slicers) > CACHED_SLICERS:
-            _slicers.popitem(last=False)[1].close()
+    _slicers.put(key, made)
     return made
 
 
 def forget(dataset_id: str) -> None:
     """Drop cached Slicers of a dataset (its preview pyramid was just built)."""
-    with _lock:
-        for key in [k for k in _slicers if k[1] == dataset_id]:
-            _slicers.pop(key).close()
+    for dropped in _slicers.pop_where(lambda key: key[1] == dataset_id):
+        dropped.close()
 
 
 def _max_size(s: Slicer, req: SliceRequest) -> int:

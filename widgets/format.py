@@ -10,13 +10,12 @@ escaped before it reaches HTML.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from catalog.units import best_unit, from_metres
+from catalog import formatting
 
 
 def esc(value: Any) -> str:
@@ -34,23 +33,15 @@ def missing(value: Any) -> bool:
 
 
 def human_bytes(n: float | None) -> str:
-    """Bytes in decimal units (``"4.1 KB"``), ``"–"`` when unknown."""
-    if missing(n):
-        return "–"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(value) < 1000 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} PB"
+    """Bytes in decimal units (``"4.1 KB"``), ``"–"`` when unknown
+    (:func:`catalog.formatting.human_bytes`)."""
+    return "–" if missing(n) else formatting.human_bytes(n)
 
 
 def human_length(metres: float | None) -> str:
-    """A length in metres in a readable unit (``"6.5 µm"``), ``"–"`` when unknown."""
-    if metres is None or not math.isfinite(float(metres)) or metres <= 0:
-        return "–"
-    unit = best_unit(float(metres))
-    return f"{from_metres(float(metres), unit):.3g} {unit}"
+    """A length in metres in a readable unit (``"6.5 µm"``), ``"–"`` when unknown
+    (:func:`catalog.formatting.human_length`)."""
+    return formatting.human_length(metres)
 
 
 def human_shape(shape: Sequence[int] | None, axes: str | None = None) -> str:

@@ -10,6 +10,7 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
+from ..formatting import human_bytes
 from ..index import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,12 +21,7 @@ _FACETS = ("modality", "format", "data_level", "tags")
 
 
 def _size(n: float | None) -> str:
-    n = float(n or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
+    return human_bytes(n or 0)
 
 
 def _thumb(cat: DuckDBCatalog, rel: str | None) -> str:

@@ -24,25 +24,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .. import omezarr
 from ..errors import LineageError
 from ..index import cache_dir, resolve_index
 from ..paths import display, from_db, to_db
 from ..scanner.single import read_path
 from ..tempfiles import is_stale, remove, remove_stale, temp_path
 from ..testhooks import pause
+from ..units import ngff_unit
 from .access import RESTRICTED, restricted_sources
 
-#: units as OME-NGFF spells them
-NGFF_UNITS = {
-    "m": "meter",
-    "mm": "millimeter",
-    "µm": "micrometer",
-    "um": "micrometer",
-    "micron": "micrometer",
-    "nm": "nanometer",
-    "Å": "angstrom",
-    "pm": "picometer",
-}
 #: packages whose versions are worth recording when loaded
 INTERESTING = (
     "numpy",
@@ -118,6 +109,7 @@ def caller_context(skip: int = 2, limit: int = 20_000) -> dict[str, Any]:
 
 
 def _scale_and_units(da: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """Spatial voxel sizes from the coordinates and their units (any spelling)."""
     scale, units = {}, {}
     for dim in da.dims:
         if dim in ("x", "y", "z") and dim in da.coords and da.sizes[dim] > 1:
@@ -126,20 +118,19 @@ def _scale_and_units(da: Any) -> tuple[dict[str, float], dict[str, str]]:
             if step > 0:
                 scale[dim] = step
                 unit = da.coords[dim].attrs.get("units")
-                if unit in NGFF_UNITS:
-                    units[dim] = NGFF_UNITS[unit]
+                if ngff_unit(unit):
+                    units[dim] = unit
     return scale, units
 
 
 def write_result(obj: Any, path: Path) -> Path:
     """Write ``obj`` (DataArray or Dataset) as OME-Zarr / Zarr at ``path`` (atomically:
     under a temporary name that records this process, renamed when complete)."""
-    import dask.array as dsa
     import xarray as xr
 
     tmp = temp_path(path)
     try:
-        _write_to(obj, path, tmp, dsa, xr)
+        _write_to(obj, path, tmp, xr)
         pause("save.writing")
     except BaseException:
         remove(tmp)
@@ -148,7 +139,7 @@ def write_result(obj: Any, path: Path) -> Path:
     return path
 
 
-def _write_to(obj: Any, path: Path, tmp: Path, dsa: Any, xr: Any) -> None:
+def _write_to(obj: Any, path: Path, tmp: Path, xr: Any) -> None:
     if isinstance(obj, xr.DataArray):
         dims = list(obj.dims)
         if not set(dims) <= set("tczyx") or len(dims) < 2 or dims[-2:] != ["y", "x"]:
@@ -159,27 +150,17 @@ def _write_to(obj: Any, path: Path, tmp: Path, dsa: Any, xr: Any) -> None:
         order = [d for d in "tczyx" if d in dims]
         da = obj.transpose(*order)
         import zarr
-        from ome_zarr.format import FormatV04
-        from ome_zarr.writer import write_image
 
         scale, units = _scale_and_units(da)
         group = zarr.open_group(str(tmp), mode="w", zarr_format=2)
-        spatial = [d for d in ("z", "y", "x") if d in order]
-        big = max(da.sizes[d] for d in ("y", "x"))
-        factors = []
-        f = 2
-        while big // f >= 256 and len(factors) < 5:
-            factors.append({d: f for d in spatial if d != "z" or da.sizes["z"] // f >= 16})
-            f *= 2
-        write_image(
-            dsa.asarray(da.data),
-            group=group,
-            axes="".join(order),
-            fmt=FormatV04(),
-            scale_factors=factors,
-            scale={d: v for d, v in scale.items()} or None,
-            axes_units=units or None,
+        omezarr.write_image(
+            da.data,
+            group,
+            "".join(order),
             name=str(da.name or path.stem),
+            scale=scale,
+            units=units,
+            scale_factors=omezarr.save_scale_factors(dict(da.sizes)),
         )
     elif isinstance(obj, xr.Dataset):
         obj.to_zarr(str(tmp), mode="w", zarr_format=2, consolidated=True)

@@ -18,6 +18,7 @@ import argparse
 import json
 from typing import Any
 
+from ..formatting import VOXEL_UNITS, human_bytes, human_length
 from .arguments import add_index, add_selection, filters
 
 
@@ -36,24 +37,11 @@ def _missing(v: Any) -> bool:
 
 
 def _fmt_size(n: Any) -> str:
-    if _missing(n):
-        return "-"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
+    return "-" if _missing(n) else human_bytes(n, missing="-")
 
 
 def _fmt_voxel(v: Any) -> str:
-    if _missing(v):
-        return "-"
-    v = float(v)
-    for unit, f in (("mm", 1e-3), ("µm", 1e-6), ("nm", 1e-9)):
-        if v >= f:
-            return f"{v / f:.3g} {unit}"
-    return f"{v / 1e-10:.3g} Å"
+    return "-" if _missing(v) else human_length(v, units=VOXEL_UNITS, missing="-")
 
 
 def _text(v: Any) -> str:

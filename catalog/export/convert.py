@@ -43,7 +43,9 @@ from typing import Any
 import blake3
 import numpy as np
 
+from .. import omezarr
 from ..testhooks import pause
+from ..units import ngff_time_unit, ngff_unit
 from .chunking import chunks_for
 from .files import TMP
 from .resume import ResumeLog
@@ -52,41 +54,6 @@ VOLUME_CHUNK = 64  # a stack this deep or deeper is a volume: its pyramid halves
 TILE = 256
 MAX_LEVELS = 8
 WRITE_BYTES = 64 << 20  # bytes of one dask block written at a time
-NGFF_UNITS = {
-    "m": "meter",
-    "cm": "centimeter",
-    "mm": "millimeter",
-    "µm": "micrometer",
-    "um": "micrometer",
-    "nm": "nanometer",
-    "Å": "angstrom",
-    "pm": "picometer",
-}
-NGFF_TIME_UNITS = {
-    "s": "second",
-    "sec": "second",
-    "second": "second",
-    "seconds": "second",
-    "ms": "millisecond",
-    "millisecond": "millisecond",
-    "milliseconds": "millisecond",
-    "us": "microsecond",
-    "µs": "microsecond",
-    "microsecond": "microsecond",
-    "microseconds": "microsecond",
-    "ns": "nanosecond",
-    "nanosecond": "nanosecond",
-    "nanoseconds": "nanosecond",
-    "min": "minute",
-    "minute": "minute",
-    "minutes": "minute",
-    "h": "hour",
-    "hour": "hour",
-    "hours": "hour",
-    "day": "day",
-    "days": "day",
-}
-AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 TIME_ENCODING = ("units", "calendar", "dtype")  # kept for datetime and timedelta variables
 DIGITS = 15  # significant digits of a float that are not arithmetic noise
 
@@ -118,55 +85,10 @@ def _factors(sizes: dict[str, int]) -> dict[str, int]:
 
 
 def _downsample(da: Any, segmentation: bool) -> Any:
-    factors = _factors(dict(da.sizes))
-    if segmentation or da.dtype == bool:
-        return da.isel({d: slice(None, None, f) for d, f in factors.items()})
-    small = da.coarsen(factors, boundary="trim").mean()  # lazy; its coordinates are used
-    axes = {da.dims.index(d): f for d, f in factors.items()}
-    if _exact_in_float32(da.dtype, int(np.prod(list(factors.values())))) and hasattr(
-        da.data, "map_blocks"
-    ):
-        return small.copy(data=_block_means(da.data, axes, da.dtype))
-    if np.issubdtype(da.dtype, np.integer):
-        small = small.round()
-    return small.astype(da.dtype)
-
-
-def _exact_in_float32(dtype: np.dtype, count: int) -> bool:
-    """Integers of at most 16 bits: a float32 sum of ``count`` (a power of two, at most
-    256) of them and its division by ``count`` are exact, so :func:`_mean_block` gives the
-    same values as a float64 mean rounded half to even."""
-    return np.issubdtype(dtype, np.integer) and np.dtype(dtype).itemsize <= 2 and count <= 256
-
-
-def _mean_block(block: np.ndarray, axes: dict[int, int], dtype: np.dtype) -> np.ndarray:
-    """Mean of each ``axes`` cell of ``block`` (trailing partial cells dropped), rounded
-    half to even: strided float32 sums, about 7x faster than ``coarsen().mean()``."""
-    shape = tuple(n // axes.get(i, 1) for i, n in enumerate(block.shape))
-    acc = np.zeros(shape, np.float32)
-    for offsets in itertools.product(*(range(axes.get(i, 1)) for i in range(block.ndim))):
-        acc += block[
-            tuple(
-                slice(o, o + shape[i] * axes.get(i, 1), axes.get(i, 1))
-                for i, o in enumerate(offsets)
-            )
-        ]
-    acc *= np.float32(1 / np.prod(list(axes.values())))
-    return np.rint(acc, out=acc).astype(dtype)
-
-
-def _block_means(data: Any, axes: dict[int, int], dtype: np.dtype) -> Any:
-    """:func:`_mean_block` over a dask array whose blocks hold whole cells."""
-    chunks = dict(enumerate(data.chunks))
-    for ax, f in axes.items():
-        if any(c % f for c in chunks[ax][:-1]) or (len(chunks[ax]) > 1 and chunks[ax][-1] < f):
-            size = max(f, max(chunks[ax]) // f * f)  # whole cells in every block
-            data = data.rechunk({ax: size})
-    out = tuple(
-        tuple(c // axes[ax] for c in cs) if ax in axes else cs for ax, cs in enumerate(data.chunks)
-    )
-    meta = np.empty((0,) * data.ndim, dtype)
-    return data.map_blocks(_mean_block, axes, np.dtype(dtype), chunks=out, dtype=dtype, meta=meta)
+    """The next level: means (partial cells trimmed), or every second voxel of
+    segmentations and masks (:func:`catalog.omezarr.downsample_dataarray`)."""
+    method = "stride" if segmentation or da.dtype == bool else "mean"
+    return omezarr.downsample_dataarray(da, _factors(dict(da.sizes)), method)
 
 
 def _tapped(data: Any, fn: Callable[..., np.ndarray]) -> Any:
@@ -428,20 +350,20 @@ def _axis_meta(da: Any) -> tuple[list[dict[str, Any]], list[float], list[float]]
     stated = da.attrs.get("voxel_size_m") if int(da.attrs.get("level") or 0) == 0 else None
     axes, scale, translation = [], [], []
     for d in map(str, da.dims):
-        item: dict[str, Any] = {"name": d, "type": AXIS_TYPES.get(d, "space")}
+        item: dict[str, Any] = omezarr.space_axis(d)
         coord = da.coords.get(d)
         step, start = None, 0.0
         if coord is not None and coord.size:
             units = str(coord.attrs.get("units", ""))
             step = _step(coord)
-            if item["type"] == "space" and units in NGFF_UNITS:
-                item["unit"] = NGFF_UNITS[units]
+            if item["type"] == "space" and ngff_unit(units):
+                item["unit"] = ngff_unit(units)
                 if isinstance(stated, dict) and stated.get(d):
                     with contextlib.suppress(ValueError, TypeError):
                         step = exact(from_metres(float(stated[d]), units))
                 start = exact(float(coord.values[0]))
             elif item["type"] == "time":
-                unit = "second" if coord.dtype.kind in "mM" else NGFF_TIME_UNITS.get(units)
+                unit = "second" if coord.dtype.kind in "mM" else ngff_time_unit(units)
                 if unit:
                     item["unit"] = unit
                 else:
@@ -616,15 +538,7 @@ def _write_pyramid(
             progress(int(level.nbytes))
         shapes.append(tuple(int(n) for n in level.shape))
         _, scale, translation = _axis_meta(level)
-        datasets.append(
-            {
-                "path": f"{k}/image",
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": scale},
-                    {"type": "translation", "translation": translation},
-                ],
-            }
-        )
+        datasets.append(omezarr.level_dataset(f"{k}/image", scale, translation))
         if given:
             if k >= len(given):
                 break
@@ -644,19 +558,16 @@ def _write_pyramid(
     axes, _, _ = _axis_meta(da)
     root.attrs.update(
         {
-            "multiscales": [
-                {
-                    "version": "0.4",
-                    "name": name,
-                    "axes": axes,
-                    "datasets": datasets,
-                    **({} if given else {"type": "nearest" if segmentation else "mean"}),
-                    "metadata": {
-                        "written_by": "voxcat export",
-                        "levels": "the source's own" if given else "computed by voxcat",
-                    },
-                }
-            ],
+            "multiscales": omezarr.multiscales(
+                name,
+                axes,
+                datasets,
+                type=None if given else "nearest" if segmentation else "mean",
+                metadata={
+                    "written_by": "voxcat export",
+                    "levels": "the source's own" if given else "computed by voxcat",
+                },
+            ),
             "voxcat": {"levels": [list(s) for s in shapes], "variable": "image"},
         }
     )

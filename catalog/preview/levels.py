@@ -24,7 +24,6 @@ File-specific levels (a contiguous TIFF, a folder of slices) live in ``originals
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures as cf
 import itertools
 import json
@@ -41,6 +40,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..confine import Confined, open_regular
 from ..errors import ReaderError
+from ..lru import LRUCache
 
 Key = tuple[int | slice, ...]
 DEFAULT_PERCENTILES = (1.0, 99.5)
@@ -314,9 +314,9 @@ class LayerCache:
 
     def __init__(self, limit: int) -> None:
         self.limit = int(limit)
-        self._blocks: collections.OrderedDict[tuple, np.ndarray] = collections.OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._blocks: LRUCache[tuple, np.ndarray] = LRUCache(
+            max_size=self.limit, size=lambda block: block.nbytes
+        )
 
     def depth(self, chunk: int, layer_bytes: int) -> int:
         """Layers per block for chunks ``chunk`` deep and layers of ``layer_bytes``."""
@@ -324,37 +324,21 @@ class LayerCache:
         return max((d for d in range(1, chunk + 1) if chunk % d == 0 and d <= room), default=1)
 
     def get(self, key: tuple) -> np.ndarray | None:
-        with self._lock:
-            block = self._blocks.get(key)
-            if block is not None:
-                self._blocks.move_to_end(key)
-            return block
+        return self._blocks.get(key)
 
     def put(self, key: tuple, block: np.ndarray) -> None:
-        with self._lock:
-            old = self._blocks.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self._blocks[key] = block
-            self._bytes += block.nbytes
-            while self._bytes > self.limit and len(self._blocks) > 1:
-                _, dropped = self._blocks.popitem(last=False)
-                self._bytes -= dropped.nbytes
+        self._blocks.put(key, block)
 
     def forget(self, owner: int) -> None:
         """Drop the blocks of one level (its ``owner`` number)."""
-        with self._lock:
-            for key in [k for k in self._blocks if k[0] == owner]:
-                self._bytes -= self._blocks.pop(key).nbytes
+        self._blocks.pop_where(lambda key: key[0] == owner)
 
     def clear(self) -> None:
-        with self._lock:
-            self._blocks.clear()
-            self._bytes = 0
+        self._blocks.clear()
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self._blocks.total
 
 
 #: the process's cache of decoded layers (see :class:`LayerCache`)

@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import numpy as np
 
 from ..confine import Confined, open_binary, open_regular
 from ..errors import ReaderError
+from ..lru import LRUCache
 from ..readers.base import canonical_order, map_axes
 from .dataset import DatasetRef
 from .levels import (
@@ -213,8 +212,7 @@ class SliceLevel(Level):
         self.files = tuple(Path(f) for f in files)
         self.decoder = decoder
         self.layout: tuple[int, int, bytes, np.dtype] | None = None  # offset, size, head, dtype
-        self._planes: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._planes: LRUCache[int, np.ndarray] = LRUCache(PLANE_CACHE)
         if decoder == "tiff":
             self.layout = _tiff_layout(self.files[0], tuple(shape[1:]))
 
@@ -242,17 +240,12 @@ class SliceLevel(Level):
     def _decoded(self, z: int) -> np.ndarray:
         from ..readers.slices import SliceBlocks
 
-        with self._lock:
-            plane = self._planes.get(z)
-            if plane is not None:
-                self._planes.move_to_end(z)
-                return plane
+        plane = self._planes.get(z)
+        if plane is not None:
+            return plane
         blocks = SliceBlocks(self.files, self.decoder, self.shape, self.dtype)
         plane = blocks.read(z)
-        with self._lock:
-            self._planes[z] = plane
-            while len(self._planes) > PLANE_CACHE:
-                self._planes.popitem(last=False)
+        self._planes.put(z, plane)
         return plane
 
     def _rows(self, z: int, ys: slice | int, xs: slice | int) -> np.ndarray:

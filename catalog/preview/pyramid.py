@@ -29,25 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from .. import omezarr
+from ..omezarr import downsample_mean as downsample_mean  # re-exported for callers
+from ..omezarr import downsample_mode as downsample_mode
 from ..units import best_unit, from_metres, normalise_unit
 from .levels import Level
 
 TARGET = 512  # the largest plane of the coarsest level is at most this many pixels
-VOLUME_CHUNK = 64
-TILE = 256
+VOLUME_CHUNK = omezarr.PREVIEW_CUBE
+TILE = omezarr.PREVIEW_TILE
 SHORT_STACK = 64  # a z extent below this is a stack of planes: never downsampled in z
 BLOCK_BYTES = 64 << 20  # source bytes per block; a build holds about three blocks
-OME_UNITS = {
-    "km": "kilometer",
-    "m": "meter",
-    "cm": "centimeter",
-    "mm": "millimeter",
-    "µm": "micrometer",
-    "nm": "nanometer",
-    "Å": "angstrom",
-    "pm": "picometer",
-    "in": "inch",
-}
 
 
 def plan_levels(
@@ -88,85 +80,19 @@ def is_volume(shape: Sequence[int], axes: str) -> bool:
 
 
 def chunks_for(shape: Sequence[int], axes: str, volume: bool) -> tuple[int, ...]:
-    """64³ cubes for volumes, 256² tiles (one plane deep) otherwise.
+    """64³ cubes for volumes, 256² tiles (one plane deep) otherwise: the preview chunk
+    policy of :func:`catalog.omezarr.preview_chunks` with this module's sizes.
 
     >>> chunks_for((2, 100, 1000, 1000), "czyx", True), chunks_for((3, 900, 800), "zyx", False)
     ((1, 64, 64, 64), (1, 256, 256))
     """
-    out = []
-    for a, n in zip(axes, shape):
-        if a in "zyx" and volume:
-            out.append(min(VOLUME_CHUNK, n))
-        elif a in "yx":
-            out.append(min(TILE, n))
-        else:
-            out.append(1)
-    return tuple(out)
-
-
-# -- downsampling ---------------------------------------------------------------------
-
-
-def _views(block: np.ndarray, factors: Sequence[int]) -> list[np.ndarray]:
-    pad = [(0, (-n) % f) for n, f in zip(block.shape, factors)]
-    if any(p for _, p in pad):
-        block = np.pad(block, pad, mode="edge")  # repeats the edge: means stay real values
-    offsets = itertools.product(*[range(f) for f in factors])
-    return [block[tuple(slice(o, None, f) for o, f in zip(off, factors))] for off in offsets]
-
-
-def downsample_mean(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Means of 2-blocks (factor 1 or 2 per dimension), rounded back for integer dtypes.
-
-    Pairs are added one dimension at a time, leading dimension first, so every pass
-    streams through contiguous memory.
-
-    >>> downsample_mean(np.array([[1, 3], [5, 7]], np.uint8), (2, 2)).tolist()
-    [[4]]
-    """
-    pad = [(0, (-n) % f) for n, f in zip(block.shape, factors)]
-    if any(p for _, p in pad):
-        block = np.pad(block, pad, mode="edge")  # repeats the edge: means stay real values
-    small = block.dtype.itemsize <= (4 if block.dtype.kind == "f" else 2)
-    acc_type = np.float32 if small else np.float64
-    acc: np.ndarray = block
-    count = 1
-    for d, f in enumerate(factors):
-        if f == 1:
-            continue
-        lo = tuple(slice(0, None, 2) if i == d else slice(None) for i in range(block.ndim))
-        hi = tuple(slice(1, None, 2) if i == d else slice(None) for i in range(block.ndim))
-        acc = np.add(acc[lo], acc[hi], dtype=acc_type)
-        count *= 2
-    if count == 1:
-        return block.copy()
-    acc *= 1.0 / count
-    if block.dtype.kind in "iu":
-        np.rint(acc, out=acc)
-    return acc.astype(block.dtype)
-
-
-def downsample_mode(block: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """The most common value of each block (labels); ties go to the block's first voxel."""
-    views = _views(block, factors)
-    counts = [np.ones(views[0].shape, np.uint8) for _ in views]
-    for i, j in itertools.combinations(range(len(views)), 2):
-        same = views[i] == views[j]
-        counts[i] += same
-        counts[j] += same
-    best = views[0].copy()
-    best_count = counts[0]
-    for v, c in zip(views[1:], counts[1:]):
-        better = c > best_count
-        best[better] = v[better]
-        best_count = np.maximum(best_count, c)
-    return best
+    return omezarr.preview_chunks(shape, axes, volume, cube=VOLUME_CHUNK, tile=TILE)
 
 
 def downsample(block: np.ndarray, factors: Sequence[int], labels: bool) -> np.ndarray:
-    if block.dtype == bool or labels:
-        return downsample_mode(block, factors)
-    return downsample_mean(block, factors)
+    """Mode for labels and booleans, else mean (edges padded): :func:`catalog.omezarr.downsample`."""
+    method = "mode" if block.dtype == bool or labels else "mean"
+    return omezarr.downsample(block, factors, method)
 
 
 # -- blocks ---------------------------------------------------------------------------
@@ -283,42 +209,30 @@ def ome_multiscales(
     origin: dict[str, float],
     labels: bool,
 ) -> list[dict[str, Any]]:
-    """The ``multiscales`` attribute (OME-NGFF 0.4) of a preview with ``shapes``."""
+    """The ``multiscales`` attribute (OME-NGFF 0.4) of a preview with ``shapes``: each
+    level centred on the level-0 voxels it covers (:mod:`catalog.omezarr`)."""
     ome_axes = []
-    scale0, unit_of = [], {}
+    scale0 = []
     for a in axes:
-        if a in "zyx":
-            entry: dict[str, Any] = {"name": a, "type": "space"}
-            if a in spacing:
-                unit = normalise_unit(units.get(a)) or best_unit(spacing[a])
-                unit_of[a] = unit
-                entry["unit"] = OME_UNITS.get(unit, "meter")
-                scale0.append(from_metres(spacing[a], unit) if unit in OME_UNITS else spacing[a])
-            else:
-                scale0.append(1.0)
+        if a in "zyx" and a in spacing:
+            unit = normalise_unit(units.get(a)) or best_unit(spacing[a])
+            ome_axes.append(omezarr.space_axis(a, unit))
+            scale0.append(from_metres(spacing[a], unit))
         else:
-            entry = {"name": a, "type": "time" if a == "t" else "channel"}
+            ome_axes.append(omezarr.space_axis(a))
             scale0.append(1.0)
-        ome_axes.append(entry)
     datasets = []
-    for k, shape in enumerate(shapes):
-        factors = [n0 / n for n0, n in zip(shapes[0], shape)]
+    for k, factors in enumerate(omezarr.level_factors(shapes)):
         scale = [s * f for s, f in zip(scale0, factors)]
         shift = [
             origin.get(a, 0.0) + (f - 1) / 2 * s if a in "zyx" else 0.0
             for a, f, s in zip(axes, factors, scale0)
         ]
-        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
-        if any(shift):
-            transforms.append({"type": "translation", "translation": shift})
-        datasets.append({"path": str(k), "coordinateTransformations": transforms})
-    return [
-        {
-            "version": "0.4",
-            "name": name,
-            "axes": ome_axes,
-            "datasets": datasets,
-            "type": "mode" if labels else "mean",
-            "metadata": {"method": "catalog.preview (voxcat)", "chunks": "uncompressed"},
-        }
-    ]
+        datasets.append(omezarr.level_dataset(str(k), scale, shift if any(shift) else None))
+    return omezarr.multiscales(
+        name,
+        ome_axes,
+        datasets,
+        type="mode" if labels else "mean",
+        metadata={"method": "catalog.preview (voxcat)", "chunks": "uncompressed"},
+    )
