@@ -15,28 +15,12 @@ import datetime as dt
 import re
 
 from ..errors import QueryError, QueryLimitError
+from ..formatting import BYTE_UNITS
 from ..inputs import check_number, number
 from ..units import parse_length
 
 OPS = ("<=", ">=", "!=", "<", ">", "=")
 
-_BYTE_UNITS = {
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "pb": 10**15,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-    "pib": 2**50,
-    "k": 10**3,
-    "m": 10**6,
-    "g": 10**9,
-    "t": 10**12,
-}
 _BYTES_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 
 
@@ -80,9 +64,9 @@ def parse_bytes(value: object) -> int:
         return int(check_number(int(value), integer=True))
     m = _BYTES_RE.match(str(value))
     unit = m.group(2).lower() if m else None
-    if not m or (unit not in _BYTE_UNITS and unit != ""):
+    if not m or (unit not in BYTE_UNITS and unit != ""):
         raise QueryError(f"cannot read {value!r} as a size; use bytes or e.g. '500 MB', '2 GiB'")
-    size = check_number(float(m.group(1)) * _BYTE_UNITS.get(unit or "b", 1))
+    size = check_number(float(m.group(1)) * BYTE_UNITS.get(unit or "b", 1))
     return int(check_number(int(size), integer=True))
 
 
