@@ -181,7 +181,34 @@ class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
 
-class ImportTableWarning(UserWarning):
+class VoxcatWarning(UserWarning):
+    """Base class of every warning voxcat gives: filter them all with
+    ``warnings.filterwarnings("ignore", category=VoxcatWarning)``.
+
+    >>> issubclass(PreviewWarning, VoxcatWarning)
+    True
+    """
+
+
+class ReaderPluginWarning(VoxcatWarning, RuntimeWarning):
+    """A reader plugin (entry point ``voxcat.readers``) was ignored: it failed to load
+    or uses a built-in reader's name."""
+
+
+class IndexNotRecordedWarning(VoxcatWarning, RuntimeWarning):
+    """Finished work that the index could not record (an export's audit rows)."""
+
+
+class CleanupWarning(VoxcatWarning, RuntimeWarning):
+    """Leftovers of interrupted work were found and removed (``cat.save``'s store)."""
+
+
+class ListingWarning(VoxcatWarning):
+    """The listing snapshot could not be written; searches use DuckDB alone until it
+    is (slower on big indexes, same answers)."""
+
+
+class ImportTableWarning(VoxcatWarning):
     """An import recorded rows that search will not show (plain files, not datasets),
     or remote datasets this machine has no package to read."""
 
@@ -192,6 +219,7 @@ __all__ = [
     "Cancelled",
     "CatalogError",
     "CatalogMismatch",
+    "CleanupWarning",
     "DatasetNotFound",
     "DatasetUnavailable",
     "DiskFullError",
@@ -199,9 +227,11 @@ __all__ = [
     "ImportTableWarning",
     "IndexError_",
     "IndexLockedError",
+    "IndexNotRecordedWarning",
     "IndexVersionError",
     "InputLimitError",
     "LineageError",
+    "ListingWarning",
     "NotAnIndexError",
     "NotRegularFileError",
     "OutsideRootError",
@@ -209,10 +239,12 @@ __all__ = [
     "QueryLimitError",
     "ReaderError",
     "ReaderNotFound",
+    "ReaderPluginWarning",
     "ScanCancelled",
     "ScanError",
     "UnknownFieldError",
     "UnsupportedFormatError",
+    "VoxcatWarning",
 ]
 
 
@@ -232,7 +264,7 @@ class PreviewCancelled(PreviewError):
     """A preview build was cancelled (``job.cancel()``); nothing was kept."""
 
 
-class PreviewWarning(UserWarning):
+class PreviewWarning(VoxcatWarning):
     """A view was read the slow way; building a preview pyramid makes it faster."""
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import omezarr
-from ..errors import LineageError
+from ..errors import CleanupWarning, LineageError
 from ..index import cache_dir, resolve_index
 from ..paths import display, from_db, to_db
 from ..scanner.single import read_path
@@ -207,7 +207,7 @@ def save(
         warnings.warn(
             f"removed {len(removed)} leftover(s) of interrupted saves: "
             + ", ".join(display(p) for p in removed[:10]),
-            RuntimeWarning,
+            CleanupWarning,
             stacklevel=3,
         )
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

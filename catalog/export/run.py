@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, ExportCancelled, ExportError
+from ..errors import Cancelled, ExportCancelled, ExportError, IndexNotRecordedWarning
 from ..index import resolve_index, transaction
 from ..index.store import append_audit, current_user
 from ..inputs import check_field_value
@@ -678,7 +678,7 @@ def _audit(
         warnings.warn(
             f"the export is complete but {display(index)} could not record it in its audit "
             f"log: {exc}",
-            RuntimeWarning,
+            IndexNotRecordedWarning,
             stacklevel=3,
         )
         return False

@@ -20,7 +20,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from ..errors import ReaderNotFound
+from ..errors import ReaderNotFound, ReaderPluginWarning
 from .base import ArrayInfo, ImageInfo, Reader, Source, read_magic
 
 ENTRY_POINT_GROUP = "voxcat.readers"
@@ -68,7 +68,7 @@ def _plugins() -> dict[str, str]:
         if ep.name in BUILTIN_READERS:
             warnings.warn(
                 f"reader plugin {ep.value!r} uses the built-in name {ep.name!r}; ignored",
-                RuntimeWarning,
+                ReaderPluginWarning,
                 stacklevel=2,
             )
             continue
@@ -101,7 +101,7 @@ def load_readers() -> list[Reader]:
             readers.append(get_reader(name))
         except Exception as exc:  # a broken plugin must not break discovery
             warnings.warn(
-                f"voxcat reader {name!r} failed to load: {exc}", RuntimeWarning, stacklevel=2
+                f"voxcat reader {name!r} failed to load: {exc}", ReaderPluginWarning, stacklevel=2
             )
     return readers
 

@@ -29,6 +29,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no background refresh there
     fcntl = None  # type: ignore[assignment]
 
+from ...errors import ListingWarning
 from .. import listing
 from ..readcache import _stamp
 from .format import LOCK_FILE
@@ -63,6 +64,7 @@ def bulk_write(index: str | os.PathLike[str]) -> Iterator[None]:
             warnings.warn(
                 f"{listing.path_for(source)}: listing snapshot not written ({exc}); "
                 "searches use DuckDB alone until it is",
+                ListingWarning,
                 stacklevel=3,
             )
 
