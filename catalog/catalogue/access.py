@@ -19,7 +19,8 @@ derived from it is restricted too:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+
+from ..index import Connection
 
 RESTRICTED = "restricted"
 
@@ -44,7 +45,7 @@ SELECT DISTINCT id FROM down
 """
 
 
-def restricted_sources(con: Any, ids: Sequence[str]) -> dict[str, list[str]]:
+def restricted_sources(con: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
     """For each of ``ids`` that is restricted or derived (at any depth) from restricted
     data: the restricted datasets it is or derives from, itself first."""
     ids = list(dict.fromkeys(ids))
@@ -68,7 +69,9 @@ def describe(ident: str, sources: list[str]) -> str:
     return f"derived from restricted {', '.join(inherited[:3])}{more}"
 
 
-def inherit_restriction(con: Any, child: str, parents: Sequence[str], user: str) -> list[str]:
+def inherit_restriction(
+    con: Connection, child: str, parents: Sequence[str], user: str
+) -> list[str]:
     """Inside a write transaction: if a parent of ``child`` (or an ancestor of one) is
     restricted, mark ``child`` and everything already derived from it restricted.
     Returns the ids that changed (each change audited as a ``set``)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import AnnotationError
-from ..index import transaction
+from ..index import Connection, transaction
 from ..index.search_text import refresh_search_text
 from ..index.store import USER_FIELDS, append_audit, current_user, now
 from ..inputs import check_field_value, check_note, check_tags
@@ -29,13 +29,17 @@ def _clean_tags(tags: Iterable[str], *, removing: bool = False) -> list[str]:
     return out
 
 
-def _within(index: str | os.PathLike[str], con: Any) -> Any:
+def _within(index: str | os.PathLike[str], con: Connection) -> Any:
     """A transaction of its own, or the caller's connection when it gives one."""
     return transaction(index) if con is None else contextlib.nullcontext(con)
 
 
 def tag(
-    index: str | os.PathLike[str], ids: list[str], tags: Iterable[str], *, con: Any = None
+    index: str | os.PathLike[str],
+    ids: list[str],
+    tags: Iterable[str],
+    *,
+    con: Connection | None = None,
 ) -> int:
     """Add tags to datasets; returns the number of new (dataset, tag) pairs. With
     ``con``, inside the caller's transaction."""
@@ -120,7 +124,11 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def set_fields(
-    index: str | os.PathLike[str], ids: list[str], fields: Mapping[str, Any], *, con: Any = None
+    index: str | os.PathLike[str],
+    ids: list[str],
+    fields: Mapping[str, Any],
+    *,
+    con: Connection | None = None,
 ) -> int:
     """Set user fields on datasets; ``None`` clears one (a rescan may infer it again).
     With ``con``, inside the caller's transaction."""

@@ -26,7 +26,7 @@ from ..errors import (
     QueryLimitError,
     UnknownFieldError,
 )
-from ..index import SCHEMA_VERSION, cache_dir, columns, connect, listing, resolve_index
+from ..index import SCHEMA_VERSION, Connection, cache_dir, columns, connect, listing, resolve_index
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
@@ -194,7 +194,7 @@ class DuckDBCatalog(Catalog):
         return iter([r[0] for r in self._query_rows("d.id", f"ORDER BY {self._order_sql()}")])
 
     # -- the listing snapshot (big indexes; see catalog.index.listing) ------------------
-    def _listed(self, con: Any) -> tuple[listing.Listing, np.ndarray] | None:
+    def _listed(self, con: Connection) -> tuple[listing.Listing, np.ndarray] | None:
         """``(snapshot, positions of the selection)`` when the index has a current
         listing snapshot, else ``None`` (DuckDB answers alone)."""
         snap = listing.current(self._index)
@@ -207,7 +207,9 @@ class DuckDBCatalog(Catalog):
             return None
         return (snap, pos) if snap.fresh() else None
 
-    def _rows(self, snap: listing.Listing, pos: np.ndarray, con: Any, names: list[str]) -> Any:
+    def _rows(
+        self, snap: listing.Listing, pos: np.ndarray, con: Connection, names: list[str]
+    ) -> Any:
         """The snapshot's ``names`` columns of rows ``pos``, in the catalogue's sort
         order (ties by id, NULLs last), as an Arrow table."""
         import pyarrow as pa
@@ -297,7 +299,7 @@ class DuckDBCatalog(Catalog):
             ]
         return make_entry(record, files, {"tags": tags, "notes": notes}, self._index.parent)
 
-    def _not_found(self, con: Any, key: str) -> DatasetNotFound:
+    def _not_found(self, con: Connection, key: str) -> DatasetNotFound:
         exists = con.execute("SELECT name FROM datasets WHERE id = ?", [key]).fetchone()
         if exists:
             return DatasetNotFound(

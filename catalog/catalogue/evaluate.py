@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..index import Connection
 from ..index.listing import COLUMNS as LISTED
 from ..index.listing import DICTIONARY, Listing
 from .fields import TEXT_LIST
@@ -28,7 +29,7 @@ from .query import And, Everything, Field, Not, Or, Query, Text, value_pred
 RESTRICT_MAX = 50_000
 
 
-def evaluate(listing: Listing, query: Query, con: Any) -> np.ndarray:
+def evaluate(listing: Listing, query: Query, con: Connection) -> np.ndarray:
     """Sorted positions (in ``listing``) of the rows ``query`` matches.
 
     Raises :class:`catalog.index.listing.Stale` when DuckDB names a dataset the
@@ -38,7 +39,7 @@ def evaluate(listing: Listing, query: Query, con: Any) -> np.ndarray:
 
 
 class _Evaluation:
-    def __init__(self, listing: Listing, con: Any) -> None:
+    def __init__(self, listing: Listing, con: Connection) -> None:
         self.listing = listing
         self.con = con
         self._matches: dict[int, np.ndarray] = {}  # per Field: ordering, then filtering

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from ..errors import LineageError
-from ..index import connect, transaction
+from ..index import Connection, connect, transaction
 from ..index.store import append_audit, current_user, now
 from ..inputs import check_params_json, check_step
 from .access import inherit_restriction
@@ -43,7 +43,7 @@ SELECT DISTINCT id FROM down
 """
 
 
-def _existing(con: Any, ids: Sequence[str]) -> set[str]:
+def _existing(con: Connection, ids: Sequence[str]) -> set[str]:
     rows = con.execute("SELECT id FROM datasets WHERE id IN (SELECT unnest(?))", [list(ids)])
     return {i for (i,) in rows.fetchall()}
 
@@ -56,7 +56,7 @@ def link(
     step: str,
     params: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
-    con: Any = None,
+    con: Connection | None = None,
 ) -> int:
     """Record that ``child`` was derived from ``parents`` by ``step``; returns the number
     of new edges. Refuses unknown ids, self-links and cycles. When a parent (or one of

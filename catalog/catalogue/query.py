@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import QueryError, QueryLimitError
-from ..index import listing
+from ..index import Connection, listing
 from ..index.readcache import _stamp
 from ..index.search_text import words
 from ..inputs import check_filter_text, check_number, number
@@ -90,7 +90,7 @@ class Text(Query):
     stamp: tuple | None = None
     nums: tuple[int, ...] | None = None
 
-    def resolve(self, con: Any, index: Any) -> Text:
+    def resolve(self, con: Connection, index: Any) -> Text:
         """This query with its word candidates looked up now (a constant list scans
         far faster than a join); unchanged when there are too many to be worth it."""
         pieces = [w for t in self.terms if not _negative(t) for w in words(to_db(t))]

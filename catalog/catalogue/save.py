@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import omezarr
 from ..errors import CleanupWarning, LineageError
-from ..index import cache_dir, resolve_index
+from ..index import Connection, cache_dir, resolve_index
 from ..paths import display, from_db, to_db
 from ..scanner.single import read_path
 from ..tempfiles import is_stale, remove, remove_stale, temp_path
@@ -315,7 +315,7 @@ def _index_result(
 
 
 def _earlier(
-    con: Any,
+    con: Connection,
     index: Path,
     checksum: str | None,
     name: str,
@@ -417,7 +417,7 @@ INHERITED = ("modality", "sample", "project")
 
 
 def inherited_fields(
-    index: str | os.PathLike[str], parents: list[str], *, con: Any = None
+    index: str | os.PathLike[str], parents: list[str], *, con: Connection | None = None
 ) -> dict[str, Any]:
     """What a result derived from ``parents`` inherits: each of :data:`INHERITED` on
     which the parents that have it agree (where they disagree the field is left empty,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalogue.entries import row_metadata
-from ..index import cache_dir, connect
+from ..index import Connection, cache_dir, connect
 from ..index.search_text import refresh_search_text
 from ..index.store import append_audit, current_user
 from ..paths import display, from_db, to_db
@@ -41,7 +41,7 @@ def write_text(path: Path, text: str) -> Path:
     return _atomic(path, lambda t: t.write_text(text, encoding="utf-8"))
 
 
-def _arrow(con: Any, sql: str, params: list[Any] | None = None) -> Any:
+def _arrow(con: Connection, sql: str, params: list[Any] | None = None) -> Any:
     """A query's result as a pyarrow Table (DuckDB 1.x and 2.x)."""
     rel = con.sql(sql, params=params)
     return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()

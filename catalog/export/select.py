@@ -21,7 +21,7 @@ from typing import Any
 
 from ..catalogue.access import describe, restricted_sources
 from ..errors import ExportError, RestrictedDataError
-from ..index import connect
+from ..index import Connection, connect
 from ..paths import from_db, resolve_for_db
 
 MAX_NAMED = 20  # datasets named in an error message
@@ -70,7 +70,7 @@ def _named(rows: list[dict[str, Any]], why: str = "") -> str:
     return ", ".join(shown) + more
 
 
-def _ancestors(con: Any, ids: list[str]) -> list[str]:
+def _ancestors(con: Connection, ids: list[str]) -> list[str]:
     """Every parent, grandparent ... of ``ids`` recorded in the lineage table."""
     found = con.execute(
         """
@@ -87,7 +87,7 @@ def _ancestors(con: Any, ids: list[str]) -> list[str]:
     return sorted({i for (i,) in found} - set(ids))
 
 
-def _fetch(con: Any, sql: str, ids: list[str]) -> list[dict[str, Any]]:
+def _fetch(con: Connection, sql: str, ids: list[str]) -> list[dict[str, Any]]:
     cur = con.execute(sql, [ids])
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]

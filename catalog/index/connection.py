@@ -28,6 +28,9 @@ from ..errors import DiskFullError, IndexLockedError, NotAnIndexError
 from . import listing, locks, readcache
 from .schema import ensure_schema
 
+#: an open index: what :func:`connect` and :func:`transaction` yield
+Connection = duckdb.DuckDBPyConnection
+
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
 #: how often a blocked opener looks at the lock table (s)
 POLL = 0.003

@@ -32,6 +32,7 @@ from typing import Any
 
 import blake3
 
+from ..index import Connection
 from ..paths import from_db
 
 #: ``settings`` key prefix: the readers fingerprint of each finished scan.
@@ -167,7 +168,9 @@ class KnownTree:
         return found
 
 
-def load(con: Any, root: str, readers_fp: str, statuses: tuple[str, ...]) -> KnownTree | None:
+def load(
+    con: Connection, root: str, readers_fp: str, statuses: tuple[str, ...]
+) -> KnownTree | None:
     """The :class:`KnownTree` of ``root`` (index form), or ``None`` if nothing qualifies.
 
     Call inside the scan's start transaction: one query for the datasets, one for the
@@ -195,7 +198,7 @@ def load(con: Any, root: str, readers_fp: str, statuses: tuple[str, ...]) -> Kno
     return KnownTree((r[:7] for r in rows), (p for (p,) in issues))
 
 
-def record(con: Any, scan_id: int, readers_fp: str) -> None:
+def record(con: Connection, scan_id: int, readers_fp: str) -> None:
     """Remember the readers of the finished scan ``scan_id``; forget unused entries."""
     con.execute(
         "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",

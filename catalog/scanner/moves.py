@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Collection, Iterable
-from typing import Any
 
+from ..index import Connection
 from ..index.store import path_exists
 
 
@@ -53,7 +53,7 @@ class MoveSources:
         self._done: set[str] = set()  # ids picked, or found still in place
         self.queries = 0  # lookups sent to the index (for tests of the cost)
 
-    def load(self, con: Any, checksums: Iterable[str | None]) -> None:
+    def load(self, con: Connection, checksums: Iterable[str | None]) -> None:
         """Fetch the rows of checksums not asked for yet, in one query."""
         new = sorted({c for c in checksums if c and hash(c) not in self._asked})
         if not new:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DiskFullError
-from ..index import cache_dir, connect, resolve_index, transaction
+from ..index import Connection, cache_dir, connect, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
 from ..paths import display, from_db
 from ..remote import is_remote
@@ -87,7 +87,7 @@ def _crashed(job: Job) -> Drawn:
 
 
 def missing(
-    con: Any,
+    con: Connection,
     cache: Path,
     ids: Sequence[str] | None = None,
     *,
@@ -125,7 +125,7 @@ def missing(
     return _jobs(con, wanted), len(rows)
 
 
-def _jobs(con: Any, ids: list[str]) -> list[Job]:
+def _jobs(con: Connection, ids: list[str]) -> list[Job]:
     if not ids:
         return []
     rows = con.execute(
@@ -139,7 +139,7 @@ def _jobs(con: Any, ids: list[str]) -> list[Job]:
     return [Job(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ())) for r in rows]
 
 
-def record(con: Any, drawn: Iterable[Drawn]) -> None:
+def record(con: Connection, drawn: Iterable[Drawn]) -> None:
     """Write outcomes to the index: the thumbnail, and the dataset's warnings with
     any earlier thumbnail warning replaced by the new one."""
     rows = [(d.id, d.thumbnail, d.warning) for d in drawn]

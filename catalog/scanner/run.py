@@ -28,7 +28,7 @@ from typing import Any
 
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
-from ..index import cache_dir, columns, listing, resolve_index, transaction
+from ..index import Connection, cache_dir, columns, listing, resolve_index, transaction
 from ..index.connection import disk_full, disk_full_cause
 from ..index.search_text import REBUILD_ABOVE, rebuild_terms
 from ..index.store import (
@@ -241,7 +241,7 @@ def _file_type(path: Path) -> str:
 TABLE_FIELDS = columns.names("imported")
 
 
-def _old_rows(con: Any, key: str, values: list[str]) -> list[dict[str, Any]]:
+def _old_rows(con: Connection, key: str, values: list[str]) -> list[dict[str, Any]]:
     cur = con.execute(
         "SELECT id, path, status, checksum, first_seen, user_set, meta, "
         f"{', '.join(dict.fromkeys((*USER_FIELDS, *TABLE_FIELDS)))} "
@@ -307,7 +307,7 @@ class _Writer:
             self._write(con, batch)
         self.saved += len(batch)
 
-    def _write(self, con: Any, batch: list[Result]) -> None:
+    def _write(self, con: Connection, batch: list[Result]) -> None:
         out = DatasetWriter(con, self.user)
         t = now()
         paths = [to_db(r.candidate.source.path) for r in batch]
@@ -411,7 +411,9 @@ class _Writer:
         _record_issues(con, self.scan_id, issues)
 
 
-def _record_issues(con: Any, scan_id: int, issues: Iterable[tuple[str, str, str | None]]) -> None:
+def _record_issues(
+    con: Connection, scan_id: int, issues: Iterable[tuple[str, str, str | None]]
+) -> None:
     # messages may quote undecodable file names (a library's own error text)
     rows = [(scan_id, p, sev, msg and storable(msg), now()) for p, sev, msg in issues]
     if rows:
@@ -458,7 +460,7 @@ def _start(
     return scan_id, pattern, tree
 
 
-def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
+def _known(con: Connection, root: Path) -> dict[str, tuple[str, str, str]]:
     """``db path -> (id, signature, status)`` of every dataset under ``root``."""
     prefix = to_db(root).rstrip("/") + "/"
     rows = con.execute(
@@ -468,7 +470,7 @@ def _known(con: Any, root: Path) -> dict[str, tuple[str, str, str]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def _sampled(con: Any, root: Path) -> set[str]:
+def _sampled(con: Connection, root: Path) -> set[str]:
     """Db paths of the datasets under ``root`` whose checksum is only sampled."""
     prefix = to_db(root).rstrip("/") + "/"
     rows = con.execute(
@@ -871,7 +873,7 @@ def _vanished(
 
 
 def _finish(
-    con: Any,
+    con: Connection,
     scan_id: int,
     writer: _Writer,
     missing: list[str],

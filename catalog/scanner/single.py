@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
 from ..errors import ScanError
-from ..index import cache_dir
+from ..index import Connection, cache_dir
 from ..index.store import current_user, now
 from ..paths import display, to_db
 from ..readers import load_readers
@@ -47,7 +46,7 @@ def read_path(path: Path, index: Path) -> Result:
     return process(mine[0], cache_dir(index), thumbnails=True)
 
 
-def record_path(con: Any, index: Path, res: Result) -> str:
+def record_path(con: Connection, index: Path, res: Result) -> str:
     """Write ``res`` as a finished scan of its path with ``con`` (inside the caller's
     transaction); returns the dataset id."""
     root = res.candidate.source.path
