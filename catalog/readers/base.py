@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import contextvars
 import dataclasses
@@ -126,11 +127,17 @@ class ImageInfo:
         self.levels = [tuple(int(n) for n in lv) for lv in self.levels]
 
 
-class Reader:
-    """Base class of format readers; see the module docstring for the contract.
+class Reader(abc.ABC):
+    """Abstract base class of format readers; see the module docstring for the contract.
 
-    Subclasses set the class attributes and override what their format needs.
-    Methods take explicit keyword parameters, never ``*args``/``**kwargs``.
+    Subclasses set the class attributes, implement :meth:`describe` and :meth:`open`
+    and override what else their format needs. Methods take explicit keyword
+    parameters, never ``*args``/``**kwargs``. :mod:`catalog.testing` holds the tests
+    every reader passes (``ReaderContract``).
+
+    >>> Reader()
+    Traceback (most recent call last):
+    TypeError: Can't instantiate abstract class Reader ...
     """
 
     #: Short registry name, e.g. ``"tiff"``; stored in the index with every dataset.
@@ -167,13 +174,13 @@ class Reader:
         return [], files
 
     # -- reading -------------------------------------------------------------------
+    @abc.abstractmethod
     def describe(self, source: Source) -> ImageInfo:
         """Metadata from headers only; raises :class:`~catalog.errors.ReaderError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
         """The dataset as a lazy, dask-backed xarray object (pyramid ``level``)."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
