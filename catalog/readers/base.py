@@ -238,6 +238,35 @@ def _read_head(path: Path, n: int) -> bytes:
         return b""
 
 
+@contextlib.contextmanager
+def reader_errors(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    with_type: bool = False,
+) -> Iterator[None]:
+    """Within the block, a library's exception becomes voxcat's named
+    :class:`~catalog.errors.ReaderError`: ``"<path>: <what>: <cause>"``, chained to the
+    original (``with_type`` puts the exception's class name before its message). A
+    ``ReaderError`` raised inside passes unchanged: it already names its file.
+
+    >>> with reader_errors("/data/a.tif", "corrupt or truncated TIFF"):
+    ...     raise EOFError("no IFD at offset 8")
+    Traceback (most recent call last):
+    catalog.errors.ReaderError: /data/a.tif: corrupt or truncated TIFF: no IFD at offset 8
+    """
+    from ..errors import ReaderError
+
+    try:
+        yield
+    except ReaderError:
+        raise
+    except catch as exc:
+        cause = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
+        raise ReaderError(path, f"{what}: {cause}") from exc
+
+
 def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:
     """Case-insensitive suffix test that understands double suffixes (``.nii.gz``)."""
     name = path.name.lower()

@@ -26,7 +26,7 @@ import numpy as np
 from ..confine import normal, open_binary, sidecar_problem
 from ..errors import ReaderError
 from .arrays import auto_chunks, dask_name, lazy_array
-from .base import Source, read_magic
+from .base import Source, read_magic, reader_errors
 
 #: ``<format> <first> <last> <step>`` (NRRD may add a sub-dimension after the step).
 FILE_PATTERN = re.compile(
@@ -208,16 +208,12 @@ class RawBlocks:
         self.dtype = self.file_dtype.newbyteorder("=")
 
     def __getitem__(self, index: Any) -> np.ndarray:
-        try:
+        with reader_errors(self.path, "cannot read pixel data (truncated or unreadable?)"):
             with open_binary(self.path) as fh:  # regular files only: a pipe never blocks
                 mm = np.memmap(
                     fh, dtype=self.file_dtype, mode="r", offset=self.offset, shape=self.shape
                 )
             return np.array(mm[index], dtype=self.dtype)
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read pixel data (truncated or unreadable?): {exc}"
-            ) from exc
 
 
 def raw_array(

@@ -36,6 +36,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
     strip_suffix,
 )
@@ -203,18 +204,10 @@ class MetaImageReader(Reader):
 
     def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
-        try:
+        with reader_errors(path, "invalid MetaImage header", catch=ValueError):
             fields, header_end, listed = parse_header(path)
-        except ValueError as exc:
-            raise ReaderError(path, f"invalid MetaImage header: {exc}") from exc
-        try:
+        with reader_errors(path, "invalid MetaImage header", with_type=True):
             return self._build(path, fields, header_end, listed, tuple(files))
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(
-                path, f"invalid MetaImage header: {type(exc).__name__}: {exc}"
-            ) from exc
 
     def _build(
         self,
@@ -331,13 +324,11 @@ def _inflate(path: str, offset: int, shape: tuple[int, ...], dtype: str) -> np.n
     import zlib
 
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    try:
-        with open_binary(path) as fh:
-            fh.seek(offset)
-            inflater = zlib.decompressobj()
-            raw = inflater.decompress(fh.read(), nbytes)
-    except (OSError, zlib.error) as exc:
-        raise ReaderError(path, f"cannot decompress MetaImage data (corrupt?): {exc}") from exc
+    failed = "cannot decompress MetaImage data (corrupt?)"
+    with reader_errors(path, failed, catch=(OSError, zlib.error)), open_binary(path) as fh:
+        fh.seek(offset)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(fh.read(), nbytes)
     if len(raw) != nbytes:
         raise ReaderError(
             path, f"truncated compressed data: {len(raw)} of {nbytes} bytes after inflating"
@@ -348,11 +339,9 @@ def _inflate(path: str, offset: int, shape: tuple[int, ...], dtype: str) -> np.n
 def _sitk_read(path: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     import SimpleITK as sitk
 
-    try:
+    with reader_errors(path, "cannot read MetaImage data (truncated?)"):
         image = sitk.ReadImage(path)
         data = sitk.GetArrayFromImage(image)
-    except Exception as exc:
-        raise ReaderError(path, f"cannot read MetaImage data (truncated?): {exc}") from exc
     if data.size != int(np.prod(shape)):
         raise ReaderError(path, f"pixel data has shape {data.shape}, the header says {shape}")
     return data.reshape(shape).astype(dtype, copy=False)

@@ -35,6 +35,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 from .detached import (
@@ -155,12 +156,10 @@ def _dims(header: dict[str, Any], ndim: int) -> tuple[str, list[int]]:
 def _read_all(path: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     import nrrd
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, _ = nrrd.read(path, index_order="C")
-    except Exception as exc:
-        raise ReaderError(path, f"cannot read NRRD data (truncated or corrupt?): {exc}") from exc
+    failed = "cannot read NRRD data (truncated or corrupt?)"
+    with reader_errors(path, failed), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = nrrd.read(path, index_order="C")
     if data.size != int(np.prod(shape)):
         raise ReaderError(path, f"pixel data has {data.size} values, the header says {shape}")
     return data.reshape(shape).astype(dtype, copy=False)
@@ -236,13 +235,9 @@ class NrrdReader(Reader):
         check_size(path)
         if not is_nrrd(path):
             raise ReaderError(path, "not a NRRD file (no NRRD000x magic)")
-        try:
+        with reader_errors(path, "invalid NRRD header", with_type=True):
             header, offset, listed = read_nrrd_header(path)
             return self._build(path, header, offset, listed, tuple(files))
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"invalid NRRD header: {type(exc).__name__}: {exc}") from exc
 
     def _build(
         self,
