@@ -89,8 +89,9 @@ class ReaderContract:
     #: Bytes ``describe`` and ``open`` may read per file of the dataset (headers,
     #: and the buffers libraries read them with); pixels are what lies beyond.
     header_bytes: ClassVar[int] = 64 * 1024
-    #: Known breaches, ``{"test_name[sample-id]": "why"}``: those tests are strict
-    #: xfails (they fail the run once they pass), so each stays visible until fixed.
+    #: Known breaches, ``{"test_name[sample-id]": "why"}`` (or a bare test name for every
+    #: sample): those tests are xfails, reported (XPASS) once they pass, so each stays
+    #: visible until fixed. Not strict: a library's next release may read less.
     expected_failures: ClassVar[dict[str, str]] = {}
 
     # -- hooks ---------------------------------------------------------------------
@@ -110,7 +111,7 @@ class ReaderContract:
         if why is None:
             why = self.expected_failures.get(request.node.originalname)
         if why is not None:
-            request.node.add_marker(pytest.mark.xfail(reason=why, strict=True))
+            request.node.add_marker(pytest.mark.xfail(reason=why, strict=False))
 
     @pytest.fixture
     def reader(self) -> Reader:
