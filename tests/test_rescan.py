@@ -139,11 +139,20 @@ class TextReader(Reader):
     def describe(self, source: Source) -> ImageInfo:
         return ImageInfo(shape=(1,), dtype="uint8", axes="x")
 
+    def open(self, source: Source, *, level: int = 0) -> None:  # Reader is abstract
+        raise NotImplementedError
+
 
 class BoomReader(Reader):
     """A test plugin whose grouping fails in folders holding ``boom.dat``."""
 
     name = "testboom"
+
+    def describe(self, source: Source) -> ImageInfo:  # Reader is abstract
+        raise NotImplementedError
+
+    def open(self, source: Source, *, level: int = 0) -> None:
+        raise NotImplementedError
 
     def group(self, directory: Path, files: list[Path]) -> tuple[list[Source], list[Path]]:
         if any(f.name == "boom.dat" for f in files):

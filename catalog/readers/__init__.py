@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from ..errors import ReaderNotFound, ReaderPluginWarning
-from .base import ArrayInfo, ImageInfo, Reader, Source, read_magic
+from .base import ArrayInfo, ImageInfo, Reader, Source, read_magic, reader_errors
 
 ENTRY_POINT_GROUP = "voxcat.readers"
 
@@ -130,4 +130,5 @@ __all__ = [
     "list_readers",
     "load_readers",
     "read_magic",
+    "reader_errors",
 ]

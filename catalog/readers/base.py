@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import contextvars
 import dataclasses
@@ -126,11 +127,17 @@ class ImageInfo:
         self.levels = [tuple(int(n) for n in lv) for lv in self.levels]
 
 
-class Reader:
-    """Base class of format readers; see the module docstring for the contract.
+class Reader(abc.ABC):
+    """Abstract base class of format readers; see the module docstring for the contract.
 
-    Subclasses set the class attributes and override what their format needs.
-    Methods take explicit keyword parameters, never ``*args``/``**kwargs``.
+    Subclasses set the class attributes, implement :meth:`describe` and :meth:`open`
+    and override what else their format needs. Methods take explicit keyword
+    parameters, never ``*args``/``**kwargs``. :mod:`catalog.testing` holds the tests
+    every reader passes (``ReaderContract``).
+
+    >>> Reader()
+    Traceback (most recent call last):
+    TypeError: Can't instantiate abstract class Reader ...
     """
 
     #: Short registry name, e.g. ``"tiff"``; stored in the index with every dataset.
@@ -167,13 +174,13 @@ class Reader:
         return [], files
 
     # -- reading -------------------------------------------------------------------
+    @abc.abstractmethod
     def describe(self, source: Source) -> ImageInfo:
         """Metadata from headers only; raises :class:`~catalog.errors.ReaderError`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
         """The dataset as a lazy, dask-backed xarray object (pyramid ``level``)."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -229,6 +236,35 @@ def _read_head(path: Path, n: int) -> bytes:
             return fh.read(n)
     except OSError:
         return b""
+
+
+@contextlib.contextmanager
+def reader_errors(
+    path: str | os.PathLike[str],
+    what: str,
+    *,
+    catch: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    with_type: bool = False,
+) -> Iterator[None]:
+    """Within the block, a library's exception becomes voxcat's named
+    :class:`~catalog.errors.ReaderError`: ``"<path>: <what>: <cause>"``, chained to the
+    original (``with_type`` puts the exception's class name before its message). A
+    ``ReaderError`` raised inside passes unchanged: it already names its file.
+
+    >>> with reader_errors("/data/a.tif", "corrupt or truncated TIFF"):
+    ...     raise EOFError("no IFD at offset 8")
+    Traceback (most recent call last):
+    catalog.errors.ReaderError: /data/a.tif: corrupt or truncated TIFF: no IFD at offset 8
+    """
+    from ..errors import ReaderError
+
+    try:
+        yield
+    except ReaderError:
+        raise
+    except catch as exc:
+        cause = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
+        raise ReaderError(path, f"{what}: {cause}") from exc
 
 
 def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:

@@ -46,7 +46,16 @@ import numpy as np
 from ..confine import Confined, folder_files
 from ..errors import ReaderError
 from .arrays import MAX_LISTED, check_size, dask_name, lazy_array
-from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, read_magic
+from .base import (
+    ImageInfo,
+    Reader,
+    Source,
+    build_dataarray,
+    jsonable,
+    level_of,
+    read_magic,
+    reader_errors,
+)
 from .base import spacing_entry as _spacing
 from .dicom_pixels import ACQUISITION_TAGS, decode, decode_error, drop_duplicates, pixel_problem
 
@@ -174,12 +183,10 @@ class DicomBlocks:
 
     def read(self, k: int) -> np.ndarray:
         path = self.files[k]
-        try:
+        with reader_errors(path, f"cannot read pixel data of slice {k}"):
             ds, data = decode(path)
             data = np.asarray(data).reshape((self.frames[k], *self.shape[1:]))
             slope, inter = rescale_of(ds)
-        except Exception as exc:
-            raise ReaderError(path, f"cannot read pixel data of slice {k}: {exc}") from exc
         if (slope, inter) == (1.0, 0.0):
             return data.astype(self.dtype, copy=False)
         if self.dtype.kind in "iu":
@@ -349,10 +356,8 @@ class DicomReader(Reader):
         tags = [*META_TAGS, *DATE_TAGS, "ImagePositionPatient", "SOPClassUID"]
         if frames[0] > 1:
             tags += ENHANCED_TAGS
-        try:
+        with reader_errors(entries[0][0], "unreadable DICOM header"):
             first = read_header(entries[0][0], tags)
-        except Exception as exc:
-            raise ReaderError(entries[0][0], f"unreadable DICOM header: {exc}") from exc
         if frames[0] > 1 and len(entries) == 1:
             positions, more = _frame_positions(first)
             notes += more
@@ -390,10 +395,8 @@ def _headers(
             size = check_size(f)
             if not is_dicom(f):
                 raise ReaderError(f, "not a DICOM file (no DICM magic at byte 128)")
-            try:
+            with reader_errors(f, "corrupt or truncated DICOM header"):
                 ds, problem = read_geometry(f, size)
-            except Exception as exc:
-                raise ReaderError(f, f"corrupt or truncated DICOM header: {exc}") from exc
             if not _is_image(ds):
                 from pydicom.uid import UID
 

@@ -40,6 +40,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 
@@ -206,16 +207,11 @@ class FitsBlocks:
     def __getitem__(self, key: Any) -> np.ndarray:
         from astropy.io import fits
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
-                    return np.array(hdul[self.index].section[key], dtype=self.dtype)
-        except Exception as exc:
-            raise ReaderError(
-                self.path,
-                f"cannot read FITS HDU {self.index} (truncated or corrupt?): {exc}",
-            ) from exc
+        failed = f"cannot read FITS HDU {self.index} (truncated or corrupt?)"
+        with reader_errors(self.path, failed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                return np.array(hdul[self.index].section[key], dtype=self.dtype)
 
 
 @dataclasses.dataclass
@@ -315,12 +311,8 @@ class FitsReader(Reader):
         if not images:
             kinds = ", ".join(f"{h.index}: {h.kind}" for h in hdus[:8])
             raise ReaderError(path, f"no image in this FITS file (HDUs {kinds})")
-        try:
+        with reader_errors(path, "invalid FITS file", with_type=True):
             return self._build(path, hdus, images)
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"invalid FITS file: {type(exc).__name__}: {exc}") from exc
 
     def _build(self, path: Path, hdus: list[Hdu], images: list[Hdu]) -> _Plan:
         from astropy.io import fits

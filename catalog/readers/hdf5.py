@@ -44,6 +44,7 @@ from .base import (
     info_attrs,
     jsonable,
     level_of,
+    reader_errors,
     spacing_entry,
 )
 
@@ -99,13 +100,9 @@ class H5Blocks:
     def __getitem__(self, key: Any) -> np.ndarray:
         import h5py
 
-        try:
-            with h5py.File(self.path, "r") as f:
-                return np.asarray(f[self.name][key])
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read dataset {self.name!r} (truncated or corrupt?): {exc}"
-            ) from exc
+        failed = f"cannot read dataset {self.name!r} (truncated or corrupt?)"
+        with reader_errors(self.path, failed), h5py.File(self.path, "r") as f:
+            return np.asarray(f[self.name][key])
 
 
 @dataclasses.dataclass
@@ -189,13 +186,8 @@ class HDF5Reader(Reader):
         check_size(path)
         if hdf5_signature_offset(path) is None:
             raise ReaderError(path, "not an HDF5 file (no HDF5 signature)")
-        try:
-            with h5py.File(path, "r") as f:
-                return _inspect(f, path)
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"truncated or corrupt HDF5 file: {exc}") from exc
+        with reader_errors(path, "truncated or corrupt HDF5 file"), h5py.File(path, "r") as f:
+            return _inspect(f, path)
 
 
 def _numeric(ds: h5py.Dataset) -> bool:

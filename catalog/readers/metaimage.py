@@ -6,17 +6,16 @@ so describing a file never touches its pixels. Uncompressed data opens through
 ``np.memmap`` in dask chunks; zlib-compressed data is one dask chunk, inflated with
 ``zlib`` (SimpleITK only prints a zlib error to stderr and returns garbage, so it reads
 only compressed data split over several files).
-:class:`RawBlocks` (a memmap block reader) is shared with the NRRD reader.
-
-A data file is read only when it is one of the dataset's files: the scan adds those that
-lie inside the scanned folder (and fails the dataset, naming header and data file, for
-one outside it), so ``ElementDataFile = /etc/passwd`` or ``../../x.raw`` never turns
+:mod:`~catalog.readers.detached` holds what MetaImage shares with NRRD: data files
+named by a list or a file pattern, the memmap block reader, and the check that a data
+file is read only when it is one of the dataset's files (the scan adds those that lie
+inside the scanned folder and fails the dataset, naming header and data file, for one
+outside it), so ``ElementDataFile = /etc/passwd`` or ``../../x.raw`` never turns
 someone else's bytes into pixels (see :func:`~catalog.confine.sidecar_problem`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..confine import normal, open_binary, sidecar_problem
+from ..confine import normal, open_binary
 from ..errors import ReaderError
-from .arrays import auto_chunks, check_size, dask_name, lazy_array
+from .arrays import check_size, dask_name
 from .base import (
     ImageInfo,
     Reader,
@@ -37,8 +36,19 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
     strip_suffix,
+)
+from .detached import (
+    check_data_files,
+    check_extent,
+    data_files,
+    group_headers,
+    is_list,
+    listed_names,
+    raw_array,
+    read_header,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,103 +81,11 @@ KNOWN_KEYS = frozenset(
         *("ElementSize", "ElementType", "ElementDataFile"),
     }
 )
-_PATTERN = re.compile(r"^(?P<fmt>\S*%\S+)\s+(?P<start>-?\d+)\s+(?P<stop>-?\d+)\s+(?P<step>-?\d+)")
-
-
-class RawBlocks:
-    """Blocks of an uncompressed C-order array at byte ``offset`` of ``path``.
-
-    Each read maps the file (``np.memmap``) and copies the block out in native byte
-    order; nothing stays open, so the object pickles.
-    """
-
-    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype: Any) -> None:
-        self.path, self.offset = Path(path), int(offset)
-        self.shape, self.ndim = tuple(int(n) for n in shape), len(shape)
-        self.file_dtype = np.dtype(dtype)
-        self.dtype = self.file_dtype.newbyteorder("=")
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        try:
-            with open_binary(self.path) as fh:  # regular files only: a pipe never blocks
-                mm = np.memmap(
-                    fh, dtype=self.file_dtype, mode="r", offset=self.offset, shape=self.shape
-                )
-            return np.array(mm[index], dtype=self.dtype)
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read pixel data (truncated or unreadable?): {exc}"
-            ) from exc
-
-
-def raw_array(
-    parts: list[tuple[Path, int]], shape: tuple[int, ...], dtype: Any, prefix: str
-) -> Any:
-    """A lazy dask array over uncompressed data split into equal files along axis 0."""
-    import dask.array as da
-
-    n = len(parts)
-    per = (shape[0] // n, *shape[1:])
-    arrays = []
-    for path, offset in parts:
-        blocks = RawBlocks(path, offset, per, dtype)
-        chunks = auto_chunks(per, blocks.dtype.itemsize)
-        arrays.append(lazy_array(blocks, chunks, dask_name(prefix, path, offset, per)))
-    return arrays[0] if n == 1 else da.concatenate(arrays, axis=0)
-
-
-def check_data_files(
-    header: Path, data_files: list[Path], files: Iterable[Any], what: str
-) -> None:
-    """Raise ReaderError naming ``header`` when a data file it names does not exist, is
-    not a regular file, or is not one of the dataset's ``files`` (outside the scanned
-    folder): see :func:`~catalog.confine.sidecar_problem`."""
-    listed = frozenset(normal(f) for f in files)
-    for f in data_files:
-        if not os.path.lexists(f):
-            raise ReaderError(header, f"data file {f.name!r} ({what}) does not exist")
-        label = "data file" if what.startswith("data file") else f"data file ({what})"
-        problem = sidecar_problem(header, f, listed, label)
-        if problem:
-            raise ReaderError(header, problem)
-
-
-def header_members(header: Path, data_files: list[Path], by_name: dict[str, Path]) -> list[Path]:
-    """The data files of a header to put in its dataset: those the folder listed, and
-    any other that exists (elsewhere, or not listed); the scan checks the others lie
-    inside the scanned folder and are regular files before the dataset is read."""
-    members = []
-    h = Path(normal(header))
-    for f in data_files:
-        if f == h:
-            continue
-        if f.parent == h.parent and f.name in by_name:
-            members.append(by_name[f.name])
-        elif os.path.lexists(f):
-            members.append(f)
-    return members
-
-
-def check_extent(parts: list[tuple[Path, int]], nbytes: int, header: Path) -> None:
-    """Raise ReaderError when a data file is missing or shorter than its pixel data."""
-    for path, offset in parts:
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise ReaderError(
-                header, f"data file {path.name!r} cannot be read: {exc.strerror or exc}"
-            ) from exc
-        if offset < 0 or offset + nbytes > size:
-            raise ReaderError(
-                path,
-                f"truncated file: pixel data needs {nbytes} bytes at offset {offset}, "
-                f"the file has {size}",
-            )
 
 
 def parse_header(path: Path) -> tuple[dict[str, str], int, list[str]]:
     """The ``Key = Value`` fields, the byte offset after the header and any listed files."""
-    head = read_magic(path, HEADER_BYTES)
+    head = read_header(path, HEADER_BYTES, _header_complete)
     fields: dict[str, str] = {}
     listed: list[str] = []
     pos = 0
@@ -182,14 +100,23 @@ def parse_header(path: Path) -> tuple[dict[str, str], int, list[str]]:
                 raise ValueError(f"line {i + 1} is not 'Key = Value': {line[:60]!r}")
             fields[key] = value.strip()
             if key == "ElementDataFile":
-                if fields[key].upper().startswith("LIST"):
-                    listed = [ln.decode("latin-1").strip() for ln in lines[i + 1 :]]
-                    listed = [n for n in listed if n]
+                if is_list(fields[key]):
+                    listed = listed_names(lines[i + 1 :])
                 if end > len(head) and not listed:
                     end = len(head)  # header without a final newline
                 return fields, end, listed
         pos = end
     raise ValueError("no ElementDataFile line (not a MetaImage header, or cut short)")
+
+
+_DATA_FILE_LINE = re.compile(rb"(?m)^[ \t]*ElementDataFile[ \t]*=([^\n]*)\n")
+
+
+def _header_complete(head: bytes) -> bool:
+    """Whether ``head`` holds the whole header: its ``ElementDataFile`` line, ended, and
+    naming no ``LIST`` (the names of a list run to the end of the file)."""
+    m = _DATA_FILE_LINE.search(head)
+    return m is not None and not is_list(m[1].decode("latin-1"))
 
 
 def _bool(value: str | None) -> bool:
@@ -234,24 +161,22 @@ class MetaImageReader(Reader):
     def group(self, directory: Path, files: list[Path]) -> tuple[list[Source], list[Path]]:
         """Pair every ``.mhd`` header (and ``.mha`` header whose data is in another
         file) with the data file(s) it names."""
-        by_name = {p.name: p for p in files}
-        sources: list[Source] = []
-        taken: set[Path] = set()
-        for path in files:
-            if not has_suffix(path, self.suffixes) or not self.guess_can_open(path):
-                continue
-            try:
-                fields, _, listed = parse_header(path)
-                data = self._data_files(path, fields, listed)
-            except (ValueError, OSError):
-                continue
-            if has_suffix(path, (".mha",)) and data == [Path(normal(path))]:
-                continue  # data in the header: a single-file dataset
-            members = header_members(path, data, by_name)
-            taken.update([path, *members])
-            name = strip_suffix(path.name, self.suffixes)
-            sources.append(Source(path=path, files=(path, *members), name=name))
-        return sources, [p for p in files if p not in taken]
+        return group_headers(files, self._detached, self._name)
+
+    def _detached(self, path: Path) -> list[Path] | None:
+        if not has_suffix(path, self.suffixes) or not self.guess_can_open(path):
+            return None
+        try:
+            fields, _, listed = parse_header(path)
+            data = self._data_files(path, fields, listed)
+        except (ValueError, OSError):
+            return None
+        if has_suffix(path, (".mha",)) and data == [Path(normal(path))]:
+            return None  # data in the header: a single-file dataset
+        return data
+
+    def _name(self, path: Path) -> str:
+        return strip_suffix(path.name, self.suffixes)
 
     def describe(self, source: Source) -> ImageInfo:
         return self._inspect(Path(source.path), source.files)[0]
@@ -273,32 +198,16 @@ class MetaImageReader(Reader):
         """The data files the header names, absolute and normalised (``..`` resolved as
         text); ``path`` itself for ``LOCAL``."""
         spec = fields.get("ElementDataFile", "").strip()
-        folder = path.parent
         if spec.upper() == "LOCAL":
             return [Path(normal(path))]
-        if spec.upper().startswith("LIST"):
-            names = listed
-        elif m := _PATTERN.match(spec):
-            start, stop, step = int(m["start"]), int(m["stop"]), int(m["step"]) or 1
-            names = [m["fmt"] % k for k in range(start, stop + 1, step)]
-        else:
-            names = [spec]
-        return [Path(normal(folder / n)) for n in names]
+        return data_files(path, spec, listed)
 
     def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
-        try:
+        with reader_errors(path, "invalid MetaImage header", catch=ValueError):
             fields, header_end, listed = parse_header(path)
-        except ValueError as exc:
-            raise ReaderError(path, f"invalid MetaImage header: {exc}") from exc
-        try:
+        with reader_errors(path, "invalid MetaImage header", with_type=True):
             return self._build(path, fields, header_end, listed, tuple(files))
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(
-                path, f"invalid MetaImage header: {type(exc).__name__}: {exc}"
-            ) from exc
 
     def _build(
         self,
@@ -323,28 +232,28 @@ class MetaImageReader(Reader):
         compressed = _bool(fields.get("CompressedData"))
         if not _bool(fields.get("BinaryData", "True")):
             raise ReaderError(path, "ASCII MetaImage data (BinaryData = False) is not supported")
-        data_files = self._data_files(path, fields, listed)
-        if not data_files:
+        named = self._data_files(path, fields, listed)
+        if not named:
             raise ReaderError(path, "ElementDataFile = LIST names no data file")
-        check_data_files(path, data_files, files, "ElementDataFile")
+        check_data_files(path, named, files, "ElementDataFile")
         header = Path(normal(path))
-        data_files = [path if f == header else f for f in data_files]
+        named = [path if f == header else f for f in named]
         nbytes = int(np.prod(shape)) * dtype.itemsize
         parts: list[tuple[Path, int]] = []
         skip = int(float(fields.get("HeaderSize", "0") or 0))
         if compressed:
-            starts = [header_end if f == path else max(skip, 0) for f in data_files]
-            parts = list(zip(data_files, starts))
+            starts = [header_end if f == path else max(skip, 0) for f in named]
+            parts = list(zip(named, starts))
             packed = int(float(fields.get("CompressedDataSize", "0") or 0))
             if packed > 0 and len(parts) == 1:
                 check_extent(parts, packed, path)
         else:
-            if shape[0] % len(data_files):
+            if shape[0] % len(named):
                 raise ReaderError(
-                    path, f"{len(data_files)} data files do not split {shape[0]} slices evenly"
+                    path, f"{len(named)} data files do not split {shape[0]} slices evenly"
                 )
-            per_file = nbytes // len(data_files)
-            for f in data_files:
+            per_file = nbytes // len(named)
+            for f in named:
                 if f == path:
                     offset = header_end + max(skip, 0)
                 elif skip == -1:
@@ -359,7 +268,7 @@ class MetaImageReader(Reader):
             tuple(shape[i] for i in order),
             dtype,
             "".join(axes[i] for i in order),
-            data_files,
+            named,
             compressed,
         )
         plan = {"shape": shape, "dtype": dtype, "axes": axes, "compressed": compressed}
@@ -415,13 +324,11 @@ def _inflate(path: str, offset: int, shape: tuple[int, ...], dtype: str) -> np.n
     import zlib
 
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    try:
-        with open_binary(path) as fh:
-            fh.seek(offset)
-            inflater = zlib.decompressobj()
-            raw = inflater.decompress(fh.read(), nbytes)
-    except (OSError, zlib.error) as exc:
-        raise ReaderError(path, f"cannot decompress MetaImage data (corrupt?): {exc}") from exc
+    failed = "cannot decompress MetaImage data (corrupt?)"
+    with reader_errors(path, failed, catch=(OSError, zlib.error)), open_binary(path) as fh:
+        fh.seek(offset)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(fh.read(), nbytes)
     if len(raw) != nbytes:
         raise ReaderError(
             path, f"truncated compressed data: {len(raw)} of {nbytes} bytes after inflating"
@@ -432,11 +339,9 @@ def _inflate(path: str, offset: int, shape: tuple[int, ...], dtype: str) -> np.n
 def _sitk_read(path: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     import SimpleITK as sitk
 
-    try:
+    with reader_errors(path, "cannot read MetaImage data (truncated?)"):
         image = sitk.ReadImage(path)
         data = sitk.GetArrayFromImage(image)
-    except Exception as exc:
-        raise ReaderError(path, f"cannot read MetaImage data (truncated?): {exc}") from exc
     if data.size != int(np.prod(shape)):
         raise ReaderError(path, f"pixel data has shape {data.shape}, the header says {shape}")
     return data.reshape(shape).astype(dtype, copy=False)

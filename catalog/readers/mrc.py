@@ -27,6 +27,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 from .nifti import f32
@@ -68,19 +69,15 @@ class MrcBlocks:
     def __getitem__(self, index: Any) -> np.ndarray:
         import mrcfile
 
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                with mrcfile.mmap(str(self.path), mode="r", permissive=True) as mrc:
-                    data = mrc.data
-                    if data is None or data.shape != self.shape:
-                        found = None if data is None else data.shape
-                        raise ValueError(f"data shape {found}, expected {self.shape}")
-                    return np.array(data[index], dtype=self.dtype)
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read MRC pixel data (truncated or corrupt?): {exc}"
-            ) from exc
+        failed = "cannot read MRC pixel data (truncated or corrupt?)"
+        with reader_errors(self.path, failed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.mmap(str(self.path), mode="r", permissive=True) as mrc:
+                data = mrc.data
+                if data is None or data.shape != self.shape:
+                    found = None if data is None else data.shape
+                    raise ValueError(f"data shape {found}, expected {self.shape}")
+                return np.array(data[index], dtype=self.dtype)
 
 
 class MrcReader(Reader):
@@ -136,14 +133,14 @@ class MrcReader(Reader):
             raise ReaderError(path, "not an MRC file (header has no valid mode and dimensions)")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                with mrcfile.open(str(path), header_only=True, permissive=True) as mrc:
-                    header = mrc.header.copy()
-                    voxel = mrc.voxel_size.copy()
-                    shape = tuple(int(n) for n in mrcfile.utils.data_shape_from_header(header))
-                    dtype = mrcfile.utils.data_dtype_from_header(header)
-            except Exception as exc:
-                raise ReaderError(path, f"invalid MRC header: {exc}") from exc
+            with (
+                reader_errors(path, "invalid MRC header"),
+                mrcfile.open(str(path), header_only=True, permissive=True) as mrc,
+            ):
+                header = mrc.header.copy()
+                voxel = mrc.voxel_size.copy()
+                shape = tuple(int(n) for n in mrcfile.utils.data_shape_from_header(header))
+                dtype = mrcfile.utils.data_dtype_from_header(header)
         notes = [str(w.message) for w in caught]
         nbytes = int(np.prod(shape)) * dtype.itemsize
         start = HEADER_SIZE + int(header.nsymbt)

@@ -37,6 +37,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 from .hdf5 import SMALL_BYTES, hdf5_signature_offset
@@ -77,12 +78,10 @@ class VariableBlocks:
         self.shape, self.dtype, self.ndim = variable.shape, variable.dtype, variable.ndim
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        try:
+        with reader_errors(
+            self.path, f"cannot read variable {self.name!r} (truncated or corrupt?)"
+        ):
             return np.asarray(self.variable[key].values)
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read variable {self.name!r} (truncated or corrupt?): {exc}"
-            ) from exc
 
 
 def dataset_info(ds: xr.Dataset, path: Path, *, meta: dict[str, Any] | None = None) -> XrPlan:
@@ -263,10 +262,9 @@ class NetCDFReader(Reader):
         else:
             raise ReaderError(path, "not a NetCDF file (no CDF or HDF5 signature)")
         fmt = NETCDF3_MAGIC.get(head, "NetCDF4")
-        try:
-            ds = xr.open_dataset(path, engine=engine, chunks=None, cache=False, **options)
-        except ImportError as exc:
-            raise ReaderError(path, f"{fmt} needs the {engine!r} package: {exc}") from exc
-        except Exception as exc:
-            raise ReaderError(path, f"truncated or corrupt {fmt} file: {exc}") from exc
+        with reader_errors(path, f"truncated or corrupt {fmt} file"):
+            try:
+                ds = xr.open_dataset(path, engine=engine, chunks=None, cache=False, **options)
+            except ImportError as exc:
+                raise ReaderError(path, f"{fmt} needs the {engine!r} package: {exc}") from exc
         return ds, fmt

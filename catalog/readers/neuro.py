@@ -40,6 +40,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     strip_suffix,
 )
 from .nifti import f32, voxel_geometry
@@ -104,16 +105,10 @@ class NibabelBlocks:
 
     def __getitem__(self, index: Any) -> np.ndarray:
         index = index if isinstance(index, tuple) else (index,)
-        try:
+        failed = f"cannot read {self.reader.format_name} pixel data (truncated or corrupt?)"
+        with reader_errors(self.path, failed):
             block = self.reader.read_block(self.path, self.files, index)
             return np.asarray(block).astype(self.dtype, copy=False)
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(
-                self.path,
-                f"cannot read {self.reader.format_name} pixel data (truncated or corrupt?): {exc}",
-            ) from exc
 
 
 class NibabelReader(Reader):
@@ -184,20 +179,13 @@ class NibabelReader(Reader):
             problem = sidecar_problem(path, f, source.files, "data file")
             if problem:
                 raise ReaderError(path, problem)
-        try:
+        with reader_errors(path, f"invalid or truncated {self.format_name} file", with_type=True):
             facts = self.facts(path, files)
             if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:
                 raise ReaderError(path, f"unsupported {self.format_name} dimensions {facts.shape}")
             _check_extent(facts)
             corner = tuple(slice(0, 1) for _ in facts.shape)
             dtype = np.asarray(self.read_block(path, facts.files, corner)).dtype
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(
-                path,
-                f"invalid or truncated {self.format_name} file: {type(exc).__name__}: {exc}",
-            ) from exc
         spacing, units, origin = voxel_geometry(facts.affine, facts.axes, facts.zooms, facts.unit)
         meta = {"format": self.format_name, **facts.meta}
         if "t" in facts.axes and facts.time_unit:

@@ -30,6 +30,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 
@@ -121,15 +122,11 @@ class NiftiBlocks:
     def __getitem__(self, index: Any) -> np.ndarray:
         import nibabel as nib
 
-        try:
+        with reader_errors(self.path, "cannot read NIfTI pixel data (truncated or corrupt?)"):
             proxy = nib.load(str(self.path)).dataobj
             index = index if isinstance(index, tuple) else (index,)
             extra = (0,) * (len(proxy.shape) - self.ndim)  # trailing dims of size 1
             return np.asarray(proxy[(*index, *extra)]).astype(self.dtype, copy=False)
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read NIfTI pixel data (truncated or corrupt?): {exc}"
-            ) from exc
 
 
 class NiftiReader(Reader):
@@ -193,16 +190,10 @@ class NiftiReader(Reader):
         version = nifti_version(header_bytes(path))
         if version is None:
             raise ReaderError(path, "not a NIfTI file (no n+1/ni1/n+2 magic in the header)")
-        try:
+        with reader_errors(path, "invalid or truncated NIfTI header"):
             img = nib.load(str(path))
-        except Exception as exc:
-            raise ReaderError(path, f"invalid or truncated NIfTI header: {exc}") from exc
-        try:
+        with reader_errors(path, "invalid NIfTI header", with_type=True):
             return self._build(path, img, version, files)
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"invalid NIfTI header: {type(exc).__name__}: {exc}") from exc
 
     def _build(
         self, path: Path, img: Any, version: int, files: Sequence[Any] = ()

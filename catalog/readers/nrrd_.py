@@ -7,15 +7,15 @@ dask chunks (the data starts after the header's blank line, plus ``line skip`` a
 sizes are listed fastest first, so the C-order array is ``(z, y, x)``; ``kinds`` and
 ``space directions`` say which axes are spatial, which are time or channels.
 
-A detached data file is read only when it is one of the dataset's files, as for
-MetaImage (:func:`~catalog.readers.metaimage.check_data_files`): ``data file:
+Detached headers (lists and file patterns of data files, the memmap block reader, the
+confinement of data files) share :mod:`~catalog.readers.detached` with MetaImage: a
+data file is read only when it is one of the dataset's files, so ``data file:
 /etc/passwd`` or ``../x.raw`` outside the scanned folder is refused, never read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,9 +35,19 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
-from .metaimage import check_data_files, check_extent, header_members, raw_array
+from .detached import (
+    check_data_files,
+    check_extent,
+    data_files,
+    group_headers,
+    is_list,
+    listed_names,
+    raw_array,
+    read_header,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -59,7 +69,6 @@ TYPES = {
 }
 DTYPES = {name.strip(): code for code, names in TYPES.items() for name in names.split(",")}
 SPATIAL_KINDS = frozenset({"domain", "space", "none", "???"})
-_PATTERN = re.compile(r"^(?P<fmt>\S*%\S+)\s+(?P<start>-?\d+)\s+(?P<stop>-?\d+)\s+(?P<step>-?\d+)")
 
 
 def is_nrrd(path: Path) -> bool:
@@ -70,7 +79,7 @@ def read_nrrd_header(path: Path) -> tuple[dict[str, Any], int, list[str]]:
     """(header fields, byte offset of attached data, files listed after ``data file: LIST``)."""
     import nrrd
 
-    head = read_magic(path, HEADER_BYTES)
+    head = read_header(path, HEADER_BYTES, _header_complete)
     lines = head.splitlines(keepends=True)
     kept: list[bytes] = []
     listed: list[str] = []
@@ -83,10 +92,8 @@ def read_nrrd_header(path: Path) -> tuple[dict[str, Any], int, list[str]]:
             offset = pos
             break
         kept.append(line)
-        key = text.split(":", 1)[0].strip().lower()
-        if key in ("data file", "datafile") and text.split(":", 1)[1].strip().startswith("LIST"):
-            listed = [ln.decode("latin-1").strip() for ln in lines[i + 1 :]]
-            listed = [n for n in listed if n and not n.startswith("#")]
+        if _names_list(text):
+            listed = listed_names(lines[i + 1 :], comments=True)
             break
     if offset is None and len(head) == HEADER_BYTES and not listed:
         raise ValueError("header is not terminated by a blank line within 1 MB")
@@ -94,6 +101,24 @@ def read_nrrd_header(path: Path) -> tuple[dict[str, Any], int, list[str]]:
         warnings.simplefilter("ignore")
         header = dict(nrrd.read_header([ln.decode("latin-1") for ln in kept]))
     return header, offset if offset is not None else pos, listed
+
+
+def _names_list(line: str) -> bool:
+    """Whether a header line is ``data file: LIST`` (the names follow the header)."""
+    key, sep, value = line.partition(":")
+    return bool(sep) and key.strip().lower() in ("data file", "datafile") and is_list(value)
+
+
+def _header_complete(head: bytes) -> bool:
+    """Whether ``head`` holds the whole header: up to its ended blank line, and no
+    ``data file: LIST`` (the names of a list run to the end of the file)."""
+    for i, line in enumerate(head.splitlines(keepends=True)):
+        text = line.decode("latin-1").strip()
+        if i and not text:
+            return line.endswith(b"\n")
+        if _names_list(text):
+            return False
+    return False
 
 
 def _dims(header: dict[str, Any], ndim: int) -> tuple[str, list[int]]:
@@ -131,12 +156,10 @@ def _dims(header: dict[str, Any], ndim: int) -> tuple[str, list[int]]:
 def _read_all(path: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     import nrrd
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, _ = nrrd.read(path, index_order="C")
-    except Exception as exc:
-        raise ReaderError(path, f"cannot read NRRD data (truncated or corrupt?): {exc}") from exc
+    failed = "cannot read NRRD data (truncated or corrupt?)"
+    with reader_errors(path, failed), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, _ = nrrd.read(path, index_order="C")
     if data.size != int(np.prod(shape)):
         raise ReaderError(path, f"pixel data has {data.size} values, the header says {shape}")
     return data.reshape(shape).astype(dtype, copy=False)
@@ -164,24 +187,19 @@ class NrrdReader(Reader):
 
     def group(self, directory: Path, files: list[Path]) -> tuple[list[Source], list[Path]]:
         """Pair every detached header with the data file(s) it names."""
-        by_name = {p.name: p for p in files}
-        sources: list[Source] = []
-        taken: set[Path] = set()
-        for path in files:
-            if not is_nrrd(path):
-                continue
-            try:
-                header, _, listed = read_nrrd_header(path)
-                data = self._data_files(path, header, listed)
-            except Exception:
-                continue
-            if data == [Path(normal(path))]:
-                continue  # attached: a single-file dataset
-            members = header_members(path, data, by_name)
-            taken.update([path, *members])
-            name = path.name.rsplit(".", 1)[0]
-            sources.append(Source(path=path, files=(path, *members), name=name))
-        return sources, [p for p in files if p not in taken]
+        return group_headers(files, self._detached, lambda path: path.name.rsplit(".", 1)[0])
+
+    def _detached(self, path: Path) -> list[Path] | None:
+        if not is_nrrd(path):
+            return None
+        try:
+            header, _, listed = read_nrrd_header(path)
+            data = self._data_files(path, header, listed)
+        except Exception:
+            return None
+        if data == [Path(normal(path))]:
+            return None  # attached: a single-file dataset
+        return data
 
     def describe(self, source: Source) -> ImageInfo:
         return self._inspect(Path(source.path), source.files)[0]
@@ -211,28 +229,15 @@ class NrrdReader(Reader):
         spec = str(header.get("data file") or header.get("datafile") or "").strip()
         if not spec:
             return [Path(normal(path))]
-        folder = path.parent
-        if spec.startswith("LIST"):
-            names = listed
-        elif m := _PATTERN.match(spec):
-            start, stop, step = int(m["start"]), int(m["stop"]), int(m["step"]) or 1
-            stop += 1 if step > 0 else -1
-            names = [m["fmt"] % k for k in range(start, stop, step)]
-        else:
-            names = [spec]
-        return [Path(normal(folder / n)) for n in names]
+        return data_files(path, spec, listed)
 
     def _inspect(self, path: Path, files: Iterable[Any] = ()) -> tuple[ImageInfo, dict[str, Any]]:
         check_size(path)
         if not is_nrrd(path):
             raise ReaderError(path, "not a NRRD file (no NRRD000x magic)")
-        try:
+        with reader_errors(path, "invalid NRRD header", with_type=True):
             header, offset, listed = read_nrrd_header(path)
             return self._build(path, header, offset, listed, tuple(files))
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"invalid NRRD header: {type(exc).__name__}: {exc}") from exc
 
     def _build(
         self,

@@ -37,6 +37,7 @@ from .base import (
     jsonable,
     level_of,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 
@@ -122,13 +123,12 @@ def open_image(path: Path) -> PILImage.Image:
     check_size(path)
     if raster_format(path) is None:
         raise ReaderError(path, "not a PNG, JPEG, GIF or BMP image (magic bytes do not match)")
-    try:
-        with pixel_limit():
-            return Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise ReaderError(path, f"image too large to decode safely: {exc}") from exc
-    except Exception as exc:
-        raise ReaderError(path, f"corrupt or truncated image header: {exc}") from exc
+    with reader_errors(path, "corrupt or truncated image header"):
+        try:
+            with pixel_limit():
+                return Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ReaderError(path, f"image too large to decode safely: {exc}") from exc
 
 
 def png_header(path: Path) -> tuple[int, int]:
@@ -139,7 +139,7 @@ def png_header(path: Path) -> tuple[int, int]:
 
 def decode(path: Path, decoder: str) -> np.ndarray:
     """All pixels of ``path`` in file order (``y, x[, c]``), native byte order."""
-    try:
+    with reader_errors(path, "cannot decode pixels (truncated or corrupt?)"):
         if decoder == "libpng":
             import imagecodecs
 
@@ -150,10 +150,6 @@ def decode(path: Path, decoder: str) -> np.ndarray:
             with open_image(path) as img:  # the size check happens in open only
                 img.load()
                 data = np.asarray(img)
-    except ReaderError:
-        raise
-    except Exception as exc:
-        raise ReaderError(path, f"cannot decode pixels (truncated or corrupt?): {exc}") from exc
     return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
 
 
@@ -229,11 +225,8 @@ def inspect_image(path: Path) -> tuple[ImageInfo, str, str]:
     """Header metadata, the pixel decoder to use and the axes in file order (``yx[c]``)."""
     img = open_image(path)
     try:
-        return _describe(img, path)
-    except ReaderError:
-        raise
-    except Exception as exc:
-        raise ReaderError(path, f"unreadable image header: {type(exc).__name__}: {exc}") from exc
+        with reader_errors(path, "unreadable image header", with_type=True):
+            return _describe(img, path)
     finally:
         img.close()
 

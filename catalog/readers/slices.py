@@ -22,7 +22,16 @@ import numpy as np
 from ..confine import folder_files
 from ..errors import ReaderError
 from .arrays import check_size, dask_name, lazy_array
-from .base import ImageInfo, Reader, Source, build_dataarray, jsonable, level_of, spacing_entry
+from .base import (
+    ImageInfo,
+    Reader,
+    Source,
+    build_dataarray,
+    jsonable,
+    level_of,
+    reader_errors,
+    spacing_entry,
+)
 from .raster import decode, inspect_image, raster_format
 from .tiff import TiffReader, is_tiff, tifffile_messages
 
@@ -137,11 +146,8 @@ class SliceBlocks:
         if self.decoder == "tiff":
             import tifffile
 
-            try:
-                with tifffile_messages():
-                    data = tifffile.imread(path, key=0)
-            except Exception as exc:
-                raise ReaderError(path, f"cannot read slice {k}: {exc}") from exc
+            with reader_errors(path, f"cannot read slice {k}"), tifffile_messages():
+                data = tifffile.imread(path, key=0)
         else:
             data = decode(path, self.decoder)
         if data.ndim == 3 and data.shape[1:] + data.shape[:1] == self.shape[1:]:

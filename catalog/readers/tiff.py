@@ -34,6 +34,7 @@ from .base import (
     level_of,
     map_axes,
     read_magic,
+    reader_errors,
     spacing_entry,
 )
 
@@ -84,10 +85,8 @@ def open_tiff(path: Path) -> tifffile.TiffFile:
     check_size(path)
     if not is_tiff(path):
         raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
-    try:
+    with reader_errors(path, "corrupt or truncated TIFF"):
         return tiff_file(path)
-    except Exception as exc:
-        raise ReaderError(path, f"corrupt or truncated TIFF: {exc}") from exc
 
 
 _FILE_NAME = re.compile(r'FileName\s*=\s*"([^"]*)"')
@@ -217,15 +216,9 @@ class TiffBlocks:
 
     def __getitem__(self, index: Any) -> np.ndarray:
         array = self.zarr_array()
-        try:
-            with tifffile_messages():
-                return np.asarray(array[index])
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read TIFF pixel data (truncated?): {exc}"
-            ) from exc
+        failed = "cannot read TIFF pixel data (truncated?)"
+        with reader_errors(self.path, failed), tifffile_messages():
+            return np.asarray(array[index])
 
     def __del__(self) -> None:
         tif = getattr(self, "_tif", None)
@@ -277,13 +270,8 @@ class TiffReader(Reader):
         with tifffile_messages() as messages:
             tif = open_tiff(path)
             try:
-                result = _describe(tif, path, index, messages)
-            except ReaderError:
-                raise
-            except Exception as exc:
-                raise ReaderError(
-                    path, f"invalid TIFF structure: {type(exc).__name__}: {exc}"
-                ) from exc
+                with reader_errors(path, "invalid TIFF structure", with_type=True):
+                    result = _describe(tif, path, index, messages)
             finally:
                 tif.close()
         return result

@@ -47,6 +47,7 @@ from .base import (
     info_attrs,
     jsonable,
     level_of,
+    reader_errors,
     spacing_entry,
 )
 from .netcdf import XrPlan, dataset_info, lazy_dataset
@@ -164,12 +165,9 @@ class ZarrBlocks:
         self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
 
     def __getitem__(self, index: Any) -> np.ndarray:
-        try:
+        failed = f"cannot read Zarr array {self.key or '/'!r} (corrupt chunk?)"
+        with reader_errors(self.path, failed):
             return np.asarray(self.array[index])
-        except Exception as exc:
-            raise ReaderError(
-                self.path, f"cannot read Zarr array {self.key or '/'!r} (corrupt chunk?): {exc}"
-            ) from exc
 
 
 @dataclasses.dataclass
@@ -261,21 +259,15 @@ class ZarrReader(Reader):
         if not is_zarr_store(path):
             raise ReaderError(path, f"not a Zarr store (none of {', '.join(MARKERS)} found)")
         root = _open_root(path, files)
-        try:
+        with reader_errors(path, "invalid Zarr metadata", with_type=True):
             return _inspect(root, path, files)
-        except ReaderError:
-            raise
-        except Exception as exc:
-            raise ReaderError(path, f"invalid Zarr metadata: {type(exc).__name__}: {exc}") from exc
 
 
 def _open_root(path: Path, files: Iterable[Any] = ()) -> zarr.Array | zarr.Group:
     import zarr
 
-    try:
+    with reader_errors(path, "cannot open Zarr store", with_type=True):
         return zarr.open(store=confined_store(path, files), mode="r")
-    except Exception as exc:
-        raise ReaderError(path, f"cannot open Zarr store: {type(exc).__name__}: {exc}") from exc
 
 
 def _open_xarray(path: Path, files: Iterable[Any] = ()) -> xr.Dataset:
@@ -284,17 +276,13 @@ def _open_xarray(path: Path, files: Iterable[Any] = ()) -> xr.Dataset:
     store = confined_store(path, files)
     consolidated = (path / ".zmetadata").is_file()
     if (path / "zarr.json").is_file():
-        try:
+        with reader_errors(path, "cannot read zarr.json", catch=(OSError, ValueError)):
             text = store.guard.read_bytes(path / "zarr.json")
             consolidated = bool(json.loads(text).get("consolidated_metadata"))
-        except (OSError, ValueError) as exc:
-            raise ReaderError(path, f"cannot read zarr.json: {exc}") from exc
-    try:
+    with reader_errors(path, "cannot open Zarr group with xarray"):
         return xr.open_dataset(
             store, engine="zarr", chunks=None, cache=False, consolidated=consolidated
         )
-    except Exception as exc:
-        raise ReaderError(path, f"cannot open Zarr group with xarray: {exc}") from exc
 
 
 def _lazy(array: zarr.Array, path: Path, key: str) -> Any:

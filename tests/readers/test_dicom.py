@@ -24,10 +24,9 @@ from pydicom.uid import (
 )
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.dicom import DicomReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["ct-series", "float-rescale", "multiframe", "single-slice", "rgb", "dicomdir"]
 PHI = {
@@ -138,9 +137,7 @@ def write_dicomdir(folder: Path, volumes: list[np.ndarray]) -> None:
 
 
 class TestDicomContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> DicomReader:
-        return get_reader("dicom")
+    reader_class = DicomReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

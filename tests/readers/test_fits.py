@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import dask.array as da
 import numpy as np
@@ -15,10 +16,11 @@ from astropy.io import fits
 
 from catalog import open_catalog, scan
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader, guess_reader
+from catalog.readers import Source, guess_reader
 from catalog.readers.fits import FitsBlocks, FitsReader, walk_hdus
+from catalog.testing import ReaderContract, Sample
 
-from .contract import ReaderContract, Sample, index_rows
+from .contract import index_rows
 
 ASTROPY_DATA = Path(fits.__file__).parent / "tests" / "data"
 #: shipped files with an image: (file, the HDU the reader must present)
@@ -75,9 +77,14 @@ def wcs_header(unit: str = "um", steps: tuple = (0.65, 0.65, 2.0)) -> fits.Heade
 
 
 class TestFitsContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> FitsReader:
-        return get_reader("fits")
+    reader_class = FitsReader
+    # Found by the contract's I/O spy, not fixed yet: on these files describe and open
+    # read the whole file about twice (e.g. 121,856 bytes of a 57,600-byte file).
+    expected_failures: ClassVar[dict[str, str]] = {
+        f"{test}[shipped:{name}]": "reads the whole file (pixels too) to describe it"
+        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
+        for name in ("o4sp040b0_raw.fits", "test0.fits")
+    }
 
     @pytest.fixture(
         params=["uint16", "float-wcs", "rice", "rice-int32", "gzip2-uint8", "scaled", "mef"]

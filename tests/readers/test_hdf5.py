@@ -14,11 +14,10 @@ import xarray as xr
 
 from catalog import open_catalog, scan
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.hdf5 import HDF5Reader, auto_chunks
 from catalog.scanner.thumbnail import render
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 
 def write_dxchange(path: Path, volume: np.ndarray, rng: np.random.Generator) -> None:
@@ -170,9 +169,7 @@ VARIANTS = ["dxchange", "nxtomo", "generic", "userblock"]
 
 
 class TestHDF5Contract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> HDF5Reader:
-        return get_reader("hdf5")
+    reader_class = HDF5Reader
 
     @pytest.fixture(params=VARIANTS)
     def sample(

@@ -12,10 +12,9 @@ import pytest
 import SimpleITK as sitk
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.metaimage import MetaImageReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["mha", "mha-compressed", "mhd", "mhd-compressed", "mha-vector", "mhd-2d"]
 SPACING = (0.3, 0.4, 0.6)  # x, y, z in mm
@@ -38,9 +37,7 @@ def source_of(path: Path) -> Source:
 
 
 class TestMetaImageContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> MetaImageReader:
-        return get_reader("metaimage")
+    reader_class = MetaImageReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

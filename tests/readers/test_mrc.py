@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.mrc import MrcReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["volume", "stack", "image", "int8-map", "uint16-rec", "big-endian"]
 
@@ -34,9 +33,7 @@ def write(
 
 
 class TestMrcContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> MrcReader:
-        return get_reader("mrc")
+    reader_class = MrcReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

@@ -17,8 +17,7 @@ import xarray as xr
 from catalog.errors import ReaderError
 from catalog.readers import Source, get_reader
 from catalog.readers.netcdf import NetCDFReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 
 def write_netcdf4(path: Path, volume: np.ndarray, fmt: str = "NETCDF4") -> None:
@@ -46,9 +45,7 @@ VARIANTS = ["netcdf4", "netcdf3-classic", "scipy", "xarray-h5netcdf"]
 
 
 class TestNetCDFContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> NetCDFReader:
-        return get_reader("netcdf")
+    reader_class = NetCDFReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(

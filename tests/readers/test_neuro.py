@@ -12,6 +12,7 @@ import json
 import shutil
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import dask.array as da
 import nibabel as nib
@@ -24,9 +25,10 @@ from catalog.errors import ReaderError
 from catalog.readers import Source, get_reader, guess_reader
 from catalog.readers.base import canonical_order
 from catalog.readers.minc import MINC_AXES, MincReader
-from catalog.readers.neuro import AfniReader, MghReader, ParRecReader
+from catalog.readers.neuro import AfniReader, EcatReader, MghReader, ParRecReader
+from catalog.testing import ReaderContract, Sample
 
-from .contract import ReaderContract, Sample, index_rows
+from .contract import index_rows
 
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 #: (reader, files nibabel ships, the file nibabel loads)
@@ -146,9 +148,14 @@ def write_mgh(path: Path, data_zyx: np.ndarray, zooms: tuple = (0.7, 0.8, 1.25))
 
 
 class TestMincContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> MincReader:
-        return get_reader("minc")
+    reader_class = MincReader
+    # Found by the contract's I/O spy, not fixed yet: describing a MINC2 (HDF5) file
+    # reads about twice its size (84,008 bytes of a 40,208-byte file).
+    expected_failures: ClassVar[dict[str, str]] = {
+        f"{test}[{name}]": "reads more than the file's size to describe it"
+        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
+        for name in ("minc2-4d", "minc2-4d-x-slowest", "minc2-anisotropic")
+    }
 
     @pytest.fixture(params=[k for k, v in SHIPPED.items() if v[0] == "minc"] + ["minc1-written"])
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:
@@ -163,9 +170,14 @@ class TestMincContract(ReaderContract):
 
 
 class TestMghContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> MghReader:
-        return get_reader("mgh")
+    reader_class = MghReader
+    # Found by the contract's I/O spy, not fixed yet: describing a gzipped MGH reads and
+    # inflates the whole file (the dtype comes from reading a corner voxel).
+    expected_failures: ClassVar[dict[str, str]] = {
+        f"{test}[{name}]": "inflates the whole .mgz to describe it"
+        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
+        for name in ("mgz-float-4d", "mgh.gz-int16")
+    }
 
     @pytest.fixture(params=["mgz-shipped", "mgh-uint8", "mgz-float-4d", "mgh.gz-int16"])
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:
@@ -190,9 +202,7 @@ class TestMghContract(ReaderContract):
 
 
 class TestParRecContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> ParRecReader:
-        return get_reader("parrec")
+    reader_class = ParRecReader
 
     @pytest.fixture(params=["parrec", "parrec-varscale"])
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path) -> Sample:
@@ -201,9 +211,7 @@ class TestParRecContract(ReaderContract):
 
 
 class TestAfniContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> AfniReader:
-        return get_reader("afni")
+    reader_class = AfniReader
 
     @pytest.fixture(params=["afni-gz", "afni-scaled"])
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path) -> Sample:
@@ -212,9 +220,7 @@ class TestAfniContract(ReaderContract):
 
 
 class TestEcatContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> AfniReader:
-        return get_reader("ecat")
+    reader_class = EcatReader
 
     @pytest.fixture
     def sample(self, tmp_path: Path) -> Sample:

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.nifti import NiftiReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["nii", "nii.gz", "nifti2", "pair", "timeseries", "scaled", "microns"]
 ZOOMS = (0.8, 0.9, 1.2)  # x, y, z
@@ -47,9 +46,7 @@ def source_of(path: Path) -> Source:
 
 
 class TestNiftiContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> NiftiReader:
-        return get_reader("nifti")
+    reader_class = NiftiReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

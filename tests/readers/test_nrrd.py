@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.nrrd_ import NrrdReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["raw", "gzip", "detached-raw", "detached-gzip", "vector", "plane", "big-endian"]
 DIRECTIONS = {
@@ -40,9 +39,7 @@ def source_of(path: Path) -> Source:
 
 
 class TestNrrdContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> NrrdReader:
-        return get_reader("nrrd")
+    reader_class = NrrdReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

@@ -16,10 +16,9 @@ import tifffile
 from PIL import Image, PngImagePlugin
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.raster import RasterReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["png-grey8", "png-grey16", "png-rgb", "png-rgba", "png-rgb16", "png-palette"]
 VARIANTS += ["jpeg-rgb", "jpeg-grey", "bmp-rgb", "bmp-grey", "gif-palette", "gif-animated"]
@@ -30,9 +29,7 @@ def rgb_of(volume: np.ndarray) -> np.ndarray:
 
 
 class TestRasterContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> RasterReader:
-        return get_reader("raster")
+    reader_class = RasterReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

@@ -14,10 +14,9 @@ import tifffile
 from PIL import Image
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.slices import SliceStackReader, find_slices
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["tiff", "tiff-imagej", "png16", "png-rgb", "skyscan-bmp"]
 
@@ -60,9 +59,7 @@ def stack(folder: Path) -> Source:
 
 
 class TestSlicesContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> SliceStackReader:
-        return get_reader("slices")
+    reader_class = SliceStackReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

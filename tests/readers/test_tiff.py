@@ -7,6 +7,7 @@ import datetime as dt
 import pickle
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,10 +15,9 @@ import tifffile
 from PIL import Image
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.tiff import TiffReader
-
-from .contract import ReaderContract, Sample
+from catalog.testing import ReaderContract, Sample
 
 VARIANTS = ["plain-cm", "multipage", "bigtiff-tiled", "rgb", "imagej", "ome-pyramid", "subifds"]
 
@@ -31,9 +31,16 @@ def write_pyramid(path: Path, image: np.ndarray, *, ome: bool, metadata: dict | 
 
 
 class TestTiffContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> TiffReader:
-        return get_reader("tiff")
+    reader_class = TiffReader
+    # Found by the contract's I/O spy, not fixed yet (counted with strace too): describing
+    # the OME pyramid reads 291,960 bytes of its 109,722; opening the tiled BigTIFF reads
+    # all of its 52,506 bytes twice (describe, then aszarr again to learn the chunks),
+    # through 4 KB reads that walk the IFDs lying between the tiles.
+    expected_failures: ClassVar[dict[str, str]] = {
+        "test_describe_reads_no_pixels[ome-pyramid]": "reads the file 2.7 times to describe it",
+        "test_open_reads_nothing_until_computed[ome-pyramid]": "reads the file over to open it",
+        "test_open_reads_nothing_until_computed[bigtiff-tiled]": "reads the file twice to open it",
+    }
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:

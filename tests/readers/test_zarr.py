@@ -14,10 +14,11 @@ from ome_zarr.format import FormatV04, FormatV05
 from ome_zarr.writer import write_image
 
 from catalog.errors import ReaderError
-from catalog.readers import Source, get_reader
+from catalog.readers import Source
 from catalog.readers.zarr_ import MARKERS, ZarrReader
+from catalog.testing import ReaderContract, Sample
 
-from .contract import ReaderContract, Sample, files_in
+from .contract import files_in
 
 CHANNELS = [
     {
@@ -61,9 +62,7 @@ VARIANTS = ["v2-named-array", "v3-array", "v2-group", "v3-named-group", "ome-0.4
 
 
 class TestZarrContract(ReaderContract):
-    @pytest.fixture
-    def reader(self) -> ZarrReader:
-        return get_reader("zarr")
+    reader_class = ZarrReader
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:
