@@ -500,7 +500,7 @@ class DuckDBCatalog(Catalog):
 
     def unique(self, field: str) -> list[Any]:
         """The distinct values of ``field`` in the selection, sorted (no ``None``)."""
-        return list(self.facets(field, limit=None)[field])  # type: ignore[arg-type]
+        return list(self.facets(field, limit=None)[field])
 
     def facets(self, *fields: str, limit: int | None = 50) -> dict[str, dict[Any, int]]:
         """``{field: {value: count}}`` for the selection, most common first.
@@ -583,7 +583,7 @@ class DuckDBCatalog(Catalog):
         where, params = self._where()
         with self._connect() as con:
             sql = f"SELECT min({t.sql}), max({t.sql}) FROM datasets d WHERE {where}"
-            lo, hi = con.execute(sql, params).fetchone()  # type: ignore[misc]
+            lo, hi = con.execute(sql, params).fetchone()
         if t.kind == PATH:
             lo, hi = (v if v is None else from_db(v) for v in (lo, hi))
         return lo, hi
