@@ -7,8 +7,8 @@ Every file is written under a temporary name and renamed into place.
 from __future__ import annotations
 
 import contextlib
-import functools
 import datetime as dt
+import functools
 import json
 import os
 import shutil
