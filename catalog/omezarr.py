@@ -362,7 +362,9 @@ def multiscales(
 # -- writing with ome-zarr-py ---------------------------------------------------------
 
 
-def save_scale_factors(sizes: Mapping[str, int], *, tile: int = 256, most: int = 5) -> list:
+def save_scale_factors(
+    sizes: Mapping[str, int], *, tile: int = 256, most: int = 5
+) -> list[dict[str, int]]:
     """``cat.save``'s levels: halve y, x (and z while it keeps 16 planes) until the
     largest plane fits ``tile``, at most ``most`` levels beyond level 0.
 
@@ -371,7 +373,7 @@ def save_scale_factors(sizes: Mapping[str, int], *, tile: int = 256, most: int =
     """
     spatial = [d for d in _SPATIAL if d in sizes]
     big = max(sizes[d] for d in ("y", "x"))
-    factors = []
+    factors: list[dict[str, int]] = []
     f = 2
     while big // f >= tile and len(factors) < most:
         factors.append({d: f for d in spatial if d != "z" or sizes["z"] // f >= 16})

@@ -29,7 +29,9 @@ def _clean_tags(tags: Iterable[str], *, removing: bool = False) -> list[str]:
     return out
 
 
-def _within(index: str | os.PathLike[str], con: Connection) -> Any:
+def _within(
+    index: str | os.PathLike[str], con: Connection | None
+) -> contextlib.AbstractContextManager[Connection]:
     """A transaction of its own, or the caller's connection when it gives one."""
     return transaction(index) if con is None else contextlib.nullcontext(con)
 

@@ -7,6 +7,7 @@ so a catalogue of a million datasets opens in milliseconds and holds no rows.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import hashlib
@@ -110,7 +111,7 @@ class DuckDBCatalog(Catalog):
         """The index file this catalogue reads."""
         return self._index
 
-    def _connect(self, read_only: bool = True) -> Any:
+    def _connect(self, read_only: bool = True) -> contextlib.AbstractContextManager[Connection]:
         return connect(self._index, read_only=read_only)
 
     def _where(self) -> tuple[str, list[Any]]:
@@ -500,7 +501,7 @@ class DuckDBCatalog(Catalog):
 
     def unique(self, field: str) -> list[Any]:
         """The distinct values of ``field`` in the selection, sorted (no ``None``)."""
-        return list(self.facets(field, limit=None)[field])  # type: ignore[arg-type]
+        return list(self.facets(field, limit=None)[field])
 
     def facets(self, *fields: str, limit: int | None = 50) -> dict[str, dict[Any, int]]:
         """``{field: {value: count}}`` for the selection, most common first.
@@ -583,7 +584,9 @@ class DuckDBCatalog(Catalog):
         where, params = self._where()
         with self._connect() as con:
             sql = f"SELECT min({t.sql}), max({t.sql}) FROM datasets d WHERE {where}"
-            lo, hi = con.execute(sql, params).fetchone()  # type: ignore[misc]
+            bounds = con.execute(sql, params).fetchone()
+        assert bounds is not None  # an aggregate without GROUP BY returns exactly one row
+        lo, hi = bounds
         if t.kind == PATH:
             lo, hi = (v if v is None else from_db(v) for v in (lo, hi))
         return lo, hi

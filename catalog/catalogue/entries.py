@@ -183,5 +183,5 @@ class LazyAliases(Mapping):
 class LazyEntries(LazyAliases):
     """``id -> ReaderDescription``, each built when asked for."""
 
-    def __getitem__(self, key: str) -> ReaderDescription:  # type: ignore[override]
+    def __getitem__(self, key: str) -> ReaderDescription:
         return self._cat.entry(key)

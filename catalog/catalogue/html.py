@@ -41,7 +41,9 @@ def catalogue_html(cat: DuckDBCatalog) -> str:
     total = len(cat)
     where, params = cat._where()
     with cat._connect() as con:
-        size = con.execute(f"SELECT sum(size) FROM datasets d WHERE {where}", params).fetchone()[0]
+        summed = con.execute(f"SELECT sum(size) FROM datasets d WHERE {where}", params).fetchone()
+        assert summed is not None  # an aggregate without GROUP BY returns exactly one row
+        size = summed[0]
         rows = con.execute(
             f"SELECT id, name, modality, shape, thumbnail FROM datasets d WHERE {where} "
             f"ORDER BY {cat._order_sql()} LIMIT {THUMBNAILS}",

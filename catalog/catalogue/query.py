@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,7 +91,7 @@ class Text(Query):
     stamp: tuple | None = None
     nums: tuple[int, ...] | None = None
 
-    def resolve(self, con: Connection, index: Any) -> Text:
+    def resolve(self, con: Connection, index: str | os.PathLike[str]) -> Text:
         """This query with its word candidates looked up now (a constant list scans
         far faster than a join); unchanged when there are too many to be worth it."""
         pieces = [w for t in self.terms if not _negative(t) for w in words(to_db(t))]
@@ -98,15 +99,16 @@ class Text(Query):
             return self
         snap = listing.current(index)
         rows = snap.word_rows(pieces) if snap is not None else None
-        if rows is not None:  # the snapshot's word index (same answer, no DuckDB)
+        # the snapshot's word index (same answer, no DuckDB)
+        if snap is not None and rows is not None:
             if len(rows) > MAX_RESOLVED:
                 return self
             return dataclasses.replace(
                 self, index=str(Path(index)), stamp=snap.stamp, nums=tuple(snap.num[rows].tolist())
             )
         sub, params = _pieces_sql(pieces)
-        rows = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])
-        nums = np.sort(rows.fetchnumpy()["num"])
+        found = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])
+        nums = np.sort(found.fetchnumpy()["num"])
         if len(nums) > MAX_RESOLVED:
             return self
         path = Path(index)
@@ -161,7 +163,8 @@ def _pieces_sql(pieces: Sequence[str]) -> SQL:
 
 def _term_sql(text: str, lookup: bool = True) -> SQL:
     pieces = words(text)
-    conds, params = [], []
+    conds: list[str] = []
+    params: list[Any] = []
     if pieces and lookup:
         sub, params = _pieces_sql(pieces)
         conds.append(f"d.num IN ({sub})")

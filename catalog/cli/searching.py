@@ -99,9 +99,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     cat = open_catalog(args.index, files=True)
     meta = cat[args.id].metadata
     with connect(cat.index, read_only=True) as con:
-        meta["files"] = con.execute(
+        n_files = con.execute(
             "SELECT count(*) FROM files WHERE dataset_id = ?", [args.id]
-        ).fetchone()[0]
+        ).fetchone()
+        assert n_files is not None  # an aggregate without GROUP BY returns exactly one row
+        meta["files"] = n_files[0]
         meta["lineage"] = [
             dict(zip(("parent", "child", "step", "params", "user", "time"), r))
             for r in con.execute(

@@ -187,7 +187,11 @@ def organization_entity(text: str | None) -> dict[str, Any]:
 
 
 def _person(user: str | None, affiliation: str | None = None) -> dict[str, Any]:
-    person = {"@id": f"#person-{user or 'unknown'}", "@type": "Person", "name": user or "unknown"}
+    person: dict[str, Any] = {
+        "@id": f"#person-{user or 'unknown'}",
+        "@type": "Person",
+        "name": user or "unknown",
+    }
     if affiliation:
         person["affiliation"] = {"@id": affiliation}
     return person
@@ -283,7 +287,8 @@ def ro_crate(
         )
     actions, instruments = [], {}
     for k, link in enumerate(lineage):
-        who = link.get("user")
+        # a step of no known user is the one "#person-unknown" entity, not a second one
+        who = link.get("user") or "unknown"
         people.setdefault(who, _person(who))
         step = link.get("step") or "derived"
         inst = f"#step-{re.sub(r'[^A-Za-z0-9._-]+', '_', step)}"

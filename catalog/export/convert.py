@@ -298,7 +298,7 @@ class _Tap:
         if block.dtype.kind in "fc" and np.isnan(block).any():
             block = np.where(np.isnan(block), np.nan, block).astype(block.dtype)
         raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1)
-        return block.dtype.str.encode() + blake3.blake3(raw).digest()
+        return block.dtype.str.encode() + blake3.blake3(raw.data).digest()
 
     def sent_now(self, digests: dict[tuple, bytes]) -> None:
         with self._lock:

@@ -39,10 +39,11 @@ def write_tag_files(
     and notes in it), so it is a tag file that no manifest lists: what it held when
     exported is fixed in ``datasets.parquet`` and ``catalog.yaml``, which are listed."""
     title = f"voxcat export of {len(exported)} datasets"
+    stamp = when.isoformat(timespec="seconds")
     meta = {
         "title": title,
         "exported_by": user,
-        "exported": when.isoformat(timespec="seconds"),
+        "exported": stamp,
         "source_index": display(sel.index),
         "query": query,
         "mode": mode,
@@ -52,7 +53,7 @@ def write_tag_files(
     }
     package.write_catalog(dest / "catalog.yaml", entries, meta)
     thumbs = package.copy_thumbnails(sel, dest)
-    settings = {"license": lic, "exported_from": display(sel.index), "exported": meta["exported"]}
+    settings = {"license": lic, "exported_from": display(sel.index), "exported": stamp}
     package.write_index(sel, dest, exported, thumbs, settings)
     package.write_parquet(dest, exported)
     package.write_lineage(dest, sel)

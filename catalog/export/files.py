@@ -32,6 +32,7 @@ import concurrent.futures as cf
 import contextlib
 import errno
 import hashlib
+import io
 import itertools
 import json
 import mmap
@@ -39,7 +40,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import blake3
 
@@ -173,7 +174,7 @@ def _block(size: int) -> int:
 
 
 def _pump(
-    fi: BinaryIO, out: _Output | None, progress: Progress | None, size: int
+    fi: io.RawIOBase | io.BufferedIOBase, out: _Output | None, progress: Progress | None, size: int
 ) -> tuple[str, str, int]:
     """Read the first ``size`` bytes of ``fi`` (fewer if it ends sooner; a file that
     grows is not followed) once; every block read is handed to three threads at once:
@@ -181,7 +182,10 @@ def _pump(
     Returns ``(sha256 hex, "b3:" + blake3 hex, bytes read)``."""
     block = _block(size)
     sha, b3 = hashlib.sha256(), blake3.blake3()
-    workers = [(_thread("sha256"), sha.update), (_thread("b3"), b3.update)]
+    workers: list[tuple[cf.ThreadPoolExecutor, Callable[[memoryview], object]]] = [
+        (_thread("sha256"), sha.update),
+        (_thread("b3"), b3.update),
+    ]
     if out is not None:
         workers.append((_thread("write"), out.write))
     bufs = _buffers()

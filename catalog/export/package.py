@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -27,7 +28,7 @@ from .select import Selection
 INDEX_NAME = "voxcat.duckdb"
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def _atomic(path: Path, write: Callable[[Path], object]) -> Path:
     tmp = path.with_name(path.name + TMP)
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -91,7 +92,7 @@ def copy_thumbnails(sel: Selection, dest: Path) -> dict[str, str]:
         folder.mkdir(exist_ok=True)
         index_cache.mkdir(parents=True, exist_ok=True)
         target = folder / f"{ident}.png"
-        _atomic(target, lambda t, s=src: shutil.copyfile(s, t))
+        _atomic(target, functools.partial(shutil.copyfile, src))
         cached = index_cache / target.name
         with contextlib.suppress(FileNotFoundError):
             cached.unlink()

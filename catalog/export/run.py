@@ -667,7 +667,9 @@ def _audit(
     skipped: dict[str, dict[str, str]],
 ) -> bool:
     detail = {"dest": str(dest), "mode": mode}
-    entries = [("export", i, {**detail, "how": e["how"]}) for i, e in exported.items()]
+    entries: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("export", i, {**detail, "how": e["how"]}) for i, e in exported.items()
+    ]
     entries += [("export.skipped", i, {**detail, "cause": p["cause"]}) for i, p in skipped.items()]
     summary = {**detail, "datasets": len(exported), "license": lic, "skipped": len(skipped)}
     entries.append(("export", None, summary))

@@ -34,7 +34,8 @@ Connection = duckdb.DuckDBPyConnection
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
 #: how often a blocked opener looks at the lock table (s)
 POLL = 0.003
-CONFIG: dict[str, str] = {}
+#: DuckDB settings every connection opens with (the value types ``duckdb.connect`` takes)
+CONFIG: dict[str, str | bool | int | float | list[str]] = {}
 _LOCK_WORDS = ("lock", "conflicting", "being used by another process")
 #: how a full disk shows in errors: ``ENOSPC``/``EDQUOT`` from Python, their text from
 #: DuckDB (``Could not write file "lab.duckdb.wal": No space left on device``)

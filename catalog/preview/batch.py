@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import CatalogError, PreviewCancelled
 from ..index import connect, resolve_index, transaction
+from ..index.writer import AuditEntry
 from ..paths import display
 from ..tempfiles import remove_stale
 from .dataset import load_ref
@@ -145,7 +146,7 @@ def build_previews(
     counts["not needed"] = small
     built: list[tuple[str, Path, float]] = []
     failed: list[tuple[str, str]] = []
-    records: list[tuple[str, str, dict[str, Any]]] = []
+    records: list[AuditEntry] = []
     cat = open_catalog(path)
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", bool)())

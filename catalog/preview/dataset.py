@@ -132,7 +132,7 @@ def view_coords(da: xr.DataArray) -> dict[str, dict[str, Any]]:
         if coord is None:
             continue
         unit = coord.attrs.get("units")
-        if d in "zyx" and unit not in (None, "index"):
+        if d in ("z", "y", "x") and unit not in (None, "index"):
             values = np.asarray(coord.values, dtype=float)
             step = float(values[1] - values[0]) if values.size > 1 else 1.0
             out[str(d)] = {"origin": float(values[0]), "step": step, "units": str(unit)}

@@ -126,7 +126,7 @@ def chunk_spans(k: int | slice, chunk: int) -> list[tuple[int, slice, slice]]:
     if isinstance(k, int):
         return [(k // chunk, slice(0, 1), slice(k % chunk, k % chunk + 1, 1))]
     start, stop, step = k.start, k.stop, k.step
-    spans = []
+    spans: list[tuple[int, slice, slice]] = []
     if stop <= start:
         return spans
     for b in range(start // chunk, (stop - 1) // chunk + 1):
@@ -380,7 +380,9 @@ class DecodedChunksLevel(Level):
 
     def _layer(self, key: Key, axis: int) -> np.ndarray:
         """Layer ``key[axis]`` of the plane ``key``, from a cached block of layers."""
-        i, chunk = int(key[axis]), self.stored_chunks[axis]
+        layer = key[axis]
+        assert isinstance(layer, int)  # _read_stored: the one axis with an integer key
+        i, chunk = int(layer), self.stored_chunks[axis]
         layer_bytes = math.prod(key_len(k) for k in key) * self.dtype.itemsize
         depth = LAYERS.depth(chunk, layer_bytes)
         if depth <= 1:

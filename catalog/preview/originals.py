@@ -134,6 +134,8 @@ class TiffTiledLevel(Level):
     @classmethod
     def open(cls, ref: DatasetRef) -> TiffTiledLevel | None:
         """The level when the dataset is one tiled, single-sample 2-D TIFF page."""
+        import tifffile
+
         from ..readers.tiff import tiff_file
 
         path = ref.source.path
@@ -143,6 +145,9 @@ class TiffTiledLevel(Level):
             tif = tiff_file(path)
             series = tif.series[index]
             page = series.pages[0]
+            if not isinstance(page, tifffile.TiffPage):  # a frame (or none): no tile facts
+                tif.close()
+                return None
             usable = (
                 len(series.pages) == 1
                 and page.is_tiled

@@ -304,8 +304,8 @@ class Slicer:
             # a preview level's pixel is the mean of f level-0 pixels: it sits at their
             # centre; a dataset's own levels keep the position its reader gives them
             if self.source == "pyramid":
-                start, step = self._placement(k, d, f[i])
-                pos = start + idx * step
+                origin, step = self._placement(k, d, f[i])
+                pos = origin + idx * step
             else:
                 pos = (idx + 0.5) * f[i] - 0.5
             coords[d] = self._coord(d, pos)

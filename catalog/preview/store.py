@@ -245,15 +245,30 @@ def _build(
             [1 if a == b else 2 for a, b in zip(shapes[k - 1], shapes[k])]
             for k in range(1, len(shapes))
         ]
-        opts = {"budget": block_bytes, "step": step}
         ones = (1,) * len(axes)
         # level 0 from the files, and the levels that follow from its blocks in memory
-        k = write_level(src, arrays[0], ones, labels, derived=list(zip(arrays[1:], steps)), **opts)
+        k = write_level(
+            src,
+            arrays[0],
+            ones,
+            labels,
+            derived=list(zip(arrays[1:], steps)),
+            budget=block_bytes,
+            step=step,
+        )
         pause("preview.level")
         while k < len(shapes) - 1:  # blocks too thin to halve further: read level k back
             prev = open_zarr_level(tmp / str(k))
             derived = list(zip(arrays[k + 2 :], steps[k + 1 :]))
-            k += 1 + write_level(prev, arrays[k + 1], steps[k], labels, derived=derived, **opts)
+            k += 1 + write_level(
+                prev,
+                arrays[k + 1],
+                steps[k],
+                labels,
+                derived=derived,
+                budget=block_bytes,
+                step=step,
+            )
         group.attrs.update(
             {
                 "multiscales": ome_multiscales(

@@ -40,7 +40,7 @@ from ..index.store import (
     now,
     path_exists,
 )
-from ..index.writer import DatasetWriter
+from ..index.writer import AuditEntry, DatasetWriter
 from ..paths import display, from_db, storable, to_db
 from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from ..readers import load_readers
@@ -345,9 +345,13 @@ class _Writer:
         # 2. the others are new: ids from their path and checksum
         new = [k for k, i in enumerate(idents) if i is None]
         assigned = out.new_ids([(paths[k], batch[k].checksum) for k in new], taken)
-        for k, ident in zip(new, assigned):
-            idents[k] = ident
-        rows, files, metas, audit, issues = [], [], [], [], []
+        for k, fresh in zip(new, assigned):
+            idents[k] = fresh
+        rows: list[dict[str, Any]] = []
+        files: list[dict[str, Any]] = []
+        metas: list[dict[str, Any]] = []
+        audit: list[AuditEntry] = []
+        issues: list[tuple[str, str, str | None]] = []
         for res, db_path, ident, old, source in zip(
             batch, paths, idents, olds, (moved.get(k) for k in range(len(batch)))
         ):
@@ -451,7 +455,9 @@ def _start(
                 "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [key, pattern],
             )
-        scan_id = con.execute("SELECT nextval('scan_seq')").fetchone()[0]
+        seq = con.execute("SELECT nextval('scan_seq')").fetchone()
+        assert seq is not None  # a SELECT without FROM returns exactly one row
+        scan_id = seq[0]
         con.execute(
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
             [scan_id, to_db(root), current_user(), host, os.getpid(), now()],
@@ -897,11 +903,13 @@ def _finish(
         )
         append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
     _record_issues(con, scan_id, walk_issues)
-    counts["datasets"], counts["files"] = con.execute(
+    kinds = con.execute(
         "SELECT count(*) FILTER (kind <> 'file'), count(*) FILTER (kind = 'file') "
         "FROM datasets WHERE scan_id = ? AND status <> 'missing'",
         [scan_id],
     ).fetchone()
+    assert kinds is not None  # an aggregate without GROUP BY returns exactly one row
+    counts["datasets"], counts["files"] = kinds
     written = sum(counts[k] for k in ("added", "changed", "moved", "failed"))
     if written >= REBUILD_ABOVE:  # many appended terms: sort them again for lookups
         rebuild_terms(con)

@@ -50,7 +50,9 @@ def record_path(con: Connection, index: Path, res: Result) -> str:
     """Write ``res`` as a finished scan of its path with ``con`` (inside the caller's
     transaction); returns the dataset id."""
     root = res.candidate.source.path
-    scan_id = con.execute("SELECT nextval('scan_seq')").fetchone()[0]
+    seq = con.execute("SELECT nextval('scan_seq')").fetchone()
+    assert seq is not None  # a SELECT without FROM returns exactly one row
+    scan_id = seq[0]
     con.execute(
         "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
         [scan_id, to_db(root), current_user(), socket.gethostname(), os.getpid(), now()],

@@ -97,7 +97,7 @@ class Bounds:
             folder = os.path.dirname(folder)
         if follow_links is True:
             return cls(folder, None)
-        extra = () if follow_links is False else tuple(follow_links)  # type: ignore[arg-type]
+        extra = () if follow_links is False else tuple(follow_links)
         targets = (os.path.realpath(folder), *(os.path.realpath(normal(f)) for f in extra))
         return cls(folder, targets)
 

@@ -151,12 +151,15 @@ class ReaderContract:
     def test_groups_its_files(self, reader: Reader, sample: Sample) -> None:
         """The scanner, given only this reader, finds the sample as one dataset made of
         exactly its files, and puts none of them in another dataset."""
-        from ..scanner.walk import walk
+        from ..scanner.walk import Candidate, walk
 
         path = Path(sample.source.path)
         root = path if path.is_dir() else path.parent
         issues: list[tuple[str, str, str]] = []
-        found = list(walk(root, [reader], issue=lambda *a: issues.append(a)))
+        found: list[Candidate] = []
+        for c in walk(root, [reader], issue=lambda *a: issues.append(a)):
+            assert isinstance(c, Candidate), "a walk without a known tree found a known one"
+            found.append(c)
         mine = {f: c for c in found for f in dataset_files(c.source)}
         want = dataset_files(sample.source)
         assert want, "the sample has no files"
@@ -217,7 +220,7 @@ class ReaderContract:
         if arr is None:
             return
         assert isinstance(arr.data, da.Array), "open() must return dask-backed data"
-        assert "".join(arr.dims) == sample.axes
+        assert "".join(str(d) for d in arr.dims) == sample.axes
         if sample.expected is not None:
             np.testing.assert_array_equal(arr.values, sample.expected)
         for axis, metres in sample.spacing.items():

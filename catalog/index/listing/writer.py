@@ -134,4 +134,6 @@ def count_rows(index: str | os.PathLike[str]) -> int:
     from ..connection import connect
 
     with connect(index, read_only=True, cached=False) as con:
-        return con.execute("SELECT count(*) FROM datasets").fetchone()[0]
+        row = con.execute("SELECT count(*) FROM datasets").fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
+    return row[0]
