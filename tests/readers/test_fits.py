@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import warnings
 from pathlib import Path
-from typing import ClassVar
 
 import dask.array as da
 import numpy as np
@@ -78,13 +77,6 @@ def wcs_header(unit: str = "um", steps: tuple = (0.65, 0.65, 2.0)) -> fits.Heade
 
 class TestFitsContract(ReaderContract):
     reader_class = FitsReader
-    # Found by the contract's I/O spy, not fixed yet: on these files describe and open
-    # read the whole file about twice (e.g. 121,856 bytes of a 57,600-byte file).
-    expected_failures: ClassVar[dict[str, str]] = {
-        f"{test}[shipped:{name}]": "reads the whole file (pixels too) to describe it"
-        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
-        for name in ("o4sp040b0_raw.fits", "test0.fits")
-    }
 
     @pytest.fixture(
         params=["uint16", "float-wcs", "rice", "rice-int32", "gzip2-uint8", "scaled", "mef"]
