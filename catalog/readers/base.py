@@ -271,7 +271,7 @@ def reader_errors(
         raise
     except catch as exc:
         cause = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
-        raise ReaderError(path, f"{what}: {cause}") from exc
+        raise ReaderError(os.fspath(path), f"{what}: {cause}") from exc
 
 
 def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:

@@ -207,8 +207,8 @@ class MincReader(NibabelReader):
         else:
             version = 2
             image = handle["minc-2.0/image/0/image"]
-            dims = as_text(image.attrs.get("dimorder", b"")) or ""
-            dims = dims.split(",")[: len(shape)] if dims else []
+            order = as_text(image.attrs.get("dimorder", b"")) or ""
+            dims = order.split(",")[: len(shape)] if order else []
             group = handle["minc-2.0/dimensions"]
             dim_attrs = {d: _h5_attrs(group[d]) for d in dims if d in group}
             info_group = handle.get("minc-2.0/info")

@@ -494,10 +494,11 @@ def _ome(xml: str | None, index: int, axes: str, messages: list[str]) -> dict[st
     if desc is not None and desc.text:
         meta["description"] = desc.text.strip()[:4000]
     instrument = _instrument(root, image, meta)
-    annotations = {}
+    annotations: dict[str, str] = {}
     for ann in root.iter():
-        if _local(ann.tag) == "M" and ann.get("K"):
-            annotations[ann.get("K")] = (ann.text or "").strip()
+        label = ann.get("K")
+        if _local(ann.tag) == "M" and label:
+            annotations[label] = (ann.text or "").strip()
     if annotations:
         meta["annotations"] = annotations
     modality = next((v for k, v in annotations.items() if k.lower() == "modality" and v), "LM")
