@@ -539,7 +539,7 @@ def _ebsd(f: h5py.File, datasets: dict[str, Any], groups: list[str], facts: _Fac
     for field, keys in EBSD_HEADER.items():
         found = next((header[k] for k in keys if k in header), None)
         value = _small_value(datasets[found]) if found else None
-        if value is None:
+        if found is None or value is None:
             continue
         value = as_text(value) if isinstance(value, bytes | np.bytes_ | str) else value
         info[field] = jsonable(value)
