@@ -321,3 +321,35 @@ def test_scan_records_images_tables_and_damage(tmp_path: Path, volume: np.ndarra
     assert isinstance(ds["ERR"].data, da.Array)
     np.testing.assert_array_equal(ds["SCI"].values, volume)
     assert guess_reader(drive / "tb.fits") is None
+
+
+@pytest.mark.parametrize(
+    ("bitpix", "cards"),
+    [
+        (16, {}),
+        (16, {"BZERO": 32768}),
+        (32, {"BZERO": 2147483648}),
+        (8, {"BZERO": -128}),
+        (16, {"BSCALE": 0.5}),
+        (32, {"BZERO": 10.0}),
+        (16, {"BLANK": -1}),
+        (-32, {"BSCALE": 2.0, "BZERO": 1.0}),
+        (-64, {}),
+    ],
+)
+def test_image_dtype_from_the_header_is_astropys(tmp_path: Path, bitpix: int, cards: dict) -> None:
+    """describe takes an uncompressed HDU's dtype from its header, without reading a
+    pixel: the same dtype astropy's ``section`` returns for the pixels."""
+    from catalog.readers.fits import BITPIX_DTYPES, _image_dtype
+
+    raw = np.arange(12, dtype=np.dtype(BITPIX_DTYPES[bitpix]).newbyteorder(">"))
+    hdu = fits.PrimaryHDU(raw.reshape(3, 4), do_not_scale_image_data=True)
+    for key, value in cards.items():
+        hdu.header[key] = value
+    path = tmp_path / "scaled.fits"
+    hdu.writeto(path)
+    with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+        warnings.simplefilter("ignore")
+        want = np.asarray(hdul[0].section[0:1, 0:1]).dtype
+    assert _image_dtype(fits.getheader(path)) == want.newbyteorder("=")
+    assert FitsReader().describe(Source.single(path)).dtype == str(want.newbyteorder("="))
