@@ -342,7 +342,8 @@ class FitsReader(Reader):
         arrays: dict[str, tuple[int, tuple[int, ...], np.dtype, Any]] = {}
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            headers = {h.index: fits.Header.fromstring(h.raw) for h in hdus if h.raw}
+            wanted = {0, *(h.index for h in images)}  # the images and the primary
+            headers = {h.index: fits.Header.fromstring(h.raw) for h in hdus if h.index in wanted}
             for h in images:
                 if h.kind == "image":
                     dtype = _image_dtype(headers[h.index])
