@@ -4,7 +4,6 @@ error."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +16,7 @@ ROOT = Path(catalog.__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="catalog/readers is still being typed on branch wt-reads (issue 14); "
-    "remove this xfail when that branch is merged",
-)
 def test_mypy_passes(tmp_path: Path) -> None:
-    if importlib.util.find_spec("mypy") is None:
-        pytest.skip("mypy is not installed (pip install -e '.[test]')")
     if not (ROOT / "pyproject.toml").is_file():
         pytest.skip(f"{ROOT} is not a source checkout (no pyproject.toml)")
     done = subprocess.run(

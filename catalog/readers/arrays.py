@@ -139,8 +139,9 @@ def as_text(value: Any) -> str | None:
     return value.rstrip("\x00").strip() if isinstance(value, str) else None
 
 
-def lazy_array(blocks: Any, chunks: Sequence[int], name: str) -> Any:
-    """``da.from_array`` over a block reader, without touching the file to build it."""
+def lazy_array(blocks: Any, chunks: Sequence[int | tuple[int, ...]], name: str) -> Any:
+    """``da.from_array`` over a block reader, without touching the file to build it;
+    ``chunks`` per axis: a chunk size, or the sizes of its chunks."""
     import dask.array as da
 
     meta = np.empty((0,) * len(blocks.shape), dtype=blocks.dtype)

@@ -232,8 +232,15 @@ def _read_head(path: Path, n: int) -> bytes:
     from ..confine import open_binary
 
     try:
-        with open_binary(path) as fh:
-            return fh.read(n)
+        with open_binary(path, buffering=0) as fh:  # no read-ahead past the n bytes
+            chunks: list[bytes] = []
+            while n > 0:
+                chunk = fh.read(n)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                n -= len(chunk)
+            return b"".join(chunks)
     except OSError:
         return b""
 
@@ -264,7 +271,7 @@ def reader_errors(
         raise
     except catch as exc:
         cause = f"{type(exc).__name__}: {exc}" if with_type else str(exc)
-        raise ReaderError(path, f"{what}: {cause}") from exc
+        raise ReaderError(os.fspath(path), f"{what}: {cause}") from exc
 
 
 def has_suffix(path: Path, suffixes: Sequence[str]) -> bool:

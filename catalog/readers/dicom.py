@@ -92,7 +92,8 @@ DATE_TAGS = ["AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "Serie
 DATE_TAGS += ["SeriesTime", "StudyDate", "StudyTime", "ContentDate", "ContentTime"]
 ENHANCED_TAGS = ["SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"]
 #: Words in SOP class names of objects without an image (reports, plans, directories).
-NON_IMAGE = ("Directory", "SR Storage", "Presentation State", "Encapsulated", "Raw Data")
+NON_IMAGE: tuple[str, ...] = ("Directory", "SR Storage", "Presentation State", "Encapsulated")
+NON_IMAGE += ("Raw Data",)
 NON_IMAGE += ("Structure Set", "Plan Storage", "Waveform", "Key Object", "Spectroscopy")
 NON_IMAGE += ("Treatment Record", "Registration Storage")
 STORED = {(8, 0): "u1", (8, 1): "i1", (16, 0): "u2", (16, 1): "i2", (32, 0): "u4", (32, 1): "i4"}
@@ -185,6 +186,8 @@ class DicomBlocks:
         path = self.files[k]
         with reader_errors(path, f"cannot read pixel data of slice {k}"):
             ds, data = decode(path)
+            if ds is None:  # decode returns the dataset when it reads the whole file
+                raise ReaderError(path, "no DICOM dataset decoded")
             data = np.asarray(data).reshape((self.frames[k], *self.shape[1:]))
             slope, inter = rescale_of(ds)
         if (slope, inter) == (1.0, 0.0):
@@ -296,7 +299,7 @@ class DicomReader(Reader):
                 rest.append(path)
                 continue
             series.setdefault(str(ds.SeriesInstanceUID), []).append((path, ds))
-        sources = []
+        sources: list[Source] = []
         for uid, members in series.items():
             first = members[0][1]
             label = str(first.get("SeriesDescription") or "").strip()
@@ -314,7 +317,7 @@ class DicomReader(Reader):
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
         info, blocks = self._inspect(source)
         level_of(info, level, Path(source.path))
-        chunks = (blocks.frames, *blocks.shape[1:])
+        chunks: tuple[int | tuple[int, ...], ...] = (blocks.frames, *blocks.shape[1:])
         data = lazy_array(blocks, chunks, dask_name("dicom", blocks.files[0], *blocks.files))
         if "z" not in info.axes:
             data = data[0]

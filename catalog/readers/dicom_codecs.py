@@ -57,8 +57,10 @@ def decode_frame(src: bytes, runner: DecodeRunner) -> bytes:
     if syntax in JPEG:
         # the same colour space in and out: libjpeg-turbo converts nothing, and
         # pydicom applies the YBR -> RGB conversion the header asks for
-        space = {"colorspace": "RGB", "outcolorspace": "RGB"}
-        arr = imagecodecs.jpeg8_decode(src, **(space if runner.samples_per_pixel == 3 else {}))
+        if runner.samples_per_pixel == 3:
+            arr = imagecodecs.jpeg8_decode(src, colorspace="RGB", outcolorspace="RGB")
+        else:
+            arr = imagecodecs.jpeg8_decode(src)
     elif syntax in JPEG_LS:
         arr = imagecodecs.jpegls_decode(src)
     elif syntax in JPEG_2000:

@@ -76,6 +76,7 @@ class Hdu:
     data_bytes: int
     kind: str  # image | compressed | table | groups | empty
     shape: tuple[int, ...]  # numpy order (NAXISn first)
+    raw: bytes = b""  # the header's blocks as read (parsed again by astropy, not re-read)
 
     @property
     def name(self) -> str:
@@ -109,24 +110,39 @@ def _value(text: str) -> Any:
     return token
 
 
-def _read_header(fh: Any, start: int) -> tuple[dict[str, Any], int] | None:
-    """The cards of the header at ``start`` and where its data starts, ``None`` at EOF."""
+def _read_header(fh: Any, start: int) -> tuple[dict[str, Any], int, bytes] | None:
+    """The cards of the header at ``start``, where its data starts and the header's
+    bytes; ``None`` at EOF. ``fh`` should be unbuffered: only the header is read."""
     cards: dict[str, Any] = {}
+    blocks: list[bytes] = []
     fh.seek(start)
     for n in range(MAX_HEADER_BLOCKS):
-        block = fh.read(BLOCK)
+        block = _read_exactly(fh, BLOCK)
         if n == 0 and not block:
             return None
         if len(block) < BLOCK:
             raise EOFError(f"header at byte {start} is cut short (no END card)")
+        blocks.append(block)
         for i in range(0, BLOCK, CARD):
             card = block[i : i + CARD].decode("latin-1")
             key = card[:8].strip()
             if key == "END":
-                return cards, start + (n + 1) * BLOCK
+                return cards, start + (n + 1) * BLOCK, b"".join(blocks)
             if card[8:10] == "= " and key not in cards:
                 cards[key] = _value(card[10:])
     raise ValueError(f"header at byte {start} has no END card in {MAX_HEADER_BLOCKS} blocks")
+
+
+def _read_exactly(fh: Any, n: int) -> bytes:
+    """``n`` bytes (fewer at the end of the file) from a possibly unbuffered file."""
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = fh.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
 
 
 def _axes_of(cards: dict[str, Any], prefix: str) -> tuple[int, ...]:
@@ -159,7 +175,7 @@ def walk_hdus(path: Path, limit: int = MAX_HDUS) -> tuple[list[Hdu], str | None]
     size = path.stat().st_size
     hdus: list[Hdu] = []
     pos = 0
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:  # headers only: no read-ahead into pixels
         while len(hdus) < limit:
             if pos and (pos >= size or read_at(fh, pos, 9) != b"XTENSION="):
                 break  # the end, or padding and trailing bytes astropy ignores too
@@ -169,7 +185,7 @@ def walk_hdus(path: Path, limit: int = MAX_HDUS) -> tuple[list[Hdu], str | None]
                 return hdus, f"truncated or corrupt FITS header of HDU {len(hdus)}: {exc}"
             if found is None:
                 break
-            cards, data_start = found
+            cards, data_start, raw = found
             bitpix = abs(int(cards.get("BITPIX", 8) or 8))
             naxes = _axes_of(cards, "NAXIS")
             if cards.get("GROUPS") is True:
@@ -178,7 +194,7 @@ def walk_hdus(path: Path, limit: int = MAX_HDUS) -> tuple[list[Hdu], str | None]
             count = (count + int(cards.get("PCOUNT", 0) or 0)) * int(cards.get("GCOUNT", 1) or 1)
             nbytes = count * bitpix // 8 if naxes else 0
             kind, shape = _classify(len(hdus), cards)
-            hdus.append(Hdu(len(hdus), cards, data_start, nbytes, kind, shape))
+            hdus.append(Hdu(len(hdus), cards, data_start, nbytes, kind, shape, raw))
             if data_start + nbytes > size:
                 return hdus, (
                     f"truncated file: the data of HDU {len(hdus) - 1} end at byte "
@@ -190,7 +206,7 @@ def walk_hdus(path: Path, limit: int = MAX_HDUS) -> tuple[list[Hdu], str | None]
 
 def read_at(fh: Any, pos: int, n: int) -> bytes:
     fh.seek(pos)
-    return fh.read(n)
+    return _read_exactly(fh, n)
 
 
 def is_fits(path: Path) -> bool:
@@ -315,29 +331,38 @@ class FitsReader(Reader):
             return self._build(path, hdus, images)
 
     def _build(self, path: Path, hdus: list[Hdu], images: list[Hdu]) -> _Plan:
+        """The plan from the headers the walk read: astropy parses them again from those
+        bytes; it opens the file only for tile-compressed HDUs (their image header and
+        dtype come from the compression cards), reading their headers and a corner tile."""
         from astropy.io import fits
 
         names = _unique_names(images)
         caught: list[str] = []
+        first = next((h for h in images if h.index == 0), images[0])
+        arrays: dict[str, tuple[int, tuple[int, ...], np.dtype, Any]] = {}
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-                first = next((h for h in images if h.index == 0), images[0])
-                arrays: dict[str, tuple[int, tuple[int, ...], np.dtype, Any]] = {}
-                for h in images:
-                    hdu = hdul[h.index]
-                    shape = tuple(int(n) for n in hdu.shape)
-                    if shape != h.shape:
-                        raise ReaderError(path, f"HDU {h.index}: shape {shape} != {h.shape}")
-                    corner = np.asarray(hdu.section[tuple(slice(0, 1) for _ in shape)])
-                    arrays[names[h.index]] = (
-                        h.index,
-                        shape,
-                        corner.dtype.newbyteorder("="),
-                        _tiles(h),
-                    )
-                header = _cards(hdul[first.index].header)
-                primary_header = _cards(hdul[0].header) if first.index != 0 else None
+            wanted = {0, *(h.index for h in images)}  # the images and the primary
+            headers = {h.index: fits.Header.fromstring(h.raw) for h in hdus if h.index in wanted}
+            for h in images:
+                if h.kind == "image":
+                    dtype = _image_dtype(headers[h.index])
+                    arrays[names[h.index]] = (h.index, h.shape, dtype, None)
+            compressed = [h for h in images if h.kind != "image"]
+            if compressed:
+                with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                    for h in compressed:
+                        hdu = hdul[h.index]
+                        shape = tuple(int(n) for n in hdu.shape)
+                        if shape != h.shape:
+                            raise ReaderError(path, f"HDU {h.index}: shape {shape} != {h.shape}")
+                        corner = np.asarray(hdu.section[tuple(slice(0, 1) for _ in shape)])
+                        dtype = corner.dtype.newbyteorder("=")
+                        arrays[names[h.index]] = (h.index, shape, dtype, _tiles(h))
+                        headers[h.index] = hdu.header
+            arrays = {names[h.index]: arrays[names[h.index]] for h in images}  # HDU order
+            header = _cards(headers[first.index])
+            primary_header = _cards(headers[0]) if first.index != 0 else None
             caught = sorted({f"{path.name}: {w.message}" for w in seen})[:5]
         primary = names[first.index]
         _, shape, dtype, _ = arrays[primary]
@@ -392,6 +417,37 @@ class FitsReader(Reader):
             warnings=caught,
         )
         return _Plan(info=info, primary=primary, arrays=arrays, axes=axes)
+
+
+#: numpy dtypes of the FITS ``BITPIX`` values
+BITPIX_DTYPES = {8: "u1", 16: "i2", 32: "i4", 64: "i8", -32: "f4", -64: "f8"}
+
+
+def _image_dtype(header: Any) -> np.dtype:
+    """The dtype astropy gives an uncompressed image HDU's pixels (``section``), from
+    its header: ``BZERO``/``BSCALE``/``BLANK`` scaling as astropy's ``ImageHDU``
+    applies it (unsigned integers for the ``BZERO = 2**(bits-1)`` convention).
+
+    >>> from astropy.io import fits
+    >>> _image_dtype(fits.Header({"BITPIX": 16, "BZERO": 32768}))
+    dtype('uint16')
+    """
+    bitpix = int(header["BITPIX"])
+    raw = np.dtype(BITPIX_DTYPES[bitpix])
+    bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
+    blank = header.get("BLANK") if bitpix > 0 else None
+    if bscale == 1 and bzero == 0 and blank is None:
+        return raw
+    if bscale == 1:
+        if bitpix == 8 and bzero == -128:
+            return np.dtype("i1")
+        if bitpix in (16, 32, 64) and bzero == 1 << (bitpix - 1):
+            return np.dtype(f"u{bitpix // 8}")
+    if bitpix > 16:
+        return np.dtype("f8")
+    if bitpix > 0:
+        return np.dtype("f4")
+    return raw
 
 
 def _unique_names(images: list[Hdu]) -> dict[int, str]:

@@ -537,14 +537,14 @@ def _ebsd(f: h5py.File, datasets: dict[str, Any], groups: list[str], facts: _Fac
         if n.startswith(group + "/Header/")
     }
     for field, keys in EBSD_HEADER.items():
-        name = next((header[k] for k in keys if k in header), None)
-        value = _small_value(datasets[name]) if name else None
-        if value is None:
+        found = next((header[k] for k in keys if k in header), None)
+        value = _small_value(datasets[found]) if found else None
+        if found is None or value is None:
             continue
         value = as_text(value) if isinstance(value, bytes | np.bytes_ | str) else value
         info[field] = jsonable(value)
         if field.startswith("step_"):
-            info["step_unit"] = _unit(datasets[name]) or "µm"
+            info["step_unit"] = _unit(datasets[found]) or "µm"
     for key in EBSD_DATES:
         if key in header and facts.acquired is None:
             facts.acquired = parse_datetime(_small_value(datasets[header[key]]))

@@ -207,8 +207,8 @@ class MincReader(NibabelReader):
         else:
             version = 2
             image = handle["minc-2.0/image/0/image"]
-            dims = as_text(image.attrs.get("dimorder", b"")) or ""
-            dims = dims.split(",")[: len(shape)] if dims else []
+            order = as_text(image.attrs.get("dimorder", b"")) or ""
+            dims = order.split(",")[: len(shape)] if order else []
             group = handle["minc-2.0/dimensions"]
             dim_attrs = {d: _h5_attrs(group[d]) for d in dims if d in group}
             info_group = handle.get("minc-2.0/info")
@@ -221,6 +221,11 @@ class MincReader(NibabelReader):
         if unknown:
             raise ReaderError(path, f"unsupported MINC dimension(s) {unknown}")
         affine = mf.get_affine()
+        # the dtype nibabel scales to, without reading pixels: scale a zero corner voxel
+        # (image-min/max and the valid range are small header variables or attributes)
+        corner = tuple(slice(0, 1) for _ in shape)
+        zero = np.zeros((1,) * len(shape), dtype=mf.get_data_dtype())
+        dtype = np.asarray(mf._normalize(zero, corner)).dtype
         if affine.shape != (4, 4):
             raise ReaderError(path, "MINC image does not have 3 spatial dimensions")
         axes = "".join(MINC_AXES[d] for d in dims)
@@ -249,4 +254,5 @@ class MincReader(NibabelReader):
             time_unit=time_unit,
             modality=MINC_MODALITIES.get(code),
             instrument=make or None,
+            dtype=dtype,
         )

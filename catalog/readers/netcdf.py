@@ -193,7 +193,9 @@ def lazy_dataset(ds: xr.Dataset, path: Path, plan: XrPlan, *, prefix: str) -> xr
         data = lazy_array(blocks, chunks, dask_name(prefix, path, str(name)))
         wrapped[str(name)] = var.copy(deep=False, data=data)
     primary = wrapped[plan.primary]
-    wrapped[plan.primary] = primary.transpose(*sorted(primary.dims, key=plan.info.axes.index))
+    wrapped[plan.primary] = primary.transpose(
+        *sorted(map(str, primary.dims), key=plan.info.axes.index)
+    )
     attrs = {**ds.attrs, **{k: v for k, v in info_attrs(plan.info).items() if k != "meta"}}
     attrs["primary"] = plan.primary
     coords = {n: v for n, v in wrapped.items() if n in ds.coords}

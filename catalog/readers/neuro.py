@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import gzip
 import struct
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -92,6 +93,9 @@ class Facts:
     acquired: dt.datetime | None = None
     instrument: str | None = None
     files: tuple[Path, ...] = ()  # the header's partner data file(s)
+    #: the dtype of the values ``read_block`` returns, when the header tells it (else a
+    #: corner voxel is read to learn it)
+    dtype: np.dtype | None = None
 
 
 class NibabelBlocks:
@@ -184,8 +188,10 @@ class NibabelReader(Reader):
             if not facts.shape or min(facts.shape) < 1 or len(facts.shape) > 5:
                 raise ReaderError(path, f"unsupported {self.format_name} dimensions {facts.shape}")
             _check_extent(facts)
-            corner = tuple(slice(0, 1) for _ in facts.shape)
-            dtype = np.asarray(self.read_block(path, facts.files, corner)).dtype
+            dtype = facts.dtype
+            if dtype is None:
+                corner = tuple(slice(0, 1) for _ in facts.shape)
+                dtype = np.asarray(self.read_block(path, facts.files, corner)).dtype
         spacing, units, origin = voxel_geometry(facts.affine, facts.axes, facts.zooms, facts.unit)
         meta = {"format": self.format_name, **facts.meta}
         if "t" in facts.axes and facts.time_unit:
@@ -274,14 +280,36 @@ def _without_patient(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def mgh_header(path: Path) -> bytes:
     """The first 284 bytes of an MGH file, decompressed for MGZ; ``b""`` on failure."""
-    head = read_magic(path, MGH_HEADER)
-    if head[:2] == GZIP_MAGIC:
-        try:
-            with gzip.open(path, "rb") as fh:
-                return fh.read(MGH_HEADER)
-        except Exception:  # BadGzipFile, EOFError, zlib.error
-            return b""
-    return head
+    if read_magic(path, 2) == GZIP_MAGIC:
+        return gunzip_head(path, MGH_HEADER)
+    return read_magic(path, MGH_HEADER)
+
+
+def gunzip_head(path: Path, n: int, step: int = 512) -> bytes:
+    """The first ``n`` bytes of the gzip stream in ``path``, inflating only the compressed
+    bytes they need (read ``step`` at a time); fewer if the stream ends first, ``b""`` if
+    the file is cut short before or is not gzip.
+
+    >>> gunzip_head(Path("/nonexistent.mgz"), 284)
+    b''
+    """
+    from ..confine import open_binary
+
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a gzip header and trailer
+    out = b""
+    pending = b""
+    try:
+        with open_binary(path, buffering=0) as fh:
+            while len(out) < n and not inflate.eof:
+                if not pending:
+                    pending = fh.read(step)
+                    if not pending:
+                        return b""  # cut short
+                out += inflate.decompress(pending, n - len(out))
+                pending = inflate.unconsumed_tail
+    except (OSError, zlib.error):
+        return b""
+    return out
 
 
 def mgh_spec(head: bytes) -> tuple[tuple[int, ...], np.dtype] | None:
@@ -318,11 +346,18 @@ class MghReader(NibabelReader):
         import nibabel as nib
 
         compressed = read_magic(path, 2) == GZIP_MAGIC
-        # a stream, so that .mgh.gz loads too (nibabel's loader knows only .mgh and .mgz)
-        with gzip.open(path, "rb") if compressed else open(path, "rb") as fh:
-            img = nib.MGHImage.from_file_map(nib.MGHImage.make_file_map({"image": fh}))
-            hdr, affine = img.header, img.affine
-        shape, stored = mgh_spec(mgh_header(path)) or ((), np.dtype("u1"))
+        # nibabel's header reader on a stream (its loader knows only .mgh and .mgz): the
+        # header, then the footer (TR, flip angle, TE, TI) after the pixels, which in a
+        # gzip stream are inflated to reach it; unbuffered otherwise, so only the header
+        # and footer bytes are read
+        with gzip.open(path, "rb") if compressed else open(path, "rb", buffering=0) as fh:
+            header = nib.MGHImage.header_class.from_fileobj(fh)
+        # the image nibabel's loader makes (its header normalised from the affine), over a
+        # proxy that reads nothing
+        proxy = nib.MGHImage.ImageArrayProxy(str(path), header.copy())
+        img = nib.MGHImage(proxy, header.get_affine(), header)
+        hdr, affine = img.header, img.affine
+        shape, stored = mgh_spec(header.binaryblock) or ((), np.dtype("u1"))
         meta = {"header": {k: hdr[k] for k in hdr.keys()}}  # noqa: SIM118 (not a dict)
         return Facts(
             shape=shape,
@@ -333,6 +368,7 @@ class MghReader(NibabelReader):
             compressed=compressed,
             extent=None if compressed else (path, MGH_HEADER + _nbytes(shape, stored)),
             time_unit="ms",  # MGH stores TR in ms
+            dtype=stored,  # MGH has no scaling: the pixels are read as stored
         )
 
     def read_block(self, path: Path, files: tuple[Path, ...], index: tuple) -> np.ndarray:

@@ -123,7 +123,10 @@ class NiftiBlocks:
         import nibabel as nib
 
         with reader_errors(self.path, "cannot read NIfTI pixel data (truncated or corrupt?)"):
-            proxy = nib.load(str(self.path)).dataobj
+            image = nib.load(str(self.path))
+            if not isinstance(image, nib.dataobj_images.DataobjImage):
+                raise ReaderError(self.path, f"not a NIfTI image ({type(image).__name__})")
+            proxy = image.dataobj
             index = index if isinstance(index, tuple) else (index,)
             extra = (0,) * (len(proxy.shape) - self.ndim)  # trailing dims of size 1
             return np.asarray(proxy[(*index, *extra)]).astype(self.dtype, copy=False)

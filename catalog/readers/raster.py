@@ -245,6 +245,7 @@ def _describe(img: PILImage.Image, path: Path) -> tuple[ImageInfo, str, str]:
             dtype, names, decoder = "uint16", PNG16_COLOUR[colour], "libpng"
     width, height = img.size
     names = list(names)
+    shape: tuple[int, ...]
     if len(names) > 1:
         shape, axes = (height, width, len(names)), "yxc"
     else:

@@ -17,7 +17,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -80,19 +80,39 @@ def tifffile_messages() -> Iterator[list[str]]:
         logger.removeFilter(keep)
 
 
-def open_tiff(path: Path) -> tifffile.TiffFile:
-    """A ``TiffFile``; a broken header becomes ReaderError."""
+def open_tiff(path: Path, stream: BinaryIO | None = None) -> tifffile.TiffFile:
+    """A ``TiffFile`` (over ``stream``, an open handle of ``path``, if given); a broken
+    header becomes ReaderError."""
     check_size(path)
     if not is_tiff(path):
         raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
     with reader_errors(path, "corrupt or truncated TIFF"):
-        return tiff_file(path)
+        return tiff_file(path, stream)
+
+
+@contextlib.contextmanager
+def header_tiff(path: Path) -> Iterator[tifffile.TiffFile]:
+    """:func:`open_tiff` over an unbuffered handle, closed after the block: tifffile
+    reads exactly the IFDs and tag values it parses, not 8 KB of pixels around each
+    (an IFD of a tiled or pyramidal file lies between tiles)."""
+    check_size(path)
+    if not is_tiff(path):
+        raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
+    with reader_errors(path, "corrupt or truncated TIFF"):
+        check_regular(path)
+        handle = open(path, "rb", buffering=0)  # noqa: SIM115 (closed below)
+    with handle as fh:
+        tif = open_tiff(path, fh)
+        try:
+            yield tif
+        finally:
+            tif.close()
 
 
 _FILE_NAME = re.compile(r'FileName\s*=\s*"([^"]*)"')
 
 
-def tiff_file(path: Path) -> tifffile.TiffFile:
+def tiff_file(path: Path, stream: BinaryIO | None = None) -> tifffile.TiffFile:
     """``tifffile.TiffFile(path)`` that never opens a file it should not.
 
     A multi-file OME-TIFF names its other files in its OME-XML, and tifffile opens them
@@ -100,19 +120,22 @@ def tiff_file(path: Path) -> tifffile.TiffFile:
     an absolute path would read a file elsewhere. When any named file is not a regular
     file inside this file's folder (links followed), the file is opened as a single file
     (its own pages only). Raises what ``TiffFile`` raises, and ``OSError`` for a path that
-    is not a regular file.
+    is not a regular file. Given ``stream`` (an open handle of ``path``, which the caller
+    closes), tifffile reads through it.
     """
     import tifffile
 
     check_regular(path)
-    tif = tifffile.TiffFile(path)
+    tif = tifffile.TiffFile(stream if stream is not None else path)
     try:
         xml = tif.ome_metadata if tif.is_ome else None
     except Exception:
         xml = None
     if xml and not _companions_safe(Path(path), xml):
         tif.close()
-        tif = tifffile.TiffFile(path, _multifile=False)
+        if stream is not None:
+            stream.seek(0)
+        tif = tifffile.TiffFile(stream if stream is not None else path, _multifile=False)
     return tif
 
 
@@ -253,28 +276,38 @@ class TiffReader(Reader):
         return self._inspect(source)[0]
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray:
-        info, axes, series = self._inspect(source)
-        level_of(info, level, source.path)
+        info, axes, series, stored = self._inspect(source, level)
         order = canonical_order(axes)
         inverse = np.argsort(order)
         shape = tuple(info.levels[level][i] for i in inverse)  # back to file order
         blocks = TiffBlocks(source.path, series, level, shape, info.dtype)
-        chunks = auto_chunks(shape, blocks.dtype.itemsize, blocks.zarr_array().chunks)
+        chunks = auto_chunks(shape, blocks.dtype.itemsize, stored)
         data = lazy_array(blocks, chunks, dask_name("tiff", source.path, series, level))
         return build_dataarray(data.transpose(order), info, level=level, name=source.display_name)
 
     # -- inspection ----------------------------------------------------------------
-    def _inspect(self, source: Source) -> tuple[ImageInfo, str, int]:
+    def _inspect(
+        self, source: Source, level: int | None = None
+    ) -> tuple[ImageInfo, str, int, tuple[int, ...] | None]:
+        """The description, file axes and series index, and given a ``level``, that
+        level's stored chunks (from the same parse of the headers)."""
+        import zarr
+
         path = Path(source.path)
         index = int(source.options.get("series", 0)) if source.options else 0
-        with tifffile_messages() as messages:
-            tif = open_tiff(path)
-            try:
-                with reader_errors(path, "invalid TIFF structure", with_type=True):
-                    result = _describe(tif, path, index, messages)
-            finally:
-                tif.close()
-        return result
+        chunks: tuple[int, ...] | None = None
+        with tifffile_messages() as messages, header_tiff(path) as tif:
+            with reader_errors(path, "invalid TIFF structure", with_type=True):
+                info, axes, series = _describe(tif, path, index, messages)
+            if level is not None:
+                level_of(info, level, path)
+                try:
+                    with tif.series[series].aszarr(level=level) as store:
+                        chunks = tuple(zarr.open_array(store, mode="r").chunks)
+                except Exception as exc:
+                    where = f"series {series} level {level}"
+                    raise ReaderError(path, f"cannot open TIFF {where}: {exc}") from exc
+        return info, axes, series, chunks
 
 
 def _describe(
@@ -461,10 +494,11 @@ def _ome(xml: str | None, index: int, axes: str, messages: list[str]) -> dict[st
     if desc is not None and desc.text:
         meta["description"] = desc.text.strip()[:4000]
     instrument = _instrument(root, image, meta)
-    annotations = {}
+    annotations: dict[str, str] = {}
     for ann in root.iter():
-        if _local(ann.tag) == "M" and ann.get("K"):
-            annotations[ann.get("K")] = (ann.text or "").strip()
+        label = ann.get("K")
+        if _local(ann.tag) == "M" and label:
+            annotations[label] = (ann.text or "").strip()
     if annotations:
         meta["annotations"] = annotations
     modality = next((v for k, v in annotations.items() if k.lower() == "modality" and v), "LM")

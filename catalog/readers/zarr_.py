@@ -17,7 +17,7 @@ import dataclasses
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -228,7 +228,7 @@ class ZarrReader(Reader):
         order = canonical_order(plan.axes)
         if plan.mode in ("array", "ome"):
             key = plan.keys[level]
-            data = _lazy(root[key] if key else root, path, key).transpose(order)
+            data = _lazy(_array_at(root, key, path), path, key).transpose(order)
             spacing, origin = plan.transforms[level] if plan.transforms else (None, None)
             return build_dataarray(
                 data,
@@ -240,9 +240,9 @@ class ZarrReader(Reader):
             )
         primary = plan.info.primary or ""
         variables: dict[str, Any] = {}
-        first = root[primary].shape[0] if primary in plan.keys else -1
+        first = _array_at(root, primary, path).shape[0] if primary in plan.keys else -1
         for key in plan.keys:
-            data = _lazy(root[key], path, key)
+            data = _lazy(_array_at(root, key, path), path, key)
             if key == primary:
                 variables[key] = build_dataarray(data.transpose(order), plan.info, name=key)
             else:
@@ -285,6 +285,16 @@ def _open_xarray(path: Path, files: Iterable[Any] = ()) -> xr.Dataset:
         )
 
 
+def _array_at(root: zarr.Array | zarr.Group, key: str, path: Path) -> zarr.Array:
+    """The array at ``key`` below ``root`` (``root`` itself for ``""``)."""
+    import zarr
+
+    node = root[key] if key and isinstance(root, zarr.Group) else root
+    if not isinstance(node, zarr.Array):
+        raise ReaderError(path, f"Zarr node {key or '/'!r} is not an array")
+    return node
+
+
 def _lazy(array: zarr.Array, path: Path, key: str) -> Any:
     storage = getattr(array, "shards", None) or array.chunks
     chunks = auto_chunks(array.shape, np.dtype(array.dtype).itemsize, storage)
@@ -292,11 +302,14 @@ def _lazy(array: zarr.Array, path: Path, key: str) -> Any:
 
 
 def _dim_names(array: zarr.Array) -> list[str] | None:
+    names: object
     if array.metadata.zarr_format == 3:
-        names = array.metadata.dimension_names
+        names = getattr(array.metadata, "dimension_names", None)
     else:
         names = array.attrs.get("_ARRAY_DIMENSIONS")
-    if not names or len(names) != array.ndim or any(n is None for n in names):
+    if not isinstance(names, Sequence) or not names:
+        return None
+    if len(names) != array.ndim or any(n is None for n in names):
         return None
     return [str(n) for n in names]
 
@@ -321,9 +334,12 @@ def _inspect(root: zarr.Array | zarr.Group, path: Path, files: Iterable[Any] = (
     if isinstance(root, zarr.Array):
         return _array_plan(root, "", path, base)
     group, prefix = root, ""
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    ome = _dict_or_empty(attrs.get("ome"))
     if ("bioformats2raw.layout" in attrs or "bioformats2raw.layout" in ome) and "0" in root:
-        group, prefix = root["0"], "0/"
+        image = root["0"]
+        if not isinstance(image, zarr.Group):
+            raise ReaderError(path, "bioformats2raw layout: '0' is not a group")
+        group, prefix = image, "0/"
     multiscales = _multiscales(dict(group.attrs))
     if multiscales:
         return _ome_plan(group, prefix, path, multiscales, base)
@@ -398,8 +414,13 @@ def _group_plan(arrays: dict[str, zarr.Array], path: Path, base: dict[str, Any])
 # -- OME-Zarr --------------------------------------------------------------------------
 
 
+def _dict_or_empty(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}``."""
+    return value if isinstance(value, dict) else {}
+
+
 def _multiscales(attrs: dict[str, Any]) -> list[dict[str, Any]] | None:
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    ome = _dict_or_empty(attrs.get("ome"))
     found = ome.get("multiscales") or attrs.get("multiscales")
     return found if isinstance(found, list) and found else None
 
@@ -465,17 +486,22 @@ def _ome_plan(
     multiscales: list[dict[str, Any]],
     base: dict[str, Any],
 ) -> _Plan:
+    import zarr
+
     attrs = dict(group.attrs)
-    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    ome = _dict_or_empty(attrs.get("ome"))
     ms = multiscales[0]
     keys = [str(d["path"]) for d in ms.get("datasets") or []]
     if not keys:
         raise ReaderError(path, "OME-Zarr multiscales lists no datasets")
-    levels = []
+    levels: list[zarr.Array] = []
     for key in keys:
         if key not in group:
             raise ReaderError(path, f"OME-Zarr level {prefix + key!r} is listed but missing")
-        levels.append(group[key])
+        node = group[key]
+        if not isinstance(node, zarr.Array):
+            raise ReaderError(path, f"OME-Zarr level {prefix + key!r} is not an array")
+        levels.append(node)
     first = levels[0]
     raw_axes = ms.get("axes") or list("tczyx"[-first.ndim :])
     axes_meta = [a if isinstance(a, dict) else {"name": str(a)} for a in raw_axes]
@@ -500,11 +526,11 @@ def _ome_plan(
                 origin[letter] = translation[i]
         elif scale and letter == "t":
             meta["time_step"] = {"value": scale[i], "unit": unit}
-    omero = ome.get("omero") or attrs.get("omero") or {}
+    omero = _dict_or_empty(ome.get("omero") or attrs.get("omero"))
     channels = [
         str(ch.get("label") or f"channel {i}") for i, ch in enumerate(omero.get("channels") or [])
     ]
-    extra = ms.get("metadata") if isinstance(ms.get("metadata"), dict) else {}
+    extra = _dict_or_empty(ms.get("metadata"))
     modality = attrs.get("modality") or ome.get("modality") or extra.get("modality") or "LM"
     meta.update(
         name=ms.get("name"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import warnings
 from pathlib import Path
-from typing import ClassVar
 
 import dask.array as da
 import numpy as np
@@ -78,13 +77,6 @@ def wcs_header(unit: str = "um", steps: tuple = (0.65, 0.65, 2.0)) -> fits.Heade
 
 class TestFitsContract(ReaderContract):
     reader_class = FitsReader
-    # Found by the contract's I/O spy, not fixed yet: on these files describe and open
-    # read the whole file about twice (e.g. 121,856 bytes of a 57,600-byte file).
-    expected_failures: ClassVar[dict[str, str]] = {
-        f"{test}[shipped:{name}]": "reads the whole file (pixels too) to describe it"
-        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
-        for name in ("o4sp040b0_raw.fits", "test0.fits")
-    }
 
     @pytest.fixture(
         params=["uint16", "float-wcs", "rice", "rice-int32", "gzip2-uint8", "scaled", "mef"]
@@ -329,3 +321,35 @@ def test_scan_records_images_tables_and_damage(tmp_path: Path, volume: np.ndarra
     assert isinstance(ds["ERR"].data, da.Array)
     np.testing.assert_array_equal(ds["SCI"].values, volume)
     assert guess_reader(drive / "tb.fits") is None
+
+
+@pytest.mark.parametrize(
+    ("bitpix", "cards"),
+    [
+        (16, {}),
+        (16, {"BZERO": 32768}),
+        (32, {"BZERO": 2147483648}),
+        (8, {"BZERO": -128}),
+        (16, {"BSCALE": 0.5}),
+        (32, {"BZERO": 10.0}),
+        (16, {"BLANK": -1}),
+        (-32, {"BSCALE": 2.0, "BZERO": 1.0}),
+        (-64, {}),
+    ],
+)
+def test_image_dtype_from_the_header_is_astropys(tmp_path: Path, bitpix: int, cards: dict) -> None:
+    """describe takes an uncompressed HDU's dtype from its header, without reading a
+    pixel: the same dtype astropy's ``section`` returns for the pixels."""
+    from catalog.readers.fits import BITPIX_DTYPES, _image_dtype
+
+    raw = np.arange(12, dtype=np.dtype(BITPIX_DTYPES[bitpix]).newbyteorder(">"))
+    hdu = fits.PrimaryHDU(raw.reshape(3, 4), do_not_scale_image_data=True)
+    for key, value in cards.items():
+        hdu.header[key] = value
+    path = tmp_path / "scaled.fits"
+    hdu.writeto(path)
+    with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+        warnings.simplefilter("ignore")
+        want = np.asarray(hdul[0].section[0:1, 0:1]).dtype
+    assert _image_dtype(fits.getheader(path)) == want.newbyteorder("=")
+    assert FitsReader().describe(Source.single(path)).dtype == str(want.newbyteorder("="))

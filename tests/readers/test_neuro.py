@@ -25,7 +25,7 @@ from catalog.errors import ReaderError
 from catalog.readers import Source, get_reader, guess_reader
 from catalog.readers.base import canonical_order
 from catalog.readers.minc import MINC_AXES, MincReader
-from catalog.readers.neuro import AfniReader, EcatReader, MghReader, ParRecReader
+from catalog.readers.neuro import AfniReader, EcatReader, MghReader, ParRecReader, gunzip_head
 from catalog.testing import ReaderContract, Sample
 
 from .contract import index_rows
@@ -149,13 +149,6 @@ def write_mgh(path: Path, data_zyx: np.ndarray, zooms: tuple = (0.7, 0.8, 1.25))
 
 class TestMincContract(ReaderContract):
     reader_class = MincReader
-    # Found by the contract's I/O spy, not fixed yet: describing a MINC2 (HDF5) file
-    # reads about twice its size (84,008 bytes of a 40,208-byte file).
-    expected_failures: ClassVar[dict[str, str]] = {
-        f"{test}[{name}]": "reads more than the file's size to describe it"
-        for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
-        for name in ("minc2-4d", "minc2-4d-x-slowest", "minc2-anisotropic")
-    }
 
     @pytest.fixture(params=[k for k, v in SHIPPED.items() if v[0] == "minc"] + ["minc1-written"])
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:
@@ -171,12 +164,13 @@ class TestMincContract(ReaderContract):
 
 class TestMghContract(ReaderContract):
     reader_class = MghReader
-    # Found by the contract's I/O spy, not fixed yet: describing a gzipped MGH reads and
-    # inflates the whole file (the dtype comes from reading a corner voxel).
+    # MGH keeps TR, flip angle, TE and TI in a footer after the pixels: a gzip stream
+    # cannot seek, so describing an .mgz inflates all of it once (the whole file is read;
+    # within the limit for a file under 64 KiB, like mgh.gz-int16).
     expected_failures: ClassVar[dict[str, str]] = {
-        f"{test}[{name}]": "inflates the whole .mgz to describe it"
+        f"{test}[mgz-float-4d]": "the MGH footer (TR, TE, TI, flip angle) follows the "
+        "pixels: reaching it in a gzip stream reads the whole 257 KB file"
         for test in ("test_describe_reads_no_pixels", "test_open_reads_nothing_until_computed")
-        for name in ("mgz-float-4d", "mgh.gz-int16")
     }
 
     @pytest.fixture(params=["mgz-shipped", "mgh-uint8", "mgz-float-4d", "mgh.gz-int16"])
@@ -284,9 +278,9 @@ def test_minc_reads_only_the_chunks_it_needs(
     monkeypatch.setattr(MincReader, "read_block", spy)
     arr = MincReader().open(Source.single(path))
     assert isinstance(arr.data, da.Array) and arr.data.npartitions > 1
-    assert len(calls) == 1  # the one-voxel read that finds the scaled dtype
+    assert not calls  # the scaled dtype comes from the header: open reads no pixels
     plane = arr.isel(z=17).values
-    assert len(calls) == 2  # one chunk for one plane
+    assert len(calls) == 1  # one chunk for one plane
     np.testing.assert_array_equal(plane, vol[17])
 
 
@@ -400,3 +394,51 @@ def test_scan_records_each_as_one_lazy_dataset(tmp_path: Path, volume: np.ndarra
         arr = cat[row["id"]].read()
         assert isinstance(arr.data, da.Array)
         np.testing.assert_array_equal(arr.values, expected)
+
+
+def test_gunzip_head_inflates_only_what_it_returns(tmp_path: Path) -> None:
+    """The MGZ header (284 bytes) comes from the stream's first compressed bytes, not
+    from inflating the file (which a gzip stream would need to reach its end)."""
+    from catalog.testing import ReadSpy, spy_available
+
+    rng = np.random.default_rng(5)
+    raw = rng.integers(0, 255, 2_000_000, dtype=np.uint8).tobytes()
+    path = tmp_path / "big.mgz"
+    path.write_bytes(gzip.compress(raw))
+    assert gunzip_head(path, 284) == raw[:284]
+    if spy_available():
+        with ReadSpy() as spy:
+            gunzip_head(path, 284)
+        assert spy.bytes_read <= 2048
+    short = tmp_path / "short.mgz"
+    short.write_bytes(gzip.compress(b"abc"))
+    assert gunzip_head(short, 284) == b"abc"  # the stream ends first
+    cut = tmp_path / "cut.mgz"
+    cut.write_bytes(path.read_bytes()[:10])
+    assert gunzip_head(cut, 284) == b""
+    plain = tmp_path / "plain.mgh"
+    plain.write_bytes(raw[:1000])
+    assert gunzip_head(plain, 284) == b""
+    assert gunzip_head(tmp_path / "missing.mgz", 284) == b""
+
+
+def test_mgh_describe_reads_header_and_footer_only(tmp_path: Path, volume: np.ndarray) -> None:
+    """An uncompressed MGH is described from its header and footer (TR), whatever its
+    size; a gzipped one from one pass over the stream (the footer follows the pixels)."""
+    from catalog.testing import ReadSpy, spy_available
+
+    if not spy_available():
+        pytest.skip("no per-thread I/O counts on this system")
+    series = np.random.default_rng(2).normal(size=(4, *volume.shape)).astype(np.float32)
+    for name in ("bold.mgh", "bold.mgz"):
+        path = write_mgh(tmp_path / name, series)
+        reader = MghReader()
+        info = reader.describe(Source.single(path))
+        assert info.meta["time_step"] == {"value": pytest.approx(2300.0), "unit": "ms"}
+        with ReadSpy() as spy:
+            reader.describe(Source.single(path))
+        size = path.stat().st_size
+        if name.endswith(".mgh"):
+            assert spy.bytes_read < 2048, (name, spy.bytes_read, size)
+        else:
+            assert spy.bytes_read < size + 4096, (name, spy.bytes_read, size)

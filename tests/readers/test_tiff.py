@@ -7,7 +7,6 @@ import datetime as dt
 import pickle
 import time
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -32,15 +31,6 @@ def write_pyramid(path: Path, image: np.ndarray, *, ome: bool, metadata: dict | 
 
 class TestTiffContract(ReaderContract):
     reader_class = TiffReader
-    # Found by the contract's I/O spy, not fixed yet (counted with strace too): describing
-    # the OME pyramid reads 291,960 bytes of its 109,722; opening the tiled BigTIFF reads
-    # all of its 52,506 bytes twice (describe, then aszarr again to learn the chunks),
-    # through 4 KB reads that walk the IFDs lying between the tiles.
-    expected_failures: ClassVar[dict[str, str]] = {
-        "test_describe_reads_no_pixels[ome-pyramid]": "reads the file 2.7 times to describe it",
-        "test_open_reads_nothing_until_computed[ome-pyramid]": "reads the file over to open it",
-        "test_open_reads_nothing_until_computed[bigtiff-tiled]": "reads the file twice to open it",
-    }
 
     @pytest.fixture(params=VARIANTS)
     def sample(self, request: pytest.FixtureRequest, tmp_path: Path, volume: np.ndarray) -> Sample:
