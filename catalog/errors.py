@@ -181,6 +181,26 @@ class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
 
+class UserError(CatalogError, ValueError):
+    """A lab account (``catalog.users``) that cannot be created or changed: a bad name,
+    role, group or password."""
+
+
+class UserExistsError(UserError):
+    """``add_user`` with the name of an account that already exists."""
+
+
+class UserNotFound(UserError, KeyError):
+    """No account with this name exists in the index."""
+
+    def __str__(self) -> str:  # KeyError would print the repr of its message
+        return str(self.args[0]) if self.args else ""
+
+
+class UserDisabledError(UserError, PermissionError):
+    """The account was disabled: it can no longer log in or get tokens."""
+
+
 class VoxcatWarning(UserWarning):
     """Base class of every warning voxcat gives: filter them all with
     ``warnings.filterwarnings("ignore", category=VoxcatWarning)``.

@@ -1,4 +1,12 @@
-"""Restricted data and what is derived from it.
+"""Access levels, who may see what, and restricted data and what is derived from it.
+
+Every dataset has an ``access`` level: ``public`` (``open`` is the older spelling of
+it), ``internal`` (anyone of the lab; what an unset access means), ``collaborator:GROUP``
+(members of GROUP) or ``restricted``. :func:`access_predicate` turns an account
+(:class:`catalog.users.User`) into the SQL predicate over ``datasets`` that admits
+what it may see: everything for an admin, the local embedded user (``None``) or
+nothing for a disabled account; otherwise public and internal data, collaborator data of
+the user's groups, and restricted data for members of the group ``restricted``.
 
 A dataset whose ``access`` is ``restricted`` (patient data, embargoed results) must not
 leave by an export unless the exporter says so (``allow_restricted=True``). What is
@@ -18,11 +26,62 @@ derived from it is restricted too:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..index import Connection
 
+if TYPE_CHECKING:
+    from ..users import User
+
 RESTRICTED = "restricted"
+COLLABORATOR = "collaborator:"
+#: the fixed values of the ``access`` field (besides ``collaborator:GROUP``); export
+#: refuses ``restricted`` unless told otherwise; ``open`` is the older name of ``public``
+ACCESS_LEVELS = ("public", "open", "internal", "restricted")
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+def is_access_level(value: str) -> bool:
+    """Whether ``value`` is an access level.
+
+    >>> is_access_level("collaborator:tomo"), is_access_level("secret")
+    (True, False)
+    """
+    if value in ACCESS_LEVELS:
+        return True
+    return value.startswith(COLLABORATOR) and bool(_GROUP.fullmatch(value[len(COLLABORATOR) :]))
+
+
+def access_predicate(user: User | None, alias: str = "") -> tuple[str, list]:
+    """A SQL predicate over ``datasets`` (and its bound parameters) admitting the
+    datasets ``user`` may see; ``None`` is the local embedded user, who sees all.
+
+    >>> from catalog.users import User
+    >>> sql, params = access_predicate(User("ada", "viewer", ("tomo",)))
+    >>> params
+    [['collaborator:tomo']]
+    >>> access_predicate(None)
+    ('TRUE', [])
+    """
+    if user is None:
+        return "TRUE", []
+    if not user.active:
+        return "FALSE", []
+    if user.role == "admin":
+        return "TRUE", []
+    from ..users import RESTRICTED_GROUP
+
+    col = f"{alias}.access" if alias else "access"
+    allowed = [COLLABORATOR + g for g in user.groups]
+    if RESTRICTED_GROUP in user.groups:
+        allowed.append(RESTRICTED)
+    sql = f"coalesce({col}, 'internal') IN ('public', 'open', 'internal')"
+    if not allowed:
+        return f"({sql})", []
+    return f"({sql} OR {col} IN (SELECT unnest(?::VARCHAR[])))", [allowed]
+
 
 _SOURCES_SQL = """
 WITH RECURSIVE up(origin, id) AS (

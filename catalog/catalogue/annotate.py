@@ -17,9 +17,7 @@ from ..index.search_text import refresh_search_text
 from ..index.store import USER_FIELDS, append_audit, current_user, now
 from ..inputs import check_field_value, check_note, check_tags
 from ..readers.base import DATA_LEVELS
-
-#: values of the ``access`` field; export refuses ``restricted`` unless told otherwise
-ACCESS_LEVELS = ("open", "internal", "restricted")
+from .access import ACCESS_LEVELS, is_access_level
 
 
 def _clean_tags(tags: Iterable[str], *, removing: bool = False) -> list[str]:
@@ -119,8 +117,11 @@ def _check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
                 raise AnnotationError(
                     f"data_level {value!r} is not one of {', '.join(DATA_LEVELS)}"
                 )
-            if key == "access" and value not in ACCESS_LEVELS:
-                raise AnnotationError(f"access {value!r} is not one of {', '.join(ACCESS_LEVELS)}")
+            if key == "access" and not is_access_level(value):
+                raise AnnotationError(
+                    f"access {value!r} is not one of {', '.join(ACCESS_LEVELS)} "
+                    "or collaborator:GROUP"
+                )
         out[key] = value
     return out
 

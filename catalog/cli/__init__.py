@@ -12,8 +12,8 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 One module per kind of command: :mod:`.scanning` (scan, readers), :mod:`.importing`
 (import-table), :mod:`.searching` (search, show, summary), :mod:`.annotate` (tag,
 note, set), :mod:`.integrity` (verify, audit), :mod:`.export`, :mod:`.preview`
-(preview, thumbnails) and :mod:`.demo`; :mod:`.arguments` holds the options they
-share and :mod:`.running` how a command ends (exit statuses, errors, signals).
+(preview, thumbnails), :mod:`.users` (user accounts) and :mod:`.demo`;
+:mod:`.arguments` holds the options they share and :mod:`.running` how a command ends (exit statuses, errors, signals).
 
 >>> build_parser().parse_args(["search", "--modality", "CT"]).modality
 'CT'
@@ -24,7 +24,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import annotate, demo, export, importing, integrity, preview, scanning, searching
+from . import (
+    annotate,
+    demo,
+    export,
+    importing,
+    integrity,
+    preview,
+    scanning,
+    searching,
+    users,
+)
 from .running import BROKEN_PIPE, INTERRUPTED, USAGE, run, terminate_like_ctrl_c
 
 
@@ -45,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     integrity.add_commands(sub)
     export.add_commands(sub)
     preview.add_commands(sub)
+    users.add_commands(sub)
     return parser
 
 

@@ -3,7 +3,9 @@
 Tables: ``datasets`` (one row per dataset, normalised columns: one row each in
 :mod:`.columns`), ``files`` (every file seen, with the dataset it belongs to),
 ``metadata`` (flattened nested metadata, one row per dotted key, for search), ``tags``, ``notes``, ``lineage``, ``audit`` (append-only),
-``scans`` and ``scan_issues`` (errors and warnings of each scan), ``settings``.
+``scans`` and ``scan_issues`` (errors and warnings of each scan), ``settings``,
+``users`` and ``tokens`` (lab accounts and the hashes of their API tokens:
+:mod:`catalog.users`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import duckdb
 from ..errors import IndexVersionError
 from . import columns
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -92,6 +94,19 @@ CREATE TABLE IF NOT EXISTS scan_issues (
     message VARCHAR,
     time TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS users (    -- lab accounts (catalog/users.py)
+    name VARCHAR PRIMARY KEY,
+    role VARCHAR,                      -- viewer | curator | admin
+    groups VARCHAR[],                  -- for collaborator:GROUP access; 'restricted'
+    password VARCHAR,                  -- scrypt$N$r$p$salt$hash, never the password
+    created TIMESTAMP,
+    disabled TIMESTAMP                 -- NULL while the account is active
+);
+CREATE TABLE IF NOT EXISTS tokens (   -- API tokens: only a hash of each is stored
+    hash VARCHAR PRIMARY KEY,          -- sha256 hex of the token
+    user_name VARCHAR,
+    created TIMESTAMP
+);
 """
 #: the whole schema; the ``datasets`` table comes from the column registry
 DDL = _DDL.replace("{datasets}", columns.ddl())
@@ -132,6 +147,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         rechain(con)
     if version < 7:  # 7: provenance of lineage links
         con.execute("ALTER TABLE lineage ADD COLUMN IF NOT EXISTS provenance JSON")
+    # 8: users and tokens tables; new tables only, made above by DDL (IF NOT EXISTS)
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
