@@ -248,3 +248,16 @@ def test_user_commands(index: Path, capsys, monkeypatch) -> None:
     assert "no user 'nobody'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["user", "add", "eve", "--role", "owner", *i])
+
+
+def test_an_export_carries_no_accounts(lab, tmp_path: Path) -> None:
+    from catalog import export_catalog
+
+    index, ids = lab
+    add_user(index, "ada", password="pw")
+    create_token(index, "ada")
+    cat = open_catalog(index)
+    export_catalog(cat.search(id=[ids["pub.tif"]]), tmp_path / "out", progress=False)
+    out = tmp_path / "out" / "voxcat.duckdb"
+    assert len(q(out, "SELECT id FROM datasets")) == 1
+    assert q(out, "SELECT * FROM users") == [] and q(out, "SELECT * FROM tokens") == []
