@@ -3,53 +3,20 @@ drive, on a real index of TIFFs on two drives (exact counts and byte sums)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tifffile
 
-from catalog import open_catalog, scan
+from catalog import open_catalog
 from catalog.catalogue import DuckDBCatalog
 from catalog.errors import QueryError
 
-# name -> (drive, DateTime tag or None (then the file's mtime counts), y, x)
-FILES = {
-    "a": ("one", dt.datetime(2024, 3, 5, 10), 16, 20),
-    "b": ("one", dt.datetime(2024, 3, 20, 9), 24, 20),
-    "c": ("one", dt.datetime(2024, 5, 1, 8), 16, 32),
-    "d": ("two", None, 40, 24),
-    "e": ("two", dt.datetime(2024, 5, 10, 12), 8, 8),
-}
-MTIME = dt.datetime(2023, 11, 15, 12).timestamp()
+from .two_drives import write_two_drives
 
 
 @pytest.fixture(scope="module")
 def stats_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
-    base = tmp_path_factory.mktemp("stats")
-    rng = np.random.default_rng(20261205)
-    sizes = {}
-    for name, (drive, when, y, x) in FILES.items():
-        path = base / drive / f"{name}.tif"
-        path.parent.mkdir(exist_ok=True)
-        data = rng.integers(0, 4000, (y, x), dtype=np.uint16)
-        if when is None:
-            tifffile.imwrite(path, data)
-            os.utime(path, (MTIME, MTIME))
-        else:
-            tifffile.imwrite(path, data, datetime=when)
-        sizes[name] = path.stat().st_size
-    index = base / "lab.duckdb"
-    for drive in ("one", "two"):
-        scan(base / drive, index, jobs=1, progress=False)
-    cat = open_catalog(index)
-    ids = {Path(name).stem: i for i, name in cat.df["name"].items()}
-    cat.set([ids["a"], ids["b"], ids["d"]], modality="CT", project="rocks")
-    cat.set([ids["c"]], modality="MR", project="brains", data_level="raw")
-    cat.set([ids["e"]], data_level="raw")
-    return index, sizes
+    return write_two_drives(tmp_path_factory.mktemp("stats"))
 
 
 @pytest.fixture
