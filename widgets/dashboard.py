@@ -55,7 +55,7 @@ def dashboard(cat: DuckDBCatalog, groups: Sequence[str] = GROUPS) -> Any:
     total = int(first["datasets"].sum()) if first is not None else 0
     size = int(first["bytes"].sum()) if first is not None else 0
     byte_ticks = CustomJSTickFormatter(code=_BYTES_JS)
-    charts = []
+    charts: list[Any] = []
     for group, frame in frames.items():
         label = group.replace("_", " ")
         if frame.empty:
