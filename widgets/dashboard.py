@@ -13,6 +13,7 @@ built (importing them takes seconds), so ``import widgets`` stays light.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from catalog.formatting import human_bytes
@@ -47,7 +48,7 @@ def dashboard(cat: DuckDBCatalog, groups: Sequence[str] = GROUPS) -> Any:
     """
     import hvplot.pandas  # noqa: F401  (registers .hvplot on DataFrames)
     import panel as pn
-    from bokeh.models import CustomJSTickFormatter
+    from bokeh.models import BasicTicker, CustomJSTickFormatter
 
     frames = {group: _labelled(cat.stats(group), group) for group in groups}
     # every grouping adds up to the whole selection (unset values are a group)
@@ -61,9 +62,15 @@ def dashboard(cat: DuckDBCatalog, groups: Sequence[str] = GROUPS) -> Any:
         if frame.empty:
             charts.append(pn.pane.Markdown(f"No datasets to count per {label}."))
             continue
-        common = dict(x=group, responsive=True, height=HEIGHT, rot=45 if len(frame) > 6 else 0)
+        # slanted labels when there are many, or long ones (drives are paths)
+        slanted = len(frame) > 6 or max(len(v) for v in frame[group]) * len(frame) > 40
+        common = dict(x=group, responsive=True, height=HEIGHT, rot=30 if slanted else 0)
         for y, title, extra in (
-            ("datasets", f"Datasets per {label}", {"color": "#30678d"}),
+            (
+                "datasets",
+                f"Datasets per {label}",
+                {"color": "#30678d", "yticks": BasicTicker(min_interval=1, num_minor_ticks=0)},
+            ),
             ("bytes", f"Bytes per {label}", {"color": "#d95f02", "yformatter": byte_ticks}),
         ):
             plot = frame.hvplot.bar(
@@ -71,7 +78,7 @@ def dashboard(cat: DuckDBCatalog, groups: Sequence[str] = GROUPS) -> Any:
                 title=title,
                 xlabel=label,
                 ylabel=y,
-                hover_cols=["datasets", "bytes"],
+                hover_cols=[c for c in ("path", "datasets", "bytes") if c in frame],
                 **common,
                 **extra,
             )
@@ -92,7 +99,14 @@ def dashboard(cat: DuckDBCatalog, groups: Sequence[str] = GROUPS) -> Any:
 
 
 def _labelled(frame: pd.DataFrame, group: str) -> pd.DataFrame:
-    """The stats with readable category labels (``None`` becomes :data:`UNSET`)."""
+    """The stats with readable category labels (``None`` becomes :data:`UNSET`); drives
+    are named by their last folder (full path in a ``path`` column, shown on hover)."""
     frame = frame.copy()
-    frame[group] = [UNSET if v is None else str(v) for v in frame[group]]
+    values = [UNSET if v is None else str(v) for v in frame[group]]
+    if group == "drive":  # a drive by its folder's name when that is unambiguous
+        frame["path"] = values
+        names = [PurePath(v).name or v if v != UNSET else v for v in values]
+        if len(set(names)) == len(names):
+            values = names
+    frame[group] = values
     return frame

@@ -51,7 +51,8 @@ def test_dashboard_draws_stats_of_every_group(two_drives) -> None:
     assert list(modality["modality"]) == ["CT", "MR", UNSET]
     assert list(modality["bytes"]) == [s["a"] + s["b"] + s["d"], s["c"], s["e"]]
     drive = by_title["Datasets per drive"].data
-    assert [Path(d).name for d in drive["drive"]] == ["one", "two"]
+    assert list(drive["drive"]) == ["one", "two"]  # named by folder, path on hover
+    assert [Path(d).name for d in drive["path"]] == ["one", "two"]
     assert list(drive["datasets"]) == [3, 2]
     assert f"{len(sizes)} datasets" in layout[0].object
 
