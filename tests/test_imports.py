@@ -39,6 +39,12 @@ def test_import_catalog_is_light() -> None:
     assert not {m for m in mods if m.split(".")[0] in ("xarray", "dask", "duckdb", "tifffile")}
 
 
+def test_import_widgets_leaves_plotting_out() -> None:
+    """panel and hvplot take seconds to import: only ``widgets.dashboard(cat)`` does."""
+    mods = _modules_after("import widgets, widgets.dashboard")
+    assert not {m for m in mods if m.split(".")[0] in ("panel", "hvplot", "bokeh", "holoviews")}
+
+
 def test_scanning_imports_no_jupyter_code() -> None:
     mods = _modules_after(
         "import catalog.scanner, catalog.readers, catalog.cli; catalog.readers.load_readers()"

@@ -6,10 +6,13 @@
 >>> app = widgets.browse(cat); app                 # doctest: +SKIP
 
 Each part works alone too: :class:`SearchPanel`, :class:`ThumbnailGrid`,
-:class:`SliceBrowser`, :class:`DatasetDetail`.
+:class:`SliceBrowser`, :class:`DatasetDetail`. ``widgets.dashboard(cat)`` draws
+the catalogue (datasets and bytes per month, modality, project, data level, drive)
+as hvplot charts in a Panel layout.
 """
 
 from .browse import Browser, browse
+from .dashboard import dashboard
 from .detail import DatasetDetail
 from .errors import NotDisplayable, WidgetError
 from .grid import ThumbnailGrid
@@ -25,4 +28,5 @@ __all__ = [
     "ThumbnailGrid",
     "WidgetError",
     "browse",
+    "dashboard",
 ]

@@ -72,6 +72,14 @@ DF_NAMES = list(columns.names("df"))
 DF_COLUMNS = ", ".join(DF_NAMES)
 DEFAULT_FACETS = columns.names("facet")
 RESERVED = ("text", "sort_by", "meta")
+#: what ``DuckDBCatalog.stats`` groups by -> the group's SQL expression
+STATS_BY = {
+    "month": "strftime(coalesce(d.acquired, d.modified, d.first_seen), '%Y-%m')",
+    "modality": "d.modality",
+    "project": "d.project",
+    "data_level": "d.data_level",
+    "drive": "d.root",
+}
 
 
 class DuckDBCatalog(Catalog):
@@ -502,6 +510,44 @@ class DuckDBCatalog(Catalog):
     def unique(self, field: str) -> list[Any]:
         """The distinct values of ``field`` in the selection, sorted (no ``None``)."""
         return list(self.facets(field, limit=None)[field])
+
+    def stats(self, by: str) -> pd.DataFrame:
+        """Datasets and bytes on disk in the selection, per group: a DataFrame with
+        columns ``by``, ``datasets``, ``bytes`` (one SQL query).
+
+        ``by`` is one of :data:`STATS_BY`: ``month`` (``YYYY-MM`` of ``acquired``, else
+        of ``modified``, the newest file time, else of ``first_seen``; oldest first),
+        ``modality``, ``project``, ``data_level`` or ``drive`` (the scan root the
+        dataset was found under; most datasets first). Datasets without a value form
+        one group whose value is ``None`` (last), so the groups add up to the selection.
+
+        >>> cat.search(modality="CT").stats("month")               # doctest: +SKIP
+             month  datasets      bytes
+        0  2024-03        12   48230400
+        1  2024-04         3    9830400
+        """
+        import pandas as pd
+
+        if by not in STATS_BY:
+            raise QueryError(f"stats by {by!r}: choose one of {', '.join(STATS_BY)}")
+        where, params = self._where()
+        expr = STATS_BY[by]
+        order = "g" if by == "month" else "datasets DESC, g"
+        sql = (
+            f"SELECT {expr} AS g, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes "
+            f"FROM datasets d WHERE {where} GROUP BY g ORDER BY g IS NULL, {order}"
+        )
+        with self._connect() as con:
+            rows = con.execute(sql, params).fetchall()
+        if by == "drive":
+            rows = [(from_db(g) if g is not None else None, n, b) for g, n, b in rows]
+        return pd.DataFrame(
+            {
+                by: pd.Series([r[0] for r in rows], dtype=object),
+                "datasets": pd.Series([r[1] for r in rows], dtype="int64"),
+                "bytes": pd.Series([r[2] for r in rows], dtype="int64"),
+            }
+        )
 
     def facets(self, *fields: str, limit: int | None = 50) -> dict[str, dict[Any, int]]:
         """``{field: {value: count}}`` for the selection, most common first.
