@@ -312,3 +312,58 @@ class ExportCancelled(Cancelled):
 
 
 __all__ += ["ExportCancelled", "ExportError", "RestrictedDataError"]
+
+
+# -- the catalogue server (catalog.service; `voxcat serve` and the Jupyter extension) ---
+class ServiceError(CatalogError):
+    """Base of errors a catalogue server answers with an HTTP status (``status``)."""
+
+    status = 500
+
+
+class BadRequest(ServiceError, ValueError):
+    """A malformed request: a bad parameter, id, path or JSON body (400)."""
+
+    status = 400
+
+
+class Unauthenticated(ServiceError, PermissionError):
+    """A request without valid credentials (401)."""
+
+    status = 401
+
+
+class Forbidden(ServiceError, PermissionError):
+    """What the account may not do: a role below the one needed, or a path outside
+    the folders the server may touch (403)."""
+
+    status = 403
+
+
+class NotFound(ServiceError, LookupError):
+    """No such job, thumbnail or index (404)."""
+
+    status = 404
+
+
+class Conflict(ServiceError, RuntimeError):
+    """The request does not fit the current state, e.g. cancelling a finished job (409)."""
+
+    status = 409
+
+
+class PayloadTooLarge(ServiceError, ValueError):
+    """A request body over the size the server reads (413)."""
+
+    status = 413
+
+
+__all__ += [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceError",
+    "Unauthenticated",
+]

@@ -22,11 +22,11 @@ from traitlets import Bool, Int, List, Unicode
 
 from catalog import __version__
 from catalog.index import columns
+from catalog.service import api
+from catalog.service.jobs import JobManager
+from catalog.service.tasks import Context
 
-from . import api
 from .handlers import ROUTES
-from .jobs import JobManager
-from .tasks import Context
 
 
 class VoxcatExtension(ExtensionApp):

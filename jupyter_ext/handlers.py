@@ -18,13 +18,13 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 
+from catalog.errors import BadRequest, NotFound
 from catalog.paths import json_text
-
-from . import api, images
-from .errors import BadRequest, NotFound, status_and_message
-from .params import MAX_LIMIT, int_arg, json_body, list_arg, search_args, text_list
-from .paths import check_id
-from .tasks import plan
+from catalog.service import api, images
+from catalog.service.params import MAX_LIMIT, int_arg, json_body, list_arg, search_args, text_list
+from catalog.service.paths import check_id
+from catalog.service.status import status_and_message
+from catalog.service.tasks import plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from .app import VoxcatExtension

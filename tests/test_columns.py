@@ -133,7 +133,7 @@ def test_text_search_and_rescans_use_their_columns() -> None:
 
 
 def test_rest_rows_and_widget_details_follow_the_registry() -> None:
-    api = pytest.importorskip("jupyter_ext.api")
+    api = pytest.importorskip("catalog.service.api")
     detail = pytest.importorskip("widgets.detail")
     assert _names("row") == api.ROW_FIELDS
     assert set(api.ROW_FIELDS) <= set(_names("df"))  # rows are read from cat.df
@@ -184,7 +184,7 @@ from catalog.index import columns, connect, listing, transaction
 from catalog.index.search_text import refresh_search_text
 from catalog.index.store import DATASET_SCHEMA, insert_rows, make_id
 from catalog.scanner.run import TABLE_FIELDS
-import jupyter_ext.api, widgets.detail
+import catalog.service.api, widgets.detail
 
 index = Path(sys.argv[1])
 t = dt.datetime(2025, 1, 1)
@@ -209,7 +209,7 @@ print(json.dumps({
     "entry": cat[ident].metadata["operator"],
     "snapshot": pa.types.is_dictionary(snap["operator"].type),
     "imported": "operator" in TABLE_FIELDS,
-    "row": "operator" in jupyter_ext.api.ROW_FIELDS,
+    "row": "operator" in catalog.service.api.ROW_FIELDS,
     "widget": widgets.detail.FIELDS[-1],
     "detail": [c["name"] for c in columns.describe() if c["detail"] == 25],
 }))

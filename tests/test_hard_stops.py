@@ -329,7 +329,7 @@ def test_a_scan_job_stops_when_the_jupyter_server_dies(
             time.sleep(0.2)
         family = _descendants(server.pid)
         reaper.extend(family)
-        assert any("jupyter_ext.child" in _cmdline(p) for p in family)
+        assert any("catalog.service.child" in _cmdline(p) for p in family)
         os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
         # the child stops its scan as on cancel, then its workers go with it

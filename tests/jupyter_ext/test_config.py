@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import jupyter_ext
+from catalog.service.jobs import JobCancelled, JobManager
 from jupyter_ext.app import VoxcatExtension
 from jupyter_ext.errors import SAFE_500, Conflict, NotFound
-from jupyter_ext.jobs import JobCancelled, JobManager
 
 REPO = Path(__file__).resolve().parents[2]
 

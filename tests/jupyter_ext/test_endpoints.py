@@ -9,7 +9,7 @@ from PIL import Image
 
 from catalog import open_catalog
 from catalog.index.audit import list_audit
-from jupyter_ext.params import search_args
+from catalog.service.params import search_args
 
 SANDSTONES = ["sandstone_0.tif", "sandstone_1.tif", "sandstone_2.tif"]
 

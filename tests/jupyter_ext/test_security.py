@@ -11,9 +11,9 @@ import pytest
 
 from catalog import open_catalog
 from catalog.index import connection
-from jupyter_ext import api as api_module
+from catalog.service import api as api_module
+from catalog.service.paths import check_id, resolve_user_path
 from jupyter_ext.errors import SAFE_500, BadRequest, Forbidden
-from jupyter_ext.paths import check_id, resolve_user_path
 
 ENDPOINTS = [
     ("GET", ("info",), None),

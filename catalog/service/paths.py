@@ -13,9 +13,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from catalog.inputs import MAX_NAME_BYTES, MAX_PATH_CHARS
-
-from .errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
+from ..inputs import MAX_NAME_BYTES, MAX_PATH_CHARS
 
 #: dataset ids: lower-case letters and digits, 6 to 32 of them
 ID_PATTERN = re.compile(r"[a-z0-9]{6,32}")

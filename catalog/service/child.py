@@ -1,7 +1,7 @@
 """Scans and exports in a child process, so they never block the server and can be
 cancelled.
 
-The child (``python -m jupyter_ext.child SPEC.json``) runs ``catalog.scan`` or
+The child (``python -m catalog.service.child SPEC.json``) runs ``catalog.scan`` or
 ``catalog.export.export_catalog`` with a ``progress`` callback, which writes each
 :class:`~catalog.progress.Progress` next to the spec for the parent to read, and a
 ``cancel`` event. Cancelling sends the child SIGINT, which sets that event: a scan
@@ -29,8 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from catalog.errors import Cancelled
-
+from ..errors import Cancelled
 from .jobs import Job, JobCancelled
 
 POLL_SECONDS = 0.25
@@ -70,7 +69,7 @@ def run_in_child(
         )
         with open(log_file, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_ext.child", str(spec_file)],
+                [sys.executable, "-m", "catalog.service.child", str(spec_file)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

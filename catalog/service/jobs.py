@@ -20,10 +20,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from catalog.errors import CatalogError, PreviewCancelled
-
-from .errors import SAFE_500, Conflict, NotFound
+from ..errors import CatalogError, Conflict, NotFound, PreviewCancelled
 from .params import jsonable
+from .status import SAFE_500
 
 log = logging.getLogger(__name__)
 

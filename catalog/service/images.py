@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from catalog.lru import LRUCache
-from catalog.preview import Slicer
-
+from ..errors import BadRequest
+from ..lru import LRUCache
+from ..preview import Slicer
 from .api import catalogue
-from .errors import BadRequest
 
 MAX_SIDE = 4096  # longest side of a PNG this endpoint makes
 DEFAULT_SIZE = 512

@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from catalog.inputs import check_field_value
-
+from ..errors import BadRequest
+from ..inputs import check_field_value
 from . import api, images
 from .child import run_in_child
-from .errors import BadRequest
 from .jobs import Job, JobFunction
 from .params import search_args
 from .paths import check_id, resolve_user_path

@@ -20,11 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from catalog.errors import InputLimitError
-from catalog.inputs import MAX_FIELDS, parse_int
-from catalog.querytext import read_value
-
-from .errors import BadRequest, PayloadTooLarge
+from ..errors import BadRequest, InputLimitError, PayloadTooLarge
+from ..inputs import MAX_FIELDS, parse_int
+from ..querytext import read_value
 
 #: query parameters of ``search`` and ``facets`` that are not filters (``token`` is
 #: Jupyter's own, for clients that authenticate in the URL)

@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.catalogue import DuckDBCatalog, open_catalog
-from catalog.index import cache_dir, columns
-
-from .errors import NotFound
+from ..catalogue import DuckDBCatalog, open_catalog
+from ..errors import NotFound
+from ..index import cache_dir, columns
 from .params import SearchArgs, jsonable
 from .paths import cached_file
 
