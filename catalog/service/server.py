@@ -286,7 +286,8 @@ class ApiHandler(LabHandler):
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;
 color:#222;line-height:1.5}
-form{display:grid;gap:.6rem}input{font-size:1rem;padding:.45rem}
+form{display:grid;gap:.8rem}label{display:grid;gap:.25rem}
+input{font-size:1rem;padding:.45rem;box-sizing:border-box;width:100%}
 button{font-size:1rem;padding:.5rem;cursor:pointer}.error{color:#a00}
 a{color:#0b5cad}ul{padding-left:1.2rem}
 """
@@ -383,7 +384,11 @@ class HomeHandler(LabHandler):
             f'<li><a href="{xhtml_escape(self.lab.url(name))}">{xhtml_escape(name)}</a></li>'
             for name in sorted(self.lab.pages)
         )
-        pages = f"<h2>Pages</h2><ul>{links}</ul>" if links else ""
+        pages = (
+            f"<h2>Pages</h2><ul>{links}</ul>"
+            if links
+            else "<p>No web app pages: <code>widgets.webapp</code> is not installed here.</p>"
+        )
         api = self.lab.url("api", "info")
         body = (
             f"<h1>voxcat</h1><p>Catalogue <code>{xhtml_escape(self.lab.index.name)}</code>; "
