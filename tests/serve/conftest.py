@@ -133,13 +133,21 @@ def lab_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
 
 def start_server(index: Path, *args: str, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
     """``voxcat serve --port 0`` in a child; its process and URL once it listens."""
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
-    env.pop("VOXCAT_USER", None)
-    proc = subprocess.Popen(
+    return start_process(
         [
             *(sys.executable, "-m", "catalog.cli", "serve", "--index", str(index)),
             *("--port", "0", "--address", "127.0.0.1", "--no-browser", *args),
         ],
+        timeout,
+    )
+
+
+def start_process(argv: list[str], timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """A server process that prints ``... at http://127.0.0.1:PORT/...`` once listening."""
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    env.pop("VOXCAT_USER", None)
+    proc = subprocess.Popen(
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

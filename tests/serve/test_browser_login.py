@@ -4,6 +4,7 @@ phone-sized and a desktop window."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from .conftest import BASE, PASSWORDS, Served
+from .conftest import BASE, PASSWORDS, Served, start_process, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -71,3 +72,48 @@ def test_logging_in_through_the_login_page(
         assert json.loads(page.locator("body").inner_text())["error"].startswith("log in first")
     finally:
         context.close()
+
+
+PAGE_SERVER = """
+import sys
+from pathlib import Path
+
+import panel as pn
+
+from catalog.service.server import Lab
+
+
+def whoami():
+    return pn.pane.Markdown(f"signed in as **{pn.state.user}**")
+
+
+Lab(Path(sys.argv[1]), base_url="/voxcat", pages={"whoami": whoami}).run(port=0)
+"""
+
+
+def test_panel_pages_need_a_login_and_know_the_account(
+    served: Served, chromium: Browser, tmp_path: Path
+) -> None:
+    """A page of the web app runs as a Panel app on the same server: without a login
+    the browser is sent to /login; after it, ``pn.state.user`` is the account."""
+    script = tmp_path / "pages.py"
+    script.write_text(PAGE_SERVER)
+    proc, url = start_process([sys.executable, str(script), str(served.index)])
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(url + "whoami")
+        assert page.url.startswith(url + "login?next=")
+        page.get_by_label("User").fill("cura")
+        page.get_by_label("Password").fill(PASSWORDS["cura"])
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(url + "whoami")
+        shown = page.get_by_text("signed in as")
+        shown.wait_for(timeout=30_000)  # drawn over the websocket, as the account
+        assert shown.inner_text() == "signed in as cura"
+        page.screenshot(path=str(tmp_path / "whoami_1400.png"))
+        page.goto(url)
+        assert page.get_by_role("link", name="whoami").get_attribute("href") == f"{BASE}/whoami"
+    finally:
+        context.close()
+        assert stop_server(proc) == 0
