@@ -269,6 +269,18 @@ def disable_user(index: str | os.PathLike[str], name: str) -> User:
         return _get(con, name)
 
 
+def get_user(index: str | os.PathLike[str], name: str) -> User:
+    """The account ``name`` (:class:`UserNotFound` if the index has none).
+
+    >>> get_user("lab.duckdb", "ada").role                     # doctest: +SKIP
+    'viewer'
+    """
+    rows = _read(index, f"SELECT {_COLS} FROM users WHERE name = ?", [name])
+    if not rows:
+        raise UserNotFound(f"no user {name!r} in {os.fspath(index)}")
+    return _user(rows[0])
+
+
 def list_users(index: str | os.PathLike[str]) -> list[User]:
     """All accounts, by name (disabled ones included; see ``User.active``).
 
@@ -300,6 +312,7 @@ __all__ = [
     "check_password_hash",
     "create_token",
     "disable_user",
+    "get_user",
     "hash_password",
     "list_users",
     "set_password",

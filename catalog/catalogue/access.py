@@ -83,6 +83,36 @@ def access_predicate(user: User | None, alias: str = "") -> tuple[str, list]:
     return f"({sql} OR {col} IN (SELECT unnest(?::VARCHAR[])))", [allowed]
 
 
+def admits(user: User | None, access: str | None) -> bool:
+    """Whether ``user`` may see a dataset whose access level is ``access`` (the same
+    decision as :func:`access_predicate`, for one value).
+
+    >>> from catalog.users import User
+    >>> viewer = User("ada", "viewer", ("tomo",))
+    >>> [admits(viewer, a) for a in (None, "public", "collaborator:tomo", "restricted")]
+    [True, True, True, False]
+    """
+    if user is None:
+        return True
+    if not user.active:
+        return False
+    if user.role == "admin":
+        return True
+    from ..users import RESTRICTED_GROUP
+
+    level = access if access is not None else "internal"
+    if level in ("public", "open", "internal"):
+        return True
+    if level == RESTRICTED:
+        return RESTRICTED_GROUP in user.groups
+    return level.startswith(COLLABORATOR) and level[len(COLLABORATOR) :] in user.groups
+
+
+def sees_everything(user: User | None) -> bool:
+    """Whether ``user`` sees every dataset (the local user, or an active admin)."""
+    return user is None or (user.active and user.role == "admin")
+
+
 _SOURCES_SQL = """
 WITH RECURSIVE up(origin, id) AS (
     SELECT i, i FROM (SELECT unnest(?::VARCHAR[]) AS i)

@@ -23,6 +23,7 @@ from intake.readers.entry import Catalog, ReaderDescription
 from ..errors import (
     CatalogMismatch,
     DatasetNotFound,
+    Forbidden,
     QueryError,
     QueryLimitError,
     UnknownFieldError,
@@ -31,6 +32,7 @@ from ..index import SCHEMA_VERSION, Connection, cache_dir, columns, connect, lis
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
+from .access import sees_everything
 from .entries import ROW_COLUMNS, LazyAliases, LazyEntries, make_entry
 from .evaluate import evaluate
 from .fields import (
@@ -48,6 +50,7 @@ from .fields import (
     resolve,
 )
 from .query import (
+    Access,
     And,
     Everything,
     Field,
@@ -65,7 +68,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from ..progress import CancelFlag, ProgressArg
+    from ..users import User
     from .entries import VoxcatReader
+
+#: roles in order of what they may do (catalog.users.ROLES)
+_RANK = {"viewer": 0, "curator": 1, "admin": 2}
 
 #: columns of ``cat.df``
 DF_NAMES = list(columns.names("df"))
@@ -95,6 +102,7 @@ class DuckDBCatalog(Catalog):
         index: str | os.PathLike[str] | None = None,
         *,
         files: bool = False,
+        user: User | str | None = None,
         _query: Query | None = None,
         _order: Sequence[str] = ("name",),
     ) -> None:
@@ -108,6 +116,13 @@ class DuckDBCatalog(Catalog):
         super().__init__(metadata={"index": str(path)})
         self._index = path
         self._files = files
+        if isinstance(user, str):
+            from ..users import get_user
+
+            user = get_user(path, user)
+        self._user: User | None = user
+        #: what the account may see; ANDed with every query (None: everything)
+        self._access: Query | None = None if sees_everything(user) else Access(user)
         self._query: Query = _query if _query is not None else Everything()
         self._order = tuple(_order)
         self.entries = LazyEntries(self)
@@ -122,11 +137,40 @@ class DuckDBCatalog(Catalog):
     def _connect(self, read_only: bool = True) -> contextlib.AbstractContextManager[Connection]:
         return connect(self._index, read_only=read_only)
 
+    @property
+    def user(self) -> User | None:
+        """The account this catalogue acts for (``None``: the local user, who sees and
+        may change everything)."""
+        return self._user
+
+    def _visible(self, query: Query) -> Query:
+        """``query`` limited to what the account may see."""
+        return query if self._access is None else And((self._access, query))
+
     def _where(self) -> tuple[str, list[Any]]:
-        sql, params = self._query.sql()
+        sql, params = self._visible(self._query).sql()
         if not self._files:
             sql = f"d.kind <> 'file' AND ({sql})"
         return sql, params
+
+    def _require(self, role: str, what: str) -> None:
+        """:class:`Forbidden` unless the account has ``role`` (or a higher one)."""
+        user = self._user
+        if user is None:
+            return
+        if not user.active:
+            raise Forbidden(f"the account {user.name!r} is disabled")
+        if _RANK.get(user.role, -1) < _RANK[role]:
+            raise Forbidden(
+                f"{what} needs the role {role!r}; {user.name!r} is a {user.role} "
+                "(an admin changes roles with `voxcat user add NAME --role ...`)"
+            )
+
+    def _acting(self) -> contextlib.AbstractContextManager[Any]:
+        """Audit rows written inside name the account (else the OS/Hub user)."""
+        from ..index.store import acting_as
+
+        return acting_as(self._user.name) if self._user is not None else contextlib.nullcontext()
 
     def _order_sql(self) -> str:
         parts = []
@@ -146,7 +190,11 @@ class DuckDBCatalog(Catalog):
 
     def _derive(self, query: Query, order: Sequence[str] | None = None) -> DuckDBCatalog:
         return type(self)(
-            self._index, files=self._files, _query=query, _order=order or self._order
+            self._index,
+            files=self._files,
+            user=self._user,
+            _query=query,
+            _order=order or self._order,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -211,7 +259,7 @@ class DuckDBCatalog(Catalog):
             return None
         query = self._query if self._files else And((self._query, Not(_files_query())))
         try:
-            pos = evaluate(snap, query, con)
+            pos = evaluate(snap, self._visible(query), con)
         except listing.Stale:
             return None
         return (snap, pos) if snap.fresh() else None
@@ -309,13 +357,17 @@ class DuckDBCatalog(Catalog):
         return make_entry(record, files, {"tags": tags, "notes": notes}, self._index.parent)
 
     def _not_found(self, con: Connection, key: str) -> DatasetNotFound:
-        exists = con.execute("SELECT name FROM datasets WHERE id = ?", [key]).fetchone()
+        seen, seen_params = self._visible(Everything()).sql()  # never name what is hidden
+        exists = con.execute(
+            f"SELECT name FROM datasets d WHERE d.id = ? AND ({seen})", [key, *seen_params]
+        ).fetchone()
         if exists:
             return DatasetNotFound(
                 f"dataset {key!r} ({exists[0]}) is in the index but not in this selection"
             )
         by_name = con.execute(
-            "SELECT id FROM datasets WHERE lower(name) = lower(?) LIMIT 5", [key]
+            f"SELECT id FROM datasets d WHERE lower(d.name) = lower(?) AND ({seen}) LIMIT 5",
+            [key, *seen_params],
         ).fetchall()
         if by_name:
             ids = ", ".join(repr(i) for (i,) in by_name)
@@ -325,7 +377,8 @@ class DuckDBCatalog(Catalog):
             [
                 i
                 for (i,) in con.execute(
-                    "SELECT id FROM datasets WHERE id LIKE ?", [key[:2] + "%"]
+                    f"SELECT id FROM datasets d WHERE d.id LIKE ? AND ({seen})",
+                    [key[:2] + "%", *seen_params],
                 ).fetchall()
             ],
             n=3,
@@ -442,12 +495,17 @@ class DuckDBCatalog(Catalog):
                 f"cannot combine catalogues of different indexes ({self._index} and "
                 f"{other._index})"
             )
+        if other._user != self._user:
+            raise CatalogMismatch("cannot combine catalogues opened for different users")
         a, b = self._scoped(), other._scoped()
         query = {"|": Or((a, b)), "&": And((a, b)), "-": And((a, Not(b)))}[op]
-        return type(self)(self._index, files=True, _query=query, _order=self._order)
+        return type(self)(
+            self._index, files=True, user=self._user, _query=query, _order=self._order
+        )
 
     def _scoped(self) -> Query:
-        return self._query if self._files else And((self._query, Not(_files_query())))
+        query = self._visible(self._query)
+        return query if self._files else And((query, Not(_files_query())))
 
     def __or__(self, other: object) -> DuckDBCatalog:
         return self._combine(other, "|")
@@ -644,15 +702,21 @@ class DuckDBCatalog(Catalog):
 
         >>> cat.tag(cat.search(sample="S01"), "porosity", "paper-2025")   # doctest: +SKIP
         """
-        return annotate.tag(self._index, self._ids_of(selection), tags)
+        self._require("curator", "tagging")
+        with self._acting():
+            return annotate.tag(self._index, self._ids_of(selection), tags)
 
     def untag(self, selection: str | Iterable[str] | DuckDBCatalog, *tags: str) -> int:
         """Remove ``tags``; returns how many (dataset, tag) pairs were removed."""
-        return annotate.untag(self._index, self._ids_of(selection), tags)
+        self._require("curator", "removing tags")
+        with self._acting():
+            return annotate.untag(self._index, self._ids_of(selection), tags)
 
     def note(self, dataset_id: str, text: str) -> None:
         """Attach a free-text note to a dataset (notes are never edited, only added)."""
-        annotate.note(self._index, self._ids_of(dataset_id), text)
+        self._require("curator", "adding a note")
+        with self._acting():
+            annotate.note(self._index, self._ids_of(dataset_id), text)
 
     def set(self, selection: str | Iterable[str] | DuckDBCatalog, **fields: Any) -> int:
         """Set user fields (sample, project, data_level, description, access, modality);
@@ -660,7 +724,11 @@ class DuckDBCatalog(Catalog):
 
         >>> cat.set("k2x9q4m1abcd", sample="S01", data_level="segmentation")  # doctest: +SKIP
         """
-        return annotate.set_fields(self._index, self._ids_of(selection), fields)
+        self._require("curator", "setting fields")
+        if "access" in fields:
+            self._require("admin", "setting access levels")
+        with self._acting():
+            return annotate.set_fields(self._index, self._ids_of(selection), fields)
 
     def _ids_of(self, selection: str | Iterable[str] | DuckDBCatalog) -> list[str]:
         if isinstance(selection, DuckDBCatalog):
@@ -670,17 +738,38 @@ class DuckDBCatalog(Catalog):
         ids = [selection] if isinstance(selection, str) else list(selection)
         if not ids:
             return []
+        seen, seen_params = self._visible(Everything()).sql()
         with self._connect() as con:
             known = {
                 i
                 for (i,) in con.execute(
-                    "SELECT id FROM datasets WHERE id IN (SELECT unnest(?))", [ids]
+                    f"SELECT id FROM datasets d WHERE d.id IN (SELECT unnest(?)) AND ({seen})",
+                    [ids, *seen_params],
                 ).fetchall()
             }
             for i in ids:
                 if i not in known:
                     raise self._not_found(con, i)
         return ids
+
+    def visible(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` the index holds and the account may see, in order.
+
+        >>> open_catalog("lab.duckdb", user="ada").visible(["k2x9q4m1abcd", "nope"])  # doctest: +SKIP
+        ['k2x9q4m1abcd']
+        """
+        if not ids:
+            return []
+        seen, seen_params = self._visible(Everything()).sql()
+        with self._connect() as con:
+            found = {
+                i
+                for (i,) in con.execute(
+                    f"SELECT id FROM datasets d WHERE d.id IN (SELECT unnest(?)) AND ({seen})",
+                    [list(ids), *seen_params],
+                ).fetchall()
+            }
+        return [i for i in ids if i in found]
 
     def thumbnails(self, ids: Iterable[str]) -> dict[str, Path | None]:
         """The cached thumbnail PNG of each of ``ids`` (any dataset of the index), in
@@ -693,9 +782,12 @@ class DuckDBCatalog(Catalog):
         wanted = [ids] if isinstance(ids, str) else list(ids)
         if not wanted:
             return {}
+        seen, seen_params = self._visible(Everything()).sql()
         with self._connect() as con:
             rows = con.execute(
-                "SELECT id, thumbnail FROM datasets WHERE id IN (SELECT unnest(?))", [wanted]
+                "SELECT id, thumbnail FROM datasets d WHERE d.id IN (SELECT unnest(?)) "
+                f"AND ({seen})",
+                [wanted, *seen_params],
             ).fetchall()
         cache = cache_dir(self._index)
         return {i: (cache / rel if rel else None) for i, rel in rows}
@@ -713,7 +805,12 @@ class DuckDBCatalog(Catalog):
         """
         from .lineage import relatives
 
-        return relatives(self._index, dataset_id)
+        if self._access is None:
+            return relatives(self._index, dataset_id)
+        self._ids_of(dataset_id)  # DatasetNotFound for what the account may not see
+        found = relatives(self._index, dataset_id)
+        shown = set(self.visible([r["id"] for r in found]))
+        return [r for r in found if r["id"] in shown]
 
     def save(
         self,
@@ -737,17 +834,21 @@ class DuckDBCatalog(Catalog):
         """
         from .save import save
 
-        return save(
-            self,
-            obj,
-            name=name,
-            parents=list(parents),
-            step=step,
-            params=params,
-            level=level,
-            description=description,
-            tags=list(tags),
-        )
+        self._require("curator", "saving results")
+        if self._access is not None:
+            self._ids_of(list(parents))
+        with self._acting():
+            return save(
+                self,
+                obj,
+                name=name,
+                parents=list(parents),
+                step=step,
+                params=params,
+                level=level,
+                description=description,
+                tags=list(tags),
+            )
 
     def link(
         self,
@@ -765,8 +866,14 @@ class DuckDBCatalog(Catalog):
         from .lineage import link
         from .save import caller_context, package_versions
 
+        self._require("curator", "linking datasets")
+        if self._access is not None:  # the same message as for no such dataset
+            self._ids_of([child, *parents])
         provenance = {"recorded_from": caller_context(), "versions": package_versions()}
-        return link(self._index, child, parents, step=step, params=params, provenance=provenance)
+        with self._acting():
+            return link(
+                self._index, child, parents, step=step, params=params, provenance=provenance
+            )
 
     def lineage(self, dataset_id: str) -> Any:
         """Ancestors and descendants of a dataset: a graph that prints as a tree and
@@ -776,7 +883,11 @@ class DuckDBCatalog(Catalog):
         """
         from .lineage import lineage
 
-        return lineage(self._index, dataset_id)
+        if self._access is None:
+            return lineage(self._index, dataset_id)
+        self._ids_of(dataset_id)
+        graph = lineage(self._index, dataset_id)
+        return graph.restricted_to(set(self.visible(list(graph.nodes))))
 
     def verify(self, *, jobs: int | None = None, progress: bool | None = None) -> Any:
         """Re-hash the selection's files against the index (see :func:`catalog.verify`).
@@ -785,7 +896,9 @@ class DuckDBCatalog(Catalog):
         """
         from ..integrity import verify
 
-        return verify(self._index, self, jobs=jobs, progress=progress)
+        self._require("curator", "verifying files")
+        with self._acting():
+            return verify(self._index, self, jobs=jobs, progress=progress)
 
     # -- presentation -------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -838,19 +951,21 @@ class DuckDBCatalog(Catalog):
         """
         from ..export import export_catalog
 
-        return export_catalog(
-            self,
-            dest,
-            mode=mode,
-            include_ancestors=include_ancestors,
-            allow_restricted=allow_restricted,
-            progress=progress,
-            license=license,
-            deep_verify=deep_verify,
-            skip_unreadable=skip_unreadable,
-            organization=organization,
-            cancel=cancel,
-        )
+        self._require("curator", "exporting")
+        with self._acting():
+            return export_catalog(
+                self,
+                dest,
+                mode=mode,
+                include_ancestors=include_ancestors,
+                allow_restricted=allow_restricted,
+                progress=progress,
+                license=license,
+                deep_verify=deep_verify,
+                skip_unreadable=skip_unreadable,
+                organization=organization,
+                cancel=cancel,
+            )
 
 
 @functools.cache
@@ -953,15 +1068,29 @@ def _files_query() -> Query:
 
 
 def open_catalog(
-    index: str | os.PathLike[str] | None = None, *, files: bool = False, **_: Any
-) -> DuckDBCatalog:
+    index: str | os.PathLike[str] | None = None,
+    *,
+    files: bool = False,
+    user: User | str | None = None,
+    token: str | None = None,
+    **_: Any,
+) -> Any:
     """Open a voxcat index as a lazy intake catalogue (milliseconds, at any size).
 
     ``files=True`` also lists the non-image files a scan recorded. The default index is
-    ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``. Also ``intake.open_catalog(path,
+    ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``. ``user`` (an account of the index, or
+    its name) opens it as that account sees it: only datasets its access levels admit,
+    changes only as its role allows, audited under its name. An ``http(s)://`` URL of a
+    ``voxcat serve`` (with ``token=``) opens the lab's catalogue over HTTP
+    (:func:`catalog.client.open_remote`). Also ``intake.open_catalog(path,
     driver="voxcat")``.
 
     >>> cat = open_catalog("lab.duckdb")                 # doctest: +SKIP
     >>> len(cat), cat.facets("modality")                 # doctest: +SKIP
+    >>> viewer = open_catalog("lab.duckdb", user="ada")  # doctest: +SKIP
     """
-    return DuckDBCatalog(index, files=files)
+    if isinstance(index, str) and index.lower().startswith(("http://", "https://")):
+        from ..client import open_remote  # type: ignore[import-not-found,unused-ignore]
+
+        return open_remote(index, token=token)
+    return DuckDBCatalog(index, files=files, user=user)

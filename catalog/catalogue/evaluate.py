@@ -23,7 +23,7 @@ from ..index.listing import COLUMNS as LISTED
 from ..index.listing import DICTIONARY, Listing
 from .fields import TEXT_LIST
 from .predicates import Unsupported, on_array, on_dictionary
-from .query import And, Everything, Field, Not, Or, Query, Text, value_pred
+from .query import Access, And, Everything, Field, Not, Or, Query, Text, value_pred
 
 #: candidate rows above which a DuckDB part is asked unrestricted and intersected
 RESTRICT_MAX = 50_000
@@ -71,6 +71,8 @@ class _Evaluation:
             native = self._field(query, cand)
             if native is not None:
                 return native
+        if isinstance(query, Access):
+            return self._access(query, cand)
         if isinstance(query, Text) and query.nums is not None and query.valid():
             pos = _within(self.listing.positions(query.nums, strict=False), cand)
             rest = query.residual()
@@ -95,6 +97,8 @@ class _Evaluation:
                 return 2 * rows
             return float(self.listing.frequencies(part.target.key)[match].sum())
         if isinstance(part, Field) and self._native_column(part):
+            return rows / 2
+        if isinstance(part, Access):  # one pass over the codes, usually keeps most
             return rows / 2
         if isinstance(part, Not):  # rarely selective: on what the others leave
             return 3 * rows
@@ -142,6 +146,14 @@ class _Evaluation:
             return cand[~mask if negate else mask]
         except Unsupported:
             return None
+
+    def _access(self, query: Access, cand: np.ndarray | None) -> np.ndarray:
+        """Rows the account may see, decided on the dictionary of access levels."""
+        match = np.array([query.admits(v) for v in self.listing.values("access")], bool)
+        codes = self.listing.codes("access")
+        if cand is None:
+            return np.flatnonzero(_codes_in(codes, match))
+        return cand[_codes_in(codes[cand], match)]
 
     # -- conditions asked of DuckDB -------------------------------------------------------
     def _duckdb(self, where: tuple[str, list[Any]], cand: np.ndarray | None) -> np.ndarray:

@@ -130,6 +130,18 @@ class Lineage:
     ancestors: set[str]
     descendants: set[str]
 
+    def restricted_to(self, shown: set[str]) -> Lineage:
+        """The graph without the nodes outside ``shown`` (what an account may not see)
+        and the edges that touch them; the root always stays."""
+        keep = shown | {self.root}
+        return Lineage(
+            self.root,
+            {i: n for i, n in self.nodes.items() if i in keep},
+            [e for e in self.edges if e["parent"] in keep and e["child"] in keep],
+            self.ancestors & keep,
+            self.descendants & keep,
+        )
+
     def parents(self, ident: str) -> list[str]:
         return sorted({e["parent"] for e in self.edges if e["child"] == ident})
 

@@ -246,6 +246,25 @@ class Limit(Query):
         return f"d.id IN ({sub})", [*p, self.n]
 
 
+@dataclasses.dataclass(frozen=True)
+class Access(Query):
+    """The datasets an account may see (see :mod:`catalog.catalogue.access`); a
+    catalogue bound to a user ANDs this with every query it runs."""
+
+    user: Any  # catalog.users.User
+
+    def sql(self) -> SQL:
+        from .access import access_predicate
+
+        return access_predicate(self.user, alias="d")
+
+    def admits(self, access: str | None) -> bool:
+        """Whether a dataset whose ``access`` is ``access`` passes (as the SQL decides)."""
+        from .access import admits
+
+        return admits(self.user, access)
+
+
 def compile_query(query: Query) -> SQL:
     """``(where_sql, params)`` for a query tree."""
     return query.sql()

@@ -228,6 +228,18 @@ def _stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "image"
 
 
+def _as_seen_by(source: Any, sel: Selection) -> Selection:
+    """``sel`` without what the account of ``source`` (a user-bound catalogue) may not
+    see: ancestors it may not see stay out, and so do lineage links naming them."""
+    parents = {link["parent"] for link in sel.lineage}
+    shown = set(source.visible(sorted(parents | set(sel.ancestors))))
+    hidden = set(sel.ancestors) - shown
+    if hidden:
+        sel = sel.without(hidden)
+    links = [link for link in sel.lineage if link["parent"] in shown]
+    return dataclasses.replace(sel, lineage=links) if len(links) != len(sel.lineage) else sel
+
+
 def export_catalog(
     source: Any,
     dest: str | os.PathLike[str],
@@ -307,6 +319,8 @@ def export_catalog(
     sel = select(
         index, id_list, include_ancestors=include_ancestors, allow_restricted=allow_restricted
     )
+    if getattr(source, "user", None) is not None:
+        sel = _as_seen_by(source, sel)
     opened, skipped = preflight(sel)
     if skipped and not skip_unreadable:
         raise ExportError(refusal(skipped))

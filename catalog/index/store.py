@@ -8,6 +8,8 @@ rows for one path, and a move found by one is seen by the other.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import datetime as dt
 import getpass
 import os
@@ -24,8 +26,32 @@ from . import columns
 ID_LENGTH = 12
 
 
+#: the account a server acts for in this thread/task (see :func:`acting_as`)
+_ACTING: contextvars.ContextVar[str | None] = contextvars.ContextVar("voxcat_acting", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    """Inside the block (this thread or task only), :func:`current_user` is ``name``:
+    a server names the authenticated account in the audit rows it writes for it.
+
+    >>> with acting_as("ada"):
+    ...     current_user()
+    'ada'
+    """
+    token = _ACTING.set(name)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
+
+
 def current_user() -> str:
-    """The OS user, or the JupyterHub user when running under JupyterHub."""
+    """The account a server acts for (:func:`acting_as`), else the JupyterHub user
+    under JupyterHub, else ``$VOXCAT_USER``, else the OS user."""
+    acting = _ACTING.get()
+    if acting:
+        return acting
     for var in ("JUPYTERHUB_USER", "VOXCAT_USER"):
         if os.environ.get(var):
             return os.environ[var]

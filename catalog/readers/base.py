@@ -113,6 +113,7 @@ class ImageInfo:
     instrument: str | None = None
     channels: list[str] = dataclasses.field(default_factory=list)
     data_level: str | None = None
+    access: str | None = None  #: a default access level (DICOM: ``restricted``)
     arrays: dict[str, ArrayInfo] = dataclasses.field(default_factory=dict)
     primary: str | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)

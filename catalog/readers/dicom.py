@@ -69,8 +69,18 @@ GEOMETRY_TAGS = [*GROUP_TAGS, "ImagePositionPatient", "ImageOrientationPatient"]
 GEOMETRY_TAGS += ["InstanceNumber", "NumberOfFrames", "RescaleSlope", "RescaleIntercept"]
 GEOMETRY_TAGS += ["SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation"]
 GEOMETRY_TAGS += ["SOPInstanceUID", "PhotometricInterpretation", *ACQUISITION_TAGS]
+
+
 #: The only tags copied into ``meta["tags"]``: technical, never identifying (free-text
 #: tags such as ProtocolName or ImageComments are left out: they may name the patient).
+def _deidentified(ds: Any) -> bool:
+    """Whether a DICOM header says its patient identity was removed
+    (``PatientIdentityRemoved`` = ``YES``); every other series is patient data, which
+    the index records as ``access=restricted`` until someone with the right says
+    otherwise (``cat.set(id, access=...)`` keeps over rescans)."""
+    return str(ds.get("PatientIdentityRemoved") or "").strip().upper() == "YES"
+
+
 META_TAGS = (
     *("Modality", "SeriesDescription", "StudyDescription", "BodyPartExamined", "ImageType"),
     *("SeriesNumber", "AcquisitionNumber", "Manufacturer", "ManufacturerModelName"),
@@ -356,7 +366,13 @@ class DicomReader(Reader):
         frames = tuple(int(ds.get("NumberOfFrames") or 1) for _, ds in entries)
         if check_pixels:
             _decode_one(entries, frames, main)
-        tags = [*META_TAGS, *DATE_TAGS, "ImagePositionPatient", "SOPClassUID"]
+        tags = [
+            *META_TAGS,
+            *DATE_TAGS,
+            "ImagePositionPatient",
+            "SOPClassUID",
+            "PatientIdentityRemoved",
+        ]
         if frames[0] > 1:
             tags += ENHANCED_TAGS
         with reader_errors(entries[0][0], "unreadable DICOM header"):
@@ -625,6 +641,7 @@ def _info(
         modality=str(first.get("Modality") or "").strip() or None,
         acquired=_when(first),
         instrument=" ".join(m for m in maker if m) or None,
+        access=None if _deidentified(first) else "restricted",
         meta=jsonable(meta),
         warnings=notes,
     )

@@ -200,6 +200,7 @@ def _row(
             levels=len(info.levels),
             level_shapes=json.dumps([list(s) for s in info.levels]),
             data_level=info.data_level,
+            access=info.access,
             arrays=json.dumps({k: dataclasses.asdict(v) for k, v in info.arrays.items()})
             if info.arrays
             else None,

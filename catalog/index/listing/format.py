@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import pyarrow as pa
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: the access column (who may see a row)
 FILE_NAME = "listing.arrow"
 #: the lock file a refresher holds (``flock``) beside the snapshot
 LOCK_FILE = FILE_NAME + ".lock"
