@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalogue import DuckDBCatalog, open_catalog
 from ..errors import Forbidden, NotFound
 from ..index import cache_dir, columns
+from ..index.store import acting_as
 from .params import SearchArgs, jsonable
 from .paths import cached_file
 
@@ -61,11 +62,6 @@ def require(user: User | None, role: str, what: str) -> None:
 def acting(user: User | None) -> Iterator[None]:
     """Inside: the audit log names ``user`` (the server's OS user when ``None``)."""
     if user is None:
-        yield
-        return
-    try:
-        from ..index.store import acting_as
-    except ImportError:  # before the catalogue core has it: the audit names the server
         yield
         return
     with acting_as(user.name):

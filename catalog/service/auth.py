@@ -37,8 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserNotFound
 from ..index import cache_dir
-from ..users import TOKEN_PREFIX, User, hash_token, list_users, user_for_token, verify_password
+from ..users import TOKEN_PREFIX, User, get_user, hash_token, user_for_token, verify_password
 
 log = logging.getLogger("voxcat.auth")
 
@@ -126,8 +127,11 @@ class Accounts:
         """The active account called ``name``, else ``None``."""
 
         def look_up() -> User | None:
-            found = [u for u in list_users(self.index) if u.name == name]
-            return found[0] if found and found[0].active else None
+            try:
+                user = get_user(self.index, name)
+            except UserNotFound:
+                return None
+            return user if user.active else None
 
         return self._cached(("name", name), look_up)
 
