@@ -17,8 +17,9 @@ server (``voxcat serve``).
   :data:`ACCOUNT_SECONDS`, and dropped as soon as the index changes), so a disabled
   account is refused at once.
 - Failed logins are logged and counted per user name and per address; after
-  :data:`MAX_FAILURES` in :data:`FAILURE_WINDOW` seconds further attempts are refused
-  (429) until the window has passed.
+  :data:`MAX_FAILURES` for one name (or :data:`MAX_ADDRESS_FAILURES` from one address,
+  which may be a whole lab behind one NAT) in :data:`FAILURE_WINDOW` seconds, further
+  attempts are refused (429) until the window has passed.
 
 >>> auth = Authenticator("lab.duckdb")                               # doctest: +SKIP
 >>> auth.for_token("vxc_...").name                                   # doctest: +SKIP
@@ -50,6 +51,7 @@ COOKIE_DAYS = 7
 ACCOUNT_SECONDS = 2.0
 #: failed logins allowed per user name and per address in ``FAILURE_WINDOW`` seconds
 MAX_FAILURES = 5
+MAX_ADDRESS_FAILURES = 20
 FAILURE_WINDOW = 300.0
 SECRET_FILE = "server-secret"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -139,8 +141,13 @@ class Accounts:
 class LoginLimiter:
     """Failed logins per user name and per address in a sliding window."""
 
-    def __init__(self, most: int = MAX_FAILURES, window: float = FAILURE_WINDOW) -> None:
-        self.most, self.window = most, window
+    def __init__(
+        self,
+        most: int = MAX_FAILURES,
+        most_per_address: int = MAX_ADDRESS_FAILURES,
+        window: float = FAILURE_WINDOW,
+    ) -> None:
+        self.most, self.most_per_address, self.window = most, most_per_address, window
         self._lock = threading.Lock()
         self._failures: dict[str, collections.deque[float]] = {}
 
@@ -155,10 +162,13 @@ class LoginLimiter:
         now = time.monotonic()
         wait = 0.0
         with self._lock:
-            for key in (f"user:{name}", f"addr:{address}"):
+            for key, most in (
+                (f"user:{name}", self.most),
+                (f"addr:{address}", self.most_per_address),
+            ):
                 times = self._recent(key, now)
-                if len(times) >= self.most:
-                    wait = max(wait, self.window - (now - times[-self.most]))
+                if len(times) >= most:
+                    wait = max(wait, self.window - (now - times[-most]))
         return wait
 
     def failed(self, name: str, address: str) -> None:

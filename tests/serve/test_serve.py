@@ -290,4 +290,8 @@ def test_failed_logins_are_limited_per_user_and_address(served: Served) -> None:
     # the account is protected from other addresses too, other accounts are not
     assert attempt(PASSWORDS["lim"], "10.1.1.1").status_code == 429
     assert attempt(PASSWORDS["vera"], "10.1.1.1", "vera").status_code == 302
+    # many failures from one address (any names) stop logins from it
+    for i in range(20):
+        assert attempt("guess", "10.7.7.7", f"nobody{i}").status_code == 403
+    assert attempt(PASSWORDS["vera"], "10.7.7.7", "vera").status_code == 429
     assert any("login failed: user=lim from=10.9.9.9" in line for line in served.log)
