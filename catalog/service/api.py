@@ -179,6 +179,12 @@ def remove_tags(
     return {"removed": removed, "tags": tags(index, user, dataset_id)}
 
 
+def notes(index: Path, user: User | None, dataset_id: str) -> dict[str, Any]:
+    """The dataset's notes, oldest first: ``{"notes": [{"text", "user", "time"}]}``."""
+    meta = catalogue(index, user, files=True).entry(dataset_id).metadata
+    return {"notes": jsonable(meta.get("notes") or [])}
+
+
 def add_note(index: Path, user: User | None, dataset_id: str, text: str) -> dict[str, Any]:
     """Attach a note (audited); returns the dataset's notes, oldest first."""
     cat = catalogue(index, user, files=True)
@@ -186,7 +192,7 @@ def add_note(index: Path, user: User | None, dataset_id: str, text: str) -> dict
     require(user, "curator", "write notes")
     with acting(user):
         cat.note(dataset_id, text)
-    return {"notes": jsonable(cat.entry(dataset_id).metadata.get("notes") or [])}
+    return notes(index, user, dataset_id)
 
 
 def thumbnail(index: Path, user: User | None, dataset_id: str) -> bytes:

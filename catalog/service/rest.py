@@ -206,18 +206,11 @@ class TagsRoute(RestHandler):
         self.send(await self.blocking(api.remove_tags, index, user, check_id(dataset_id), tags))
 
 
-def _notes(index: Path, user: User | None, dataset_id: str) -> dict[str, Any]:
-    from .params import jsonable
-
-    meta = api.catalogue(index, user, files=True).entry(dataset_id).metadata
-    return {"notes": jsonable(meta.get("notes") or [])}
-
-
 class NotesRoute(RestHandler):
     async def get(self, dataset_id: str) -> None:
         """``{"notes": [{"text", "user", "time"}, ...]}``, oldest first."""
         index, user = self.service.index, self.account
-        self.send(await self.blocking(_notes, index, user, check_id(dataset_id)))
+        self.send(await self.blocking(api.notes, index, user, check_id(dataset_id)))
 
     async def post(self, dataset_id: str) -> None:
         """Body ``{"text": "..."}``; answers all notes of the dataset."""
