@@ -6,8 +6,11 @@ server (``voxcat serve``).
   instead: the server then sets the login cookie and redirects to the same URL without
   the token.
 - **Password**: the ``/login`` form (user and password, checked with
-  :func:`catalog.users.verify_password`) sets a signed cookie (``user``, HttpOnly,
-  SameSite=Lax; also what Panel's ``pn.state.user`` reads). Requests authenticated by
+  :func:`catalog.users.verify_password`) sets a signed cookie (``voxcat_login``,
+  HttpOnly, SameSite=Lax), and a second signed cookie ``user`` with the account's name,
+  which Panel's ``pn.state.user`` reads. Only the first logs anybody in: Bokeh copies
+  the second into the page's session token, where a script could read it, and a
+  signature binds each value to its cookie's name. Requests authenticated by
   the cookie that change something (POST, PUT, PATCH, DELETE) must carry the ``_xsrf``
   cookie's value in an ``X-XSRFToken`` header (or an ``_xsrf`` form field).
 - The cookie secret is made once per index and kept in its cache folder
@@ -44,8 +47,10 @@ from ..users import TOKEN_PREFIX, User, get_user, hash_token, user_for_token, ve
 
 log = logging.getLogger("voxcat.auth")
 
-#: the login cookie; Panel reads ``pn.state.user`` from a signed cookie of this name
-COOKIE = "user"
+#: the login cookie (never given to Panel's pages)
+COOKIE = "voxcat_login"
+#: the account's name for Panel (``pn.state.user``); it logs nobody in
+PANEL_COOKIE = "user"
 COOKIE_DAYS = 7
 #: how long an account looked up is trusted at most (an index change drops it sooner)
 ACCOUNT_SECONDS = 2.0
@@ -225,19 +230,21 @@ class Authenticator:
     # -- cookies --------------------------------------------------------------------
     def set_login(self, handler: Any, user: User) -> None:
         """Log ``user`` in on this browser: the signed, HttpOnly, SameSite=Lax cookie."""
-        handler.set_signed_cookie(
-            COOKIE,
-            user.name,
-            expires_days=COOKIE_DAYS,
-            path=self.cookie_path,
-            httponly=True,
-            samesite="Lax",
-            secure=handler.request.protocol == "https",
-        )
+        for name in (COOKIE, PANEL_COOKIE):
+            handler.set_signed_cookie(
+                name,
+                user.name,
+                expires_days=COOKIE_DAYS,
+                path=self.cookie_path,
+                httponly=True,
+                samesite="Lax",
+                secure=handler.request.protocol == "https",
+            )
         handler.xsrf_token  # noqa: B018 - sets the _xsrf cookie clients send back
 
     def clear_login(self, handler: Any) -> None:
-        handler.clear_cookie(COOKIE, path=self.cookie_path)
+        for name in (COOKIE, PANEL_COOKIE):
+            handler.clear_cookie(name, path=self.cookie_path)
 
 
 def without_token(uri: str) -> str:

@@ -33,7 +33,7 @@ import tornado.web
 from tornado.escape import url_escape, xhtml_escape
 
 from ..errors import Unauthenticated
-from .auth import UNSAFE_METHODS, Authenticator, safe_next, without_token
+from .auth import COOKIE, UNSAFE_METHODS, Authenticator, safe_next, without_token
 from .rest import Service, routes
 from .tasks import Context
 
@@ -131,6 +131,10 @@ class Lab:
             cookie_path=self.base_url + "/",
             auth_provider=bokeh_auth(self),
             use_xheaders=trust_proxy_headers,
+            # the page's session token carries cookies and headers to Panel: never
+            # the login cookie or a token (pn.state.user reads the "user" cookie)
+            exclude_cookies=[COOKIE, "_xsrf"],
+            exclude_headers=["Authorization", "Cookie"],
         )
         server._tornado.settings["log_function"] = log_request
         if port == 0 and websocket_origins == ():

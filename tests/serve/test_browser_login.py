@@ -4,11 +4,13 @@ phone-sized and a desktop window."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bokeh.util.token import get_token_payload
 from playwright.sync_api import Browser, sync_playwright
 
 from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -57,13 +59,14 @@ def test_logging_in_through_the_login_page(
         page.wait_for_url(served.url + "?q=rock")  # back where it was going
         assert "logged in as vera (viewer)" in page.locator("p").first.inner_text()
         page.screenshot(path=str(tmp_path / f"home_{width}.png"), full_page=True)
-        cookie = next(c for c in context.cookies() if c["name"] == "user")
+        cookie = next(c for c in context.cookies() if c["name"] == "voxcat_login")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == BASE + "/"
 
         # the API answers the logged-in browser as vera, and scripts cannot read the cookie
         page.goto(served.api("info"))
         assert json.loads(page.locator("body").inner_text())["user"]["name"] == "vera"
         assert "user=" not in page.evaluate("document.cookie")
+        assert "voxcat_login=" not in page.evaluate("document.cookie")
 
         page.goto(served.page())
         page.get_by_role("link", name="Log out").click()
@@ -111,6 +114,11 @@ def test_panel_pages_need_a_login_and_know_the_account(
         shown = page.get_by_text("signed in as")
         shown.wait_for(timeout=30_000)  # drawn over the websocket, as the account
         assert shown.inner_text() == "signed in as cura"
+        # the page's session token carries Panel's "user" cookie, never the login cookie
+        token = re.search(r'"token":\s*"([^"]+)"', page.content()).group(1)
+        payload = get_token_payload(token)
+        assert set(payload["cookies"]) == {"user"}
+        assert "Authorization" not in payload["headers"] and "Cookie" not in payload["headers"]
         page.screenshot(path=str(tmp_path / "whoami_1400.png"))
         page.goto(url)
         assert page.get_by_role("link", name="whoami").get_attribute("href") == f"{BASE}/whoami"

@@ -47,7 +47,7 @@ def _call(served: Served, method: str, path: str, body, ident: str, **kw) -> req
 
 def test_every_route_refuses_requests_without_an_account(served: Served) -> None:
     ident = served.ids["rock_0.tif"]
-    forged = "user=2|1:0|10:1796472219|4:user|4:cm9vdA==|" + "0" * 64  # "root", bad signature
+    forged = "voxcat_login=2|1:0|10:1796472219|12:voxcat_login|4:cm9vdA==|" + "0" * 64  # "root"
     for headers in (
         {},
         {"Authorization": "token vxc_not-a-token"},
@@ -76,9 +76,16 @@ def test_a_token_header_works_and_a_token_in_the_url_logs_a_browser_in(served: S
     r = s.get(served.page() + f"?token={served.tokens['cura']}&x=1", allow_redirects=False)
     assert r.status_code == 302
     assert r.headers["Location"] == f"{BASE}/?x=1"  # the token leaves the address bar
-    cookie = next(c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("user="))
-    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and f"Path={BASE}/" in cookie
+    cookies = r.raw.headers.getlist("Set-Cookie")
+    for name in ("voxcat_login=", "user="):
+        cookie = next(c for c in cookies if c.startswith(name))
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and f"Path={BASE}/" in cookie
     assert s.get(served.api("info"), timeout=30).json()["user"]["name"] == "cura"
+    # Panel's "user" cookie (which pages can see) logs nobody in, under either name
+    panel_cookie = s.cookies["user"]
+    for name in ("user", "voxcat_login"):
+        r = requests.get(served.api("info"), cookies={name: panel_cookie}, timeout=30)
+        assert r.status_code == 401
     home = s.get(served.page(), timeout=30)
     assert home.status_code == 200 and "logged in as <b>cura</b> (curator)" in home.text
 
