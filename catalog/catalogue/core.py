@@ -259,7 +259,20 @@ class DuckDBCatalog(Catalog):
             return None
         query = self._query if self._files else And((self._query, Not(_files_query())))
         try:
-            pos = evaluate(snap, self._visible(query), con)
+            q = self._query
+            if isinstance(q, Limit) and q.order == self._order_sql():
+                # a window (page, head) in this catalogue's own order: evaluated and
+                # sorted here, then cut, instead of DuckDB sorting the whole selection
+                inner = evaluate(snap, q.part, con)
+                nums = self._rows(snap, inner, con, ["num"])["num"].to_numpy()
+                pos = np.sort(snap.locate(nums[q.offset : q.offset + q.n]))
+                outer = [] if self._files else [Not(_files_query())]
+                outer += [] if self._access is None else [self._access]
+                if outer:  # what _where adds around the window, on the snapshot too
+                    keep = evaluate(snap, And(tuple(outer)), con)
+                    pos = np.intersect1d(pos, keep, assume_unique=True)
+            else:
+                pos = evaluate(snap, self._visible(query), con)
         except listing.Stale:
             return None
         return (snap, pos) if snap.fresh() else None
