@@ -265,12 +265,9 @@ class DuckDBCatalog(Catalog):
                 # sorted here, then cut, instead of DuckDB sorting the whole selection
                 inner = evaluate(snap, q.part, con)
                 nums = self._rows(snap, inner, con, ["num"])["num"].to_numpy()
+                # (q.part is the parent's _scoped(): the account's and the files'
+                # filters that _where adds are in it already)
                 pos = np.sort(snap.locate(nums[q.offset : q.offset + q.n]))
-                outer = [] if self._files else [Not(_files_query())]
-                outer += [] if self._access is None else [self._access]
-                if outer:  # what _where adds around the window, on the snapshot too
-                    keep = evaluate(snap, And(tuple(outer)), con)
-                    pos = np.intersect1d(pos, keep, assume_unique=True)
             else:
                 pos = evaluate(snap, self._visible(query), con)
         except listing.Stale:
