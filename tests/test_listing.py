@@ -200,6 +200,36 @@ def test_combinations_heads_and_pages_answer_as_duckdb(cat, monkeypatch, index) 
     same(ct.sort_by("-size").head(20).search(voxel_size="<10um"), monkeypatch)
 
 
+@pytest.mark.parametrize("order", [("name",), ("-size",), ("sample", "-acquired"), ("shape",)])
+def test_windows_are_cut_on_the_snapshot_as_duckdb_cuts_them(cat, monkeypatch, order) -> None:
+    """``page``/``window`` in the catalogue's own order are sorted and cut on the
+    snapshot (no DuckDB sort of the whole selection), with the same rows."""
+    base = cat.search(modality=["CT", "MR", None]).sort_by(*order)
+    n = len(base)
+    for offset, limit in ((0, 5), (5, 5), (n - 3, 10), (n + 2, 5), (0, n)):
+        same(base.window(offset, limit), monkeypatch)
+    same(base.page(1, 4).search(voxel_size="<10um"), monkeypatch)
+
+
+def test_windows_for_an_account_hold_only_what_it_may_see(cat, monkeypatch, index) -> None:
+    from catalog.users import add_user
+
+    ids = list(cat)
+    cat.set(ids[::3], access="restricted")
+    try:
+        listing.refresh(index, force=True)
+        add_user(index, "vera", role="viewer")
+        vera = open_catalog(index, user="vera").sort_by("-size")
+        listing.refresh(index, force=True)
+        for page in range(4):
+            same(vera.page(page, 6), monkeypatch)
+        shown = [i for p in range(len(ids) // 100 + 1) for i in vera.page(p, 100)]
+        assert len(shown) == len(ids) - len(ids[::3]) and not set(shown) & set(ids[::3])
+    finally:
+        cat.set(ids[::3], access=None)
+        listing.refresh(index, force=True)
+
+
 def test_random_combinations_answer_as_duckdb(cat, monkeypatch) -> None:
     rng = np.random.default_rng(5)
     pool = [q for q in QUERIES if "text" not in q]

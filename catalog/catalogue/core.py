@@ -259,7 +259,17 @@ class DuckDBCatalog(Catalog):
             return None
         query = self._query if self._files else And((self._query, Not(_files_query())))
         try:
-            pos = evaluate(snap, self._visible(query), con)
+            q = self._query
+            if isinstance(q, Limit) and q.order == self._order_sql():
+                # a window (page, head) in this catalogue's own order: evaluated and
+                # sorted here, then cut, instead of DuckDB sorting the whole selection
+                inner = evaluate(snap, q.part, con)
+                nums = self._rows(snap, inner, con, ["num"])["num"].to_numpy()
+                # (q.part is the parent's _scoped(): the account's and the files'
+                # filters that _where adds are in it already)
+                pos = np.sort(snap.locate(nums[q.offset : q.offset + q.n]))
+            else:
+                pos = evaluate(snap, self._visible(query), con)
         except listing.Stale:
             return None
         return (snap, pos) if snap.fresh() else None
