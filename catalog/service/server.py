@@ -137,7 +137,7 @@ class Lab:
             exclude_headers=["Authorization", "Cookie"],
         )
         server._tornado.settings["log_function"] = log_request
-        if port == 0 and websocket_origins == ():
+        if port == 0 and not websocket_origins:
             server._tornado._websocket_origins |= {
                 f"{address}:{server.port}",
                 f"localhost:{server.port}",
