@@ -38,7 +38,7 @@ import tornado.web
 from ..errors import BadRequest, NotFound
 from ..paths import json_text
 from . import api, images, tasks
-from .jobs import JobManager
+from .jobs import FINISHED, JobManager
 from .params import MAX_LIMIT, int_arg, json_body, list_arg, search_args, text_list
 from .paths import check_id
 from .status import status_and_message
@@ -71,9 +71,9 @@ class Service:
         return self.context.index
 
     def info(self, user: User | None) -> dict[str, Any]:
-        """:func:`.api.info` for ``user``, with the number of its running jobs."""
+        """:func:`.api.info` for ``user``, with the number of running jobs it sees."""
         out = api.info(self.index, user)
-        out["jobs"] = len([j for j in self.jobs.active() if user is None or j.owner == user.name])
+        out["jobs"] = sum(1 for j in self.jobs.list(user) if j.status not in FINISHED)
         return out
 
     def shutdown(self, timeout: float = 30.0) -> None:
