@@ -18,8 +18,8 @@ permissions of the token's account. Errors are named (:mod:`catalog.errors`):
 from __future__ import annotations
 
 from .catalogue import RemoteCatalog, Selection, encode_filter, open_remote
-from .transport import DEFAULT_TIMEOUT, TOKEN_ENV, Server
 from .reader import RemoteDatasetReader, map_path
+from .transport import DEFAULT_TIMEOUT, TOKEN_ENV, Server
 
 __all__ = [
     "DEFAULT_TIMEOUT",

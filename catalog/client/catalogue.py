@@ -34,8 +34,8 @@ from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS
 from ..querytext import encode
 from ..service.paths import ID_PATTERN
 from . import convert
-from .transport import DEFAULT_TIMEOUT, Server
 from .reader import RemoteDatasetReader, remote_entry
+from .transport import DEFAULT_TIMEOUT, Server
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
