@@ -288,8 +288,19 @@ class RemoteCatalog(Catalog):
         """The server's record of a dataset (any dataset of the index the account may
         see): row, tags, notes, lineage graph and image URLs, as JSON."""
         if not isinstance(key, str) or not ID_PATTERN.fullmatch(key):
-            raise DatasetNotFound(f"no dataset with id {str(key)[:40]!r} in {self._index_name()}")
+            raise self._not_an_id(key)
         return self._server.get(f"datasets/{key}")
+
+    def _not_an_id(self, key: object) -> DatasetNotFound:
+        """The local catalogue's error for a key that cannot be an id: a dataset's
+        name gets its id named (one search by name)."""
+        if isinstance(key, str) and key and not set(key) & set("*?"):
+            params = [("name", encode(key)), ("files", "true"), ("limit", "5")]
+            ids = [r["id"] for r in self._server.get("search", params)["rows"]]
+            if ids:
+                named = ", ".join(repr(i) for i in ids)
+                return DatasetNotFound(f"{key!r} is a dataset name, not an id; its id: {named}")
+        return DatasetNotFound(f"no dataset with id {str(key)[:40]!r} in {self._index_name()}")
 
     def entry(self, key: str) -> ReaderDescription:
         """The intake ``ReaderDescription`` of one dataset: ``metadata`` is its index
