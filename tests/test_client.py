@@ -416,14 +416,18 @@ def test_server_that_stops_answering_times_out() -> None:
 
 
 def test_proxy_errors_and_other_sites_are_named() -> None:
-    with plain_http(502, b"<html><h1>502 Bad Gateway</h1></html>") as url:
-        with pytest.raises(ServerError, match="502") as info:
-            open_remote(url, token="x")
-    assert info.value.status == 502 and url in str(info.value)
-    with plain_http(404, b"<html>no such page</html>") as url:
-        with pytest.raises(NotAVoxcatServer) as info:
-            open_remote(url)
-    assert f"{url}/api/info" in str(info.value) and f"{url}/voxcat/api/info" in str(info.value)
+    with (
+        plain_http(502, b"<html><h1>502 Bad Gateway</h1></html>") as url,
+        pytest.raises(ServerError, match="502") as failed,
+    ):
+        open_remote(url, token="x")
+    assert failed.value.status == 502 and url in str(failed.value)
+    with (
+        plain_http(404, b"<html>no such page</html>") as url,
+        pytest.raises(NotAVoxcatServer) as other,
+    ):
+        open_remote(url)
+    assert f"{url}/api/info" in str(other.value) and f"{url}/voxcat/api/info" in str(other.value)
     with pytest.raises(NotAVoxcatServer, match="not an http"):
         open_remote("lab.duckdb")
 

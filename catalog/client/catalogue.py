@@ -104,8 +104,8 @@ class RemoteCatalog(Catalog):
         self._server = server
         self._paths = dict(paths or {})
         self._sel = _selection or Selection()
-        self.entries = LazyEntries(self)  # type: ignore[arg-type]
-        self.aliases = LazyAliases(self)  # type: ignore[arg-type]
+        self.entries = LazyEntries(self)
+        self.aliases = LazyAliases(self)
 
     # -- what it is ---------------------------------------------------------------------
     @property

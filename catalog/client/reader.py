@@ -104,7 +104,7 @@ def remote_entry(
     """The intake entry of one dataset record from a server (``datasets/{id}``)."""
     server_path = str(meta.get("path") or "")
     output = "xarray:Dataset" if meta.get("kind") == "container" else "xarray:DataArray"
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "path": map_path(server_path, paths),
         "reader": meta.get("reader"),
         "options": meta.get("options") or {},

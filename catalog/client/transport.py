@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import (
     BadRequest,
+    CatalogError,
     Conflict,
     DatasetNotFound,
     Forbidden,
@@ -206,9 +207,7 @@ class Server:
             "token NAME` makes a token for `voxcat serve`, a Jupyter server prints its own"
         )
 
-    def error(
-        self, status: int, reason: str, body: bytes, route: str, what: str
-    ) -> ServiceError | NotAVoxcatServer:
+    def error(self, status: int, reason: str, body: bytes, route: str, what: str) -> CatalogError:
         """The named error for an HTTP error answer."""
         message = _message(body) or reason or f"HTTP {status}"
         if status == 400:
