@@ -82,9 +82,10 @@ def facets(
         )
     else:
         counts = sub.facets(*fields, limit=limit)
+    plain = {} if multiselect else {"multiselect": False}  # the default answer stays as it was
     return {
         "total": len(sub),
-        "multiselect": multiselect,
+        **plain,
         "facets": {
             field: [{"value": jsonable(v), "count": int(n)} for v, n in values.items()]
             for field, values in counts.items()
