@@ -9,7 +9,10 @@ volume whose folder is moved away after the scan (its record says where it was).
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import tifffile
 import xarray as xr
 
 import catalog.client.catalogue as client_catalogue
-from catalog import open_catalog, scan
+from catalog import import_table, open_catalog, scan
 from catalog.catalogue import DuckDBCatalog
 from catalog.client import RemoteCatalog, open_remote
 from catalog.errors import (
@@ -71,7 +74,32 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, xr.Dataset]]:
+    """A Zarr store written by xarray and served over HTTP on 127.0.0.1 (an object
+    store as fsspec reads it); yields its URL and what it holds."""
+    site = tmp_path_factory.mktemp("site")
+    ds = xr.Dataset(
+        {"tas": (("time", "lat"), np.random.default_rng(9).random((4, 3)).astype("float32"))},
+        coords={"lat": [-10.0, 0.0, 10.0]},
+    )
+    ds.to_zarr(site / "tas.zarr", zarr_format=2, consolidated=True)
+    handler = functools.partial(QuietFiles, directory=str(site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/tas.zarr", ds
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, web_store: tuple[str, xr.Dataset]) -> Lab:
     base = tmp_path_factory.mktemp("remote-lab")
     drive = base / "drive"
     write_volumes(drive / "rocks", [f"sandstone_{i}.tif" for i in range(3)], seed=20261205)
@@ -92,6 +120,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     cat.set([ids[f"sandstone_{i}.tif"] for i in range(3)], modality="CT", project="rocks")
     cat.link(ids["sandstone_1.tif"], [ids["sandstone_0.tif"]], step="denoise")
     cat.link(ids["sandstone_2.tif"], [ids["sandstone_1.tif"]], step="threshold")
+    table = base / "stores.csv"
+    closed = f"http://127.0.0.1:{free_port()}/closed.zarr"  # nothing listens there
+    pd.DataFrame({"url": [web_store[0], closed], "name": ["tas_store", "closed_store"]}).to_csv(
+        table, index=False
+    )
+    import_table(table, index)
     moved = base / "elsewhere"
     shutil.move(drive / "away", moved)  # the record still says drive/away/far.tif
     return Lab(index, drive, moved)
@@ -142,7 +176,7 @@ def test_open_catalog_hook_is_open_remote_itself() -> None:
 # -- listing and searching --------------------------------------------------------------
 def test_len_iteration_and_membership_match_local(remote: RemoteCatalog, lab: Lab) -> None:
     local = lab.local()
-    assert len(remote) == len(local) == 6
+    assert len(remote) == len(local) == 8
     assert list(remote) == list(local) == remote.keys()
     some = lab.ids["cell_a.tif"]
     assert some in remote
@@ -207,7 +241,7 @@ def test_windows_match_local(remote: RemoteCatalog, lab: Lab) -> None:
     assert remote.page(1, 2).keys() == local.page(1, 2).keys()
     assert remote.window(1, 3).keys() == local.window(1, 3).keys()
     assert remote.head(2).keys() == local.head(2).keys()
-    assert len(remote.window(4, 10)) == len(local.window(4, 10)) == 2
+    assert len(remote.window(6, 10)) == len(local.window(6, 10)) == 2
     assert remote.window(1, 4).window(1, 2).keys() == local.window(1, 4).window(1, 2).keys()
     # searching and sorting within a window, as locally
     assert (
@@ -309,6 +343,20 @@ def test_read_through_a_path_mapping(server: Running, lab: Lab, tmp_path: Path) 
     got = cat[ident].read()
     xr.testing.assert_equal(got.compute(), lab.local()[ident].read().compute())
     assert got.attrs["path"] == str(mount / "rocks" / "sandstone_2.tif")
+
+
+def test_object_store_data_reads_from_its_url(
+    remote: RemoteCatalog, lab: Lab, web_store: tuple[str, xr.Dataset]
+) -> None:
+    url, ds = web_store
+    ident = lab.ids["tas_store"]
+    assert remote.entry(ident).metadata["path"] == url
+    got = remote[ident].read()
+    xr.testing.assert_equal(got.load(), ds)
+    xr.testing.assert_identical(got.load(), lab.local()[ident].read().load())
+    with pytest.raises(DatasetUnavailable, match=r"closed\.zarr is unreachable") as info:
+        remote[lab.ids["closed_store"]].read()
+    assert f"catalogue server {remote.url}" in str(info.value)
 
 
 def test_unreachable_data_says_where_it_lives(remote: RemoteCatalog, lab: Lab) -> None:
