@@ -119,6 +119,12 @@ class RemoteCatalog(Catalog):
         return self._server.api
 
     @property
+    def user(self) -> Any:
+        """The account the server says the token belongs to (its ``info``), or
+        ``None`` when it does not say (a Jupyter server)."""
+        return self._server.info.get("user")
+
+    @property
     def selection(self) -> Selection:
         """The selection, as the query string sends it."""
         return self._sel

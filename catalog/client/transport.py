@@ -135,15 +135,25 @@ class Server:
 
     def get(self, route: str, params: Params = ()) -> Any:
         """``GET`` a JSON route."""
-        return json.loads(self.send("GET", route, params))
+        return self._json(self.send("GET", route, params), f"GET {route}")
 
     def post(self, route: str, body: Mapping[str, Any]) -> Any:
         """``POST`` a JSON body to a route; its JSON answer."""
-        return json.loads(self.send("POST", route, body=body))
+        return self._json(self.send("POST", route, body=body), f"POST {route}")
 
     def delete(self, route: str, params: Params = ()) -> Any:
         """``DELETE`` a route; its JSON answer."""
-        return json.loads(self.send("DELETE", route, params))
+        return self._json(self.send("DELETE", route, params), f"DELETE {route}")
+
+    def _json(self, body: bytes, what: str) -> Any:
+        try:
+            return json.loads(body)
+        except ValueError:  # a login page or a proxy's page, not the REST API
+            start = body[:80].decode("utf-8", "replace")
+            raise NotAVoxcatServer(
+                f"{self.api}: {what} answered with something else than JSON ({start!r}); "
+                "is this the voxcat REST API?"
+            ) from None
 
     def send(
         self,
