@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import http.server
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -179,3 +180,48 @@ def silent_socket() -> Iterator[str]:
         for conn in held:
             conn.close()
         sock.close()
+
+
+@contextlib.contextmanager
+def voxcat_serve(index: Path, *args: str, timeout: float = 90.0) -> Iterator[str]:
+    """``voxcat serve`` on ``index`` (a free port on 127.0.0.1, this checkout first on
+    ``PYTHONPATH``); yields the URL it prints once listening, stops it on exit."""
+    argv = [
+        *(sys.executable, "-m", "catalog.cli", "serve", "--index", str(index)),
+        *("--port", "0", "--address", "127.0.0.1", "--no-browser", *args),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    for name in ("VOXCAT_USER", "VOXCAT_TOKEN"):
+        env.pop(name, None)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    url = None
+    deadline = time.monotonic() + timeout
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r" at (http://127\.0\.0\.1:\d+\S*)", line)
+        url = found.group(1) if found else None
+    if url is None:
+        proc.kill()
+        proc.wait()
+        raise ServerStartError("voxcat serve did not start:\n" + "".join(lines[-40:]))
+    drain = threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True)
+    drain.start()  # keep reading its log, so it never blocks on a full pipe
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
