@@ -151,8 +151,9 @@ def test_the_jupyter_form_of_the_url_is_found(server: Running, lab: Lab) -> None
     # the same API from the other spellings a user may copy
     for url in (f"{server.url}/voxcat", f"{server.url}/voxcat/api/", f"{server.url}/"):
         assert open_remote(url, token=server.token).url == f"{server.url}/voxcat/api"
-    # the form Jupyter prints, with the token in the query
+    # the forms Jupyter prints, with the token in the query
     assert len(open_remote(f"{server.url}/?token={server.token}")) == len(cat)
+    assert open_remote(f"{server.url}/lab?token={server.token}").url == cat.url
     text = repr(cat)
     assert text.startswith(f"<voxcat remote catalogue: {len(lab.local())} datasets")
     assert server.url in text

@@ -7,6 +7,8 @@ Only the standard library is used (``urllib``), so the client adds no dependency
 ['http://lab:8000/api', 'http://lab:8000/voxcat/api']
 >>> api_candidates("https://hub.example.org/user/ada/voxcat/api/")
 ['https://hub.example.org/user/ada/voxcat/api']
+>>> api_candidates("http://127.0.0.1:8888/lab/tree/a.ipynb")[-1]
+'http://127.0.0.1:8888/voxcat/api'
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import urllib.error
@@ -57,7 +60,14 @@ def api_candidates(url: str) -> list[str]:
     base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
     if base.endswith("/api"):
         return [base]
-    return [f"{base}/api", f"{base}/voxcat/api"]
+    out = [f"{base}/api", f"{base}/voxcat/api"]
+    page = re.search(r"/(lab|tree|notebooks)(/.*)?$", parts.path)
+    if page:  # a JupyterLab page's URL, as Jupyter prints it: the server is above it
+        root = urllib.parse.urlunsplit(
+            (parts.scheme, parts.netloc, parts.path[: page.start()], "", "")
+        )
+        out.append(f"{root}/voxcat/api")
+    return out
 
 
 def split_url(url: str) -> tuple[str, str | None]:
