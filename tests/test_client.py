@@ -485,6 +485,7 @@ def test_proxy_errors_and_other_sites_are_named() -> None:
         open_remote("lab.duckdb")
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_server_stopped_mid_session(lab: Lab, tmp_path: Path) -> None:
     with jupyter_server(lab.index, tmp_path / "short") as running:
         cat = open_remote(running.url, token=running.token)
@@ -495,6 +496,7 @@ def test_server_stopped_mid_session(lab: Lab, tmp_path: Path) -> None:
     assert isinstance(sub, RemoteCatalog)
 
 
+@pytest.mark.slow  # starts a server of its own
 def test_writes_a_server_refuses_are_forbidden(lab: Lab, tmp_path: Path) -> None:
     """A real Jupyter authorizer that allows reading voxcat but not writing: the
     server's 403 message comes back as :class:`Forbidden`, and nothing changed."""
