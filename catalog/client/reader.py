@@ -84,17 +84,20 @@ def _unreachable(
     paths: Mapping[str, str] | None,
 ) -> str:
     label = f"dataset {kwargs.get('dataset_id')} ({kwargs.get('name')})"
-    mapped = f", looked for here as {display(local)}" if local != server_path else ""
-    prefix = root or os.path.dirname(server_path)
-    hint = (
-        "mount that file system on this machine, or map the server's folder to where it is "
-        f"mounted here: open_remote(url, paths={{{display(prefix)!r}: '/mnt/...'}})"
+    where = (
+        f"{label} lives at {display(server_path)}, the path its record on the catalogue "
+        f"server {server} holds"
     )
     if paths:
-        hint = f"check the paths= mapping {dict(paths)!r}, or mount that file system here"
+        return (
+            f"{where}; this machine cannot reach it: nothing at {display(local)} (mapped with "
+            f"paths={dict(paths)!r}). Check the mapping, or mount that file system here"
+        )
+    prefix = root or os.path.dirname(server_path)
     return (
-        f"{label} lives at {display(server_path)} on the file system of the catalogue "
-        f"server {server}{mapped}, which this machine cannot reach; {hint}"
+        f"{where}; this machine cannot reach it. Mount that file system here at the same "
+        "place, or map the server's folder to where it is mounted here: "
+        f"open_remote(url, paths={{{display(prefix)!r}: '/mnt/...'}})"
     )
 
 
