@@ -486,6 +486,22 @@ def test_proxy_errors_and_other_sites_are_named() -> None:
 
 
 @pytest.mark.slow  # starts a server of its own
+def test_a_failing_voxcat_server_is_a_server_error(tmp_path: Path) -> None:
+    """A real 500 of the voxcat extension (its index is no DuckDB file): the server's
+    safe message comes back, the details stay in its log."""
+    broken = tmp_path / "broken.duckdb"
+    broken.write_bytes(b"this is not a DuckDB database\n" * 100)
+    with jupyter_server(broken, tmp_path / "broken") as running:
+        with pytest.raises(ServerError) as info:
+            open_remote(running.url, token=running.token)
+        log = running.log_tail(200)
+    assert info.value.status == 500 and isinstance(info.value, RuntimeError)
+    assert "internal error in the voxcat server" in str(info.value)
+    assert "GET" in str(info.value) and "/voxcat/api/info" in str(info.value)
+    assert "not a DuckDB" not in str(info.value) and "broken.duckdb" in log
+
+
+@pytest.mark.slow  # starts a server of its own
 def test_server_stopped_mid_session(lab: Lab, tmp_path: Path) -> None:
     with jupyter_server(lab.index, tmp_path / "short") as running:
         cat = open_remote(running.url, token=running.token)
