@@ -241,8 +241,17 @@ def test_values_without_a_remote_form_are_refused_at_once(remote: RemoteCatalog)
         remote.search(42)
 
 
-def test_windows_match_local(remote: RemoteCatalog, lab: Lab) -> None:
+def test_windows_match_local(
+    remote: RemoteCatalog, lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     local = lab.local()
+    monkeypatch.setattr(client_catalogue, "PAGE", 3)  # windows across several pages
+    assert list(remote) == list(local)
+    assert remote.window(1, 5).keys() == local.window(1, 5).keys()
+    assert (
+        remote.sort_by("-size").window(2, 100).keys()
+        == local.sort_by("-size").window(2, 100).keys()
+    )
     assert remote.page(1, 2).keys() == local.page(1, 2).keys()
     assert remote.window(1, 3).keys() == local.window(1, 3).keys()
     assert remote.head(2).keys() == local.head(2).keys()

@@ -243,18 +243,22 @@ class RemoteCatalog(Catalog):
         params = [*self._sel.params(), *extra, ("offset", str(offset)), ("limit", str(limit))]
         return self._server.get("search", params)
 
-    def _pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The selection's rows, page by page, in order (window applied)."""
+    def _rows(self) -> list[dict[str, Any]]:
+        """The selection's rows in order (window applied), one page of :data:`PAGE`
+        rows a request (pages in parallel measured slower: the server's work is
+        CPU-bound); a dataset seen twice (the index changed between pages) counts once."""
         start, remaining = self._sel.offset, self._sel.limit
+        rows: list[dict[str, Any]] = []
         while remaining is None or remaining > 0:
             n = PAGE if remaining is None else min(PAGE, remaining)
-            rows = self._search(start, n)["rows"]
-            if rows:
-                yield rows
-            if len(rows) < n:
-                return
-            start += len(rows)
-            remaining = None if remaining is None else remaining - len(rows)
+            page = self._search(start, n)["rows"]
+            rows.extend(page)
+            if len(page) < n:
+                break
+            start += len(page)
+            remaining = None if remaining is None else remaining - len(page)
+        seen: set[str] = set()
+        return [r for r in rows if not (r["id"] in seen or seen.add(r["id"]))]
 
     def __len__(self) -> int:
         total = int(self._search(0, 1)["total"])
@@ -263,7 +267,7 @@ class RemoteCatalog(Catalog):
         return left if sel.limit is None else min(sel.limit, left)
 
     def __iter__(self) -> Iterator[str]:
-        return iter([row["id"] for rows in self._pages() for row in rows])
+        return iter([row["id"] for row in self._rows()])
 
     def keys(self) -> list[str]:
         """Dataset ids of the selection, in sort order."""
@@ -337,8 +341,7 @@ class RemoteCatalog(Catalog):
         the columns of ``cat.df`` that the server's search rows hold (name, format,
         modality, shape, dtype, voxel size, size, data level, sample, project,
         acquired, status, tags), with the local dtypes."""
-        rows = [row for page in self._pages() for row in page]
-        return convert.frame(rows)
+        return convert.frame(self._rows())
 
     def fields(self) -> list[str]:
         """Every field name the server's ``search`` accepts."""
