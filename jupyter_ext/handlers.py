@@ -21,7 +21,15 @@ from jupyter_server.utils import url_path_join
 from catalog.errors import BadRequest, NotFound
 from catalog.paths import json_text
 from catalog.service import api, images
-from catalog.service.params import MAX_LIMIT, int_arg, json_body, list_arg, search_args, text_list
+from catalog.service.params import (
+    MAX_LIMIT,
+    int_arg,
+    json_body,
+    list_arg,
+    multiselect_arg,
+    search_args,
+    text_list,
+)
 from catalog.service.paths import check_id
 from catalog.service.status import status_and_message
 from catalog.service.tasks import plan
@@ -113,13 +121,15 @@ class FacetsHandler(VoxcatHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        """``?fields=modality,tags&ranges=voxel_size,size&limit=50`` plus search filters."""
+        """``?fields=modality,tags&ranges=voxel_size,size&limit=50`` plus search filters;
+        ``multiselect=false`` counts filtered fields with their own filter on."""
         args = self.query()
         parsed = search_args(args)
         fields, ranges = list_arg(args, "fields"), list_arg(args, "ranges")
         limit = int_arg(args, "limit", 50, 1, MAX_LIMIT)
+        multi = multiselect_arg(args)
         index = self.voxcat.index_path
-        self.send(await self.blocking(api.facets, index, parsed, fields, ranges, limit))
+        self.send(await self.blocking(api.facets, index, parsed, fields, ranges, limit, multi))
 
 
 class DatasetHandler(VoxcatHandler):
