@@ -257,8 +257,10 @@ class RemoteCatalog(Catalog):
                 break
             start += len(page)
             remaining = None if remaining is None else remaining - len(page)
-        seen: set[str] = set()
-        return [r for r in rows if not (r["id"] in seen or seen.add(r["id"]))]
+        unique: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            unique.setdefault(r["id"], r)
+        return list(unique.values())
 
     def __len__(self) -> int:
         total = int(self._search(0, 1)["total"])

@@ -10,6 +10,7 @@ catalogue functions it calls write the index and its audit log.
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures as cf
 import dataclasses
 import datetime as dt
@@ -158,7 +159,7 @@ class JobManager:
         job.cancel_event.set()
         return job
 
-    def active(self) -> list[Job]:
+    def active(self) -> builtins.list[Job]:
         return [j for j in self.list() if j.status not in FINISHED]
 
     def shutdown(self, timeout: float = 30.0) -> None:

@@ -219,7 +219,8 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
         if not isinstance(organization, str) or not organization.strip():
             raise BadRequest("organization: give the publisher's name as text")
         options["organization"] = check_field_value("organization", organization.strip())
-    spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
+    spec: dict[str, Any] = {"kind": "export", "index": str(ctx.index), "dest": str(dest)}
+    spec["ids"] = ids
     spec["options"] = options
 
     def run(job: Job) -> dict[str, Any]:
