@@ -21,6 +21,8 @@ _LAZY = {
     "export_catalog": ("catalog.export", "export_catalog"),
     "verify_audit": ("catalog.index.audit", "verify_chain"),
     "DuckDBCatalog": ("catalog.catalogue", "DuckDBCatalog"),
+    "open_remote": ("catalog.client", "open_remote"),
+    "RemoteCatalog": ("catalog.client", "RemoteCatalog"),
     "ScanReport": ("catalog.scanner", "ScanReport"),
     "connect": ("catalog.index", "connect"),
     "list_readers": ("catalog.readers", "list_readers"),
@@ -31,6 +33,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover
     from .catalogue import DuckDBCatalog, open_catalog
+    from .client import RemoteCatalog, open_remote
     from .export import export_catalog
     from .importer import ImportReport, import_table
     from .index import connect
@@ -57,6 +60,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "DuckDBCatalog",
     "ImportReport",
+    "RemoteCatalog",
     "ScanReport",
     "__version__",
     "connect",
@@ -65,6 +69,7 @@ __all__ = [
     "import_table",
     "list_readers",
     "open_catalog",
+    "open_remote",
     "scan",
     "verify",
     "verify_audit",

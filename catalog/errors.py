@@ -367,3 +367,53 @@ __all__ += [
     "ServiceError",
     "Unauthenticated",
 ]
+
+
+# -- the remote catalogue client (catalog.client) ----------------------------------------
+class RemoteError(CatalogError):
+    """Base of errors of talking to a catalogue server over HTTP (:mod:`catalog.client`)
+    that are no answer of the server's: it could not be reached, did not answer in
+    time, or is no voxcat server."""
+
+
+class ServerUnreachable(RemoteError, ConnectionError):
+    """No connection to the catalogue server (refused, unknown host, TLS failure); the
+    message names the URL and the cause."""
+
+
+class ServerTimeout(ServerUnreachable, TimeoutError):
+    """The catalogue server accepted the connection but did not answer within the
+    client's ``timeout`` (``open_remote(url, timeout=...)``)."""
+
+
+class NotAVoxcatServer(RemoteError, ValueError):
+    """The URL answers, but with no voxcat REST API under ``<url>/api/`` or
+    ``<url>/voxcat/api/``; the message says which URLs were tried."""
+
+
+class ServerError(ServiceError, RuntimeError):
+    """The catalogue server (or a proxy in front of it) failed: a 5xx answer. ``status``
+    is the answer's status; the message holds what the server said."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.status))
+
+
+class RemoteQueryError(BadRequest, QueryError):
+    """A search, sort or facet request the catalogue server refused (400): a bad value,
+    an unknown field (with the server's "did you mean" hint) or a limit; caught by
+    ``except QueryError`` as the local catalogue's errors are."""
+
+
+__all__ += [
+    "NotAVoxcatServer",
+    "RemoteError",
+    "RemoteQueryError",
+    "ServerError",
+    "ServerTimeout",
+    "ServerUnreachable",
+]

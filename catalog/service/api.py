@@ -112,19 +112,30 @@ def facets(
     fields: Sequence[str],
     ranges: Sequence[str],
     limit: int,
+    multiselect: bool = True,
 ) -> dict[str, Any]:
     """Value counts of ``fields`` (default: the catalogue's usual facets) and
     ``(min, max)`` of ``ranges`` over the matching datasets.
 
-    A field the query filters on is counted as if its own filter were off (the other
-    filters and the text still apply), so its other values stay on offer: values of
-    one field combine with OR, and choosing ``CT`` must not hide ``MR``.
+    With ``multiselect`` (the default, for search panels) a field the query filters on
+    is counted as if its own filter were off (the other filters and the text still
+    apply), so its other values stay on offer: values of one field combine with OR,
+    and choosing ``CT`` must not hide ``MR``. Without it every field is counted over
+    the matching datasets, as ``cat.search(...).facets(...)`` counts (the remote
+    catalogue, :mod:`catalog.client`, asks for this).
     """
     sub = select(index, user, args)
-    base = catalogue(index, user, files=args.files)
-    counts = base.multiselect_facets(*fields, text=args.text, filters=args.filters, limit=limit)
+    if multiselect:
+        base = catalogue(index, user, files=args.files)
+        counts = base.multiselect_facets(
+            *fields, text=args.text, filters=args.filters, limit=limit
+        )
+    else:
+        counts = sub.facets(*fields, limit=limit)
+    plain = {} if multiselect else {"multiselect": False}  # the default answer stays as it was
     return {
         "total": len(sub),
+        **plain,
         "facets": {
             field: [{"value": jsonable(v), "count": int(n)} for v, n in values.items()]
             for field, values in counts.items()

@@ -13,6 +13,7 @@ an account sees and cancels its own jobs only, an admin and the local user all o
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures as cf
 import dataclasses
 import datetime as dt
@@ -173,7 +174,7 @@ class JobManager:
         job.cancel_event.set()
         return job
 
-    def active(self) -> list[Job]:
+    def active(self) -> builtins.list[Job]:
         return [j for j in self.list() if j.status not in FINISHED]
 
     def shutdown(self, timeout: float = 30.0) -> None:

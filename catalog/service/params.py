@@ -26,7 +26,9 @@ from ..querytext import read_value
 
 #: query parameters of ``search`` and ``facets`` that are not filters (``token`` is
 #: Jupyter's own, for clients that authenticate in the URL)
-RESERVED = frozenset({"q", "sort", "offset", "limit", "files", "fields", "ranges", "token"})
+RESERVED = frozenset(
+    {"q", "sort", "offset", "limit", "files", "fields", "ranges", "multiselect", "token"}
+)
 #: keywords of ``cat.search`` itself, which a filter may not shadow
 SEARCH_KEYWORDS = {"text": "q", "sort_by": "sort", "meta": "meta.<key>"}
 MAX_LIMIT = 1000
@@ -81,6 +83,12 @@ def bool_arg(args: Mapping[str, Sequence[str]], name: str) -> bool:
     if raw in ("1", "true", "yes"):
         return True
     raise BadRequest(f"{name} must be true or false, not {raw[:20]!r}")
+
+
+def multiselect_arg(args: Mapping[str, Sequence[str]]) -> bool:
+    """``multiselect`` of the ``facets`` route: true unless given as false."""
+    raw = _one(args, "multiselect")
+    return True if raw is None or raw == "" else bool_arg(args, "multiselect")
 
 
 def _filter_value(key: str, raw: list[str]) -> Any:

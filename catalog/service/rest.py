@@ -39,7 +39,15 @@ from ..errors import BadRequest, NotFound
 from ..paths import json_text
 from . import api, images, tasks
 from .jobs import FINISHED, JobManager
-from .params import MAX_LIMIT, int_arg, json_body, list_arg, search_args, text_list
+from .params import (
+    MAX_LIMIT,
+    int_arg,
+    json_body,
+    list_arg,
+    multiselect_arg,
+    search_args,
+    text_list,
+)
 from .paths import check_id
 from .status import status_and_message
 
@@ -165,13 +173,17 @@ class SearchRoute(RestHandler):
 
 class FacetsRoute(RestHandler):
     async def get(self) -> None:
-        """``?fields=modality,tags&ranges=voxel_size,size&limit=50`` plus search filters."""
+        """``?fields=modality,tags&ranges=voxel_size,size&limit=50`` plus search filters;
+        ``multiselect=false`` counts filtered fields with their own filter on."""
         args = self.query()
         parsed = search_args(args)
         fields, ranges = list_arg(args, "fields"), list_arg(args, "ranges")
         limit = int_arg(args, "limit", 50, 1, MAX_LIMIT)
+        multi = multiselect_arg(args)
         index, user = self.service.index, self.account
-        self.send(await self.blocking(api.facets, index, user, parsed, fields, ranges, limit))
+        self.send(
+            await self.blocking(api.facets, index, user, parsed, fields, ranges, limit, multi)
+        )
 
 
 class DatasetRoute(RestHandler):

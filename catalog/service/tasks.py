@@ -248,7 +248,8 @@ def _plan_export(
         if not isinstance(organization, str) or not organization.strip():
             raise BadRequest("organization: give the publisher's name as text")
         options["organization"] = check_field_value("organization", organization.strip())
-    spec = {"kind": "export", "index": str(ctx.index), "dest": str(dest), "ids": ids}
+    spec: dict[str, Any] = {"kind": "export", "index": str(ctx.index), "dest": str(dest)}
+    spec["ids"] = ids
     spec["options"] = options
     spec = _child_spec(user, spec)
 

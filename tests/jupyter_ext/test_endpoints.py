@@ -112,6 +112,24 @@ async def test_a_filtered_field_keeps_its_other_values_on_offer(api, lab) -> Non
     assert r.json["facets"]["name"] == [{"value": "cell_a.tif", "count": 1}]  # other filters
 
 
+async def test_facets_without_multiselect_count_the_selection(api, lab) -> None:
+    # multiselect=false (what the remote catalogue asks for): a filtered field is
+    # counted with its own filter on, as cat.search(...).facets(...) counts
+    params = {"fields": "name,project", "name": "cell_a.tif", "multiselect": "false"}
+    r = await api("facets", params=params)
+    assert r.json == {
+        "total": 1,
+        "multiselect": False,
+        "facets": {
+            "name": [{"value": "cell_a.tif", "count": 1}],
+            "project": [{"value": "cells", "count": 1}],
+        },
+        "ranges": {},
+    }
+    r = await api("facets", params={**params, "multiselect": "maybe"})
+    assert r.status == 400 and "multiselect" in r.json["error"]
+
+
 async def test_dataset_detail_has_tags_notes_and_lineage(api, lab) -> None:
     child, parent = lab.id("sandstone_1.tif"), lab.id("sandstone_0.tif")
     r = await api("datasets", child)
