@@ -55,6 +55,13 @@ def _coords(plane: Any, dim: str) -> np.ndarray:
     return np.arange(plane.sizes[dim], dtype=np.float64)
 
 
+def _edges(plane: Any, dim: str) -> tuple[float, float]:
+    """Where the plane's first and last pixels along ``dim`` end (pixel edges)."""
+    c = _coords(plane, dim)
+    step = (c[-1] - c[0]) / (len(c) - 1) if len(c) > 1 else 1.0
+    return float(c[0] - step / 2), float(c[-1] + step / 2)
+
+
 def _label(plane: Any, dim: str) -> str:
     unit = plane[dim].attrs.get("units") if dim in plane.coords else None
     return f"{dim} ({axis_unit(unit)})" if unit and unit != "index" else f"{dim} (px)"
@@ -65,7 +72,7 @@ class VolumeViewer:
     with other axes, t or c, gets one plane and their sliders)."""
 
     def __init__(self, views: PlaneViews) -> None:
-        import holoviews as hv
+        hv = layout.holoviews()
         import panel as pn
 
         self.views = views
@@ -77,8 +84,7 @@ class VolumeViewer:
                 end=max(0, views.size(d) - 1),
                 value=start[d],
                 step=1,
-                sizing_mode="stretch_width",
-                min_width=120,
+                width=240,
             )
             for d in views.slicer.dims
             if views.size(d) > 1 and ((d in FIXES.values() and views.volume) or d not in SPATIAL)
@@ -92,8 +98,7 @@ class VolumeViewer:
             end=hi,
             value=limits,
             step=step,
-            sizing_mode="stretch_width",
-            min_width=160,
+            width=240,
         )
         self.cmap = pn.widgets.Select(name="Colormap", options=list(COLORMAPS), width=120)
         self.panes: dict[str, Any] = {}
@@ -104,8 +109,8 @@ class VolumeViewer:
             styled = dmap.apply.opts(cmap=self.cmap.param.value, clim=self.contrast.param.value)
             self.panes[view] = pn.pane.HoloViews(
                 styled,
+                linked_axes=False,
                 sizing_mode="stretch_width",
-                height=VIEW_HEIGHT,
                 min_width=260,
                 styles={"flex": "1 1 300px"},
                 css_classes=[f"vx-view-{view}"],
@@ -124,29 +129,32 @@ class VolumeViewer:
         )
 
     def _image(self, view: str, **at: int) -> Any:
-        import holoviews as hv
+        hv = layout.holoviews()
 
         position = {**self.views.middle(), **{d: w.value for d, w in self.sliders.items()}}
         position.update({d: int(v) for d, v in at.items()})
         plane = self.views.plane(view, position)
         rows, cols = self.views.views[view]
-        xs, ys = _coords(plane, cols), _coords(plane, rows)
-        width = abs(xs[-1] - xs[0]) + (abs(xs[1] - xs[0]) if len(xs) > 1 else 1)
-        height = abs(ys[-1] - ys[0]) + (abs(ys[1] - ys[0]) if len(ys) > 1 else 1)
+        (left, right), (top, bottom) = _edges(plane, cols), _edges(plane, rows)
         fixed = FIXES.get(view) if self.views.volume else None
         title = f"{view}" + (f" · {fixed} = {position[fixed]}" if fixed else "")
+        ratio = abs(right - left) / max(abs(bottom - top), 1e-300)
+        # the first array row goes to the top bound, rows grow downwards
         return hv.Image(
-            (xs, ys, display_array(plane.values)),
-            kdims=[_label(plane, cols), _label(plane, rows)],
+            np.flipud(display_array(plane.values)),
+            bounds=(left, top, right, bottom),
+            kdims=[
+                hv.Dimension(f"{view}_{cols}", label=_label(plane, cols)),
+                hv.Dimension(f"{view}_{rows}", label=_label(plane, rows)),
+            ],
             vdims=["value"],
         ).opts(
             invert_yaxis=True,
             responsive=True,
-            height=VIEW_HEIGHT,
-            data_aspect=1 if 0.05 < width / max(height, 1e-300) < 20 else None,
+            aspect=min(max(ratio, 0.25), 4.0),
             title=title,
             tools=["hover"],
-            framewise=True,
+            toolbar="above",
         )
 
 
@@ -154,7 +162,7 @@ class MosaicViewer:
     """One zoomable view of a 2-D image: zoom and pan read only the window in view."""
 
     def __init__(self, views: PlaneViews, *, max_size: int = REGION_SIZE) -> None:
-        import holoviews as hv
+        hv = layout.holoviews()
         import panel as pn
 
         self.views = views
@@ -166,8 +174,7 @@ class MosaicViewer:
                 start=0,
                 end=views.size(d) - 1,
                 value=start[d],
-                sizing_mode="stretch_width",
-                min_width=120,
+                width=240,
             )
             for d in views.others
             if views.size(d) > 1
@@ -181,8 +188,7 @@ class MosaicViewer:
             end=hi,
             value=limits,
             step=step,
-            sizing_mode="stretch_width",
-            min_width=160,
+            width=240,
         )
         self.cmap = pn.widgets.Select(name="Colormap", options=list(COLORMAPS), width=120)
         self.caption = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-caption"])
@@ -218,7 +224,7 @@ class MosaicViewer:
         )
 
     def _image(self, x_range: Any = None, y_range: Any = None, **at: int) -> Any:
-        import holoviews as hv
+        hv = layout.holoviews()
 
         values, (left, top, right, bottom) = self.reader.read(x_range, y_range, at)
         last = self.reader.reads[-1]
@@ -465,7 +471,7 @@ def lineage_layout(graph: Any) -> dict[str, tuple[float, float]]:
 def lineage_plot(graph: Any, on_tap: Any = None) -> Any:
     """The lineage as a HoloViews ``Graph`` (nodes labelled by name, the dataset
     itself highlighted); tapping a node calls ``on_tap(id)``."""
-    import holoviews as hv
+    hv = layout.holoviews()
 
     where = lineage_layout(graph)
     ids = list(where)
@@ -506,14 +512,25 @@ def lineage_plot(graph: Any, on_tap: Any = None) -> Any:
         ),
     ).opts(text_font_size="9pt")
     if on_tap is not None:
-        tap = hv.streams.Selection1D(source=plot)
+        tap = hv.streams.Tap(source=plot)
 
-        def tapped(index: list[int]) -> None:
-            if index:
-                on_tap(ids[index[0]])
+        def tapped(x: float | None = None, y: float | None = None) -> None:
+            hit = nearest_node(where, x, y)
+            if hit is not None:
+                on_tap(hit)
 
-        tap.add_subscriber(lambda index: tapped(index))
+        tap.add_subscriber(tapped)
     return plot * labels
+
+
+def nearest_node(
+    where: Mapping[str, tuple[float, float]], x: float | None, y: float | None
+) -> str | None:
+    """The node drawn at (or within a quarter of a generation of) a tapped point."""
+    if x is None or y is None or not where:
+        return None
+    ident, (nx, ny) = min(where.items(), key=lambda kv: (kv[1][0] - x) ** 2 + (kv[1][1] - y) ** 2)
+    return ident if abs(nx - x) < 0.15 and abs(ny - y) < 0.3 else None
 
 
 def navigate(dataset_id: str) -> None:

@@ -70,3 +70,11 @@ def message(text: str, kind: str = "danger") -> Any:
 def error_page(here: str, text: str, user: str | None) -> Any:
     """A page that only says what went wrong."""
     return frame(here, [message(text)], user)
+
+
+def holoviews() -> Any:
+    """``holoviews`` with its Bokeh plotting loaded (needed before ``.opts``)."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh
+
+    return hv

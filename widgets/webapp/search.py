@@ -148,7 +148,6 @@ class SearchPage:
         self.sidebar = pn.Column(
             *self.facet_cards.values(),
             width=220,
-            sizing_mode="fixed",
             css_classes=["vx-facets"],
         )
         self.results = pn.Column(
