@@ -79,7 +79,7 @@ class VolumeViewer:
         start = views.middle()
         self.sliders = {
             d: pn.widgets.IntSlider(
-                name=d,
+                label=d,
                 start=0,
                 end=max(0, views.size(d) - 1),
                 value=start[d],
@@ -93,14 +93,14 @@ class VolumeViewer:
         lo, hi = views.value_range(limits)
         step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
         self.contrast = pn.widgets.RangeSlider(
-            name="Contrast",
+            label="Contrast",
             start=lo,
             end=hi,
             value=limits,
             step=step,
             width=240,
         )
-        self.cmap = pn.widgets.Select(name="Colormap", options=list(COLORMAPS), width=120)
+        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
         self.panes: dict[str, Any] = {}
         for view in views.views:
             fixed = [d for d in views.slicer.dims if d not in views.views[view]]
@@ -170,7 +170,7 @@ class MosaicViewer:
         start = views.middle()
         self.sliders = {
             d: pn.widgets.IntSlider(
-                name=d,
+                label=d,
                 start=0,
                 end=views.size(d) - 1,
                 value=start[d],
@@ -183,14 +183,14 @@ class MosaicViewer:
         lo, hi = views.value_range(limits)
         step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
         self.contrast = pn.widgets.RangeSlider(
-            name="Contrast",
+            label="Contrast",
             start=lo,
             end=hi,
             value=limits,
             step=step,
             width=240,
         )
-        self.cmap = pn.widgets.Select(name="Colormap", options=list(COLORMAPS), width=120)
+        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
         self.caption = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-caption"])
         streams: list[Any] = [hv.streams.RangeXY()]
         for d, w in self.sliders.items():
@@ -296,11 +296,11 @@ class DatasetPage:
         self.tag_input = pn.widgets.TextInput(
             placeholder="add tags (comma-separated)", sizing_mode="stretch_width", min_width=120
         )
-        self.tag_button = pn.widgets.Button(name="Add tag", width=90)
+        self.tag_button = pn.widgets.Button(label="Add tag", width=90)
         self.note_input = pn.widgets.TextAreaInput(
             placeholder="add a note", height=70, sizing_mode="stretch_width"
         )
-        self.note_button = pn.widgets.Button(name="Add note", width=90)
+        self.note_button = pn.widgets.Button(label="Add note", width=90)
         self.tag_button.on_click(lambda _: self.add_tags(*self.tag_input.value.split(",")))
         self.tag_input.param.watch(lambda e: e.new and self.add_tags(*e.new.split(",")), "value")
         self.note_button.on_click(lambda _: self.add_note(self.note_input.value))

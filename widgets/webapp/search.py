@@ -112,18 +112,14 @@ class SearchPage:
             placeholder='words, "phrases", -exclude, field=value',
             sizing_mode="stretch_width",
             min_width=120,
-            name="",
         )
-        self.go = pn.widgets.Button(name="Search", button_type="primary", width=80)
-        self.clear = pn.widgets.Button(name="Clear", width=70)
+        self.go = pn.widgets.Button(label="Search", button_type="primary", width=80)
+        self.clear = pn.widgets.Button(label="Clear", width=70)
         self.count = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-count"])
         self.alert = layout.message("", "warning")
         self.alert.visible = False
         self.facets = {
-            field: pn.widgets.CheckBoxGroup(
-                name=LABELS.get(field, field), options={}, value=[], inline=False
-            )
-            for field in fields
+            field: pn.widgets.CheckBoxGroup(options={}, value=[], inline=False) for field in fields
         }
         self.facet_cards = {
             field: pn.Column(
@@ -135,8 +131,8 @@ class SearchPage:
             for field, widget in self.facets.items()
         }
         self.grid = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[GRID_CSS])
-        self.prev = pn.widgets.Button(name="◀ Previous", width=100)
-        self.next = pn.widgets.Button(name="Next ▶", width=100)
+        self.prev = pn.widgets.Button(label="◀ Previous", width=100)
+        self.next = pn.widgets.Button(label="Next ▶", width=100)
         self.where = pn.pane.HTML("", css_classes=["vx-where"], margin=(10, 5))
         self.box.param.watch(lambda e: self._typed(e.new), "value")
         self.go.on_click(lambda _: self._typed(self.box.value))
