@@ -37,7 +37,6 @@ COLORMAPS = ("gray", "viridis", "magma", "fire", "kbc", "coolwarm")
 #: pixels across a volume plane is read at; a 2-D window is read at twice that
 PLANE_SIZE = 512
 REGION_SIZE = 1024
-VIEW_HEIGHT = 340
 INFO_CSS = """
 .vx-tags span { display: inline-block; background: #e3ecf5; border-radius: 10px;
   padding: 1px 8px; margin: 2px; font-size: 12px; }
@@ -198,10 +197,12 @@ class MosaicViewer:
         dmap = hv.DynamicMap(self._image, streams=streams)
         styled = dmap.apply.opts(cmap=self.cmap.param.value, clim=self.contrast.param.value)
         rows, cols = self.reader.rows, self.reader.cols
+        #: the plot's width over its height: the whole image's, within 1:3 and 3:1
+        self.aspect = min(max(cols / max(rows, 1), 1 / 3), 3.0)
         self.pane = pn.pane.HoloViews(
             styled,
             sizing_mode="stretch_width",
-            height=int(VIEW_HEIGHT * 1.6),
+            linked_axes=False,
             min_width=260,
             css_classes=["vx-view-mosaic"],
         )
@@ -242,7 +243,7 @@ class MosaicViewer:
         ).opts(
             invert_yaxis=True,
             responsive=True,
-            data_aspect=1,
+            aspect=self.aspect,
             tools=["hover"],
             active_tools=["wheel_zoom"],
             xlabel="x (px)",
