@@ -214,11 +214,15 @@ def test_nothing_is_wider_than_the_screen(
             page.screenshot(path=str(tmp_path / f"{name}_{width}.png"), full_page=True)
             assert page.evaluate("document.documentElement.scrollWidth") <= width, name
             assert page.evaluate(OVERFLOW_JS, width) == [], name
-        if width < 600:  # on a phone the facets come below the results, full width
-            page.goto(app["url"] + "/")
-            facets = page.locator(".vx-facets").bounding_box()
-            grid = page.locator(".vx-grid").bounding_box()
-            assert facets is not None and grid is not None
-            assert facets["y"] > grid["y"] + grid["height"] - 1
+        page.goto(app["url"] + "/")
+        expect(page.locator(".vx-count")).to_contain_text("datasets", timeout=30_000)
+        facets = page.locator(".vx-facets").bounding_box()
+        grid = page.locator(".vx-grid").bounding_box()
+        assert facets is not None and grid is not None
+        if width < 600:  # on a phone the facets come above the grid, the whole width
+            assert facets["y"] + facets["height"] <= grid["y"] + 1
+            assert facets["width"] > width - 40
+        else:  # a column left of the grid
+            assert facets["x"] + facets["width"] <= grid["x"] + 1 and facets["width"] < 300
     finally:
         page.context.close()

@@ -50,9 +50,10 @@ GRID_CSS = """
   white-space: nowrap; }
 .vx-empty { font-style: italic; color: #555; }
 """
-#: facets and results side by side when there is room, stacked on a phone
-BODY_CSS = """
-:host { display: flex; flex-wrap: wrap; gap: 8px; }
+#: the facets: a column left of the grid, or the whole width above it on a phone
+SIDEBAR_CSS = """
+:host { flex: 0 0 220px; max-width: 100%; box-sizing: border-box; }
+@media (max-width: 600px) { :host { flex: 1 1 100%; } }
 """
 
 
@@ -141,27 +142,33 @@ class SearchPage:
         self.next.on_click(lambda _: self.go_to(self.state.page + 1))
         for field, widget in self.facets.items():
             widget.param.watch(lambda e, f=field: self._ticked(f, e.new), "value")
-        self.sidebar = pn.Column(
+        self.sidebar = pn.Card(
             *self.facet_cards.values(),
-            width=220,
+            title="Filters",
+            collapsible=True,
             css_classes=["vx-facets"],
+            stylesheets=[SIDEBAR_CSS],
+            margin=(0, 4),
         )
         self.results = pn.Column(
-            pn.Row(self.box, self.go, self.clear, sizing_mode="stretch_width"),
-            self.alert,
-            self.count,
             self.grid,
             pn.Row(self.prev, self.where, self.next),
             sizing_mode="stretch_width",
-            min_width=300,
-            styles={"flex": "1 1 300px"},
+            styles={"flex": "1 1 300px", "min-width": "0"},
+            margin=0,
         )
-        self.body = pn.FlexBox(
-            self.results,
-            self.sidebar,
-            flex_wrap="wrap",
+        self.body = pn.Column(
+            pn.Row(self.box, self.go, self.clear, sizing_mode="stretch_width"),
+            self.alert,
+            self.count,
+            pn.FlexBox(
+                self.sidebar,
+                self.results,
+                flex_wrap="wrap",
+                sizing_mode="stretch_width",
+                styles={"gap": "8px"},
+            ),
             sizing_mode="stretch_width",
-            styles={"gap": "8px"},
         )
         self.refresh()
 
