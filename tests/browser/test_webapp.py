@@ -226,3 +226,74 @@ def test_nothing_is_wider_than_the_screen(
             assert facets["x"] + facets["width"] <= grid["x"] + 1 and facets["width"] < 300
     finally:
         page.context.close()
+
+
+def _pixels_near(png: bytes, rgb: tuple[int, int, int], tol: int = 40) -> tuple[float, float]:
+    """The centre of the pixels of a screenshot close to colour ``rgb``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    near = (np.abs(img - np.array(rgb)).sum(axis=2) < tol).nonzero()
+    assert near[0].size, f"no pixel near {rgb}"
+    return float(near[1].mean()), float(near[0].mean())
+
+
+def test_tapping_a_lineage_node_opens_that_dataset(chromium: Browser, app: dict) -> None:
+    page = _open(chromium, 1400, 900)
+    try:
+        page.goto(f"{app['url']}/dataset?id={app['ids']['core_scan']}")
+        graph = page.locator(".vx-lineage canvas").first
+        graph.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        x, y = _pixels_near(graph.screenshot(), (0x30, 0x67, 0x8D))  # the child's node
+        box = graph.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + x, box["y"] + y)  # Bokeh's event layer takes the click
+        expect(page).to_have_url(
+            re.compile(rf"id={app['ids']['core_segmented']}$"), timeout=15_000
+        )
+        expect(page.locator("h2")).to_contain_text("core_segmented.tif", timeout=30_000)
+    finally:
+        page.context.close()
+
+
+def test_a_colormap_recolours_the_planes(chromium: Browser, app: dict) -> None:
+    page = _open(chromium, 1400, 900)
+    try:
+        page.goto(f"{app['url']}/dataset?id={app['ids']['core_scan']}")
+        view = page.locator(".vx-view-xy canvas").first
+        view.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        grey = view.screenshot()
+        page.locator("select").first.select_option("fire")
+        for _ in range(50):
+            page.wait_for_timeout(100)
+            shot = view.screenshot()
+            if shot != grey:
+                break
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        rgb = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+        spread = np.abs(rgb[..., 0] - rgb[..., 2]).max()  # grey has R == G == B
+        assert spread > 100, spread
+    finally:
+        page.context.close()
+
+
+def test_an_unknown_id_says_so(chromium: Browser, app: dict) -> None:
+    page = _open(chromium, 390, 844)
+    try:
+        page.goto(f"{app['url']}/dataset?id=nosuchdataset")
+        expect(page.get_by_text("no dataset with id 'nosuchdataset'", exact=False)).to_be_visible(
+            timeout=30_000
+        )
+        page.goto(f"{app['url']}/dataset")
+        expect(page.get_by_text("No dataset chosen", exact=False)).to_be_visible(timeout=30_000)
+    finally:
+        page.context.close()
