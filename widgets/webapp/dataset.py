@@ -75,6 +75,11 @@ class VolumeViewer:
         import panel as pn
 
         self.views = views
+        #: a slider moves the planes as it is dragged when they read fast (a pyramid,
+        #: a preview or a small dataset), else when it is let go
+        self.follows = "value" if _fast(views) else "value_throttled"
+        self.problem = layout.message("", "warning")
+        self.problem.visible = False
         start = views.middle()
         self.sliders = {
             d: pn.widgets.IntSlider(
@@ -103,7 +108,7 @@ class VolumeViewer:
         self.panes: dict[str, Any] = {}
         for view in views.views:
             fixed = [d for d in views.slicer.dims if d not in views.views[view]]
-            bound = {d: self.sliders[d] for d in fixed if d in self.sliders}
+            bound = {d: self.sliders[d].param[self.follows] for d in fixed if d in self.sliders}
             dmap = hv.DynamicMap(pn.bind(functools.partial(self._image, view), **bound))
             styled = dmap.apply.opts(cmap=self.cmap.param.value, clim=self.contrast.param.value)
             self.panes[view] = pn.pane.HoloViews(
@@ -122,6 +127,7 @@ class VolumeViewer:
             styles={"gap": "4px 16px"},
         )
         self.panel = pn.Column(
+            self.problem,
             controls,
             pn.FlexBox(*self.panes.values(), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
@@ -132,7 +138,12 @@ class VolumeViewer:
 
         position = {**self.views.middle(), **{d: w.value for d, w in self.sliders.items()}}
         position.update({d: int(v) for d, v in at.items()})
-        plane = self.views.plane(view, position)
+        try:
+            plane = self.views.plane(view, position)
+        except (CatalogError, OSError, ValueError) as exc:  # files gone, unreadable...
+            self.problem.object = html.escape(f"Cannot read the {view} plane: {exc}")
+            self.problem.visible = True
+            return hv.Image(np.zeros((1, 1), np.float32), kdims=["x", "y"], vdims=["value"])
         rows, cols = self.views.views[view]
         (left, right), (top, bottom) = _edges(plane, cols), _edges(plane, rows)
         fixed = FIXES.get(view) if self.views.volume else None
@@ -227,7 +238,11 @@ class MosaicViewer:
     def _image(self, x_range: Any = None, y_range: Any = None, **at: int) -> Any:
         hv = layout.holoviews()
 
-        values, (left, top, right, bottom) = self.reader.read(x_range, y_range, at)
+        try:
+            values, (left, top, right, bottom) = self.reader.read(x_range, y_range, at)
+        except (CatalogError, OSError, ValueError) as exc:  # files gone, unreadable...
+            self.caption.object = html.escape(f"Cannot read this window: {exc}")
+            return hv.Image(np.zeros((1, 1), np.float32), kdims=["x", "y"], vdims=["value"])
         last = self.reader.reads[-1]
         (r0, r1), (c0, c1) = last.window
         self.caption.object = (
@@ -251,8 +266,24 @@ class MosaicViewer:
         )
 
 
+#: a dataset without a pyramid this big is slow to cut across: sliders act on release
+FAST_BYTES = 64 << 20
+
+
+def _fast(views: PlaneViews) -> bool:
+    """Whether planes of the dataset read fast (from a pyramid or a preview, or
+    small enough to read from its own files)."""
+    slicer = views.slicer
+    if getattr(slicer, "source", "original") != "original":
+        return True
+    nbytes = int(np.prod(slicer.shape)) * np.dtype(getattr(slicer, "dtype", "u1")).itemsize
+    return nbytes < FAST_BYTES
+
+
 def _viewer(cat: DuckDBCatalog, dataset_id: str) -> tuple[Any, Any]:
     """The image viewer of a dataset and the panel showing it (or why it cannot)."""
+    import panel as pn
+
     from catalog.preview import Slicer
 
     try:
@@ -261,7 +292,15 @@ def _viewer(cat: DuckDBCatalog, dataset_id: str) -> tuple[Any, Any]:
         viewer: Any = VolumeViewer(views) if views.volume else MosaicViewer(views)
     except (CatalogError, ValueError, OSError) as exc:
         return None, layout.message(f"No images of this dataset: {exc}", "warning")
-    return viewer, viewer.panel
+    advice = layout.message("", "info")
+    advice.visible = False
+
+    def advise(text: str) -> None:  # a slow view says how to make views fast
+        advice.object = html.escape(text)
+        advice.visible = True
+
+    slicer.on_advice = advise
+    return viewer, pn.Column(advice, viewer.panel, sizing_mode="stretch_width")
 
 
 class DatasetPage:
