@@ -214,3 +214,40 @@ def test_a_named_user_gets_a_bound_catalogue_or_nothing(lab: dict) -> None:
     else:  # fails closed: never everything for a named user
         with pytest.raises(WebAppError, match="cannot limit the catalogue"):
             catalogue_for(lab["index"], "vera")
+
+
+def test_a_plane_whose_file_went_away_says_so(writable_lab: dict) -> None:
+    cat = open_catalog(writable_lab["index"])
+    page = DatasetPage(cat, writable_lab["ids"]["core_scan"])
+    viewer = page.viewer
+    assert viewer.follows == "value"  # a small volume: planes follow the drag
+    Path(cat.entry(page.dataset_id).metadata["path"]).unlink()
+    viewer.views.slicer.close()
+    image = viewer._image("xz", y=7)
+    assert viewer.problem.visible and "Cannot read the xz plane" in viewer.problem.object
+    assert image.data is not None  # an empty image, not an exception in the server
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_datasets_page_fast(tmp_path: Path) -> None:
+    import time
+
+    from benchmarks.catalogue import prepare
+
+    index = prepare(100_000, tmp_path)
+    cat = open_catalog(index)
+    page = SearchPage(cat, SearchState())  # warm: imports, the listing snapshot
+    assert page.total == 100_000
+    timings = {}
+    for name, state in {
+        "all, deep page": SearchState(page=3000),
+        "facets OR": SearchState(filters={"modality": ("CT", "EM")}, page=500),
+        "text and field": SearchState(text="granite size=>1GB"),
+    }.items():
+        t = time.perf_counter()
+        page.set_state(state)
+        page.next_page()
+        timings[name] = (time.perf_counter() - t) / 2
+        assert page.error == "" and len(page.rows) == 24
+    assert page.state.page == 1 and page.total > 100
+    assert max(timings.values()) < 0.5, timings  # about 40 ms each on a laptop
