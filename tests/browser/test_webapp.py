@@ -117,6 +117,11 @@ def test_search_facet_paging_and_the_url(chromium: Browser, app: dict, tmp_path:
         expect(page.locator(".vx-count")).to_contain_text("20 of 33", timeout=30_000)
         expect(page.get_by_role("checkbox", name="LM (20)")).to_be_checked()
         page.screenshot(path=str(tmp_path / "search_facet_1400.png"), full_page=True)
+        # Back: the view before the facet, from its URL
+        page.go_back()
+        expect(page).to_have_url(re.compile(r"\?q=tile&page=2$"))
+        expect(page.locator(".vx-where")).to_contain_text("page 2 of 2", timeout=30_000)
+        expect(page.locator(".vx-count")).to_contain_text(f"{SMALL} of {SMALL + 3}")
     finally:
         page.context.close()
 

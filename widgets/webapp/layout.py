@@ -45,12 +45,31 @@ def header(here: str, user: str | None) -> Any:
     )
 
 
+def history() -> Any:
+    """An invisible component that reloads the page when the browser's Back or
+    Forward button changes the URL a page pushed (so the view follows the URL)."""
+    import panel as pn
+
+    class History(pn.custom.JSComponent):
+        _esm = """
+        export function render({ el }) {
+          const reload = () => window.location.reload();
+          window.addEventListener("popstate", reload);
+          el.style.display = "none";
+          return () => window.removeEventListener("popstate", reload);
+        }
+        """
+
+    return History(height=0, width=0, margin=0, visible=True)
+
+
 def frame(here: str, body: Sequence[Any], user: str | None) -> Any:
     """A page: the header above ``body``, stretched to the window's width."""
     import panel as pn
 
     return pn.Column(
         header(here, user),
+        history(),
         *body,
         sizing_mode="stretch_width",
         stylesheets=[PAGE_CSS],
