@@ -302,3 +302,26 @@ def test_an_unknown_id_says_so(chromium: Browser, app: dict) -> None:
         expect(page.get_by_text("No dataset chosen", exact=False)).to_be_visible(timeout=30_000)
     finally:
         page.context.close()
+
+
+def test_a_click_on_one_view_moves_the_others(chromium: Browser, app: dict) -> None:
+    page = _open(chromium, 1400, 900)
+    try:
+        page.goto(f"{app['url']}/dataset?id={app['ids']['core_scan']}")
+        xy = page.locator(".vx-view-xy canvas").first
+        yz = page.locator(".vx-view-yz canvas").first
+        yz.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        before = yz.screenshot()
+        box = xy.bounding_box()
+        assert box is not None
+        # left of the ball in the xy view: the yz plane there misses the ball
+        page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+        for _ in range(50):
+            page.wait_for_timeout(100)
+            after = yz.screenshot()
+            if after != before:
+                break
+        assert after != before
+    finally:
+        page.context.close()

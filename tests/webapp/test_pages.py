@@ -251,3 +251,19 @@ def test_a_hundred_thousand_datasets_page_fast(tmp_path: Path) -> None:
         assert page.error == "" and len(page.rows) == 24
     assert page.state.page == 1 and page.total > 100
     assert max(timings.values()) < 0.5, timings  # about 40 ms each on a laptop
+
+
+def test_a_click_on_a_view_moves_the_other_planes(lab: dict) -> None:
+    cat = open_catalog(lab["index"])
+    viewer = DatasetPage(cat, lab["ids"]["core_scan"]).viewer
+    for view in ("xy", "xz", "yz"):
+        viewer._image(view)  # what the page draws first
+    # voxels are 2 µm, centred on 0, 2, 4...: x = 30 µm is column 15, y = 100 µm row 50
+    viewer.tapped("xy", x=30.0, y=100.0)
+    assert (viewer.sliders["x"].value, viewer.sliders["y"].value) == (15, 50)
+    assert viewer.sliders["y"].value_throttled == 50  # slow datasets follow too
+    viewer.tapped("yz", x=-100.0, y=1e6)  # outside: clamped to the edges
+    assert (viewer.sliders["z"].value, viewer.sliders["y"].value) == (0, 63)
+    n = len(viewer.views.reads)
+    viewer._image("xz", y=viewer.sliders["y"].value)
+    assert viewer.views.reads[n][2]["y"] == 63

@@ -105,12 +105,17 @@ class VolumeViewer:
             width=240,
         )
         self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+        #: the physical edges of each spatial dim, from the planes shown
+        self.extents: dict[str, tuple[float, float]] = {}
         self.panes: dict[str, Any] = {}
         for view in views.views:
             fixed = [d for d in views.slicer.dims if d not in views.views[view]]
             bound = {d: self.sliders[d].param[self.follows] for d in fixed if d in self.sliders}
             dmap = hv.DynamicMap(pn.bind(functools.partial(self._image, view), **bound))
             styled = dmap.apply.opts(cmap=self.cmap.param.value, clim=self.contrast.param.value)
+            if views.volume:  # a click on one view moves the other two there
+                tap = hv.streams.Tap(source=styled)
+                tap.add_subscriber(functools.partial(self.tapped, view))
             self.panes[view] = pn.pane.HoloViews(
                 styled,
                 linked_axes=False,
@@ -146,6 +151,7 @@ class VolumeViewer:
             return hv.Image(np.zeros((1, 1), np.float32), kdims=["x", "y"], vdims=["value"])
         rows, cols = self.views.views[view]
         (left, right), (top, bottom) = _edges(plane, cols), _edges(plane, rows)
+        self.extents[cols], self.extents[rows] = (left, right), (top, bottom)
         fixed = FIXES.get(view) if self.views.volume else None
         title = f"{view}" + (f" · {fixed} = {position[fixed]}" if fixed else "")
         ratio = abs(right - left) / max(abs(bottom - top), 1e-300)
@@ -166,6 +172,24 @@ class VolumeViewer:
             tools=["hover"],
             toolbar="above",
         )
+
+    def tapped(self, view: str, x: float | None = None, y: float | None = None) -> None:
+        """A click at ``(x, y)`` of ``view`` (plot coordinates): the sliders of its two
+        dims move there, so the other views show the planes through that point."""
+        import param
+
+        if x is None or y is None:
+            return
+        rows, cols = self.views.views[view]
+        for dim, value in ((cols, x), (rows, y)):
+            edges = self.extents.get(dim)
+            slider = self.sliders.get(dim)
+            if edges is None or slider is None or edges[1] == edges[0]:
+                continue
+            n = self.views.size(dim)
+            index = min(max(int((value - edges[0]) / (edges[1] - edges[0]) * n), 0), n - 1)
+            with param.edit_constant(slider):  # set from code, not dragged: both move
+                slider.param.update(value=index, value_throttled=index)
 
 
 class MosaicViewer:
