@@ -216,14 +216,19 @@ def test_a_named_user_gets_a_bound_catalogue_or_nothing(lab: dict) -> None:
             catalogue_for(lab["index"], "vera")
 
 
-def test_a_plane_whose_file_went_away_says_so(writable_lab: dict) -> None:
-    cat = open_catalog(writable_lab["index"])
-    page = DatasetPage(cat, writable_lab["ids"]["core_scan"])
+def test_a_plane_whose_file_went_away_says_so(lab: dict) -> None:
+    cat = open_catalog(lab["index"])
+    page = DatasetPage(cat, lab["ids"]["core_scan"])
     viewer = page.viewer
     assert viewer.follows == "value"  # a small volume: planes follow the drag
-    Path(cat.entry(page.dataset_id).metadata["path"]).unlink()
-    viewer.views.slicer.close()
-    image = viewer._image("xz", y=7)
+    path = Path(cat.entry(page.dataset_id).metadata["path"])
+    aside = path.with_name(path.name + ".away")
+    path.rename(aside)  # the session's lab is shared: put it back afterwards
+    try:
+        viewer.views.slicer.close()
+        image = viewer._image("xz", y=7)
+    finally:
+        aside.rename(path)
     assert viewer.problem.visible and "Cannot read the xz plane" in viewer.problem.object
     assert image.data is not None  # an empty image, not an exception in the server
 
