@@ -41,8 +41,9 @@ INFO_CSS = """
 .vx-tags span { display: inline-block; background: #e3ecf5; border-radius: 10px;
   padding: 1px 8px; margin: 2px; font-size: 12px; }
 .vx-notes div { font-size: 12px; margin: 3px 0; overflow-wrap: anywhere; }
-table { max-width: 100%; table-layout: fixed; }
-td, th { overflow-wrap: anywhere; }
+table { width: 100%; max-width: 100%; }
+th { white-space: nowrap; width: 1%; }
+td { overflow-wrap: anywhere; }
 a { overflow-wrap: anywhere; }
 """
 
