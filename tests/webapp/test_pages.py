@@ -204,20 +204,20 @@ def test_lineage_graph_links_parent_and_child(lab: dict) -> None:
     assert f"dataset?id={scan_id}" in links and "(this dataset)" in links
 
 
-def test_a_named_user_gets_a_bound_catalogue_or_nothing(lab: dict) -> None:
+def test_a_named_user_gets_a_bound_catalogue_or_nothing(writable_lab: dict) -> None:
     if _binds_users():  # the lead's user= is merged: the user is bound
         from catalog.users import add_user
 
-        add_user(lab["index"], "vera", role="viewer")
-        cat = catalogue_for(lab["index"], "vera")
+        add_user(writable_lab["index"], "vera", role="viewer")
+        cat = catalogue_for(writable_lab["index"], "vera")
         assert cat.user.name == "vera" and not can_edit(cat)
     else:  # fails closed: never everything for a named user
         with pytest.raises(WebAppError, match="cannot limit the catalogue"):
-            catalogue_for(lab["index"], "vera")
+            catalogue_for(writable_lab["index"], "vera")
 
 
 def test_a_plane_whose_file_went_away_says_so(lab: dict) -> None:
-    cat = open_catalog(lab["index"])
+    cat = open_catalog(writable_lab["index"])
     page = DatasetPage(cat, lab["ids"]["core_scan"])
     viewer = page.viewer
     assert viewer.follows == "value"  # a small volume: planes follow the drag
@@ -259,7 +259,7 @@ def test_a_hundred_thousand_datasets_page_fast(tmp_path: Path) -> None:
 
 
 def test_a_click_on_a_view_moves_the_other_planes(lab: dict) -> None:
-    cat = open_catalog(lab["index"])
+    cat = open_catalog(writable_lab["index"])
     viewer = DatasetPage(cat, lab["ids"]["core_scan"]).viewer
     for view in ("xy", "xz", "yz"):
         viewer._image(view)  # what the page draws first
