@@ -217,7 +217,7 @@ def test_a_named_user_gets_a_bound_catalogue_or_nothing(writable_lab: dict) -> N
 
 
 def test_a_plane_whose_file_went_away_says_so(lab: dict) -> None:
-    cat = open_catalog(writable_lab["index"])
+    cat = open_catalog(lab["index"])
     page = DatasetPage(cat, lab["ids"]["core_scan"])
     viewer = page.viewer
     assert viewer.follows == "value"  # a small volume: planes follow the drag
@@ -259,7 +259,7 @@ def test_a_hundred_thousand_datasets_page_fast(tmp_path: Path) -> None:
 
 
 def test_a_click_on_a_view_moves_the_other_planes(lab: dict) -> None:
-    cat = open_catalog(writable_lab["index"])
+    cat = open_catalog(lab["index"])
     viewer = DatasetPage(cat, lab["ids"]["core_scan"]).viewer
     for view in ("xy", "xz", "yz"):
         viewer._image(view)  # what the page draws first
