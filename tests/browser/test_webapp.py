@@ -59,7 +59,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     routes = pages(lab["index"])
     port = _free_port()
     server = pn.serve(
-        {"/": routes["search"], "dataset": routes["dataset"], "dashboard": routes["dashboard"]},
+        {"/": routes["search"], **routes},  # voxcat serve mounts each page by its name
         port=port,
         address="127.0.0.1",
         websocket_origin=f"127.0.0.1:{port}",
@@ -149,6 +149,12 @@ def test_open_a_volume_and_move_a_slider(chromium: Browser, app: dict, tmp_path:
                 break
         assert after != before
         page.screenshot(path=str(tmp_path / "volume_after_1400.png"), full_page=True)
+        # the header's Search link goes back to the search page
+        page.get_by_role("link", name="Search").click()
+        expect(page).to_have_url(re.compile(r"/search$"))
+        expect(page.locator(".vx-count")).to_contain_text("datasets", timeout=30_000)
+        page.go_back()
+        expect(page.locator(".vx-view-xy canvas").first).to_be_attached(timeout=30_000)
         # the lineage links to the segmentation made from it
         page.get_by_role("link", name="core_segmented.tif").click()
         expect(page).to_have_url(re.compile(rf"id={app['ids']['core_segmented']}$"))

@@ -24,7 +24,8 @@ HEADER_CSS = """
 .vx-head .vx-brand { font-weight: bold; font-size: 17px; margin-right: 8px; }
 .vx-head .vx-user { margin-left: auto; font-size: 13px; opacity: 0.85; }
 """
-LINKS = (("search", "Search", "./"), ("dashboard", "Dashboard", "dashboard"))
+#: relative links: the pages are siblings under the server's base URL
+LINKS = (("search", "Search", "search"), ("dashboard", "Dashboard", "dashboard"))
 
 
 def header(here: str, user: str | None) -> Any:
