@@ -12,7 +12,6 @@ only under ``root_dir``, the index's folder and ``allowed_roots``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
 import os
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,8 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Int, List, Unicode
 
-from catalog import __version__
-from catalog.index import columns
-from catalog.service import api
 from catalog.service.jobs import JobManager
+from catalog.service.rest import Service
 from catalog.service.tasks import Context
 
 from .handlers import ROUTES
@@ -64,10 +61,7 @@ class VoxcatExtension(ExtensionApp):
         if not path.is_absolute():
             path = Path(self.serverapp.root_dir).expanduser() / path
         self.index_path = Path(os.path.abspath(path))
-        self.jobs = JobManager()
-        self.executor = cf.ThreadPoolExecutor(
-            max(1, self.request_threads), thread_name_prefix="voxcat-api"
-        )
+        self.service = Service(self.context(), self.request_threads)
         if self.open_sidebar:  # read by the front end through PageConfig
             page_config = self.serverapp.web_app.settings.setdefault("page_config_data", {})
             page_config["voxcatOpenSidebar"] = True
@@ -83,31 +77,22 @@ class VoxcatExtension(ExtensionApp):
         extra = tuple(Path(os.path.abspath(Path(r).expanduser())) for r in self.allowed_roots)
         return Context(self.index_path, root_dir, extra)
 
+    @property
+    def jobs(self) -> JobManager:
+        return self.service.jobs
+
     def info(self) -> dict[str, Any]:
         """Version, index path and state, the fields search accepts and the dataset
         columns (the registry of :mod:`catalog.index.columns`: front ends list fields
         from it)."""
-        exists = self.index_path.exists()
-        out: dict[str, Any] = {
-            "version": __version__,
-            "index": str(self.index_path),
-            "index_exists": exists,
-            "jobs": len(self.jobs.active()),
-            "columns": columns.describe(),
-        }
-        if exists:
-            cat = api.catalogue(self.index_path)
-            out["datasets"] = len(cat)
-            out["fields"] = cat.fields()
-        return out
+        return self.service.info(None)
 
     def current_activity(self) -> list[dict[str, Any]] | None:
         """Running jobs count as activity, so an idle culler leaves the server alone."""
-        active = self.jobs.active() if hasattr(self, "jobs") else []
+        active = self.jobs.active() if hasattr(self, "service") else []
         return [j.to_dict() for j in active] or None
 
     async def stop_extension(self) -> None:
         """Cancel running jobs (scans stop cleanly) and stop the request threads."""
-        if hasattr(self, "jobs"):
-            await asyncio.get_running_loop().run_in_executor(None, self.jobs.shutdown)
-            self.executor.shutdown(wait=False, cancel_futures=True)
+        if hasattr(self, "service"):
+            await asyncio.get_running_loop().run_in_executor(None, self.service.shutdown)

@@ -33,6 +33,7 @@ from . import (
     preview,
     scanning,
     searching,
+    serve,
     users,
 )
 from .running import BROKEN_PIPE, INTERRUPTED, USAGE, run, terminate_like_ctrl_c
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)
+    serve.add_commands(sub)
     return parser
 
 

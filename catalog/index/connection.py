@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ..errors import DiskFullError, IndexLockedError, NotAnIndexError
-from . import listing, locks, readcache
+from . import gate, listing, locks, readcache
 from .schema import ensure_schema
 
 #: an open index: what :func:`connect` and :func:`transaction` yield
@@ -141,9 +141,20 @@ def connect(
 
     Read-only opening of an index that does not exist yet raises ``FileNotFoundError``;
     read-only connections come from this process's short-lived cache of one instance
-    per index unless ``cached=False`` (then the file is let go of at once).
+    per index unless ``cached=False`` (then the file is let go of at once). In one
+    process, a write waits for the reads of the index in progress (:mod:`.gate`).
     """
     path = resolve_index(index)
+    key = path.resolve()
+    gated = gate.shared(key) if read_only else gate.exclusive(key)
+    with gated, _connect(path, read_only, timeout, cached) as con:
+        yield con
+
+
+@contextlib.contextmanager
+def _connect(
+    path: Path, read_only: bool, timeout: float | None, cached: bool
+) -> Iterator[duckdb.DuckDBPyConnection]:
     timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     if read_only and not path.exists():
         raise FileNotFoundError(

@@ -1,22 +1,33 @@
 """What the REST endpoints do, as plain functions over the catalogue API.
 
-Each function takes the index path and parsed arguments and returns JSON-ready data;
-handlers run them in worker threads, so a locked or slow index never stalls the
+Each function takes the index path, the account the request is made by (a
+:class:`catalog.users.User`, or ``None`` for the local user, who may do anything) and
+parsed arguments, and returns JSON-ready data. Every call works on the catalogue
+*bound to that account* (``open_catalog(index, user=user)``), so a dataset the account
+may not see is "not found" by every function, and counts never include it; changes
+need the role ``curator`` and are audited under the account's name
+(:func:`catalog.index.store.acting_as`). Handlers run these functions in worker
+threads, so a locked or slow index never stalls the
 server's event loop. Nothing here builds SQL: searches, facets, annotations and
 lineage all go through :class:`catalog.catalogue.DuckDBCatalog`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalogue import DuckDBCatalog, open_catalog
-from ..errors import NotFound
+from ..errors import Forbidden, NotFound
 from ..index import cache_dir, columns
+from ..index.store import acting_as
 from .params import SearchArgs, jsonable
 from .paths import cached_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..users import User
 
 #: columns of a search result row
 ROW_FIELDS = columns.names("row")
@@ -24,27 +35,65 @@ ROW_FIELDS = columns.names("row")
 #: a function from a dataset id to the URL of one of its images
 UrlFor = Callable[[str], str]
 
+#: roles, least to most (as :data:`catalog.users.ROLES`)
+_RANK = {"viewer": 0, "curator": 1, "admin": 2}
 
-def catalogue(index: Path, files: bool = False) -> DuckDBCatalog:
-    """The catalogue of ``index``; :class:`NotFound` before the first scan made it."""
+
+def require(user: User | None, role: str, what: str) -> None:
+    """:class:`Forbidden` unless ``user`` has ``role`` or more (``None``, the local
+    user, may do anything; a disabled account nothing).
+
+    >>> from catalog.users import User
+    >>> require(User("ada", "curator"), "curator", "tag datasets")
+    >>> require(User("bob", "viewer"), "curator", "tag datasets")
+    Traceback (most recent call last):
+    ...
+    catalog.errors.Forbidden: bob is a viewer: to tag datasets needs the role curator
+    """
+    if user is None:
+        return
+    if not user.active:
+        raise Forbidden(f"the account {user.name} is disabled")
+    if _RANK.get(user.role, -1) < _RANK[role]:
+        raise Forbidden(f"{user.name} is a {user.role}: to {what} needs the role {role}")
+
+
+@contextlib.contextmanager
+def acting(user: User | None) -> Iterator[None]:
+    """Inside: the audit log names ``user`` (the server's OS user when ``None``)."""
+    if user is None:
+        yield
+        return
+    with acting_as(user.name):
+        yield
+
+
+def catalogue(index: Path, user: User | None, files: bool = False) -> DuckDBCatalog:
+    """The catalogue of ``index`` as ``user`` sees it; :class:`NotFound` before the
+    first scan made it."""
     if not index.exists():
         raise NotFound(
             f"no voxcat index at {index} yet; scan a folder first (POST jobs with kind 'scan')"
         )
-    return open_catalog(index, files=files)
+    return open_catalog(index, files=files, user=user)
 
 
-def select(index: Path, args: SearchArgs) -> DuckDBCatalog:
+def select(index: Path, user: User | None, args: SearchArgs) -> DuckDBCatalog:
     """The catalogue narrowed by a parsed query string."""
-    cat = catalogue(index, files=args.files)
+    cat = catalogue(index, user, files=args.files)
     return cat.search(args.text, sort_by=args.sort, **args.filters)
 
 
 def search(
-    index: Path, args: SearchArgs, offset: int, limit: int, thumbnail_url: UrlFor
+    index: Path,
+    user: User | None,
+    args: SearchArgs,
+    offset: int,
+    limit: int,
+    thumbnail_url: UrlFor,
 ) -> dict[str, Any]:
     """One page of matching datasets: ``{"total", "offset", "limit", "rows"}``."""
-    sub = select(index, args)
+    sub = select(index, user, args)
     total = len(sub)
     frame = sub.window(offset, limit).df.reset_index()
     rows = []
@@ -58,6 +107,7 @@ def search(
 
 def facets(
     index: Path,
+    user: User | None,
     args: SearchArgs,
     fields: Sequence[str],
     ranges: Sequence[str],
@@ -74,9 +124,9 @@ def facets(
     the matching datasets, as ``cat.search(...).facets(...)`` counts (the remote
     catalogue, :mod:`catalog.client`, asks for this).
     """
-    sub = select(index, args)
+    sub = select(index, user, args)
     if multiselect:
-        base = catalogue(index, files=args.files)
+        base = catalogue(index, user, files=args.files)
         counts = base.multiselect_facets(
             *fields, text=args.text, filters=args.filters, limit=limit
         )
@@ -94,10 +144,12 @@ def facets(
     }
 
 
-def dataset(index: Path, dataset_id: str, urls: dict[str, UrlFor]) -> dict[str, Any]:
+def dataset(
+    index: Path, user: User | None, dataset_id: str, urls: dict[str, UrlFor]
+) -> dict[str, Any]:
     """Everything the index holds on one dataset: its row, tags, notes and the
     lineage graph around it (``nodes`` and ``edges``); image URLs instead of paths."""
-    cat = catalogue(index, files=True)
+    cat = catalogue(index, user, files=True)
     meta = dict(cat.entry(dataset_id).metadata)
     graph = cat.lineage(dataset_id)
     meta["lineage"] = {"nodes": graph.nodes, "edges": graph.edges}
@@ -108,33 +160,76 @@ def dataset(index: Path, dataset_id: str, urls: dict[str, UrlFor]) -> dict[str, 
     return jsonable(meta)
 
 
-def tags(index: Path, dataset_id: str) -> list[str]:
-    return list(catalogue(index, files=True).entry(dataset_id).metadata.get("tags") or [])
+def tags(index: Path, user: User | None, dataset_id: str) -> list[str]:
+    """The dataset's tags."""
+    meta = catalogue(index, user, files=True).entry(dataset_id).metadata
+    return list(meta.get("tags") or [])
 
 
-def add_tags(index: Path, dataset_id: str, new: Sequence[str]) -> dict[str, Any]:
+def add_tags(
+    index: Path, user: User | None, dataset_id: str, new: Sequence[str]
+) -> dict[str, Any]:
     """Tag a dataset (audited); returns how many tags were new and the tags now."""
-    added = catalogue(index, files=True).tag(dataset_id, *new)
-    return {"added": added, "tags": tags(index, dataset_id)}
+    cat = catalogue(index, user, files=True)
+    cat.entry(dataset_id)  # a dataset the account cannot see: 404 before 403
+    require(user, "curator", "tag datasets")
+    with acting(user):
+        added = cat.tag(dataset_id, *new)
+    return {"added": added, "tags": tags(index, user, dataset_id)}
 
 
-def remove_tags(index: Path, dataset_id: str, old: Sequence[str]) -> dict[str, Any]:
+def remove_tags(
+    index: Path, user: User | None, dataset_id: str, old: Sequence[str]
+) -> dict[str, Any]:
     """Untag a dataset (audited); returns how many tags went and the tags now."""
-    removed = catalogue(index, files=True).untag(dataset_id, *old)
-    return {"removed": removed, "tags": tags(index, dataset_id)}
+    cat = catalogue(index, user, files=True)
+    cat.entry(dataset_id)
+    require(user, "curator", "untag datasets")
+    with acting(user):
+        removed = cat.untag(dataset_id, *old)
+    return {"removed": removed, "tags": tags(index, user, dataset_id)}
 
 
-def add_note(index: Path, dataset_id: str, text: str) -> dict[str, Any]:
+def notes(index: Path, user: User | None, dataset_id: str) -> dict[str, Any]:
+    """The dataset's notes, oldest first: ``{"notes": [{"text", "user", "time"}]}``."""
+    meta = catalogue(index, user, files=True).entry(dataset_id).metadata
+    return {"notes": jsonable(meta.get("notes") or [])}
+
+
+def add_note(index: Path, user: User | None, dataset_id: str, text: str) -> dict[str, Any]:
     """Attach a note (audited); returns the dataset's notes, oldest first."""
-    cat = catalogue(index, files=True)
-    cat.note(dataset_id, text)
-    return {"notes": jsonable(cat.entry(dataset_id).metadata.get("notes") or [])}
+    cat = catalogue(index, user, files=True)
+    cat.entry(dataset_id)
+    require(user, "curator", "write notes")
+    with acting(user):
+        cat.note(dataset_id, text)
+    return notes(index, user, dataset_id)
 
 
-def thumbnail(index: Path, dataset_id: str) -> bytes:
+def thumbnail(index: Path, user: User | None, dataset_id: str) -> bytes:
     """The PNG thumbnail the scan made, read from the index's cache folder only."""
-    meta = catalogue(index, files=True).entry(dataset_id).metadata
+    meta = catalogue(index, user, files=True).entry(dataset_id).metadata
     path = cached_file(cache_dir(index), meta.get("thumbnail"), f"thumbnail of {dataset_id}")
     if path.suffix.lower() != ".png":
         raise NotFound(f"thumbnail of {dataset_id}: not a PNG file")
     return path.read_bytes()
+
+
+def info(index: Path, user: User | None) -> dict[str, Any]:
+    """The index's state as ``user`` sees it: whether it exists, how many datasets the
+    account can see, the fields search accepts, the dataset columns, and the account."""
+    from .. import __version__
+
+    exists = index.exists()
+    out: dict[str, Any] = {
+        "version": __version__,
+        "index": str(index),
+        "index_exists": exists,
+        "columns": columns.describe(),
+        "user": None if user is None else {"name": user.name, "role": user.role},
+    }
+    if exists:
+        cat = catalogue(index, user)
+        out["datasets"] = len(cat)
+        out["fields"] = cat.fields()
+    return out

@@ -10,6 +10,10 @@ keeps what it verified and resumes when run again (``catalog.errors.Cancelled``)
 after a grace period the child is killed. SIGTERM stops it the same way, and so does
 the death of the server: a watchdog in the child sets the event, kills the child after
 the grace period, and its worker processes follow it (``catalog.scanner.pool``).
+
+A spec with ``"user"`` runs for that account: the child's ``VOXCAT_USER`` is its name
+(the audit rows of the scan or export name it), and an export reads through the
+catalogue bound to the account, so it exports only what the account can see.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def run_in_child(
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=child_env(spec.get("user")),
             )
         job.detail = {**job.detail, "phase": spec["kind"] + "ning"}
         reader = _ProgressReader(progress_file, progress)
@@ -90,6 +95,20 @@ def run_in_child(
     if outcome["status"] == "failed":
         raise ChildJobError(outcome["error"])
     return outcome["report"]
+
+
+def child_env(user: str | None) -> dict[str, str]:
+    """The environment of a job's child: the server's, acting for ``user`` if given
+    (``VOXCAT_USER``; a Hub user of the server's own would take precedence, so it goes).
+
+    >>> child_env("ada")["VOXCAT_USER"]
+    'ada'
+    """
+    env = dict(os.environ)
+    if user:
+        env.pop("JUPYTERHUB_USER", None)
+        env["VOXCAT_USER"] = user
+    return env
 
 
 def _last_line(path: Path) -> str:
@@ -186,10 +205,17 @@ def _scan(spec: dict[str, Any]) -> dict[str, Any]:
 def _export(spec: dict[str, Any]) -> dict[str, Any]:
     from catalog.export import export_catalog
 
+    source: Any = spec["index"]
+    ids: list[str] | None = spec["ids"]
+    if spec.get("user"):  # only what the account can see (ancestors too)
+        from catalog.catalogue import open_catalog
+
+        cat = open_catalog(spec["index"], files=True, user=spec["user"])
+        source, ids = cat.search(id=spec["ids"]), None
     report = export_catalog(
-        spec["index"],
+        source,
         spec["dest"],
-        ids=spec["ids"],
+        ids=ids,
         progress=_ProgressWriter(spec.get("progress")),
         cancel=_cancel,
         **spec["options"],

@@ -12,6 +12,7 @@ import dataclasses
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -20,6 +21,9 @@ from ..errors import BadRequest
 from ..lru import LRUCache
 from ..preview import Slicer
 from .api import catalogue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..users import User
 
 MAX_SIDE = 4096  # longest side of a PNG this endpoint makes
 DEFAULT_SIZE = 512
@@ -51,10 +55,11 @@ _slicers: LRUCache[tuple, Slicer] = LRUCache(
 )
 
 
-def slicer(index: Path, dataset_id: str) -> Slicer:
-    """A (cached) Slicer of the dataset as the index describes it now."""
-    cat = catalogue(index, files=True)
-    meta = cat.entry(dataset_id).metadata  # DatasetNotFound -> 404
+def slicer(index: Path, user: User | None, dataset_id: str) -> Slicer:
+    """A (cached) Slicer of the dataset as the index describes it now, if ``user``
+    may see it (checked on every call, before the cache)."""
+    cat = catalogue(index, user, files=True)
+    meta = cat.entry(dataset_id).metadata  # DatasetNotFound (or hidden) -> 404
     key = (str(index), dataset_id, meta.get("checksum"), meta.get("path"), meta.get("status"))
     found = _slicers.get(key)
     if found is not None:
@@ -105,9 +110,9 @@ def to_png(plane: np.ndarray, limits: tuple[float, float], size: int | None) -> 
     return out.getvalue()
 
 
-def slice_png(index: Path, dataset_id: str, req: SliceRequest) -> SlicePNG:
+def slice_png(index: Path, user: User | None, dataset_id: str, req: SliceRequest) -> SlicePNG:
     """Read the plane ``req`` asks for and encode it."""
-    s = slicer(index, dataset_id)
+    s = slicer(index, user, dataset_id)
     max_size = _max_size(s, req)
     plane = s.plane(req.dims, at=dict(req.at), max_size=max_size)
     limits = s.contrast(req.percentiles, at=dict(req.at))

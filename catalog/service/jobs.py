@@ -6,6 +6,9 @@ write lock, and a long export does not hold up a preview. A job function runs in
 that worker thread, reports ``progress`` (0..1) and ``detail`` on its :class:`Job`,
 watches ``job.cancel_requested`` and returns a JSON-ready result summary; the
 catalogue functions it calls write the index and its audit log.
+
+A job belongs to the account that started it (``owner``; ``None`` for the local user):
+an account sees and cancels its own jobs only, an admin and the local user all of them.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Job:
     finished: float | None = None
     result: Any = None
     error: str | None = None
+    owner: str | None = None
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
 
     @property
@@ -66,6 +70,7 @@ class Job:
             {
                 "id": self.id,
                 "kind": self.kind,
+                "user": self.owner,
                 "args": self.args,
                 "status": self.status,
                 "progress": round(min(max(self.progress, 0.0), 1.0), 4),
@@ -88,6 +93,11 @@ def _failure_message(exc: BaseException) -> str:
     return f"{SAFE_500} ({type(exc).__name__})"
 
 
+def _may_see(viewer: Any, job: Job) -> bool:
+    """Whether an account sees a job: its own, or all as an admin (``None``: all)."""
+    return viewer is None or viewer.role == "admin" or job.owner == viewer.name
+
+
 class JobManager:
     """The jobs of one server: submit, list, look up and cancel them."""
 
@@ -97,9 +107,11 @@ class JobManager:
         self._queues: dict[str, cf.ThreadPoolExecutor] = {}
         self._closed = False
 
-    def submit(self, kind: str, args: dict[str, Any], fn: JobFunction) -> Job:
+    def submit(
+        self, kind: str, args: dict[str, Any], fn: JobFunction, owner: str | None = None
+    ) -> Job:
         """Queue ``fn(job)`` behind earlier jobs of the same kind; returns the job."""
-        job = Job(kind=kind, args=args)
+        job = Job(kind=kind, args=args, owner=owner)
         with self._lock:
             if self._closed:
                 raise Conflict("the server is shutting down; no new jobs")
@@ -139,21 +151,24 @@ class JobManager:
         for job in done[: max(0, len(done) - KEEP_FINISHED)]:
             del self._jobs[job.id]
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, viewer: Any = None) -> Job:
+        """The job ``job_id``, if ``viewer`` (a :class:`catalog.users.User`, or
+        ``None``: anyone) may see it; else :class:`NotFound`."""
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None:
+        if job is None or not _may_see(viewer, job):
             raise NotFound(f"no job {job_id[:40]!r} on this server (jobs end with the server)")
         return job
 
-    def list(self) -> list[Job]:
-        """All remembered jobs, newest first."""
+    def list(self, viewer: Any = None) -> list[Job]:
+        """The remembered jobs ``viewer`` may see (``None``: all), newest first."""
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
+            jobs = [j for j in self._jobs.values() if _may_see(viewer, j)]
+        return sorted(jobs, key=lambda j: j.created, reverse=True)
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, viewer: Any = None) -> Job:
         """Ask a queued or running job to stop; :class:`Conflict` if it has finished."""
-        job = self.get(job_id)
+        job = self.get(job_id, viewer)
         if job.status in FINISHED:
             raise Conflict(f"job {job_id} has already finished ({job.status})")
         job.cancel_event.set()

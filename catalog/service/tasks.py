@@ -9,6 +9,12 @@
 
 Every path is checked against the allowed roots and every id against the index before
 a job is queued, so a bad request fails at once with 400/403/404 and not later.
+
+Jobs run for an account (a :class:`catalog.users.User`, or ``None`` for the local
+user): scans and exports need the role ``curator``, run with ``VOXCAT_USER`` set to the
+account's name (the audit names it), and an export takes only datasets the account can
+see (an id it cannot see is refused as one that does not exist, 400 "no dataset with
+id ...").
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadRequest
 from ..inputs import check_field_value
@@ -28,6 +34,9 @@ from .child import run_in_child
 from .jobs import Job, JobFunction
 from .params import search_args
 from .paths import check_id, resolve_user_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..users import User
 
 KINDS = ("scan", "pyramid", "export")
 MAX_IDS = 10_000
@@ -50,8 +59,11 @@ class Context:
         return resolve_user_path(raw, self.root_dir, self.roots, what)
 
 
-def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], JobFunction]:
-    """``(kind, args to show, job function)`` for a job request; raises on bad input."""
+def plan(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[str, dict[str, Any], JobFunction]:
+    """``(kind, args to show, job function)`` for a job request by ``user``; raises
+    on bad input (400), a role too low (403) or datasets not found (404)."""
     kind = body.get("kind")
     planners = {"scan": _plan_scan, "pyramid": _plan_pyramid, "export": _plan_export}
     if not isinstance(kind, str) or kind not in planners:
@@ -60,7 +72,9 @@ def plan(ctx: Context, body: Mapping[str, Any]) -> tuple[str, dict[str, Any], Jo
     unknown = sorted(set(body) - allowed - {"kind"})
     if unknown:
         raise BadRequest(f"a {kind} job takes {', '.join(sorted(allowed))}; not {unknown}")
-    args, fn = planners[kind](ctx, body)
+    if kind in ("scan", "export"):
+        api.require(user, "curator", f"run {kind} jobs")
+    args, fn = planners[kind](ctx, user, body)
     return kind, args, fn
 
 
@@ -110,7 +124,14 @@ def progress_of(job: Job) -> Callable[[dict[str, Any]], None]:
     return update
 
 
-def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+def _child_spec(user: User | None, spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the account the child acts for (its ``VOXCAT_USER``)."""
+    return spec if user is None else {**spec, "user": user.name}
+
+
+def _plan_scan(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], JobFunction]:
     root = ctx.path(body.get("path"), "path")
     if not root.exists():
         raise BadRequest(f"path: {body['path']!r} does not exist")
@@ -134,6 +155,7 @@ def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], J
         options["follow_links"] = [str(r) for r in ctx.roots]
         shown["follow_links"] = True
     spec = {"kind": "scan", "root": str(root), "index": str(ctx.index), "options": options}
+    spec = _child_spec(user, spec)
 
     def run(job: Job) -> dict[str, Any]:
         return run_in_child(job, spec, progress_of(job))
@@ -141,9 +163,11 @@ def _plan_scan(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], J
     return {"path": str(root), **shown}, run
 
 
-def _plan_pyramid(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+def _plan_pyramid(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], JobFunction]:
     dataset_id = check_id(body.get("id"))  # type: ignore[arg-type]
-    api.catalogue(ctx.index, files=True).entry(dataset_id)  # unknown id: 404 now
+    api.catalogue(ctx.index, user, files=True).entry(dataset_id)  # unknown or hidden: 404
 
     def run(job: Job) -> dict[str, Any]:
         from catalog.preview import preview_job
@@ -161,18 +185,21 @@ def _plan_pyramid(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any]
     return {"id": dataset_id}, run
 
 
-def _export_ids(ctx: Context, body: Mapping[str, Any]) -> tuple[list[str], int, str | None]:
-    """The ids to export, their total size and the query that chose them."""
+def _export_ids(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[list[str], int, str | None]:
+    """The ids to export (of those ``user`` can see), their total size and the query
+    that chose them."""
     ids, search = body.get("ids"), body.get("search")
     if (ids is None) == (search is None):
         raise BadRequest("give either 'ids' (a list) or 'search' (query parameters)")
-    cat = api.catalogue(ctx.index, files=True)
+    cat = api.catalogue(ctx.index, user, files=True)
     query = None
     if search is not None:
         if not isinstance(search, dict) or not all(isinstance(k, str) for k in search):
             raise BadRequest("search must be an object of query parameters, as for GET search")
         raw = {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in search.items()}
-        sub = api.select(ctx.index, search_args(raw))
+        sub = api.select(ctx.index, user, search_args(raw))
         query = urllib.parse.urlencode(raw, doseq=True)
     else:
         if not isinstance(ids, list) or not 0 < len(ids) <= MAX_IDS:
@@ -188,7 +215,9 @@ def _export_ids(ctx: Context, body: Mapping[str, Any]) -> tuple[list[str], int, 
     return list(frame.index), int(frame["size"].fillna(0).sum()), query
 
 
-def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any], JobFunction]:
+def _plan_export(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], JobFunction]:
     from catalog.export import MODES
 
     dest = ctx.path(body.get("dest"), "dest")
@@ -197,7 +226,7 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     mode = body.get("mode", "copy")
     if mode not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}")
-    ids, total, query = _export_ids(ctx, body)
+    ids, total, query = _export_ids(ctx, user, body)
     allow_restricted = _flag(body, "allow_restricted")
     if not allow_restricted:  # refused now, with the ids and why, not by the job later
         from catalog.errors import RestrictedDataError
@@ -222,6 +251,7 @@ def _plan_export(ctx: Context, body: Mapping[str, Any]) -> tuple[dict[str, Any],
     spec: dict[str, Any] = {"kind": "export", "index": str(ctx.index), "dest": str(dest)}
     spec["ids"] = ids
     spec["options"] = options
+    spec = _child_spec(user, spec)
 
     def run(job: Job) -> dict[str, Any]:
         return run_in_child(job, spec, progress_of(job))

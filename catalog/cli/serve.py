@@ -1,0 +1,88 @@
+"""``voxcat serve``: the catalogue server for a lab (REST API, login, web app).
+
+voxcat user add ada --role admin --password-stdin --index lab.duckdb < pw.txt
+voxcat serve --index lab.duckdb --port 8000 --address 127.0.0.1 --base-url /voxcat
+
+Panel and the server load when the command runs, never when ``catalog.cli`` is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .arguments import add_index
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ..errors import CatalogError
+    from ..index import resolve_index
+    from ..service.server import normalize_base_url, serve
+    from ..users import list_users
+
+    index = resolve_index(args.index)
+    if not index.exists():
+        raise CatalogError(
+            f"no voxcat index at {index}; scan a folder into it (voxcat scan DIR --index "
+            f"{index}) or add the first account (voxcat user add NAME --role admin --index "
+            f"{index} --password-stdin)"
+        )
+    try:
+        base_url = normalize_base_url(args.base_url)
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
+    if not any(u.active for u in list_users(index)):
+        print(
+            f"voxcat serve: {index} has no active account, so nobody can log in; add one "
+            f"with: voxcat user add NAME --role admin --password-stdin --index {index}",
+            file=sys.stderr,
+        )
+    return serve(
+        index,
+        port=args.port,
+        address=args.address,
+        base_url=base_url,
+        allowed_roots=[Path(r) for r in args.allowed_root or ()],
+        websocket_origins=args.allow_websocket_origin or (),
+        open_browser=not args.no_browser,
+        trust_proxy_headers=args.trust_proxy_headers,
+    )
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``serve`` on the main parser."""
+    p = sub.add_parser(
+        "serve",
+        help="serve the catalogue to a lab: REST API, login, web app",
+        description="One long-running server that owns the index: the REST API under "
+        "BASE_URL/api/, a login page and the web app, for the accounts of the index "
+        "(voxcat user add).",
+    )
+    add_index(p)
+    p.add_argument("--port", type=int, default=8000, help="TCP port (0: any free one)")
+    p.add_argument("--address", default="127.0.0.1", help="address to listen on")
+    p.add_argument(
+        "--base-url", default="", help="URL prefix behind a reverse proxy, e.g. /voxcat"
+    )
+    p.add_argument(
+        "--allowed-root",
+        action="append",
+        metavar="DIR",
+        help="a folder scan and export jobs may use (repeatable; relative job paths start "
+        "at the first; the index's folder is always allowed)",
+    )
+    p.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="the host browsers reach the server by, when not ADDRESS:PORT (repeatable; "
+        "behind a proxy: its public host name)",
+    )
+    p.add_argument(
+        "--trust-proxy-headers",
+        action="store_true",
+        help="take client addresses and https from X-Forwarded-* headers (behind a proxy)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.set_defaults(func=_cmd_serve)
