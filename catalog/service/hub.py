@@ -138,7 +138,9 @@ def _hub_login_handler() -> type:
                 self.lab.service.executor, self.hub.account_for, model
             )
             if user is None:
-                raise tornado.web.HTTPError(403, f"the voxcat account {model['name']!r} is disabled")
+                raise tornado.web.HTTPError(
+                    403, f"the voxcat account {model['name']!r} is disabled"
+                )
             self.lab.auth.set_login(self, user)
             self._voxcat_user = user.name
             log.info("hub login: user=%s", user.name)
