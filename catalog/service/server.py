@@ -400,6 +400,11 @@ class LogoutHandler(LabHandler):
 
     def get(self) -> None:
         self.lab.auth.clear_login(self)
+        if self.lab.hub is not None:  # out of the Hub too, or its session logs back in
+            hub_auth = self.lab.hub.hub_auth
+            hub_auth.clear_cookie(self)
+            self.redirect(hub_auth.hub_host + hub_auth.hub_prefix + "logout")
+            return
         self.redirect(self.lab.url(self.lab.login_path))
 
     def post(self) -> None:

@@ -35,8 +35,10 @@ def _hub_config(tmp: Path, index: Path, ports: dict[str, int]) -> Path:
     service = {
         "name": "voxcat",
         "url": f"http://127.0.0.1:{ports['service']}",
-        "command": [sys.executable, "-m", "catalog.cli", "serve", "--hub", "--index", str(index)]
-        + ["--no-browser"],
+        "command": [
+            *(sys.executable, "-m", "catalog.cli", "serve", "--hub"),
+            *("--index", str(index), "--no-browser"),
+        ],
         "environment": env,
         "oauth_no_confirm": True,
     }
@@ -130,7 +132,7 @@ def _login(page, url: str, name: str) -> None:
 def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(hub, tmp_path) -> None:
     from playwright.sync_api import sync_playwright
 
-    url, index, ids, log = hub
+    url, index, ids, _ = hub
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -169,6 +171,10 @@ def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(hub, tmp_
                 headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
             )
             assert tag.status == 200, tag.text()
+            # logging out of voxcat logs out of the Hub: the next visit asks again
+            other.goto(f"{url}/services/voxcat/logout")
+            other.goto(f"{url}/services/voxcat/")
+            other.wait_for_selector("input[name=username]", timeout=30_000)
         finally:
             browser.close()
     row = list_audit(index, dataset=ids["rock_a.tif"], action="tag", limit=1)[0]
@@ -176,7 +182,7 @@ def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(hub, tmp_
 
 
 def test_a_hub_api_token_works_on_the_rest_api(hub) -> None:
-    url, index, ids, _ = hub
+    url, index, _, _ = hub
     api = f"{url}/hub/api"
     admin = {"Authorization": f"token {TESTER_TOKEN}"}
     requests.post(f"{api}/users/dana", headers=admin, timeout=30)  # 201, or 409 if there
