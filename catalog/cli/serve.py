@@ -28,11 +28,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"{index}) or add the first account (voxcat user add NAME --role admin --index "
             f"{index} --password-stdin)"
         )
+    port, address, base_url = args.port, args.address, args.base_url
+    if args.hub:
+        import urllib.parse
+
+        from ..service.hub import hub_environment
+
+        try:
+            env = hub_environment()
+        except RuntimeError as exc:
+            raise CatalogError(str(exc)) from None
+        base_url = base_url or env["JUPYTERHUB_SERVICE_PREFIX"]
+        where = urllib.parse.urlsplit(env.get("JUPYTERHUB_SERVICE_URL", ""))
+        if where.port and args.port == 8000:  # the Hub says where the service listens
+            port, address = where.port, where.hostname or address
     try:
-        base_url = normalize_base_url(args.base_url)
+        base_url = normalize_base_url(base_url)
     except ValueError as exc:
         raise CatalogError(str(exc)) from None
-    if not any(u.active for u in list_users(index)):
+    if args.unix_socket and args.hub:
+        raise CatalogError("--unix-socket and --hub: choose one (see voxcat serve --help)")
+    if not args.hub and not args.unix_socket and not any(u.active for u in list_users(index)):
         print(
             f"voxcat serve: {index} has no active account, so nobody can log in; add one "
             f"with: voxcat user add NAME --role admin --password-stdin --index {index}",
@@ -40,13 +56,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     return serve(
         index,
-        port=args.port,
-        address=args.address,
+        port=port,
+        address=address,
         base_url=base_url,
         allowed_roots=[Path(r) for r in args.allowed_root or ()],
         websocket_origins=args.allow_websocket_origin or (),
         open_browser=not args.no_browser,
         trust_proxy_headers=args.trust_proxy_headers,
+        hub=args.hub,
+        hub_role=args.hub_role,
+        unix_socket=args.unix_socket,
     )
 
 
@@ -83,6 +102,25 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--trust-proxy-headers",
         action="store_true",
         help="take client addresses and https from X-Forwarded-* headers (behind a proxy)",
+    )
+    p.add_argument(
+        "--hub",
+        action="store_true",
+        help="run as a JupyterHub service: people log in through the Hub (OAuth); "
+        "address, port and base URL from the Hub's JUPYTERHUB_* environment",
+    )
+    p.add_argument(
+        "--hub-role",
+        default="viewer",
+        choices=("viewer", "curator", "admin"),
+        help="with --hub: the role of a Hub user's account made at first login "
+        "(default viewer; an account of the same name in the index keeps its own)",
+    )
+    p.add_argument(
+        "--unix-socket",
+        metavar="PATH",
+        help="listen on this Unix socket (mode 0600) instead of a port, for the person "
+        "who owns it, with no login: behind jupyter-server-proxy in JupyterLab",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.set_defaults(func=_cmd_serve)

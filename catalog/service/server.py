@@ -33,7 +33,9 @@ import tornado.web
 from tornado.escape import url_escape, xhtml_escape
 
 from ..errors import Unauthenticated
+from ..users import TOKEN_PREFIX
 from .auth import COOKIE, UNSAFE_METHODS, Authenticator, safe_next, without_token
+from .hub import HubIdentity
 from .rest import Service, routes
 from .tasks import Context
 
@@ -80,6 +82,9 @@ class Lab:
         allowed_roots: Sequence[Path] = (),
         pages: Pages | None = None,
         threads: int = 8,
+        hub: bool = False,
+        hub_role: str = "viewer",
+        local: bool = False,
     ) -> None:
         self.index = Path(os.path.abspath(index))
         self.base_url = normalize_base_url(base_url)
@@ -87,6 +92,12 @@ class Lab:
         root_dir = roots[0] if roots else self.index.parent
         self.service = Service(Context(self.index, root_dir, tuple(roots[1:])), threads)
         self.auth = Authenticator(self.index, cookie_path=self.base_url + "/")
+        #: as a JupyterHub service: people known by the Hub (:mod:`.hub`)
+        self.hub = HubIdentity(self.index, self.auth.accounts, hub_role) if hub else None
+        #: on a private Unix socket behind jupyter-server-proxy: every request is the
+        #: person running Jupyter (the local user, who sees everything), no login
+        self.local = local
+        self.login_path = "hub-login" if hub else "login"
         self.pages: Pages = find_pages(self.index) if pages is None else pages
 
     def url(self, *parts: str) -> str:
@@ -96,6 +107,7 @@ class Lab:
         """The tornado rules (relative to the base URL, which Bokeh prepends)."""
         init = {"lab": self}
         return [
+            *(self.hub.handlers(self) if self.hub is not None else []),
             *routes(ApiHandler, "/api", init),
             (r"/login", LoginHandler, init),
             (r"/logout", LogoutHandler, init),
@@ -110,17 +122,23 @@ class Lab:
         websocket_origins: Sequence[str] = (),
         open_browser: bool = False,
         trust_proxy_headers: bool = False,
+        unix_socket: str | None = None,
     ) -> None:
-        """Serve until SIGINT or SIGTERM; prints the URL once listening.
+        """Serve until SIGINT or SIGTERM; prints the URL once listening (or listens on
+        ``unix_socket`` instead of ``address:port``).
         ``trust_proxy_headers``: take the client's address and scheme from
         ``X-Forwarded-For``/``X-Real-IP`` and ``X-Forwarded-Proto`` (behind a proxy)."""
+        from bokeh.server.auth_provider import NullAuth
         from panel.io.server import get_server
 
         origins = list(websocket_origins) or [f"{address}:{port}", f"localhost:{port}"]
+        where: dict[str, Any] = {"port": port, "address": address}
+        if unix_socket is not None:
+            # behind jupyter-server-proxy, which checks the browser's origin itself
+            where, origins = {"unix_socket": unix_socket}, ["*"]
         server = get_server(
             {name: fn for name, fn in self.pages.items()},
-            port=port,
-            address=address,
+            **where,
             websocket_origin=origins,
             show=False,
             start=False,
@@ -129,7 +147,7 @@ class Lab:
             extra_patterns=self.patterns(),
             cookie_secret=self.auth.secret,
             cookie_path=self.base_url + "/",
-            auth_provider=bokeh_auth(self),
+            auth_provider=NullAuth() if self.local else bokeh_auth(self),
             use_xheaders=trust_proxy_headers,
             # the page's session token carries cookies and headers to Panel: never
             # the login cookie or a token (pn.state.user reads the "user" cookie)
@@ -137,7 +155,7 @@ class Lab:
             exclude_headers=["Authorization", "Cookie"],
         )
         server._tornado.settings["log_function"] = log_request
-        if port == 0 and not websocket_origins:
+        if port == 0 and not websocket_origins and unix_socket is None:
             server._tornado._websocket_origins |= {
                 f"{address}:{server.port}",
                 f"localhost:{server.port}",
@@ -162,6 +180,8 @@ class Lab:
         server.start()
         host = "localhost" if address in ("", "0.0.0.0", "::") else address
         url = f"http://{host}:{server.port}{self.base_url}/"
+        if unix_socket is not None:
+            url = f"unix:{unix_socket} {self.base_url}/"
         print(f"voxcat serve: {self.index} at {url}", flush=True)
         if self.pages:
             print(f"voxcat serve: pages {', '.join(sorted(self.pages))}", flush=True)
@@ -189,7 +209,7 @@ def bokeh_auth(lab: Lab) -> Any:
 
         @property
         def login_url(self) -> str:
-            return "/login"
+            return "/" + lab.login_path
 
         @property
         def logout_url(self) -> str:
@@ -204,6 +224,8 @@ async def identify(lab: Lab, handler: tornado.web.RequestHandler) -> Any:
     :class:`tornado.web.Finish`)."""
     loop = asyncio.get_running_loop()
     executor = lab.service.executor
+    if lab.local:
+        return None
     token = handler.get_query_argument("token", None)
     if token is not None and handler.request.method in ("GET", "HEAD"):
         user = await loop.run_in_executor(executor, lab.auth.accounts.by_token, token)
@@ -215,7 +237,13 @@ async def identify(lab: Lab, handler: tornado.web.RequestHandler) -> Any:
     creds = lab.auth.credentials(handler)
     if creds is None:
         return None
-    user = await loop.run_in_executor(executor, lab.auth.account, creds)
+    if lab.hub is not None and creds[0] == "token" and not creds[1].startswith(TOKEN_PREFIX):
+        model = await lab.hub.model_for_token(creds[1])  # a Hub API token
+        user = None
+        if model is not None:
+            user = await loop.run_in_executor(executor, lab.hub.account_for, model)
+    else:
+        user = await loop.run_in_executor(executor, lab.auth.account, creds)
     if user is not None:
         handler._voxcat_user = user.name  # type: ignore[attr-defined]
         handler._voxcat_via = creds[0]  # type: ignore[attr-defined]
@@ -272,10 +300,10 @@ class ApiHandler(LabHandler):
 
     async def prepare(self) -> None:
         user = await identify(self.lab, self)
-        if user is None:
+        if user is None and not self.lab.local:
             raise Unauthenticated(
                 "log in first: send 'Authorization: token vxc_...' (voxcat user token NAME) "
-                f"or log in at {self.lab.url('login')}"
+                f"or log in at {self.lab.url(self.lab.login_path)}"
             )
         if getattr(self, "_voxcat_via", None) == "cookie" and self.request.method in (
             UNSAFE_METHODS
@@ -329,6 +357,10 @@ class LoginHandler(LabHandler):
         self.finish(_page("voxcat: log in", body))
 
     def get(self) -> None:
+        if self.lab.hub is not None:  # the Hub's login page, not a password form
+            nxt = url_escape(safe_next(self.get_argument("next", None), self.lab.base_url))
+            self.redirect(f"{self.lab.url(self.lab.login_path)}?next={nxt}")
+            return
         self._form()
 
     async def post(self) -> None:
@@ -368,7 +400,12 @@ class LogoutHandler(LabHandler):
 
     def get(self) -> None:
         self.lab.auth.clear_login(self)
-        self.redirect(self.lab.url("login"))
+        if self.lab.hub is not None:  # out of the Hub too, or its session logs back in
+            hub_auth = self.lab.hub.hub_auth
+            hub_auth.clear_cookie(self)
+            self.redirect(hub_auth.hub_host + hub_auth.hub_prefix + "logout")
+            return
+        self.redirect(self.lab.url(self.lab.login_path))
 
     def post(self) -> None:
         self.get()  # logging out needs no XSRF proof
@@ -379,9 +416,9 @@ class HomeHandler(LabHandler):
 
     async def get(self) -> None:
         user = await identify(self.lab, self)
-        if user is None:
+        if user is None and not self.lab.local:
             target = url_escape(self.request.uri or self.lab.url(""), plus=False)
-            self.redirect(f"{self.lab.url('login')}?next={target}")
+            self.redirect(f"{self.lab.url(self.lab.login_path)}?next={target}")
             return
         self.xsrf_token  # noqa: B018 - the _xsrf cookie for scripts that POST
         links = "".join(
@@ -394,11 +431,15 @@ class HomeHandler(LabHandler):
             else "<p>No web app pages: <code>widgets.webapp</code> is not installed here.</p>"
         )
         api = self.lab.url("api", "info")
+        who = (
+            "opened by the local user (no login)."
+            if user is None
+            else f"logged in as <b>{xhtml_escape(user.name)}</b> ({xhtml_escape(user.role)}). "
+            f'<a href="{xhtml_escape(self.lab.url("logout"))}">Log out</a>'
+        )
         body = (
             f"<h1>voxcat</h1><p>Catalogue <code>{xhtml_escape(self.lab.index.name)}</code>; "
-            f"logged in as <b>{xhtml_escape(user.name)}</b> ({xhtml_escape(user.role)}). "
-            f'<a href="{xhtml_escape(self.lab.url("logout"))}">Log out</a></p>'
-            f"{pages}<h2>REST API</h2><p>"
+            f"{who}</p>{pages}<h2>REST API</h2><p>"
             f'<a href="{xhtml_escape(api)}"><code>{xhtml_escape(api)}</code></a></p>'
         )
         self.set_header("Cache-Control", "no-store")
@@ -415,15 +456,27 @@ def serve(
     websocket_origins: Sequence[str] = (),
     open_browser: bool = False,
     trust_proxy_headers: bool = False,
+    hub: bool = False,
+    hub_role: str = "viewer",
+    unix_socket: str | None = None,
 ) -> int:
-    """Run ``voxcat serve`` (see the module) until stopped; returns the exit status."""
+    """Run ``voxcat serve`` (see the module) until stopped; returns the exit status.
+    ``hub``: as a JupyterHub service (:mod:`.hub`); ``unix_socket``: listen there, for
+    the person who owns it, with no login (behind jupyter-server-proxy)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
     for noisy in ("tornado.access", "bokeh.server.tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     started = time.monotonic()
-    lab = Lab(index, base_url=base_url, allowed_roots=allowed_roots)
+    lab = Lab(
+        index,
+        base_url=base_url,
+        allowed_roots=allowed_roots,
+        hub=hub,
+        hub_role=hub_role,
+        local=unix_socket is not None,
+    )
     log.info("voxcat serve: index %s ready in %.1fs", lab.index, time.monotonic() - started)
-    lab.run(port, address, websocket_origins, open_browser, trust_proxy_headers)
+    lab.run(port, address, websocket_origins, open_browser, trust_proxy_headers, unix_socket)
     return 0
