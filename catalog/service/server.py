@@ -62,7 +62,7 @@ def find_pages(index: Path) -> Pages:
     """The web app's pages from ``widgets.webapp.pages(index)``; none when that
     module is not installed."""
     try:
-        from widgets.webapp import pages  # type: ignore[import-not-found]
+        from widgets.webapp import pages
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(("widgets.webapp", "widgets")):
             return {}
@@ -173,7 +173,8 @@ class Lab:
             loop.stop()
 
         def on_signal(_signum: int, _frame: Any) -> None:
-            loop.asyncio_loop.call_soon_threadsafe(lambda: asyncio.ensure_future(stop()))
+            aio = loop.asyncio_loop  # type: ignore[attr-defined]
+            aio.call_soon_threadsafe(lambda: asyncio.ensure_future(stop()))
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
