@@ -1,6 +1,6 @@
-"""The ``catalog`` package type-checks: ``python -m mypy`` with the project's own
-configuration (``[tool.mypy]`` in ``pyproject.toml``: ``files = ["catalog"]``) finds no
-error."""
+"""The three packages type-check: ``python -m mypy`` with the project's own
+configuration (``[tool.mypy]`` in ``pyproject.toml``: ``catalog``, ``widgets`` and
+``jupyter_ext``) finds no error."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from .timers import Handle, call_later
 class JobLike(Protocol):
     """The interface of the job ``preview_job`` returns."""
 
-    progress: float
+    @property
+    def progress(self) -> float: ...
 
     def done(self) -> bool: ...
 

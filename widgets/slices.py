@@ -237,7 +237,9 @@ class SliceBrowser(W.VBox):
         if level_count(self.slicer) > 1:
             return None
         if threshold is None:
-            from catalog.preview import PREVIEW_MIN_BYTES as threshold
+            from catalog.preview import PREVIEW_MIN_BYTES
+
+            threshold = PREVIEW_MIN_BYTES
         itemsize = np.dtype(getattr(self.slicer, "dtype", None) or "uint8").itemsize
         if math.prod(int(n) for n in self.slicer.shape) * itemsize < threshold:
             return None

@@ -9,8 +9,9 @@ and helpers that read its geometry.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+import numpy as np
 import xarray as xr
 
 from catalog.catalogue import DuckDBCatalog
@@ -24,11 +25,23 @@ class SlicerLike(Protocol):
     (``spacing``: metres per pixel of spatial dims; ``units``: unit per dim, ``"index"``
     where there is none; ``levels``: shapes, level 0 first)."""
 
-    dims: tuple[str, ...]
-    shape: tuple[int, ...]
-    levels: Sequence[tuple[int, ...]]
-    spacing: Mapping[str, float]
-    units: Mapping[str, str]
+    @property
+    def dims(self) -> tuple[str, ...]: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    @property
+    def levels(self) -> Sequence[tuple[int, ...]]: ...
+
+    @property
+    def spacing(self) -> Mapping[str, float]: ...
+
+    @property
+    def units(self) -> Mapping[str, str]: ...
 
     def plane(
         self,
@@ -37,7 +50,15 @@ class SlicerLike(Protocol):
         max_size: int | None = ...,
     ) -> xr.DataArray: ...
 
-    def region(self, **kwargs: Any) -> xr.DataArray: ...
+    def region(
+        self,
+        *,
+        z: tuple[int | None, int | None] | None = ...,
+        y: tuple[int | None, int | None] | None = ...,
+        x: tuple[int | None, int | None] | None = ...,
+        at: Mapping[str, int] | None = ...,
+        max_size: int | None = ...,
+    ) -> xr.DataArray: ...
 
     def contrast(
         self, percentiles: tuple[float, float] = ..., *, at: Mapping[str, int] | None = ...

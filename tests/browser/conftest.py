@@ -1,5 +1,5 @@
 """Fixtures of the browser tests: the demo index, JupyterLab serving the demo notebook,
-and Debian's chromium driven by Playwright.
+and a page of Debian's chromium (the ``chromium`` fixture of tests/conftest.py).
 
 Playwright runs the system ``/usr/bin/chromium`` (``apt-get install chromium``) and
 never downloads a browser. A missing chromium fails these tests, it does not skip
@@ -12,23 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from catalog.demo import install_demo_notebook, run_demo
 
 from .lab import LabServer, LabStartError, running_lab
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -47,22 +35,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory, demo_index: Path) -> Iterator[
             yield server
     except LabStartError as exc:
         pytest.fail(str(exc))
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    """Debian's chromium under Playwright (a missing browser fails, never skips)."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests drive Debian's chromium. Install it "
-            "with `apt-get install chromium` (.ci/run does); never `playwright install`."
-        )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -6,30 +6,15 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bokeh.util.token import get_token_payload
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from .conftest import BASE, PASSWORDS, Served, start_process, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Debian's chromium under Playwright (a missing browser fails, never skips)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install chromium`")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.mark.parametrize("size", [(390, 844), (1400, 900)], ids=["phone", "desktop"])

@@ -20,7 +20,6 @@ from catalog import open_catalog, scan
 from catalog.index.audit import list_audit
 from catalog.users import add_user, get_user
 
-from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ..browser.lab import free_port
 from .conftest import ACCESS, CHECKOUT, write_tiffs
 
@@ -129,54 +128,56 @@ def _login(page, url: str, name: str) -> None:
     page.wait_for_url(f"{url}/services/voxcat/**", timeout=60_000)
 
 
-def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(hub, tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(
+    hub, chromium, tmp_path
+) -> None:
     url, index, ids, _ = hub
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            _login(page, url, "hubert")
-            page.screenshot(path=str(tmp_path / "hub-landing.png"))
-            assert "hubert" in page.content()
-            info = page.request.get(f"{url}/services/voxcat/api/search?limit=100")
-            assert info.status == 200, info.text()
-            names = {r["name"] for r in info.json()["rows"]}
-            assert names == {"rock_a.tif", "rock_b.tif", "open_scan.tif"}  # a viewer, no groups
-            for hidden in ("patient_ct.tif", "tomo_scan.tif", "partner_scan.tif"):
-                got = page.request.get(f"{url}/services/voxcat/api/datasets/{ids[hidden]}")
-                assert got.status == 404
-            # the account made at first login, audited
-            user = get_user(index, "hubert")
-            assert (user.role, user.groups) == ("viewer", ())
-            assert list_audit(index, action="user.add", limit=1)[0]["detail"]["name"] == "hubert"
-            # a viewer may not tag, through the page's session either
-            xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
-            tag = page.request.post(
-                f"{url}/services/voxcat/api/datasets/{ids['rock_a.tif']}/tags",
-                data=json.dumps({"tags": ["nice"]}),
-                headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
-            )
-            assert tag.status == 403, tag.text()
+    # each login in a context of its own: the Hub's cookies stay with one user
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    other_context = chromium.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        _login(page, url, "hubert")
+        page.screenshot(path=str(tmp_path / "hub-landing.png"))
+        assert "hubert" in page.content()
+        info = page.request.get(f"{url}/services/voxcat/api/search?limit=100")
+        assert info.status == 200, info.text()
+        names = {r["name"] for r in info.json()["rows"]}
+        assert names == {"rock_a.tif", "rock_b.tif", "open_scan.tif"}  # a viewer, no groups
+        for hidden in ("patient_ct.tif", "tomo_scan.tif", "partner_scan.tif"):
+            got = page.request.get(f"{url}/services/voxcat/api/datasets/{ids[hidden]}")
+            assert got.status == 404
+        # the account made at first login, audited
+        user = get_user(index, "hubert")
+        assert (user.role, user.groups) == ("viewer", ())
+        assert list_audit(index, action="user.add", limit=1)[0]["detail"]["name"] == "hubert"
+        # a viewer may not tag, through the page's session either
+        xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+        tag = page.request.post(
+            f"{url}/services/voxcat/api/datasets/{ids['rock_a.tif']}/tags",
+            data=json.dumps({"tags": ["nice"]}),
+            headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
+        )
+        assert tag.status == 403, tag.text()
 
-            # carol has an account already (curator): she keeps it, and may tag
-            other = browser.new_page(viewport={"width": 390, "height": 844})
-            _login(other, url, "carol")
-            other.screenshot(path=str(tmp_path / "hub-carol-phone.png"))
-            xsrf = next(c["value"] for c in other.context.cookies() if c["name"] == "_xsrf")
-            tag = other.request.post(
-                f"{url}/services/voxcat/api/datasets/{ids['rock_a.tif']}/tags",
-                data=json.dumps({"tags": ["checked"]}),
-                headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
-            )
-            assert tag.status == 200, tag.text()
-            # logging out of voxcat logs out of the Hub: the next visit asks again
-            other.goto(f"{url}/services/voxcat/logout")
-            other.goto(f"{url}/services/voxcat/")
-            other.wait_for_selector("input[name=username]", timeout=30_000)
-        finally:
-            browser.close()
+        # carol has an account already (curator): she keeps it, and may tag
+        other = other_context.new_page()
+        _login(other, url, "carol")
+        other.screenshot(path=str(tmp_path / "hub-carol-phone.png"))
+        xsrf = next(c["value"] for c in other.context.cookies() if c["name"] == "_xsrf")
+        tag = other.request.post(
+            f"{url}/services/voxcat/api/datasets/{ids['rock_a.tif']}/tags",
+            data=json.dumps({"tags": ["checked"]}),
+            headers={"X-XSRFToken": xsrf, "Content-Type": "application/json"},
+        )
+        assert tag.status == 200, tag.text()
+        # logging out of voxcat logs out of the Hub: the next visit asks again
+        other.goto(f"{url}/services/voxcat/logout")
+        other.goto(f"{url}/services/voxcat/")
+        other.wait_for_selector("input[name=username]", timeout=30_000)
+    finally:
+        context.close()
+        other_context.close()
     row = list_audit(index, dataset=ids["rock_a.tif"], action="tag", limit=1)[0]
     assert row["user"] == "carol"
 

@@ -14,7 +14,6 @@ import requests
 
 from catalog import open_catalog, scan
 
-from ..browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from ..browser.lab import running_lab
 from .conftest import write_tiffs
 
@@ -68,27 +67,23 @@ def test_the_launcher_item_starts_the_app_behind_jupyter(lab) -> None:
     assert tagged.status_code == 200, tagged.text  # the local user may change things
 
 
-def test_the_launcher_shows_voxcat_and_the_app_opens_in_chromium(lab, tmp_path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_launcher_shows_voxcat_and_the_app_opens_in_chromium(lab, chromium, tmp_path) -> None:
     server, _ = lab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            page = context.new_page()
-            page.goto(f"{server.url}/lab?reset&token={server.token}")
-            card = page.locator(".jp-LauncherCard", has_text="voxcat catalogue")
-            card.first.wait_for(timeout=60_000)
-            page.screenshot(path=str(tmp_path / "launcher.png"))
-            app = context.new_page()  # with Jupyter's login cookie
-            app.goto(f"{server.url}/voxcat-app/")
-            app.wait_for_selector("text=opened by the local user", timeout=90_000)
-            pages = [a.get_attribute("href") for a in app.locator("a").all()]
-            search = next((h for h in pages if h and h.endswith("/search")), None)
-            if search is not None:  # the web app is installed: its Panel page renders
-                app.goto(f"{server.url}{search}")
-                app.wait_for_selector("text=rock_a", timeout=90_000)
-            app.screenshot(path=str(tmp_path / "app-in-lab.png"))
-        finally:
-            browser.close()
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/lab?reset&token={server.token}")
+        card = page.locator(".jp-LauncherCard", has_text="voxcat catalogue")
+        card.first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "launcher.png"))
+        app = context.new_page()  # with Jupyter's login cookie
+        app.goto(f"{server.url}/voxcat-app/")
+        app.wait_for_selector("text=opened by the local user", timeout=90_000)
+        pages = [a.get_attribute("href") for a in app.locator("a").all()]
+        search = next((h for h in pages if h and h.endswith("/search")), None)
+        if search is not None:  # the web app is installed: its Panel page renders
+            app.goto(f"{server.url}{search}")
+            app.wait_for_selector("text=rock_a", timeout=90_000)
+        app.screenshot(path=str(tmp_path / "app-in-lab.png"))
+    finally:
+        context.close()

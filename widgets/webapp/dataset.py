@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,11 @@ class VolumeViewer:
         self.panes: dict[str, Any] = {}
         for view in views.views:
             fixed = [d for d in views.slicer.dims if d not in views.views[view]]
-            bound = {d: self.sliders[d].param[self.follows] for d in fixed if d in self.sliders}
-            dmap = hv.DynamicMap(pn.bind(functools.partial(self._image, view), **bound))
+            bound: dict[str, Any] = {
+                d: self.sliders[d].param[self.follows] for d in fixed if d in self.sliders
+            }
+            image: Callable[..., Any] = functools.partial(self._image, view)
+            dmap = hv.DynamicMap(pn.bind(image, **bound))
             styled = dmap.apply.opts(cmap=self.cmap.param.value, clim=self.contrast.param.value)
             if views.volume:  # a click on one view moves the other two there
                 tap = hv.streams.Tap(source=styled)
@@ -142,7 +145,8 @@ class VolumeViewer:
     def _image(self, view: str, **at: int) -> Any:
         hv = layout.holoviews()
 
-        position = {**self.views.middle(), **{d: w.value for d, w in self.sliders.items()}}
+        position = self.views.middle()
+        position.update({d: int(w.value or 0) for d, w in self.sliders.items()})
         position.update({d: int(v) for d, v in at.items()})
         try:
             plane = self.views.plane(view, position)
@@ -366,9 +370,9 @@ class DatasetPage:
             placeholder="add a note", height=70, sizing_mode="stretch_width"
         )
         self.note_button = pn.widgets.Button(label="Add note", width=90)
-        self.tag_button.on_click(lambda _: self.add_tags(*self.tag_input.value.split(",")))
-        self.tag_input.param.watch(lambda e: e.new and self.add_tags(*e.new.split(",")), "value")
-        self.note_button.on_click(lambda _: self.add_note(self.note_input.value))
+        self.tag_button.on_click(lambda _: self._tags_typed(self.tag_input.value))
+        self.tag_input.param.watch(lambda e: self._tags_typed(e.new), "value")
+        self.note_button.on_click(lambda _: self._note_typed(self.note_input.value))
         if self.editable:
             editing: list[Any] = [
                 pn.Row(self.tag_input, self.tag_button, sizing_mode="stretch_width"),
@@ -455,6 +459,13 @@ class DatasetPage:
         self.status.visible = True
 
     # -- edits ---------------------------------------------------------------------------
+    def _tags_typed(self, text: str | None) -> None:
+        if text:
+            self.add_tags(*text.split(","))
+
+    def _note_typed(self, text: str | None) -> None:
+        self.add_note(text or "")
+
     def add_tags(self, *tags: str) -> int:
         """Tag the dataset (``cat.tag``: audited, curators only); shows the outcome."""
         tags = tuple(t.strip() for t in tags if t.strip())

@@ -114,7 +114,7 @@ class SearchPage:
             sizing_mode="stretch_width",
             min_width=120,
         )
-        self.go = pn.widgets.Button(label="Search", button_type="primary", width=80)
+        self.go = pn.widgets.Button(label="Search", color="primary", width=80)
         self.clear = pn.widgets.Button(label="Clear", width=70)
         self.count = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-count"])
         self.alert = layout.message("", "warning")
@@ -136,7 +136,7 @@ class SearchPage:
         self.next = pn.widgets.Button(label="Next ▶", width=100)
         self.where = pn.pane.HTML("", css_classes=["vx-where"], margin=(10, 5))
         self.box.param.watch(lambda e: self._typed(e.new), "value")
-        self.go.on_click(lambda _: self._typed(self.box.value))
+        self.go.on_click(lambda _: self._typed(self.box.value or ""))
         self.clear.on_click(lambda _: self._change(SearchState()))
         self.prev.on_click(lambda _: self.go_to(self.state.page - 1))
         self.next.on_click(lambda _: self.go_to(self.state.page + 1))
