@@ -29,6 +29,8 @@ from ..errors import (
     UnknownFieldError,
 )
 from ..index import SCHEMA_VERSION, Connection, cache_dir, columns, connect, listing, resolve_index
+from ..index.listing import overlay
+from ..index.readcache import _stamp
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS, check_number, check_query_text
 from ..paths import from_db
 from . import annotate
@@ -237,71 +239,84 @@ class DuckDBCatalog(Catalog):
         with self._connect() as con:
             fast = self._listed(con)
             if fast is not None:
-                return len(fast[1])
+                return len(fast)
         return self._query_rows("count(*)")[0][0]
 
     def __iter__(self) -> Iterator[str]:
         with self._connect() as con:
             fast = self._listed(con)
             if fast is not None:
-                snap, pos = fast
-                ids = self._rows(snap, pos, con, ["id"])["id"].to_pylist()
-                if snap.fresh():
+                ids = self._rows(fast, con, ["id"])["id"].to_pylist()
+                if fast.fresh():
                     return iter(ids)
         return iter([r[0] for r in self._query_rows("d.id", f"ORDER BY {self._order_sql()}")])
 
     # -- the listing snapshot (big indexes; see catalog.index.listing) ------------------
-    def _listed(self, con: Connection) -> tuple[listing.Listing, np.ndarray] | None:
-        """``(snapshot, positions of the selection)`` when the index has a current
-        listing snapshot, else ``None`` (DuckDB answers alone)."""
-        snap = listing.current(self._index)
-        if snap is None:
+    def _listed(self, con: Connection) -> _Fast | None:
+        """The selection answered on the listing snapshot (plus DuckDB for the rows
+        changed since it was built), or ``None``: DuckDB answers alone."""
+        found = overlay.view(self._index, con)
+        if found is None:
             return None
+        snap, ov = found
         query = self._query if self._files else And((self._query, Not(_files_query())))
         try:
             q = self._query
             if isinstance(q, Limit) and q.order == self._order_sql():
                 # a window (page, head) in this catalogue's own order: evaluated and
                 # sorted here, then cut, instead of DuckDB sorting the whole selection
-                inner = evaluate(snap, q.part, con)
-                nums = self._rows(snap, inner, con, ["num"])["num"].to_numpy()
                 # (q.part is the parent's _scoped(): the account's and the files'
                 # filters that _where adds are in it already)
-                pos = np.sort(snap.locate(nums[q.offset : q.offset + q.n]))
+                inner = _Fast.of(snap, ov, q.part, con)
+                nums = self._rows(inner, con, ["num"])["num"].to_numpy()
+                cut = nums[q.offset : q.offset + q.n]
+                fast = inner.narrowed(cut)
             else:
-                pos = evaluate(snap, self._visible(query), con)
+                fast = _Fast.of(snap, ov, self._visible(query), con)
         except listing.Stale:
             return None
-        return (snap, pos) if snap.fresh() else None
+        return fast if fast.fresh() else None
 
-    def _rows(
-        self, snap: listing.Listing, pos: np.ndarray, con: Connection, names: list[str]
-    ) -> Any:
-        """The snapshot's ``names`` columns of rows ``pos``, in the catalogue's sort
-        order (ties by id, NULLs last), as an Arrow table."""
+    def _rows(self, fast: _Fast, con: Connection, names: list[str]) -> Any:
+        """The columns ``names`` of the selection, in the catalogue's sort order (ties
+        by id, NULLs last), as an Arrow table: the snapshot's rows, and DuckDB's for
+        those changed since it was built."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        snap, pos = fast.snap, fast.pos
         keys = [
             (k.lstrip("-+"), "descending" if k.startswith("-") else "ascending")
             for k in self._order
         ]
+        wanted = list(dict.fromkeys([*names, *(n for n, _ in keys), "id", "num"]))
+        changed = fast.changed_rows(con, wanted)
         plain = all(
             name in listing.COLUMNS
             and not columns.COLUMNS[name].base_type.endswith("[]")  # lists: DuckDB sorts
-            and not (snap.table.schema.field(name).type == pa.float64() and snap.has_nan(name))
+            and not (
+                snap.table.schema.field(name).type == pa.float64()
+                and (snap.has_nan(name) or _any_nan(changed, name))
+            )
             for name, _ in keys
         )
+        if changed is None:
+            rows = snap.table.select(wanted).take(pos)
+        else:
+            rows = pa.concat_tables(
+                [overlay.decoded(snap.table.select(wanted).take(pos)), changed.select(wanted)]
+            )
         if not plain:  # virtual fields, NaN: DuckDB sorts
+            held = rows["num"].to_numpy()
             nums = con.execute(
                 f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) "
                 f"ORDER BY {self._order_sql()}",
-                [snap.num[pos].tolist()],
+                [held.tolist()],
             ).fetchnumpy()["num"]
-            return snap.table.select(names).take(snap.locate(nums))
+            by_num = np.argsort(held, kind="stable")
+            at = by_num[np.searchsorted(held, nums, sorter=by_num)]
+            return rows.take(pa.array(at)).select(names)
         # one pass over the mapped file in file order, then sorted in memory
-        wanted = list(dict.fromkeys([*names, *(n for n, _ in keys), "id"]))
-        rows = snap.table.select(wanted).take(pos)
         sort_cols = {n: _decoded(rows[n]) for n, _ in [*keys, ("id", "")]}
         order = pc.sort_indices(
             pa.table(sort_cols),
@@ -534,9 +549,8 @@ class DuckDBCatalog(Catalog):
         with self._connect() as con:
             fast = self._listed(con)
             if fast is not None:
-                snap, pos = fast
-                rows = self._rows(snap, pos, con, DF_NAMES)
-                if snap.fresh():
+                rows = self._rows(fast, con, DF_NAMES)
+                if fast.fresh():
                     return _frame(rows, self._index.parent)
             where, params = self._where()
             cols = DF_COLUMNS.replace("tags", "coalesce(d.tags, []) AS tags")
@@ -641,7 +655,7 @@ class DuckDBCatalog(Catalog):
             there = any(_counted_there(t) for t in targets.values())
             fast = self._listed(con) if there else None
             for field, target in targets.items():
-                counted = _listed_counts(fast, target, limit)
+                counted = _listed_counts(fast, target, limit, con)
                 if counted is not None:
                     out[field] = counted
                     continue
@@ -994,27 +1008,103 @@ def _counted_there(t: Target) -> bool:
 
 
 def _listed_counts(
-    fast: tuple[listing.Listing, np.ndarray] | None, t: Target, limit: int | None
+    fast: _Fast | None, t: Target, limit: int | None, con: Connection
 ) -> dict[Any, int] | None:
-    """Value counts of a dictionary column of the snapshot, ordered as the SQL facets
-    (most common first, then by value); ``None`` when DuckDB must count."""
+    """Value counts of a dictionary column of the snapshot (and of the rows changed
+    since it was built), ordered as the SQL facets (most common first, then by value);
+    ``None`` when DuckDB must count."""
     if fast is None:
         return None
-    snap, pos = fast
-    if not _counted_there(t) or not snap.fresh():
+    snap, pos = fast.snap, fast.pos
+    if not _counted_there(t) or not fast.fresh():
         return None
     values = snap.values(t.key)
-    if len(pos) == snap.rows:  # the whole index
+    if len(pos) == snap.rows:  # the whole snapshot
         counts = snap.frequencies(t.key)
     else:
         counts = np.bincount(snap.codes(t.key)[pos], minlength=len(values))
     present = [i for i in np.flatnonzero(counts).tolist() if values[i] is not None]
+    changed = fast.changed_rows(con, [t.key])
+    if changed is not None:  # every count, then cut
+        merged = {values[i]: int(counts[i]) for i in present}
+        for item in changed[t.key].value_counts().to_pylist():
+            v, n = item["values"], item["counts"]
+            if v is not None:
+                merged[v] = merged.get(v, 0) + int(n)
+        pairs = sorted(merged.items(), key=lambda vn: (-vn[1], vn[0]))
+        return dict(pairs if limit is None else pairs[:limit])
     if limit is not None and len(present) > limit:  # only the codes that can make it
         kept = counts[present]
         floor = np.partition(kept, len(kept) - limit)[len(kept) - limit]
         present = [i for i, n in zip(present, kept.tolist(), strict=True) if n >= floor]
     pairs = sorted(((values[i], int(counts[i])) for i in present), key=lambda vn: (-vn[1], vn[0]))
     return dict(pairs if limit is None else pairs[:limit])
+
+
+class _Fast:
+    """A selection answered on the snapshot: ``pos`` (sorted positions of its
+    unchanged rows there) and ``nums`` (sorted ``num`` of its rows changed since the
+    snapshot was built, whose columns DuckDB gives), valid while the index stays at
+    ``stamp``."""
+
+    def __init__(
+        self, snap: listing.Listing, pos: np.ndarray, nums: np.ndarray, stamp: tuple
+    ) -> None:
+        self.snap, self.pos, self.nums, self.stamp = snap, pos, nums, stamp
+        self._changed: Any = None
+
+    @classmethod
+    def of(
+        cls, snap: listing.Listing, ov: overlay.Overlay | None, query: Query, con: Connection
+    ) -> _Fast:
+        """``query`` evaluated on the snapshot, and on DuckDB for the changed rows."""
+        pos = evaluate(snap, query, con, strict=ov is None)
+        if ov is None:
+            return cls(snap, pos, np.empty(0, np.int64), snap.stamp)
+        if len(ov.stale):
+            pos = np.setdiff1d(pos, ov.stale, assume_unique=True)
+        nums = np.empty(0, np.int64)
+        if len(ov.nums):
+            sql, params = query.sql()
+            nums = con.execute(
+                f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) AND ({sql})",
+                [ov.nums.tolist(), *params],
+            ).fetchnumpy()["num"]
+            nums = np.sort(np.asarray(nums, dtype=np.int64))
+        return cls(snap, pos, nums, ov.stamp)
+
+    def __len__(self) -> int:
+        return len(self.pos) + len(self.nums)
+
+    def fresh(self) -> bool:
+        """Whether the index is still in the state this answer is for."""
+        return _stamp(self.snap.source) == self.stamp
+
+    def narrowed(self, nums: np.ndarray) -> _Fast:
+        """The rows ``nums`` of this selection (a window of it)."""
+        changed = np.isin(nums, self.nums)
+        pos = np.sort(self.snap.locate(nums[~changed]))
+        return _Fast(self.snap, pos, np.sort(nums[changed]), self.stamp)
+
+    def changed_rows(self, con: Connection, names: list[str]) -> Any:
+        """The columns ``names`` of the changed rows (from DuckDB, in ``num`` order),
+        or ``None`` when there are none."""
+        if not len(self.nums):
+            return None
+        have = self._changed
+        if have is None or not set(names) <= set(have.column_names):
+            want = list(dict.fromkeys([*(have.column_names if have is not None else []), *names]))
+            self._changed = have = overlay.rows(con, self.nums, want)
+        return have
+
+
+def _any_nan(table: Any, name: str) -> bool:
+    """Whether the float column ``name`` of ``table`` (``None``: no table) holds NaN."""
+    import pyarrow.compute as pc
+
+    if table is None or name not in table.column_names:
+        return False
+    return bool(pc.any(pc.is_nan(table[name])).as_py())
 
 
 def _decoded(col: Any) -> Any:
@@ -1053,12 +1143,23 @@ def _frame(table: Any, base: Path) -> pd.DataFrame:
 
 
 def _upgrade_if_old(path: Path) -> None:
-    """Migrate an index written by an older voxcat (one short write, the first time)."""
+    """Migrate an index written by an older voxcat (one short write, the first time).
+    A file found current is not asked again until it changes (a server opens a
+    catalogue per request)."""
+    stamp = _stamp(path)
+    if stamp is not None and _CURRENT.get(path) == stamp:
+        return
     with connect(path, read_only=True) as con:
         row = con.execute("SELECT value FROM settings WHERE key = 'schema_version'").fetchone()
     if row is None or int(row[0]) < SCHEMA_VERSION:
         with connect(path):  # opening read-write runs the migrations
             pass
+    elif stamp is not None:
+        _CURRENT[path] = stamp
+
+
+#: the stamp (see ``readcache``) of each index file when found at the present schema
+_CURRENT: dict[Path, tuple] = {}
 
 
 def _whole(n: Any, what: str) -> int:

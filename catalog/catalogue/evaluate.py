@@ -29,19 +29,22 @@ from .query import Access, And, Everything, Field, Not, Or, Query, Text, value_p
 RESTRICT_MAX = 50_000
 
 
-def evaluate(listing: Listing, query: Query, con: Connection) -> np.ndarray:
+def evaluate(listing: Listing, query: Query, con: Connection, strict: bool = True) -> np.ndarray:
     """Sorted positions (in ``listing``) of the rows ``query`` matches.
 
     Raises :class:`catalog.index.listing.Stale` when DuckDB names a dataset the
-    snapshot does not hold.
+    snapshot does not hold; without ``strict`` such datasets are left out (the index
+    changed since the snapshot: the caller asks DuckDB about the changed rows, and
+    drops the positions of the snapshot's stale rows from the answer).
     """
-    return _Evaluation(listing, con).run(query, None)
+    return _Evaluation(listing, con, strict).run(query, None)
 
 
 class _Evaluation:
-    def __init__(self, listing: Listing, con: Connection) -> None:
+    def __init__(self, listing: Listing, con: Connection, strict: bool = True) -> None:
         self.listing = listing
         self.con = con
+        self.strict = strict
         self._matches: dict[int, np.ndarray] = {}  # per Field: ordering, then filtering
 
     # candidates: sorted positions still in question, or None for every row
@@ -164,11 +167,11 @@ class _Evaluation:
                 f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) AND ({sql})",
                 [nums, *params],
             ).fetchnumpy()["num"]
-            return self.listing.positions(rows)
+            return self.listing.positions(rows, strict=self.strict)
         rows = self.con.execute(f"SELECT d.num FROM datasets d WHERE {sql}", params).fetchnumpy()[
             "num"
         ]
-        return _within(self.listing.positions(rows), cand)
+        return _within(self.listing.positions(rows, strict=self.strict), cand)
 
 
 def _flat(query: And) -> list[Query]:

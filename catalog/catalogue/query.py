@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import QueryError, QueryLimitError
-from ..index import Connection, listing
+from ..index import Connection
+from ..index.listing import overlay
 from ..index.readcache import _stamp
 from ..index.search_text import words
 from ..inputs import check_filter_text, check_number, number
@@ -97,14 +98,28 @@ class Text(Query):
         pieces = [w for t in self.terms if not _negative(t) for w in words(to_db(t))]
         if not pieces:
             return self
-        snap = listing.current(index)
+        seen = overlay.view(index, con)
+        snap, ov = seen if seen is not None else (None, None)
         rows = snap.word_rows(pieces) if snap is not None else None
-        # the snapshot's word index (same answer, no DuckDB)
+        # the snapshot's word index (same answer, no DuckDB), and for the rows changed
+        # since it was built the terms table
         if snap is not None and rows is not None:
             if len(rows) > MAX_RESOLVED:
                 return self
+            nums = snap.num[rows]
+            stamp = snap.stamp
+            if ov is not None:
+                nums = np.setdiff1d(nums, snap.num[ov.stale], assume_unique=True)
+                if len(ov.nums):
+                    sub, params = _pieces_sql(pieces)
+                    now = con.execute(
+                        f"SELECT num FROM ({sub}) WHERE num IN (SELECT unnest(?))",
+                        [*params, ov.nums.tolist()],
+                    ).fetchnumpy()["num"]
+                    nums = np.union1d(nums, np.asarray(now, dtype=np.int64))
+                stamp = ov.stamp
             return dataclasses.replace(
-                self, index=str(Path(index)), stamp=snap.stamp, nums=tuple(snap.num[rows].tolist())
+                self, index=str(Path(index)), stamp=stamp, nums=tuple(nums.tolist())
             )
         sub, params = _pieces_sql(pieces)
         found = con.execute(f"SELECT num FROM ({sub}) LIMIT ?", [*params, MAX_RESOLVED + 1])

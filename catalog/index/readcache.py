@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -106,48 +107,103 @@ def writer_waiting(path: Path, max_age: float = 120.0) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def cached_read(
-    path: Path, opener: Callable[[], duckdb.DuckDBPyConnection]
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on the cached read-only instance of ``path`` (opened by ``opener``)."""
-    if not ENABLED or writer_waiting(path):
-        drop(path)
-        con = opener()
-        try:
-            yield con
-        finally:
-            con.close()
-        return
+_thread = threading.local()
+_openers: dict[Path, threading.Lock] = {}
+#: the longest a reader waits for a writer in another process that asked for the file
+WRITER_WAIT = 10.0
+
+
+def _cursor(path: Path) -> tuple[_Anchor | None, Any]:
+    """The cached instance of ``path`` and a cursor on it, if it shows the file as it
+    is now; ``(None, None)`` otherwise (a stale one is let go of)."""
     stamp = _stamp(path)
     with _lock:
         a = _anchors.get(path)
         if a is not None and a.stamp != stamp:
             _close(path)
             a = None
-        if a is not None:
-            a.users += 1
-            cursor = a.con.cursor()
-    if a is None:
-        # opened outside the lock: the opener may wait (with backoff) for another
-        # process's write lock, and no other thread of this process, reading this
-        # index or any other, may be held up by that wait
-        fresh = _Anchor(opener(), stamp)
-        with _lock:
-            a = _anchors.get(path)
-            if a is None or a.stamp != stamp:
-                if a is not None:
-                    _close(path)
-                a = fresh
-                _anchors[path] = a
-                idle.register(_sweep)
-            a.users += 1
-            cursor = a.con.cursor()
-        if a is not fresh:  # another thread opened it first: use that one
-            with contextlib.suppress(Exception):
-                fresh.con.close()
+        if a is None:
+            return None, None
+        a.users += 1
+        return a, a.con.cursor()
+
+
+def _opening(path: Path) -> threading.Lock:
+    with _lock:
+        return _openers.setdefault(path, threading.Lock())
+
+
+def _wait_for_writer(path: Path) -> None:
+    """Wait (at most :data:`WRITER_WAIT` s) until the writer that asked for ``path``
+    has taken it (it removes the flag then; this reader then waits for its lock)."""
+    deadline = time.monotonic() + WRITER_WAIT
+    while writer_waiting(path) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def reading_stamp(path: Path) -> tuple | None:
+    """The stamp of ``path`` when the read-only instance this thread is reading it
+    through was opened (what it shows: the index at that stamp, or later), or ``None``
+    outside :func:`cached_read`."""
+    return getattr(_thread, "stamps", {}).get(path)
+
+
+@contextlib.contextmanager
+def _reading_at(path: Path, stamp: tuple | None) -> Iterator[None]:
+    stamps = _thread.__dict__.setdefault("stamps", {})
+    before = stamps.get(path)
+    stamps[path] = stamp
     try:
-        yield cursor
+        yield
+    finally:
+        if before is None:
+            stamps.pop(path, None)
+        else:
+            stamps[path] = before
+
+
+@contextlib.contextmanager
+def cached_read(
+    path: Path, opener: Callable[[], duckdb.DuckDBPyConnection]
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the cached read-only instance of ``path`` (opened by ``opener``)."""
+    if ENABLED and writer_waiting(path):
+        # let the writer in, and wait for it here rather than open an instance of our
+        # own for every read meanwhile (each would take the file's read lock again)
+        drop(path)
+        _wait_for_writer(path)
+    if not ENABLED or writer_waiting(path):
+        drop(path)
+        stamp = _stamp(path)
+        con = opener()
+        try:
+            with _reading_at(path, stamp):
+                yield con
+        finally:
+            con.close()
+        return
+    a, cursor = _cursor(path)
+    if a is None:
+        # one thread opens it, the others reading this index wait for that; opened
+        # outside the global lock: the opener may wait for another process's write
+        # lock, and no thread reading another index may be held up by that wait
+        with _opening(path):
+            a, cursor = _cursor(path)
+            if a is None:
+                stamp = _stamp(path)  # before: what it shows is this state or later
+                fresh = _Anchor(opener(), stamp)
+                with _lock:
+                    old = _anchors.get(path)
+                    if old is not None:
+                        _close(path)
+                    a = fresh
+                    _anchors[path] = a
+                    idle.register(_sweep)
+                    a.users += 1
+                    cursor = a.con.cursor()
+    try:
+        with _reading_at(path, a.stamp):
+            yield cursor
     finally:
         cursor.close()
         with _lock:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import pyarrow as pa
 
-FORMAT_VERSION = "2"  # 2: the access column (who may see a row)
+FORMAT_VERSION = "3"  # 2: the access column (who may see a row); 3: row hashes
 FILE_NAME = "listing.arrow"
 #: the lock file a refresher holds (``flock``) beside the snapshot
 LOCK_FILE = FILE_NAME + ".lock"
@@ -41,6 +41,17 @@ TOKEN_WIDTH = 24
 COLUMNS = columns.names("listing")
 #: text columns stored dictionary-encoded (few distinct values in any real index)
 DICTIONARY = columns.names("dictionary")
+#: the column after :data:`COLUMNS`: each row's :data:`ROW_HASH_SQL` when the snapshot
+#: was built, so the rows changed since are found (:mod:`.overlay`)
+HASH_COLUMN = "rowhash"
+#: what a row is as far as a search can tell: every listed column and the search text
+#: (the words of the ``terms`` table come from it); DuckDB's ``hash``, so a row that
+#: changed is found by comparing one number
+ROW_HASH_SQL = (
+    "hash("
+    + ", ".join("coalesce(tags, [])" if c == "tags" else c for c in COLUMNS if c != "num")
+    + ", search_text)"
+)
 
 
 class Listing:
@@ -61,6 +72,7 @@ class Listing:
         self.rows = table.num_rows
         self.num = _numpy(table["num"])
         self.terms = None if terms is None else _word_index(terms)
+        self.hashes = _numpy(table[HASH_COLUMN]) if HASH_COLUMN in table.column_names else None
         self._cache: dict[str, Any] = {}  # worked out on first use: loading stays cheap
 
     def codes(self, name: str) -> np.ndarray:

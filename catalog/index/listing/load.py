@@ -18,22 +18,33 @@ from typing import TYPE_CHECKING
 
 from .. import idle, listing, readcache
 from ..readcache import _stamp
-from .format import COLUMNS, FORMAT_VERSION, TERMS_FILE, Listing, _word_index, decode_stamp
+from .format import (
+    COLUMNS,
+    FORMAT_VERSION,
+    HASH_COLUMN,
+    TERMS_FILE,
+    Listing,
+    _word_index,
+    decode_stamp,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 _loaded: dict[Path, Listing] = {}
 _used: dict[Path, float] = {}  # when each was last asked for
+_files: dict[Path, tuple] = {}  # the identity of the file each was mapped from
 _lock = threading.Lock()
 
 
 def current(index: str | os.PathLike[str]) -> Listing | None:
     """The snapshot of ``index`` if one matches its present state, else ``None``.
 
-    Mapped once per process and kept while the index is unchanged and in use (a few
-    stat calls per use); after ``VOXCAT_READ_IDLE`` seconds without use it is let go
-    of, like the cached DuckDB instance, so an idle catalogue holds none of its pages.
+    Mapped once per process and kept while it is in use (a few stat calls per use);
+    after ``VOXCAT_READ_IDLE`` seconds without use it is let go of, like the cached
+    DuckDB instance, so an idle catalogue holds none of its pages. (:func:`mapped`
+    gives it whatever state it was built from; a search then asks
+    :func:`catalog.index.listing.overlay.changes` what changed since.)
 
     >>> current("lab.duckdb").rows         # doctest: +SKIP
     1000000
@@ -42,19 +53,41 @@ def current(index: str | os.PathLike[str]) -> Listing | None:
         return None
     source = Path(index).resolve()
     stamp = _stamp(source)
-    if stamp is None:
+    snap = mapped(source)
+    return snap if snap is not None and stamp is not None and snap.stamp == stamp else None
+
+
+def mapped(index: str | os.PathLike[str]) -> Listing | None:
+    """The snapshot file of ``index`` as it is on disk, whatever index state it was
+    built from (its ``stamp``); ``None`` when there is none (or it is unreadable, or of
+    another format). Mapped again only when the file was replaced.
+
+    >>> mapped("lab.duckdb").stamp == current_stamp   # doctest: +SKIP
+    False
+    """
+    if not listing.ENABLED:
         return None
+    source = Path(index).resolve()
+    try:
+        st = os.stat(listing.path_for(source))
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+    except OSError:
+        identity = None
     with _lock:
         have = _loaded.get(source)
-        if have is not None and have.stamp == stamp:
+        if have is not None and identity is not None and _files.get(source) == identity:
             _used[source] = time.monotonic()
             return have
         _loaded.pop(source, None)
         _used.pop(source, None)
-    snap = _load(source, stamp)
+        _files.pop(source, None)
+    if identity is None:
+        return None
+    snap = _load(source)
     if snap is not None:
         with _lock:
             _loaded[source] = snap
+            _files[source] = identity
             _used[source] = time.monotonic()
         idle.register(_sweep)
     return snap
@@ -67,9 +100,10 @@ def _sweep() -> None:
         for source in [s for s, t in _used.items() if now - t >= readcache.IDLE]:
             _loaded.pop(source, None)
             _used.pop(source, None)
+            _files.pop(source, None)
 
 
-def _load(source: Path, stamp: tuple) -> Listing | None:
+def _load(source: Path) -> Listing | None:
     import pyarrow as pa
     import pyarrow.ipc as ipc
 
@@ -82,10 +116,11 @@ def _load(source: Path, stamp: tuple) -> Listing | None:
     try:
         reader = ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
         meta = reader.schema.metadata or {}
+        stamp = decode_stamp(meta.get(b"voxcat.stamp"))
         if (
             meta.get(b"voxcat.version") != FORMAT_VERSION.encode()
-            or decode_stamp(meta.get(b"voxcat.stamp")) != stamp
-            or tuple(reader.schema.names) != COLUMNS
+            or stamp is None
+            or tuple(reader.schema.names) != (*COLUMNS, HASH_COLUMN)
         ):
             return None
         snap = Listing(reader.read_all(), stamp, source, _load_terms(source, stamp))

@@ -17,7 +17,16 @@ import numpy as np
 
 from .. import listing
 from ..readcache import _stamp
-from .format import COLUMNS, DICTIONARY, FORMAT_VERSION, TERMS_FILE, TOKEN_WIDTH, encode_stamp
+from .format import (
+    COLUMNS,
+    DICTIONARY,
+    FORMAT_VERSION,
+    HASH_COLUMN,
+    ROW_HASH_SQL,
+    TERMS_FILE,
+    TOKEN_WIDTH,
+    encode_stamp,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -38,7 +47,9 @@ def build(index: str | os.PathLike[str]) -> Path | None:
     before = _stamp(source)
     cols = ", ".join("coalesce(tags, []) AS tags" if c == "tags" else c for c in COLUMNS)
     with connect(source, read_only=True, cached=False) as con:
-        table = con.sql(f"SELECT {cols} FROM datasets ORDER BY num").to_arrow_table()
+        table = con.sql(
+            f"SELECT {cols}, {ROW_HASH_SQL} AS {HASH_COLUMN} FROM datasets ORDER BY num"
+        ).to_arrow_table()
         arrays, lowered = [], {}
         for name in COLUMNS:
             col = table[name]
@@ -50,6 +61,7 @@ def build(index: str | os.PathLike[str]) -> Path | None:
                     "SELECT list_transform(?::VARCHAR[], lambda v: lower(v))", [values]
                 ).fetchall()[0][0]
             arrays.append(col)
+        arrays.append(table[HASH_COLUMN].combine_chunks())
         # the word index: rows of stale terms (rewritten datasets) are dropped by the join
         words = con.sql(
             "SELECT t.token, list(p.pos ORDER BY p.pos) AS rows FROM terms t JOIN "
@@ -62,7 +74,7 @@ def build(index: str | os.PathLike[str]) -> Path | None:
     dest = listing.path_for(source)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _write(dest.with_name(TERMS_FILE), _fixed_tokens(words).replace_schema_metadata(stamp))
-    out = pa.table(arrays, names=list(COLUMNS))
+    out = pa.table(arrays, names=[*COLUMNS, HASH_COLUMN])
     _write(dest, out.replace_schema_metadata({**stamp, "voxcat.lowered": json.dumps(lowered)}))
     return dest
 
