@@ -861,3 +861,32 @@ def test_advice_goes_to_a_listener_and_ends_with_a_preview(env: dict, monkeypatc
     fast.advice = "stale"
     fast.refresh()
     assert fast.source == "preview" and fast.advice is None
+
+
+def test_downsampling_goes_through_a_block_in_strips(rng: np.random.Generator) -> None:
+    """Strips of whole cells give exactly the whole block's means and modes (odd edges
+    padded alike), and a 32 MB block needs little more than its output on top: the
+    float sums of a whole block at once would take three times the block."""
+    import tracemalloc
+
+    from catalog.omezarr import downsample as whole
+    from catalog.preview.pyramid import STRIP_BYTES
+
+    for shape, factors in [((37, 41), (2, 2)), ((5, 33, 17), (2, 2, 2)), ((1, 65, 31), (1, 2, 2))]:
+        for labels in (False, True):
+            block = rng.integers(0, 4 if labels else 256, shape).astype(np.uint8)
+            expected = whole(block, factors, "mode" if labels else "mean")
+            for strip in (1, 40, 300, 10**9):
+                got = pyramid.downsample(block, factors, labels, strip_bytes=strip)
+                assert got.dtype == expected.dtype
+                np.testing.assert_array_equal(got, expected)
+    block = np.ones((2048, 16_000), np.uint8)
+    for labels in (False, True):
+        tracemalloc.start()
+        try:
+            out = pyramid.downsample(block, (2, 2), labels)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert out.shape == (1024, 8000) and (out == 1).all()
+        assert peak < out.nbytes + 4 * STRIP_BYTES, peak

@@ -40,6 +40,7 @@ VOLUME_CHUNK = omezarr.PREVIEW_CUBE
 TILE = omezarr.PREVIEW_TILE
 SHORT_STACK = 64  # a z extent below this is a stack of planes: never downsampled in z
 BLOCK_BYTES = 64 << 20  # source bytes per block; a build holds about three blocks
+STRIP_BYTES = 4 << 20  # downsampling works through a block in strips of this many bytes
 
 
 def plan_levels(
@@ -89,10 +90,49 @@ def chunks_for(shape: Sequence[int], axes: str, volume: bool) -> tuple[int, ...]
     return omezarr.preview_chunks(shape, axes, volume, cube=VOLUME_CHUNK, tile=TILE)
 
 
-def downsample(block: np.ndarray, factors: Sequence[int], labels: bool) -> np.ndarray:
-    """Mode for labels and booleans, else mean (edges padded): :func:`catalog.omezarr.downsample`."""
+def downsample(
+    block: np.ndarray, factors: Sequence[int], labels: bool, *, strip_bytes: int = STRIP_BYTES
+) -> np.ndarray:
+    """Mode for labels and booleans, else mean (edges padded): :func:`catalog.omezarr.downsample`,
+    done in strips of whole cells of at most ``strip_bytes`` input bytes, so the
+    working arrays (float sums, mode counts: several times their input) stay small and
+    a block costs little more than its output on top of itself.
+
+    >>> downsample(np.arange(12, dtype=np.uint8).reshape(4, 3), (2, 2), False, strip_bytes=3)
+    array([[ 2,  4],
+           [ 8, 10]], dtype=uint8)
+    """
     method = "mode" if block.dtype == bool or labels else "mean"
-    return omezarr.downsample(block, factors, method)
+    cut = _strips(block.shape, factors, block.dtype.itemsize, strip_bytes)
+    if cut is None:
+        return omezarr.downsample(block, factors, method)
+    d, step = cut
+    f = factors[d]
+    out = np.empty([-(-n // g) for n, g in zip(block.shape, factors)], block.dtype)
+    lead = (slice(None),) * d
+    for start in range(0, block.shape[d], step):
+        part = block[(*lead, slice(start, start + step))]
+        out[(*lead, slice(start // f, -(-(start + part.shape[d]) // f)))] = omezarr.downsample(
+            part, factors, method
+        )
+    return out
+
+
+def _strips(
+    shape: Sequence[int], factors: Sequence[int], itemsize: int, limit: int
+) -> tuple[int, int] | None:
+    """``(dimension, length)`` of the strips :func:`downsample` cuts ``shape`` into
+    (a multiple of the dimension's factor, so no cell is split), or None when the
+    block is within ``limit`` already (or cannot be cut)."""
+    if math.prod(shape) * itemsize <= limit:
+        return None
+    for d, (n, f) in enumerate(zip(shape, factors)):
+        if n <= f:  # one cell thick along d: cut along a later dimension
+            continue
+        slab = math.prod(shape[:d]) * f * math.prod(shape[d + 1 :]) * itemsize
+        step = max(1, limit // max(slab, 1)) * f
+        return (d, step) if step < n else None
+    return None
 
 
 # -- blocks ---------------------------------------------------------------------------
