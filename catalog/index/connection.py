@@ -34,6 +34,8 @@ Connection = duckdb.DuckDBPyConnection
 DEFAULT_TIMEOUT = float(os.environ.get("VOXCAT_LOCK_TIMEOUT", "60"))
 #: how often a blocked opener looks at the lock table (s)
 POLL = 0.003
+#: the longest a write waits for other processes before it holds up this one's reads
+PRE_WAIT = 2.0
 #: DuckDB settings every connection opens with (the value types ``duckdb.connect`` takes)
 CONFIG: dict[str, str | bool | int | float | list[str]] = {}
 _LOCK_WORDS = ("lock", "conflicting", "being used by another process")
@@ -146,9 +148,26 @@ def connect(
     """
     path = resolve_index(index)
     key = path.resolve()
+    if not read_only:
+        _await_other_processes(key, DEFAULT_TIMEOUT if timeout is None else timeout)
     gated = gate.shared(key) if read_only else gate.exclusive(key)
     with gated, _connect(path, read_only, timeout, cached) as con:
         yield con
+
+
+def _await_other_processes(path: Path, timeout: float) -> None:
+    """Before a write takes this process's gate (and so holds up its new reads), wait
+    until no other process holds the file (a refresher building the listing snapshot,
+    a scan between its batches), so this process's readers go on meanwhile. After
+    :data:`PRE_WAIT` s (or ``timeout``) it goes ahead: opening then waits as before,
+    asking the other processes' cached readers to let go (``readcache.wait_flag``)."""
+    if not path.exists():
+        return
+    deadline = time.monotonic() + min(timeout, PRE_WAIT)
+    while time.monotonic() < deadline:
+        if not locks.conflicting(path, write=True, others_only=True):  # free, or unknown
+            return
+        time.sleep(POLL)
 
 
 @contextlib.contextmanager

@@ -32,9 +32,12 @@ def _key(path: str | os.PathLike[str]) -> str | None:
     return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
 
 
-def conflicting(path: str | os.PathLike[str], *, write: bool) -> bool | None:
+def conflicting(
+    path: str | os.PathLike[str], *, write: bool, others_only: bool = False
+) -> bool | None:
     """Whether a lock on ``path`` keeps out a read-write (``write=True``) or read-only
-    opener; ``None`` when the lock table cannot be read here.
+    opener; ``None`` when the lock table cannot be read here. With ``others_only``,
+    this process's own locks do not count.
 
     A read-only opener is kept out by a ``WRITE`` lock, a read-write one by any.
     """
@@ -53,6 +56,8 @@ def conflicting(path: str | os.PathLike[str], *, write: bool) -> bool | None:
         fields = line.split()
         # "1: POSIX  ADVISORY  WRITE 4242 fe:00:2155628 0 EOF" ("->" marks a waiter)
         if len(fields) > 1 and fields[1] == b"->":
+            continue
+        if others_only and len(fields) > 4 and fields[4] == str(os.getpid()).encode():
             continue
         if write or b"WRITE" in fields[:5]:
             return True

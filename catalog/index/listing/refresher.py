@@ -196,6 +196,27 @@ def _spawn_refresh(source: Path) -> subprocess.Popen | None:
     return proc
 
 
+#: seconds a snapshot is kept per 10,000 of its rows before a rebuild (at most
+#: :data:`REBUILD_MAX`): meanwhile searches use it with the overlay of what changed
+#: (:mod:`.overlay`), and a lab's steady trickle of tags does not rebuild a big
+#: snapshot (about 1 s of CPU per 100,000 rows) every second
+REBUILD_PER_10K = float(os.environ.get("VOXCAT_LISTING_REBUILD_PER_10K", "1.0"))
+REBUILD_MAX = 30.0
+
+
+def _until_due(source: Path) -> float:
+    """Seconds until the snapshot of ``source`` is old enough to be rebuilt."""
+    snap = listing.load.mapped(source)
+    if snap is None:
+        return 0.0
+    try:
+        age = time.time() - listing.path_for(source).stat().st_mtime
+    except OSError:
+        return 0.0
+    due = min(REBUILD_MAX, snap.rows / 10_000 * REBUILD_PER_10K)
+    return max(0.0, due - age)
+
+
 def _background(
     index: str, lock_fd: int | None = None, quiet: float = 0.5, rounds: int = 20
 ) -> int:
@@ -210,6 +231,7 @@ def _background(
         if fd is None:
             return 0  # another refresher is on it
         try:
+            time.sleep(_until_due(source))
             stamp = _stamp(source)
             time.sleep(quiet)
             if stamp is not None and _stamp(source) == stamp and listing.current(source) is None:
