@@ -39,12 +39,27 @@ PLANE_SIZE = 512
 REGION_SIZE = 1024
 INFO_CSS = """
 .vx-tags span { display: inline-block; background: #e3ecf5; border-radius: 10px;
-  padding: 1px 8px; margin: 2px; font-size: 12px; }
+  padding: 1px 8px; margin: 2px; font-size: 12px; overflow-wrap: anywhere; }
 .vx-notes div { font-size: 12px; margin: 3px 0; overflow-wrap: anywhere; }
 table { width: 100%; max-width: 100%; }
 th { white-space: nowrap; width: 1%; }
 td { overflow-wrap: anywhere; }
 a { overflow-wrap: anywhere; }
+"""
+#: a curator's tag chip: the tag and its remove button in one rounded box
+CHIP_CSS = """
+:host { background: #e3ecf5; border-radius: 10px; align-items: center; max-width: 100%;
+  min-width: 0; }
+"""
+#: the chip's text: shrinks and wraps anywhere, so a long tag fits a phone
+CHIP_TEXT_CSS = """
+:host { min-width: 0; flex: 0 1 auto; }
+span { font-size: 12px; overflow-wrap: anywhere; }
+"""
+CHIP_BUTTON_CSS = """
+.bk-btn { padding: 0 6px; border: none; background: transparent; font-size: 14px;
+  line-height: 18px; color: #30678d; }
+.bk-btn:hover { color: #b00020; background: #d3dcea; border-radius: 10px; }
 """
 
 
@@ -354,9 +369,14 @@ class DatasetPage:
         self.viewer, viewer_panel = _viewer(cat, dataset_id)
         self.table = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[INFO_CSS])
         self.extra = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.tags = pn.pane.HTML(
-            "", sizing_mode="stretch_width", stylesheets=[INFO_CSS], css_classes=["vx-tags-pane"]
+        #: the tags as chips; a curator's have a remove button each (``remove_buttons``)
+        self.tags = pn.FlexBox(
+            sizing_mode="stretch_width",
+            css_classes=["vx-tags-pane"],
+            styles={"gap": "0 4px"},
+            margin=(0, 3),
         )
+        self.remove_buttons: dict[str, Any] = {}
         self.notes = pn.pane.HTML(
             "", sizing_mode="stretch_width", stylesheets=[INFO_CSS], css_classes=["vx-notes-pane"]
         )
@@ -370,8 +390,13 @@ class DatasetPage:
             placeholder="add a note", height=70, sizing_mode="stretch_width"
         )
         self.note_button = pn.widgets.Button(label="Add note", width=90)
-        self.tag_button.on_click(lambda _: self._tags_typed(self.tag_input.value))
-        self.tag_input.param.watch(lambda e: self._tags_typed(e.new), "value")
+        # Enter or the button adds what is typed; not a change of ``value``, which the
+        # browser also sends on blur and again with Enter (the tags would be added twice,
+        # the second time saying "added 0 tag(s)")
+        self.tag_button.on_click(lambda _: self._tags_typed(self.tag_input.value_input))
+        self.tag_input.param.watch(
+            lambda _: self._tags_typed(self.tag_input.value_input), "enter_pressed"
+        )
         self.note_button.on_click(lambda _: self._note_typed(self.note_input.value))
         if self.editable:
             editing: list[Any] = [
@@ -384,7 +409,7 @@ class DatasetPage:
             editing = [
                 pn.pane.HTML(
                     f"<i style='font-size:12px'>Read only: you are a {html.escape(role)}; "
-                    "curators add tags and notes.</i>",
+                    "curators add and remove tags and add notes.</i>",
                     sizing_mode="stretch_width",
                     css_classes=["vx-readonly"],
                 )
@@ -431,14 +456,7 @@ class DatasetPage:
             "<pre style='font-size:11px;max-height:300px;overflow:auto;white-space:pre-wrap'>"
             f"{html.escape(nested)}</pre>"
         )
-        tags = list(meta.get("tags") or [])
-        self.tags.object = (
-            '<div class="vx-tags">'
-            + "".join(f"<span>{html.escape(t)}</span>" for t in tags)
-            + "</div>"
-            if tags
-            else "<i style='font-size:12px'>no tags</i>"
-        )
+        self._show_tags(list(meta.get("tags") or []))
         notes = list(meta.get("notes") or [])
         self.notes.object = (
             '<div class="vx-notes">'
@@ -452,6 +470,57 @@ class DatasetPage:
             if notes
             else "<i style='font-size:12px'>no notes</i>"
         )
+
+    def _show_tags(self, tags: list[str]) -> None:
+        """One chip per tag: plain for viewers, with a remove (×) button for curators."""
+        import panel as pn
+
+        self.remove_buttons = {}
+        if not tags:
+            self.tags.objects = [pn.pane.HTML("<i style='font-size:12px'>no tags</i>", margin=0)]
+            return
+        if not self.editable:
+            self.tags.objects = [
+                pn.pane.HTML(
+                    '<div class="vx-tags">'
+                    + "".join(f"<span>{html.escape(t)}</span>" for t in tags)
+                    + "</div>",
+                    sizing_mode="stretch_width",
+                    stylesheets=[INFO_CSS],
+                    margin=0,
+                )
+            ]
+            return
+        chips = []
+        for tag in tags:
+            button = pn.widgets.Button(
+                label="×",
+                description=f"Remove the tag {tag!r}",
+                margin=0,
+                stylesheets=[CHIP_BUTTON_CSS],
+                css_classes=["vx-untag"],
+            )
+            button.on_click(functools.partial(self._remove_clicked, tag))
+            self.remove_buttons[tag] = button
+            chips.append(
+                pn.Row(
+                    pn.pane.HTML(
+                        f"<span>{html.escape(tag)}</span>",
+                        margin=(0, 0, 0, 8),
+                        stylesheets=[CHIP_TEXT_CSS],
+                    ),
+                    button,
+                    margin=2,
+                    stylesheets=[CHIP_CSS],
+                    css_classes=["vx-chip"],
+                )
+            )
+        self.tags.objects = chips
+
+    @property
+    def shown_tags(self) -> list[str]:
+        """The tags the page shows (as read at the last :meth:`reload`)."""
+        return list(self.metadata.get("tags") or [])
 
     def _say(self, text: str, kind: str = "info") -> None:
         self.status.object = html.escape(text)
@@ -479,9 +548,34 @@ class DatasetPage:
         except CatalogError as exc:
             self._say(f"Tag not added: {exc}", "danger")
             return 0
-        self.tag_input.value = ""
+        self.tag_input.param.update(value="", value_input="")
         self.reload()
         self._say(f"added {n} tag(s)")
+        return n
+
+    def _remove_clicked(self, tag: str, _event: Any = None) -> None:
+        self.remove_tag(tag)
+
+    def remove_tag(self, tag: str) -> int:
+        """Remove ``tag`` from the dataset (``cat.untag``: audited, curators only);
+        shows the outcome and the tags left. Returns 1 when it was removed, else 0.
+
+        >>> page.remove_tag("porosity")                                  # doctest: +SKIP
+        1
+        """
+        try:
+            n = self.catalog.untag(self.dataset_id, tag)
+        except Forbidden as exc:
+            self._say(f"You may not remove tags: {exc}", "danger")
+            return 0
+        except CatalogError as exc:
+            self._say(f"Tag not removed: {exc}", "danger")
+            return 0
+        self.reload()
+        if n:
+            self._say(f"removed the tag {tag!r}")
+        else:  # removed meanwhile (another tab, another curator)
+            self._say(f"the tag {tag!r} was not on this dataset (any more)", "warning")
         return n
 
     def add_note(self, text: str) -> bool:
