@@ -734,4 +734,4 @@ def dataset_page(index: Path) -> Any:
     except (CatalogError, KeyError, OSError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return layout.error_page("dataset", str(text), user)
-    return layout.frame("dataset", [page.body], user)
+    return layout.frame("dataset", [page.body], user, role_of(cat))
