@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from widgets.webapp import pages
 
+from ..servers import free_port
 from ..webapp_lab import MOSAIC, SMALL, write_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,19 +46,13 @@ OVERFLOW_JS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     import panel as pn
 
     lab = write_lab(tmp_path_factory.mktemp("webapp"))
     routes = pages(lab["index"])
-    port = _free_port()
+    port = free_port()
     server = pn.serve(
         {"/": routes["search"], **routes},  # voxcat serve mounts each page by its name
         port=port,

@@ -12,7 +12,8 @@ import pytest
 from bokeh.util.token import get_token_payload
 from playwright.sync_api import Browser, expect
 
-from .conftest import BASE, PASSWORDS, Served, start_process, stop_server
+from ..servers import start_process
+from .conftest import BASE, PASSWORDS, Served, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -21,8 +21,8 @@ from catalog import open_catalog, scan
 from catalog.index.audit import list_audit
 from catalog.users import add_user, get_user
 
-from ..browser.lab import free_port
-from .conftest import ACCESS, CHECKOUT, write_tiffs
+from ..servers import REPO, free_port
+from .conftest import ACCESS, write_tiffs
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -31,7 +31,7 @@ TESTER_TOKEN = "tester-token-5d9c1f0b2a7e4c6d8f1a3b5c7d9e0f12"
 
 
 def _hub_config(tmp: Path, index: Path, ports: dict[str, int]) -> Path:
-    env = {"PYTHONPATH": os.pathsep.join([str(CHECKOUT), os.environ.get("PYTHONPATH", "")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     service = {
         "name": "voxcat",
         "url": f"http://127.0.0.1:{ports['service']}",

@@ -16,12 +16,12 @@ from catalog import open_catalog
 from catalog.index.audit import list_audit
 from catalog.users import disable_user
 
+from ..servers import start_voxcat_serve
 from .conftest import (
     BASE,
     HIDDEN_FROM_VERA,
     PASSWORDS,
     Served,
-    start_server,
     stop_server,
     write_tiffs,
 )
@@ -343,7 +343,7 @@ def test_failed_logins_are_limited_per_user_and_address(served: Served) -> None:
 def test_without_a_base_url_the_root_opens_search_and_the_rest_stays(lab_index, tmp_path) -> None:
     index, _, _, tokens = lab_index
     shutil.copytree(index.parent, tmp_path / "index")
-    proc, url = start_server(tmp_path / "index" / index.name)
+    proc, url = start_voxcat_serve(tmp_path / "index" / index.name)
     try:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
         r = requests.get(url + "?q=rock", allow_redirects=False, timeout=30)

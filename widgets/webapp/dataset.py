@@ -82,6 +82,39 @@ def _label(plane: Any, dim: str) -> str:
     return f"{dim} ({axis_unit(unit)})" if unit and unit != "index" else f"{dim} (px)"
 
 
+def _controls(views: PlaneViews, dims: list[str]) -> tuple[dict[str, Any], Any, Any]:
+    """A viewer's controls, at the middle of the data: a slider for each of ``dims``
+    longer than one, the contrast limits (whole steps for integer data, 500 steps
+    across the value range otherwise) and the colormap."""
+    import panel as pn
+
+    start = views.middle()
+    sliders = {
+        d: pn.widgets.IntSlider(
+            label=d, start=0, end=views.size(d) - 1, value=start[d], step=1, width=240
+        )
+        for d in dims
+        if views.size(d) > 1
+    }
+    limits = views.limits(start)
+    lo, hi = views.value_range(limits)
+    step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
+    contrast = pn.widgets.RangeSlider(
+        label="Contrast", start=lo, end=hi, value=limits, step=step, width=240
+    )
+    cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+    return sliders, contrast, cmap
+
+
+def _control_bar(sliders: Mapping[str, Any], contrast: Any, cmap: Any) -> Any:
+    """The controls in a row that wraps on a narrow screen."""
+    import panel as pn
+
+    return pn.FlexBox(
+        *sliders.values(), contrast, cmap, sizing_mode="stretch_width", styles={"gap": "4px 16px"}
+    )
+
+
 class VolumeViewer:
     """Three planes of a volume with sliders, contrast and colormap (a 2-D image
     with other axes, t or c, gets one plane and their sliders)."""
@@ -96,31 +129,12 @@ class VolumeViewer:
         self.follows = "value" if _fast(views) else "value_throttled"
         self.problem = layout.message("", "warning")
         self.problem.visible = False
-        start = views.middle()
-        self.sliders = {
-            d: pn.widgets.IntSlider(
-                label=d,
-                start=0,
-                end=max(0, views.size(d) - 1),
-                value=start[d],
-                step=1,
-                width=240,
-            )
+        moving = [
+            d
             for d in views.slicer.dims
-            if views.size(d) > 1 and ((d in FIXES.values() and views.volume) or d not in SPATIAL)
-        }
-        limits = views.limits(start)
-        lo, hi = views.value_range(limits)
-        step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
-        self.contrast = pn.widgets.RangeSlider(
-            label="Contrast",
-            start=lo,
-            end=hi,
-            value=limits,
-            step=step,
-            width=240,
-        )
-        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+            if (d in FIXES.values() and views.volume) or d not in SPATIAL
+        ]
+        self.sliders, self.contrast, self.cmap = _controls(views, moving)
         #: the physical edges of each spatial dim, from the planes shown
         self.extents: dict[str, tuple[float, float]] = {}
         self.panes: dict[str, Any] = {}
@@ -143,16 +157,9 @@ class VolumeViewer:
                 styles={"flex": "1 1 300px"},
                 css_classes=[f"vx-view-{view}"],
             )
-        controls = pn.FlexBox(
-            *self.sliders.values(),
-            self.contrast,
-            self.cmap,
-            sizing_mode="stretch_width",
-            styles={"gap": "4px 16px"},
-        )
         self.panel = pn.Column(
             self.problem,
-            controls,
+            _control_bar(self.sliders, self.contrast, self.cmap),
             pn.FlexBox(*self.panes.values(), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -221,30 +228,7 @@ class MosaicViewer:
 
         self.views = views
         self.reader = RegionReader(views.slicer, max_size=max_size)
-        start = views.middle()
-        self.sliders = {
-            d: pn.widgets.IntSlider(
-                label=d,
-                start=0,
-                end=views.size(d) - 1,
-                value=start[d],
-                width=240,
-            )
-            for d in views.others
-            if views.size(d) > 1
-        }
-        limits = views.limits(start)
-        lo, hi = views.value_range(limits)
-        step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
-        self.contrast = pn.widgets.RangeSlider(
-            label="Contrast",
-            start=lo,
-            end=hi,
-            value=limits,
-            step=step,
-            width=240,
-        )
-        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+        self.sliders, self.contrast, self.cmap = _controls(views, views.others)
         self.caption = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-caption"])
         streams: list[Any] = [hv.streams.RangeXY()]
         for d, w in self.sliders.items():
@@ -262,13 +246,7 @@ class MosaicViewer:
             css_classes=["vx-view-mosaic"],
         )
         self.panel = pn.Column(
-            pn.FlexBox(
-                *self.sliders.values(),
-                self.contrast,
-                self.cmap,
-                sizing_mode="stretch_width",
-                styles={"gap": "4px 16px"},
-            ),
+            _control_bar(self.sliders, self.contrast, self.cmap),
             self.pane,
             self.caption,
             pn.pane.HTML(
@@ -535,23 +513,31 @@ class DatasetPage:
     def _note_typed(self, text: str | None) -> None:
         self.add_note(text or "")
 
+    def _edit(self, change: Callable[[], Any], action: str, failed: str) -> tuple[bool, Any]:
+        """``(True, change())``, or ``(False, None)`` with what went wrong on the page:
+        "You may not {action}: ..." (``Forbidden``) or "{failed}: ..." (another error)."""
+        try:
+            return True, change()
+        except Forbidden as exc:
+            self._say(f"You may not {action}: {exc}", "danger")
+        except CatalogError as exc:
+            self._say(f"{failed}: {exc}", "danger")
+        return False, None
+
     def add_tags(self, *tags: str) -> int:
         """Tag the dataset (``cat.tag``: audited, curators only); shows the outcome."""
         tags = tuple(t.strip() for t in tags if t.strip())
         if not tags:
             return 0
-        try:
-            n = self.catalog.tag(self.dataset_id, *tags)
-        except Forbidden as exc:
-            self._say(f"You may not add tags: {exc}", "danger")
-            return 0
-        except CatalogError as exc:
-            self._say(f"Tag not added: {exc}", "danger")
+        done, n = self._edit(
+            lambda: self.catalog.tag(self.dataset_id, *tags), "add tags", "Tag not added"
+        )
+        if not done:
             return 0
         self.tag_input.param.update(value="", value_input="")
         self.reload()
         self._say(f"added {n} tag(s)")
-        return n
+        return int(n)
 
     def _remove_clicked(self, tag: str, _event: Any = None) -> None:
         self.remove_tag(tag)
@@ -563,32 +549,26 @@ class DatasetPage:
         >>> page.remove_tag("porosity")                                  # doctest: +SKIP
         1
         """
-        try:
-            n = self.catalog.untag(self.dataset_id, tag)
-        except Forbidden as exc:
-            self._say(f"You may not remove tags: {exc}", "danger")
-            return 0
-        except CatalogError as exc:
-            self._say(f"Tag not removed: {exc}", "danger")
+        done, n = self._edit(
+            lambda: self.catalog.untag(self.dataset_id, tag), "remove tags", "Tag not removed"
+        )
+        if not done:
             return 0
         self.reload()
         if n:
             self._say(f"removed the tag {tag!r}")
         else:  # removed meanwhile (another tab, another curator)
             self._say(f"the tag {tag!r} was not on this dataset (any more)", "warning")
-        return n
+        return int(n)
 
     def add_note(self, text: str) -> bool:
         """Attach a note (``cat.note``: audited, curators only); shows the outcome."""
         if not text.strip():
             return False
-        try:
-            self.catalog.note(self.dataset_id, text)
-        except Forbidden as exc:
-            self._say(f"You may not add notes: {exc}", "danger")
-            return False
-        except CatalogError as exc:
-            self._say(f"Note not added: {exc}", "danger")
+        done, _ = self._edit(
+            lambda: self.catalog.note(self.dataset_id, text), "add notes", "Note not added"
+        )
+        if not done:
             return False
         self.note_input.value = ""
         self.reload()
