@@ -41,25 +41,14 @@ from catalog.errors import (
     Unauthenticated,
 )
 
-from .remote_servers import Running, free_port, jupyter_server, plain_http, silent_socket
+from .remote_servers import Running, jupyter_server, plain_http, silent_socket
+from .servers import free_port
+from .volumes import write_volumes
 
 
-def write_volumes(folder: Path, names: list[str], seed: int, shape=(6, 32, 40)) -> None:
+def write_lab_volumes(folder: Path, names: list[str], seed: int, shape=(6, 32, 40)) -> None:
     """Small ImageJ TIFF volumes (0.5 um voxels) with a bright ball in each."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    z, y, x = np.mgrid[0 : shape[0], 0 : shape[1], 0 : shape[2]]
-    ball = ((z - shape[0] // 2) ** 2 + (y - 16) ** 2 / 4 + (x - 20) ** 2 / 4) < 30
-    for name in names:
-        vol = rng.integers(0, 200, size=shape, dtype=np.uint16)
-        vol[ball] += 3000
-        tifffile.imwrite(
-            folder / name,
-            vol,
-            imagej=True,
-            resolution=(2.0, 2.0),
-            metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"},
-        )
+    write_volumes(folder, names, seed, shape, centre=(16, 20))
 
 
 class Lab:
@@ -103,9 +92,9 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 def lab(tmp_path_factory: pytest.TempPathFactory, web_store: tuple[str, xr.Dataset]) -> Lab:
     base = tmp_path_factory.mktemp("remote-lab")
     drive = base / "drive"
-    write_volumes(drive / "rocks", [f"sandstone_{i}.tif" for i in range(3)], seed=20261205)
-    write_volumes(drive / "cells", ["cell_a.tif"], seed=11, shape=(4, 32, 40))
-    write_volumes(drive / "away", ["far.tif"], seed=3, shape=(3, 16, 16))
+    write_lab_volumes(drive / "rocks", [f"sandstone_{i}.tif" for i in range(3)], seed=20261205)
+    write_lab_volumes(drive / "cells", ["cell_a.tif"], seed=11, shape=(4, 32, 40))
+    write_lab_volumes(drive / "away", ["far.tif"], seed=3, shape=(3, 16, 16))
     stack = drive / "stack"
     stack.mkdir()
     rng = np.random.default_rng(5)

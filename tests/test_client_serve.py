@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tifffile
 import xarray as xr
 
 pytest.importorskip(
@@ -35,6 +34,7 @@ from catalog.errors import (
 from catalog.users import add_user, create_token
 
 from .remote_servers import voxcat_serve
+from .volumes import write_volumes
 
 ACCESS = {
     "patient_ct.tif": "restricted",
@@ -45,18 +45,9 @@ ACCESS = {
 HIDDEN_FROM_VIEWER = ("patient_ct.tif", "partner_scan.tif")
 
 
-def write_volumes(folder: Path, names: list[str], seed: int, shape=(5, 24, 32)) -> None:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        vol = rng.integers(0, 4000, size=shape, dtype=np.uint16)
-        tifffile.imwrite(
-            folder / name,
-            vol,
-            imagej=True,
-            resolution=(2.0, 2.0),
-            metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"},
-        )
+def write_noise(folder: Path, names: list[str], seed: int, shape=(5, 24, 32)) -> None:
+    """Small ImageJ TIFF volumes of seeded noise (no ball)."""
+    write_volumes(folder, names, seed, shape, ball=None, noise=4000)
 
 
 class Lab:
@@ -71,8 +62,8 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     base = tmp_path_factory.mktemp("serve-client")
     drive = base / "drive"
-    write_volumes(drive / "rocks", [f"rock_{i}.tif" for i in range(3)], seed=20261205)
-    write_volumes(drive / "other", list(ACCESS), seed=77)
+    write_noise(drive / "rocks", [f"rock_{i}.tif" for i in range(3)], seed=20261205)
+    write_noise(drive / "other", list(ACCESS), seed=77)
     index = base / "index" / "lab.duckdb"
     scan(drive, index, jobs=1, progress=False)
     cat = open_catalog(index)

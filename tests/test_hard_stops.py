@@ -26,6 +26,8 @@ import catalog
 from catalog import scan
 from catalog.index import connect, transaction
 
+from .servers import answering_process, free_port, jupyter_server_argv
+
 N_FILES = 200
 SETTLE_SECONDS = 5.0  # how long a dead scan's processes may take to go
 
@@ -251,12 +253,6 @@ def test_a_worker_that_dies_fails_only_its_item_and_leaves_no_process() -> None:
 # -- the Jupyter server's scan jobs ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(url: str, token: str, body: dict | None = None) -> dict:
     req = urllib.request.Request(
         url,
@@ -284,40 +280,21 @@ def test_a_scan_job_stops_when_the_jupyter_server_dies(
             }
         )
     )
-    port, token = _free_port(), secrets.token_hex(16)
-    argv = [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--no-browser",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--IdentityProvider.token={token}",
-    ]
-    if os.geteuid() == 0:
-        argv.append("--allow-root")
+    port, token = free_port(), secrets.token_hex(16)
     env = {
         **_env(),
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(argv, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
-    reaper.append(psutil.Process(server.pid))
-    try:
-        base = f"http://127.0.0.1:{port}/voxcat/api"
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log.read_text()
-            try:
-                _request(f"{base}/info", token)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.25)
+    base = f"http://127.0.0.1:{port}/voxcat/api"
+    with answering_process(
+        jupyter_server_argv(port, token, root),
+        env=env,
+        cwd=root,
+        log=tmp_path / "server.log",
+        url=f"{base}/info?token={token}",
+    ) as server:
+        reaper.append(psutil.Process(server.pid))
         job = _request(f"{base}/jobs", token, {"kind": "scan", "path": "tree", "jobs": 2})
         deadline = time.monotonic() + 120
         while True:
@@ -337,7 +314,3 @@ def test_a_scan_job_stops_when_the_jupyter_server_dies(
         with connect(index, read_only=True, cached=False) as con:
             (status,) = con.execute("SELECT status FROM scans").fetchone()
         assert status == "interrupted"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=30)

@@ -4,7 +4,8 @@ One process owns the index (it is the one writer; tags, notes and jobs' writes h
 in it or in its child jobs) and serves, under ``base_url``:
 
 - the REST API of :mod:`.rest` under ``/api/``, for accounts of the index (:mod:`.auth`);
-- ``/login`` and ``/logout``, and ``/``: a page listing the web app's pages;
+- ``/login`` and ``/logout``, and ``/``: a redirect to the search page (the query
+  string kept), or, without one, a page saying who is logged in and listing the pages;
 - the web app pages (``widgets.webapp.pages(index)``, when installed) as Panel apps,
   where ``pn.state.user`` is the account's name.
 
@@ -44,6 +45,8 @@ access_log = logging.getLogger("voxcat.access")
 
 #: the web app's pages: a name (URL path) and a function making a Panel viewable
 Pages = dict[str, Callable[[], Any]]
+#: the page ``/`` leads to, when the server has it
+HOME = "search"
 
 
 def normalize_base_url(base_url: str | None) -> str:
@@ -155,6 +158,9 @@ class Lab:
             exclude_headers=["Authorization", "Cookie"],
         )
         server._tornado.settings["log_function"] = log_request
+        # the _xsrf cookie under the base URL only, like the login cookie: at "/" it would
+        # meet other apps' _xsrf on the same host (JupyterHub's, single-user servers')
+        server._tornado.settings["xsrf_cookie_kwargs"] = {"path": self.base_url + "/"}
         if port == 0 and not websocket_origins and unix_socket is None:
             server._tornado._websocket_origins |= {
                 f"{address}:{server.port}",
@@ -413,15 +419,24 @@ class LogoutHandler(LabHandler):
 
 
 class HomeHandler(LabHandler):
-    """``/``: who is logged in, the web app's pages and the API."""
+    """``/``: the search page, with the query string (``/?q=rock`` opens
+    ``/search?q=rock``); a server without it (no web app installed, or other pages)
+    shows who is logged in, its pages and the API instead."""
 
     async def get(self) -> None:
+        self.xsrf_token  # noqa: B018 - the _xsrf cookie for scripts that POST
+        if HOME in self.lab.pages:
+            if self.get_query_argument("token", None) is not None:
+                # a valid ?token= logs the browser in here and comes back without it
+                await identify(self.lab, self)
+            query = self.request.query
+            self.redirect(self.lab.url(HOME) + (f"?{query}" if query else ""))
+            return
         user = await identify(self.lab, self)
         if user is None and not self.lab.local:
             target = url_escape(self.request.uri or self.lab.url(""), plus=False)
             self.redirect(f"{self.lab.url(self.lab.login_path)}?next={target}")
             return
-        self.xsrf_token  # noqa: B018 - the _xsrf cookie for scripts that POST
         links = "".join(
             f'<li><a href="{xhtml_escape(self.lab.url(name))}">{xhtml_escape(name)}</a></li>'
             for name in sorted(self.lab.pages)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.demo import lab_command
+
+from ..servers import ServerStartError, answering_process, free_port, log_tail
 
 # JupyterLab user settings: start the notebook's kernel without a dialog, no news
 # toast, no update check (nothing is reachable from here anyway).
@@ -28,7 +25,7 @@ LAB_SETTINGS = {
 }
 
 
-class LabStartError(RuntimeError):
+class LabStartError(ServerStartError):
     """JupyterLab exited or did not answer; the message ends with its log."""
 
 
@@ -47,30 +44,7 @@ class LabServer:
 
     def log_tail(self, n: int = 40) -> str:
         """The last ``n`` lines of the server's log."""
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(server: LabServer, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    status = f"{server.url}/api/status?token={server.token}"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LabStartError(f"JupyterLab exited with {proc.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(status, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    raise LabStartError(f"JupyterLab did not answer in {timeout:.0f} s:\n{server.log_tail()}")
+        return log_tail(self.log, n)
 
 
 @contextmanager
@@ -104,17 +78,14 @@ def running_lab(
         JUPYTER_RUNTIME_DIR=str(workdir / "runtime"),
     )
     server = LabServer(f"http://127.0.0.1:{port}", token, notebook.parent, workdir / "lab.log")
-    with server.log.open("wb") as log:
-        proc = subprocess.Popen(
-            argv, env=env, cwd=notebook.parent, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        _wait_until_up(server, proc, timeout)
-        yield server
-    finally:
-        proc.terminate()  # SIGTERM: the server shuts its kernels down
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with answering_process(
+        argv,
+        env=env,
+        cwd=notebook.parent,
+        log=server.log,
+        url=f"{server.url}/api/status?token={token}",
+        timeout=timeout,
+        what="JupyterLab",
+        error=LabStartError,
+    ):
+        yield server  # stopped by SIGTERM: the server shuts its kernels down

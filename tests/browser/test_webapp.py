@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from widgets.webapp import pages
 
+from ..servers import free_port
 from ..webapp_lab import MOSAIC, SMALL, write_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -45,19 +46,13 @@ OVERFLOW_JS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     import panel as pn
 
     lab = write_lab(tmp_path_factory.mktemp("webapp"))
     routes = pages(lab["index"])
-    port = _free_port()
+    port = free_port()
     server = pn.serve(
         {"/": routes["search"], **routes},  # voxcat serve mounts each page by its name
         port=port,
@@ -329,5 +324,43 @@ def test_a_click_on_one_view_moves_the_others(chromium: Browser, app: dict) -> N
             if after != before:
                 break
         assert after != before
+    finally:
+        page.context.close()
+
+
+#: a tag wider than a phone, without a space to break at
+LONG_TAG = "a-rather-long-tag-without-spaces-" * 3 + "2025"
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1400, 900)])
+def test_a_curator_adds_and_removes_tags_with_the_chips(
+    chromium: Browser, app: dict, tmp_path: Path, width: int, height: int
+) -> None:
+    from catalog import open_catalog
+
+    ident = app["ids"]["tile_29"]  # a dataset no other test here looks at
+    page = _open(chromium, width, height)
+    try:
+        page.goto(f"{app['url']}/dataset?id={ident}")
+        box = page.locator("input[placeholder^='add tags']")
+        box.wait_for(timeout=30_000)
+        box.fill(f"porosity, {LONG_TAG}")
+        box.press("Enter")
+        chips = page.locator(".vx-chip")
+        expect(chips).to_have_count(2, timeout=15_000)
+        expect(page.get_by_text("added 2 tag(s)")).to_be_visible()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(tmp_path / f"tags_{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert page.evaluate(OVERFLOW_JS, width) == []
+        chips.filter(has_text="porosity").locator("button").click()
+        expect(chips).to_have_count(1, timeout=15_000)
+        expect(chips.first).to_contain_text(LONG_TAG)
+        expect(page.get_by_text("removed the tag 'porosity'")).to_be_visible()
+        assert open_catalog(app["index"]).entry(ident).metadata["tags"] == [LONG_TAG]
+        page.screenshot(path=str(tmp_path / f"tag_removed_{width}.png"), full_page=True)
+        chips.first.locator("button").click()
+        expect(page.get_by_text("no tags")).to_be_visible(timeout=15_000)
+        assert not open_catalog(app["index"]).entry(ident).metadata.get("tags")
     finally:
         page.context.close()

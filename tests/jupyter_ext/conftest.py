@@ -12,9 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-import tifffile
 
 # the plugin's fixtures and async-test hooks, for this folder only (pytest refuses
 # ``pytest_plugins`` outside the top-level conftest)
@@ -23,23 +21,12 @@ from pytest_jupyter.jupyter_server import *  # noqa: F403
 from catalog import open_catalog, scan
 from catalog.index import cache_dir
 
+from ..volumes import write_volumes
+
 
 def write_tiffs(folder: Path, names: list[str], seed: int, shape=(8, 40, 48)) -> None:
     """Small ImageJ TIFF volumes (0.5 um voxels) with a bright ball in each."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    z, y, x = np.mgrid[0 : shape[0], 0 : shape[1], 0 : shape[2]]
-    ball = ((z - shape[0] // 2) ** 2 + (y - 20) ** 2 / 4 + (x - 24) ** 2 / 4) < 30
-    for name in names:
-        vol = rng.integers(0, 200, size=shape, dtype=np.uint16)
-        vol[ball] += 3000
-        tifffile.imwrite(
-            folder / name,
-            vol,
-            imagej=True,
-            resolution=(2.0, 2.0),
-            metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"},
-        )
+    write_volumes(folder, names, seed, shape)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,27 +11,22 @@ disabling test disables it), ``lim`` (viewer, password; the rate-limit test's).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
-import tifffile
 
-import catalog
 from catalog import open_catalog, scan
 from catalog.users import add_user, create_token
 
-CHECKOUT = Path(catalog.__file__).resolve().parent.parent
+from ..servers import start_voxcat_serve, stop_process
+from ..volumes import write_volumes
+
 BASE = "/voxcat"
 PASSWORDS = {"root": "root-pw-4821", "cura": "cura-pw-1937", "vera": "vera-pw-7702"}
 PASSWORDS["lim"] = "lim-pw-5150"
@@ -46,20 +41,7 @@ HIDDEN_FROM_VERA = ("patient_ct.tif", "partner_scan.tif")
 
 def write_tiffs(folder: Path, names: list[str], seed: int, shape=(6, 40, 48)) -> None:
     """Small ImageJ TIFF volumes (0.5 um voxels) of seeded noise and a bright ball."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    z, y, x = np.mgrid[0 : shape[0], 0 : shape[1], 0 : shape[2]]
-    ball = ((z - shape[0] // 2) ** 2 + (y - 20) ** 2 / 4 + (x - 24) ** 2 / 4) < 20
-    for name in names:
-        vol = rng.integers(0, 200, size=shape, dtype=np.uint16)
-        vol[ball] += 3000
-        tifffile.imwrite(
-            folder / name,
-            vol,
-            imagej=True,
-            resolution=(2.0, 2.0),
-            metadata={"spacing": 0.5, "unit": "um", "axes": "ZYX"},
-        )
+    write_volumes(folder, names, seed, shape, ball=20)
 
 
 @dataclasses.dataclass
@@ -131,50 +113,10 @@ def lab_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dic
     return index, drive, ids, tokens
 
 
-def start_server(index: Path, *args: str, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """``voxcat serve --port 0`` in a child; its process and URL once it listens."""
-    return start_process(
-        [
-            *(sys.executable, "-m", "catalog.cli", "serve", "--index", str(index)),
-            *("--port", "0", "--address", "127.0.0.1", "--no-browser", *args),
-        ],
-        timeout,
-    )
-
-
-def start_process(argv: list[str], timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """A server process that prints ``... at http://127.0.0.1:PORT/...`` once listening."""
-    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
-    env.pop("VOXCAT_USER", None)
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(r" at (http://127\.0\.0\.1:\d+\S*)", line)
-        if found:
-            return proc, found.group(1)
-    proc.kill()
-    raise AssertionError("voxcat serve did not start:\n" + "".join(lines))
-
-
 def stop_server(proc: subprocess.Popen) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        raise
+    """SIGTERM and ``voxcat serve``'s exit status; one that does not stop in 40 s is
+    killed and fails the test (stopping is part of what these tests test)."""
+    return stop_process(proc, timeout=40, strict=True)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +127,7 @@ def served(lab_index, tmp_path_factory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("served")
     shutil.copytree(index.parent, folder / "index")
     copy = folder / "index" / index.name
-    proc, url = start_server(
+    proc, url = start_voxcat_serve(
         copy, "--base-url", BASE, "--allowed-root", str(drive), "--trust-proxy-headers"
     )
     log: list[str] = []

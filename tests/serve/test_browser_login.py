@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from bokeh.util.token import get_token_payload
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
-from .conftest import BASE, PASSWORDS, Served, start_process, stop_server
+from ..servers import start_process
+from .conftest import BASE, PASSWORDS, Served, stop_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -25,7 +26,7 @@ def test_logging_in_through_the_login_page(
     context = chromium.new_context(viewport={"width": width, "height": height})
     try:
         page = context.new_page()
-        page.goto(served.page() + "?q=rock")
+        page.goto(served.page() + "?q=rock")  # the server's address: its search page
         assert page.url.startswith(served.url + "login?next=")  # sent to log in first
         user, password = page.get_by_label("User"), page.get_by_label("Password")
         for field in (user, password):  # the form fits the window
@@ -41,9 +42,13 @@ def test_logging_in_through_the_login_page(
 
         page.get_by_label("Password").fill(PASSWORDS["vera"])
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(served.url + "?q=rock")  # back where it was going
-        assert "logged in as vera (viewer)" in page.locator("p").first.inner_text()
+        page.wait_for_url(served.url + "search?q=rock")  # back where it was going
+        expect(page.locator(".vx-user")).to_have_text(
+            "logged in as vera (viewer)Log out", timeout=30_000
+        )
+        expect(page.locator(".vx-count")).to_contain_text("datasets")  # what vera may see
         page.screenshot(path=str(tmp_path / f"home_{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
         cookie = next(c for c in context.cookies() if c["name"] == "voxcat_login")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == BASE + "/"
 
@@ -54,7 +59,7 @@ def test_logging_in_through_the_login_page(
         assert "voxcat_login=" not in page.evaluate("document.cookie")
 
         page.goto(served.page())
-        page.get_by_role("link", name="Log out").click()
+        page.get_by_role("link", name="Log out").click()  # in the search page's header
         page.wait_for_url(served.url + "login")
         page.goto(served.api("info"))
         assert json.loads(page.locator("body").inner_text())["error"].startswith("log in first")

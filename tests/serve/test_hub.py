@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from catalog import open_catalog, scan
 from catalog.index.audit import list_audit
 from catalog.users import add_user, get_user
 
-from ..browser.lab import free_port
-from .conftest import ACCESS, CHECKOUT, write_tiffs
+from ..servers import REPO, free_port
+from .conftest import ACCESS, write_tiffs
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -30,7 +31,7 @@ TESTER_TOKEN = "tester-token-5d9c1f0b2a7e4c6d8f1a3b5c7d9e0f12"
 
 
 def _hub_config(tmp: Path, index: Path, ports: dict[str, int]) -> Path:
-    env = {"PYTHONPATH": os.pathsep.join([str(CHECKOUT), os.environ.get("PYTHONPATH", "")])}
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     service = {
         "name": "voxcat",
         "url": f"http://127.0.0.1:{ports['service']}",
@@ -138,8 +139,12 @@ def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(
     try:
         page = context.new_page()
         _login(page, url, "hubert")
+        # the service's address opens the search page, as the Hub user
+        assert page.url == f"{url}/services/voxcat/search"
+        expect(page.locator(".vx-user")).to_contain_text(
+            "logged in as hubert (viewer)", timeout=30_000
+        )
         page.screenshot(path=str(tmp_path / "hub-landing.png"))
-        assert "hubert" in page.content()
         info = page.request.get(f"{url}/services/voxcat/api/search?limit=100")
         assert info.status == 200, info.text()
         names = {r["name"] for r in info.json()["rows"]}
@@ -163,6 +168,9 @@ def test_a_hub_user_logs_in_through_the_hub_and_sees_what_a_viewer_may(
         # carol has an account already (curator): she keeps it, and may tag
         other = other_context.new_page()
         _login(other, url, "carol")
+        expect(other.locator(".vx-user")).to_contain_text(
+            "logged in as carol (curator)", timeout=30_000
+        )
         other.screenshot(path=str(tmp_path / "hub-carol-phone.png"))
         xsrf = next(c["value"] for c in other.context.cookies() if c["name"] == "_xsrf")
         tag = other.request.post(

@@ -11,6 +11,7 @@ import time
 import nbformat
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from catalog import open_catalog, scan
 
@@ -50,8 +51,10 @@ def test_the_launcher_item_starts_the_app_behind_jupyter(lab) -> None:
     assert info.status_code == 200, info.text
     entry = next(s for s in info.json()["server_processes"] if s["name"] == "voxcat-app")
     assert entry["launcher_entry"]["title"] == "voxcat catalogue"
-    home = _get(f"{server.url}/voxcat-app/?{auth}")
-    assert home.status_code == 200 and "opened by the local user" in home.text, home.text[:500]
+    home = _get(f"{server.url}/voxcat-app/?{auth}")  # the app's address: its search page
+    assert home.status_code == 200, home.text[:500]
+    assert home.url == f"{server.url}/voxcat-app/search?{auth}"
+    assert [r.status_code for r in home.history] == [302]
     found = _get(f"{server.url}/voxcat-app/api/search?{auth}").json()
     assert found["total"] == len(open_catalog(index)) == 3
     # nobody reaches it without Jupyter's token
@@ -77,13 +80,16 @@ def test_the_launcher_shows_voxcat_and_the_app_opens_in_chromium(lab, chromium, 
         card.first.wait_for(timeout=60_000)
         page.screenshot(path=str(tmp_path / "launcher.png"))
         app = context.new_page()  # with Jupyter's login cookie
-        app.goto(f"{server.url}/voxcat-app/")
-        app.wait_for_selector("text=opened by the local user", timeout=90_000)
-        pages = [a.get_attribute("href") for a in app.locator("a").all()]
-        search = next((h for h in pages if h and h.endswith("/search")), None)
-        if search is not None:  # the web app is installed: its Panel page renders
-            app.goto(f"{server.url}{search}")
-            app.wait_for_selector("text=rock_a", timeout=90_000)
+        app.goto(f"{server.url}/voxcat-app/?q=rock_a")
+        # the search page, with the query, for the person running Jupyter (no login)
+        app.wait_for_url(f"{server.url}/voxcat-app/search?q=rock_a", timeout=90_000)
+        expect(app.locator(".vx-user")).to_have_text("local user (no login)", timeout=90_000)
+        expect(app.locator(".vx-count")).to_contain_text("1 of 3 datasets", timeout=30_000)
+        expect(app.locator("a.vx-tile")).to_have_count(1)
+        expect(app.get_by_role("link", name="Log out")).to_have_count(0)
         app.screenshot(path=str(tmp_path / "app-in-lab.png"))
+        app.locator("a.vx-tile").click()  # the dataset page, through the proxy too
+        expect(app.locator("h2")).to_contain_text("rock_a.tif", timeout=90_000)
+        app.screenshot(path=str(tmp_path / "app-in-lab-dataset.png"))
     finally:
         context.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 
 import pytest
@@ -15,7 +16,15 @@ from catalog import open_catalog
 from catalog.index.audit import list_audit
 from catalog.users import disable_user
 
-from .conftest import BASE, HIDDEN_FROM_VERA, PASSWORDS, Served, write_tiffs
+from ..servers import start_voxcat_serve
+from .conftest import (
+    BASE,
+    HIDDEN_FROM_VERA,
+    PASSWORDS,
+    Served,
+    stop_server,
+    write_tiffs,
+)
 
 pytestmark = pytest.mark.slow  # each module starts a server (a few seconds)
 
@@ -59,10 +68,10 @@ def test_every_route_refuses_requests_without_an_account(served: Served) -> None
             assert r.status_code == 401, (headers, method, path, r.status_code)
             assert r.headers["Content-Type"].startswith("application/json")
             assert "log in" in r.json()["error"]
-    # pages send the browser to the login form
-    r = requests.get(served.page(), allow_redirects=False, timeout=30)
-    assert r.status_code == 302
-    assert r.headers["Location"].startswith(f"{BASE}/login?next=")
+    # pages send the browser to the login form (the root to the search page first)
+    r = requests.get(served.page(), timeout=30)
+    assert r.history[0].headers["Location"] == f"{BASE}/search"
+    assert r.url.startswith(served.page("login?next=")) and 'type="password"' in r.text
     # nothing changed
     meta = open_catalog(served.index)[ident].metadata
     assert meta["tags"] == [] and meta["notes"] == []
@@ -86,8 +95,35 @@ def test_a_token_header_works_and_a_token_in_the_url_logs_a_browser_in(served: S
     for name in ("user", "voxcat_login"):
         r = requests.get(served.api("info"), cookies={name: panel_cookie}, timeout=30)
         assert r.status_code == 401
-    home = s.get(served.page(), timeout=30)
-    assert home.status_code == 200 and "logged in as <b>cura</b> (curator)" in home.text
+    home = s.get(served.page() + "?x=1", timeout=30)  # the search page, logged in
+    assert home.status_code == 200 and home.url == served.page("search?x=1")
+
+
+def test_the_root_opens_the_search_page_with_its_query(served: Served) -> None:
+    for root in (served.url, served.url.rstrip("/")):  # /voxcat/ and /voxcat
+        r = requests.get(root + "?q=rock&modality=CT&page=2", allow_redirects=False)
+        assert r.status_code == 302
+        assert r.headers["Location"] == f"{BASE}/search?q=rock&modality=CT&page=2"
+        # the _xsrf cookie for scripts, under the base URL (not "/", which other apps
+        # on the host use for theirs)
+        xsrf = r.headers["Set-Cookie"]
+        assert xsrf.startswith("_xsrf=") and f"Path={BASE}/" in xsrf
+    # after the login form, the search the address asked for
+    s = requests.Session()
+    first = s.get(served.page() + "?q=rock", timeout=30)
+    assert first.url == served.page("login?next=%2Fvoxcat%2Fsearch%3Fq%3Drock")
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', first.text).group(1)
+    nxt = re.search(r'name="next" value="([^"]+)"', first.text).group(1)
+    done = s.post(
+        served.page("login"),
+        data={"_xsrf": xsrf, "user": "vera", "password": PASSWORDS["vera"], "next": nxt},
+        timeout=60,
+    )
+    assert done.status_code == 200 and done.url == served.page("search?q=rock")
+    # the API and the login page are where they were
+    assert s.get(served.api("info"), timeout=30).json()["user"]["name"] == "vera"
+    assert served.get("search", user="vera").json()["total"] > 0
+    assert 'type="password"' in requests.get(served.page("login"), timeout=30).text
 
 
 def test_password_login_and_logout(served: Served) -> None:
@@ -269,7 +305,7 @@ def test_the_base_url_prefixes_every_route(served: Served) -> None:
     assert requests.get(root + "/login").status_code == 404
     assert served.get("info", user="vera").status_code == 200
     r = requests.get(served.url.rstrip("/"), allow_redirects=False)
-    assert r.status_code == 302 and r.headers["Location"].startswith(f"{BASE}/login")
+    assert r.status_code == 302 and r.headers["Location"] == f"{BASE}/search"
     r = served.get("datasets", served.ids["rock_0.tif"], user="vera").json()
     assert r["thumbnail"].startswith(f"{BASE}/api/thumbnails/")
     png = requests.get(root + r["thumbnail"], headers=served.auth("vera"))
@@ -302,3 +338,22 @@ def test_failed_logins_are_limited_per_user_and_address(served: Served) -> None:
         assert attempt("guess", "10.7.7.7", f"nobody{i}").status_code == 403
     assert attempt(PASSWORDS["vera"], "10.7.7.7", "vera").status_code == 429
     assert any("login failed: user=lim from=10.9.9.9" in line for line in served.log)
+
+
+def test_without_a_base_url_the_root_opens_search_and_the_rest_stays(lab_index, tmp_path) -> None:
+    index, _, _, tokens = lab_index
+    shutil.copytree(index.parent, tmp_path / "index")
+    proc, url = start_voxcat_serve(tmp_path / "index" / index.name)
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+        r = requests.get(url + "?q=rock", allow_redirects=False, timeout=30)
+        assert r.status_code == 302 and r.headers["Location"] == "/search?q=rock"
+        auth = {"Authorization": f"token {tokens['vera']}"}
+        info = requests.get(url + "api/info", headers=auth, timeout=30)
+        assert info.status_code == 200 and info.json()["user"]["name"] == "vera"
+        assert 'type="password"' in requests.get(url + "login", timeout=30).text
+        s = requests.Session()
+        page = s.get(url + f"?token={tokens['vera']}&q=rock", timeout=30)
+        assert page.status_code == 200 and page.url == url + "search?q=rock"
+    finally:
+        assert stop_server(proc) == 0

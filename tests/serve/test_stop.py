@@ -14,7 +14,8 @@ import requests
 from catalog import open_catalog
 from catalog.index import connect
 
-from .conftest import start_server, stop_server, write_tiffs
+from ..servers import start_voxcat_serve
+from .conftest import stop_server, write_tiffs
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def test_sigterm_cancels_a_running_scan_and_stops(lab_index, tmp_path: Path) -> 
     copy = tmp_path / "index" / index.name
     big = tmp_path / "big"
     write_tiffs(big, [f"slab_{i:02d}.tif" for i in range(60)], seed=5)
-    proc, url = start_server(copy, "--allowed-root", str(tmp_path))
+    proc, url = start_voxcat_serve(copy, "--allowed-root", str(tmp_path))
     headers = {"Authorization": f"token {tokens['cura']}"}
     try:
         r = requests.post(

@@ -173,15 +173,42 @@ def test_tags_and_notes_by_the_local_user(writable_lab: dict) -> None:
     cat = catalogue_for(writable_lab["index"], None)
     assert can_edit(cat)
     page = DatasetPage(cat, writable_lab["ids"]["core_scan"])
-    page.tag_input.value = "porosity, paper-2025"
+    page.tag_input.value_input = "porosity, paper-2025"  # typed, then Enter
+    page.tag_input.enter_pressed = True
     assert set(open_catalog(writable_lab["index"]).entry(page.dataset_id).metadata["tags"]) == {
         "porosity",
         "paper-2025",
     }
-    assert "porosity" in page.tags.object and page.tag_input.value == ""
+    assert set(page.shown_tags) == {"porosity", "paper-2025"} and page.tag_input.value == ""
+    assert page.tag_input.value_input == "" and "added 2 tag(s)" in page.status.object
+    # the browser sends the typed value with Enter too (and on blur): not added twice
+    page.tag_input.value = "porosity, paper-2025"
+    assert "added 2 tag(s)" in page.status.object
+    assert set(page.remove_buttons) == {"porosity", "paper-2025"}  # a chip each, with ×
     assert page.add_note("ring <artefacts> at z=40")
     assert "ring &lt;artefacts&gt; at z=40" in page.notes.object
     assert page.add_note("   ") is False
+
+
+def test_the_local_user_removes_a_tag_with_its_chip(writable_lab: dict) -> None:
+    cat = catalogue_for(writable_lab["index"], None)
+    page = DatasetPage(cat, writable_lab["ids"]["core_scan"])
+    assert page.add_tags("porosity", "<b>odd</b>") == 2
+    page.remove_buttons["porosity"].clicks += 1  # as a click in the browser sets it
+    assert open_catalog(writable_lab["index"]).entry(page.dataset_id).metadata["tags"] == [
+        "<b>odd</b>"
+    ]
+    assert page.shown_tags == ["<b>odd</b>"] and list(page.remove_buttons) == ["<b>odd</b>"]
+    assert page.status.visible and "removed the tag &#x27;porosity&#x27;" in page.status.object
+    assert page.status.alert_type == "info"
+    chip = page.tags.objects[0]
+    assert "&lt;b&gt;odd&lt;/b&gt;" in chip.objects[0].object  # the tag's text is escaped
+    # gone meanwhile (another tab): said, not an error; the page shows what is left
+    open_catalog(writable_lab["index"]).untag(page.dataset_id, "<b>odd</b>")
+    assert page.remove_tag("<b>odd</b>") == 0
+    assert page.status.alert_type == "warning" and "was not on this dataset" in page.status.object
+    assert page.shown_tags == [] and page.remove_buttons == {}
+    assert "no tags" in page.tags.objects[0].object
 
 
 def test_lineage_graph_links_parent_and_child(lab: dict) -> None:

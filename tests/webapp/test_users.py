@@ -4,6 +4,7 @@ These need ``open_catalog(index, user=...)`` (voxcat with accounts and access le
 
 from __future__ import annotations
 
+import panel as pn
 import pytest
 
 from catalog import open_catalog
@@ -11,6 +12,8 @@ from widgets.webapp.dataset import DatasetPage
 from widgets.webapp.search import SearchPage
 from widgets.webapp.session import _binds_users, can_edit, catalogue_for
 from widgets.webapp.state import SearchState
+
+from ..conftest import q
 
 pytestmark = pytest.mark.skipif(
     not _binds_users(), reason="needs open_catalog(user=): accounts and access levels"
@@ -42,6 +45,21 @@ def test_a_viewer_reads_but_cannot_annotate(accounts: dict) -> None:
     )
 
 
+def test_a_viewer_sees_tags_without_a_remove_control(accounts: dict) -> None:
+    ident = accounts["ids"]["core_scan"]
+    open_catalog(accounts["index"]).tag(ident, "porosity")
+    page = DatasetPage(catalogue_for(accounts["index"], "vera"), ident)
+    assert page.shown_tags == ["porosity"] and page.remove_buttons == {}
+    assert page.tags.select(pn.widgets.Button) == []  # no × anywhere among the chips
+    assert "<span>porosity</span>" in page.tags.objects[0].object  # a plain chip
+    assert page.remove_tag("porosity") == 0  # a direct call: refused, said on the page
+    assert page.status.visible and page.status.alert_type == "danger"
+    assert "You may not remove tags" in page.status.object
+    assert "needs the role &#x27;curator&#x27;" in page.status.object
+    assert open_catalog(accounts["index"]).entry(ident).metadata["tags"] == ["porosity"]
+    assert q(accounts["index"], "SELECT count(*) FROM audit WHERE action = 'untag'") == [(0,)]
+
+
 def test_a_curator_annotates_under_their_name(accounts: dict) -> None:
     cat = catalogue_for(accounts["index"], "cora")
     assert can_edit(cat)
@@ -50,6 +68,17 @@ def test_a_curator_annotates_under_their_name(accounts: dict) -> None:
     assert page.add_note("looks fine")
     notes = open_catalog(accounts["index"]).entry(page.dataset_id).metadata["notes"]
     assert notes[-1]["user"] == "cora" and notes[-1]["text"] == "looks fine"
+    assert list(page.remove_buttons) == ["checked"]
+    page.remove_buttons["checked"].clicks += 1  # the chip's ×
+    assert "checked" not in (
+        open_catalog(accounts["index"]).entry(page.dataset_id).metadata.get("tags") or []
+    )
+    assert page.shown_tags == [] and "removed the tag" in page.status.object
+    audit = q(
+        accounts["index"],
+        "SELECT user_name, dataset_id, detail->>'tag' FROM audit WHERE action = 'untag'",
+    )
+    assert audit == [("cora", page.dataset_id, "checked")]
 
 
 def test_a_restricted_dataset_is_nowhere_for_a_viewer(accounts: dict) -> None:

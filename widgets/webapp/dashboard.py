@@ -12,7 +12,7 @@ from catalog.errors import CatalogError
 
 from ..dashboard import dashboard
 from . import layout
-from .session import catalogue_for, current_user
+from .session import catalogue_for, current_user, role_of
 
 
 def dashboard_page(index: Path) -> Any:
@@ -20,7 +20,8 @@ def dashboard_page(index: Path) -> Any:
     the session's user may see (``cat.stats``)."""
     user = current_user()
     try:
-        body = dashboard(catalogue_for(index, user))
+        cat = catalogue_for(index, user)
+        body = dashboard(cat)
     except (CatalogError, OSError) as exc:
         return layout.error_page("dashboard", str(exc), user)
-    return layout.frame("dashboard", [body], user)
+    return layout.frame("dashboard", [body], user, role_of(cat))

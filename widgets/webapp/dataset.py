@@ -39,12 +39,27 @@ PLANE_SIZE = 512
 REGION_SIZE = 1024
 INFO_CSS = """
 .vx-tags span { display: inline-block; background: #e3ecf5; border-radius: 10px;
-  padding: 1px 8px; margin: 2px; font-size: 12px; }
+  padding: 1px 8px; margin: 2px; font-size: 12px; overflow-wrap: anywhere; }
 .vx-notes div { font-size: 12px; margin: 3px 0; overflow-wrap: anywhere; }
 table { width: 100%; max-width: 100%; }
 th { white-space: nowrap; width: 1%; }
 td { overflow-wrap: anywhere; }
 a { overflow-wrap: anywhere; }
+"""
+#: a curator's tag chip: the tag and its remove button in one rounded box
+CHIP_CSS = """
+:host { background: #e3ecf5; border-radius: 10px; align-items: center; max-width: 100%;
+  min-width: 0; }
+"""
+#: the chip's text: shrinks and wraps anywhere, so a long tag fits a phone
+CHIP_TEXT_CSS = """
+:host { min-width: 0; flex: 0 1 auto; }
+span { font-size: 12px; overflow-wrap: anywhere; }
+"""
+CHIP_BUTTON_CSS = """
+.bk-btn { padding: 0 6px; border: none; background: transparent; font-size: 14px;
+  line-height: 18px; color: #30678d; }
+.bk-btn:hover { color: #b00020; background: #d3dcea; border-radius: 10px; }
 """
 
 
@@ -67,6 +82,39 @@ def _label(plane: Any, dim: str) -> str:
     return f"{dim} ({axis_unit(unit)})" if unit and unit != "index" else f"{dim} (px)"
 
 
+def _controls(views: PlaneViews, dims: list[str]) -> tuple[dict[str, Any], Any, Any]:
+    """A viewer's controls, at the middle of the data: a slider for each of ``dims``
+    longer than one, the contrast limits (whole steps for integer data, 500 steps
+    across the value range otherwise) and the colormap."""
+    import panel as pn
+
+    start = views.middle()
+    sliders = {
+        d: pn.widgets.IntSlider(
+            label=d, start=0, end=views.size(d) - 1, value=start[d], step=1, width=240
+        )
+        for d in dims
+        if views.size(d) > 1
+    }
+    limits = views.limits(start)
+    lo, hi = views.value_range(limits)
+    step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
+    contrast = pn.widgets.RangeSlider(
+        label="Contrast", start=lo, end=hi, value=limits, step=step, width=240
+    )
+    cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+    return sliders, contrast, cmap
+
+
+def _control_bar(sliders: Mapping[str, Any], contrast: Any, cmap: Any) -> Any:
+    """The controls in a row that wraps on a narrow screen."""
+    import panel as pn
+
+    return pn.FlexBox(
+        *sliders.values(), contrast, cmap, sizing_mode="stretch_width", styles={"gap": "4px 16px"}
+    )
+
+
 class VolumeViewer:
     """Three planes of a volume with sliders, contrast and colormap (a 2-D image
     with other axes, t or c, gets one plane and their sliders)."""
@@ -81,31 +129,12 @@ class VolumeViewer:
         self.follows = "value" if _fast(views) else "value_throttled"
         self.problem = layout.message("", "warning")
         self.problem.visible = False
-        start = views.middle()
-        self.sliders = {
-            d: pn.widgets.IntSlider(
-                label=d,
-                start=0,
-                end=max(0, views.size(d) - 1),
-                value=start[d],
-                step=1,
-                width=240,
-            )
+        moving = [
+            d
             for d in views.slicer.dims
-            if views.size(d) > 1 and ((d in FIXES.values() and views.volume) or d not in SPATIAL)
-        }
-        limits = views.limits(start)
-        lo, hi = views.value_range(limits)
-        step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
-        self.contrast = pn.widgets.RangeSlider(
-            label="Contrast",
-            start=lo,
-            end=hi,
-            value=limits,
-            step=step,
-            width=240,
-        )
-        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+            if (d in FIXES.values() and views.volume) or d not in SPATIAL
+        ]
+        self.sliders, self.contrast, self.cmap = _controls(views, moving)
         #: the physical edges of each spatial dim, from the planes shown
         self.extents: dict[str, tuple[float, float]] = {}
         self.panes: dict[str, Any] = {}
@@ -128,16 +157,9 @@ class VolumeViewer:
                 styles={"flex": "1 1 300px"},
                 css_classes=[f"vx-view-{view}"],
             )
-        controls = pn.FlexBox(
-            *self.sliders.values(),
-            self.contrast,
-            self.cmap,
-            sizing_mode="stretch_width",
-            styles={"gap": "4px 16px"},
-        )
         self.panel = pn.Column(
             self.problem,
-            controls,
+            _control_bar(self.sliders, self.contrast, self.cmap),
             pn.FlexBox(*self.panes.values(), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
@@ -206,30 +228,7 @@ class MosaicViewer:
 
         self.views = views
         self.reader = RegionReader(views.slicer, max_size=max_size)
-        start = views.middle()
-        self.sliders = {
-            d: pn.widgets.IntSlider(
-                label=d,
-                start=0,
-                end=views.size(d) - 1,
-                value=start[d],
-                width=240,
-            )
-            for d in views.others
-            if views.size(d) > 1
-        }
-        limits = views.limits(start)
-        lo, hi = views.value_range(limits)
-        step = 1.0 if np.dtype(views.slicer.dtype).kind in "ui" else (hi - lo) / 500
-        self.contrast = pn.widgets.RangeSlider(
-            label="Contrast",
-            start=lo,
-            end=hi,
-            value=limits,
-            step=step,
-            width=240,
-        )
-        self.cmap = pn.widgets.Select(label="Colormap", options=list(COLORMAPS), width=120)
+        self.sliders, self.contrast, self.cmap = _controls(views, views.others)
         self.caption = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["vx-caption"])
         streams: list[Any] = [hv.streams.RangeXY()]
         for d, w in self.sliders.items():
@@ -247,13 +246,7 @@ class MosaicViewer:
             css_classes=["vx-view-mosaic"],
         )
         self.panel = pn.Column(
-            pn.FlexBox(
-                *self.sliders.values(),
-                self.contrast,
-                self.cmap,
-                sizing_mode="stretch_width",
-                styles={"gap": "4px 16px"},
-            ),
+            _control_bar(self.sliders, self.contrast, self.cmap),
             self.pane,
             self.caption,
             pn.pane.HTML(
@@ -354,9 +347,14 @@ class DatasetPage:
         self.viewer, viewer_panel = _viewer(cat, dataset_id)
         self.table = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[INFO_CSS])
         self.extra = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.tags = pn.pane.HTML(
-            "", sizing_mode="stretch_width", stylesheets=[INFO_CSS], css_classes=["vx-tags-pane"]
+        #: the tags as chips; a curator's have a remove button each (``remove_buttons``)
+        self.tags = pn.FlexBox(
+            sizing_mode="stretch_width",
+            css_classes=["vx-tags-pane"],
+            styles={"gap": "0 4px"},
+            margin=(0, 3),
         )
+        self.remove_buttons: dict[str, Any] = {}
         self.notes = pn.pane.HTML(
             "", sizing_mode="stretch_width", stylesheets=[INFO_CSS], css_classes=["vx-notes-pane"]
         )
@@ -370,8 +368,13 @@ class DatasetPage:
             placeholder="add a note", height=70, sizing_mode="stretch_width"
         )
         self.note_button = pn.widgets.Button(label="Add note", width=90)
-        self.tag_button.on_click(lambda _: self._tags_typed(self.tag_input.value))
-        self.tag_input.param.watch(lambda e: self._tags_typed(e.new), "value")
+        # Enter or the button adds what is typed; not a change of ``value``, which the
+        # browser also sends on blur and again with Enter (the tags would be added twice,
+        # the second time saying "added 0 tag(s)")
+        self.tag_button.on_click(lambda _: self._tags_typed(self.tag_input.value_input))
+        self.tag_input.param.watch(
+            lambda _: self._tags_typed(self.tag_input.value_input), "enter_pressed"
+        )
         self.note_button.on_click(lambda _: self._note_typed(self.note_input.value))
         if self.editable:
             editing: list[Any] = [
@@ -384,7 +387,7 @@ class DatasetPage:
             editing = [
                 pn.pane.HTML(
                     f"<i style='font-size:12px'>Read only: you are a {html.escape(role)}; "
-                    "curators add tags and notes.</i>",
+                    "curators add and remove tags and add notes.</i>",
                     sizing_mode="stretch_width",
                     css_classes=["vx-readonly"],
                 )
@@ -431,14 +434,7 @@ class DatasetPage:
             "<pre style='font-size:11px;max-height:300px;overflow:auto;white-space:pre-wrap'>"
             f"{html.escape(nested)}</pre>"
         )
-        tags = list(meta.get("tags") or [])
-        self.tags.object = (
-            '<div class="vx-tags">'
-            + "".join(f"<span>{html.escape(t)}</span>" for t in tags)
-            + "</div>"
-            if tags
-            else "<i style='font-size:12px'>no tags</i>"
-        )
+        self._show_tags(list(meta.get("tags") or []))
         notes = list(meta.get("notes") or [])
         self.notes.object = (
             '<div class="vx-notes">'
@@ -453,6 +449,57 @@ class DatasetPage:
             else "<i style='font-size:12px'>no notes</i>"
         )
 
+    def _show_tags(self, tags: list[str]) -> None:
+        """One chip per tag: plain for viewers, with a remove (×) button for curators."""
+        import panel as pn
+
+        self.remove_buttons = {}
+        if not tags:
+            self.tags.objects = [pn.pane.HTML("<i style='font-size:12px'>no tags</i>", margin=0)]
+            return
+        if not self.editable:
+            self.tags.objects = [
+                pn.pane.HTML(
+                    '<div class="vx-tags">'
+                    + "".join(f"<span>{html.escape(t)}</span>" for t in tags)
+                    + "</div>",
+                    sizing_mode="stretch_width",
+                    stylesheets=[INFO_CSS],
+                    margin=0,
+                )
+            ]
+            return
+        chips = []
+        for tag in tags:
+            button = pn.widgets.Button(
+                label="×",
+                description=f"Remove the tag {tag!r}",
+                margin=0,
+                stylesheets=[CHIP_BUTTON_CSS],
+                css_classes=["vx-untag"],
+            )
+            button.on_click(functools.partial(self._remove_clicked, tag))
+            self.remove_buttons[tag] = button
+            chips.append(
+                pn.Row(
+                    pn.pane.HTML(
+                        f"<span>{html.escape(tag)}</span>",
+                        margin=(0, 0, 0, 8),
+                        stylesheets=[CHIP_TEXT_CSS],
+                    ),
+                    button,
+                    margin=2,
+                    stylesheets=[CHIP_CSS],
+                    css_classes=["vx-chip"],
+                )
+            )
+        self.tags.objects = chips
+
+    @property
+    def shown_tags(self) -> list[str]:
+        """The tags the page shows (as read at the last :meth:`reload`)."""
+        return list(self.metadata.get("tags") or [])
+
     def _say(self, text: str, kind: str = "info") -> None:
         self.status.object = html.escape(text)
         self.status.alert_type = kind
@@ -466,35 +513,62 @@ class DatasetPage:
     def _note_typed(self, text: str | None) -> None:
         self.add_note(text or "")
 
+    def _edit(self, change: Callable[[], Any], action: str, failed: str) -> tuple[bool, Any]:
+        """``(True, change())``, or ``(False, None)`` with what went wrong on the page:
+        "You may not {action}: ..." (``Forbidden``) or "{failed}: ..." (another error)."""
+        try:
+            return True, change()
+        except Forbidden as exc:
+            self._say(f"You may not {action}: {exc}", "danger")
+        except CatalogError as exc:
+            self._say(f"{failed}: {exc}", "danger")
+        return False, None
+
     def add_tags(self, *tags: str) -> int:
         """Tag the dataset (``cat.tag``: audited, curators only); shows the outcome."""
         tags = tuple(t.strip() for t in tags if t.strip())
         if not tags:
             return 0
-        try:
-            n = self.catalog.tag(self.dataset_id, *tags)
-        except Forbidden as exc:
-            self._say(f"You may not add tags: {exc}", "danger")
+        done, n = self._edit(
+            lambda: self.catalog.tag(self.dataset_id, *tags), "add tags", "Tag not added"
+        )
+        if not done:
             return 0
-        except CatalogError as exc:
-            self._say(f"Tag not added: {exc}", "danger")
-            return 0
-        self.tag_input.value = ""
+        self.tag_input.param.update(value="", value_input="")
         self.reload()
         self._say(f"added {n} tag(s)")
-        return n
+        return int(n)
+
+    def _remove_clicked(self, tag: str, _event: Any = None) -> None:
+        self.remove_tag(tag)
+
+    def remove_tag(self, tag: str) -> int:
+        """Remove ``tag`` from the dataset (``cat.untag``: audited, curators only);
+        shows the outcome and the tags left. Returns 1 when it was removed, else 0.
+
+        >>> page.remove_tag("porosity")                                  # doctest: +SKIP
+        1
+        """
+        done, n = self._edit(
+            lambda: self.catalog.untag(self.dataset_id, tag), "remove tags", "Tag not removed"
+        )
+        if not done:
+            return 0
+        self.reload()
+        if n:
+            self._say(f"removed the tag {tag!r}")
+        else:  # removed meanwhile (another tab, another curator)
+            self._say(f"the tag {tag!r} was not on this dataset (any more)", "warning")
+        return int(n)
 
     def add_note(self, text: str) -> bool:
         """Attach a note (``cat.note``: audited, curators only); shows the outcome."""
         if not text.strip():
             return False
-        try:
-            self.catalog.note(self.dataset_id, text)
-        except Forbidden as exc:
-            self._say(f"You may not add notes: {exc}", "danger")
-            return False
-        except CatalogError as exc:
-            self._say(f"Note not added: {exc}", "danger")
+        done, _ = self._edit(
+            lambda: self.catalog.note(self.dataset_id, text), "add notes", "Note not added"
+        )
+        if not done:
             return False
         self.note_input.value = ""
         self.reload()
@@ -640,4 +714,4 @@ def dataset_page(index: Path) -> Any:
     except (CatalogError, KeyError, OSError) as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return layout.error_page("dataset", str(text), user)
-    return layout.frame("dataset", [page.body], user)
+    return layout.frame("dataset", [page.body], user, role_of(cat))

@@ -22,24 +22,40 @@ HEADER_CSS = """
 .vx-head a { color: #fff; text-decoration: none; font-size: 15px; }
 .vx-head a.vx-here { font-weight: bold; text-decoration: underline; }
 .vx-head .vx-brand { font-weight: bold; font-size: 17px; margin-right: 8px; }
-.vx-head .vx-user { margin-left: auto; font-size: 13px; opacity: 0.85; }
+.vx-head .vx-user { margin-left: auto; font-size: 13px; }
+.vx-head .vx-user a { font-size: 13px; text-decoration: underline; margin-left: 8px; }
 """
 #: relative links: the pages are siblings under the server's base URL
 LINKS = (("search", "Search", "search"), ("dashboard", "Dashboard", "dashboard"))
 
 
-def header(here: str, user: str | None) -> Any:
-    """The top bar: brand, links to the search and dashboard pages, the user."""
+def who(user: str | None, role: str | None = None) -> str:
+    """The header's account part (HTML): the name, the role and a link to log out; a
+    server without logins (the local user, as behind jupyter-server-proxy) says so.
+
+    >>> who("ana", "viewer")
+    'logged in as <b>ana</b> (viewer)<a href="logout">Log out</a>'
+    >>> who(None)
+    'local user (no login)'
+    """
+    if not user:
+        return "local user (no login)"
+    role_text = f" ({html.escape(role)})" if role else ""
+    return f'logged in as <b>{html.escape(user)}</b>{role_text}<a href="logout">Log out</a>'
+
+
+def header(here: str, user: str | None, role: str | None = None) -> Any:
+    """The top bar: brand, links to the search and dashboard pages, who is logged in
+    (their role when known) and a link to log out."""
     import panel as pn
 
     links = "".join(
         f'<a class="{"vx-here" if key == here else ""}" href="{href}">{label}</a>'
         for key, label, href in LINKS
     )
-    who = html.escape(user) if user else "local user"
     return pn.pane.HTML(
         f'<nav class="vx-head"><span class="vx-brand">voxcat</span>{links}'
-        f'<span class="vx-user">{who}</span></nav>',
+        f'<span class="vx-user">{who(user, role)}</span></nav>',
         sizing_mode="stretch_width",
         stylesheets=[HEADER_CSS],
         margin=0,
@@ -64,12 +80,12 @@ def history() -> Any:
     return History(height=0, width=0, margin=0, visible=True)
 
 
-def frame(here: str, body: Sequence[Any], user: str | None) -> Any:
+def frame(here: str, body: Sequence[Any], user: str | None, role: str | None = None) -> Any:
     """A page: the header above ``body``, stretched to the window's width."""
     import panel as pn
 
     return pn.Column(
-        header(here, user),
+        header(here, user, role),
         history(),
         *body,
         sizing_mode="stretch_width",

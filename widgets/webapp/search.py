@@ -22,7 +22,7 @@ from catalog.errors import CatalogError
 
 from ..facets import LABELS
 from . import layout
-from .session import catalogue_for, current_user
+from .session import catalogue_for, current_user, role_of
 from .state import (
     FACET_LIMIT,
     FACETS,
@@ -266,4 +266,4 @@ def search_page(index: Path, page_size: int = PAGE_SIZE) -> Any:
     page.on_state = sync
     if page.state != state:  # the URL asked for a page past the end
         sync(page.state)
-    return layout.frame("search", [page.body], user)
+    return layout.frame("search", [page.body], user, role_of(cat))
