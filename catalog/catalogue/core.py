@@ -1051,7 +1051,8 @@ class _Fast:
         self, snap: listing.Listing, pos: np.ndarray, nums: np.ndarray, stamp: tuple
     ) -> None:
         self.snap, self.pos, self.nums, self.stamp = snap, pos, nums, stamp
-        self._changed: Any = None
+        #: the overlay's listing of the changed rows (``nums`` are among them)
+        self.changed: listing.Listing | None = None
 
     @classmethod
     def of(
@@ -1064,14 +1065,12 @@ class _Fast:
         if len(ov.stale):
             pos = np.setdiff1d(pos, ov.stale, assume_unique=True)
         nums = np.empty(0, np.int64)
-        if len(ov.nums):
-            sql, params = query.sql()
-            nums = con.execute(
-                f"SELECT d.num FROM datasets d WHERE d.num IN (SELECT unnest(?)) AND ({sql})",
-                [ov.nums.tolist(), *params],
-            ).fetchnumpy()["num"]
-            nums = np.sort(np.asarray(nums, dtype=np.int64))
-        return cls(snap, pos, nums, ov.stamp)
+        if len(ov.nums):  # the changed rows, evaluated as the snapshot's
+            now = ov.listing
+            nums = now.num[evaluate(now, query, con, strict=False)]
+        fast = cls(snap, pos, nums, ov.stamp)
+        fast.changed = ov.listing
+        return fast
 
     def __len__(self) -> int:
         return len(self.pos) + len(self.nums)
@@ -1084,18 +1083,17 @@ class _Fast:
         """The rows ``nums`` of this selection (a window of it)."""
         changed = np.isin(nums, self.nums)
         pos = np.sort(self.snap.locate(nums[~changed]))
-        return _Fast(self.snap, pos, np.sort(nums[changed]), self.stamp)
+        out = _Fast(self.snap, pos, np.sort(nums[changed]), self.stamp)
+        out.changed = self.changed
+        return out
 
     def changed_rows(self, con: Connection, names: list[str]) -> Any:
-        """The columns ``names`` of the changed rows (from DuckDB, in ``num`` order),
-        or ``None`` when there are none."""
-        if not len(self.nums):
+        """The columns ``names`` of the changed rows (as they are now, in ``num``
+        order, nothing dictionary-encoded), or ``None`` when there are none."""
+        if not len(self.nums) or self.changed is None:
             return None
-        have = self._changed
-        if have is None or not set(names) <= set(have.column_names):
-            want = list(dict.fromkeys([*(have.column_names if have is not None else []), *names]))
-            self._changed = have = overlay.rows(con, self.nums, want)
-        return have
+        now = self.changed
+        return overlay.decoded(now.table.select(names).take(now.positions(self.nums)))
 
 
 def _any_nan(table: Any, name: str) -> bool:

@@ -52,6 +52,9 @@ class Overlay:
     stamp: tuple
     stale: np.ndarray
     nums: np.ndarray
+    #: the rows ``nums`` as they are now, in the snapshot's layout (in memory, no word
+    #: index): a search evaluates them as it evaluates the snapshot
+    listing: Listing
 
     @property
     def changed(self) -> int:
@@ -134,7 +137,22 @@ def changes(snap: Listing, con: Connection, stamp: tuple) -> Overlay | None:
     new = np.sort(nums[~same])
     if max(len(stale), len(new)) > limit(snap.rows):
         return None
-    return Overlay(stamp, stale, new)
+    return Overlay(stamp, stale, new, _listing_of(snap, con, new, stamp))
+
+
+def _listing_of(snap: Listing, con: Connection, nums: np.ndarray, stamp: tuple) -> Listing:
+    """The rows ``nums`` as an in-memory :class:`Listing` (read through ``con``)."""
+    import json
+
+    import pyarrow as pa
+
+    from .writer import encode
+
+    table = rows(con, nums, list(COLUMNS))
+    arrays, lowered = encode(con, table)
+    out = pa.table(arrays, names=list(COLUMNS))
+    out = out.replace_schema_metadata({"voxcat.lowered": json.dumps(lowered)})
+    return Listing(out, stamp, snap.source)
 
 
 def rows(con: Connection, nums: np.ndarray, names: list[str]) -> pa.Table:

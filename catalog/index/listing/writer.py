@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,8 @@ from .format import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
+
+    from ..connection import Connection
 
 
 def build(index: str | os.PathLike[str]) -> Path | None:
@@ -50,17 +52,7 @@ def build(index: str | os.PathLike[str]) -> Path | None:
         table = con.sql(
             f"SELECT {cols}, {ROW_HASH_SQL} AS {HASH_COLUMN} FROM datasets ORDER BY num"
         ).to_arrow_table()
-        arrays, lowered = [], {}
-        for name in COLUMNS:
-            col = table[name]
-            col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-            if name in DICTIONARY:
-                col = _small_codes(col.dictionary_encode(null_encoding="encode"))
-                values = col.dictionary.to_pylist()
-                lowered[name] = con.execute(
-                    "SELECT list_transform(?::VARCHAR[], lambda v: lower(v))", [values]
-                ).fetchall()[0][0]
-            arrays.append(col)
+        arrays, lowered = encode(con, table)
         arrays.append(table[HASH_COLUMN].combine_chunks())
         # the word index: rows of stale terms (rewritten datasets) are dropped by the join
         words = con.sql(
@@ -77,6 +69,24 @@ def build(index: str | os.PathLike[str]) -> Path | None:
     out = pa.table(arrays, names=[*COLUMNS, HASH_COLUMN])
     _write(dest, out.replace_schema_metadata({**stamp, "voxcat.lowered": json.dumps(lowered)}))
     return dest
+
+
+def encode(con: Connection, table: pa.Table) -> tuple[list[Any], dict[str, list]]:
+    """The :data:`COLUMNS` of ``table`` (rows of ``datasets`` as the snapshot selects
+    them) as the snapshot stores them: the :data:`DICTIONARY` columns dictionary-encoded,
+    with their values through DuckDB's ``lower`` (``lowered``)."""
+    arrays, lowered = [], {}
+    for name in COLUMNS:
+        col = table[name]
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+        if name in DICTIONARY:
+            col = _small_codes(col.dictionary_encode(null_encoding="encode"))
+            values = col.dictionary.to_pylist()
+            lowered[name] = con.execute(
+                "SELECT list_transform(?::VARCHAR[], lambda v: lower(v))", [values]
+            ).fetchall()[0][0]
+        arrays.append(col)
+    return arrays, lowered
 
 
 def _write(dest: Path, table: pa.Table) -> None:
