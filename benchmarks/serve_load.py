@@ -126,7 +126,7 @@ class Client:
                     body = json.loads(raw)
         except Exception as exc:  # a refused connection, a timeout: an error
             body = {"error": f"{type(exc).__name__}: {exc}"}
-        self.log.append((kind, time.perf_counter() - t, status))
+        self.log.append((kind, time.perf_counter() - t, status, t))
         if not 200 <= status < 300:
             seen = Client.failures.setdefault(kind, [])
             if len(seen) < 3:
@@ -204,6 +204,7 @@ async def scanner(client: Client, folder: Path, result: dict) -> None:
             break
     result["scan"] = job.get("status") if isinstance(job, dict) else job
     result["scan_seconds"] = time.perf_counter() - t
+    result["scan_span"] = (t, time.perf_counter())
     result["scan_summary"] = job.get("result") if isinstance(job, dict) else None
 
 
@@ -256,8 +257,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _row(name: str, entries: list) -> str:
-    times = [t for _, t, _ in entries]
-    errors = sum(1 for _, _, s in entries if not 200 <= s < 300)
+    times = [e[1] for e in entries]
+    errors = sum(1 for e in entries if not 200 <= e[2] < 300)
     return (
         f"  {name:<10} {len(entries):>6} {_pct(times, 50) * 1000:>8.1f} "
         f"{_pct(times, 95) * 1000:>8.1f} {_pct(times, 99) * 1000:>8.1f} {errors:>6}"
@@ -333,21 +334,39 @@ def _report(out: dict, args: Any, restricted: set[str], tomo: set[str]) -> None:
             print(_row(kind, entries))
     print(_row("all", log))
     print(f"  throughput: {len(log) / elapsed:.1f} requests/s")
-    base = [t for _, t, _ in out["baseline"]]
-    base_errors = sum(1 for _, _, s in out["baseline"] if not 200 <= s < 300)
+    if log:  # when the slow ones came: search p95 per 5 s of the run
+        t0 = min(e[3] for e in log)
+        spans: dict[int, list[float]] = {}
+        for e in log:
+            if e[0] == "search":
+                spans.setdefault(int((e[3] - t0) // 5), []).append(e[1])
+        print(
+            "  search p95 per 5 s: "
+            + " ".join(f"{_pct(v, 95) * 1000:.0f}" for _, v in sorted(spans.items()))
+        )
+    base = [e[1] for e in out["baseline"]]
+    base_errors = sum(1 for e in out["baseline"] if not 200 <= e[2] < 300)
     print(f"\nbaseline (one viewer alone): {len(base)} searches, errors {base_errors}")
     print(_row("search", out["baseline"]))
-    search = [t for k, t, _ in log if k == "search"]
+    search = [e[1] for e in log if e[0] == "search"]
     p95, b95 = _pct(search, 95), _pct(base, 95)
     print(
         f"  search p95 under load / alone: {p95 * 1000:.1f} / {b95 * 1000:.1f} ms = {p95 / b95:.2f}x"
     )
     scan = out["scan"]
+    if "scan_span" in scan:
+        lo, hi = scan["scan_span"]
+        during = [e[1] for e in log if e[0] == "search" and lo <= e[3] <= hi]
+        after = [e[1] for e in log if e[0] == "search" and e[3] > hi]
+        print(
+            f"  search p95 while the scan job ran: {_pct(during, 95) * 1000:.1f} ms "
+            f"({len(during)} searches); after it: {_pct(after, 95) * 1000:.1f} ms ({len(after)})"
+        )
     print(
         f"\nscan job: {scan.get('scan')} in {scan.get('scan_seconds', float('nan')):.1f} s "
         f"({args.scan_files} files; {scan.get('scan_summary')})"
     )
-    errors = sum(1 for _, _, s in log if not 200 <= s < 300) + base_errors
+    errors = sum(1 for e in log if not 200 <= e[2] < 300) + base_errors
     # viewers with an odd number are in the group tomo; none is in "restricted"
     leaked = sum(
         len(ids & restricted) + (0 if i % 2 else len(ids & tomo))

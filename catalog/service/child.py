@@ -41,6 +41,8 @@ WATCH_SECONDS = 0.5  # how often the child checks that the server is still there
 PROGRESS_SECONDS = 1.0
 GRACE_SECONDS = 20.0  # after SIGINT, before the child is killed
 LOG_TAIL = 2000
+#: niceness a job's process adds to its own (``VOXCAT_JOB_NICE``)
+NICE = int(os.environ.get("VOXCAT_JOB_NICE", "5"))
 
 
 class ChildJobError(OSError):
@@ -262,6 +264,9 @@ def main(spec_file: str) -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     spec = json.loads(Path(spec_file).read_text())
+    if NICE > 0:  # a job gives way to the server's requests (its workers go lower still)
+        with contextlib.suppress(OSError):
+            os.nice(NICE)
     server = spec.get("server") or os.getppid()
     threading.Thread(
         target=_watch_server, args=(server,), name="voxcat-watch-server", daemon=True

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..users import User
 
 KINDS = ("scan", "pyramid", "export")
+#: how often a scan job writes what it found (``VOXCAT_SERVE_SCAN_BATCH``, seconds)
+SCAN_BATCH_SECONDS = float(os.environ.get("VOXCAT_SERVE_SCAN_BATCH", "5"))
 MAX_IDS = 10_000
 
 
@@ -154,6 +156,9 @@ def _plan_scan(
         # links are followed into the allowed roots only, never anywhere
         options["follow_links"] = [str(r) for r in ctx.roots]
         shown["follow_links"] = True
+    # fewer, bigger write batches than on the command line: each write has the index
+    # file to itself, so the server's reads wait for it
+    options = {**options, "batch_seconds": SCAN_BATCH_SECONDS, "batch_size": 4096}
     spec = {"kind": "scan", "root": str(root), "index": str(ctx.index), "options": options}
     spec = _child_spec(user, spec)
 
