@@ -11,18 +11,20 @@ them compares small integer codes. Opening it maps the file (its pages come from
 page cache, mapped by a background pass) and copies nothing; a process lets go of it
 after ``VOXCAT_READ_IDLE`` seconds without use, as of its DuckDB instance.
 
-A snapshot is only ever used for the exact index state it was built from: it records
-the index file's stamp (inode, size, modification time and those of its WAL) and is
-ignored as soon as the index changes, so it can make a search faster but never change
-its answer. Bulk writers (``scan``, ``import_table``) rebuild it at their end once an
-index holds :data:`MIN_ROWS` datasets; any other write to an index that has one starts
-a refresh in a background process (``python -m catalog.index.listing INDEX``), and
-until that is done searches run on DuckDB alone. ``VOXCAT_LISTING=0`` turns it off.
+A snapshot records the index file's stamp (inode, size, modification time and those of
+its WAL) it was built from. Once the index changed, a search uses it only together
+with the overlay of what changed (:mod:`.overlay`: the rows changed since, found by
+their row hashes, answered from DuckDB's present data), so it can make a search faster
+but never change its answer. Bulk writers (``scan``, ``import_table``) rebuild it at
+their end once an index holds :data:`MIN_ROWS` datasets; any other write to an index
+that has one starts a refresh in a background process (``python -m
+catalog.index.listing INDEX``). ``VOXCAT_LISTING=0`` turns it off.
 
 The package is split by job: :mod:`.format` (the file layout and the loaded
 :class:`Listing`), :mod:`.writer` (writing it), :mod:`.load` (mapping it, one per
-process, let go of when idle) and :mod:`.refresher` (keeping it current). How a search
-uses it: ``docs/search.md``.
+process, let go of when idle), :mod:`.refresher` (keeping it current) and
+:mod:`.overlay` (what changed since it was built). How a search uses it:
+``docs/search.md``.
 
 >>> refresh("lab.duckdb")                  # doctest: +SKIP
 >>> current("lab.duckdb").rows             # doctest: +SKIP
