@@ -22,6 +22,7 @@ from catalog.catalogue import core, entries, fields
 from catalog.errors import AnnotationError
 from catalog.index import columns, connect, listing, schema, search_text, store
 from catalog.index.columns import REGISTRY
+from catalog.index.listing.format import HASH_COLUMN
 from catalog.scanner import run
 
 from .catalogue_rows import write_rows
@@ -84,7 +85,8 @@ def test_the_snapshot_holds_exactly_the_flagged_columns(index: Path) -> None:
     dest = listing.build(index)
     assert dest is not None
     table = ipc.open_file(pa.memory_map(str(dest))).read_all()
-    assert tuple(table.column_names) == _names("listing")
+    # the listed columns, then each row's hash (what changed since: listing.overlay)
+    assert tuple(table.column_names) == (*_names("listing"), HASH_COLUMN)
     encoded = {n for n in table.column_names if pa.types.is_dictionary(table[n].type)}
     assert encoded == set(_names("dictionary"))
 

@@ -285,6 +285,8 @@ def test_a_scan_job_stops_when_the_jupyter_server_dies(
         **_env(),
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        # commits every half second (not the server's 5 s), so it dies between commits
+        "VOXCAT_SERVE_SCAN_BATCH": "0.5",
     }
     base = f"http://127.0.0.1:{port}/voxcat/api"
     with answering_process(
