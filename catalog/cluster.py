@@ -10,8 +10,6 @@ same paths as this process (a shared file system), and run the same voxcat.
 
 ``distributed`` is imported only when a cluster is used (``import catalog`` stays light).
 
->>> scheduler_address(None) is None or "VOXCAT_DASK_SCHEDULER is set"
-True
 >>> results: list[int] = []
 >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, -2], results.append)  # doctest: +SKIP
 >>> sorted(results)                                                      # doctest: +SKIP
@@ -126,16 +124,19 @@ def map_on_cluster(
         # pure=False: every call runs (a file is read again, not taken from a cache)
         futures = client.map(work, tasks, pure=False)
         try:
-            done = as_completed(futures, loop=client.loop)
+            # with_results: each result comes with the notice that its task finished
+            done = as_completed(futures, loop=client.loop, with_results=True)
             while not done.is_empty():
                 if check is not None:
                     check()
                 if not done.has_ready():
                     time.sleep(CHECK_SECONDS if check is not None else 0.01)
                     continue
-                for fut in done.next_batch(block=False):  # raises a task's exception
-                    on_result(fut.result())
+                for fut, result in done.next_batch(block=False):
+                    if fut.status != "finished":
+                        fut.result()  # raises the task's error (or CancelledError)
                     fut.release()
+                    on_result(result)
         except BaseException:
             with contextlib.suppress(Exception):
                 client.cancel(futures)
