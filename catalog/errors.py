@@ -417,3 +417,34 @@ __all__ += [
     "ServerTimeout",
     "ServerUnreachable",
 ]
+
+
+# -- work on a Dask cluster (catalog.cluster) --------------------------------------------
+class ClusterError(CatalogError):
+    """Base of errors of running work on a Dask distributed cluster
+    (:mod:`catalog.cluster`)."""
+
+
+class BadSchedulerAddress(ClusterError, ValueError):
+    """A scheduler address that is no Dask address (an unknown scheme such as
+    ``http://``); give one like ``tcp://host:8786``."""
+
+
+class ClusterUnreachable(ClusterError, ConnectionError):
+    """No connection to the Dask scheduler within the connect timeout; the message
+    names the address, the cause and what to check."""
+
+    def __init__(self, address: str, cause: str) -> None:
+        self.address = address
+        self.cause = cause
+        super().__init__(
+            f"cannot reach the Dask scheduler at {address}: {cause}; start one "
+            f"(`dask scheduler` and `dask worker {address}`) or check the address "
+            "(--scheduler or VOXCAT_DASK_SCHEDULER)"
+        )
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.address, self.cause))
+
+
+__all__ += ["BadSchedulerAddress", "ClusterError", "ClusterUnreachable"]

@@ -10,6 +10,14 @@ mtime and sampled blocks are compared, not every byte.
 >>> report = verify("lab.duckdb")                                  # doctest: +SKIP
 >>> report.counts                                                 # doctest: +SKIP
 {'unchanged': 812, 'modified': 1, 'missing': 2, 'unverifiable': 0}
+
+With ``scheduler=`` (or ``$VOXCAT_DASK_SCHEDULER``) the files are read and hashed on a
+Dask distributed cluster (see :mod:`catalog.cluster`); the workers return checksums
+and this process compares them and writes the audit rows, so the report and the audit
+log are the same as with the local pool.
+
+>>> verify("lab.duckdb", scheduler="tcp://10.0.0.5:8786").ok      # doctest: +SKIP
+True
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .cluster import map_on_cluster, scheduler_address
 from .index import connect, resolve_index, transaction
 from .index.store import append_audit, current_user
 from .paths import display, from_db, resolve_for_db
 from .scanner.checksum import SAMPLED_READ, is_sampled, same_kind
 
 OUTCOMES = ("unchanged", "modified", "missing", "unverifiable")
+#: files per task on a Dask cluster (a task per file costs more than hashing a slice)
+CLUSTER_BATCH = 16
 
 
 @dataclasses.dataclass
@@ -86,15 +97,34 @@ def _check(path: str, expected: str | None) -> tuple[str, str | None, int]:
     return ("unchanged" if found == expected else "modified"), found, size
 
 
+def _numbered_check(
+    task: tuple[int, list[tuple[str, str | None]]],
+) -> tuple[int, list[tuple[str, str | None, int]]]:
+    """:func:`_check` of each ``(path, expected)`` of a numbered batch: one task on a
+    Dask cluster, whose results come back in no set order."""
+    number, files = task
+    return number, [_check(path, expected) for path, expected in files]
+
+
 def verify(
     index: str | os.PathLike[str] | None = None,
     selection: Iterable[str] | Any = None,
     *,
     jobs: int | None = None,
     progress: bool | None = None,
+    scheduler: str | None = None,
 ) -> VerifyReport:
     """Re-hash the files of ``selection`` (a catalogue, ids, or ``None`` for every
-    dataset) and compare with the index; the result goes to the audit log."""
+    dataset) and compare with the index; the result goes to the audit log.
+
+    The files are read in ``jobs`` local threads, or on the Dask cluster whose
+    scheduler is at ``scheduler`` (default ``$VOXCAT_DASK_SCHEDULER``), whose workers
+    must see the files at the same paths.
+
+    >>> verify("lab.duckdb", scheduler="tcp://127.0.0.1:8786").counts  # doctest: +SKIP
+    {'unchanged': 812, 'modified': 1, 'missing': 2, 'unverifiable': 0}
+    """
+    address = scheduler_address(scheduler)
     path = resolve_index(index)
     t0 = time.perf_counter()
     ids = None if selection is None else list(selection)
@@ -126,22 +156,46 @@ def verify(
 
         bar = tqdm(total=len(rows), unit="file", desc="verify")
     read = 0
-    with cf.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_check, p, c): (i, p, c) for i, _n, p, c in rows}
-        for fut in cf.as_completed(futures):
-            ident, p, expected = futures[fut]
-            outcome, found, size = fut.result()
-            read += size
-            results[ident]["files"].append(
-                {
-                    "path": from_db(p),  # what open() takes; printed with display()
-                    "outcome": outcome,
-                    "expected": expected,
-                    "found": found,
-                }
-            )
+
+    def take(row: tuple[str, str, str | None], outcome: str, found: str | None) -> None:
+        ident, p, expected = row
+        results[ident]["files"].append(
+            {
+                "path": from_db(p),  # what open() takes; printed with display()
+                "outcome": outcome,
+                "expected": expected,
+                "found": found,
+            }
+        )
+
+    if address is not None:
+        batches = [rows[k : k + CLUSTER_BATCH] for k in range(0, len(rows), CLUSTER_BATCH)]
+        done: dict[int, list[tuple[str, str | None, int]]] = {}
+
+        def on_batch(result: tuple[int, list[tuple[str, str | None, int]]]) -> None:
+            done[result[0]] = result[1]
             if bar is not None:
-                bar.update()
+                bar.update(len(result[1]))
+
+        map_on_cluster(
+            address,
+            _numbered_check,
+            [(k, [(p, c) for _i, _n, p, c in batch]) for k, batch in enumerate(batches)],
+            on_batch,
+        )
+        for k, batch in enumerate(batches):
+            for (i, _n, p, c), (outcome, found, size) in zip(batch, done[k], strict=True):
+                read += size
+                take((i, p, c), outcome, found)
+    else:
+        with cf.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+            futures = {pool.submit(_check, p, c): (i, p, c) for i, _n, p, c in rows}
+            for fut in cf.as_completed(futures):
+                outcome, found, size = fut.result()
+                read += size
+                take(futures[fut], outcome, found)
+                if bar is not None:
+                    bar.update()
     if bar is not None:
         bar.close()
     for r in results.values():

@@ -913,8 +913,15 @@ class DuckDBCatalog(Catalog):
         graph = lineage(self._index, dataset_id)
         return graph.restricted_to(set(self.visible(list(graph.nodes))))
 
-    def verify(self, *, jobs: int | None = None, progress: bool | None = None) -> Any:
-        """Re-hash the selection's files against the index (see :func:`catalog.verify`).
+    def verify(
+        self,
+        *,
+        jobs: int | None = None,
+        progress: bool | None = None,
+        scheduler: str | None = None,
+    ) -> Any:
+        """Re-hash the selection's files against the index (see :func:`catalog.verify`),
+        on the Dask cluster at ``scheduler`` (or ``$VOXCAT_DASK_SCHEDULER``) if given.
 
         >>> cat.search(project="rocks").verify().counts     # doctest: +SKIP
         """
@@ -922,7 +929,7 @@ class DuckDBCatalog(Catalog):
 
         self._require("curator", "verifying files")
         with self._acting():
-            return verify(self._index, self, jobs=jobs, progress=progress)
+            return verify(self._index, self, jobs=jobs, progress=progress, scheduler=scheduler)
 
     # -- presentation -------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 voxcat verify                          # re-hash every dataset; exit 4 if any changed
 voxcat verify sandstone --modality CT  # a selection, like voxcat search
+voxcat verify --scheduler tcp://head:8786  # hash on a Dask cluster ($VOXCAT_DASK_SCHEDULER)
 voxcat audit --dataset k2x9q4m1abcd    # who changed what, newest first
 voxcat audit verify [--expect HEAD]    # prove the log was not edited
 voxcat audit head                      # the hash to write down somewhere safe
@@ -25,7 +26,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if args.text or selected:
         cat = open_catalog(args.index, files=True)
         selection = list(cat.search(" ".join(args.text) or None, **selected))
-    report = verify(args.index, selection, jobs=args.jobs, progress=not args.json and None)
+    report = verify(
+        args.index,
+        selection,
+        jobs=args.jobs,
+        progress=not args.json and None,
+        scheduler=args.scheduler,
+    )
     if args.json:
         print(json.dumps({"counts": report.counts, "results": report.results}, indent=2))
     else:
@@ -80,6 +87,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="re-hash datasets and report modified or missing files")
     add_selection(p)
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel readers")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        default=None,
+        help="read and hash on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
+        "(default: $VOXCAT_DASK_SCHEDULER; neither: local threads); its workers must "
+        "see the files at the same paths",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=_cmd_verify)
 

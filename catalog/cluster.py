@@ -1,0 +1,143 @@
+"""Work on a Dask distributed cluster: which scheduler to use, a client that always
+closes, and a map of a pure function over tasks with progress and cancellation.
+
+The cluster is chosen by a ``scheduler=`` argument (an address such as
+``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``; with neither, callers
+keep their local pool. Workers only compute (read files, hash them) and return
+results: the process that called :func:`map_on_cluster` writes the index, as it does
+with a local pool, so a worker never opens the index. Workers must see the data at the
+same paths as this process (a shared file system), and run the same voxcat.
+
+``distributed`` is imported only when a cluster is used (``import catalog`` stays light).
+
+>>> results: list[int] = []
+>>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, -2], results.append)  # doctest: +SKIP
+>>> sorted(results)                                                      # doctest: +SKIP
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import BadSchedulerAddress, ClusterUnreachable
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: the environment variable naming the scheduler when no ``scheduler=`` is given
+SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
+#: seconds to wait for the scheduler before :class:`ClusterUnreachable`
+#: (``VOXCAT_DASK_CONNECT_TIMEOUT``, read at each connection)
+CONNECT_TIMEOUT = 10.0
+#: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
+CHECK_SECONDS = 0.1
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The scheduler to use: ``scheduler`` if given, else ``$VOXCAT_DASK_SCHEDULER``,
+    else ``None`` (no cluster: work in a local pool).
+
+    >>> scheduler_address("tcp://127.0.0.1:8786")
+    'tcp://127.0.0.1:8786'
+    """
+    address = scheduler or os.environ.get(SCHEDULER_ENV, "").strip()
+    return address or None
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for a scheduler (``$VOXCAT_DASK_CONNECT_TIMEOUT``, default 10)."""
+    try:
+        return float(os.environ.get("VOXCAT_DASK_CONNECT_TIMEOUT", CONNECT_TIMEOUT))
+    except ValueError:
+        return CONNECT_TIMEOUT
+
+
+@contextlib.contextmanager
+def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Client]:
+    """A ``distributed.Client`` connected to ``address``, closed on the way out.
+
+    It is not made the default client, so a notebook's own client is left alone.
+    Raises :class:`~catalog.errors.BadSchedulerAddress` for an address of an unknown
+    scheme and :class:`~catalog.errors.ClusterUnreachable` when nothing answers there
+    within ``timeout`` seconds (default :func:`connect_timeout`).
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
+    ...     client.submit(abs, -3).result()
+    3
+    """
+    from distributed import Client
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        get_backend(parse_address(address)[0])
+    except ValueError as exc:
+        raise BadSchedulerAddress(
+            f"{address!r} is no Dask scheduler address ({exc}); give one like tcp://host:8786"
+        ) from None
+    wait = connect_timeout() if timeout is None else timeout
+    try:
+        client = Client(address, timeout=wait, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterUnreachable(address, str(exc) or type(exc).__name__) from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def map_on_cluster(
+    address: str,
+    work: Callable[[T], R],
+    items: Iterable[T],
+    on_result: Callable[[R], None],
+    *,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """``on_result(work(item))`` for every item, each ``work`` call a task on the
+    cluster at ``address``, results taken in this process as they finish (in no set
+    order).
+
+    ``work`` must be picklable and importable on the workers (a module-level function
+    or a partial of one) and must not write the index. ``check()`` is called between
+    results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
+    (a cancelled operation), an exception of a task, or Ctrl-C cancels the tasks not
+    yet finished and propagates. The client is always closed.
+
+    >>> out: list[int] = []
+    >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, 2], out.append)  # doctest: +SKIP
+    """
+    from distributed import as_completed
+
+    tasks = list(items)
+    if not tasks:
+        return
+    with cluster_client(address) as client:
+        # pure=False: every call runs (a file is read again, not taken from a cache)
+        futures = client.map(work, tasks, pure=False)
+        try:
+            # with_results: each result comes with the notice that its task finished
+            done = as_completed(futures, loop=client.loop, with_results=True)
+            while not done.is_empty():
+                if check is not None:
+                    check()
+                if not done.has_ready():
+                    time.sleep(CHECK_SECONDS if check is not None else 0.01)
+                    continue
+                for fut, result in done.next_batch(block=False):
+                    if fut.status != "finished":
+                        fut.result()  # raises the task's error (or CancelledError)
+                    fut.release()
+                    on_result(result)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
+            raise
