@@ -330,9 +330,13 @@ def run_pandas(csv: str, repeat: int) -> dict:
     return out
 
 
-def _child(kind: str, arg: str, repeat: int, *extra: str) -> dict:
+def _child(
+    kind: str, arg: str, repeat: int, *extra: str, module: str = "benchmarks.catalogue"
+) -> dict:
+    """``run_<kind>(arg, repeat, *extra)`` of ``module`` in a fresh process (its
+    figures as a dict): every contender starts from the same clean state."""
     code = (
-        "import json, sys; from benchmarks.catalogue import run_" + kind + " as f; "
+        f"import json, sys; from {module} import run_" + kind + " as f; "
         "print(json.dumps(f(sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:])), "
         "default=str))"
     )
