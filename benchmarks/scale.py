@@ -269,7 +269,7 @@ def lab_part(rows: int, data: Path, repeat: int) -> None:
     def ratio(a: float, b: float) -> str:
         return "-" if a != a or b != b or not b else f"{a / b:.2f}"
 
-    print(f"\n{'operation (ms, median)':28} {'1 PB lab':>10} {"baseline":>12} {'lab/base':>9}")
+    print(f"\n{'operation (ms, median)':28} {'1 PB lab':>10} {'baseline':>12} {'lab/base':>9}")
     for key in ("open", "len", "faceted search", "text search", "facet counts", "read entry"):
         print(f"{key:28} {ms(lab[key]):>10} {ms(base[key]):>12} {ratio(lab[key], base[key]):>9}")
     for key in ("open (first)", "first search"):
@@ -278,7 +278,7 @@ def lab_part(rows: int, data: Path, repeat: int) -> None:
         f"{'memory growth MB':28} {lab['memory MB']:>10.0f} {base['memory MB']:>12.0f} "
         f"{ratio(lab['memory MB'], base['memory MB']):>9}"
     )
-    print(f"\n{'PB-lab question (ms, median)':28} {'1 PB lab':>10} {"baseline":>12} {'lab/base':>9}")
+    print(f"\n{'PB-lab question (ms, median)':28} {'1 PB lab':>10} {'baseline':>12} {'lab/base':>9}")
     for key in (
         "size > 100GB (count)",
         "size + project (df)",
