@@ -242,13 +242,16 @@ def run_lab(index: str, repeat: int, simulated: int = 1) -> dict:
     out["total bytes"] = int(drives["bytes"].sum())
     out["drives listed"] = len(drives)
     out["projects listed"] = len(projects)
-    out["top drive"] = [str(drives.iloc[0, 0]), int(drives.iloc[0, 2])]
+    on_drives = drives[drives["drive"].astype(str).str.startswith("/media/lab/")]
+    out["top drive"] = (
+        [str(on_drives.iloc[0, 0]), int(on_drives.iloc[0, 2])] if len(on_drives) else ["-", 0]
+    )
     return out
 
 
 def lab_part(rows: int, data: Path, repeat: int) -> None:
     print(f"\n== 1 PB lab simulation: {rows:,} datasets ==")
-    base_index = prepare(rows, data / "catalogue")
+    base_index = prepare(rows, data / "catalogue")  # its own copy: no other run writes it
     lab_index, s = prepare_lab(rows, data)
     print(
         f"  simulated lab: {s['bytes'] / 1e15:.3f} PB; sizes median "
@@ -278,7 +281,9 @@ def lab_part(rows: int, data: Path, repeat: int) -> None:
         f"{'memory growth MB':28} {lab['memory MB']:>10.0f} {base['memory MB']:>12.0f} "
         f"{ratio(lab['memory MB'], base['memory MB']):>9}"
     )
-    print(f"\n{'PB-lab question (ms, median)':28} {'1 PB lab':>10} {'baseline':>12} {'lab/base':>9}")
+    print(
+        f"\n{'PB-lab question (ms, median)':28} {'1 PB lab':>10} {'baseline':>12} {'lab/base':>9}"
+    )
     for key in (
         "size > 100GB (count)",
         "size + project (df)",
@@ -301,8 +306,9 @@ def lab_part(rows: int, data: Path, repeat: int) -> None:
     )
     print(
         f"stats: {lab_q['total bytes'] / 1e15:.3f} PB in {lab_q['drives listed']} drive groups "
-        f"(60 drives, the bucket's rows under their table's folder, the real volume's "
-        f"folder), largest {lab_q['top drive'][0]} {lab_q['top drive'][1] / 1e12:.1f} TB; "
+        f"(60 drives; the bucket's rows under their table's folder, a URL being no root; "
+        f"the real volume's folder), most datasets on a drive: {lab_q['top drive'][0]} "
+        f"{lab_q['top drive'][1] / 1e12:.1f} TB; "
         f"{lab_q['projects listed']} projects; baseline {base_q['total bytes'] / 1e15:.3f} PB"
     )
     print(
@@ -380,11 +386,12 @@ def _fresh(index: Path) -> Path:
 
 def _warm_worker() -> None:
     """Imports a worker needs, done before any timing (a cluster that is up has them)."""
-    import catalog.integrity  # noqa: F401
-    import catalog.preview.store  # noqa: F401
-    import catalog.scanner.worker  # noqa: F401
     import tifffile  # noqa: F401
     import zarr  # noqa: F401
+
+    import catalog.integrity
+    import catalog.preview.store
+    import catalog.scanner.worker  # noqa: F401
 
 
 @contextlib.contextmanager
@@ -403,7 +410,7 @@ def local_cluster(workers: int) -> Iterator[str]:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=":0",
             ) as cluster,
             distributed.Client(cluster, set_as_default=False) as client,
         ):
@@ -499,37 +506,36 @@ def cluster_part(n: int, big: int, big_mb: int, data: Path, workers: list[int]) 
 
     load = os.getloadavg()
     print(
-        f"\n{'work':9} {'runs on':18} {'datasets/s':>11} {'MB/s':>9}   "
-        f"(load average {load[0]:.1f}, {os.cpu_count()} cores)"
+        f"\n{'work':9} {'runs on':18} {'per s':>8} {'MB/s':>9}   (datasets; pyramids: volumes; "
+        f"load average {load[0]:.1f} on {os.cpu_count()} cores)"
     )
     lines = []
+    labels = [f"local jobs={j}" for j in (1, 2)]
+    labels += [f"cluster {w} worker{'s' if w > 1 else ''}" for w in workers]
     for work in ("scan", "verify", "pyramids"):
-        for label in [f"local jobs={j}" for j in (1, 2)] + [
-            f"cluster {w} worker{'s' if w > 1 else ''}" for w in workers
-        ]:
-            r = results.get((work, label), None)
-            unit = "volumes/s" if work == "pyramids" else ""
+        for label in labels:
+            r = results.get((work, label))
             if r is None:
-                line = f"{work:9} {label:18} {'not available in this build':>24}"
+                line = f"{work:9} {label:18} not available in this build"
             else:
-                line = f"{work:9} {label:18} {r[0]:11.2f} {r[1]:9.1f} {unit}"
+                line = f"{work:9} {label:18} {r[0]:8.2f} {r[1]:9.1f}"
             print(line)
             lines.append(line)
+
+    def efficiency(work: str, one: str, two: str) -> str:
+        a, b = results.get((work, one)), results.get((work, two))
+        return "-" if not a or not b else f"{b[0] / (2 * a[0]):.2f}"
+
     print(
-        f"\n{'scaling efficiency':28} {'local pool':>11} {'cluster':>9}   "
-        "= throughput(2) / (2 x throughput(1)); cluster(1) / local(1) in brackets"
+        f"\n{'scaling efficiency':18} {'local pool':>10} {'cluster':>8} {'cluster(1)/local(1)':>20}"
+        "   efficiency = throughput(2) / (2 x throughput(1))"
     )
     for work in ("scan", "verify", "pyramids"):
-
-        def eff(a: str, b: str) -> str:
-            one, two = results.get((work, a)), results.get((work, b))
-            return "-" if not one or not two else f"{two[0] / (2 * one[0]):.2f}"
-
-        local = eff("local jobs=1", "local jobs=2")
-        clus = eff("cluster 1 worker", "cluster 2 workers") if 2 in workers else "-"
+        local = efficiency(work, "local jobs=1", "local jobs=2")
+        clus = efficiency(work, "cluster 1 worker", "cluster 2 workers")
         one, base = results.get((work, "cluster 1 worker")), results.get((work, "local jobs=1"))
-        vs = f"({one[0] / base[0]:.2f})" if one and base else ""
-        line = f"{work:28} {local:>11} {clus:>9}   {vs}"
+        vs = f"{one[0] / base[0]:.2f}" if one and base else "-"
+        line = f"{work:18} {local:>10} {clus:>8} {vs:>20}"
         print(line)
         lines.append(line)
     return lines
@@ -545,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", default="1,2", help="LocalCluster sizes (default 1,2)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions of fast operations")
     p.add_argument("--part", choices=("all", "lab", "cluster"), default="all")
-    p.add_argument("--data", type=Path, default=Path("/tmp/voxcat-bench"))
+    p.add_argument("--data", type=Path, default=Path("/tmp/voxcat-bench/scale"))
     args = p.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     files = args.files or (60 if args.quick else 200)
@@ -560,7 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.part in ("all", "lab"):
         lab_part(rows, args.data, args.repeat)
     if args.part in ("all", "cluster"):
-        cluster_part(files, big, big_mb, args.data / "scale", workers)
+        cluster_part(files, big, big_mb, args.data / "cluster", workers)
     print(f"\nbenchmark took {time.perf_counter() - t:.0f} s")
     sys.stdout.flush()
 
