@@ -2,10 +2,11 @@
 closes, and a map of a pure function over tasks with progress and cancellation.
 
 The cluster is chosen by a ``scheduler=`` argument (an address such as
-``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``; with neither, callers
-keep their local pool. Workers only compute (read files, hash them) and return
-results: the process that called :func:`map_on_cluster` writes the index, as it does
-with a local pool, so a worker never opens the index. Workers must see the data at the
+``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``, else by Dask's own
+``scheduler-address`` setting; with none, callers keep their local pool. Workers only
+compute (read files, hash them) and return results: the process that called
+:func:`map_on_cluster` writes the index, as it does with a local pool, so a worker
+never opens the index. Workers must see the data at the
 same paths as this process (a shared file system), and run the same voxcat.
 
 ``distributed`` is imported only when a cluster is used (``import catalog`` stays light).
@@ -43,12 +44,17 @@ CHECK_SECONDS = 0.1
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
     """The scheduler to use: ``scheduler`` if given, else ``$VOXCAT_DASK_SCHEDULER``,
-    else ``None`` (no cluster: work in a local pool).
+    else Dask's own ``scheduler-address`` setting (``~/.config/dask/*.yaml``,
+    ``$DASK_SCHEDULER_ADDRESS``), else ``None`` (no cluster: work in a local pool).
 
     >>> scheduler_address("tcp://127.0.0.1:8786")
     'tcp://127.0.0.1:8786'
     """
     address = scheduler or os.environ.get(SCHEDULER_ENV, "").strip()
+    if not address:
+        import dask.config  # read here: ``import catalog`` does not import dask
+
+        address = str(dask.config.get("scheduler-address", None) or "").strip()
     return address or None
 
 
