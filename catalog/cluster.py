@@ -38,6 +38,8 @@ SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
 #: seconds to wait for the scheduler before :class:`ClusterUnreachable`
 #: (``VOXCAT_DASK_CONNECT_TIMEOUT``, read at each connection)
 CONNECT_TIMEOUT = 10.0
+#: the address scheme of a dask-gateway cluster (TLS through the gateway's proxy)
+GATEWAY_SCHEME = "gateway://"
 #: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
 CHECK_SECONDS = 0.1
 
@@ -72,7 +74,8 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
 
     It is not made the default client, so a notebook's own client is left alone.
     Raises :class:`~catalog.errors.BadSchedulerAddress` for an address of an unknown
-    scheme and :class:`~catalog.errors.ClusterUnreachable` when nothing answers there
+    scheme (or a dask-gateway address without the package or the cluster's TLS
+    credentials in Dask's settings) and :class:`~catalog.errors.ClusterUnreachable` when nothing answers there
     within ``timeout`` seconds (default :func:`connect_timeout`).
 
     >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
@@ -83,13 +86,23 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
     from distributed.comm import parse_address
     from distributed.comm.registry import get_backend
 
+    if address.lower().startswith(GATEWAY_SCHEME):
+        with contextlib.suppress(ImportError):
+            import dask_gateway  # noqa: F401  (registers the gateway:// connection)
     try:
         get_backend(parse_address(address)[0])
     except ValueError as exc:
+        if address.lower().startswith(GATEWAY_SCHEME):
+            raise BadSchedulerAddress(
+                f"{address} is a dask-gateway cluster: install the dask-gateway package "
+                "in this environment to connect to it"
+            ) from None
         raise BadSchedulerAddress(
             f"{address!r} is no Dask scheduler address ({exc}); give one like tcp://host:8786"
         ) from None
     wait = connect_timeout() if timeout is None else timeout
+    if address.lower().startswith(GATEWAY_SCHEME):
+        _check_gateway(address)
     try:
         client = Client(address, timeout=wait, set_as_default=False)
     except (OSError, TimeoutError) as exc:
@@ -98,6 +111,23 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
         yield client
     finally:
         client.close()
+
+
+def _check_gateway(address: str) -> None:
+    """A dask-gateway address works only with the ``dask-gateway`` package and the
+    cluster's TLS credentials in Dask's settings (``distributed.comm.tls.*``), which
+    ``distributed.Client`` reads when it is given an address alone."""
+    import dask.config
+
+    if not dask.config.get("distributed.comm.tls.client.cert", None):
+        raise BadSchedulerAddress(
+            f"{address} is a dask-gateway cluster: connecting needs its TLS credentials. "
+            "In Python, with cluster = Gateway().new_cluster(): dask.config.set({"
+            "'distributed.comm.tls.ca-file': cluster.security.tls_cert, "
+            "'distributed.comm.tls.client.cert': cluster.security.tls_cert, "
+            "'distributed.comm.tls.client.key': cluster.security.tls_key}) "
+            "(README: Running on a Dask cluster)"
+        )
 
 
 def map_on_cluster(

@@ -84,3 +84,18 @@ def test_the_cli_takes_the_scheduler_from_dask_config(index: Path, tmp_path: Pat
     out = _verify(index, {})
     assert out.returncode == 0, out.stderr
     assert "unchanged: 1" in out.stdout
+
+
+def test_a_gateway_address_without_the_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from catalog.cluster import cluster_client
+    from catalog.errors import BadSchedulerAddress
+
+    monkeypatch.setitem(sys.modules, "dask_gateway", None)  # not installed
+    address = "gateway://127.0.0.1:8000/0123abcd"
+    with (
+        pytest.raises(BadSchedulerAddress, match="install the dask-gateway package"),
+        cluster_client(address),
+    ):
+        pass
