@@ -174,7 +174,7 @@ def prepare_lab(rows: int, data: Path) -> tuple[Path, dict]:
     write_real_zarr(zarr_path)
     t = time.perf_counter()
     frame = lab_table(rows, zarr_path)
-    print(f"  generated the 1 PB table in {time.perf_counter() - t:.1f} s")
+    print(f"  generated the lab table in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     groups = frame.groupby("location", sort=True)
     with listing.bulk_write(index):
