@@ -488,7 +488,7 @@ def cluster_part(n: int, big: int, big_mb: int, data: Path, workers: list[int]) 
         index = do_scan(label, jobs=jobs)
         do_verify(label, index, jobs=jobs)
     do_pyramids("local jobs=1")
-    if has_scheduler(build_previews) and "jobs" in inspect.signature(build_previews).parameters:
+    if "jobs" in inspect.signature(build_previews).parameters:
         do_pyramids("local jobs=2", jobs=2)
     else:
         results[("pyramids", "local jobs=2")] = None
