@@ -27,7 +27,9 @@
 The machine's cores are shared (the load average is printed): efficiencies on 2 busy
 cores say how much of the second core the work got, not what a cluster of idle
 machines gives. Files are read from the page cache (they were just written).
-Generated data is kept in ``--data`` between runs.
+Generated data is kept in ``--data`` between runs: the first full run builds two
+indexes of a million datasets (about 9 minutes on 2 busy cores), later runs reuse them
+and take about 2 minutes.
 """
 
 from __future__ import annotations
