@@ -3,10 +3,10 @@ closes, and a map of a pure function over tasks with progress and cancellation.
 
 The cluster is chosen by a ``scheduler=`` argument (an address such as
 ``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``, else by Dask's own
-``scheduler-address`` setting; with none, callers keep their local pool. Workers only
-compute (read files, hash them) and return results: the process that called
-:func:`map_on_cluster` writes the index, as it does with a local pool, so a worker
-never opens the index. Workers must see the data at the
+configuration (``scheduler-address``: ``$DASK_SCHEDULER_ADDRESS`` or a Dask YAML file);
+with none of them, callers keep their local pool. Workers only compute (read files, hash them) and return
+results: the process that called :func:`map_on_cluster` writes the index, as it does
+with a local pool, so a worker never opens the index. Workers must see the data at the
 same paths as this process (a shared file system), and run the same voxcat.
 
 ``distributed`` is imported only when a cluster is used (``import catalog`` stays light).
@@ -38,26 +38,34 @@ SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
 #: seconds to wait for the scheduler before :class:`ClusterUnreachable`
 #: (``VOXCAT_DASK_CONNECT_TIMEOUT``, read at each connection)
 CONNECT_TIMEOUT = 10.0
-#: the address scheme of a dask-gateway cluster (TLS through the gateway's proxy)
-GATEWAY_SCHEME = "gateway://"
 #: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
 CHECK_SECONDS = 0.1
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
     """The scheduler to use: ``scheduler`` if given, else ``$VOXCAT_DASK_SCHEDULER``,
-    else Dask's own ``scheduler-address`` setting (``~/.config/dask/*.yaml``,
-    ``$DASK_SCHEDULER_ADDRESS``), else ``None`` (no cluster: work in a local pool).
+    else Dask's configuration ``scheduler-address`` (``$DASK_SCHEDULER_ADDRESS``, or
+    ``scheduler-address:`` in a Dask YAML file), else ``None`` (no cluster: work in a
+    local pool).
 
     >>> scheduler_address("tcp://127.0.0.1:8786")
     'tcp://127.0.0.1:8786'
     """
-    address = scheduler or os.environ.get(SCHEDULER_ENV, "").strip()
+    address = (scheduler or "").strip() or os.environ.get(SCHEDULER_ENV, "").strip()
     if not address:
-        import dask.config  # read here: ``import catalog`` does not import dask
-
-        address = str(dask.config.get("scheduler-address", None) or "").strip()
+        address = _dask_config_address()
     return address or None
+
+
+def _dask_config_address() -> str:
+    """``scheduler-address`` of Dask's configuration ("" if unset; Dask itself is
+    imported only when it is installed, and its config module is light)."""
+    try:
+        import dask
+    except ImportError:  # pragma: no cover - dask is a dependency of the readers
+        return ""
+    value = dask.config.get("scheduler-address", default=None)
+    return str(value).strip() if value else ""
 
 
 def connect_timeout() -> float:
@@ -75,8 +83,9 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
     It is not made the default client, so a notebook's own client is left alone.
     Raises :class:`~catalog.errors.BadSchedulerAddress` for an address of an unknown
     scheme (or a dask-gateway address without the package or the cluster's TLS
-    credentials in Dask's settings) and :class:`~catalog.errors.ClusterUnreachable` when nothing answers there
-    within ``timeout`` seconds (default :func:`connect_timeout`).
+    credentials in Dask's settings) and :class:`~catalog.errors.ClusterUnreachable`
+    when nothing answers there within ``timeout`` seconds (default
+    :func:`connect_timeout`).
 
     >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
     ...     client.submit(abs, -3).result()
@@ -111,6 +120,10 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
         yield client
     finally:
         client.close()
+
+
+#: the address scheme of a dask-gateway cluster (TLS through the gateway's proxy)
+GATEWAY_SCHEME = "gateway://"
 
 
 def _check_gateway(address: str) -> None:
