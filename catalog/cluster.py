@@ -22,7 +22,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BadSchedulerAddress, ClusterUnreachable
 
@@ -39,6 +39,9 @@ SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0
 #: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
 CHECK_SECONDS = 0.1
+#: seconds :func:`map_on_cluster` (``settle=True``) waits, once it cancelled its tasks,
+#: for those already running on a worker (which cannot be stopped) to end
+SETTLE_SECONDS = 60.0
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
@@ -95,12 +98,13 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
 
 
 def map_on_cluster(
-    address: str,
+    address: str | Client,
     work: Callable[[T], R],
     items: Iterable[T],
     on_result: Callable[[R], None],
     *,
     check: Callable[[], None] | None = None,
+    settle: bool = False,
 ) -> None:
     """``on_result(work(item))`` for every item, each ``work`` call a task on the
     cluster at ``address``, results taken in this process as they finish (in no set
@@ -110,34 +114,117 @@ def map_on_cluster(
     or a partial of one) and must not write the index. ``check()`` is called between
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
     (a cancelled operation), an exception of a task, or Ctrl-C cancels the tasks not
-    yet finished and propagates. The client is always closed.
+    yet finished and propagates. The client is always closed (a ``Client`` given as
+    ``address`` is used and left open). With ``settle``, a stop waits (at most
+    :data:`SETTLE_SECONDS`) for the tasks a worker had already started to end, so the
+    caller may remove what they write.
 
     >>> out: list[int] = []
     >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, 2], out.append)  # doctest: +SKIP
     """
-    from distributed import as_completed
-
     tasks = list(items)
     if not tasks:
         return
-    with cluster_client(address) as client:
+    with _client_of(address) as client:
         # pure=False: every call runs (a file is read again, not taken from a cache)
-        futures = client.map(work, tasks, pure=False)
-        try:
-            # with_results: each result comes with the notice that its task finished
-            done = as_completed(futures, loop=client.loop, with_results=True)
-            while not done.is_empty():
-                if check is not None:
-                    check()
-                if not done.has_ready():
-                    time.sleep(CHECK_SECONDS if check is not None else 0.01)
-                    continue
-                for fut, result in done.next_batch(block=False):
-                    if fut.status != "finished":
-                        fut.result()  # raises the task's error (or CancelledError)
-                    fut.release()
-                    on_result(result)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.cancel(futures)
-            raise
+        _gather(client, client.map(work, tasks, pure=False), on_result, check, settle)
+
+
+def compute_on_cluster(
+    address: str | Client,
+    collections: Iterable[Any],
+    on_result: Callable[[Any], None],
+    *,
+    check: Callable[[], None] | None = None,
+    settle: bool = False,
+) -> None:
+    """``on_result(value)`` for each of the dask ``collections`` (delayed objects, e.g.
+    the blocks of an array from ``to_delayed()``), computed on the cluster at
+    ``address`` and taken here as each finishes; ``check``, ``settle``, errors and
+    Ctrl-C as in :func:`map_on_cluster`. The graphs must be picklable (dask arrays of
+    zarr stores, of the readers' lazy arrays, of module-level functions).
+
+    >>> import dask
+    >>> out: list[int] = []
+    >>> compute_on_cluster("tcp://127.0.0.1:8786", [dask.delayed(abs)(-1)], out.append)  # doctest: +SKIP
+    """
+    todo = list(collections)
+    if not todo:
+        return
+    with _client_of(address) as client:
+        _gather(client, client.compute(todo), on_result, check, settle)
+
+
+def _gather(
+    client: Client,
+    futures: list[Any],
+    on_result: Callable[[Any], None],
+    check: Callable[[], None] | None,
+    settle: bool,
+) -> None:
+    """Hand each future's result to ``on_result`` as it finishes; on any exception
+    cancel the others (and with ``settle`` wait for those running) and re-raise."""
+    from distributed import as_completed
+
+    try:
+        # with_results: each result comes with the notice that its task finished
+        done = as_completed(futures, loop=client.loop, with_results=True)
+        while not done.is_empty():
+            if check is not None:
+                check()
+            if not done.has_ready():
+                time.sleep(CHECK_SECONDS if check is not None else 0.01)
+                continue
+            for fut, result in done.next_batch(block=False):
+                if fut.status != "finished":
+                    fut.result()  # raises the task's error (or CancelledError)
+                fut.release()
+                on_result(result)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+            if settle:
+                _settle(client, [f.key for f in futures])
+        raise
+
+
+@contextlib.contextmanager
+def _client_of(address: str | Client) -> Iterator[Client]:
+    """A client of ``address`` closed on the way out, or the ``Client`` given (left open)."""
+    if isinstance(address, str):
+        with cluster_client(address) as client:
+            yield client
+    else:
+        yield address
+
+
+def _running(keys: list, dask_worker: Any = None) -> int:
+    """How many of ``keys`` this worker is still executing (cancelled or not)."""
+    tasks = dask_worker.state.tasks
+    busy = ("executing", "long-running", "cancelled", "resumed")
+    return sum(1 for k in keys if k in tasks and tasks[k].state in busy)
+
+
+def _settle(client: Client, keys: list, seconds: float | None = None) -> None:
+    """Wait until no worker executes any of ``keys`` (cancelled tasks run to their end)."""
+    deadline = time.monotonic() + (SETTLE_SECONDS if seconds is None else seconds)
+    while time.monotonic() < deadline:
+        if not sum(client.run(_running, keys).values()):
+            return
+        time.sleep(0.05)
+
+
+def worker_memory(client: Client) -> int | None:
+    """Bytes of memory one task may use on the cluster: the smallest worker memory limit
+    divided by that worker's threads (None when no worker has a limit).
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
+    ...     worker_memory(client)
+    400000000
+    """
+    shares = [
+        int(w["memory_limit"]) // max(1, int(w.get("nthreads") or 1))
+        for w in client.scheduler_info(n_workers=-1)["workers"].values()
+        if w.get("memory_limit")
+    ]
+    return min(shares) if shares else None
