@@ -33,15 +33,17 @@ def local_cluster(**options: Any) -> Iterator[Any]:
 
 
 def tasks_done(address: str, prefix: str) -> int:
-    """How many tasks whose key (or key name) starts with ``prefix`` the scheduler has
-    seen finish."""
+    """How many tasks whose key name starts with ``prefix`` the scheduler has seen
+    finish (its running count per task prefix, never trimmed)."""
     import distributed
+
+    name = prefix.rstrip("-")
 
     def count(dask_scheduler: Any) -> int:
         return sum(
-            1
-            for key, _start, finish, *_ in dask_scheduler.transition_log
-            if _name(key).startswith(prefix) and finish == "memory"
+            p.state_counts["memory"]
+            for key, p in dask_scheduler.task_prefixes.items()
+            if key.lstrip("_").startswith(name.lstrip("_"))
         )
 
     with distributed.Client(address, set_as_default=False) as client:

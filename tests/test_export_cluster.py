@@ -123,31 +123,34 @@ def test_a_zarr_export_converted_on_the_cluster_is_the_local_one(
 
 class _AfterLoggedChunks:
     """A cancel flag set once a conversion has logged a chunk as written: a block task
-    finished while others are still to run."""
+    finished while others are still to run. With ``interrupt``, Ctrl-C then instead."""
 
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
+    def __init__(self, dest: Path, interrupt: bool = False) -> None:
+        self.dest, self.interrupt = dest, interrupt
 
     def is_set(self) -> bool:
         for log in self.dest.rglob(RESUME_LOG):
             lines = [json.loads(x) for x in log.read_text().splitlines() if x.endswith("}")]
             if any("chunks" in x and "header" not in x for x in lines):
+                if self.interrupt:
+                    raise KeyboardInterrupt
                 return True
         return False
 
 
-def test_a_cancelled_cluster_export_stops_its_tasks_and_resumes(
-    lab: Path, tmp_path: Path, cluster: Any
+@pytest.mark.parametrize("how", ["cancel", "ctrl-c"])
+def test_a_stopped_cluster_export_stops_its_tasks_and_resumes(
+    lab: Path, tmp_path: Path, cluster: Any, how: str
 ) -> None:
     address = cluster.scheduler_address
     vol = [
         i for i in open_catalog(lab) if open_catalog(lab).entry(i).metadata["name"] == "vol.tif"
     ]
     dest = tmp_path / "there"
-    with pytest.raises(ExportCancelled):
+    with pytest.raises(KeyboardInterrupt if how == "ctrl-c" else ExportCancelled):
         export_catalog(
             (lab, vol), dest, mode="zarr", progress=False, scheduler=address,
-            cancel=_AfterLoggedChunks(dest),
+            cancel=_AfterLoggedChunks(dest, interrupt=how == "ctrl-c"),
         )  # fmt: skip
     assert tasks_held(address, PUT) == []  # the tasks not run were cancelled
     params = json.loads((dest / ".voxcat-export" / "params.json").read_text())

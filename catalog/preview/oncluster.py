@@ -73,6 +73,36 @@ def aligned(
     return True
 
 
+def aligned_block(
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    factors: Sequence[int],
+    itemsize: int,
+    budget: int,
+    derived: Sequence[tuple[Sequence[int], Sequence[int]]] = (),
+) -> tuple[int, ...]:
+    """The block of :func:`~catalog.preview.pyramid.block_shape`, made of whole chunks
+    of as many of the ``derived`` levels (``(chunks, factors)``, each halving the one
+    before) as fit ``budget``: those levels are then filled from the block in memory
+    instead of reading the level before back.
+
+    >>> aligned_block((520, 1100, 1000), (64, 64, 64), (1, 1, 1), 2, 25 << 20,
+    ...               [((64, 64, 64), (2, 2, 2)), ((64, 64, 64), (2, 2, 2))])
+    (128, 128, 768)
+    """
+    best = block_shape(shape, chunks, factors, itemsize, budget)
+    total = [1] * len(shape)
+    ratio = math.prod(factors) * itemsize
+    for level_chunks, f in derived:
+        total = [t * g for t, g in zip(total, f)]
+        unit = [math.lcm(c, t * d) for c, t, d in zip(chunks, total, level_chunks)]
+        block = block_shape(shape, unit, factors, itemsize, budget)
+        if math.prod(block) * ratio > budget:
+            break
+        best = block
+    return best
+
+
 def _open(source: Source) -> Any:
     return open_level(source, 0) if isinstance(source, DatasetRef) else open_zarr_level(source)
 
@@ -132,7 +162,9 @@ def write_level_on_cluster(
     levels were filled."""
     shape, chunks = tuple(dest.shape), tuple(dest.chunks)
     itemsize = dest.dtype.itemsize
-    block = block_shape(shape, chunks, factors, itemsize, budget)
+    block = aligned_block(
+        shape, chunks, factors, itemsize, budget, [(tuple(a.chunks), f) for a, f in derived]
+    )
     inline: list[tuple[Path, tuple[int, ...]]] = []
     total = [1] * len(shape)
     for arr, f in derived:
