@@ -39,8 +39,8 @@ SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0
 #: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
 CHECK_SECONDS = 0.1
-#: seconds :func:`map_on_cluster` (``settle=True``) waits, once it cancelled its tasks,
-#: for those already running on a worker (which cannot be stopped) to end
+#: seconds a stop with ``settle=True`` waits, once it cancelled its tasks, for those
+#: already running on a worker (which cannot be stopped) to end
 SETTLE_SECONDS = 60.0
 
 
@@ -98,13 +98,12 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
 
 
 def map_on_cluster(
-    address: str | Client,
+    address: str,
     work: Callable[[T], R],
     items: Iterable[T],
     on_result: Callable[[R], None],
     *,
     check: Callable[[], None] | None = None,
-    settle: bool = False,
 ) -> None:
     """``on_result(work(item))`` for every item, each ``work`` call a task on the
     cluster at ``address``, results taken in this process as they finish (in no set
@@ -114,18 +113,58 @@ def map_on_cluster(
     or a partial of one) and must not write the index. ``check()`` is called between
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
     (a cancelled operation), an exception of a task, or Ctrl-C cancels the tasks not
-    yet finished and propagates. The client is always closed (a ``Client`` given as
-    ``address`` is used and left open). With ``settle``, a stop waits (at most
-    :data:`SETTLE_SECONDS`) for the tasks a worker had already started to end, so the
-    caller may remove what they write.
+    yet finished and propagates. The client is always closed.
 
     >>> out: list[int] = []
     >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, 2], out.append)  # doctest: +SKIP
     """
+    from distributed import as_completed
+
     tasks = list(items)
     if not tasks:
         return
-    with _client_of(address) as client:
+    with cluster_client(address) as client:
+        # pure=False: every call runs (a file is read again, not taken from a cache)
+        futures = client.map(work, tasks, pure=False)
+        try:
+            # with_results: each result comes with the notice that its task finished
+            done = as_completed(futures, loop=client.loop, with_results=True)
+            while not done.is_empty():
+                if check is not None:
+                    check()
+                if not done.has_ready():
+                    time.sleep(CHECK_SECONDS if check is not None else 0.01)
+                    continue
+                for fut, result in done.next_batch(block=False):
+                    if fut.status != "finished":
+                        fut.result()  # raises the task's error (or CancelledError)
+                    fut.release()
+                    on_result(result)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
+            raise
+
+
+def map_on_client(
+    client: Client,
+    work: Callable[[T], R],
+    items: Iterable[T],
+    on_result: Callable[[R], None],
+    *,
+    check: Callable[[], None] | None = None,
+    settle: bool = False,
+) -> None:
+    """:func:`map_on_cluster` through an open ``client`` (several maps on one
+    connection; the client is left open). With ``settle``, a stop waits (at most
+    :data:`SETTLE_SECONDS`) for the tasks a worker had already started to end, so the
+    caller may remove what they write.
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:           # doctest: +SKIP
+    ...     map_on_client(client, abs, [-1, 2], print, settle=True)
+    """
+    tasks = list(items)
+    if tasks:
         # pure=False: every call runs (a file is read again, not taken from a cache)
         _gather(client, client.map(work, tasks, pure=False), on_result, check, settle)
 
@@ -140,8 +179,8 @@ def compute_on_cluster(
 ) -> None:
     """``on_result(value)`` for each of the dask ``collections`` (delayed objects, e.g.
     the blocks of an array from ``to_delayed()``), computed on the cluster at
-    ``address`` and taken here as each finishes; ``check``, ``settle``, errors and
-    Ctrl-C as in :func:`map_on_cluster`. The graphs must be picklable (dask arrays of
+    ``address`` (or through the ``Client`` given) and taken here as each finishes;
+    ``check``, ``settle``, errors and Ctrl-C as in :func:`map_on_client`. The graphs must be picklable (dask arrays of
     zarr stores, of the readers' lazy arrays, of module-level functions).
 
     >>> import dask
