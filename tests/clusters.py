@@ -63,3 +63,19 @@ def tasks_held(address: str, prefix: str) -> list:
 
 def _name(key: Any) -> str:
     return str(key[0]) if isinstance(key, tuple) else str(key)
+
+
+def worker_pids(address: str) -> dict[str, int]:
+    """The process id of each worker (a restarted worker has another)."""
+    import distributed
+
+    with distributed.Client(address, set_as_default=False) as client:
+        return client.run(os.getpid)
+
+
+def peak_rss(pid: int) -> int:
+    """The most resident memory the process ever had (Linux ``VmHWM``), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for process {pid}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,19 @@ from catalog.cluster import SCHEDULER_ENV
 from catalog.errors import ClusterUnreachable, ExportCancelled
 from catalog.export.resume import NAME as RESUME_LOG
 
-from .clusters import local_cluster, tasks_done, tasks_held
+from .clusters import local_cluster, peak_rss, tasks_done, tasks_held, worker_pids
 
 pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.slow
 
 PUT = "_put_block-"  # the key names of the conversion's write tasks
+MEMORY_LIMIT = 600_000_000  # bytes per worker (one thread each)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    with local_cluster(n_workers=2, threads_per_worker=1, memory_limit=600_000_000) as c:
+    with local_cluster(n_workers=2, threads_per_worker=1, memory_limit=MEMORY_LIMIT) as c:
         yield c
 
 
@@ -105,11 +107,16 @@ def test_a_zarr_export_converted_on_the_cluster_is_the_local_one(
 ) -> None:
     address = cluster.scheduler_address
     here = export_catalog(open_catalog(lab), tmp_path / "here", mode="zarr", progress=False)
-    before = tasks_done(address, PUT)
+    before, pids = tasks_done(address, PUT), worker_pids(address)
     there = export_catalog(
         open_catalog(lab), tmp_path / "there", mode="zarr", progress=False, scheduler=address
     )
     assert tasks_done(address, PUT) > before  # the blocks were written by the workers
+    assert worker_pids(address) == pids  # none was restarted (out of memory)
+    if sys.platform.startswith("linux"):
+        peaks = [peak_rss(pid) for pid in pids.values()]
+        print(f"\nexport workers' peak RSS {[f'{p / 1e6:.0f} MB' for p in peaks]}")
+        assert max(peaks) < MEMORY_LIMIT
     assert there.counts == here.counts
     assert {i: d["how"] for i, d in there.datasets.items()} == {
         i: d["how"] for i, d in here.datasets.items()

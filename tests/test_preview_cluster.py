@@ -7,7 +7,6 @@ and none restarted, cancel and Ctrl-C leaving nothing registered, ``--scheduler`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import threading
@@ -30,7 +29,7 @@ from catalog.preview import ensure_preview, find_preview, preview_job
 from catalog.preview.batch import build_previews
 from catalog.preview.store import previews_dir
 
-from .clusters import local_cluster, tasks_done, tasks_held
+from .clusters import local_cluster, peak_rss, tasks_done, tasks_held, worker_pids
 
 distributed = pytest.importorskip("distributed")
 
@@ -100,19 +99,6 @@ def _tasks_run(address: str) -> int:
     return tasks_done(address, "build_block-")
 
 
-def _worker_pids(address: str) -> dict[str, int]:
-    with distributed.Client(address, set_as_default=False) as client:
-        return client.run(os.getpid)
-
-
-def _peak_rss(pid: int) -> int:
-    """The most resident memory the process ever had (Linux ``VmHWM``), in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM for process {pid}")
-
-
 def _no_builds_left(index: Path) -> None:
     base = previews_dir(index)
     assert not base.exists() or not list(base.iterdir())  # no temporary folder either
@@ -145,19 +131,19 @@ def test_a_volume_bigger_than_a_worker_builds_within_its_memory(
     nbytes = int(np.prod(shape)) * 2
     assert nbytes > 2.5 * MEMORY_LIMIT
     address = cluster.scheduler_address
-    pids = _worker_pids(address)
+    pids = worker_pids(address)
     t0 = time.perf_counter()
     local = ensure_preview(here, ident, min_bytes=0)
     t1 = time.perf_counter()
     remote = ensure_preview(there, ident, min_bytes=0, scheduler=address)
     t2 = time.perf_counter()
-    assert _worker_pids(address) == pids  # no worker was killed or restarted
+    assert worker_pids(address) == pids  # no worker was killed or restarted
     with distributed.Client(address, set_as_default=False) as client:
         limits = {w["id"]: w["memory_limit"] for w in client.scheduler_info()["workers"].values()}
         # distributed's own view: the most memory each worker's monitor saw
         monitored = client.run(lambda dask_worker: max(dask_worker.monitor.quantities["memory"]))
     assert set(limits.values()) == {MEMORY_LIMIT}
-    peaks = {w: _peak_rss(pid) for w, pid in pids.items()}
+    peaks = {w: peak_rss(pid) for w, pid in pids.items()}
     print(
         f"\nvolume {nbytes / 1e9:.2f} GB; worker limit {MEMORY_LIMIT / 1e6:.0f} MB; "
         f"peak RSS {', '.join(f'{p / 1e6:.0f} MB' for p in peaks.values())}; "

@@ -74,11 +74,13 @@ def _compressor() -> Any:
     return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
 
 
-def _write_chunks(chunks: tuple[int, ...], itemsize: int, shape: tuple[int, ...]) -> tuple:
-    """Dask blocks of whole storage chunks, grown along the last axes up to WRITE_BYTES."""
+def _write_chunks(
+    chunks: tuple[int, ...], itemsize: int, shape: tuple[int, ...], limit: int = WRITE_BYTES
+) -> tuple:
+    """Dask blocks of whole storage chunks, grown along the last axes up to ``limit``."""
     block = list(chunks)
     for i in reversed(range(len(block))):
-        while block[i] < shape[i] and np.prod(block) * itemsize * 2 <= WRITE_BYTES:
+        while block[i] < shape[i] and np.prod(block) * itemsize * 2 <= limit:
             block[i] = min(shape[i], block[i] * 2)
     return tuple(block)
 
@@ -159,7 +161,7 @@ def _write_level(
     With ``log``, the chunks an interrupted run wrote (and logged) are kept, and each
     chunk written now is logged."""
     chunks = chunks_for(tuple(map(str, da.dims)), tuple(da.shape), da.dtype.itemsize)
-    block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape))
+    block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape), _write_bytes(client))
     data = da.chunk(dict(zip(da.dims, block)))
     header = {
         "shape": [int(n) for n in da.shape],
@@ -185,6 +187,17 @@ def _write_level(
             client, data.data, store, group, tuple(chunks), set(done), tap, log, check
         )
     return dict(zip(da.dims, block))
+
+
+def _write_bytes(client: Client | None) -> int:
+    """Bytes of a block: :data:`WRITE_BYTES`, or on a cluster at most a sixteenth of a
+    worker thread's memory limit (a task holds a few blocks: read, rechunked, hashed)."""
+    if client is None:
+        return WRITE_BYTES
+    from ..cluster import worker_memory
+
+    share = worker_memory(client)
+    return WRITE_BYTES if share is None else max(1 << 20, min(WRITE_BYTES, share // 16))
 
 
 def _create_level(da: Any, data: Any, store: Path, group: str, chunks: tuple[int, ...]) -> None:
