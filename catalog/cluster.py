@@ -190,8 +190,10 @@ def compute_on_cluster(
     todo = list(collections)
     if not todo:
         return
+    # the tasks that do the work may be fused under keys of their own: settle on all
+    graph = {k for c in todo for k in c.__dask_graph__()} if settle else set()
     with _client_of(address) as client:
-        _gather(client, client.compute(todo), on_result, check, settle)
+        _gather(client, client.compute(todo), on_result, check, settle, graph)
 
 
 def _gather(
@@ -200,9 +202,11 @@ def _gather(
     on_result: Callable[[Any], None],
     check: Callable[[], None] | None,
     settle: bool,
+    graph: set | frozenset = frozenset(),
 ) -> None:
     """Hand each future's result to ``on_result`` as it finishes; on any exception
-    cancel the others (and with ``settle`` wait for those running) and re-raise."""
+    cancel the others (and with ``settle`` wait for those running, and for any task of
+    ``graph``) and re-raise."""
     from distributed import as_completed
 
     try:
@@ -223,7 +227,7 @@ def _gather(
         with contextlib.suppress(Exception):
             client.cancel(futures)
             if settle:
-                _settle(client, [f.key for f in futures])
+                _settle(client, list({f.key for f in futures} | set(graph)))
         raise
 
 
@@ -238,18 +242,22 @@ def _client_of(address: str | Client) -> Iterator[Client]:
 
 
 def _running(keys: list, dask_worker: Any = None) -> int:
-    """How many of ``keys`` this worker is still executing (cancelled or not)."""
-    tasks = dask_worker.state.tasks
-    busy = ("executing", "long-running", "cancelled", "resumed")
-    return sum(1 for k in keys if k in tasks and tasks[k].state in busy)
+    """How many of ``keys`` this worker executes or may still start (a task it was
+    handed before the cancel reached it), cancelled or not."""
+    wanted = set(keys)
+    ended = ("memory", "error", "released", "forgotten")
+    return sum(
+        1 for k, ts in dask_worker.state.tasks.items() if k in wanted and ts.state not in ended
+    )
 
 
 def _settle(client: Client, keys: list, seconds: float | None = None) -> None:
-    """Wait until no worker executes any of ``keys`` (cancelled tasks run to their end)."""
+    """Wait until no worker executes, or may start, any of ``keys`` (cancelled tasks
+    that were running run to their end); two checks in a row must find none."""
     deadline = time.monotonic() + (SETTLE_SECONDS if seconds is None else seconds)
-    while time.monotonic() < deadline:
-        if not sum(client.run(_running, keys).values()):
-            return
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        quiet = quiet + 1 if not sum(client.run(_running, keys).values()) else 0
         time.sleep(0.05)
 
 

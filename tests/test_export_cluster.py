@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,16 @@ def test_a_stopped_cluster_export_stops_its_tasks_and_resumes(
             cancel=_AfterLoggedChunks(dest, interrupt=how == "ctrl-c"),
         )  # fmt: skip
     assert tasks_held(address, PUT) == []  # the tasks not run were cancelled
+    # the tasks running were waited for: nothing is written after the export returned
+    listing = sorted((p, p.stat().st_mtime_ns) for p in dest.rglob("*") if p.is_file())
+    [log] = list(dest.rglob(RESUME_LOG))
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    header = next(x["header"] for x in lines if "header" in x)
+    logged = sum(len(x["chunks"]) for x in lines if "chunks" in x and "header" not in x)
+    total = int(np.prod([-(-n // c) for n, c in zip(header["shape"], header["chunks"])]))
+    assert 1 <= logged < total  # stopped half way
+    time.sleep(1.0)
+    assert sorted((p, p.stat().st_mtime_ns) for p in dest.rglob("*") if p.is_file()) == listing
     params = json.loads((dest / ".voxcat-export" / "params.json").read_text())
     assert not params.get("complete")  # not registered as a finished export
     assert not _stores(dest)  # only the temporary store of the conversion

@@ -169,18 +169,24 @@ def test_a_stopped_cluster_build_leaves_nothing(tmp_path: Path, cluster: Any, ho
             stop.set()
 
     expected = KeyboardInterrupt if how == "ctrl-c" else PreviewCancelled
+    before = tasks_done(address, "build_block-")
     with pytest.raises(expected):
         ensure_preview(
             there, ident, min_bytes=0, scheduler=address, progress=progress, cancel=stop
         )
+    stopped = tasks_done(address, "build_block-") - before
     assert find_preview(there, ident) is None
     _no_builds_left(there)
     # the tasks not run were cancelled: the scheduler holds none of them any more
     assert tasks_held(address, "build_block-") == []
-    # built again, completely, from scratch
+    time.sleep(1.0)  # a task still running would write into the removed folder now
+    _no_builds_left(there)
+    # built again, completely, from scratch: many more tasks than the stopped build ran
+    before = tasks_done(address, "build_block-")
     assert ensure_preview(there, ident, min_bytes=0, scheduler=address) == find_preview(
         there, ident
     )
+    assert 1 <= stopped < tasks_done(address, "build_block-") - before
 
 
 def test_a_background_job_on_the_cluster_cancels(tmp_path: Path, cluster: Any) -> None:
