@@ -192,6 +192,7 @@ def write_level_on_cluster(
 
 
 def _path_of(array: Any) -> Path:
-    """The folder of a zarr array in a local store."""
-    root = Path(str(array.store.root))
+    """The folder of a zarr array in a local store, as an absolute path (workers need
+    not share this process's working directory)."""
+    root = Path(str(array.store.root)).absolute()
     return root / array.path if array.path else root

@@ -294,7 +294,7 @@ def _build(
         )
         pause("preview.level")
         while k < len(shapes) - 1:  # blocks too thin to halve further: read level k back
-            prev = open_zarr_level(tmp / str(k)) if client is None else tmp / str(k)
+            prev = open_zarr_level(tmp / str(k)) if client is None else (tmp / str(k)).absolute()
             derived = list(zip(arrays[k + 2 :], steps[k + 1 :]))
             k += 1 + levels_from(
                 prev,
