@@ -23,7 +23,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BadSchedulerAddress, ClusterUnreachable
 
@@ -40,6 +40,9 @@ SCHEDULER_ENV = "VOXCAT_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0
 #: how often :func:`map_on_cluster` calls its ``check`` while it waits for results
 CHECK_SECONDS = 0.1
+#: seconds a stop with ``settle=True`` waits, once it cancelled its tasks, for those
+#: already running on a worker (which cannot be stopped) to end
+SETTLE_SECONDS = 60.0
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
@@ -190,3 +193,134 @@ def map_on_cluster(
             with contextlib.suppress(Exception):
                 client.cancel(futures)
             raise
+
+
+def map_on_client(
+    client: Client,
+    work: Callable[[T], R],
+    items: Iterable[T],
+    on_result: Callable[[R], None],
+    *,
+    check: Callable[[], None] | None = None,
+    settle: bool = False,
+) -> None:
+    """:func:`map_on_cluster` through an open ``client`` (several maps on one
+    connection; the client is left open). With ``settle``, a stop waits (at most
+    :data:`SETTLE_SECONDS`) for the tasks a worker had already started to end, so the
+    caller may remove what they write.
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:           # doctest: +SKIP
+    ...     map_on_client(client, abs, [-1, 2], print, settle=True)
+    """
+    tasks = list(items)
+    if tasks:
+        # pure=False: every call runs (a file is read again, not taken from a cache)
+        _gather(client, client.map(work, tasks, pure=False), on_result, check, settle)
+
+
+def compute_on_cluster(
+    address: str | Client,
+    collections: Iterable[Any],
+    on_result: Callable[[Any], None],
+    *,
+    check: Callable[[], None] | None = None,
+    settle: bool = False,
+) -> None:
+    """``on_result(value)`` for each of the dask ``collections`` (delayed objects, e.g.
+    the blocks of an array from ``to_delayed()``), computed on the cluster at
+    ``address`` (or through the ``Client`` given) and taken here as each finishes;
+    ``check``, ``settle``, errors and Ctrl-C as in :func:`map_on_client`. The graphs must be picklable (dask arrays of
+    zarr stores, of the readers' lazy arrays, of module-level functions).
+
+    >>> import dask
+    >>> out: list[int] = []
+    >>> compute_on_cluster("tcp://127.0.0.1:8786", [dask.delayed(abs)(-1)], out.append)  # doctest: +SKIP
+    """
+    todo = list(collections)
+    if not todo:
+        return
+    # the tasks that do the work may be fused under keys of their own: settle on all
+    graph = {k for c in todo for k in c.__dask_graph__()} if settle else set()
+    with _client_of(address) as client:
+        _gather(client, client.compute(todo), on_result, check, settle, graph)
+
+
+def _gather(
+    client: Client,
+    futures: list[Any],
+    on_result: Callable[[Any], None],
+    check: Callable[[], None] | None,
+    settle: bool,
+    graph: set | frozenset = frozenset(),
+) -> None:
+    """Hand each future's result to ``on_result`` as it finishes; on any exception
+    cancel the others (and with ``settle`` wait for those running, and for any task of
+    ``graph``) and re-raise."""
+    from distributed import as_completed
+
+    try:
+        # with_results: each result comes with the notice that its task finished
+        done = as_completed(futures, loop=client.loop, with_results=True)
+        while not done.is_empty():
+            if check is not None:
+                check()
+            if not done.has_ready():
+                time.sleep(CHECK_SECONDS if check is not None else 0.01)
+                continue
+            for fut, result in done.next_batch(block=False):
+                if fut.status != "finished":
+                    fut.result()  # raises the task's error (or CancelledError)
+                fut.release()
+                on_result(result)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+            if settle:
+                _settle(client, list({f.key for f in futures} | set(graph)))
+        raise
+
+
+@contextlib.contextmanager
+def _client_of(address: str | Client) -> Iterator[Client]:
+    """A client of ``address`` closed on the way out, or the ``Client`` given (left open)."""
+    if isinstance(address, str):
+        with cluster_client(address) as client:
+            yield client
+    else:
+        yield address
+
+
+def _running(keys: list, dask_worker: Any = None) -> int:
+    """How many of ``keys`` this worker executes or may still start (a task it was
+    handed before the cancel reached it), cancelled or not."""
+    wanted = set(keys)
+    ended = ("memory", "error", "released", "forgotten")
+    return sum(
+        1 for k, ts in dask_worker.state.tasks.items() if k in wanted and ts.state not in ended
+    )
+
+
+def _settle(client: Client, keys: list, seconds: float | None = None) -> None:
+    """Wait until no worker executes, or may start, any of ``keys`` (cancelled tasks
+    that were running run to their end); two checks in a row must find none."""
+    deadline = time.monotonic() + (SETTLE_SECONDS if seconds is None else seconds)
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        quiet = quiet + 1 if not sum(client.run(_running, keys).values()) else 0
+        time.sleep(0.05)
+
+
+def worker_memory(client: Client) -> int | None:
+    """Bytes of memory one task may use on the cluster: the smallest worker memory limit
+    divided by that worker's threads (None when no worker has a limit).
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
+    ...     worker_memory(client)
+    400000000
+    """
+    shares = [
+        int(w["memory_limit"]) // max(1, int(w.get("nthreads") or 1))
+        for w in client.scheduler_info(n_workers=-1)["workers"].values()
+        if w.get("memory_limit")
+    ]
+    return min(shares) if shares else None

@@ -971,12 +971,14 @@ class DuckDBCatalog(Catalog):
         skip_unreadable: bool = False,
         organization: str | None = None,
         cancel: CancelFlag | None = None,
+        scheduler: str | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
         ``deep_verify=True`` re-reads every written file from the device;
         ``skip_unreadable=True`` exports the rest when some datasets cannot be read;
-        ``progress`` and ``cancel`` are those of :mod:`catalog.progress`.
+        ``progress`` and ``cancel`` are those of :mod:`catalog.progress`; ``scheduler``
+        converts (``mode="zarr"``) on that Dask cluster (default ``$VOXCAT_DASK_SCHEDULER``).
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
         """
@@ -996,6 +998,7 @@ class DuckDBCatalog(Catalog):
                 skip_unreadable=skip_unreadable,
                 organization=organization,
                 cancel=cancel,
+                scheduler=scheduler,
             )
 
 

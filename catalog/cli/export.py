@@ -4,6 +4,7 @@
     voxcat export --tag paper-2025 out/ --mode zarr --include-ancestors
     voxcat export --where access=open out/ --mode link --license CC-BY-4.0
     voxcat export --project rocks out/ --skip-unreadable   # leave out what cannot be read
+    voxcat export --project rocks /share/rocks --mode zarr --scheduler tcp://head:8786
 
 The selection options are those of ``voxcat search``; the last word is the folder.
 Rerunning an interrupted export finishes it.
@@ -44,6 +45,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         progress=False if args.json or args.quiet else None,
         license=args.license,
         query="voxcat export " + " ".join(shlex.quote(s) for s in shown) if shown else None,
+        scheduler=args.scheduler,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str, ensure_ascii=False))
@@ -96,6 +98,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="who publishes it (a name or a ROR/web URL): the RO-Crate publisher and the "
         "exporter's affiliation (default: $VOXCAT_ORGANIZATION)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="with --mode zarr, convert on the Dask cluster of this scheduler, e.g. "
+        "tcp://head:8786 (default: $VOXCAT_DASK_SCHEDULER, else here); its workers must "
+        "see the data and DEST at the same paths",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -4,6 +4,7 @@
 voxcat preview                          # every big dataset without a pyramid
 voxcat preview --modality CT --dry-run  # a selection, like voxcat search; only list
 voxcat preview --min-size 1GB --prune   # bigger ones only; drop previews of old data
+voxcat preview --scheduler tcp://head:8786  # built on a Dask cluster ($VOXCAT_DASK_SCHEDULER)
 voxcat thumbnails --missing             # those a full disk kept from being written
 """
 
@@ -28,7 +29,12 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         ids = list(open_catalog(args.index).search(" ".join(args.text) or None, **selected))
     min_bytes = int(parse_bytes(args.min_size))
     report = build_previews(
-        args.index, ids, min_bytes=min_bytes, progress=not args.json and None, dry_run=args.dry_run
+        args.index,
+        ids,
+        min_bytes=min_bytes,
+        progress=not args.json and None,
+        dry_run=args.dry_run,
+        scheduler=args.scheduler,
     )
     pruned = prune_previews(args.index) if args.prune and not args.dry_run else []
     if args.json:
@@ -93,6 +99,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--prune", action="store_true", help="then delete previews of data no longer indexed"
     )
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="build on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
+        "(default: $VOXCAT_DASK_SCHEDULER, else here); workers must see the data and "
+        "the index's cache folder at the same paths",
+    )
     p.set_defaults(func=_cmd_preview)
 
     p = sub.add_parser(

@@ -22,6 +22,13 @@ again. Levels read from the source are written chunk by chunk and, for a resumab
 conversion (``resume=``), logged chunk by chunk: a conversion killed half way keeps
 its temporary store and the next run writes only the chunks not logged (:mod:`.resume`).
 
+With a Dask ``client`` the blocks of every level are computed and written by the
+cluster's workers (the source read through its reader's lazy array, levels read back
+from the store, which must be on a file system the workers share): each block task
+writes its whole storage chunks and returns their BLAKE3, so this process logs them
+(resume), compares level 0 with what a second pass of tasks reads back, and stops the
+tasks on a cancel. A container's arrays are written here.
+
 >>> levels = convert(da, Path("out/vol.zarr"))          # doctest: +SKIP
 >>> [lv for lv in levels]                                # doctest: +SKIP
 [(600, 1024, 1024), (300, 512, 512), (150, 256, 256)]
@@ -38,7 +45,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blake3
 import numpy as np
@@ -49,6 +56,9 @@ from ..units import ngff_time_unit, ngff_unit
 from .chunking import chunks_for
 from .files import TMP
 from .resume import ResumeLog
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 VOLUME_CHUNK = 64  # a stack this deep or deeper is a volume: its pyramid halves z too
 TILE = 256
@@ -64,11 +74,13 @@ def _compressor() -> Any:
     return numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
 
 
-def _write_chunks(chunks: tuple[int, ...], itemsize: int, shape: tuple[int, ...]) -> tuple:
-    """Dask blocks of whole storage chunks, grown along the last axes up to WRITE_BYTES."""
+def _write_chunks(
+    chunks: tuple[int, ...], itemsize: int, shape: tuple[int, ...], limit: int = WRITE_BYTES
+) -> tuple:
+    """Dask blocks of whole storage chunks, grown along the last axes up to ``limit``."""
     block = list(chunks)
     for i in reversed(range(len(block))):
-        while block[i] < shape[i] and np.prod(block) * itemsize * 2 <= WRITE_BYTES:
+        while block[i] < shape[i] and np.prod(block) * itemsize * 2 <= limit:
             block[i] = min(shape[i], block[i] * 2)
     return tuple(block)
 
@@ -143,12 +155,13 @@ def _write_level(
     tap: _Tap | None = None,
     log: ResumeLog | None = None,
     check: Callable[[], None] | None = None,
+    client: Client | None = None,
 ) -> dict[str, int]:
     """Write one level as ``group/image``; returns the dask blocks it was written in.
     With ``log``, the chunks an interrupted run wrote (and logged) are kept, and each
     chunk written now is logged."""
     chunks = chunks_for(tuple(map(str, da.dims)), tuple(da.shape), da.dtype.itemsize)
-    block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape))
+    block = _write_chunks(chunks, da.dtype.itemsize, tuple(da.shape), _write_bytes(client))
     data = da.chunk(dict(zip(da.dims, block)))
     header = {
         "shape": [int(n) for n in da.shape],
@@ -167,8 +180,24 @@ def _write_level(
     if tap is not None:
         tap.chunks = tuple(chunks)
         tap.sent.update({k: bytes.fromhex(v) for k, v in done.items() if v})
-    _write_blocks(data.data, store, group, tuple(chunks), set(done), tap, log, check)
+    if client is None:
+        _write_blocks(data.data, store, group, tuple(chunks), set(done), tap, log, check)
+    else:
+        _write_blocks_on_cluster(
+            client, data.data, store, group, tuple(chunks), set(done), tap, log, check
+        )
     return dict(zip(da.dims, block))
+
+
+def _write_bytes(client: Client | None) -> int:
+    """Bytes of a block: :data:`WRITE_BYTES`, or on a cluster at most a sixteenth of a
+    worker thread's memory limit (a task holds a few blocks: read, rechunked, hashed)."""
+    if client is None:
+        return WRITE_BYTES
+    from ..cluster import worker_memory
+
+    share = worker_memory(client)
+    return WRITE_BYTES if share is None else max(1 << 20, min(WRITE_BYTES, share // 16))
 
 
 def _create_level(da: Any, data: Any, store: Path, group: str, chunks: tuple[int, ...]) -> None:
@@ -219,6 +248,18 @@ def _pieces(
     return out
 
 
+def _todo(arr: Any, chunks: tuple[int, ...], done: set[tuple[int, ...]]) -> list[tuple]:
+    """Indices of the blocks of ``arr`` holding a storage chunk not in ``done``."""
+    starts = [np.cumsum((0, *c[:-1])) for c in arr.chunks]
+    todo = []
+    for idx in np.ndindex(*arr.numblocks):
+        start = tuple(int(starts[d][i]) for d, i in enumerate(idx))
+        shape = tuple(int(arr.chunks[d][i]) for d, i in enumerate(idx))
+        if not all(k in done for k in _chunk_keys(start, shape, chunks)):
+            todo.append(idx)
+    return todo
+
+
 def _write_blocks(
     arr: Any,
     store: Path,
@@ -237,13 +278,7 @@ def _write_blocks(
     from dask.delayed import Delayed
 
     target = zarr.open_array(store=str(store), path=f"{group}/image", mode="r+", zarr_format=2)
-    starts = [np.cumsum((0, *c[:-1])) for c in arr.chunks]
-    todo = []
-    for idx in np.ndindex(*arr.numblocks):
-        start = tuple(int(starts[d][i]) for d, i in enumerate(idx))
-        shape = tuple(int(arr.chunks[d][i]) for d, i in enumerate(idx))
-        if not all(k in done for k in _chunk_keys(start, shape, chunks)):
-            todo.append(idx)
+    todo = _todo(arr, chunks, done)
     if not todo:
         return
 
@@ -279,6 +314,103 @@ def _write_blocks(
         dask.compute(*[Delayed((marks.name, *idx), graph) for idx in todo])
 
 
+def _put_block(
+    block: np.ndarray,
+    store: str,
+    group: str,
+    chunks: tuple[int, ...],
+    done: frozenset,
+    digests: bool,
+    block_info: dict | None = None,
+) -> dict[tuple[int, ...], bytes]:
+    """A task on a worker: write the storage chunks of one block not in ``done`` into
+    ``group/image`` of the Zarr at ``store``; returns their BLAKE3 (empty without
+    ``digests``) by chunk index, for the process that logs them."""
+    import zarr
+
+    assert block_info is not None
+    target = zarr.open_array(store=store, path=f"{group}/image", mode="r+", zarr_format=2)
+    block = np.asarray(block)
+    start = tuple(a for a, _ in block_info[0]["array-location"])
+    out = {}
+    for key, local, full in _pieces(block.shape, start, chunks):
+        if key in done:
+            continue
+        piece = block[local]
+        out[key] = _Tap.digest(piece) if digests else b""
+        target[full] = piece
+    return out
+
+
+def _block_tasks(arr: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(block, *args, block_info=...)`` of every block of ``arr`` as delayed objects
+    (an array of them, laid out as the blocks), whatever ``fn`` returns."""
+    meta = np.empty((0,) * arr.ndim, object)
+    marks = arr.map_blocks(
+        fn, *args, dtype=object, chunks=tuple((1,) * n for n in arr.numblocks), meta=meta
+    )
+    return marks.to_delayed()
+
+
+def _write_blocks_on_cluster(
+    client: Client,
+    arr: Any,
+    store: Path,
+    group: str,
+    chunks: tuple[int, ...],
+    done: set[tuple[int, ...]],
+    tap: _Tap | None,
+    log: ResumeLog | None,
+    check: Callable[[], None] | None = None,
+) -> None:
+    """:func:`_write_blocks` with each block a task on the cluster of ``client``
+    (:func:`_put_block`): the digests of the chunks a task wrote are handed to ``tap``
+    and logged as it finishes; ``check()`` runs while waiting (it raises to cancel the
+    tasks not finished; those running are waited for)."""
+    from ..cluster import compute_on_cluster
+
+    todo = _todo(arr, chunks, done)
+    if not todo:
+        return
+    tasks = _block_tasks(
+        arr,
+        _put_block,
+        str(store),
+        group,
+        chunks,
+        frozenset(done),
+        tap is not None or log is not None,
+    )
+
+    def written(found: dict[tuple[int, ...], bytes]) -> None:
+        if tap is not None:
+            tap.sent_now(found)
+        if log is not None:
+            log.written(group, {key: digest.hex() for key, digest in found.items()})
+
+    compute_on_cluster(client, [tasks[idx] for idx in todo], written, check=check, settle=True)
+
+
+def _chunk_digests(
+    block: np.ndarray, chunks: tuple[int, ...], block_info: dict | None = None
+) -> dict[tuple[int, ...], bytes]:
+    """A task on a worker: the BLAKE3 of each storage chunk of a block read back."""
+    assert block_info is not None
+    return _Tap.found(np.asarray(block), block_info, chunks)
+
+
+def _read_back_on_cluster(
+    client: Client, arr: Any, tap: _Tap, check: Callable[[], None] | None
+) -> None:
+    """Level 0 as written (``arr``, read from the store in the blocks it was written
+    in) checked against the digests of what was handed to Zarr, by tasks on the
+    cluster: the cluster's counterpart of :meth:`_Tap.read_back`."""
+    from ..cluster import compute_on_cluster
+
+    tasks = _block_tasks(arr, _chunk_digests, tap.chunks)
+    compute_on_cluster(client, list(tasks.ravel()), tap.compare, check=check, settle=True)
+
+
 class _Tap:
     """Level 0 checked without reading the source again: the BLAKE3 of every storage
     chunk as it is handed to Zarr (or, resuming, as an earlier run logged it), then of
@@ -304,19 +436,28 @@ class _Tap:
         with self._lock:
             self.sent.update(digests)
 
+    @classmethod
+    def found(
+        cls, values: np.ndarray, block_info: dict, chunks: tuple[int, ...] | None
+    ) -> dict[tuple[int, ...], bytes]:
+        """The digest of each storage chunk of a block read back."""
+        start = tuple(a for a, _ in block_info[0]["array-location"])
+        chunks = chunks or tuple(values.shape)
+        return {
+            key: cls.digest(values[local])
+            for key, local, _ in _pieces(tuple(values.shape), start, chunks)
+        }
+
+    def compare(self, found: dict[tuple[int, ...], bytes]) -> None:
+        """Note whether each chunk read back has the digest it was written with."""
+        with self._lock:
+            for key, digest in found.items():
+                same = self.sent.get(key) == digest
+                self.back[key] = same and self.back.get(key, True)
+
     def read_back(self, block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
         if block_info is not None:
-            start = tuple(a for a, _ in block_info[0]["array-location"])
-            values = np.asarray(block)
-            chunks = self.chunks or tuple(values.shape)
-            found = {
-                key: self.digest(values[local])
-                for key, local, _ in _pieces(tuple(values.shape), start, chunks)
-            }
-            with self._lock:
-                for key, digest in found.items():
-                    same = self.sent.get(key) == digest
-                    self.back[key] = same and self.back.get(key, True)
+            self.compare(self.found(np.asarray(block), block_info, self.chunks))
         return block
 
     @property
@@ -395,6 +536,7 @@ def convert(
     levels: list[Any] | None = None,
     resume: str | None = None,
     check: Callable[[], None] | None = None,
+    client: Client | None = None,
 ) -> Converted:
     """Write ``data`` to the Zarr ``dest`` atomically; returns the shapes of the levels
     written (see :class:`Converted`). ``data`` is a voxcat-read ``DataArray`` (with
@@ -406,7 +548,9 @@ def convert(
     with the same key keeps the chunks the first one logged as written (see
     :mod:`.resume`) and writes the rest. Without it, or for a container, a conversion
     cut short leaves nothing behind. ``check()`` is called before each chunk of an
-    image is written; it raises to cut the conversion short (a cancelled export)."""
+    image is written; it raises to cut the conversion short (a cancelled export).
+    With ``client`` (a ``distributed.Client``) an image's blocks are computed and
+    written by that cluster's workers; the result is the same store."""
     import xarray as xr
 
     tmp = dest.with_name(dest.name + TMP)
@@ -424,7 +568,16 @@ def convert(
         else:
             shapes = Converted(
                 _write_pyramid(
-                    data, tmp, name, segmentation, progress, tap, levels or [], log, check
+                    data,
+                    tmp,
+                    name,
+                    segmentation,
+                    progress,
+                    tap,
+                    levels or [],
+                    log,
+                    check,
+                    client,
                 )
             )
             shapes.verified = tap.all_equal and not levels
@@ -517,6 +670,7 @@ def _write_pyramid(
     given: list[Any] | None = None,
     log: ResumeLog | None = None,
     check: Callable[[], None] | None = None,
+    client: Client | None = None,
 ) -> list[tuple[int, ...]]:
     """Level 0, then the ``given`` levels as they are, or (none given) levels computed
     from the one before until the largest plane fits in a 256×256 tile. The levels read
@@ -532,7 +686,7 @@ def _write_pyramid(
     for k in range(max(MAX_LEVELS, len(given) + 1)):
         blocks = _write_level(
             level, store, str(k), tap if k == 0 and not given else None,
-            log if k == 0 or given else None, check,
+            log if k == 0 or given else None, check, client,
         )  # fmt: skip
         if progress is not None and k == 0:
             progress(int(level.nbytes))
@@ -550,7 +704,9 @@ def _write_pyramid(
         # read back in the blocks it was written in (whole storage chunks): a few big
         # tasks instead of one per storage chunk
         written = xr.open_zarr(store, group=str(k), consolidated=False, chunks=blocks)["image"]
-        if k == 0 and tap is not None:
+        if k == 0 and tap is not None and client is not None:
+            _read_back_on_cluster(client, written.data, tap, check)
+        elif k == 0 and tap is not None:
             written = written.copy(data=_tapped(written.data, tap.read_back))
         level = _downsample(written, segmentation)
         level.attrs = {**written.attrs, "level": k + 1}

@@ -14,8 +14,9 @@ import time
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..cluster import cluster_client, scheduler_address
 from ..errors import Cancelled, ExportCancelled, ExportError, IndexNotRecordedWarning
 from ..index import resolve_index, transaction
 from ..index.store import append_audit, current_user
@@ -30,6 +31,9 @@ from .preflight import preflight, refusal
 from .resume import NAME as RESUME_LOG
 from .select import Selection, select
 from .stock import NotStock, check, stock_entry, zarr_entry
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 MODES = ("copy", "link", "zarr")
 NOT_SPECIFIED = "not specified"
@@ -255,6 +259,7 @@ def export_catalog(
     skip_unreadable: bool = False,
     organization: str | None = None,
     cancel: CancelFlag | None = None,
+    scheduler: str | None = None,
 ) -> ExportReport:
     """Export datasets to ``dest`` as a self-contained folder: the data under ``data/``,
     ``catalog.yaml`` (stock intake readers only), ``datasets.parquet``, a voxcat index
@@ -304,10 +309,17 @@ def export_catalog(
     once set, the export stops as on Ctrl-C (what was verified is kept and the same
     export run again finishes it) and raises :class:`~catalog.errors.ExportCancelled`.
 
+    ``scheduler`` (a Dask scheduler address, default ``$VOXCAT_DASK_SCHEDULER``): in
+    Zarr mode the images are converted by that cluster's workers, block by block (read,
+    downsample, write, hash; :mod:`catalog.export.convert`), into ``dest`` on a file
+    system they share; this process logs, checks and writes the catalogue and index.
+    A cancel or Ctrl-C cancels the tasks not finished (and waits for those running).
+
     >>> sub = open_catalog("lab.duckdb").search(project="rocks")      # doctest: +SKIP
     >>> report = export_catalog(sub, "/media/usb/rocks", mode="copy")  # doctest: +SKIP
     >>> report.counts                                                  # doctest: +SKIP
     {'reference (tifffile) to the TIFF': 12, 'converted to zarr': 1}
+    >>> export_catalog(sub, "/lab/share/rocks", mode="zarr", scheduler="tcp://head:8786")  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     if mode not in MODES:
@@ -330,21 +342,26 @@ def export_catalog(
         sel = sel.without(skipped)
     dest = Path(os.path.abspath(dest))
     params = {"index": str(index), "ids": sorted(sel.rows), "mode": mode, "version": 1}
-    created = not dest.exists()
-    fresh = not (dest / STATE_DIR / "params.json").exists()
-    journal = _prepare(dest, params)
-    try:
-        return _export(
-            sel, dest, journal, params, opened, skipped,
-            mode=mode, license=license, query=query, progress=progress, deep=deep_verify,
-            t0=t0, organization=organization, cancel=cancel,
-        )  # fmt: skip
-    except Cancelled:  # as Ctrl-C: kept, to be resumed
-        raise
-    except Exception:
-        if fresh:  # a new export that failed: leave nothing half-written behind
-            _remove(dest, created)
-        raise
+    address = scheduler_address(scheduler) if mode == "zarr" else None
+    with contextlib.ExitStack() as stack:
+        # connected before anything is written: an unreachable scheduler leaves nothing
+        client = stack.enter_context(cluster_client(address)) if address else None
+        created = not dest.exists()
+        fresh = not (dest / STATE_DIR / "params.json").exists()
+        journal = _prepare(dest, params)
+        try:
+            return _export(
+                sel, dest, journal, params, opened, skipped,
+                mode=mode, license=license, query=query, progress=progress, deep=deep_verify,
+                t0=t0, organization=organization, cancel=cancel, client=client,
+            )  # fmt: skip
+        except Cancelled:  # as Ctrl-C: kept, to be resumed
+            raise
+        except Exception:
+            if fresh:  # a new export that failed: leave nothing half-written behind
+                _remove(dest, created)
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
 
 def _remove(dest: Path, created: bool) -> None:
@@ -376,6 +393,7 @@ def _export(
     t0: float,
     organization: str | None = None,
     cancel: CancelFlag | None = None,
+    client: Client | None = None,
 ) -> ExportReport:
     index = sel.index
     lic = license or sel.license or NOT_SPECIFIED
@@ -402,7 +420,7 @@ def _export(
         for ident in sel.rows:
             step.check()
             exported[ident], entry = _dataset(
-                sel, ident, layouts[ident], dest, journal, mode, step, opened.get(ident)
+                sel, ident, layouts[ident], dest, journal, mode, step, opened.get(ident), client
             )
             if entry is not None:
                 entries[ident] = (
@@ -453,6 +471,7 @@ def _dataset(
     mode: str,
     step: _Step,
     src: Any = None,
+    client: Client | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Finish one dataset: its stock entry, or a conversion; returns (facts, entry).
     ``src``: the dataset as voxcat reads it (opened by the pre-flight check)."""
@@ -491,14 +510,14 @@ def _dataset(
     image = row["kind"] != "container"
     data, levels, group = _conversion_source(sel, ident, src, image)
     try:
-        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step, client)
     except (ExportError, Cancelled):
         raise
     except Exception:
         if not isinstance(data, dict):
             raise
         data, group = src, None  # the file as xarray reads it does not convert: voxcat's
-        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step)
+        zfiles, shapes = _convert(data, levels, row, dest, zrel, journal, step, client)
     if image:
         make, reference = zarr_entry(zrel, "0", "image"), src
     else:
@@ -570,8 +589,10 @@ def _convert(
     zrel: str,
     journal: Journal,
     step: _Step,
+    client: Client | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
-    """Convert (or find converted by an earlier run) ``data`` into ``dest/zrel``."""
+    """Convert (or find converted by an earlier run) ``data`` into ``dest/zrel`` (on
+    the cluster of ``client`` if given)."""
     from .convert import convert
 
     marker = f"@{zrel}"
@@ -581,7 +602,7 @@ def _convert(
         shapes = convert(
             data, target, name=row["name"], segmentation=row["data_level"] == "segmentation",
             progress=step, levels=levels, resume=_resume_key(row, data, levels),
-            check=step.check,
+            check=step.check, client=client,
         )  # fmt: skip
         journal.kept_chunks += shapes.kept
         if not getattr(shapes, "verified", False):  # level 0 was not all read back for level 1

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CatalogError, PreviewCancelled
+from ..errors import CatalogError, ClusterError, PreviewCancelled
 from ..index import connect, resolve_index, transaction
 from ..index.writer import AuditEntry
 from ..paths import display
@@ -121,6 +121,7 @@ def build_previews(
     min_bytes: int = PREVIEW_MIN_BYTES,
     progress: bool | None = None,
     dry_run: bool = False,
+    scheduler: str | None = None,
 ) -> PreviewReport:
     """Build the missing previews of the datasets ``ids`` (default: every dataset).
 
@@ -130,8 +131,12 @@ def build_previews(
     says what would be built. A failure (unreadable or changed files, no space left)
     is reported and recorded (audit action ``preview.failed``) and the next dataset
     is built; ``KeyboardInterrupt`` stops after cleaning up the current build.
+    ``scheduler`` (a Dask scheduler address, default ``$VOXCAT_DASK_SCHEDULER``) builds
+    each preview on that cluster (:func:`~catalog.preview.ensure_preview`); a scheduler
+    that cannot be reached stops the run with :class:`~catalog.errors.ClusterUnreachable`.
 
     >>> build_previews("lab.duckdb", cat.search(modality="CT"), dry_run=True)  # doctest: +SKIP
+    >>> build_previews("lab.duckdb", scheduler="tcp://head:8786")  # doctest: +SKIP
     """
     from ..catalogue import open_catalog
     from ..index.store import append_audit, current_user
@@ -166,10 +171,10 @@ def build_previews(
                 built.append((ident, preview_path(path, ref.checksum or "-"), 0.0))
                 continue
             t = time.perf_counter()
-            where = build_preview(ref, progress=progress)
+            where = build_preview(ref, progress=progress, scheduler=scheduler)
             built.append((ident, where, time.perf_counter() - t))
             counts["built"] += 1
-        except PreviewCancelled:
+        except (PreviewCancelled, ClusterError):
             raise
         except (CatalogError, OSError, ValueError, RuntimeError, MemoryError) as exc:
             failed.append((label, str(exc)))

@@ -44,8 +44,10 @@ class PreviewJob:
         block_bytes: int = BLOCK_BYTES,
         target: int = TARGET,
         bar: bool | None = None,
+        scheduler: str | None = None,
     ) -> None:
         self.index, self.dataset_id = index, dataset_id
+        self.scheduler = scheduler
         self._future: cf.Future[Path | None] = cf.Future()
         self._cancel = threading.Event()
         self._progress = 0.0
@@ -79,6 +81,7 @@ class PreviewJob:
                 cancel=self._cancel,
                 block_bytes=block_bytes,
                 target=target,
+                scheduler=self.scheduler,
             )
         except BaseException as exc:
             self._future.set_exception(exc)
@@ -136,14 +139,24 @@ def preview_job(
     block_bytes: int = BLOCK_BYTES,
     target: int = TARGET,
     bar: bool | None = None,
+    scheduler: str | None = None,
 ) -> PreviewJob:
     """Start building a dataset's preview in the background and return the job.
 
     ``bar`` shows a tqdm bar (default: when run from a terminal, not in a kernel);
-    the other options are those of :func:`~catalog.preview.ensure_preview`.
+    the other options are those of :func:`~catalog.preview.ensure_preview` (with
+    ``scheduler``, the build runs on that Dask cluster; ``cancel()`` cancels its tasks).
 
     >>> job = preview_job("lab.duckdb", "k2x9q4m1abcd")   # doctest: +SKIP
     >>> job.cancel()                                       # doctest: +SKIP
     True
     """
-    return PreviewJob(index, dataset_id, min_bytes=min_bytes, block_bytes=block_bytes, bar=bar)
+    return PreviewJob(
+        index,
+        dataset_id,
+        min_bytes=min_bytes,
+        block_bytes=block_bytes,
+        target=target,
+        bar=bar,
+        scheduler=scheduler,
+    )

@@ -18,6 +18,7 @@ gone. Every build is recorded in the index table ``previews`` and in the audit l
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -26,8 +27,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..cluster import cluster_client, scheduler_address
 from ..errors import PreviewCancelled, PreviewError
 from ..index.connection import cache_dir, connect, resolve_index, transaction
 from ..tempfiles import MAX_AGE, is_stale, remove_stale, temp_path
@@ -63,6 +65,9 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
 
 Progress = Callable[[float], None]
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 def previews_dir(index: str | os.PathLike[str] | None) -> Path:
@@ -129,6 +134,7 @@ def ensure_preview(
     cancel: threading.Event | None = None,
     block_bytes: int = BLOCK_BYTES,
     target: int = TARGET,
+    scheduler: str | None = None,
 ) -> Path | None:
     """The preview pyramid of a dataset, built now if missing; None when not needed.
 
@@ -140,8 +146,14 @@ def ensure_preview(
     the build (about three times that). Blocks for the whole build: use
     :func:`~catalog.preview.preview_job` to build in the background.
 
+    With ``scheduler`` (a Dask scheduler address; default ``$VOXCAT_DASK_SCHEDULER``)
+    the blocks are read, downsampled and written by the cluster's workers, each within
+    a share of its memory limit (:mod:`catalog.preview.oncluster`); they must see the
+    data and the index's cache folder at the same paths. This process writes the index.
+
     >>> ensure_preview("lab.duckdb", "k2x9q4m1abcd", progress=True)   # doctest: +SKIP
     PosixPath('lab.voxcat/previews/5f2a....ome.zarr')
+    >>> ensure_preview("lab.duckdb", "k2x9q4m1abcd", scheduler="tcp://head:8786")  # doctest: +SKIP
     """
     from ..catalogue import open_catalog
 
@@ -149,7 +161,12 @@ def ensure_preview(
     if not wants_preview(ref, min_bytes):
         return None
     return build_preview(
-        ref, progress=progress, cancel=cancel, block_bytes=block_bytes, target=target
+        ref,
+        progress=progress,
+        cancel=cancel,
+        block_bytes=block_bytes,
+        target=target,
+        scheduler=scheduler,
     )
 
 
@@ -165,8 +182,10 @@ def build_preview(
     cancel: threading.Event | None = None,
     block_bytes: int = BLOCK_BYTES,
     target: int = TARGET,
+    scheduler: str | None = None,
 ) -> Path:
-    """Build (or reuse) the preview of ``ref`` whatever its size; returns its path."""
+    """Build (or reuse) the preview of ``ref`` whatever its size; returns its path
+    (on the Dask cluster at ``scheduler`` or ``$VOXCAT_DASK_SCHEDULER`` if any)."""
     if not ref.checksum:
         raise PreviewError(f"{ref.label} has no checksum yet; rescan it, then build its preview")
     final = preview_path(ref.index, ref.checksum)
@@ -187,7 +206,11 @@ def build_preview(
         else:
             callback = progress or None
         try:
-            return _build(ref, final, callback, cancel, block_bytes, target)
+            address = scheduler_address(scheduler)
+            if address is None:
+                return _build(ref, final, callback, cancel, block_bytes, target)
+            with cluster_client(address) as client:
+                return _build(ref, final, callback, cancel, block_bytes, target, client)
         finally:
             if bar is not None:
                 bar.close()
@@ -200,7 +223,10 @@ def _build(
     cancel: threading.Event | None,
     block_bytes: int,
     target: int = TARGET,
+    client: Client | None = None,
 ) -> Path:
+    """Build the preview into a temporary folder and rename it to ``final``; on the
+    cluster of ``client`` when given (:func:`~.oncluster.write_level_on_cluster`)."""
     import zarr
 
     t0 = time.perf_counter()
@@ -246,27 +272,37 @@ def _build(
             for k in range(1, len(shapes))
         ]
         ones = (1,) * len(axes)
+        if client is None:
+            levels_from: Any = write_level
+            source: Any = src
+            budget = block_bytes
+        else:  # the same blocks, as tasks on the workers: they open the files themselves
+            from .oncluster import block_budget, write_level_on_cluster
+
+            src.close()
+            levels_from = functools.partial(write_level_on_cluster, client)
+            source, budget = ref, block_budget(client, block_bytes)
         # level 0 from the files, and the levels that follow from its blocks in memory
-        k = write_level(
-            src,
+        k = levels_from(
+            source,
             arrays[0],
             ones,
             labels,
             derived=list(zip(arrays[1:], steps)),
-            budget=block_bytes,
+            budget=budget,
             step=step,
         )
         pause("preview.level")
         while k < len(shapes) - 1:  # blocks too thin to halve further: read level k back
-            prev = open_zarr_level(tmp / str(k))
+            prev = open_zarr_level(tmp / str(k)) if client is None else (tmp / str(k)).absolute()
             derived = list(zip(arrays[k + 2 :], steps[k + 1 :]))
-            k += 1 + write_level(
+            k += 1 + levels_from(
                 prev,
                 arrays[k + 1],
                 steps[k],
                 labels,
                 derived=derived,
-                budget=block_bytes,
+                budget=budget,
                 step=step,
             )
         group.attrs.update(
