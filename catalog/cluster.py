@@ -2,8 +2,9 @@
 closes, and a map of a pure function over tasks with progress and cancellation.
 
 The cluster is chosen by a ``scheduler=`` argument (an address such as
-``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``; with neither, callers
-keep their local pool. Workers only compute (read files, hash them) and return
+``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``, else by Dask's own
+configuration (``scheduler-address``: ``$DASK_SCHEDULER_ADDRESS`` or a Dask YAML file);
+with none of them, callers keep their local pool. Workers only compute (read files, hash them) and return
 results: the process that called :func:`map_on_cluster` writes the index, as it does
 with a local pool, so a worker never opens the index. Workers must see the data at the
 same paths as this process (a shared file system), and run the same voxcat.
@@ -43,13 +44,28 @@ CHECK_SECONDS = 0.1
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
     """The scheduler to use: ``scheduler`` if given, else ``$VOXCAT_DASK_SCHEDULER``,
-    else ``None`` (no cluster: work in a local pool).
+    else Dask's configuration ``scheduler-address`` (``$DASK_SCHEDULER_ADDRESS``, or
+    ``scheduler-address:`` in a Dask YAML file), else ``None`` (no cluster: work in a
+    local pool).
 
     >>> scheduler_address("tcp://127.0.0.1:8786")
     'tcp://127.0.0.1:8786'
     """
-    address = scheduler or os.environ.get(SCHEDULER_ENV, "").strip()
+    address = (scheduler or "").strip() or os.environ.get(SCHEDULER_ENV, "").strip()
+    if not address:
+        address = _dask_config_address()
     return address or None
+
+
+def _dask_config_address() -> str:
+    """``scheduler-address`` of Dask's configuration ("" if unset; Dask itself is
+    imported only when it is installed, and its config module is light)."""
+    try:
+        import dask
+    except ImportError:  # pragma: no cover - dask is a dependency of the readers
+        return ""
+    value = dask.config.get("scheduler-address", default=None)
+    return str(value).strip() if value else ""
 
 
 def connect_timeout() -> float:
@@ -95,12 +111,14 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
 
 
 def map_on_cluster(
-    address: str,
+    address: str | Client,
     work: Callable[[T], R],
     items: Iterable[T],
     on_result: Callable[[R], None],
     *,
     check: Callable[[], None] | None = None,
+    failed: Callable[[T, BaseException], R] | None = None,
+    on_client: Callable[[Client], None] | None = None,
 ) -> None:
     """``on_result(work(item))`` for every item, each ``work`` call a task on the
     cluster at ``address``, results taken in this process as they finish (in no set
@@ -109,8 +127,12 @@ def map_on_cluster(
     ``work`` must be picklable and importable on the workers (a module-level function
     or a partial of one) and must not write the index. ``check()`` is called between
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
-    (a cancelled operation), an exception of a task, or Ctrl-C cancels the tasks not
-    yet finished and propagates. The client is always closed.
+    (a cancelled operation), or Ctrl-C cancels the tasks not yet finished and
+    propagates. An exception of a task (also ``KilledWorker``: its workers died
+    running it, after Dask's own retries) does the same, unless ``failed`` is given:
+    then ``on_result(failed(item, exc))`` and the other tasks go on. ``on_client``
+    gets the connected client first (its ``dashboard_link``, say). The client is
+    always closed.
 
     >>> out: list[int] = []
     >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, 2], out.append)  # doctest: +SKIP
@@ -120,9 +142,15 @@ def map_on_cluster(
     tasks = list(items)
     if not tasks:
         return
-    with cluster_client(address) as client:
+    with contextlib.ExitStack() as stack:
+        client = (
+            stack.enter_context(cluster_client(address)) if isinstance(address, str) else address
+        )
+        if on_client is not None:
+            on_client(client)
         # pure=False: every call runs (a file is read again, not taken from a cache)
         futures = client.map(work, tasks, pure=False)
+        item_of = {fut.key: item for fut, item in zip(futures, tasks)}
         try:
             # with_results: each result comes with the notice that its task finished
             done = as_completed(futures, loop=client.loop, with_results=True)
@@ -134,10 +162,21 @@ def map_on_cluster(
                     continue
                 for fut, result in done.next_batch(block=False):
                     if fut.status != "finished":
-                        fut.result()  # raises the task's error (or CancelledError)
+                        if failed is None or fut.status == "cancelled":
+                            fut.result()  # raises the task's error (or CancelledError)
+                        result = failed(item_of[fut.key], _task_error(fut))
                     fut.release()
                     on_result(result)
         except BaseException:
             with contextlib.suppress(Exception):
                 client.cancel(futures)
             raise
+
+
+def _task_error(fut: object) -> BaseException:
+    """The exception a failed task raised (``KilledWorker`` when its workers died)."""
+    try:
+        fut.result()  # type: ignore[attr-defined]
+    except Exception as exc:
+        return exc
+    return RuntimeError("the task failed without an error")  # pragma: no cover

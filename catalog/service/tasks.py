@@ -1,7 +1,9 @@
 """Job requests (``POST jobs``) checked and turned into job functions.
 
 ``{"kind": "scan", "path": "drive/2024", "pattern": "{year}/{project}", "jobs": 2}``
-(``"follow_links": true`` follows symlinks out of the folder, into the allowed roots only)
+(``"follow_links": true`` follows symlinks out of the folder, into the allowed roots only;
+with a Dask scheduler configured, :attr:`Context.scheduler` or the environment, the scan
+runs on that cluster and its job's ``dashboard`` links the Dask dashboard)
 ``{"kind": "pyramid", "id": "k2x9q4m1abcd"}``
 ``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
 (or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``,
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cluster import scheduler_address
 from ..errors import BadRequest
 from ..inputs import check_field_value
 from . import api, images
@@ -47,11 +50,14 @@ MAX_IDS = 10_000
 @dataclasses.dataclass(frozen=True)
 class Context:
     """Where jobs may read and write: the index, the server's ``root_dir`` (relative
-    paths start there) and extra allowed roots from the configuration."""
+    paths start there) and extra allowed roots from the configuration; and the Dask
+    scheduler scan jobs run on (``None``: ``$VOXCAT_DASK_SCHEDULER``, else Dask's
+    configuration, else the local worker processes)."""
 
     index: Path
     root_dir: Path
     extra_roots: tuple[Path, ...] = ()
+    scheduler: str | None = None
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -151,6 +157,10 @@ def _plan_scan(
     for flag in ("retry_failed", "full_checksums"):
         if _flag(body, flag):
             options[flag] = True
+    address = scheduler_address(ctx.scheduler)
+    if address is not None:  # on the cluster (the job's detail links its dashboard)
+        options["scheduler"] = address
+        options.pop("jobs", None)
     shown = dict(options)
     if _flag(body, "follow_links"):
         # links are followed into the allowed roots only, never anywhere
