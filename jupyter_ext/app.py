@@ -4,7 +4,7 @@
                                                         # voxcat.duckdb in root_dir
     c.VoxcatExtension.allowed_roots = ["/mnt/drives"]   # more folders jobs may use
     c.VoxcatExtension.open_sidebar = True               # show the sidebar at start
-    c.VoxcatExtension.scheduler = "tcp://head:8786"     # scan jobs on this Dask cluster
+    c.VoxcatExtension.scheduler = "tcp://head:8786"     # scan/verify jobs on this cluster
                                                         # (else $VOXCAT_DASK_SCHEDULER,
                                                         # else Dask's configuration)
 
@@ -55,7 +55,7 @@ class VoxcatExtension(ExtensionApp):
 
     scheduler = Unicode(
         "",
-        help="The Dask scheduler scan jobs run on, e.g. tcp://head:8786; default "
+        help="The Dask scheduler scan and verify jobs run on, e.g. tcp://head:8786; default "
         "$VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address configuration, else local "
         "worker processes. Its workers must see the data at the same paths.",
     ).tag(config=True)

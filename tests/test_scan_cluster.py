@@ -283,3 +283,30 @@ def test_a_task_that_fails_on_the_cluster_fails_only_its_dataset(
     monkeypatch.setattr(run_mod, "process_on_cluster", process_on_cluster)
     again = scan(drive, index, progress=False, scheduler=scheduler, retry_failed=True)
     assert again.counts["failed"] == 1  # only broken.tif
+
+
+def test_voxcat_scan_scheduler_on_the_command_line(
+    tmp_path: Path, rng: np.random.Generator, scheduler: str
+) -> None:
+    import subprocess
+    import sys
+
+    drive = _drive(tmp_path, rng, volumes=1)
+    index = tmp_path / "lab.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "VOXCAT_DASK_CONNECT_TIMEOUT": "2"}
+    env.pop(SCHEDULER_ENV, None)
+    cmd = [sys.executable, "-m", "catalog.cli", "scan", str(drive), "--index", str(index), "-q"]
+    nobody = f"tcp://127.0.0.1:{_free_port()}"
+    out = subprocess.run([*cmd, "--scheduler", nobody], env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1  # one line, no traceback
+    assert lines[0].startswith(f"voxcat: error: cannot reach the Dask scheduler at {nobody}: ")
+    assert not index.exists()
+    before, _ = _tasks(scheduler, "process_on_cluster-")
+    out = subprocess.run(
+        cmd, env={**env, SCHEDULER_ENV: scheduler}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "added: 3" in out.stdout and "failed: 1" in out.stdout, out.stdout
+    assert _tasks(scheduler, "process_on_cluster-")[0] - before == 4

@@ -2,7 +2,7 @@
 
 voxcat user add ada --role admin --password-stdin --index lab.duckdb < pw.txt
 voxcat serve --index lab.duckdb --port 8000 --address 127.0.0.1 --base-url /voxcat
-voxcat serve --index lab.duckdb --scheduler tcp://head:8786   # scan jobs on a Dask cluster
+voxcat serve --index lab.duckdb --scheduler tcp://head:8786   # scan/verify jobs on a Dask cluster
 
 Panel and the server load when the command runs, never when ``catalog.cli`` is imported.
 """
@@ -128,7 +128,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--scheduler",
         metavar="ADDR",
         default=None,
-        help="run scan jobs on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
+        help="run scan and verify jobs on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
         "(default: $VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address configuration; "
         "none: local worker processes); a job links the cluster's dashboard",
     )

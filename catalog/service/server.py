@@ -482,7 +482,7 @@ def serve(
     """Run ``voxcat serve`` (see the module) until stopped; returns the exit status.
     ``hub``: as a JupyterHub service (:mod:`.hub`); ``unix_socket``: listen there, for
     the person who owns it, with no login (behind jupyter-server-proxy); ``scheduler``:
-    the Dask scheduler scan jobs run on (default ``$VOXCAT_DASK_SCHEDULER``, else
+    the Dask scheduler scan and verify jobs run on (default ``$VOXCAT_DASK_SCHEDULER``, else
     Dask's configuration, else local worker processes)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr

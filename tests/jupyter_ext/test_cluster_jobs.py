@@ -1,6 +1,6 @@
-"""Scan jobs of the Jupyter server on a real Dask cluster (``VoxcatExtension.scheduler``):
-the job runs its datasets as tasks there, its status links the Dask dashboard, and
-cancelling the job removes its tasks from the scheduler."""
+"""Scan and verify jobs of the Jupyter server on a real Dask cluster
+(``VoxcatExtension.scheduler``): the job runs its work as tasks there, its status links
+the Dask dashboard, and cancelling the job removes its tasks from the scheduler."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from catalog import open_catalog
 from catalog.cluster import SCHEDULER_ENV
+from catalog.index.audit import list_audit
 
 from .conftest import Lab, write_tiffs
 from .test_jobs import wait_for
@@ -63,11 +64,10 @@ def jp_server_config(lab: Lab, cluster: Any, monkeypatch: pytest.MonkeyPatch) ->
     }
 
 
-def _scan_tasks(client: Any) -> tuple[int, int]:
-    """Scan tasks the scheduler saw finish, and those it still holds."""
+def _scan_tasks(client: Any, prefix: str = "process_on_cluster-") -> tuple[int, int]:
+    """Scan (or other) tasks the scheduler saw finish, and those it still holds."""
 
     def count(dask_scheduler: Any) -> tuple[int, int]:
-        prefix = "process_on_cluster-"
         done = sum(
             1
             for key, _start, finish, *_ in dask_scheduler.transition_log
@@ -130,3 +130,45 @@ async def test_cancelling_a_job_on_the_cluster_cancels_its_tasks(
         gate.set()
         blocker.result(timeout=60)
     assert len(open_catalog(lab.index).search(name="shale_*")) == 0
+
+
+async def test_a_verify_job_runs_on_the_cluster(api, lab, client) -> None:
+    before, _ = _scan_tasks(client, "_numbered_check-")
+    r = await api("jobs", method="POST", body={"kind": "verify", "search": {"q": "sandstone"}})
+    assert r.status == 202, r.body
+    assert r.json["args"]["scheduler"] == client.scheduler.address
+    done = await wait_for(api, r.json["id"])
+    assert done["status"] == "done", done["error"]
+    assert done["result"]["ok"] is True
+    assert done["result"]["counts"]["unchanged"] == done["args"]["datasets"] > 0
+    assert _scan_tasks(client, "_numbered_check-")[0] > before  # hashed on the cluster
+    assert done["dashboard"] == client.dashboard_link
+    assert done["detail"]["files"] == done["detail"]["files_total"] > 0
+    assert list_audit(lab.index, action="verify.run", limit=None)
+
+
+async def test_cancelling_a_verify_job_on_the_cluster_cancels_its_tasks(api, lab, client) -> None:
+    def hold(name: str) -> None:
+        distributed.Event(name).wait(120)
+
+    gate = distributed.Event("voxcat-test-hold-verify", client=client)
+    blocker = client.submit(hold, "voxcat-test-hold-verify", pure=False)
+    try:
+        body = {"kind": "verify", "search": {"q": "sandstone"}}
+        job = (await api("jobs", method="POST", body=body)).json
+        deadline = time.monotonic() + 60
+        while True:
+            state = (await api("jobs", job["id"])).json
+            assert state["status"] in ("queued", "running"), state
+            if state["dashboard"] and _scan_tasks(client, "_numbered_check-")[1] > 0:
+                break
+            assert time.monotonic() < deadline, f"the tasks never reached the cluster: {state}"
+            await asyncio.sleep(0.1)
+        assert (await api("jobs", job["id"], method="DELETE")).status == 202
+        done = await wait_for(api, job["id"])
+        assert done["status"] == "cancelled" and done["error"] is None
+        assert _scan_tasks(client, "_numbered_check-")[1] == 0
+    finally:
+        gate.set()
+        blocker.result(timeout=60)
+    assert list_audit(lab.index, action="verify.run", limit=None) == []  # nothing recorded
