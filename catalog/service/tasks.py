@@ -53,8 +53,8 @@ MAX_IDS = 10_000
 class Context:
     """Where jobs may read and write: the index, the server's ``root_dir`` (relative
     paths start there) and extra allowed roots from the configuration; and the Dask
-    scheduler scan jobs run on (``None``: ``$VOXCAT_DASK_SCHEDULER``, else Dask's
-    configuration, else the local worker processes)."""
+    scheduler scan and verify jobs run on (``None``: ``$VOXCAT_DASK_SCHEDULER``, else
+    Dask's configuration, else the local worker processes)."""
 
     index: Path
     root_dir: Path
