@@ -310,3 +310,43 @@ def test_voxcat_scan_scheduler_on_the_command_line(
     assert out.returncode == 0, out.stderr
     assert "added: 3" in out.stdout and "failed: 1" in out.stdout, out.stdout
     assert _tasks(scheduler, "process_on_cluster-")[0] - before == 4
+
+
+def test_sigterm_stops_a_scan_on_the_cluster_and_its_tasks(
+    tmp_path: Path, rng: np.random.Generator, scheduler: str
+) -> None:
+    import subprocess
+    import sys
+
+    drive = _drive(tmp_path, rng, volumes=3)
+    index = tmp_path / "lab.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(REPO), SCHEDULER_ENV: scheduler}
+    with distributed.Client(scheduler, set_as_default=False) as client:
+
+        def hold(name: str) -> None:  # occupies the only worker thread until released
+            distributed.Event(name).wait(120)
+
+        gate = distributed.Event("voxcat-sigterm-hold", client=client)
+        blocker = client.submit(hold, "voxcat-sigterm-hold", pure=False)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "catalog.cli", "scan", str(drive), "--index", str(index)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while _tasks(scheduler, "process_on_cluster-")[1] < 6:  # all queued on the cluster
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the scan's tasks never reached the cluster"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 130, err
+            assert _tasks(scheduler, "process_on_cluster-")[1] == 0
+        finally:
+            gate.set()
+            blocker.result(timeout=60)
+    with connect(index, read_only=True, cached=False) as con:
+        assert con.execute("SELECT status FROM scans").fetchall() == [("interrupted",)]
