@@ -128,7 +128,8 @@ def map_on_cluster(
     or a partial of one) and must not write the index. ``check()`` is called between
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
     (a cancelled operation), or Ctrl-C cancels the tasks not yet finished and
-    propagates. An exception of a task (also ``KilledWorker``: its workers died
+    propagates; losing the scheduler on the way raises
+    :class:`~catalog.errors.ClusterUnreachable`. An exception of a task (also ``KilledWorker``: its workers died
     running it, after Dask's own retries) does the same, unless ``failed`` is given:
     then ``on_result(failed(item, exc))`` and the other tasks go on. ``on_client``
     gets the connected client first (its ``dashboard_link``, say). The client is
@@ -161,9 +162,15 @@ def map_on_cluster(
                     time.sleep(CHECK_SECONDS if check is not None else 0.01)
                     continue
                 for fut, result in done.next_batch(block=False):
+                    if fut.status == "cancelled":  # not by us: the scheduler was lost
+                        raise ClusterUnreachable(
+                            client.scheduler.address,
+                            "lost the scheduler while working (it stopped, or the network "
+                            "failed); the results taken so far are kept",
+                        )
                     if fut.status != "finished":
-                        if failed is None or fut.status == "cancelled":
-                            fut.result()  # raises the task's error (or CancelledError)
+                        if failed is None:
+                            fut.result()  # raises the task's error
                         result = failed(item_of[fut.key], _task_error(fut))
                     fut.release()
                     on_result(result)

@@ -233,6 +233,33 @@ def test_verify_reports_progress_and_stops_on_cancel(lab, scheduler: str) -> Non
     assert len(list_audit(index, action="verify.run", limit=None)) == runs + 1
 
 
+def _slow_double(x: int) -> int:
+    import time
+
+    time.sleep(0.3)
+    return 2 * x
+
+
+def test_losing_the_scheduler_midway_is_a_named_error() -> None:
+    import threading
+
+    got: list[int] = []
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    address = cluster.scheduler_address
+    with cluster:
+
+        def close_after_first(x: int) -> None:
+            got.append(x)
+            if len(got) == 1:
+                threading.Thread(target=cluster.close).start()
+
+        with pytest.raises(ClusterUnreachable, match="lost the scheduler while working"):
+            map_on_cluster(address, _slow_double, list(range(40)), close_after_first)
+    assert 1 <= len(got) < 40
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full = dict(os.environ, **(env or {}))
     full["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full.get("PYTHONPATH")) if p)
