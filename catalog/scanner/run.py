@@ -594,6 +594,7 @@ def scan(
     >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
     >>> report["added"], report["failed"]                           # doctest: +SKIP
     (1832, 3)
+    >>> scan("/lab/data", "lab.duckdb", scheduler="tcp://head:8786")  # doctest: +SKIP
     >>> stop = threading.Event()                                    # doctest: +SKIP
     >>> scan("/data/old_drive", "lab.duckdb", progress=print, cancel=stop)  # doctest: +SKIP
     """
