@@ -4,8 +4,8 @@ closes, and a map of a pure function over tasks with progress and cancellation.
 The cluster is chosen by a ``scheduler=`` argument (an address such as
 ``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``, else by Dask's own
 configuration (``scheduler-address``: ``$DASK_SCHEDULER_ADDRESS`` or a Dask YAML file);
-with none of them, callers keep their local pool. Workers only compute (read files, hash them) and return
-results: the process that called :func:`map_on_cluster` writes the index, as it does
+with none of them, callers keep their local pool. Workers only compute (read files,
+hash them, draw thumbnails) and return results: the process that called :func:`map_on_cluster` writes the index, as it does
 with a local pool, so a worker never opens the index. Workers must see the data at the
 same paths as this process (a shared file system), and run the same voxcat.
 
@@ -110,6 +110,20 @@ def cluster_client(address: str, *, timeout: float | None = None) -> Iterator[Cl
         client.close()
 
 
+def dashboard_link(client: Client) -> str | None:
+    """The link to the Dask dashboard of ``client``'s cluster, ``None`` if it has none
+    (a scheduler started without one).
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
+    ...     dashboard_link(client)
+    'http://127.0.0.1:8787/status'
+    """
+    try:
+        return client.dashboard_link or None
+    except Exception:  # no dashboard service on the scheduler
+        return None
+
+
 def map_on_cluster(
     address: str | Client,
     work: Callable[[T], R],
@@ -129,9 +143,10 @@ def map_on_cluster(
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
     (a cancelled operation), or Ctrl-C cancels the tasks not yet finished and
     propagates; losing the scheduler on the way raises
-    :class:`~catalog.errors.ClusterUnreachable`. An exception of a task (also ``KilledWorker``: its workers died
-    running it, after Dask's own retries) does the same, unless ``failed`` is given:
-    then ``on_result(failed(item, exc))`` and the other tasks go on. ``on_client``
+    :class:`~catalog.errors.ClusterUnreachable`. An exception of a task (also
+    ``KilledWorker``: its workers died running it, after Dask's own retries) does the
+    same, unless ``failed`` is given: then ``on_result(failed(item, exc))`` and the
+    other tasks go on. ``on_client``
     gets the connected client first (its ``dashboard_link``, say). The client is
     always closed.
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .cluster import map_on_cluster, scheduler_address
+from .cluster import dashboard_link, map_on_cluster, scheduler_address
 from .errors import VerifyCancelled
 from .index import connect, resolve_index, transaction
 from .index.store import append_audit, current_user
@@ -184,8 +184,9 @@ def verify(
 
     def on_client(client: Any) -> None:  # a job links the cluster's dashboard
         extra["scheduler"] = client.scheduler.address
-        if client.dashboard_link:
-            extra["dashboard"] = client.dashboard_link
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
         tell(0, force=True)
 
     stop_if_cancelled()

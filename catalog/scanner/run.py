@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..cluster import cluster_client, map_on_cluster, scheduler_address
+from ..cluster import cluster_client, dashboard_link, map_on_cluster, scheduler_address
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
 from ..index import Connection, cache_dir, columns, listing, resolve_index, transaction
@@ -569,8 +569,9 @@ def scan(
     place; they read and return results, thumbnails as PNG bytes, and this process
     writes the index and the thumbnails. A scheduler that does not answer raises
     :class:`~catalog.errors.ClusterUnreachable` before anything is written; a dataset
-    whose task fails (its workers died) is recorded failed with the cause. ``pattern`` such as
-    ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
+    whose task fails (its workers died) is recorded failed with the cause.
+
+    ``pattern`` such as ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
     that failed before even if their files did not change. Files no reader claims
     that are bigger than 64 MiB get a sampled checksum (``"sampled:..."``: size,
@@ -585,7 +586,8 @@ def scan(
     ``progress``: ``True`` draws a tqdm bar, ``False`` none, ``None`` (default) one when
     the output is a terminal; a callable receives a :class:`~catalog.progress.Progress`
     instead (phases ``walking``, ``reading``, ``thumbnails``, ``done``; bytes of the
-    datasets read, datasets seen; ``extra["scan_id"]``), at most ten times a second.
+    datasets read, datasets seen; ``extra["scan_id"]``, on a cluster also
+    ``extra["scheduler"]`` and ``extra["dashboard"]``), at most ten times a second.
     ``cancel`` (a ``threading.Event``, or anything with ``is_set()``) is checked between
     folders of the walk and between datasets: once set, the scan stops as on Ctrl-C
     (finished datasets saved, the scan marked ``interrupted``) and raises
@@ -676,8 +678,9 @@ def _scan(
     extra: dict[str, Any] = {"scan_id": scan_id}
     if client is not None:  # a job links the cluster's dashboard
         extra["scheduler"] = client.scheduler.address
-        if client.dashboard_link:
-            extra["dashboard"] = client.dashboard_link
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
     report(Progress("walking", extra=extra), force=True)
     if compiled is None and saved:
         compiled = PathPattern(saved)
