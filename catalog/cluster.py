@@ -4,8 +4,9 @@ closes, and a map of a pure function over tasks with progress and cancellation.
 The cluster is chosen by a ``scheduler=`` argument (an address such as
 ``tcp://10.0.0.5:8786``), else by ``$VOXCAT_DASK_SCHEDULER``, else by Dask's own
 configuration (``scheduler-address``: ``$DASK_SCHEDULER_ADDRESS`` or a Dask YAML file);
-with none of them, callers keep their local pool. Workers only compute (read files, hash them) and return
-results: the process that called :func:`map_on_cluster` writes the index, as it does
+with none of them, callers keep their local pool. Workers only compute (read files,
+hash them, draw thumbnails, write blocks of stores) and return results: the process
+that called :func:`map_on_cluster` writes the index, as it does
 with a local pool, so a worker never opens the index. Workers must see the data at the
 same paths as this process (a shared file system), and run the same voxcat.
 
@@ -146,76 +147,68 @@ def _check_gateway(address: str) -> None:
         )
 
 
+def dashboard_link(client: Client) -> str | None:
+    """The link to the Dask dashboard of ``client``'s cluster, ``None`` if it has none
+    (a scheduler started without one).
+
+    >>> with cluster_client("tcp://127.0.0.1:8786") as client:   # doctest: +SKIP
+    ...     dashboard_link(client)
+    'http://127.0.0.1:8787/status'
+    """
+    try:
+        return client.dashboard_link or None
+    except Exception:  # no dashboard service on the scheduler
+        return None
+
+
 def map_on_cluster(
-    address: str,
+    address: str | Client,
     work: Callable[[T], R],
     items: Iterable[T],
     on_result: Callable[[R], None],
     *,
     check: Callable[[], None] | None = None,
+    failed: Callable[[T, BaseException], R] | None = None,
+    on_client: Callable[[Client], None] | None = None,
+    settle: bool = False,
 ) -> None:
     """``on_result(work(item))`` for every item, each ``work`` call a task on the
-    cluster at ``address``, results taken in this process as they finish (in no set
-    order).
+    cluster at ``address`` (or through the open ``Client`` given, which is left open),
+    results taken in this process as they finish (in no set order).
 
     ``work`` must be picklable and importable on the workers (a module-level function
     or a partial of one) and must not write the index. ``check()`` is called between
     results and every :data:`CHECK_SECONDS` while waiting; an exception it raises
-    (a cancelled operation), an exception of a task, or Ctrl-C cancels the tasks not
-    yet finished and propagates. The client is always closed.
+    (a cancelled operation), or Ctrl-C cancels the tasks not yet finished and
+    propagates; losing the scheduler on the way raises
+    :class:`~catalog.errors.ClusterUnreachable`. An exception of a task (also
+    ``KilledWorker``: its workers died running it, after Dask's own retries) does the
+    same, unless ``failed`` is given: then ``on_result(failed(item, exc))`` and the
+    other tasks go on. With ``settle``, a stop waits (at most :data:`SETTLE_SECONDS`)
+    for the tasks a worker had already started to end, so the caller may remove what
+    they write. ``on_client`` gets the connected client first (its
+    ``dashboard_link``, say). A client this function connected is always closed.
 
     >>> out: list[int] = []
     >>> map_on_cluster("tcp://127.0.0.1:8786", abs, [-1, 2], out.append)  # doctest: +SKIP
     """
-    from distributed import as_completed
-
     tasks = list(items)
     if not tasks:
         return
-    with cluster_client(address) as client:
+    with _client_of(address) as client:
+        if on_client is not None:
+            on_client(client)
         # pure=False: every call runs (a file is read again, not taken from a cache)
         futures = client.map(work, tasks, pure=False)
-        try:
-            # with_results: each result comes with the notice that its task finished
-            done = as_completed(futures, loop=client.loop, with_results=True)
-            while not done.is_empty():
-                if check is not None:
-                    check()
-                if not done.has_ready():
-                    time.sleep(CHECK_SECONDS if check is not None else 0.01)
-                    continue
-                for fut, result in done.next_batch(block=False):
-                    if fut.status != "finished":
-                        fut.result()  # raises the task's error (or CancelledError)
-                    fut.release()
-                    on_result(result)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                client.cancel(futures)
-            raise
+        item_of = {fut.key: item for fut, item in zip(futures, tasks)}
+        fail: Callable[[Any, BaseException], Any] | None = None
+        if failed is not None:
+            on_failure = failed
 
+            def fail(fut: Any, exc: BaseException) -> Any:
+                return on_failure(item_of[fut.key], exc)
 
-def map_on_client(
-    client: Client,
-    work: Callable[[T], R],
-    items: Iterable[T],
-    on_result: Callable[[R], None],
-    *,
-    check: Callable[[], None] | None = None,
-    settle: bool = False,
-) -> None:
-    """:func:`map_on_cluster` through an open ``client`` (several maps on one
-    connection; the client is left open). With ``settle``, a stop waits (at most
-    :data:`SETTLE_SECONDS`) for the tasks a worker had already started to end, so the
-    caller may remove what they write.
-
-    >>> with cluster_client("tcp://127.0.0.1:8786") as client:           # doctest: +SKIP
-    ...     map_on_client(client, abs, [-1, 2], print, settle=True)
-    """
-    tasks = list(items)
-    if tasks:
-        # pure=False: every call runs (a file is read again, not taken from a cache)
-        _gather(client, client.map(work, tasks, pure=False), on_result, check, settle)
+        _gather(client, futures, on_result, check, settle, failed=fail)
 
 
 def compute_on_cluster(
@@ -229,7 +222,7 @@ def compute_on_cluster(
     """``on_result(value)`` for each of the dask ``collections`` (delayed objects, e.g.
     the blocks of an array from ``to_delayed()``), computed on the cluster at
     ``address`` (or through the ``Client`` given) and taken here as each finishes;
-    ``check``, ``settle``, errors and Ctrl-C as in :func:`map_on_client`. The graphs must be picklable (dask arrays of
+    ``check``, ``settle``, errors and Ctrl-C as in :func:`map_on_cluster`. The graphs must be picklable (dask arrays of
     zarr stores, of the readers' lazy arrays, of module-level functions).
 
     >>> import dask
@@ -252,10 +245,13 @@ def _gather(
     check: Callable[[], None] | None,
     settle: bool,
     graph: set | frozenset = frozenset(),
+    *,
+    failed: Callable[[Any, BaseException], Any] | None = None,
 ) -> None:
-    """Hand each future's result to ``on_result`` as it finishes; on any exception
-    cancel the others (and with ``settle`` wait for those running, and for any task of
-    ``graph``) and re-raise."""
+    """Hand each future's result to ``on_result`` as it finishes (a failed task's to
+    ``failed(future, exc)`` first, when given); on any exception cancel the others
+    (and with ``settle`` wait for those running, and for any task of ``graph``) and
+    re-raise."""
     from distributed import as_completed
 
     try:
@@ -268,8 +264,17 @@ def _gather(
                 time.sleep(CHECK_SECONDS if check is not None else 0.01)
                 continue
             for fut, result in done.next_batch(block=False):
+                if fut.status == "cancelled":  # not by us: the scheduler was lost
+                    raise ClusterUnreachable(
+                        client.scheduler.address,
+                        "lost the scheduler while working (it stopped, or the network "
+                        "failed); the results taken so far are kept",
+                    )
                 if fut.status != "finished":
-                    fut.result()  # raises the task's error (or CancelledError)
+                    error = _task_error(fut)
+                    if failed is None:
+                        raise error
+                    result = failed(fut, error)
                 fut.release()
                 on_result(result)
     except BaseException:
@@ -324,3 +329,12 @@ def worker_memory(client: Client) -> int | None:
         if w.get("memory_limit")
     ]
     return min(shares) if shares else None
+
+
+def _task_error(fut: object) -> BaseException:
+    """The exception a failed task raised (``KilledWorker`` when its workers died)."""
+    try:
+        fut.result()  # type: ignore[attr-defined]
+    except Exception as exc:
+        return exc
+    return RuntimeError("the task failed without an error")  # pragma: no cover

@@ -124,6 +124,11 @@ class ScanCancelled(Cancelled):
     is marked ``interrupted``; scanning again continues where it stopped."""
 
 
+class VerifyCancelled(Cancelled):
+    """A ``verify`` stopped on ``cancel``: nothing was recorded (its audit rows are
+    written only when every file was checked); verifying again starts over."""
+
+
 class DiskFullError(CatalogError, OSError):
     """The disk holding the index (or its thumbnails) is full. The message names the
     file and says what was saved, e.g. ``no space left on device writing lab.duckdb;
@@ -264,6 +269,7 @@ __all__ = [
     "ScanError",
     "UnknownFieldError",
     "UnsupportedFormatError",
+    "VerifyCancelled",
     "VoxcatWarning",
 ]
 

@@ -30,10 +30,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .cluster import map_on_cluster, scheduler_address
+from .cluster import dashboard_link, map_on_cluster, scheduler_address
+from .errors import VerifyCancelled
 from .index import connect, resolve_index, transaction
 from .index.store import append_audit, current_user
 from .paths import display, from_db, resolve_for_db
+from .progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from .scanner.checksum import SAMPLED_READ, is_sampled, same_kind
 
 OUTCOMES = ("unchanged", "modified", "missing", "unverifiable")
@@ -111,15 +113,21 @@ def verify(
     selection: Iterable[str] | Any = None,
     *,
     jobs: int | None = None,
-    progress: bool | None = None,
+    progress: ProgressArg = None,
     scheduler: str | None = None,
+    cancel: CancelFlag | None = None,
 ) -> VerifyReport:
     """Re-hash the files of ``selection`` (a catalogue, ids, or ``None`` for every
     dataset) and compare with the index; the result goes to the audit log.
 
     The files are read in ``jobs`` local threads, or on the Dask cluster whose
-    scheduler is at ``scheduler`` (default ``$VOXCAT_DASK_SCHEDULER``), whose workers
-    must see the files at the same paths.
+    scheduler is at ``scheduler`` (default ``$VOXCAT_DASK_SCHEDULER``, else Dask's
+    ``scheduler-address`` configuration), whose workers must see the files at the
+    same paths. ``progress``: a tqdm bar (``True``; ``None``: on a terminal) or a
+    callable receiving :class:`~catalog.progress.Progress` (phase ``verifying``, files
+    done of all; ``extra["dashboard"]`` on a cluster). ``cancel`` (a
+    ``threading.Event``) stops it between files, cancelling the tasks on a cluster, and
+    raises :class:`~catalog.errors.VerifyCancelled` with nothing recorded.
 
     >>> verify("lab.duckdb", scheduler="tcp://127.0.0.1:8786").counts  # doctest: +SKIP
     {'unchanged': 812, 'modified': 1, 'missing': 2, 'unverifiable': 0}
@@ -151,11 +159,37 @@ def verify(
         i: {"outcome": "unverifiable", "name": n, "files": []} for i, n in names.items()
     }
     bar = None
-    if progress or (progress is None and os.isatty(2)):
+    shows = bar_of(progress)
+    if shows or (shows is None and os.isatty(2)):
         from tqdm import tqdm
 
         bar = tqdm(total=len(rows), unit="file", desc="verify")
+    report_to = Reporter(callback_of(progress))
+    extra: dict[str, Any] = {}
     read = 0
+    checked = 0
+
+    def stop_if_cancelled() -> None:
+        check(cancel, VerifyCancelled, "verify was cancelled; nothing was recorded")
+
+    def tell(n: int, force: bool = False) -> None:
+        nonlocal checked
+        checked += n
+        if bar is not None:
+            bar.update(n)
+        report_to(
+            Progress("verifying", checked, len(rows), checked, len(rows), "file", extra),
+            force=force,
+        )
+
+    def on_client(client: Any) -> None:  # a job links the cluster's dashboard
+        extra["scheduler"] = client.scheduler.address
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
+        tell(0, force=True)
+
+    stop_if_cancelled()
 
     def take(row: tuple[str, str, str | None], outcome: str, found: str | None) -> None:
         ident, p, expected = row
@@ -174,14 +208,15 @@ def verify(
 
         def on_batch(result: tuple[int, list[tuple[str, str | None, int]]]) -> None:
             done[result[0]] = result[1]
-            if bar is not None:
-                bar.update(len(result[1]))
+            tell(len(result[1]))
 
         map_on_cluster(
             address,
             _numbered_check,
             [(k, [(p, c) for _i, _n, p, c in batch]) for k, batch in enumerate(batches)],
             on_batch,
+            check=stop_if_cancelled,
+            on_client=on_client,
         )
         for k, batch in enumerate(batches):
             for (i, _n, p, c), (outcome, found, size) in zip(batch, done[k], strict=True):
@@ -190,14 +225,20 @@ def verify(
     else:
         with cf.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
             futures = {pool.submit(_check, p, c): (i, p, c) for i, _n, p, c in rows}
-            for fut in cf.as_completed(futures):
-                outcome, found, size = fut.result()
-                read += size
-                take(futures[fut], outcome, found)
-                if bar is not None:
-                    bar.update()
+            try:
+                for fut in cf.as_completed(futures):
+                    stop_if_cancelled()
+                    outcome, found, size = fut.result()
+                    read += size
+                    take(futures[fut], outcome, found)
+                    tell(1)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     if bar is not None:
         bar.close()
+    stop_if_cancelled()
+    report_to.flush()  # the last count, which the throttle may have held back
     for r in results.values():
         seen = {f["outcome"] for f in r["files"]}
         for outcome in ("missing", "modified", "unverifiable", "unchanged"):

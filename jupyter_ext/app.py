@@ -4,6 +4,9 @@
                                                         # voxcat.duckdb in root_dir
     c.VoxcatExtension.allowed_roots = ["/mnt/drives"]   # more folders jobs may use
     c.VoxcatExtension.open_sidebar = True               # show the sidebar at start
+    c.VoxcatExtension.scheduler = "tcp://head:8786"     # scan/verify jobs on this cluster
+                                                        # (else $VOXCAT_DASK_SCHEDULER,
+                                                        # else Dask's configuration)
 
 Relative index paths start at the server's ``root_dir``. Jobs may read and write
 only under ``root_dir``, the index's folder and ``allowed_roots``.
@@ -50,6 +53,13 @@ class VoxcatExtension(ExtensionApp):
         help="Open the voxcat sidebar when JupyterLab starts (``voxcat demo`` sets it).",
     ).tag(config=True)
 
+    scheduler = Unicode(
+        "",
+        help="The Dask scheduler scan and verify jobs run on, e.g. tcp://head:8786; default "
+        "$VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address configuration, else local "
+        "worker processes. Its workers must see the data at the same paths.",
+    ).tag(config=True)
+
     request_threads = Int(
         8, help="Threads running catalogue calls for requests (they may wait for the lock)."
     ).tag(config=True)
@@ -75,7 +85,7 @@ class VoxcatExtension(ExtensionApp):
         assert self.serverapp is not None
         root_dir = Path(os.path.abspath(Path(self.serverapp.root_dir).expanduser()))
         extra = tuple(Path(os.path.abspath(Path(r).expanduser())) for r in self.allowed_roots)
-        return Context(self.index_path, root_dir, extra)
+        return Context(self.index_path, root_dir, extra, self.scheduler.strip() or None)
 
     @property
     def jobs(self) -> JobManager:

@@ -196,6 +196,70 @@ def test_a_failing_task_stops_the_map_with_its_error(scheduler: str) -> None:
     assert sorted(got) == [2.0, 3.0, 4.0]
 
 
+def test_a_failing_task_can_give_a_result_instead(scheduler: str) -> None:
+    got: list[Any] = []
+    clients: list[Any] = []
+    map_on_cluster(
+        scheduler,
+        math.sqrt,
+        [4.0, -1.0, 9.0],
+        got.append,
+        failed=lambda item, exc: ("failed", item, str(exc)),
+        on_client=clients.append,
+    )
+    assert sorted(got, key=str) == sorted(
+        [2.0, 3.0, ("failed", -1.0, "math domain error")], key=str
+    )
+    assert len(clients) == 1 and clients[0].status == "closed"  # made here, closed here
+
+
+def test_verify_reports_progress_and_stops_on_cancel(lab, scheduler: str) -> None:
+    import threading
+
+    from catalog.errors import VerifyCancelled
+
+    _, index = lab
+    runs = len(list_audit(index, action="verify.run", limit=None))
+    seen: list[Any] = []
+    report = verify(index, progress=seen.append, scheduler=scheduler)
+    assert report.ok
+    assert seen[-1].phase == "verifying" and seen[-1].done == seen[-1].total == 43
+    assert seen[-1].extra["scheduler"] == scheduler
+    stop = threading.Event()
+    stop.set()
+    for where in (scheduler, None):
+        with pytest.raises(VerifyCancelled, match="nothing was recorded"):
+            verify(index, progress=False, scheduler=where, cancel=stop)
+    assert len(list_audit(index, action="verify.run", limit=None)) == runs + 1
+
+
+def _slow_double(x: int) -> int:
+    import time
+
+    time.sleep(0.3)
+    return 2 * x
+
+
+def test_losing_the_scheduler_midway_is_a_named_error() -> None:
+    import threading
+
+    got: list[int] = []
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    )
+    address = cluster.scheduler_address
+    with cluster:
+
+        def close_after_first(x: int) -> None:
+            got.append(x)
+            if len(got) == 1:
+                threading.Thread(target=cluster.close).start()
+
+        with pytest.raises(ClusterUnreachable, match="lost the scheduler while working"):
+            map_on_cluster(address, _slow_double, list(range(40)), close_after_first)
+    assert 1 <= len(got) < 40
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full = dict(os.environ, **(env or {}))
     full["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), full.get("PYTHONPATH")) if p)

@@ -92,7 +92,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="ADDR",
         default=None,
         help="read and hash on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
-        "(default: $VOXCAT_DASK_SCHEDULER; neither: local threads); its workers must "
+        "(default: $VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address configuration; "
+        "none: local threads); its workers must "
         "see the files at the same paths",
     )
     p.add_argument("--json", action="store_true", help="JSON output")

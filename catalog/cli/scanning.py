@@ -3,6 +3,7 @@ can read).
 
     voxcat scan /media/old_drive --index lab.duckdb --jobs 4
     voxcat scan /media/old_drive --pattern '{year}/{project}/{sample}' --strict
+    voxcat scan /lab/data --scheduler tcp://head:8786   # read on a Dask cluster
     voxcat readers
 """
 
@@ -28,6 +29,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         follow_links=args.follow_links,
         full_checksums=args.full_checksums,
+        scheduler=args.scheduler,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -58,6 +60,15 @@ def add_scan(sub: argparse._SubParsersAction) -> None:
     add_index(p)
     p.add_argument(
         "--jobs", "-j", type=int, default=None, help="worker processes (default: cores)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        default=None,
+        help="describe, checksum and draw on the Dask cluster of this scheduler, e.g. "
+        "tcp://head:8786 (default: $VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address "
+        "configuration; none: local worker processes); its workers must see the folder "
+        "at the same path",
     )
     p.add_argument(
         "--pattern",

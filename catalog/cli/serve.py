@@ -2,6 +2,7 @@
 
 voxcat user add ada --role admin --password-stdin --index lab.duckdb < pw.txt
 voxcat serve --index lab.duckdb --port 8000 --address 127.0.0.1 --base-url /voxcat
+voxcat serve --index lab.duckdb --scheduler tcp://head:8786   # scan/verify jobs on a Dask cluster
 
 Panel and the server load when the command runs, never when ``catalog.cli`` is imported.
 """
@@ -66,6 +67,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         hub=args.hub,
         hub_role=args.hub_role,
         unix_socket=args.unix_socket,
+        scheduler=args.scheduler,
     )
 
 
@@ -121,6 +123,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="listen on this Unix socket (mode 0600) instead of a port, for the person "
         "who owns it, with no login: behind jupyter-server-proxy in JupyterLab",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        default=None,
+        help="run scan and verify jobs on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
+        "(default: $VOXCAT_DASK_SCHEDULER, else Dask's scheduler-address configuration; "
+        "none: local worker processes); a job links the cluster's dashboard",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
     p.set_defaults(func=_cmd_serve)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cluster import map_on_client, worker_memory
+from ..cluster import map_on_cluster, worker_memory
 from .dataset import DatasetRef
 from .levels import open_zarr_level
 from .originals import open_level
@@ -180,7 +180,7 @@ def write_level_on_cluster(
         labels,
         tuple(inline),
     )
-    map_on_client(
+    map_on_cluster(
         client,
         work,
         list(iter_blocks(shape, block)),

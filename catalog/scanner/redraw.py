@@ -13,6 +13,7 @@ drew 12 missing thumbnails (of 1,834 datasets with an image); 0 failed
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -28,7 +29,14 @@ from ..index.connection import disk_full, disk_full_cause
 from ..paths import display, from_db
 from ..remote import is_remote
 from ..summary import plural
-from .thumbnail import UNDRAWABLE, UNWRITTEN, draw_thumbnail
+from .thumbnail import (
+    UNDRAWABLE,
+    UNWRITTEN,
+    draw_thumbnail,
+    store_thumbnail,
+    thumbnail_png,
+    thumbnail_rel,
+)
 
 #: write drawn thumbnails to the index about this often
 BATCH_SECONDS = 1.0
@@ -54,11 +62,13 @@ class Drawn:
     id: str
     thumbnail: str | None
     warning: str | None
+    png: bytes | None = None  # drawn on a cluster's worker, not yet stored
 
 
-def draw_one(job: Job, cache: Path, force: bool = False) -> Drawn:
+def draw_one(job: Job, cache: Path | None, force: bool = False) -> Drawn:
     """Describe the dataset (headers only) and draw its thumbnail; never raises an
-    ``Exception``."""
+    ``Exception``. With ``cache=None`` (a task on a Dask cluster) the PNG is returned
+    in ``Drawn.png``, written nowhere."""
     from ..readers import get_reader
     from ..readers.base import Source
     from .worker import _cause
@@ -75,10 +85,38 @@ def draw_one(job: Job, cache: Path, force: bool = False) -> Drawn:
         info = reader.describe(source)
     except Exception as exc:
         return Drawn(job.id, None, UNDRAWABLE + _cause(exc, path))
+    if cache is None:
+        png, warning = thumbnail_png(reader, source, info, cause=lambda e: _cause(e, path))
+        return Drawn(job.id, None, warning, png)
     rel, warning = draw_thumbnail(
         reader, source, info, cache, job.checksum, cause=lambda e: _cause(e, path), force=force
     )
     return Drawn(job.id, rel, warning)
+
+
+def _store(drawn: Drawn, job: Job, cache: Path, force: bool) -> Drawn:
+    """Write the PNG a cluster's worker drew for ``job`` into ``cache``."""
+    from .worker import _cause
+
+    if drawn.png is None:
+        return drawn
+    path = Path(from_db(job.path))
+    if force:  # drawn again on purpose: replace the file
+        with contextlib.suppress(OSError):
+            (cache / thumbnail_rel(job.checksum)).unlink()
+    rel, warning = store_thumbnail(drawn.png, cache, job.checksum, cause=lambda e: _cause(e, path))
+    return Drawn(drawn.id, rel, warning)
+
+
+def _cluster_failure(job: Job, exc: BaseException) -> Drawn:
+    from .worker import _cause
+
+    path = Path(from_db(job.path))
+    if type(exc).__name__ == "KilledWorker":
+        why = f"{display(path)}: the Dask workers drawing it died"
+    else:
+        why = _cause(exc, path) + " (on the Dask cluster)"
+    return Drawn(job.id, None, UNDRAWABLE + why)
 
 
 def _crashed(job: Job) -> Drawn:
@@ -167,11 +205,27 @@ def run(
     *,
     force: bool = False,
     check: Callable[[], None] | None = None,
+    client: Any = None,
 ) -> None:
-    """Draw ``jobs`` (in ``workers`` processes that die with this one, or here);
-    ``check()`` is called between thumbnails (it raises to stop)."""
+    """Draw ``jobs`` (in ``workers`` processes that die with this one, or here, or
+    as tasks on the Dask cluster of ``client``, a ``distributed.Client``, whose PNGs
+    this process writes); ``check()`` is called between thumbnails (it raises to
+    stop)."""
     from .pool import run_pool
 
+    if client is not None:
+        from ..cluster import map_on_cluster
+
+        by_id = {j.id: j for j in jobs}
+        map_on_cluster(
+            client,
+            functools.partial(draw_one, cache=None),
+            jobs,
+            lambda d: on_drawn(_store(d, by_id[d.id], cache, force)),
+            check=check,
+            failed=_cluster_failure,
+        )
+        return
     work = functools.partial(draw_one, cache=cache, force=force)
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:

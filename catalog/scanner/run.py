@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cluster import cluster_client, dashboard_link, map_on_cluster, scheduler_address
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
 from ..index import Connection, cache_dir, columns, listing, resolve_index, transaction
@@ -54,7 +55,7 @@ from .moves import MoveSources
 from .pool import alive, guarded_pool, process_started, run_pool
 from .thumbnail import UNWRITTEN
 from .walk import LINK_OUT, Bounds, Candidate, regroup, walk
-from .worker import Result, process_safely
+from .worker import Result, cluster_failure, process_on_cluster, process_safely, store_png
 
 
 @dataclasses.dataclass
@@ -517,6 +518,31 @@ def _run_pool(
     run_pool(todo, jobs, work, on_result, _crashed, make_pool=_pool, check=check)
 
 
+def _run_cluster(
+    client: Any,
+    todo: list[Candidate],
+    cache: Path,
+    thumbnails: bool,
+    on_result: Any,
+    full_checksums: bool,
+    check: Any = None,
+) -> None:
+    """Process ``todo`` as tasks on the Dask cluster of ``client``; this process stores
+    the thumbnails the workers return. ``check()`` (or ``on_result``) raises to stop (a
+    cancelled scan), which cancels the tasks not yet finished."""
+    work = functools.partial(
+        process_on_cluster, thumbnails=thumbnails, full_checksums=full_checksums
+    )
+    map_on_cluster(
+        client,
+        work,
+        todo,
+        lambda res: on_result(store_png(res, cache)),
+        check=check,
+        failed=cluster_failure,
+    )
+
+
 def scan(
     path: str | os.PathLike[str],
     index: str | os.PathLike[str] | None = None,
@@ -531,12 +557,21 @@ def scan(
     batch_size: int = 256,
     follow_links: bool | Sequence[str | os.PathLike[str]] = False,
     cancel: CancelFlag | None = None,
+    scheduler: str | None = None,
 ) -> ScanReport:
     """Index every dataset under ``path`` into the DuckDB ``index``.
 
     ``jobs`` worker processes (default: one per core; ``1`` runs in this process)
-    extract metadata, checksums and thumbnails. ``pattern`` such as
-    ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
+    extract metadata, checksums and thumbnails. With a Dask scheduler (``scheduler``
+    such as ``"tcp://head:8786"``, else ``$VOXCAT_DASK_SCHEDULER``, else Dask's
+    ``scheduler-address`` configuration) that work runs as tasks on the cluster
+    instead (``jobs`` is then unused): its workers must see ``path`` at the same
+    place; they read and return results, thumbnails as PNG bytes, and this process
+    writes the index and the thumbnails. A scheduler that does not answer raises
+    :class:`~catalog.errors.ClusterUnreachable` before anything is written; a dataset
+    whose task fails (its workers died) is recorded failed with the cause.
+
+    ``pattern`` such as ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
     that failed before even if their files did not change. Files no reader claims
     that are bigger than 64 MiB get a sampled checksum (``"sampled:..."``: size,
@@ -551,7 +586,8 @@ def scan(
     ``progress``: ``True`` draws a tqdm bar, ``False`` none, ``None`` (default) one when
     the output is a terminal; a callable receives a :class:`~catalog.progress.Progress`
     instead (phases ``walking``, ``reading``, ``thumbnails``, ``done``; bytes of the
-    datasets read, datasets seen; ``extra["scan_id"]``), at most ten times a second.
+    datasets read, datasets seen; ``extra["scan_id"]``, on a cluster also
+    ``extra["scheduler"]`` and ``extra["dashboard"]``), at most ten times a second.
     ``cancel`` (a ``threading.Event``, or anything with ``is_set()``) is checked between
     folders of the walk and between datasets: once set, the scan stops as on Ctrl-C
     (finished datasets saved, the scan marked ``interrupted``) and raises
@@ -560,6 +596,7 @@ def scan(
     >>> report = scan("/data/old_drive", index="lab.duckdb")      # doctest: +SKIP
     >>> report["added"], report["failed"]                           # doctest: +SKIP
     (1832, 3)
+    >>> scan("/lab/data", "lab.duckdb", scheduler="tcp://head:8786")  # doctest: +SKIP
     >>> stop = threading.Event()                                    # doctest: +SKIP
     >>> scan("/data/old_drive", "lab.duckdb", progress=print, cancel=stop)  # doctest: +SKIP
     """
@@ -581,8 +618,12 @@ def scan(
     bounds = Bounds.of(root, follow_links)
     index_path = Path(os.path.abspath(resolve_index(index)))
     started: list[int] = []  # the scan id, once registered
+    address = scheduler_address(scheduler)
     try:
-        with listing.bulk_write(index_path):  # one listing refresh at the end
+        with contextlib.ExitStack() as stack:
+            # connected first: an unreachable scheduler fails before anything is written
+            client = stack.enter_context(cluster_client(address)) if address else None
+            stack.enter_context(listing.bulk_write(index_path))  # one refresh at the end
             return _scan(
                 root,
                 index_path,
@@ -598,6 +639,7 @@ def scan(
                 started=started,
                 bounds=bounds,
                 cancel=cancel,
+                client=client,
             )
     except BaseException:
         if started:  # stopped while walking, say: not left "running"
@@ -621,6 +663,7 @@ def _scan(
     started: list[int],
     bounds: Bounds,
     cancel: CancelFlag | None = None,
+    client: Any = None,
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -632,7 +675,12 @@ def _scan(
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
     started.append(scan_id)
     report = Reporter(callback_of(progress))
-    extra = {"scan_id": scan_id}
+    extra: dict[str, Any] = {"scan_id": scan_id}
+    if client is not None:  # a job links the cluster's dashboard
+        extra["scheduler"] = client.scheduler.address
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
     report(Progress("walking", extra=extra), force=True)
     if compiled is None and saved:
         compiled = PathPattern(saved)
@@ -746,7 +794,11 @@ def _scan(
 
     report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
     try:
-        if jobs == 1 or len(todo) <= 1:
+        if client is not None:
+            _run_cluster(
+                client, todo, cache, thumbnails, on_result, full_checksums, stop_if_cancelled
+            )
+        elif jobs == 1 or len(todo) <= 1:
             for cand in todo:
                 stop_if_cancelled()
                 on_result(process_safely(cand, cache, thumbnails, full_checksums))
@@ -759,7 +811,15 @@ def _scan(
                 force=True,
             )
         redrawn = _redraw(
-            index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten, stop_if_cancelled
+            index_path,
+            cache,
+            scan_id,
+            redraws,
+            jobs,
+            batch_seconds,
+            unwritten,
+            stop_if_cancelled,
+            client=client,
         )
     except BaseException as exc:
         _stopped(exc, index_path, scan_id, writer)
@@ -828,6 +888,7 @@ def _redraw(
     batch_seconds: float,
     unwritten: list[str],
     check: Any = None,
+    client: Any = None,
 ) -> int:
     """Draw the missing thumbnails of unchanged datasets; returns how many were drawn.
     ``check()`` is called between thumbnails (it raises to stop)."""
@@ -861,7 +922,7 @@ def _redraw(
             flush()
 
     try:
-        redraw.run(jobs, cache, workers, on_drawn, check=check)
+        redraw.run(jobs, cache, workers, on_drawn, check=check, client=client)
     finally:
         with contextlib.suppress(DiskFullError):
             flush()

@@ -112,8 +112,11 @@ def render(obj: Any, info: ImageInfo, size: int = SIZE) -> np.ndarray:
     return _to_uint8(stacked)
 
 
-def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
-    """Resize so the height is ``size`` (keeping aspect, at most 4:1) and write a PNG."""
+def png_bytes(img: np.ndarray, size: int = SIZE) -> bytes:
+    """The PNG of ``img`` resized so the height is ``size`` (keeping aspect, at most
+    4:1): what :func:`save_png` writes."""
+    import io
+
     from PIL import Image
 
     im = Image.fromarray(img)
@@ -123,16 +126,29 @@ def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
     im = im.resize(
         (new_w, size), Image.Resampling.BILINEAR if scale < 1 else Image.Resampling.NEAREST
     )
+    out = io.BytesIO()
+    im.save(out, format="PNG", optimize=False, compress_level=1)
+    return out.getvalue()
+
+
+def write_png(data: bytes, path: Path) -> Path:
+    """Write PNG bytes to ``path`` whole (a temporary file renamed; a full disk
+    leaves no partial file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")
     try:
-        im.save(tmp, format="PNG", optimize=False, compress_level=1)
+        tmp.write_bytes(data)
         tmp.replace(path)
     except BaseException:
-        with contextlib.suppress(OSError):  # a full disk leaves no partial file behind
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     return path
+
+
+def save_png(img: np.ndarray, path: Path, size: int = SIZE) -> Path:
+    """Resize so the height is ``size`` (keeping aspect, at most 4:1) and write a PNG."""
+    return write_png(png_bytes(img, size), path)
 
 
 def draw(reader: Reader, source: Source, info: ImageInfo, *, size: int = SIZE) -> np.ndarray:
@@ -202,4 +218,33 @@ def draw_thumbnail(
         return None, UNWRITTEN + cause(exc)
     except Exception as exc:  # an image PIL cannot write
         return None, UNDRAWABLE + cause(exc)
+    return rel, None
+
+
+def thumbnail_png(
+    reader: Reader, source: Source, info: ImageInfo, *, cause: Callable[[BaseException], str]
+) -> tuple[bytes | None, str | None]:
+    """Draw one dataset's thumbnail as PNG bytes, written nowhere (a worker on a
+    cluster returns them; the scanning process stores them with
+    :func:`store_thumbnail`). Returns ``(png, None)`` or ``(None, warning)`` (the
+    warning starts with :data:`UNDRAWABLE`); never raises an ``Exception``."""
+    try:
+        return png_bytes(draw(reader, source, info)), None
+    except Exception as exc:
+        return None, UNDRAWABLE + cause(exc)
+
+
+def store_thumbnail(
+    png: bytes, cache: Path, checksum: str, *, cause: Callable[[BaseException], str]
+) -> tuple[str | None, str | None]:
+    """Write thumbnail ``png`` of content ``checksum`` into ``cache`` unless it is
+    there; returns ``(path relative to cache, None)`` or ``(None, warning)`` (starting
+    with :data:`UNWRITTEN`), as :func:`draw_thumbnail` does."""
+    rel = thumbnail_rel(checksum)
+    out = cache / rel
+    try:
+        if not out.exists():
+            write_png(png, out)
+    except OSError as exc:
+        return None, UNWRITTEN + cause(exc)
     return rel, None

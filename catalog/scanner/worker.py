@@ -17,7 +17,7 @@ from ..errors import ReaderError
 from ..paths import display
 from ..readers import ImageInfo, get_reader
 from .checksum import SAMPLED_ABOVE, SAMPLED_READ, combine, file_checksum, sampled_checksum
-from .thumbnail import draw_thumbnail
+from .thumbnail import draw_thumbnail, store_thumbnail, thumbnail_png
 from .walk import Candidate
 
 
@@ -28,6 +28,7 @@ class Result:
     checksum: str | None = None
     file_checksums: dict[str, str] = dataclasses.field(default_factory=dict)
     thumbnail: str | None = None  # relative to the cache folder
+    png: bytes | None = None  # a thumbnail drawn on a cluster's worker, not yet stored
     error: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
@@ -50,12 +51,14 @@ def _cause(exc: BaseException, path: Path) -> str:
 
 
 def process(
-    cand: Candidate, cache: Path, *, thumbnails: bool = True, full_checksums: bool = False
+    cand: Candidate, cache: Path | None, *, thumbnails: bool = True, full_checksums: bool = False
 ) -> Result:
     """Describe, checksum and draw one dataset; never raises.
 
     A file no reader claims and bigger than ``SAMPLED_ABOVE`` gets a sampled checksum
-    (``"sampled:..."``) unless ``full_checksums``."""
+    (``"sampled:..."``) unless ``full_checksums``. The thumbnail is saved in ``cache``,
+    or, with ``cache=None`` (a worker on a cluster, which may not see the index's
+    folder), returned as PNG bytes in ``Result.png`` for :func:`store_png`."""
     t0 = time.perf_counter()
     res = Result(candidate=cand, warnings=list(cand.warnings))
     src = cand.source
@@ -90,9 +93,14 @@ def process(
                 res.error += " (the file name suggests this format but its content does not match)"
         # 3. thumbnail
         if res.info is not None and thumbnails and res.checksum:
-            res.thumbnail, warning = draw_thumbnail(
-                reader, src, res.info, cache, res.checksum, cause=lambda e: _cause(e, src.path)
-            )
+            if cache is None:
+                res.png, warning = thumbnail_png(
+                    reader, src, res.info, cause=lambda e: _cause(e, src.path)
+                )
+            else:
+                res.thumbnail, warning = draw_thumbnail(
+                    reader, src, res.info, cache, res.checksum, cause=lambda e: _cause(e, src.path)
+                )
             if warning:
                 res.warnings.append(warning)
     res.seconds = time.perf_counter() - t0
@@ -100,7 +108,7 @@ def process(
 
 
 def process_safely(
-    cand: Candidate, cache: Path, thumbnails: bool = True, full_checksums: bool = False
+    cand: Candidate, cache: Path | None, thumbnails: bool = True, full_checksums: bool = False
 ) -> Result:
     """:func:`process` with a last-resort guard (for pool workers)."""
     try:
@@ -111,6 +119,44 @@ def process_safely(
         res = Result(candidate=cand, error=_cause(exc, cand.source.path))
         res.warnings.append("".join(traceback.format_exception_only(exc)).strip())
         return res
+
+
+def process_on_cluster(
+    cand: Candidate, thumbnails: bool = True, full_checksums: bool = False
+) -> Result:
+    """:func:`process_safely` as a task on a Dask cluster's worker: it reads the
+    dataset and returns everything, thumbnail included as PNG bytes; it writes
+    nothing (the scanning process stores the thumbnail with :func:`store_png`)."""
+    return process_safely(cand, None, thumbnails, full_checksums)
+
+
+def store_png(res: Result, cache: Path) -> Result:
+    """Save the PNG a cluster's worker drew for ``res`` into ``cache`` (unless a
+    thumbnail of that content is there) and name it in ``res.thumbnail``; a failed
+    write becomes a warning, as in :func:`process`."""
+    png, res.png = res.png, None
+    if png is not None and res.checksum:
+        src = res.candidate.source.path
+        res.thumbnail, warning = store_thumbnail(
+            png, cache, res.checksum, cause=lambda e: _cause(e, src)
+        )
+        if warning:
+            res.warnings.append(warning)
+    return res
+
+
+def cluster_failure(cand: Candidate, exc: BaseException) -> Result:
+    """The result of a dataset whose task failed on a cluster: the task raised
+    (``exc``), or the workers running it died (``KilledWorker``, after Dask's
+    retries: a decoder fault on damaged data, a worker out of memory)."""
+    if type(exc).__name__ == "KilledWorker":
+        error = (
+            f"{display(cand.source.path)}: the Dask workers reading it died "
+            "(a decoder fault on damaged data, or out of memory)"
+        )
+    else:
+        error = _cause(exc, cand.source.path) + " (on the Dask cluster)"
+    return Result(candidate=cand, error=error)
 
 
 def summarise_info(info: ImageInfo) -> dict[str, Any]:

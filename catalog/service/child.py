@@ -1,5 +1,5 @@
-"""Scans and exports in a child process, so they never block the server and can be
-cancelled.
+"""Scans, exports and verifications in a child process, so they never block the server
+and can be cancelled.
 
 The child (``python -m catalog.service.child SPEC.json``) runs ``catalog.scan`` or
 ``catalog.export.export_catalog`` with a ``progress`` callback, which writes each
@@ -204,6 +204,30 @@ def _scan(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _verify(spec: dict[str, Any]) -> dict[str, Any]:
+    from catalog.integrity import verify
+
+    report = verify(
+        spec["index"],
+        spec["ids"],
+        progress=_ProgressWriter(spec.get("progress")),
+        cancel=_cancel,
+        **spec["options"],
+    )
+    changed = [
+        {"id": i, "name": r["name"], "outcome": r["outcome"]}
+        for i, r in report.results.items()
+        if r["outcome"] in ("modified", "missing")
+    ]
+    return {
+        "ok": report.ok,
+        "counts": report.counts,
+        "changed": changed[:50],
+        "bytes_read": report.bytes_read,
+        "seconds": round(report.seconds, 2),
+    }
+
+
 def _export(spec: dict[str, Any]) -> dict[str, Any]:
     from catalog.export import export_catalog
 
@@ -272,7 +296,7 @@ def main(spec_file: str) -> None:
         target=_watch_server, args=(server,), name="voxcat-watch-server", daemon=True
     ).start()
     try:
-        report = {"scan": _scan, "export": _export}[spec["kind"]](spec)
+        report = {"scan": _scan, "export": _export, "verify": _verify}[spec["kind"]](spec)
         outcome: dict[str, Any] = {"status": "done", "report": report}
     except (Cancelled, KeyboardInterrupt):
         outcome = {"status": "cancelled"}

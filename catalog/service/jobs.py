@@ -80,6 +80,8 @@ class Job:
                 "finished": _iso(self.finished),
                 "result": self.result,
                 "error": self.error,
+                # the Dask dashboard of a job running on a cluster (else None)
+                "dashboard": self.detail.get("dashboard"),
             }
         )
 

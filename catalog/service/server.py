@@ -88,12 +88,14 @@ class Lab:
         hub: bool = False,
         hub_role: str = "viewer",
         local: bool = False,
+        scheduler: str | None = None,
     ) -> None:
         self.index = Path(os.path.abspath(index))
         self.base_url = normalize_base_url(base_url)
         roots = [Path(os.path.abspath(Path(r).expanduser())) for r in allowed_roots]
         root_dir = roots[0] if roots else self.index.parent
-        self.service = Service(Context(self.index, root_dir, tuple(roots[1:])), threads)
+        context = Context(self.index, root_dir, tuple(roots[1:]), scheduler)
+        self.service = Service(context, threads)
         self.auth = Authenticator(self.index, cookie_path=self.base_url + "/")
         #: as a JupyterHub service: people known by the Hub (:mod:`.hub`)
         self.hub = HubIdentity(self.index, self.auth.accounts, hub_role) if hub else None
@@ -475,10 +477,13 @@ def serve(
     hub: bool = False,
     hub_role: str = "viewer",
     unix_socket: str | None = None,
+    scheduler: str | None = None,
 ) -> int:
     """Run ``voxcat serve`` (see the module) until stopped; returns the exit status.
     ``hub``: as a JupyterHub service (:mod:`.hub`); ``unix_socket``: listen there, for
-    the person who owns it, with no login (behind jupyter-server-proxy)."""
+    the person who owns it, with no login (behind jupyter-server-proxy); ``scheduler``:
+    the Dask scheduler scan and verify jobs run on (default ``$VOXCAT_DASK_SCHEDULER``, else
+    Dask's configuration, else local worker processes)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
@@ -492,6 +497,7 @@ def serve(
         hub=hub,
         hub_role=hub_role,
         local=unix_socket is not None,
+        scheduler=scheduler,
     )
     log.info("voxcat serve: index %s ready in %.1fs", lab.index, time.monotonic() - started)
     lab.run(port, address, websocket_origins, open_browser, trust_proxy_headers, unix_socket)

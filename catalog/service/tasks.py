@@ -1,8 +1,12 @@
 """Job requests (``POST jobs``) checked and turned into job functions.
 
 ``{"kind": "scan", "path": "drive/2024", "pattern": "{year}/{project}", "jobs": 2}``
-(``"follow_links": true`` follows symlinks out of the folder, into the allowed roots only)
+(``"follow_links": true`` follows symlinks out of the folder, into the allowed roots only;
+with a Dask scheduler configured, :attr:`Context.scheduler` or the environment, the scan
+runs on that cluster and its job's ``dashboard`` links the Dask dashboard)
 ``{"kind": "pyramid", "id": "k2x9q4m1abcd"}``
+``{"kind": "verify", "search": {"project": "rocks"}}`` (or ``"ids": [...]``): re-hash the
+files of those datasets against the index (on the Dask cluster too, when one is set)
 ``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
 (or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``,
 ``skip_unreadable``, ``organization``).
@@ -27,6 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cluster import scheduler_address
 from ..errors import BadRequest
 from ..inputs import check_field_value
 from . import api, images
@@ -38,7 +43,7 @@ from .paths import check_id, resolve_user_path
 if TYPE_CHECKING:  # pragma: no cover
     from ..users import User
 
-KINDS = ("scan", "pyramid", "export")
+KINDS = ("scan", "pyramid", "export", "verify")
 #: how often a scan job writes what it found (``VOXCAT_SERVE_SCAN_BATCH``, seconds)
 SCAN_BATCH_SECONDS = float(os.environ.get("VOXCAT_SERVE_SCAN_BATCH", "5"))
 MAX_IDS = 10_000
@@ -47,11 +52,14 @@ MAX_IDS = 10_000
 @dataclasses.dataclass(frozen=True)
 class Context:
     """Where jobs may read and write: the index, the server's ``root_dir`` (relative
-    paths start there) and extra allowed roots from the configuration."""
+    paths start there) and extra allowed roots from the configuration; and the Dask
+    scheduler scan and verify jobs run on (``None``: ``$VOXCAT_DASK_SCHEDULER``, else
+    Dask's configuration, else the local worker processes)."""
 
     index: Path
     root_dir: Path
     extra_roots: tuple[Path, ...] = ()
+    scheduler: str | None = None
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -67,14 +75,19 @@ def plan(
     """``(kind, args to show, job function)`` for a job request by ``user``; raises
     on bad input (400), a role too low (403) or datasets not found (404)."""
     kind = body.get("kind")
-    planners = {"scan": _plan_scan, "pyramid": _plan_pyramid, "export": _plan_export}
+    planners = {
+        "scan": _plan_scan,
+        "pyramid": _plan_pyramid,
+        "export": _plan_export,
+        "verify": _plan_verify,
+    }
     if not isinstance(kind, str) or kind not in planners:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}, not {str(kind)[:40]!r}")
     allowed = ALLOWED_KEYS[kind]
     unknown = sorted(set(body) - allowed - {"kind"})
     if unknown:
         raise BadRequest(f"a {kind} job takes {', '.join(sorted(allowed))}; not {unknown}")
-    if kind in ("scan", "export"):
+    if kind in ("scan", "export", "verify"):
         api.require(user, "curator", f"run {kind} jobs")
     args, fn = planners[kind](ctx, user, body)
     return kind, args, fn
@@ -83,6 +96,7 @@ def plan(
 ALLOWED_KEYS = {
     "scan": {"path", "pattern", "jobs", "retry_failed", "full_checksums", "follow_links"},
     "pyramid": {"id"},
+    "verify": {"ids", "search"},
     "export": {
         "dest",
         "ids",
@@ -110,13 +124,13 @@ def progress_of(job: Job) -> Callable[[dict[str, Any]], None]:
     the job has finished)."""
 
     def update(report: dict[str, Any]) -> None:
-        detail = {
-            **job.detail,
-            **report.get("extra", {}),
-            "datasets": report["items"],
-            "bytes": report["done"],
-            "bytes_total": report["total"],
-        }
+        detail = {**job.detail, **report.get("extra", {})}
+        if report.get("unit") == "file":  # a verification counts files
+            detail.update(files=report["done"], files_total=report["total"])
+        else:
+            detail.update(
+                datasets=report["items"], bytes=report["done"], bytes_total=report["total"]
+            )
         if not job.cancel_requested:  # "cancelling" stays
             detail["phase"] = report["phase"]
         job.detail = detail
@@ -151,6 +165,10 @@ def _plan_scan(
     for flag in ("retry_failed", "full_checksums"):
         if _flag(body, flag):
             options[flag] = True
+    address = scheduler_address(ctx.scheduler)
+    if address is not None:  # on the cluster (the job's detail links its dashboard)
+        options["scheduler"] = address
+        options.pop("jobs", None)
     shown = dict(options)
     if _flag(body, "follow_links"):
         # links are followed into the allowed roots only, never anywhere
@@ -191,7 +209,7 @@ def _plan_pyramid(
 
 
 def _export_ids(
-    ctx: Context, user: User | None, body: Mapping[str, Any]
+    ctx: Context, user: User | None, body: Mapping[str, Any], what: str = "export"
 ) -> tuple[list[str], int, str | None]:
     """The ids to export (of those ``user`` can see), their total size and the query
     that chose them."""
@@ -216,7 +234,7 @@ def _export_ids(
             raise BadRequest(f"no dataset with id {', '.join(missing[:5])} in the index")
     frame = sub.df
     if frame.empty:
-        raise BadRequest("the selection is empty: nothing to export")
+        raise BadRequest(f"the selection is empty: nothing to {what}")
     return list(frame.index), int(frame["size"].fillna(0).sum()), query
 
 
@@ -262,3 +280,22 @@ def _plan_export(
         return run_in_child(job, spec, progress_of(job))
 
     return {"dest": str(dest), "datasets": len(ids), "bytes": total, **options}, run
+
+
+def _plan_verify(
+    ctx: Context, user: User | None, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], JobFunction]:
+    ids, total, query = _export_ids(ctx, user, body, "verify")  # what the account can see
+    options: dict[str, Any] = {}
+    address = scheduler_address(ctx.scheduler)
+    if address is not None:  # on the cluster (the job's detail links its dashboard)
+        options["scheduler"] = address
+    spec: dict[str, Any] = {"kind": "verify", "index": str(ctx.index), "ids": ids}
+    spec["options"] = options
+    spec = _child_spec(user, spec)
+
+    def run(job: Job) -> dict[str, Any]:
+        return run_in_child(job, spec, progress_of(job))
+
+    shown = {"datasets": len(ids), "bytes": total, "query": query, **options}
+    return shown, run

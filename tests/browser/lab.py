@@ -47,6 +47,20 @@ class LabServer:
         return log_tail(self.log, n)
 
 
+def this_checkouts_frontend(workdir: Path) -> list[str]:
+    """Arguments that make JupyterLab load the sidebar built in this checkout
+    (``jupyter_ext/labextension``, by ``pip install .`` or ``jlpm build``) before an
+    installed one, so a worktree's tests see its own front end; none if unbuilt."""
+    built = Path(__file__).resolve().parents[2] / "jupyter_ext" / "labextension"
+    if not (built / "package.json").is_file():
+        return []
+    link = workdir / "labextensions" / "@voxcat" / "jupyterlab"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(built, target_is_directory=True)
+    return [f"--LabApp.extra_labextensions_path={workdir / 'labextensions'}"]
+
+
 @contextmanager
 def running_lab(
     notebook: Path, index: Path, workdir: Path, *, timeout: float = 90.0
@@ -60,6 +74,7 @@ def running_lab(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     port, token = free_port(), secrets.token_hex(16)
+    extra = this_checkouts_frontend(workdir)
     argv, env = lab_command(
         notebook,
         index,
@@ -70,6 +85,7 @@ def running_lab(
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}",
             "--LabApp.expose_app_in_browser=True",
+            *extra,
         ],
     )
     env.update(

@@ -9,7 +9,7 @@ import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import { clear, h } from './dom';
-import { describeJob, endMessage, IJob, isActive, newlyEnded, progressText, resultText } from './jobsmodel';
+import { dashboardLink, describeJob, endMessage, IJob, isActive, newlyEnded, progressText, resultText } from './jobsmodel';
 
 const FAST_POLL = 1000;
 const SLOW_POLL = 10000;
@@ -123,6 +123,7 @@ export class JobsView extends Widget {
     for (const job of this.jobs.slice(0, 20)) {
       const percent = Math.round((job.progress ?? 0) * 100);
       const bar = h('progress', { class: 'voxcat-progress', max: 100, value: job.status === 'done' ? 100 : percent });
+      const dashboard = dashboardLink(job);
       this.list.appendChild(
         h(
           'div',
@@ -130,6 +131,18 @@ export class JobsView extends Widget {
           h('div', { class: 'voxcat-job-title' }, describeJob(job), h('span', { class: 'voxcat-job-status' }, ` ${job.status}`)),
           bar,
           h('div', { class: 'voxcat-muted voxcat-job-detail' }, job.error ?? (isActive(job) ? progressText(job) : resultText(job))),
+          dashboard !== null &&
+            h(
+              'a',
+              {
+                class: 'voxcat-job-dashboard',
+                href: dashboard,
+                target: '_blank',
+                rel: 'noopener noreferrer',
+                title: 'the Dask dashboard of the cluster this job runs on'
+              },
+              'Dask dashboard'
+            ),
           isActive(job) &&
             h(
               'button',

@@ -17,6 +17,8 @@ export interface IJob {
   finished: string | null;
   result: unknown;
   error: string | null;
+  /** The Dask dashboard of a job running on a cluster (absent or null otherwise). */
+  dashboard?: string | null;
 }
 
 const ACTIVE = new Set(['queued', 'running']);
@@ -124,4 +126,19 @@ export function endMessage(job: IJob): string {
     return `voxcat: ${name} was cancelled`;
   }
   return `voxcat: ${name} failed: ${job.error ?? 'unknown error'}`;
+}
+
+/** The Dask dashboard link of a job that runs on a cluster: an http(s) URL, else
+ * null (nothing else is ever made a link). */
+export function dashboardLink(job: IJob): string | null {
+  const link = job.dashboard;
+  if (typeof link !== 'string' || link === '') {
+    return null;
+  }
+  try {
+    const url = new URL(link);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { describeJob, endMessage, IJob, newlyEnded, progressText, resultText } from '../src/jobsmodel';
+import { dashboardLink, describeJob, endMessage, IJob, newlyEnded, progressText, resultText } from '../src/jobsmodel';
 
 function job(id: string, status: string, extra: Partial<IJob> = {}): IJob {
   return {
@@ -56,4 +56,19 @@ test('progress of a running job comes from its detail', () => {
   assert.equal(progressText(running), 'scanning · 1 dataset · 43 %');
   assert.equal(progressText(job('a', 'running', { detail: null })), '0 %');
   assert.equal(resultText(job('e', 'done', { kind: 'export', result: { datasets: 3 } })), '3 datasets');
+});
+
+test('a job on a Dask cluster links its dashboard; nothing but http(s) becomes a link', () => {
+  assert.equal(
+    dashboardLink(job('a', 'running', { dashboard: 'http://10.0.0.5:8787/status' })),
+    'http://10.0.0.5:8787/status'
+  );
+  assert.equal(
+    dashboardLink(job('b', 'done', { dashboard: 'https://hub.lab.org/user/ada/proxy/8787/status' })),
+    'https://hub.lab.org/user/ada/proxy/8787/status'
+  );
+  assert.equal(dashboardLink(job('c', 'running')), null);
+  assert.equal(dashboardLink(job('d', 'running', { dashboard: null })), null);
+  assert.equal(dashboardLink(job('e', 'running', { dashboard: 'javascript:alert(1)' })), null);
+  assert.equal(dashboardLink(job('f', 'running', { dashboard: 'not a url' })), null);
 });
