@@ -24,6 +24,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import BadSchedulerAddress, ClusterUnreachable
@@ -184,7 +185,8 @@ def map_on_cluster(
     :class:`~catalog.errors.ClusterUnreachable`. An exception of a task (also
     ``KilledWorker``: its workers died running it, after Dask's own retries) does the
     same, unless ``failed`` is given: then ``on_result(failed(item, exc))`` and the
-    other tasks go on. With ``settle``, a stop waits (at most :data:`SETTLE_SECONDS`)
+    other tasks go on (a task killed with its workers is first tried again alone, once
+    the others are done, so a task that shared a dying worker is not blamed). With ``settle``, a stop waits (at most :data:`SETTLE_SECONDS`)
     for the tasks a worker had already started to end, so the caller may remove what
     they write. ``on_client`` gets the connected client first (its
     ``dashboard_link``, say). A client this function connected is always closed.
@@ -201,14 +203,37 @@ def map_on_cluster(
         # pure=False: every call runs (a file is read again, not taken from a cache)
         futures = client.map(work, tasks, pure=False)
         item_of = {fut.key: item for fut, item in zip(futures, tasks)}
-        fail: Callable[[Any, BaseException], Any] | None = None
-        if failed is not None:
-            on_failure = failed
+        if failed is None:
+            _gather(client, futures, on_result, check, settle)
+            return
+        on_failure = failed
+        # a worker that dies takes every task it held with it (one thread may hold
+        # two), so a task killed with its worker is tried again alone at the end:
+        # only the one that kills its worker then fails
+        again: list[T] = []
 
-            def fail(fut: Any, exc: BaseException) -> Any:
-                return on_failure(item_of[fut.key], exc)
+        def fail(fut: Any, exc: BaseException) -> Any:
+            if type(exc).__name__ == "KilledWorker":
+                again.append(item_of[fut.key])
+                return _AGAIN
+            return on_failure(item_of[fut.key], exc)
 
-        _gather(client, futures, on_result, check, settle, failed=fail)
+        def taken(result: Any) -> None:
+            if result is not _AGAIN:
+                on_result(result)
+
+        _gather(client, futures, taken, check, settle, failed=fail)
+
+        def blame(fut: Any, exc: BaseException) -> Any:
+            return on_failure(item_of[fut.key], exc)
+
+        for item in again:
+            alone = client.submit(work, item, pure=False)
+            item_of[alone.key] = item
+            _gather(client, [alone], on_result, check, settle, failed=blame)
+
+
+_AGAIN = object()  # a task to try again alone
 
 
 def compute_on_cluster(
@@ -264,14 +289,17 @@ def _gather(
                 time.sleep(CHECK_SECONDS if check is not None else 0.01)
                 continue
             for fut, result in done.next_batch(block=False):
-                if fut.status == "cancelled":  # not by us: the scheduler was lost
+                # judge by what came with the notice, never by fut.status now: a task
+                # whose result was taken may since have been lost with its worker and
+                # reset to pending (Dask computes it again)
+                if isinstance(result, CancelledError):  # not by us: scheduler lost
                     raise ClusterUnreachable(
                         client.scheduler.address,
                         "lost the scheduler while working (it stopped, or the network "
                         "failed); the results taken so far are kept",
                     )
-                if fut.status != "finished":
-                    error = _task_error(fut)
+                error = _task_error(fut, result)
+                if error is not None:
                     if failed is None:
                         raise error
                     result = failed(fut, error)
@@ -331,10 +359,11 @@ def worker_memory(client: Client) -> int | None:
     return min(shares) if shares else None
 
 
-def _task_error(fut: object) -> BaseException:
-    """The exception a failed task raised (``KilledWorker`` when its workers died)."""
-    try:
-        fut.result()  # type: ignore[attr-defined]
-    except Exception as exc:
-        return exc
-    return RuntimeError("the task failed without an error")  # pragma: no cover
+def _task_error(fut: Any, delivered: object) -> BaseException | None:
+    """The exception of a failed task (``KilledWorker`` when its workers died), from
+    what ``as_completed(with_results=True)`` delivered for it, or None if it succeeded
+    (an erred task delivers ``(type, exception, traceback)``)."""
+    if fut.status != "error" or not isinstance(delivered, tuple) or len(delivered) != 3:
+        return None
+    _, exc, tb = delivered
+    return exc.with_traceback(tb) if isinstance(exc, BaseException) else None

@@ -21,7 +21,7 @@ import pytest
 import tifffile
 
 from catalog import scan
-from catalog.cluster import SCHEDULER_ENV, scheduler_address
+from catalog.cluster import SCHEDULER_ENV, map_on_cluster, scheduler_address
 from catalog.errors import ClusterUnreachable, ScanCancelled
 from catalog.index import cache_dir, connect
 from catalog.scanner import run as run_mod
@@ -283,6 +283,39 @@ def test_a_task_that_fails_on_the_cluster_fails_only_its_dataset(
     monkeypatch.setattr(run_mod, "process_on_cluster", process_on_cluster)
     again = scan(drive, index, progress=False, scheduler=scheduler, retry_failed=True)
     assert again.counts["failed"] == 1  # only broken.tif
+
+
+def _die_late(item: str) -> str:
+    """Cluster work: ``"die"`` kills its worker 0.3 s in (every try); others return."""
+    if item == "die":
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
+def test_a_result_taken_before_its_worker_died_counts(scheduler: str) -> None:
+    # "kept" finishes and its result is delivered; then "die" kills the worker that
+    # held it, so Dask resets "kept" to pending and computes it again. The result
+    # already delivered is the result: "kept" is not a failure.
+    slept: list[bool] = []
+
+    def slow_first_check() -> None:
+        if not slept:
+            slept.append(True)
+            time.sleep(2.0)  # the worker dies meanwhile
+
+    got: list[Any] = []
+    map_on_cluster(
+        scheduler,
+        _die_late,
+        ["kept", "die", "innocent"],
+        got.append,
+        check=slow_first_check,
+        failed=lambda item, exc: ("failed", item, type(exc).__name__),
+    )
+    # "innocent" waited on the same one-thread worker, died with it and was blamed by
+    # Dask; tried again alone, it works
+    assert sorted(got, key=str) == [("failed", "die", "KilledWorker"), "innocent", "kept"]
 
 
 def test_voxcat_scan_scheduler_on_the_command_line(
