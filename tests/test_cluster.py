@@ -245,7 +245,7 @@ def test_losing_the_scheduler_midway_is_a_named_error() -> None:
 
     got: list[int] = []
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     )
     address = cluster.scheduler_address
     with cluster:
