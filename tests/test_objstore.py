@@ -228,3 +228,189 @@ def test_scan_search_and_lazy_reads_of_objects(
     header = s3_proxy.bytes_for(f"{s3_bucket}/lab/ct/pyr.ome.tif")
     assert header < tif_size / 10, header
     print(f"TIFF describe: {header} B of {tif_size} B")
+
+
+def _tiffs(root: Path, rng: np.random.Generator, names: tuple[str, ...]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        tifffile.imwrite(root / name, rng.integers(0, 255, (64, 64), dtype=np.uint8))
+
+
+def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str, s3_proxy
+) -> None:
+    local = tmp_path / "lab"
+    _tiffs(local, rng, ("a.tif", "b.tif", "c.tif"))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    index = tmp_path / "lab.duckdb"
+    url = f"s3://{s3_bucket}/lab"
+    first = scan(url, index, storage_options={"endpoint_url": s3_proxy.endpoint}, jobs=1)
+    assert first.counts["added"] == 3
+    ids = dict(q(index, "SELECT name, id FROM datasets"))
+
+    # unchanged: the listing is all that is fetched (the storage options come from the index)
+    s3_proxy.reset()
+    again = scan(url, index, jobs=1, progress=False)
+    assert (again.counts["unchanged"], again.counts["added"], again.counts["changed"]) == (3, 0, 0)
+    assert s3_proxy.bytes_for(f"{s3_bucket}/lab/") == 0
+    assert s3_proxy.requests_for(s3_bucket) >= 1  # the listing went through the proxy
+
+    # one object rewritten, one deleted
+    tifffile.imwrite(local / "b.tif", rng.integers(0, 255, (32, 32), dtype=np.uint8))
+    upload(s3_endpoint, s3_bucket, local / "b.tif", "lab")
+    from .s3server import client
+
+    client(s3_endpoint).delete_object(Bucket=s3_bucket, Key="lab/c.tif")
+    s3_proxy.reset()
+    third = scan(url, index, jobs=1, progress=False)
+    c = third.counts
+    assert (c["unchanged"], c["changed"], c["missing"], c["added"]) == (1, 1, 1, 0)
+    assert s3_proxy.bytes_for(f"{s3_bucket}/lab/a.tif") == 0
+    rows = _by_name(index)
+    assert rows["b.tif"]["id"] == ids["b.tif"] and tuple(rows["b.tif"]["shape"]) == (32, 32)
+    assert rows["b.tif"]["checksum"] == file_checksum(local / "b.tif")
+    assert rows["c.tif"]["status"] == "missing"
+    etag = q(index, "SELECT etag FROM files WHERE path = ?", [f"{url}/b.tif"])[0][0]
+    head = client(s3_endpoint).head_object(Bucket=s3_bucket, Key="lab/b.tif")
+    assert etag == head["ETag"].strip('"')
+
+
+def test_no_credential_reaches_the_index(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    import secrets
+
+    from .s3server import TEST_CREDENTIALS
+
+    local = tmp_path / "lab"
+    _tiffs(local, rng, ("a.tif",))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    secret = "voxcat-secret-" + secrets.token_hex(8)
+    token = "voxcat-token-" + secrets.token_hex(8)
+    options = {
+        "endpoint_url": s3_endpoint,
+        "key": TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "secret": secret,
+        "token": token,
+        "client_kwargs": {"aws_session_token": token},
+    }
+    index = tmp_path / "lab.duckdb"
+    report = scan(f"s3://{s3_bucket}/lab", index, storage_options=options, jobs=1)
+    assert report.counts["added"] == 1
+    cat = open_catalog(index)
+    (ident,) = list(cat)
+    assert cat[ident].read().shape == (64, 64)  # read with the environment's credentials
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("lab.duckdb*") if p.is_file())
+    for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
+        assert value.encode() not in stored
+    assert s3_endpoint.encode() in stored  # what is not a secret is kept
+
+
+def test_cli_scans_a_bucket_with_storage_options_and_aws_endpoint_url(
+    tmp_path: Path,
+    rng: np.random.Generator,
+    s3_endpoint: str,
+    s3_bucket: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from catalog.cli import main
+
+    local = tmp_path / "lab"
+    _tiffs(local, rng, ("a.tif", "b.tif"))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    index = tmp_path / "lab.duckdb"
+    url = f"s3://{s3_bucket}/lab"
+    argv = ["scan", url, "--index", str(index), "--quiet", "--no-thumbnails", "--jobs", "1"]
+    assert main([*argv, "--storage-option", f"endpoint_url={s3_endpoint}"]) == 0
+    assert url in capsys.readouterr().out
+    assert len(open_catalog(index)) == 2
+    assert main([*argv, "--storage-option", "endpoint_url"]) == 1
+    assert "voxcat: error: --storage-option 'endpoint_url'" in capsys.readouterr().err
+    # botocore's own AWS_ENDPOINT_URL works without any option
+    other = tmp_path / "env.duckdb"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    argv[3] = str(other)
+    assert main(argv) == 0
+    assert len(open_catalog(other)) == 2
+
+
+class _ChangeOnFirstCheck:
+    """A ``cancel`` flag that, when the scan first asks it (right after the listing),
+    rewrites one object: the scan then reads an object whose ETag is not the listed one."""
+
+    def __init__(self, action) -> None:
+        self.action, self.done = action, False
+
+    def is_set(self) -> bool:
+        if not self.done:
+            self.done = True
+            self.action()
+        return False
+
+
+def test_an_object_changed_during_a_scan_fails_alone_and_is_read_again(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    local = tmp_path / "lab"
+    _tiffs(local, rng, ("a.tif", "b.tif"))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    index = tmp_path / "lab.duckdb"
+    url = f"s3://{s3_bucket}/lab"
+
+    def rewrite() -> None:
+        tifffile.imwrite(local / "b.tif", rng.integers(0, 255, (16, 16), dtype=np.uint8))
+        upload(s3_endpoint, s3_bucket, local / "b.tif", "lab")
+
+    options = {"endpoint_url": s3_endpoint}
+    report = scan(url, index, storage_options=options, jobs=1, cancel=_ChangeOnFirstCheck(rewrite))
+    assert report.counts["added"] == 1 and report.counts["failed"] == 1
+    rows = _by_name(index)
+    assert rows["a.tif"]["status"] == "ok"
+    assert rows["b.tif"]["status"] == "failed"
+    assert "the object changed during the scan" in rows["b.tif"]["error"]
+    assert f"{url}/b.tif" in rows["b.tif"]["error"]
+    again = scan(url, index, jobs=1)
+    assert again.counts["unchanged"] == 1 and again.counts["changed"] == 1
+    rows = _by_name(index)
+    assert rows["b.tif"]["status"] == "ok" and tuple(rows["b.tif"]["shape"]) == (16, 16)
+    assert rows["b.tif"]["checksum"] == file_checksum(local / "b.tif")
+
+
+def test_unreachable_endpoint_missing_bucket_and_denied_access(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    from catalog.errors import BucketNotFound, StorageAccessDenied, StorageUnreachable
+
+    from .s3server import moto_server
+    from .servers import free_port
+
+    local = tmp_path / "lab"
+    _tiffs(local, rng, ("a.tif",))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    index = tmp_path / "lab.duckdb"
+    url = f"s3://{s3_bucket}/lab"
+    scan(url, index, storage_options={"endpoint_url": s3_endpoint}, jobs=1)
+    before = q(index, "SELECT id, status, checksum FROM datasets")
+
+    dead: dict = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    dead["config_kwargs"] = {"retries": {"max_attempts": 1}, "connect_timeout": 2}
+    with pytest.raises(StorageUnreachable, match=r"unreachable.*endpoint_url"):
+        scan(url, index, storage_options=dead, jobs=1)
+    with pytest.raises(BucketNotFound, match=r"no-such-bucket-voxcat.*no such bucket"):
+        scan(
+            "s3://no-such-bucket-voxcat/lab", index, storage_options={"endpoint_url": s3_endpoint}
+        )
+    with pytest.raises(BucketNotFound, match="no objects under this prefix"):
+        scan(
+            f"s3://{s3_bucket}/nothing-here", index, storage_options={"endpoint_url": s3_endpoint}
+        )
+    with (
+        moto_server(tmp_path / "auth.log", enforce_auth=True) as strict,
+        pytest.raises(StorageAccessDenied, match=r"access denied.*credentials"),
+    ):
+        scan(url, index, storage_options={"endpoint_url": strict}, jobs=1)
+    # nothing lost: the indexed rows are as they were, the failed scans are recorded
+    assert q(index, "SELECT id, status, checksum FROM datasets") == before
+    statuses = [r[0] for r in q(index, "SELECT status FROM scans ORDER BY scan_id")]
+    assert statuses[0] == "done" and set(statuses[1:]) == {"interrupted"}

@@ -76,9 +76,18 @@ def _zarr_stores(keys: list[str], root: str) -> list[str]:
 
 
 def walk_objects(
-    storage: Storage, root: str, readers: list[Reader], issue: Issue
+    storage: Storage,
+    root: str,
+    readers: list[Reader],
+    issue: Issue,
+    known: dict[str, tuple[str, str | None]] | None = None,
 ) -> list[Candidate]:
-    """Every dataset under ``root`` (a path inside ``storage``) as a candidate."""
+    """Every dataset under ``root`` (a path inside ``storage``) as a candidate.
+
+    ``known`` maps the URLs of objects the index holds to their ``(signature,
+    reader)``: an object whose listing still gives that signature keeps its reader
+    without a byte of it being fetched."""
+    known = known or {}
     objects = list_objects(storage, root)
     stores = _zarr_stores(list(objects), root)
     out: list[Candidate] = []
@@ -107,10 +116,25 @@ def walk_objects(
     for _folder, keys in sorted(by_folder.items()):
         with magic_cache():
             for key in keys:
-                cand = _single(storage, key, objects[key], remote, local_only, issue)
+                cand = _unchanged(storage, key, objects[key], known)
+                if cand is None:
+                    cand = _single(storage, key, objects[key], remote, local_only, issue)
                 if cand is not None:
                     out.append(cand)
     return out
+
+
+def _unchanged(
+    storage: Storage, key: str, entry: dict[str, Any], known: dict[str, tuple[str, str | None]]
+) -> Candidate | None:
+    """The candidate of an object the index holds with this very listing entry."""
+    old = known.get(storage.url(key))
+    if old is None:
+        return None
+    path = Path(key)
+    source = Source(path=path, files=(path,), storage=storage)
+    cand = Candidate(source=source, reader=old[1], files=[_stat(key, entry, key)])
+    return cand if cand.signature == old[0] else None
 
 
 def _single(

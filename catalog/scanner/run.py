@@ -1062,7 +1062,16 @@ def _scan_objects(
     def issue(p: str, severity: str, message: str) -> None:
         walk_issues.append((p, severity, message))
 
-    found = walk_objects(storage, inner, readers, issue)
+    with transaction(index_path) as con:  # what the index holds: read nothing of those
+        held = {
+            r[0]: (r[1], r[2])
+            for r in con.execute(
+                "SELECT path, signature, reader FROM datasets "
+                "WHERE starts_with(path, ?) AND status <> 'failed'",
+                [root_db.rstrip("/") + "/"],
+            ).fetchall()
+        }
+    found = walk_objects(storage, inner, readers, issue, held)
     check(cancel, ScanCancelled, "the scan was cancelled")
     seen: set[str] = set()
     writer = _Writer(index_path, root, scan_id, compiled, present=seen, root_db=root_db)
