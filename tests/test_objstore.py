@@ -221,6 +221,17 @@ def test_scan_search_and_lazy_reads_of_objects(
     plane = s.plane(("y", "x"), at={"z": 5})
     np.testing.assert_array_equal(plane.values, arrays["hdf5"][5])
 
+    # the REST route behind the sidebar's and the web app's slice.png (the same function)
+    import io
+
+    from PIL import Image
+
+    from catalog.service import images
+
+    req = images.slice_request({"dims": ["y", "x"], "z": ["3"], "size": ["128"]})
+    out = images.slice_png(index, None, ids["cells.ome.zarr"], req)
+    assert Image.open(io.BytesIO(out.png)).size == (128, 128)
+
     # a describe alone reads headers, not whole objects
     s3_proxy.reset()
     src = Source.at(f"{url}/ct/pyr.ome.tif", storage_options=options)
@@ -244,7 +255,8 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
     upload(s3_endpoint, s3_bucket, local, "lab")
     index = tmp_path / "lab.duckdb"
     url = f"s3://{s3_bucket}/lab"
-    first = scan(url, index, storage_options={"endpoint_url": s3_proxy.endpoint}, jobs=1)
+    # two worker processes: what they read goes through the same storage options
+    first = scan(url, index, storage_options={"endpoint_url": s3_proxy.endpoint}, jobs=2)
     assert first.counts["added"] == 3
     ids = dict(q(index, "SELECT name, id FROM datasets"))
 
