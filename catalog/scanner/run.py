@@ -600,7 +600,7 @@ def scan(
     t0 = time.perf_counter()
     if isinstance(path, str) and is_remote(path):
         index_path = Path(os.path.abspath(resolve_index(index)))
-        started: list[int] = []
+        registered: list[int] = []  # the scan id, once registered
         try:
             with listing.bulk_write(index_path):
                 return _scan_objects(
@@ -615,12 +615,12 @@ def scan(
                     retry_failed=retry_failed,
                     batch_seconds=batch_seconds,
                     batch_size=batch_size,
-                    started=started,
+                    started=registered,
                     cancel=cancel,
                 )
         except BaseException:
-            if started:
-                _mark_interrupted(index_path, started[0])
+            if registered:
+                _mark_interrupted(index_path, registered[0])
             raise
     if storage_options:
         raise ScanError(f"{display(path)}: storage_options are for URLs (s3://...), not paths")

@@ -39,7 +39,7 @@ class Result:
         return self.error is None
 
 
-def _cause(exc: BaseException, path: Path) -> str:
+def _cause(exc: BaseException, path: Path | str) -> str:
     """A one-line message naming the file and the cause."""
     if isinstance(exc, ReaderError | StorageError):
         return str(exc)
@@ -87,7 +87,7 @@ def process(
             parts.append((f.rel, digest))
         res.checksum = combine(parts) if parts else None
     except OSError as exc:
-        res.error = _cause(exc, src.location if storage is not None else src.path)
+        res.error = _cause(exc, src.path)  # named by its URL below
     if cand.refused and res.error is None:
         res.error = cand.refused  # a data file outside the root: never read
     # 2. metadata
