@@ -273,6 +273,12 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
     from .s3server import client
 
     client(s3_endpoint).delete_object(Bucket=s3_bucket, Key="lab/c.tif")
+    # voxcat verify hashes the objects again and names what changed
+    from catalog.integrity import verify
+
+    checked = verify(index, progress=False)
+    outcomes = {r["name"]: r["outcome"] for r in checked.results.values()}
+    assert outcomes == {"a.tif": "unchanged", "b.tif": "modified", "c.tif": "missing"}
     s3_proxy.reset()
     third = scan(url, index, jobs=1, progress=False)
     c = third.counts
