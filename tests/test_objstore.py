@@ -322,6 +322,12 @@ def test_no_credential_reaches_the_index(
     for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
         assert value.encode() not in stored
     assert s3_endpoint.encode() in stored  # what is not a secret is kept
+    # exports do not read objects yet: refused with the cause, nothing written
+    from catalog.errors import ExportError
+
+    with pytest.raises(ExportError, match=r"in object storage \(s3://\)"):
+        cat.export(tmp_path / "export")
+    assert not (tmp_path / "export").exists()
 
 
 def test_cli_scans_a_bucket_with_storage_options_and_aws_endpoint_url(

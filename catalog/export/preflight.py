@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from ..paths import display, from_db
+from ..remote import is_remote, protocol_of
 from .select import MAX_NAMED, Selection
 
 MAX_FILES_CHECKED = 100_000  # per dataset; beyond that only the first and last are
@@ -37,6 +38,11 @@ def _cause(sel: Selection, ident: str, cat: Any) -> tuple[Any, str | None]:
         return None, "missing: not found on the last scan (reconnect the drive or rescan)"
     if status == "failed":
         return None, f"failed when it was scanned: {row.get('error') or 'no reason recorded'}"
+    if is_remote(row["path"]):
+        return None, (
+            f"in object storage ({protocol_of(row['path'])}://): exports copy local files "
+            "and do not read objects yet; copy it to a drive and scan it there"
+        )
     if not os.path.lexists(from_db(row["path"])):
         return None, "no such file or folder any more (moved or deleted since the last scan)"
     gone = _files_gone(sel, ident)
