@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
@@ -291,9 +292,12 @@ class Storage:
         if size is not None:
             kwargs["size"] = size
         try:
-            return fs.open(key, "rb", **kwargs)
+            fh = fs.open(key, "rb", **kwargs)
         except Exception as exc:
             raise storage_error(self.url(key), exc) from exc
+        if fh.writable():  # an in-memory file (memory://): readers must see it read-only
+            fh = io.BufferedReader(fh)
+        return fh
 
     def head(self, path: str | os.PathLike[str], n: int = HEAD_BYTES) -> bytes:
         """The first ``n`` bytes of an object: one range request."""
@@ -348,7 +352,7 @@ def mtime_ns_of(info: Mapping[str, Any]) -> int:
     """The last-modified time of a listing entry in ns since the epoch (0 if unknown)."""
     import datetime as dt
 
-    for key in ("LastModified", "last_modified", "mtime", "updated", "modified"):
+    for key in ("LastModified", "last_modified", "mtime", "updated", "modified", "created"):
         value = info.get(key)
         if value is None:
             continue

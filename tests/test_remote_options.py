@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from catalog.errors import (
@@ -93,3 +94,43 @@ def test_library_errors_become_named_storage_errors() -> None:
     for exc in (missing, refused, ObjectChanged("s3://b/p: changed")):
         again = pickle.loads(pickle.dumps(exc))
         assert type(again) is type(exc) and str(again) == str(exc)
+
+
+def test_any_installed_fsspec_protocol_scans_and_reads(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """fsspec's own ``memory://`` file system (no ETags, a sync file system) is scanned
+    and read like S3: nothing in the scan or the readers is S3-specific."""
+    import io
+    import uuid
+
+    import fsspec
+    import tifffile
+    import zarr
+
+    from catalog import open_catalog, scan
+
+    fs = fsspec.filesystem("memory")
+    root = f"voxcat-{uuid.uuid4().hex[:8]}"
+    image = rng.integers(0, 4000, (64, 64), dtype=np.uint16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, image, tile=(16, 16))
+    fs.pipe(f"/{root}/a.tif", buf.getvalue())
+    store = zarr.storage.FsspecStore.from_url(f"memory://{root}/b.zarr")
+    z = zarr.open_array(store, mode="w", shape=(32, 32), dtype="u1", chunks=(8, 8))
+    z[:] = 7
+    try:
+        index = tmp_path / "lab.duckdb"
+        report = scan(f"memory://{root}", index, jobs=1, progress=False)
+        assert report.counts["added"] == 2 and report.counts["failed"] == 0, report.failed
+        cat = open_catalog(index)
+        by_name = {cat[i].metadata["name"]: cat[i] for i in cat}
+        np.testing.assert_array_equal(
+            by_name["a.tif"].read()[8:24, 8:24].values, image[8:24, 8:24]
+        )
+        assert int(by_name["b.zarr"].read().sum()) == 7 * 32 * 32
+        assert by_name["a.tif"].metadata["path"] == f"memory://{root}/a.tif"
+        assert all(cat[i].metadata["thumbnail"] for i in cat)
+        assert scan(f"memory://{root}", index, jobs=1).counts["unchanged"] == 2
+    finally:
+        fs.rm(f"/{root}", recursive=True)
