@@ -189,6 +189,11 @@ def test_scan_search_and_lazy_reads_of_objects(
     assert opened < tif_size / 10, (opened, tif_size)
     assert fetched < tif_size / 10, (fetched, tif_size)
     print(f"TIFF: opened {opened} B, one tile {fetched} B of {tif_size} B")
+    s3_proxy.reset()  # the file stays open: another 32 KiB tile costs about its bytes
+    np.testing.assert_array_equal(da[0:128, 0:128].values, arrays["tiff"][0:128, 0:128])
+    another = s3_proxy.bytes_for(f"{s3_bucket}/lab/ct/pyr.ome.tif")
+    assert another <= 3 * 32768, another
+    print(f"TIFF: another tile {another} B")
 
     s3_proxy.reset()
     za = cat[ids["cells.ome.zarr"]].read()
@@ -212,6 +217,12 @@ def test_scan_search_and_lazy_reads_of_objects(
         got = s3_proxy.bytes_for(f"{s3_bucket}/lab/{expected[name][1]}")
         assert got < size / 4, (name, got, size)
         print(f"{name}: opened and read one chunk with {got} B of {size} B")
+        if key == "hdf5":  # the file stays open: one more chunk costs about its bytes
+            s3_proxy.reset()
+            np.testing.assert_array_equal(arr[9, 64:128, :64].values, arrays[key][9, 64:128, :64])
+            more = s3_proxy.bytes_for(f"{s3_bucket}/lab/{expected[name][1]}")
+            assert more <= 4 * 32768, more  # an 8 KiB chunk and its index, in 32 KiB ranges
+            print(f"{name}: one more chunk: {more} B")
 
     # the Slicer (the viewers' and the sidebar's planes) reads them too
     s = Slicer(index, ids["pyr.ome.tif"])

@@ -14,8 +14,10 @@ records) are never chosen while an image exists; they are listed in ``arrays``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -105,7 +107,9 @@ def hdf5_signature_offset(path: Path) -> int | None:
 
 
 class H5Blocks:
-    """Reads blocks of one HDF5 dataset, opening the file per read (picklable)."""
+    """Reads blocks of one HDF5 dataset, opening the file per read (picklable). An
+    object in storage is opened once per instance and kept open (its B-tree and
+    headers are fetched once; then each block costs about its chunks' bytes)."""
 
     def __init__(
         self,
@@ -117,20 +121,34 @@ class H5Blocks:
     ) -> None:
         self.path, self.name, self.storage = str(path), name, storage
         self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
+        self._open: tuple[Any, Any] | None = None  # (object handle, h5py.File)
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_open", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _open=None, _lock=threading.Lock())
 
     def __getitem__(self, key: Any) -> np.ndarray:
         import h5py
 
         failed = f"cannot read dataset {self.name!r} (truncated or corrupt?)"
         if self.storage is not None:  # only the chunks the block needs are fetched
-            with (
-                self.storage.open(self.path) as fh,
-                reader_errors(self.path, failed),
-                h5py.File(fh, "r") as f,
-            ):
-                return np.asarray(f[self.name][key])
+            with self._lock, reader_errors(self.path, failed):
+                if self._open is None:
+                    fh = self.storage.open(self.path)
+                    self._open = (fh, h5py.File(fh, "r"))
+                return np.asarray(self._open[1][self.name][key])
         with reader_errors(self.path, failed), h5py.File(self.path, "r") as f:
             return np.asarray(f[self.name][key])
+
+    def __del__(self) -> None:
+        opened = getattr(self, "_open", None)
+        if opened is not None:
+            with contextlib.suppress(Exception):
+                opened[1].close()
+                opened[0].close()
 
 
 @dataclasses.dataclass
