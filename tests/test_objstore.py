@@ -299,6 +299,14 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
     assert rows["b.tif"]["id"] == ids["b.tif"] and tuple(rows["b.tif"]["shape"]) == (32, 32)
     assert rows["b.tif"]["checksum"] == file_checksum(local / "b.tif")
     assert rows["c.tif"]["status"] == "missing"
+    # a lost thumbnail of an unchanged object is drawn again by the next scan
+    from catalog.index import cache_dir
+
+    thumb = cache_dir(index) / rows["a.tif"]["thumbnail"]
+    thumb.unlink()
+    fourth = scan(url, index, jobs=1, progress=False)
+    assert fourth.counts["unchanged"] == 2 and fourth.thumbnails["redrawn"] == 1
+    assert thumb.is_file()
     etag = q(index, "SELECT etag FROM files WHERE path = ?", [f"{url}/b.tif"])[0][0]
     head = client(s3_endpoint).head_object(Bucket=s3_bucket, Key="lab/b.tif")
     assert etag == head["ETag"].strip('"')

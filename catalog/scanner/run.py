@@ -1108,9 +1108,15 @@ def _scan_objects(
                 [now(), scan_id, unchanged],
             )
         writer.counts["unchanged"] = len(unchanged)
-        if not todo:
+        # unchanged datasets whose thumbnail is gone: drawn again, as for files
+        redraws = (
+            redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
+            if thumbnails and unchanged
+            else []
+        )
+        if not todo and not redraws:
             _finish(con, scan_id, writer, _vanished(known, seen, []), walk_issues, readers_fp)
-    if not todo:
+    if not todo and not redraws:
         n = len(unchanged)
         report(Progress("done", 0, 0, n, n, extra=extra), force=True)
         return _report(root_db, index_path, scan_id, writer, walk_issues, 0, t0)
@@ -1143,6 +1149,10 @@ def _scan_objects(
         else:
             _run_pool(todo, jobs, cache, thumbnails, on_result, True, stop_if_cancelled)
         writer.flush()
+        unwritten: list[str] = []
+        redrawn = _redraw(
+            index_path, cache, scan_id, redraws, jobs, batch_seconds, unwritten, stop_if_cancelled
+        )
     except BaseException as exc:
         _stopped(exc, index_path, scan_id, writer)
         raise
@@ -1153,6 +1163,7 @@ def _scan_objects(
     with transaction(index_path) as con:
         _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
     out = _report(root_db, index_path, scan_id, writer, walk_issues, done, t0)
+    out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
     report(Progress("done", done, total, items_total, items_total, extra=extra), force=True)
     return out
 
