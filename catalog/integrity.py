@@ -104,7 +104,7 @@ def _check(
 
 
 def _numbered_check(
-    task: tuple[int, list[tuple[str, str | None]]],
+    task: tuple[int, list[tuple[str, str | None, str | None]]],
 ) -> tuple[int, list[tuple[str, str | None, int]]]:
     """:func:`_check` of each ``(path, expected)`` of a numbered batch: one task on a
     Dask cluster, whose results come back in no set order."""

@@ -243,6 +243,15 @@ def test_scan_search_and_lazy_reads_of_objects(
     out = images.slice_png(index, None, ids["cells.ome.zarr"], req)
     assert Image.open(io.BytesIO(out.png)).size == (128, 128)
 
+    # a preview pyramid of a dataset in storage is built from it (into the local cache)
+    from catalog.preview import ensure_preview
+
+    built = ensure_preview(index, ids["recon.h5"], min_bytes=0, target=64)
+    assert built is not None and built.is_dir()
+    s = Slicer(index, ids["recon.h5"])
+    assert s.source == "preview" and len(s.levels) > 1
+    np.testing.assert_array_equal(s.plane(("y", "x"), at={"z": 5}).values, arrays["hdf5"][5])
+
     # a describe alone reads headers, not whole objects
     s3_proxy.reset()
     src = Source.at(f"{url}/ct/pyr.ome.tif", storage_options=options)
