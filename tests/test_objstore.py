@@ -273,6 +273,7 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
     local = tmp_path / "lab"
     _tiffs(local, rng, ("a.tif", "b.tif", "c.tif"))
     upload(s3_endpoint, s3_bucket, local, "lab")
+    upload(s3_endpoint, s3_bucket, local / "a.tif", "lab2")  # a sibling prefix: not scanned
     index = tmp_path / "lab.duckdb"
     url = f"s3://{s3_bucket}/lab"
     # two worker processes: what they read goes through the same storage options

@@ -48,11 +48,14 @@ def list_objects(storage: Storage, root: str) -> dict[str, dict[str, Any]]:
             found = {root: fs.info(root)}
     except Exception as exc:
         raise storage_error(url, exc) from exc
-    return {
-        k.strip("/"): v
-        for k, v in found.items()
-        if v.get("type", "file") == "file" and not k.endswith("/")
-    }
+    root = root.strip("/")
+    out = {}
+    for k, v in found.items():
+        key = k.strip("/")
+        inside = not root or key == root or key.startswith(root + "/")  # not "lab2/" for "lab"
+        if inside and v.get("type", "file") == "file" and not k.endswith("/"):
+            out[key] = v
+    return out
 
 
 def _stat(key: str, entry: dict[str, Any], location: str) -> FileStat:
