@@ -29,7 +29,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from .errors import (
@@ -248,7 +248,7 @@ class Storage:
     stores only :attr:`public`).
 
     >>> s = Storage.of("s3", {"anon": True})
-    >>> s.url(Path("bucket/a.tif"))
+    >>> s.url("bucket/a.tif")
     's3://bucket/a.tif'
     """
 
@@ -326,17 +326,6 @@ class Storage:
             return FsspecStore.from_url(url, storage_options=self.options, read_only=True)
         except Exception as exc:
             raise storage_error(url, exc) from exc
-
-
-def source_location(
-    path: str, storage_options: Mapping[str, Any] | None = None
-) -> tuple[Path, Storage | None]:
-    """A stored dataset path as a reader's ``Source.path`` and its storage: a URL
-    becomes the path inside its file system plus a :class:`Storage`."""
-    if not is_remote(path):
-        return Path(path), None
-    protocol, inner = split_url(path)
-    return Path(inner), Storage.of(protocol, storage_options)
 
 
 def etag_of(info: Mapping[str, Any]) -> str | None:
