@@ -351,12 +351,24 @@ def test_no_credential_reaches_the_index(
     for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
         assert value.encode() not in stored
     assert s3_endpoint.encode() in stored  # what is not a secret is kept
-    # exports do not read objects yet: refused with the cause, nothing written
+    # exports do not copy objects yet: refused with the cause, nothing written
     from catalog.errors import ExportError
 
-    with pytest.raises(ExportError, match=r"in object storage \(s3://\)"):
+    with pytest.raises(ExportError, match=r"in object storage \(s3://\).*mode='zarr'"):
         cat.export(tmp_path / "export")
     assert not (tmp_path / "export").exists()
+    # a Zarr export converts what the reader reads from the objects
+    import intake
+
+    out = cat.export(tmp_path / "zexport", mode="zarr")
+    assert list(out.counts.values()) == [1]
+    stock = intake.open_catalog(str(tmp_path / "zexport" / "catalog.yaml"))
+    (entry,) = list(stock)
+    exported = stock[entry].read()
+    image = (
+        exported if isinstance(exported, xr.DataArray) else next(iter(exported.data_vars.values()))
+    )
+    np.testing.assert_array_equal(np.squeeze(image.values), cat[ident].read().values)
 
 
 def test_cli_scans_a_bucket_with_storage_options_and_aws_endpoint_url(
