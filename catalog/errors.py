@@ -182,6 +182,29 @@ class OutsideRootError(CatalogError, PermissionError):
         return (type(self), (self.filename, self.strerror))
 
 
+class StorageError(CatalogError, OSError):
+    """Object storage (``s3://``, ``gs://``, any fsspec protocol) could not be read; the
+    message names the URL and the cause (``catalog/remote.py``)."""
+
+
+class StorageUnreachable(StorageError, ConnectionError):
+    """The storage endpoint did not answer (refused, unknown host, timeout): check
+    ``--storage-option endpoint_url=...`` / ``AWS_ENDPOINT_URL`` and the network."""
+
+
+class BucketNotFound(StorageError, FileNotFoundError):
+    """The bucket (or the prefix) named by a URL does not exist."""
+
+
+class StorageAccessDenied(StorageError, PermissionError):
+    """The storage refused the request: missing or insufficient credentials."""
+
+
+class ObjectChanged(StorageError):
+    """An object changed (its ETag) while a scan read it: the dataset is recorded failed
+    with this cause and read again by the next scan."""
+
+
 class ImportTableError(CatalogError, ValueError):
     """A table to import is missing, unreadable, empty or has no path column."""
 
@@ -294,6 +317,13 @@ class PreviewWarning(VoxcatWarning):
     """A view was read the slow way; building a preview pyramid makes it faster."""
 
 
+__all__ += [
+    "BucketNotFound",
+    "ObjectChanged",
+    "StorageAccessDenied",
+    "StorageError",
+    "StorageUnreachable",
+]
 __all__ += ["PreviewCancelled", "PreviewError", "PreviewWarning", "ViewError"]
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from .index import connect, resolve_index, transaction
 from .index.store import append_audit, current_user
 from .paths import display, from_db, resolve_for_db
 from .progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
+from .remote import STORAGE_OPTIONS, is_remote
 from .scanner.checksum import SAMPLED_READ, is_sampled, same_kind
 
 OUTCOMES = ("unchanged", "modified", "missing", "unverifiable")
@@ -80,7 +82,11 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _check(path: str, expected: str | None) -> tuple[str, str | None, int]:
+def _check(
+    path: str, expected: str | None, storage: str | None = None
+) -> tuple[str, str | None, int]:
+    if is_remote(path):
+        return _check_object(path, expected, json.loads(storage or "{}"))
     p = Path(from_db(path))
     try:
         size = os.stat(p).st_size
@@ -100,12 +106,33 @@ def _check(path: str, expected: str | None) -> tuple[str, str | None, int]:
 
 
 def _numbered_check(
-    task: tuple[int, list[tuple[str, str | None]]],
+    task: tuple[int, list[tuple[str, str | None, str | None]]],
 ) -> tuple[int, list[tuple[str, str | None, int]]]:
     """:func:`_check` of each ``(path, expected)`` of a numbered batch: one task on a
     Dask cluster, whose results come back in no set order."""
     number, files = task
-    return number, [_check(path, expected) for path, expected in files]
+    return number, [_check(*item) for item in files]
+
+
+def _check_object(
+    url: str, expected: str | None, options: dict[str, Any]
+) -> tuple[str, str | None, int]:
+    """:func:`_check` of an object in storage: its bytes streamed and hashed again."""
+    from .errors import BucketNotFound, StorageError
+    from .remote import Storage, object_checksum, split_url
+
+    protocol, key = split_url(url)
+    storage = Storage.of(protocol, options)
+    try:
+        size = int(storage.info(key).get("size") or 0)
+        found = object_checksum(storage, key, size)
+    except BucketNotFound:
+        return "missing", None, 0
+    except StorageError as exc:
+        return "missing", f"error: {exc}", 0
+    if expected is None:
+        return "unverifiable", found, size
+    return ("unchanged" if found == expected else "modified"), found, size
 
 
 def verify(
@@ -138,14 +165,22 @@ def verify(
     ids = None if selection is None else list(selection)
     with connect(path, read_only=True) as con:
         sql = (
-            "SELECT f.dataset_id, d.name, f.path, f.checksum FROM files f "
+            "SELECT f.dataset_id, d.name, f.path, f.checksum, "
+            "CASE WHEN f.etag IS NOT NULL THEN d.options END FROM files f "
             "JOIN datasets d ON d.id = f.dataset_id"
         )
         params: list[Any] = []
         if ids is not None:
             sql += " WHERE f.dataset_id IN (SELECT unnest(?))"
             params.append(ids)
-        rows = con.execute(sql + " ORDER BY f.dataset_id, f.position", params).fetchall()
+        found_rows = con.execute(sql + " ORDER BY f.dataset_id, f.position", params).fetchall()
+        # objects in storage: how to reach them (their root's options, no credentials)
+        reach = {
+            p: json.dumps((json.loads(o) if o else {}).get(STORAGE_OPTIONS) or {})
+            for _i, _n, p, _c, o in found_rows
+            if o is not None
+        }
+        rows = [r[:4] for r in found_rows]
         names = dict(
             con.execute(
                 "SELECT id, name FROM datasets"
@@ -213,7 +248,10 @@ def verify(
         map_on_cluster(
             address,
             _numbered_check,
-            [(k, [(p, c) for _i, _n, p, c in batch]) for k, batch in enumerate(batches)],
+            [
+                (k, [(p, c, reach.get(p)) for _i, _n, p, c in batch])
+                for k, batch in enumerate(batches)
+            ],
             on_batch,
             check=stop_if_cancelled,
             on_client=on_client,
@@ -224,7 +262,7 @@ def verify(
                 take((i, p, c), outcome, found)
     else:
         with cf.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            futures = {pool.submit(_check, p, c): (i, p, c) for i, _n, p, c in rows}
+            futures = {pool.submit(_check, p, c, reach.get(p)): (i, p, c) for i, _n, p, c in rows}
             try:
                 for fut in cf.as_completed(futures):
                     stop_if_cancelled()

@@ -74,3 +74,46 @@ def q(index: Path, sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1 for the session,
+    with test credentials in the environment as boto and s3fs read them."""
+    import os
+
+    from .s3server import TEST_CREDENTIALS, moto_server
+
+    saved = {k: os.environ.get(k) for k in (*TEST_CREDENTIALS, "AWS_ENDPOINT_URL")}
+    os.environ.update(TEST_CREDENTIALS)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    try:
+        with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+            yield endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def s3_proxy(s3_endpoint: str) -> Iterator[object]:
+    """A :class:`tests.s3server.CountingProxy` in front of the session's S3 server."""
+    from .s3server import CountingProxy
+
+    with CountingProxy(s3_endpoint) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the session's S3 server."""
+    import uuid
+
+    from .s3server import client
+
+    name = f"voxcat-{uuid.uuid4().hex[:12]}"
+    client(s3_endpoint).create_bucket(Bucket=name)
+    return name

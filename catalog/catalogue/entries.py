@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from intake.readers.entry import ReaderDescription
 from intake.readers.readers import BaseReader
 
-from ..errors import DatasetUnavailable
+from ..errors import DatasetUnavailable, StorageError
 from ..index.columns import listed, names
 from ..paths import display, from_db, resolve_for_db, resolve_stored
-from ..remote import is_remote, open_remote
+from ..remote import STORAGE_OPTIONS, is_remote, open_remote
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DuckDBCatalog
@@ -62,7 +62,8 @@ class VoxcatReader(BaseReader):
             raise TypeError(_unknown_keywords(unknown))
         where = display(path)  # ``path`` is a filesystem path (see make_entry)
         label = f"dataset {dataset_id} ({where})"
-        if is_remote(path) and status != "missing":
+        scanned = STORAGE_OPTIONS in (options or {})  # scanned from object storage
+        if is_remote(path) and status != "missing" and not scanned:
             if level:
                 raise DatasetUnavailable(f"{label}: a remote store is read at level 0 only")
             return open_remote(path, reader, f"dataset {dataset_id}", storage_options)
@@ -77,16 +78,23 @@ class VoxcatReader(BaseReader):
             raise DatasetUnavailable(
                 f"{label} is not an image dataset voxcat can read (a non-image file)"
             )
-        src_path = Path(path)
-        if not src_path.exists():
-            raise DatasetUnavailable(f"{label}: no such file or folder any more; rescan it")
-        source = Source(
-            path=src_path,
-            files=tuple(Path(f) for f in files or ()),
-            options=options or {},
-            name=name,
-        )
-        out = get_reader(reader).open(source, level=level)
+        if scanned:
+            source = Source.at(path, files or (), options, name, storage_options)
+            try:
+                out = get_reader(reader).open(source, level=level)
+            except StorageError as exc:
+                raise DatasetUnavailable(f"{label}: {exc}") from exc
+        else:
+            src_path = Path(path)
+            if not src_path.exists():
+                raise DatasetUnavailable(f"{label}: no such file or folder any more; rescan it")
+            source = Source(
+                path=src_path,
+                files=tuple(Path(f) for f in files or ()),
+                options=options or {},
+                name=name,
+            )
+            out = get_reader(reader).open(source, level=level)
         out.attrs.setdefault("voxcat_id", dataset_id)
         out.attrs.setdefault("name", name)
         # printable: attributes go on to netCDF/HDF5 files, whose text must be UTF-8

@@ -4,6 +4,7 @@ can read).
     voxcat scan /media/old_drive --index lab.duckdb --jobs 4
     voxcat scan /media/old_drive --pattern '{year}/{project}/{sample}' --strict
     voxcat scan /lab/data --scheduler tcp://head:8786   # read on a Dask cluster
+    voxcat scan s3://bucket/prefix --index lab.duckdb --storage-option endpoint_url=http://127.0.0.1:9000
     voxcat readers
 """
 
@@ -17,8 +18,16 @@ from .running import FAILED
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from ..errors import ScanError
+    from ..remote import is_remote, parse_storage_options
     from ..scanner import scan
 
+    try:
+        options = parse_storage_options(args.storage_option) if args.storage_option else None
+    except ValueError as exc:
+        raise ScanError(str(exc)) from None
+    if options is not None and not is_remote(args.path):
+        raise ScanError("--storage-option is for URLs (s3://bucket/prefix), not folders")
     report = scan(
         args.path,
         args.index,
@@ -30,6 +39,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         follow_links=args.follow_links,
         full_checksums=args.full_checksums,
         scheduler=args.scheduler,
+        storage_options=options,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -56,7 +66,11 @@ def _cmd_readers(args: argparse.Namespace) -> int:
 def add_scan(sub: argparse._SubParsersAction) -> None:
     """Register ``scan`` on the main parser."""
     p = sub.add_parser("scan", help="index every dataset under a folder (incremental)")
-    p.add_argument("path", help="folder (or single file) to scan")
+    p.add_argument(
+        "path",
+        help="folder (or single file) to scan, or a URL of object storage "
+        "(s3://bucket/prefix, or any protocol fsspec has installed)",
+    )
     add_index(p)
     p.add_argument(
         "--jobs", "-j", type=int, default=None, help="worker processes (default: cores)"
@@ -90,6 +104,14 @@ def add_scan(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="hash every file in full, also non-image files over 64 MiB (which otherwise "
         "get a sampled checksum: size, mtime and a few blocks), and replace sampled ones",
+    )
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an fsspec storage option of a URL to scan (repeatable; or one JSON object), "
+        "e.g. endpoint_url=http://127.0.0.1:9000; stored without credentials and reused "
+        "by rescans; credentials come from the environment or AWS profiles",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from ..paths import display, from_db
+from ..remote import is_remote, protocol_of
 from .select import MAX_NAMED, Selection
 
 MAX_FILES_CHECKED = 100_000  # per dataset; beyond that only the first and last are
@@ -29,7 +30,7 @@ def _files_gone(sel: Selection, ident: str) -> list[str]:
     return [p for p in files if not os.path.lexists(from_db(p))]
 
 
-def _cause(sel: Selection, ident: str, cat: Any) -> tuple[Any, str | None]:
+def _cause(sel: Selection, ident: str, cat: Any, mode: str = "copy") -> tuple[Any, str | None]:
     """``(what the reader opened, None)`` or ``(None, why it cannot be exported)``."""
     row = sel.rows[ident]
     status = row.get("status")
@@ -37,6 +38,17 @@ def _cause(sel: Selection, ident: str, cat: Any) -> tuple[Any, str | None]:
         return None, "missing: not found on the last scan (reconnect the drive or rescan)"
     if status == "failed":
         return None, f"failed when it was scanned: {row.get('error') or 'no reason recorded'}"
+    if is_remote(row["path"]):
+        if mode != "zarr" or not row.get("reader"):
+            return None, (
+                f"in object storage ({protocol_of(row['path'])}://): exports copy local "
+                "files and do not copy objects yet; export it with mode='zarr' "
+                "(--mode zarr), which converts what its reader reads"
+            )
+        try:
+            return cat[ident].read(), None
+        except Exception as exc:
+            return None, f"its reader cannot open it: {type(exc).__name__}: {exc}"
     if not os.path.lexists(from_db(row["path"])):
         return None, "no such file or folder any more (moved or deleted since the last scan)"
     gone = _files_gone(sel, ident)
@@ -51,16 +63,19 @@ def _cause(sel: Selection, ident: str, cat: Any) -> tuple[Any, str | None]:
         return None, f"its reader cannot open it: {type(exc).__name__}: {exc}"
 
 
-def preflight(sel: Selection) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+def preflight(
+    sel: Selection, mode: str = "copy"
+) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """Open every dataset of ``sel``: ``({id: opened data}, {id: {name, path, cause}})``
-    (datasets without a reader are in neither)."""
+    (datasets without a reader are in neither). Datasets in object storage pass only in
+    ``mode="zarr"``, which converts what their reader reads."""
     from ..catalogue import open_catalog
 
     cat = open_catalog(sel.index, files=True)
     opened: dict[str, Any] = {}
     problems: dict[str, dict[str, str]] = {}
     for ident, row in sel.rows.items():
-        data, cause = _cause(sel, ident, cat)
+        data, cause = _cause(sel, ident, cat, mode)
         if cause is not None:
             problems[ident] = {
                 "name": row["name"],

@@ -333,7 +333,7 @@ def export_catalog(
     )
     if getattr(source, "user", None) is not None:
         sel = _as_seen_by(source, sel)
-    opened, skipped = preflight(sel)
+    opened, skipped = preflight(sel, mode)
     if skipped and not skip_unreadable:
         raise ExportError(refusal(skipped))
     if skipped:

@@ -15,7 +15,7 @@ import duckdb
 from ..errors import IndexVersionError
 from . import columns
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS files (
     size BIGINT,
     mtime DOUBLE,
     checksum VARCHAR,
-    position INTEGER                  -- order inside the dataset (slices)
+    position INTEGER,                 -- order inside the dataset (slices)
+    etag VARCHAR                      -- an object's ETag (object storage), else NULL
 );
 CREATE TABLE IF NOT EXISTS metadata (
     dataset_id VARCHAR,
@@ -148,6 +149,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     if version < 7:  # 7: provenance of lineage links
         con.execute("ALTER TABLE lineage ADD COLUMN IF NOT EXISTS provenance JSON")
     # 8: users and tokens tables; new tables only, made above by DDL (IF NOT EXISTS)
+    if version < 9:  # 9: the ETag of each file in object storage
+        con.execute("ALTER TABLE files ADD COLUMN IF NOT EXISTS etag VARCHAR")
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]

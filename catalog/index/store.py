@@ -154,6 +154,7 @@ FILE_SCHEMA = pa.schema(
         ("mtime", pa.float64()),
         ("checksum", pa.string()),
         ("position", pa.int32()),
+        ("etag", pa.string()),
     ]
 )
 META_SCHEMA = pa.schema(

@@ -89,13 +89,12 @@ class DatasetRef:
 
     @property
     def source(self) -> Source:
-        path = Path(self.kwargs["path"])  # entry arguments hold filesystem paths
-        files = tuple(Path(f) for f in self.kwargs.get("files") or ())
-        return Source(
-            path=path,
-            files=files or (path,),
-            options=self.kwargs.get("options") or {},
-            name=self.kwargs.get("name"),
+        # entry arguments hold filesystem paths, or URLs of object storage
+        return Source.at(
+            self.kwargs["path"],
+            self.kwargs.get("files") or (),
+            self.kwargs.get("options") or {},
+            self.kwargs.get("name"),
         )
 
     @property

@@ -346,7 +346,9 @@ def _zarr_level(ref: DatasetRef, level: int) -> Level | None:
 def open_level(ref: DatasetRef, level: int = 0) -> Level:
     """The best reader for pyramid ``level`` of the dataset's own files."""
     found: Level | None = None
-    if ref.reader == "zarr":
+    if ref.source.storage is not None:
+        pass  # object storage: the reader's lazy array fetches only the chunks a view needs
+    elif ref.reader == "zarr":
         found = _zarr_level(ref, level)
     elif ref.reader == "tiff" and level == 0:
         found = TiffContiguousLevel.open(ref) or TiffTiledLevel.open(ref)

@@ -39,6 +39,8 @@ from ..units import best_unit, from_metres, normalise_unit
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
 
+    from ..remote import Storage
+
 #: Axis letters every reader maps its dimensions to, in canonical order.
 AXES_ORDER = "tczyx"
 SPATIAL_AXES = frozenset("zyx")
@@ -57,12 +59,54 @@ class Source:
     run over these), ``options`` what the reader needs to find it again (a DICOM series
     uid, the pattern of a slice stack, an HDF5 dataset path). ``options`` values must be
     JSON-serialisable because they are stored in the index.
+
+    ``storage`` (a :class:`catalog.remote.Storage`) says the dataset is in object
+    storage: ``path`` and ``files`` are then paths inside that file system
+    (``bucket/prefix/a.tif``) and :attr:`location` is the URL; readers that can read
+    from object storage (:attr:`Reader.remote`) open them through it.
     """
 
     path: Path
     files: tuple[Path, ...]
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     name: str | None = None
+    storage: Storage | None = None
+
+    @classmethod
+    def at(
+        cls,
+        path: str,
+        files: Sequence[str] = (),
+        options: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> Source:
+        """The source of a stored location: a filesystem path, or a URL in object
+        storage (then ``options`` may hold the root's storage options, stored without
+        credentials, which ``storage_options`` given now extend).
+
+        >>> src = Source.at("s3://bucket/scans/a.tif")
+        >>> str(src.path), src.location
+        ('bucket/scans/a.tif', 's3://bucket/scans/a.tif')
+        """
+        from ..remote import STORAGE_OPTIONS, Storage, is_remote, split_url
+
+        opts = dict(options or {})
+        stored = opts.pop(STORAGE_OPTIONS, None) or {}
+        if not is_remote(path):
+            p = Path(path)
+            return cls(p, tuple(Path(f) for f in files) or (p,), opts, name)
+        protocol, inner = split_url(path)
+        storage = Storage.of(protocol, {**stored, **(storage_options or {})})
+        inner_files = tuple(Path(split_url(f)[1]) for f in files if is_remote(f))
+        return cls(Path(inner), inner_files or (Path(inner),), opts, name, storage)
+
+    @property
+    def location(self) -> str:
+        """Where the dataset is, as the index stores it: a path or a URL."""
+        from ..paths import to_db
+
+        return self.storage.url(self.path) if self.storage is not None else to_db(self.path)
 
     @classmethod
     def single(cls, path: str | os.PathLike[str]) -> Source:
@@ -151,6 +195,8 @@ class Reader(abc.ABC):
     suffixes: ClassVar[tuple[str, ...]] = ()
     #: Which modality a file of this format almost always holds (``"EM"`` for MRC).
     default_modality: ClassVar[str | None] = None
+    #: Whether the reader reads datasets in object storage (``Source.storage``).
+    remote: ClassVar[bool] = False
 
     # -- detection -----------------------------------------------------------------
     def guess_can_open(self, path: Path) -> bool:
@@ -214,6 +260,15 @@ def magic_cache() -> Iterator[None]:
         yield
     finally:
         _HEADS.reset(token)
+
+
+def prime_magic(path: Path, head: bytes) -> None:
+    """Within :func:`magic_cache`, make ``head`` (an object's leading bytes, fetched
+    with one range request) what :func:`read_magic` returns for ``path``: readers then
+    recognise objects in storage with the same code as local files."""
+    heads = _HEADS.get()
+    if heads is not None:
+        heads[os.fspath(path)] = head
 
 
 def read_magic(path: Path, n: int = MAGIC_BYTES) -> bytes:

@@ -14,8 +14,10 @@ records) are never chosen while an image exists; they are listed in ``arrays``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,6 +46,7 @@ from .base import (
     info_attrs,
     jsonable,
     level_of,
+    read_magic,
     reader_errors,
     spacing_entry,
 )
@@ -51,6 +54,8 @@ from .base import (
 if TYPE_CHECKING:  # pragma: no cover
     import h5py
     import xarray as xr
+
+    from ..remote import Storage
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Where the HDF5 superblock may start (after a user block of 512 bytes or more).
@@ -74,8 +79,19 @@ EBSD_HEADER = {
 EBSD_DATES = ("acquisitiondate", "date", "acquisitiontime")
 
 
+def remote_signature(path: Path, storage: Storage) -> bool:
+    """Whether an object in storage starts with the HDF5 signature (at 0 or after a
+    user block of up to 512 bytes: one range request)."""
+    head = storage.head(path, 520)
+    return head[:8] == HDF5_MAGIC or head[512:520] == HDF5_MAGIC
+
+
 def hdf5_signature_offset(path: Path) -> int | None:
     """Offset of the HDF5 signature (0 or after a user block), ``None`` if absent."""
+    head = read_magic(path, 1024)  # an object's head primed by the scan of storage
+    for offset in (0, 512):
+        if head[offset : offset + 8] == HDF5_MAGIC:
+            return offset
     try:
         with open(path, "rb") as fh:
             for offset in SIGNATURE_OFFSETS:
@@ -91,18 +107,48 @@ def hdf5_signature_offset(path: Path) -> int | None:
 
 
 class H5Blocks:
-    """Reads blocks of one HDF5 dataset, opening the file per read (picklable)."""
+    """Reads blocks of one HDF5 dataset, opening the file per read (picklable). An
+    object in storage is opened once per instance and kept open (its B-tree and
+    headers are fetched once; then each block costs about its chunks' bytes)."""
 
-    def __init__(self, path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self.path, self.name = str(path), name
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        storage: Storage | None = None,
+    ) -> None:
+        self.path, self.name, self.storage = str(path), name, storage
         self.shape, self.dtype, self.ndim = shape, np.dtype(dtype), len(shape)
+        self._open: tuple[Any, Any] | None = None  # (object handle, h5py.File)
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_open", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _open=None, _lock=threading.Lock())
 
     def __getitem__(self, key: Any) -> np.ndarray:
         import h5py
 
         failed = f"cannot read dataset {self.name!r} (truncated or corrupt?)"
+        if self.storage is not None:  # only the chunks the block needs are fetched
+            with self._lock, reader_errors(self.path, failed):
+                if self._open is None:
+                    fh = self.storage.open(self.path)
+                    self._open = (fh, h5py.File(fh, "r"))
+                return np.asarray(self._open[1][self.name][key])
         with reader_errors(self.path, failed), h5py.File(self.path, "r") as f:
             return np.asarray(f[self.name][key])
+
+    def __del__(self) -> None:
+        opened = getattr(self, "_open", None)
+        if opened is not None:
+            with contextlib.suppress(Exception):
+                opened[1].close()
+                opened[0].close()
 
 
 @dataclasses.dataclass
@@ -146,24 +192,25 @@ class HDF5Reader(Reader):
     description: ClassVar[str] = "HDF5 (DXchange, NeXus/NXtomo, generic arrays) via h5py"
     url: ClassVar[str] = "https://docs.h5py.org/"
     suffixes: ClassVar[tuple[str, ...]] = (".hdf5", ".h5", ".hdf", ".he5", ".nxs", ".cxi")
+    remote: ClassVar[bool] = True
 
     def guess_can_open(self, path: Path) -> bool:
         return hdf5_signature_offset(Path(path)) is not None
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._plan(source.path).info
+        return self._plan(source.path, source.storage).info
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
         import xarray as xr
 
         path = source.path
-        plan = self._plan(path)
+        plan = self._plan(path, source.storage)
         info = plan.info
         level_of(info, level, path)
         order = canonical_order(plan.axes)
         arrays: dict[str, Any] = {}
         for name, (shape, dtype, storage) in plan.variables.items():
-            blocks = H5Blocks(path, name, shape, dtype)
+            blocks = H5Blocks(path, name, shape, dtype, source.storage)
             chunks = auto_chunks(shape, dtype.itemsize, storage)
             arrays[name] = lazy_array(blocks, chunks, dask_name("h5", path, name))
         primary = build_dataarray(arrays[plan.primary].transpose(order), info, name=plan.primary)
@@ -180,9 +227,18 @@ class HDF5Reader(Reader):
         return xr.Dataset(variables, attrs=attrs)
 
     # -- inspection ----------------------------------------------------------------
-    def _plan(self, path: Path) -> _Plan:
+    def _plan(self, path: Path, storage: Storage | None = None) -> _Plan:
         import h5py
 
+        if storage is not None:  # headers through range requests of the object
+            if not remote_signature(path, storage):
+                raise ReaderError(path, "not an HDF5 file (no HDF5 signature)")
+            with (
+                storage.open(path) as fh,
+                reader_errors(path, "truncated or corrupt HDF5 file"),
+                h5py.File(fh, "r") as f,
+            ):
+                return _inspect(f, path)
         check_size(path)
         if hdf5_signature_offset(path) is None:
             raise ReaderError(path, "not an HDF5 file (no HDF5 signature)")

@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import tifffile
     import xarray as xr
 
+    from ..remote import Storage
+
 MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: TIFF tags copied into ``meta["tags"]``.
 TAGS = {269: "DocumentName", 270: "ImageDescription", 271: "Make", 272: "Model"}
@@ -90,11 +92,46 @@ def open_tiff(path: Path, stream: BinaryIO | None = None) -> tifffile.TiffFile:
         return tiff_file(path, stream)
 
 
+def remote_tiff(path: Path, storage: Storage) -> tifffile.TiffFile:
+    """A ``TiffFile`` over an object in storage, read with range requests (the header
+    and IFDs now, tiles or strips when asked); closing it closes the object. A
+    multi-file OME-TIFF is read as its own pages (its companions are not looked up)."""
+    import tifffile
+
+    if storage.head(path, 4) not in MAGICS:
+        raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
+    handle = storage.open(path)
+    try:
+        with reader_errors(path, "corrupt or truncated TIFF"):
+            tif = tifffile.TiffFile(handle, name=path.name, _multifile=False)
+    except BaseException:
+        handle.close()
+        raise
+    tif._voxcat_handle = handle  # type: ignore[attr-defined]  # closed with the file
+    return tif
+
+
+def close_tiff(tif: tifffile.TiffFile) -> None:
+    """Close ``tif`` and the object handle a :func:`remote_tiff` reads through."""
+    tif.close()
+    handle = getattr(tif, "_voxcat_handle", None)
+    if handle is not None:
+        handle.close()
+
+
 @contextlib.contextmanager
-def header_tiff(path: Path) -> Iterator[tifffile.TiffFile]:
+def header_tiff(path: Path, storage: Storage | None = None) -> Iterator[tifffile.TiffFile]:
     """:func:`open_tiff` over an unbuffered handle, closed after the block: tifffile
     reads exactly the IFDs and tag values it parses, not 8 KB of pixels around each
-    (an IFD of a tiled or pyramidal file lies between tiles)."""
+    (an IFD of a tiled or pyramidal file lies between tiles). With ``storage``, the
+    object is read with range requests (:func:`remote_tiff`)."""
+    if storage is not None:
+        tif = remote_tiff(path, storage)
+        try:
+            yield tif
+        finally:
+            close_tiff(tif)
+        return
     check_size(path)
     if not is_tiff(path):
         raise ReaderError(path, "not a TIFF file (no II*/MM* header)")
@@ -202,8 +239,17 @@ class TiffBlocks:
     Picklable: the open ``TiffFile`` is not pickled but reopened where it is used.
     """
 
-    def __init__(self, path: Path, series: int, level: int, shape: tuple, dtype: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        series: int,
+        level: int,
+        shape: tuple,
+        dtype: Any,
+        storage: Storage | None = None,
+    ) -> None:
         self.path, self.series, self.level = Path(path), series, level
+        self.storage = storage
         self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
         self._tif: Any = None
         self._array: Any = None
@@ -221,16 +267,19 @@ class TiffBlocks:
 
         with self._lock, tifffile_messages():
             if self._array is None:
-                tif = open_tiff(self.path)
+                if self.storage is not None:
+                    tif = remote_tiff(self.path, self.storage)
+                else:
+                    tif = open_tiff(self.path)
                 try:
                     store = tif.series[self.series].aszarr(level=self.level)
                     array = zarr.open_array(store, mode="r")
                 except Exception as exc:
-                    tif.close()
+                    close_tiff(tif)
                     where = f"series {self.series} level {self.level}"
                     raise ReaderError(self.path, f"cannot open TIFF {where}: {exc}") from exc
                 if tuple(array.shape) != self.shape:
-                    tif.close()
+                    close_tiff(tif)
                     raise ReaderError(
                         self.path, f"file changed: shape {array.shape}, not {self.shape}"
                     )
@@ -247,7 +296,7 @@ class TiffBlocks:
         tif = getattr(self, "_tif", None)
         if tif is not None:
             with contextlib.suppress(Exception):
-                tif.close()
+                close_tiff(tif)
 
 
 class TiffReader(Reader):
@@ -265,6 +314,7 @@ class TiffReader(Reader):
     description: ClassVar[str] = "TIFF, BigTIFF, pyramidal TIFF, ImageJ hyperstacks, OME-TIFF"
     url: ClassVar[str] = "https://github.com/cgohlke/tifffile"
     suffixes: ClassVar[tuple[str, ...]] = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".btf")
+    remote: ClassVar[bool] = True
 
     def guess_can_open(self, path: Path) -> bool:
         try:
@@ -280,7 +330,7 @@ class TiffReader(Reader):
         order = canonical_order(axes)
         inverse = np.argsort(order)
         shape = tuple(info.levels[level][i] for i in inverse)  # back to file order
-        blocks = TiffBlocks(source.path, series, level, shape, info.dtype)
+        blocks = TiffBlocks(source.path, series, level, shape, info.dtype, source.storage)
         chunks = auto_chunks(shape, blocks.dtype.itemsize, stored)
         data = lazy_array(blocks, chunks, dask_name("tiff", source.path, series, level))
         return build_dataarray(data.transpose(order), info, level=level, name=source.display_name)
@@ -296,7 +346,7 @@ class TiffReader(Reader):
         path = Path(source.path)
         index = int(source.options.get("series", 0)) if source.options else 0
         chunks: tuple[int, ...] | None = None
-        with tifffile_messages() as messages, header_tiff(path) as tif:
+        with tifffile_messages() as messages, header_tiff(path, source.storage) as tif:
             with reader_errors(path, "invalid TIFF structure", with_type=True):
                 info, axes, series = _describe(tif, path, index, messages)
             if level is not None:
@@ -407,7 +457,7 @@ def _enum_name(value: Any) -> Any:
 
 def _check_extent(series: Any, path: Path) -> None:
     """Raise when the headers place pixel data past the end of the file."""
-    size = path.stat().st_size
+    size = int(series.parent.filehandle.size)
     ends: list[int] = []
     if series.dataoffset is not None:
         ends.append(int(series.dataoffset) + int(series.nbytes))

@@ -56,6 +56,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
     import zarr
 
+    from ..remote import Storage
+
 #: Files that mark the top of a Zarr v2 or v3 store.
 MARKERS = (".zarray", ".zgroup", ".zattrs", "zarr.json", ".zmetadata")
 _OME_TYPES = {"time": "t", "channel": "c"}
@@ -197,6 +199,7 @@ class ZarrReader(Reader):
     description: ClassVar[str] = "Zarr v2/v3 stores and OME-Zarr (NGFF 0.4, 0.5) images"
     url: ClassVar[str] = "https://zarr.dev/"
     suffixes: ClassVar[tuple[str, ...]] = (".ome.zarr", ".zarr")
+    remote: ClassVar[bool] = True
 
     def guess_can_open(self, path: Path) -> bool:
         try:
@@ -214,17 +217,18 @@ class ZarrReader(Reader):
         return Source(path=path, files=tuple(files))
 
     def describe(self, source: Source) -> ImageInfo:
-        return self._plan(source.path, source.files).info
+        return self._plan(source.path, source.files, source.storage).info
 
     def open(self, source: Source, *, level: int = 0) -> xr.DataArray | xr.Dataset:
         import xarray as xr
 
-        path = source.path
-        plan = self._plan(path, source.files)
+        path, storage = source.path, source.storage
+        plan = self._plan(path, source.files, storage)
         level_of(plan.info, level, path)
         if plan.mode == "xarray" and plan.xr is not None:
-            return lazy_dataset(_open_xarray(path, source.files), path, plan.xr, prefix="zarr")
-        root = _open_root(path, source.files)
+            ds = _open_xarray(path, source.files, storage)
+            return lazy_dataset(ds, path, plan.xr, prefix="zarr")
+        root = _open_root(path, source.files, storage)
         order = canonical_order(plan.axes)
         if plan.mode in ("array", "ome"):
             key = plan.keys[level]
@@ -253,7 +257,13 @@ class ZarrReader(Reader):
         return xr.Dataset(variables, attrs=attrs)
 
     # -- inspection ----------------------------------------------------------------
-    def _plan(self, path: Path, files: Iterable[Any] = ()) -> _Plan:
+    def _plan(
+        self, path: Path, files: Iterable[Any] = (), storage: Storage | None = None
+    ) -> _Plan:
+        if storage is not None:  # the scan found its Zarr metadata among the objects
+            root = _open_root(path, files, storage)
+            with reader_errors(path, "invalid Zarr metadata", with_type=True):
+                return _inspect(root, path, files, storage)
         if not path.is_dir():
             raise ReaderError(path, "not a Zarr store: a Zarr store is a folder")
         if not is_zarr_store(path):
@@ -263,16 +273,26 @@ class ZarrReader(Reader):
             return _inspect(root, path, files)
 
 
-def _open_root(path: Path, files: Iterable[Any] = ()) -> zarr.Array | zarr.Group:
+def _open_root(
+    path: Path, files: Iterable[Any] = (), storage: Storage | None = None
+) -> zarr.Array | zarr.Group:
     import zarr
 
     with reader_errors(path, "cannot open Zarr store", with_type=True):
-        return zarr.open(store=confined_store(path, files), mode="r")
+        store = storage.zarr_store(path) if storage is not None else confined_store(path, files)
+        return zarr.open(store=store, mode="r")
 
 
-def _open_xarray(path: Path, files: Iterable[Any] = ()) -> xr.Dataset:
+def _open_xarray(
+    path: Path, files: Iterable[Any] = (), storage: Storage | None = None
+) -> xr.Dataset:
     import xarray as xr
 
+    if storage is not None:
+        with reader_errors(path, "cannot open Zarr group with xarray"):
+            return xr.open_dataset(
+                storage.zarr_store(path), engine="zarr", chunks=None, cache=False
+            )
     store = confined_store(path, files)
     consolidated = (path / ".zmetadata").is_file()
     if (path / "zarr.json").is_file():
@@ -326,7 +346,12 @@ def _canonical(shape: tuple[int, ...], axes: str) -> tuple[tuple[int, ...], str]
     return tuple(shape[i] for i in order), "".join(axes[i] for i in order)
 
 
-def _inspect(root: zarr.Array | zarr.Group, path: Path, files: Iterable[Any] = ()) -> _Plan:
+def _inspect(
+    root: zarr.Array | zarr.Group,
+    path: Path,
+    files: Iterable[Any] = (),
+    storage: Storage | None = None,
+) -> _Plan:
     import zarr
 
     attrs = dict(root.attrs)
@@ -351,7 +376,7 @@ def _inspect(root: zarr.Array | zarr.Group, path: Path, files: Iterable[Any] = (
         key, array = next(iter(numeric.items()))
         return _array_plan(array, key, path, base)
     if all("/" not in p and _dim_names(a) for p, a in arrays.items()):
-        ds = _open_xarray(path, files)
+        ds = _open_xarray(path, files, storage)
         try:
             xplan = dataset_info(ds, path, meta=base)
         finally:

@@ -71,6 +71,16 @@ def signature(reader: str | None, options: Any, files: Iterable[tuple[str, int, 
     return h.hexdigest()[:32]
 
 
+def object_etags(etags: Iterable[tuple[str, str | None]]) -> str:
+    """One hash of the ``(rel, ETag)`` of a dataset's objects: with their sizes and
+    last-modified times in :func:`signature`, it is an object's equivalent of a local
+    file's size and mtime (an object rewritten within the same second changes ETag)."""
+    h = blake3.blake3()
+    for rel, etag in sorted(etags, key=lambda x: x[0]):
+        h.update(f"{rel}\0{etag or ''}\n".encode())
+    return h.hexdigest()[:32]
+
+
 @dataclasses.dataclass(frozen=True)
 class Known:
     """A dataset of the index found again by the walk, every file unchanged."""

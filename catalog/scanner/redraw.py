@@ -75,11 +75,12 @@ def draw_one(job: Job, cache: Path | None, force: bool = False) -> Drawn:
 
     path = Path(from_db(job.path))
     try:
-        source = Source(
-            path=path,
-            files=tuple(Path(from_db(f)) for f in job.files) or (path,),
-            options=json.loads(job.options) if job.options else {},
-            name=job.name,
+        # a path, or a URL of object storage with its root's stored options
+        source = Source.at(
+            from_db(job.path),
+            [from_db(f) for f in job.files],
+            json.loads(job.options) if job.options else {},
+            job.name,
         )
         reader = get_reader(job.reader)
         info = reader.describe(source)
@@ -149,8 +150,8 @@ def missing(
     exists: dict[str, bool] = {}
     wanted: list[str] = []
     for ident, path, thumb, warnings in rows:
-        if is_remote(path):
-            continue
+        if is_remote(path) and not _scanned(con, ident):
+            continue  # an imported table's remote store: never drawn
         if not everything:
             if thumb is not None:
                 if thumb not in exists:  # datasets of the same content share one file
@@ -161,6 +162,15 @@ def missing(
                 continue
         wanted.append(ident)
     return _jobs(con, wanted), len(rows)
+
+
+def _scanned(con: Connection, ident: str) -> bool:
+    """Whether a dataset at a URL was scanned from object storage (its options hold
+    its root's storage options), not imported from a table."""
+    from ..remote import STORAGE_OPTIONS
+
+    row = con.execute("SELECT options FROM datasets WHERE id = ?", [ident]).fetchone()
+    return bool(row and row[0] and STORAGE_OPTIONS in json.loads(row[0]))
 
 
 def _jobs(con: Connection, ids: list[str]) -> list[Job]:

@@ -45,6 +45,7 @@ from ..index.writer import AuditEntry, DatasetWriter
 from ..paths import display, from_db, storable, to_db
 from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from ..readers import load_readers
+from ..remote import STORAGE_OPTIONS, Storage, is_remote, split_url
 from ..summary import plural
 from . import known as known_mod
 from . import redraw
@@ -151,21 +152,30 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _row(
-    res: Result, ident: str, root: Path, scan_id: int, pattern: PathPattern | None, t: dt.datetime
+    res: Result,
+    ident: str,
+    root: Path,
+    scan_id: int,
+    pattern: PathPattern | None,
+    t: dt.datetime,
+    root_db: str | None = None,
 ) -> dict[str, Any]:
     cand = res.candidate
     src = cand.source
     info = res.info
     rel = _rel(src.path, root)
+    options = dict(src.options)
+    if src.storage is not None:  # how to reach it again, without credentials
+        options[STORAGE_OPTIONS] = src.storage.public
     row: dict[str, Any] = {
         "id": ident,
         "name": src.display_name,
-        "path": to_db(src.path),
-        "root": to_db(root),
+        "path": src.location,
+        "root": root_db or to_db(root),
         "kind": info.kind if info else ("file" if cand.reader is None else "image"),
         "format": cand.reader or _file_type(src.path),
         "reader": cand.reader,
-        "options": json.dumps(dict(src.options), default=str),
+        "options": json.dumps(options, default=str),
         "n_files": len(cand.files),
         "size": cand.size,
         "checksum": res.checksum,
@@ -215,7 +225,8 @@ def _row(
             if row["data_level"]:
                 inferred.append("data_level")
     if pattern is not None:
-        folder_rel = rel if src.path.is_dir() else _rel(src.path.parent, root)
+        whole = len(src.files) > 1 if src.storage is not None else src.path.is_dir()
+        folder_rel = rel if whole else _rel(src.path.parent, root)
         fields = pattern.match(folder_rel)
         for key in ("sample", "project"):
             if key in fields:
@@ -283,8 +294,10 @@ class _Writer:
         scan_id: int,
         pattern: PathPattern | None,
         present: Collection[str] = (),
+        root_db: str | None = None,
     ) -> None:
         self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
+        self.root_db = root_db or to_db(root)
         self.sources = MoveSources(scan_id, present)  # ``present``: paths the walk found
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
@@ -312,7 +325,7 @@ class _Writer:
     def _write(self, con: Connection, batch: list[Result]) -> None:
         out = DatasetWriter(con, self.user)
         t = now()
-        paths = [to_db(r.candidate.source.path) for r in batch]
+        paths = [r.candidate.source.location for r in batch]
         existing = {r["path"]: r for r in _old_rows(con, "path", paths)}
         olds: list[dict[str, Any] | None] = [existing.get(p) for p in paths]
         idents: list[str | None] = [o["id"] if o is not None else None for o in olds]
@@ -363,21 +376,23 @@ class _Writer:
                 outcome = "moved"
                 self.moved_from.add(source)
                 audit.append(("move", ident, {"from": source, "to": db_path}))
-            row = _row(res, ident, self.root, self.scan_id, self.pattern, t)
+            row = _row(res, ident, self.root, self.scan_id, self.pattern, t, self.root_db)
             if old is not None:
                 if old["status"] == "registered":
                     outcome = "added"  # known from an imported table, first seen now
                 _keep_old(row, old)
             rows.append(row)
+            storage = res.candidate.source.storage
             for pos, f in enumerate(res.candidate.files):
                 files.append(
                     {
-                        "path": to_db(f.path),
+                        "path": storage.url(f.path) if storage is not None else to_db(f.path),
                         "dataset_id": ident,
                         "size": f.size,
                         "mtime": f.mtime_ns / 1e9,
                         "checksum": res.file_checksums.get(f.rel),
                         "position": pos,
+                        "etag": f.etag,
                     }
                 )
             if res.info is not None or row["meta"]:
@@ -391,7 +406,7 @@ class _Writer:
                 self.counts[outcome] += 1
             else:
                 self.counts["failed"] += 1
-                self.failed.append((display(res.candidate.source.path), res.error or ""))
+                self.failed.append((display(res.candidate.source.location), res.error or ""))
                 issues.append((db_path, "error", res.error))
             for w in res.warnings:
                 issues.append((db_path, "warning", w))
@@ -437,9 +452,15 @@ def _pid_alive(pid: int | None, started: dt.datetime | None = None) -> bool:
 
 
 def _start(
-    index: Path, root: Path, pattern: str | None, readers_fp: str, statuses: tuple[str, ...]
+    index: Path,
+    root: Path,
+    pattern: str | None,
+    readers_fp: str,
+    statuses: tuple[str, ...],
+    root_db: str | None = None,
 ) -> tuple[int, str | None, KnownTree | None]:
-    """Register the scan; return its id, the path pattern and what the index knows."""
+    """Register the scan; return its id, the path pattern and what the index knows
+    (``root_db``: a root in object storage, whose URL is stored; no known tree)."""
     host = socket.gethostname()
     with transaction(index) as con:
         for scan_id, pid, started in con.execute(
@@ -448,7 +469,7 @@ def _start(
         ).fetchall():
             if not _pid_alive(pid, started):
                 con.execute("UPDATE scans SET status = 'interrupted' WHERE scan_id = ?", [scan_id])
-        key = "pattern:" + to_db(root)
+        key = "pattern:" + (root_db or to_db(root))
         if pattern is None:
             row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
             pattern = row[0] if row else None
@@ -462,18 +483,23 @@ def _start(
         scan_id = seq[0]
         con.execute(
             "INSERT INTO scans VALUES (?, ?, ?, ?, ?, ?, NULL, 'running', NULL)",
-            [scan_id, to_db(root), current_user(), host, os.getpid(), now()],
+            [scan_id, root_db or to_db(root), current_user(), host, os.getpid(), now()],
         )
-        tree = None if root.is_file() else known_mod.load(con, to_db(root), readers_fp, statuses)
+        if root_db is not None or root.is_file():
+            tree = None
+        else:
+            tree = known_mod.load(con, to_db(root), readers_fp, statuses)
     return scan_id, pattern, tree
 
 
-def _known(con: Connection, root: Path) -> dict[str, tuple[str, str, str]]:
-    """``db path -> (id, signature, status)`` of every dataset under ``root``."""
-    prefix = to_db(root).rstrip("/") + "/"
+def _known(con: Connection, root: Path | str) -> dict[str, tuple[str, str, str]]:
+    """``db path -> (id, signature, status)`` of every dataset under ``root`` (a path,
+    or a stored root: a URL)."""
+    where = root if isinstance(root, str) else to_db(root)
+    prefix = where.rstrip("/") + "/"
     rows = con.execute(
         "SELECT path, id, signature, status FROM datasets WHERE path = ? OR starts_with(path, ?)",
-        [to_db(root), prefix],
+        [where, prefix],
     ).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
@@ -558,8 +584,16 @@ def scan(
     follow_links: bool | Sequence[str | os.PathLike[str]] = False,
     cancel: CancelFlag | None = None,
     scheduler: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> ScanReport:
     """Index every dataset under ``path`` into the DuckDB ``index``.
+
+    ``path`` may be a URL of object storage (``s3://bucket/prefix``, or any protocol
+    fsspec has installed): objects are grouped and read like files, through fsspec
+    with ``storage_options`` (e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``).
+    Credentials come from the environment or AWS profiles as boto does, or from
+    ``storage_options``; the index keeps the options without them, per root, and
+    rescans of the root reuse them.
 
     ``jobs`` worker processes (default: one per core; ``1`` runs in this process)
     extract metadata, checksums and thumbnails. With a Dask scheduler (``scheduler``
@@ -601,6 +635,36 @@ def scan(
     >>> scan("/data/old_drive", "lab.duckdb", progress=print, cancel=stop)  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    if isinstance(path, str) and is_remote(path):
+        index_path = Path(os.path.abspath(resolve_index(index)))
+        registered: list[int] = []  # the scan id, once registered
+        address = scheduler_address(scheduler)
+        try:
+            with contextlib.ExitStack() as stack:
+                client = stack.enter_context(cluster_client(address)) if address else None
+                stack.enter_context(listing.bulk_write(index_path))
+                return _scan_objects(
+                    path,
+                    index_path,
+                    t0,
+                    storage_options=storage_options,
+                    jobs=jobs,
+                    pattern=pattern,
+                    progress=progress,
+                    thumbnails=thumbnails,
+                    retry_failed=retry_failed,
+                    batch_seconds=batch_seconds,
+                    batch_size=batch_size,
+                    started=registered,
+                    cancel=cancel,
+                    client=client,
+                )
+        except BaseException:
+            if registered:
+                _mark_interrupted(index_path, registered[0])
+            raise
+    if storage_options:
+        raise ScanError(f"{display(path)}: storage_options are for URLs (s3://...), not paths")
     root = Path(os.path.abspath(path))
     if not os.path.lexists(root):
         raise ScanError(f"{display(root)}: no such file or folder")
@@ -983,7 +1047,7 @@ def _finish(
 
 
 def _report(
-    root: Path,
+    root: Path | str,
     index_path: Path,
     scan_id: int,
     writer: _Writer,
@@ -1018,3 +1082,175 @@ def _progress(progress: bool | None, total: int, n: int) -> Any:
         disable=None if progress is None else False,
         dynamic_ncols=True,
     )
+
+
+def _scan_objects(
+    url: str,
+    index_path: Path,
+    t0: float,
+    *,
+    storage_options: dict[str, Any] | None,
+    jobs: int | None,
+    pattern: str | None,
+    progress: ProgressArg,
+    thumbnails: bool,
+    retry_failed: bool,
+    batch_seconds: float,
+    batch_size: int,
+    started: list[int],
+    cancel: CancelFlag | None = None,
+    client: Any = None,
+) -> ScanReport:
+    """:func:`scan` of a prefix in object storage (``catalog/scanner/objects.py``);
+    with a Dask ``client`` the objects are read by its workers (which reach the
+    storage with the options given, or with their own credentials)."""
+    from .objects import walk_objects
+
+    protocol, inner = split_url(url)
+    root_db = f"{protocol}://{inner}"
+    key = STORAGE_KEY + root_db
+    if storage_options is None:  # a rescan: the root's options as the index keeps them
+        with transaction(index_path) as con:
+            row = con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        storage_options = json.loads(row[0]) if row else {}
+    storage = Storage.of(protocol, storage_options)
+    root = Path(inner)
+    cache = cache_dir(index_path)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    readers = load_readers()
+    readers_fp = known_mod.fingerprint(readers)
+    scan_id, saved, _tree = _start(index_path, root, pattern, readers_fp, ("ok",), root_db=root_db)
+    started.append(scan_id)
+    compiled = PathPattern(pattern) if pattern else (PathPattern(saved) if saved else None)
+    report = Reporter(callback_of(progress))
+    extra: dict[str, Any] = {"scan_id": scan_id}
+    if client is not None:  # a job links the cluster's dashboard
+        extra["scheduler"] = client.scheduler.address
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
+    report(Progress("walking", extra=extra), force=True)
+    walk_issues: list[tuple[str, str, str]] = []
+
+    def issue(p: str, severity: str, message: str) -> None:
+        walk_issues.append((p, severity, message))
+
+    with transaction(index_path) as con:  # what the index holds: read nothing of those
+        held = {
+            r[0]: (r[1], r[2])
+            for r in con.execute(
+                "SELECT path, signature, reader FROM datasets "
+                "WHERE starts_with(path, ?) AND status <> 'failed'",
+                [root_db.rstrip("/") + "/"],
+            ).fetchall()
+        }
+    found = walk_objects(storage, inner, readers, issue, held)
+    check(cancel, ScanCancelled, "the scan was cancelled")
+    seen: set[str] = set()
+    writer = _Writer(index_path, root, scan_id, compiled, present=seen, root_db=root_db)
+    todo: list[Candidate] = []
+    unchanged: list[str] = []
+    with transaction(index_path) as con:
+        known = _known(con, root_db)
+        if not found and not known:
+            from ..errors import BucketNotFound
+
+            raise BucketNotFound(f"{root_db}: no objects under this prefix; nothing was scanned")
+        con.execute(
+            "INSERT INTO settings VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, json.dumps(storage.public, sort_keys=True)],
+        )
+        for cand in found:
+            db_path = cand.source.location
+            seen.add(db_path)
+            old = known.get(db_path)
+            if (
+                old
+                and old[1] == cand.signature
+                and (old[2] in ("ok", "missing") or (old[2] == "failed" and not retry_failed))
+            ):
+                unchanged.append(old[0])
+            else:
+                todo.append(cand)
+        if unchanged:
+            con.execute(
+                "UPDATE datasets SET last_seen = ?, scan_id = ?, "
+                "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END "
+                "WHERE id IN (SELECT unnest(?))",
+                [now(), scan_id, unchanged],
+            )
+        writer.counts["unchanged"] = len(unchanged)
+        # unchanged datasets whose thumbnail is gone: drawn again, as for files
+        redraws = (
+            redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
+            if thumbnails and unchanged
+            else []
+        )
+        if not todo and not redraws:
+            _finish(con, scan_id, writer, _vanished(known, seen, []), walk_issues, readers_fp)
+    if not todo and not redraws:
+        n = len(unchanged)
+        report(Progress("done", 0, 0, n, n, extra=extra), force=True)
+        return _report(root_db, index_path, scan_id, writer, walk_issues, 0, t0)
+
+    total = sum(c.size for c in todo)
+    bar = _progress(bar_of(progress), total, len(todo))
+    done = 0
+    items_total = len(unchanged) + len(todo)
+
+    def stop_if_cancelled() -> None:
+        check(cancel, ScanCancelled, "the scan was cancelled")
+
+    def on_result(res: Result) -> None:
+        nonlocal done
+        done += res.candidate.size
+        writer.add(res, batch_size, batch_seconds)
+        n = writer.processed + len(writer.pending)
+        if bar is not None:
+            bar.update(res.candidate.size)
+        if report.wants("reading"):
+            report(Progress("reading", done, total, len(unchanged) + n, items_total, extra=extra))
+        stop_if_cancelled()
+
+    report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
+    try:
+        if client is not None:
+            _run_cluster(client, todo, cache, thumbnails, on_result, True, stop_if_cancelled)
+        elif jobs == 1 or len(todo) <= 1:
+            for cand in todo:
+                stop_if_cancelled()
+                on_result(process_safely(cand, cache, thumbnails, True))
+        else:
+            _run_pool(todo, jobs, cache, thumbnails, on_result, True, stop_if_cancelled)
+        writer.flush()
+        unwritten: list[str] = []
+        redrawn = _redraw(
+            index_path,
+            cache,
+            scan_id,
+            redraws,
+            jobs,
+            batch_seconds,
+            unwritten,
+            stop_if_cancelled,
+            client=client,
+        )
+    except BaseException as exc:
+        _stopped(exc, index_path, scan_id, writer)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    missing = [p for p in _vanished(known, seen, []) if p not in writer.moved_from]
+    with transaction(index_path) as con:
+        _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
+    out = _report(root_db, index_path, scan_id, writer, walk_issues, done, t0)
+    out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
+    report(Progress("done", done, total, items_total, items_total, extra=extra), force=True)
+    return out
+
+
+#: ``settings`` key prefix of a root in object storage: its storage options, without
+#: credentials (:func:`catalog.remote.public_options`)
+STORAGE_KEY = "storage:"

@@ -43,7 +43,7 @@ from ..progress import CancelFlag, check
 from ..readers import Reader, Source
 from ..readers.base import magic_cache
 from ..tempfiles import is_temp_name
-from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, signature
+from .known import GROUP_FAILED, STAT_FAILED, Known, KnownTree, object_etags, signature
 
 #: Names that are never datasets: OS and file-manager litter found on external drives.
 IGNORED_NAMES = frozenset(
@@ -146,6 +146,7 @@ class FileStat:
     rel: str  # relative to the dataset location (its name for single files)
     size: int
     mtime_ns: int
+    etag: str | None = None  # an object's ETag (object storage)
 
 
 @dataclasses.dataclass
@@ -176,6 +177,12 @@ class Candidate:
         options = self.source.options
         if self.refused:
             options = {**options, "refused": self.refused}
+        if self.source.storage is not None:  # objects: their ETags and the storage too
+            options = {
+                **options,
+                "storage": self.source.storage.public,
+                "etags": object_etags((f.rel, f.etag) for f in self.files),
+            }
         return signature(self.reader, options, ((f.rel, f.size, f.mtime_ns) for f in self.files))
 
 

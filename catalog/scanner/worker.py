@@ -13,9 +13,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReaderError
+from ..errors import ReaderError, StorageError
 from ..paths import display
 from ..readers import ImageInfo, get_reader
+from ..remote import check_unchanged, object_checksum
 from .checksum import SAMPLED_ABOVE, SAMPLED_READ, combine, file_checksum, sampled_checksum
 from .thumbnail import draw_thumbnail, store_thumbnail, thumbnail_png
 from .walk import Candidate
@@ -39,9 +40,9 @@ class Result:
         return self.error is None
 
 
-def _cause(exc: BaseException, path: Path) -> str:
+def _cause(exc: BaseException, path: Path | str) -> str:
     """A one-line message naming the file and the cause."""
-    if isinstance(exc, ReaderError):
+    if isinstance(exc, ReaderError | StorageError):
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         name = display(exc.filename) if exc.filename else display(path)
@@ -62,12 +63,25 @@ def process(
     t0 = time.perf_counter()
     res = Result(candidate=cand, warnings=list(cand.warnings))
     src = cand.source
+    storage = src.storage
+    # 0. an object that changed since the listing: the listed ETag would not match
+    # what is read (its content, its metadata)
+    if storage is not None:
+        try:
+            for f in cand.files[:1]:
+                check_unchanged(storage, f.path, f.etag)
+        except Exception as exc:
+            res.error = _cause(exc, src.path)
+            res.seconds = time.perf_counter() - t0
+            return res
     # 1. checksum: always, so even unreadable datasets can be tracked and verified
     try:
         parts = []
         sample = cand.reader is None and not full_checksums
         for f in cand.files:
-            if sample and f.size > SAMPLED_ABOVE:
+            if storage is not None:  # the object's bytes as they stream
+                digest = object_checksum(storage, f.path, f.size)
+            elif sample and f.size > SAMPLED_ABOVE:
                 digest = sampled_checksum(f.path)
                 res.unread += max(0, f.size - SAMPLED_READ)
             else:
@@ -76,7 +90,7 @@ def process(
             parts.append((f.rel, digest))
         res.checksum = combine(parts) if parts else None
     except OSError as exc:
-        res.error = _cause(exc, src.path)
+        res.error = _cause(exc, src.path)  # named by its URL below
     if cand.refused and res.error is None:
         res.error = cand.refused  # a data file outside the root: never read
     # 2. metadata
@@ -103,6 +117,16 @@ def process(
                 )
             if warning:
                 res.warnings.append(warning)
+    # 4. what was read is one version of each object: else it fails with the cause
+    if storage is not None and res.error is None:
+        try:
+            for f in cand.files[: 1 if len(cand.files) > 64 else None]:
+                check_unchanged(storage, f.path, f.etag)
+        except Exception as exc:
+            res.error = _cause(exc, src.path)
+            res.info, res.thumbnail = None, None
+    if storage is not None and res.error and res.error.startswith(str(src.path) + ":"):
+        res.error = src.location + res.error[len(str(src.path)) :]  # name it by its URL
     res.seconds = time.perf_counter() - t0
     return res
 
