@@ -523,3 +523,20 @@ def test_a_scan_of_objects_on_a_dask_cluster_is_the_scan_here(
         again = scan(url, there, progress=False, scheduler=cluster.scheduler_address)
         assert again.thumbnails["redrawn"] == 1 and again.counts["unchanged"] == len(b)
         assert (cache_dir(there) / b[name]["thumbnail"]).is_file()
+
+
+def test_a_local_copy_of_an_object_is_another_location_not_its_move(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    local = tmp_path / "copy"
+    _tiffs(local, rng, ("a.tif",))
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    index = tmp_path / "lab.duckdb"
+    url = f"s3://{s3_bucket}/lab"
+    scan(url, index, storage_options={"endpoint_url": s3_endpoint}, jobs=1, progress=False)
+    # the object is still there: the same bytes on a drive are a dataset of their own
+    report = scan(local, index, jobs=1, progress=False)
+    assert (report.counts["added"], report.counts["moved"]) == (1, 0)
+    assert sorted(p for (p,) in q(index, "SELECT path FROM datasets")) == sorted(
+        [f"{url}/a.tif", str(local / "a.tif")]
+    )

@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from ..paths import from_db, storable
+from ..remote import is_remote
 from . import columns
 
 ID_LENGTH = 12
@@ -223,4 +224,9 @@ def unique_ids(
 
 
 def path_exists(db_path: str) -> bool:
+    """Whether the stored path is still there, as far as a scan may judge: a URL of
+    object storage counts as there (only a scan of its prefix finds it gone and marks
+    it ``missing``), so a copy elsewhere is never taken for its move."""
+    if is_remote(db_path):
+        return True
     return os.path.lexists(from_db(db_path))
