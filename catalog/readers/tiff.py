@@ -295,8 +295,11 @@ class TiffBlocks:
     def __del__(self) -> None:
         tif = getattr(self, "_tif", None)
         if tif is not None:
-            with contextlib.suppress(Exception):
+            # no contextlib here: at interpreter exit module globals may be gone
+            try:  # noqa: SIM105
                 close_tiff(tif)
+            except Exception:
+                pass
 
 
 class TiffReader(Reader):
