@@ -48,7 +48,7 @@ class PreviewJob:
     ) -> None:
         self.index, self.dataset_id = index, dataset_id
         self.scheduler = scheduler
-        self._future: cf.Future[Path | None] = cf.Future()
+        self._future: cf.Future[Path | str | None] = cf.Future()
         self._cancel = threading.Event()
         self._progress = 0.0
         self._bar: Any = None
@@ -115,8 +115,9 @@ class PreviewJob:
         self._cancel.set()
         return True
 
-    def result(self, timeout: float | None = None) -> Path | None:
-        """Wait for the build; raises ``TimeoutError`` after ``timeout`` seconds."""
+    def result(self, timeout: float | None = None) -> Path | str | None:
+        """Wait for the build; raises ``TimeoutError`` after ``timeout`` seconds. The
+        preview's folder, or its URL when the index keeps previews in object storage."""
         return self._future.result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
