@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,11 @@ class PreviewJob:
         target: int = TARGET,
         bar: bool | None = None,
         scheduler: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.index, self.dataset_id = index, dataset_id
         self.scheduler = scheduler
+        self.storage_options = dict(storage_options or {})
         self._future: cf.Future[Path | str | None] = cf.Future()
         self._cancel = threading.Event()
         self._progress = 0.0
@@ -82,6 +85,7 @@ class PreviewJob:
                 block_bytes=block_bytes,
                 target=target,
                 scheduler=self.scheduler,
+                storage_options=self.storage_options,
             )
         except BaseException as exc:
             self._future.set_exception(exc)
@@ -141,12 +145,14 @@ def preview_job(
     target: int = TARGET,
     bar: bool | None = None,
     scheduler: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> PreviewJob:
     """Start building a dataset's preview in the background and return the job.
 
     ``bar`` shows a tqdm bar (default: when run from a terminal, not in a kernel);
     the other options are those of :func:`~catalog.preview.ensure_preview` (with
-    ``scheduler``, the build runs on that Dask cluster; ``cancel()`` cancels its tasks).
+    ``scheduler``, the build runs on that Dask cluster; ``cancel()`` cancels its tasks;
+    ``storage_options`` add credentials for previews kept in object storage).
 
     >>> job = preview_job("lab.duckdb", "k2x9q4m1abcd")   # doctest: +SKIP
     >>> job.cancel()                                       # doctest: +SKIP
@@ -160,4 +166,5 @@ def preview_job(
         target=target,
         bar=bar,
         scheduler=scheduler,
+        storage_options=storage_options,
     )
