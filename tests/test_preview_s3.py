@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from ome_zarr_models import open_ome_zarr
 
 from catalog import open_catalog, scan
 from catalog.cli import main
@@ -115,6 +116,7 @@ def test_a_pyramid_in_the_bucket_is_the_local_one(
     # the same levels, chunks and values; the same attributes but where it came from
     mine, attrs_a = _levels(zarr.open_group(str(local), mode="r"))
     theirs, attrs_b = _levels(_remote_group(s3_endpoint, remote))
+    open_ome_zarr(_remote_group(s3_endpoint, remote))  # a valid OME-Zarr image in the bucket
     assert len(mine) == len(theirs) >= 3
     for a, b in zip(mine, theirs):
         assert a.shape == b.shape and a.dtype == b.dtype and a.chunks == b.chunks
