@@ -134,13 +134,7 @@ class ObjectArray:
 
 def writable_store(storage: Storage, key: str) -> Any:
     """A Zarr store of the prefix ``key`` that writes straight to object storage."""
-    from zarr.storage import FsspecStore
-
-    url = storage.url(key)
-    try:
-        return FsspecStore.from_url(url, storage_options=storage.options, read_only=False)
-    except Exception as exc:
-        raise storage_error(url, exc) from exc
+    return storage.zarr_store(key, read_only=False)
 
 
 def object_array_of(array: Any) -> ObjectArray | None:
