@@ -320,3 +320,40 @@ def test_a_pyramid_built_on_a_dask_cluster_goes_straight_to_the_bucket(
     assert [a.shape for a in mine] == [b.shape for b in theirs]
     for a, b in zip(mine, theirs):
         assert np.array_equal(a[:], b[:])
+
+
+def test_concurrent_builds_of_one_preview_in_the_bucket(
+    tmp_path: Path, s3_endpoint: str, s3_bucket: str
+) -> None:
+    import threading
+
+    from catalog.preview import store
+    from catalog.preview.dataset import load_ref
+
+    lab = _lab(tmp_path, (64, 96, 96))
+    index = lab["there"]
+    set_preview_location(index, f"s3://{s3_bucket}/p", storage_options=_opts(s3_endpoint))
+    ref = load_ref(open_catalog(index), lab["id"])
+    place = preview_place(index)
+    results, errors = [], []
+
+    def build() -> None:  # bypasses the in-process lock: builds racing as processes would
+        try:
+            results.append(store._build(ref, place, None, None, 1 << 16, TARGET))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    url = place.location(ref.checksum or "")
+    assert not errors and results == [url] * 3
+    # the root .zattrs names one complete build: every level reads back in full
+    group = _remote_group(s3_endpoint, url)
+    levels, _ = _levels(group)
+    np.testing.assert_array_equal(levels[0][:], lab["vol"])
+    s = Slicer(index, lab["id"])
+    assert s.source == "preview"
+    np.testing.assert_array_equal(s.plane(("z", "y"), at={"x": 50}).values, lab["vol"][:, :, 50])
