@@ -5,8 +5,11 @@ A preview's chunks are uncompressed (:mod:`catalog.preview.pyramid`), so a view 
 from each chunk object only the bytes between the first and the last element it
 shows: :class:`ObjectZarrLevel` asks for exactly those ranges, all of a view's chunks
 in one batch of concurrent requests (a z plane of 64³ ``uint16`` chunks costs 8 KiB
-per chunk, never a whole object). :class:`ObjectArray` names one array of a build in
-progress (picklable: Dask workers reopen it to write their blocks).
+per chunk, never a whole object). A plane that needs a row of every layer (an xz or
+yz plane) spans most of each chunk anyway: those chunks are fetched whole and kept
+(:data:`CHUNKS`, least recently used dropped first), so the next slider steps through
+them fetch nothing. :class:`ObjectArray` names one array of a build in progress
+(picklable: Dask workers reopen it to write their blocks).
 
 >>> level = open_object_level(Storage.of("s3"), "lab/previews/5f2a.ome.zarr/b.x.build/1")  # doctest: +SKIP
 >>> level.read((57, slice(0, None), slice(0, None))).shape   # doctest: +SKIP
@@ -18,11 +21,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 from typing import Any
 
 import numpy as np
 
 from ..errors import ReaderError
+from ..lru import LRUCache
 from ..remote import Storage, storage_error
 from .levels import (
     Key,
@@ -35,6 +40,11 @@ from .levels import (
     key_len,
     zarr_fill,
 )
+
+#: bytes of whole chunk objects kept for slider steps (all levels of the process)
+CHUNK_CACHE_BYTES = int(float(os.environ.get("VOXCAT_OBJECT_CHUNKS_MB", "96")) * (1 << 20))
+#: the process's cache of whole chunk objects, by URL
+CHUNKS: LRUCache[str, bytes] = LRUCache(max_size=CHUNK_CACHE_BYTES, size=len)
 
 
 class ObjectZarrLevel(Level):
@@ -62,30 +72,50 @@ class ObjectZarrLevel(Level):
     def _read_stored(self, key: Key) -> np.ndarray:
         out = np.empty([key_len(k) for k in key], dtype=self.dtype)
         per_dim = [chunk_spans(k, c) for k, c in zip(key, self.stored_chunks)]
-        combos = list(itertools.product(*per_dim))
-        paths, starts, ends = [], [], []
-        for combo in combos:
-            first, span = byte_span(self.stored_chunks, self.file_dtype, [s[2] for s in combo])
-            paths.append(self._chunk_key(tuple(s[0] for s in combo)))
-            starts.append(first)
-            ends.append(first + span)
+        whole = int(np.prod(self.stored_chunks)) * self.file_dtype.itemsize
+        todo = []  # (output slices, inner slices, key, first byte, length, whole chunk)
+        for combo in itertools.product(*per_dim):
+            inner = [s[2] for s in combo]
+            first, span = byte_span(self.stored_chunks, self.file_dtype, inner)
+            path = self._chunk_key(tuple(s[0] for s in combo))
+            dst = tuple(s[1] for s in combo)
+            keep = 2 * span >= whole and whole <= CHUNK_CACHE_BYTES // 4
+            cached = CHUNKS.get(self.storage.url(path)) if keep else None
+            if cached is not None:
+                out[dst] = from_span(
+                    cached[first : first + span], self.stored_chunks, self.file_dtype, inner
+                )
+                continue
+            todo.append((dst, inner, path, 0 if keep else first, whole if keep else span, keep))
         fs = self.storage.fs()
         try:
-            got = fs.cat_ranges(paths, starts, ends, on_error="return") if paths else []
+            got = (
+                fs.cat_ranges(
+                    [t[2] for t in todo],
+                    [t[3] for t in todo],
+                    [t[3] + t[4] for t in todo],
+                    on_error="return",
+                )
+                if todo
+                else []
+            )
         except Exception as exc:
             raise storage_error(self.url, exc) from exc
-        for combo, raw, start, end, path in zip(combos, got, starts, ends, paths):
-            dst = tuple(s[1] for s in combo)
+        for (dst, inner, path, _start, length, keep), raw in zip(todo, got):
             if isinstance(raw, FileNotFoundError):
                 out[dst] = self.fill
                 continue
             if isinstance(raw, BaseException):
                 raise storage_error(self.storage.url(path), raw) from raw
-            if len(raw) < end - start:
+            if len(raw) < length:
                 raise ReaderError(
                     self.storage.url(path), "chunk object is shorter than its array says"
                 )
-            out[dst] = from_span(raw, self.stored_chunks, self.file_dtype, [s[2] for s in combo])
+            if keep:
+                CHUNKS.put(self.storage.url(path), bytes(raw))
+                first, span = byte_span(self.stored_chunks, self.file_dtype, inner)
+                raw = raw[first : first + span]
+            out[dst] = from_span(raw, self.stored_chunks, self.file_dtype, inner)
         return out.reshape([key_len(k) for k in key if not isinstance(k, int)])
 
 
