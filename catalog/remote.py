@@ -317,13 +317,14 @@ class Storage:
         except Exception as exc:
             raise storage_error(self.url(key), exc) from exc
 
-    def zarr_store(self, path: str | os.PathLike[str]) -> Any:
-        """A read-only Zarr store of the prefix ``path`` (zarr 3's ``FsspecStore``)."""
+    def zarr_store(self, path: str | os.PathLike[str], *, read_only: bool = True) -> Any:
+        """A Zarr store of the prefix ``path`` (zarr 3's ``FsspecStore``), read-only
+        unless ``read_only=False`` (then chunks are written straight to the storage)."""
         from zarr.storage import FsspecStore
 
         url = self.url(path)
         try:
-            return FsspecStore.from_url(url, storage_options=self.options, read_only=True)
+            return FsspecStore.from_url(url, storage_options=self.options, read_only=read_only)
         except Exception as exc:
             raise storage_error(url, exc) from exc
 

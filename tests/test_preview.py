@@ -41,6 +41,7 @@ from catalog.preview import (
     pyramid,
     store,
 )
+from catalog.preview.place import preview_place
 from catalog.preview.pyramid import downsample_mode, plan_levels
 
 from .validators import assert_ome_zarr
@@ -334,7 +335,7 @@ def test_preview_keeps_coords_and_contrast(env: dict, monkeypatch) -> None:
     plane = before.plane(("z", "x"), at={"y": 30}, max_size=55)
     stored = before.contrast()
     info = store.read_preview(before.preview)
-    monkeypatch.setattr(slicer, "read_preview", lambda p, c: {**info, "contrast": []})
+    monkeypatch.setattr(slicer, "read_preview", lambda p, c, s=None: {**info, "contrast": []})
     assert Slicer(env["index"], env["ids"]["tiff"]).contrast() == stored  # same as computed
     monkeypatch.undo()
 
@@ -516,11 +517,12 @@ def test_concurrent_builds_of_one_preview(small: dict) -> None:
 
     ref = load_ref(open_catalog(small["index"]), small["id"])
     final = preview_path(small["index"], ref.checksum)
+    place = preview_place(small["index"])
     results, errors = [], []
 
     def build() -> None:  # bypasses the in-process lock: two processes racing
         try:
-            results.append(store._build(ref, final, None, None, 1 << 20, TARGET))
+            results.append(store._build(ref, place, None, None, 1 << 20, TARGET))
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

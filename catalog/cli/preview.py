@@ -5,6 +5,9 @@ voxcat preview                          # every big dataset without a pyramid
 voxcat preview --modality CT --dry-run  # a selection, like voxcat search; only list
 voxcat preview --min-size 1GB --prune   # bigger ones only; drop previews of old data
 voxcat preview --scheduler tcp://head:8786  # built on a Dask cluster ($VOXCAT_DASK_SCHEDULER)
+voxcat preview --to s3://lab/previews --storage-option endpoint_url=http://s3.lab:9000
+                                        # keep this index's previews in object storage
+voxcat preview --to cache               # back to the index's cache folder
 voxcat thumbnails --missing             # those a full disk kept from being written
 """
 
@@ -19,10 +22,21 @@ from .arguments import add_selection, filters
 def _cmd_preview(args: argparse.Namespace) -> int:
     from ..catalogue import open_catalog
     from ..catalogue.values import parse_bytes
+    from ..errors import PreviewError
     from ..paths import display
     from ..preview import prune_previews
     from ..preview.batch import build_previews
+    from ..preview.place import set_preview_location
+    from ..remote import parse_storage_options
 
+    try:
+        options = parse_storage_options(args.storage_option) if args.storage_option else None
+    except ValueError as exc:
+        raise PreviewError(str(exc)) from None
+    if args.to is not None:  # remembered by the index (without credentials)
+        place = set_preview_location(args.index, args.to, storage_options=options)
+        if not args.json:
+            print(f"previews of this index live in {place.where}")
     ids = None
     selected = filters(args)
     if args.text or selected:
@@ -35,8 +49,13 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         progress=not args.json and None,
         dry_run=args.dry_run,
         scheduler=args.scheduler,
+        storage_options=options,
     )
-    pruned = prune_previews(args.index) if args.prune and not args.dry_run else []
+    pruned = (
+        prune_previews(args.index, storage_options=options)
+        if args.prune and not args.dry_run
+        else []
+    )
     if args.json:
         out = {
             "counts": report.counts,
@@ -45,6 +64,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             "pruned": [display(p) for p in pruned],
             "removed": [display(p) for p in report.removed],
             "bytes_on_disk": report.bytes_on_disk,
+            "where": report.where,
         }
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0 if report.ok else 1
@@ -105,6 +125,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="build on the Dask cluster of this scheduler, e.g. tcp://head:8786 "
         "(default: $VOXCAT_DASK_SCHEDULER, else here); workers must see the data and "
         "the index's cache folder at the same paths",
+    )
+    p.add_argument(
+        "--to",
+        metavar="URL",
+        help="keep this index's previews at URL from now on (s3://bucket/prefix, any "
+        "fsspec protocol; 'cache' for the index's cache folder, the default); remembered "
+        "by the index, without credentials",
+    )
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an fsspec storage option of the object storage previews live in "
+        "(repeatable; or one JSON object), e.g. endpoint_url=http://127.0.0.1:9000; "
+        "stored with --to without credentials; credentials come from the environment "
+        "or AWS profiles",
     )
     p.set_defaults(func=_cmd_preview)
 

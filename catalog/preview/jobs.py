@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,12 @@ class PreviewJob:
         target: int = TARGET,
         bar: bool | None = None,
         scheduler: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.index, self.dataset_id = index, dataset_id
         self.scheduler = scheduler
-        self._future: cf.Future[Path | None] = cf.Future()
+        self.storage_options = dict(storage_options or {})
+        self._future: cf.Future[Path | str | None] = cf.Future()
         self._cancel = threading.Event()
         self._progress = 0.0
         self._bar: Any = None
@@ -82,6 +85,7 @@ class PreviewJob:
                 block_bytes=block_bytes,
                 target=target,
                 scheduler=self.scheduler,
+                storage_options=self.storage_options,
             )
         except BaseException as exc:
             self._future.set_exception(exc)
@@ -115,8 +119,9 @@ class PreviewJob:
         self._cancel.set()
         return True
 
-    def result(self, timeout: float | None = None) -> Path | None:
-        """Wait for the build; raises ``TimeoutError`` after ``timeout`` seconds."""
+    def result(self, timeout: float | None = None) -> Path | str | None:
+        """Wait for the build; raises ``TimeoutError`` after ``timeout`` seconds. The
+        preview's folder, or its URL when the index keeps previews in object storage."""
         return self._future.result(timeout)
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
@@ -140,12 +145,14 @@ def preview_job(
     target: int = TARGET,
     bar: bool | None = None,
     scheduler: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> PreviewJob:
     """Start building a dataset's preview in the background and return the job.
 
     ``bar`` shows a tqdm bar (default: when run from a terminal, not in a kernel);
     the other options are those of :func:`~catalog.preview.ensure_preview` (with
-    ``scheduler``, the build runs on that Dask cluster; ``cancel()`` cancels its tasks).
+    ``scheduler``, the build runs on that Dask cluster; ``cancel()`` cancels its tasks;
+    ``storage_options`` add credentials for previews kept in object storage).
 
     >>> job = preview_job("lab.duckdb", "k2x9q4m1abcd")   # doctest: +SKIP
     >>> job.cancel()                                       # doctest: +SKIP
@@ -159,4 +166,5 @@ def preview_job(
         target=target,
         bar=bar,
         scheduler=scheduler,
+        storage_options=storage_options,
     )

@@ -85,17 +85,40 @@ def read_span(
     the chunk (one sequential read fetches that faster from a cold disk than a page
     fault per layer would).
     """
+    first, span = byte_span(shape, dtype, inner)
+    buf = pread(fd, span, offset + first)
+    if len(buf) < span:
+        raise ReaderError(where, "file is shorter than its header says (truncated?)")
+    return from_span(buf, shape, dtype, inner)
+
+
+def byte_span(shape: Sequence[int], dtype: np.dtype, inner: Sequence[slice]) -> tuple[int, int]:
+    """``(first byte, length)`` of the bytes between the first and the last element of
+    ``inner`` (slices with steps) in a C-order array of ``shape``: what
+    :func:`read_span` reads of a file, and a range request of an object.
+
+    >>> byte_span((64, 64, 64), np.dtype("u2"), [slice(5, 6, 1), slice(0, 64, 1), slice(0, 64, 1)])
+    (40960, 8192)
+    """
     item = dtype.itemsize
     steps = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
     counts = [len(range(s.start, s.stop, s.step)) for s in inner]
     strides = [st * s.step for st, s in zip(steps, inner)]
     first = sum(s.start * st for s, st in zip(inner, steps))
     span = (sum((n - 1) * st for n, st in zip(counts, strides)) + 1) * item
-    buf = pread(fd, span, offset + first * item)
-    if len(buf) < span:
-        raise ReaderError(where, "file is shorter than its header says (truncated?)")
+    return first * item, span
+
+
+def from_span(
+    buf: bytes, shape: Sequence[int], dtype: np.dtype, inner: Sequence[slice]
+) -> np.ndarray:
+    """The elements ``inner`` from the bytes :func:`byte_span` names (a read-only view)."""
+    item = dtype.itemsize
+    steps = [math.prod(shape[d + 1 :]) for d in range(len(shape))]
+    counts = [len(range(s.start, s.stop, s.step)) for s in inner]
+    strides = [st * s.step * item for st, s in zip(steps, inner)]
     flat = np.frombuffer(buf, dtype=dtype)
-    return as_strided(flat, counts, [s * item for s in strides], writeable=False)
+    return as_strided(flat, counts, strides, writeable=False)
 
 
 def normalise_key(key: Sequence[int | slice], shape: Sequence[int]) -> Key:

@@ -14,6 +14,12 @@ reads at most a sixteenth of the smallest ``memory_limit`` per worker thread (an
 more than the local build's ``block_bytes``). A volume of any size then builds with
 every worker under its limit.
 
+A preview kept in object storage (:mod:`catalog.preview.place`) is written the same
+way: each task writes its blocks straight to the store through zarr's
+``FsspecStore`` (:class:`~catalog.preview.objectlevels.ObjectArray`); the workers must
+reach that storage (its options travel with the task; credentials from their own
+environment unless given as ``storage_options``).
+
 >>> with cluster_client("tcp://127.0.0.1:8786") as client:        # doctest: +SKIP
 ...     block_budget(client, 64 << 20)
 26214400
@@ -30,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from ..cluster import map_on_cluster, worker_memory
 from .dataset import DatasetRef
 from .levels import open_zarr_level
+from .objectlevels import ObjectArray, object_array_of
 from .originals import open_level
 from .pyramid import block_shape, downsample, iter_blocks
 
@@ -41,7 +48,10 @@ MEMORY_SHARE = 16
 #: the smallest block budget (a worker this small has no room for its own imports)
 MIN_BLOCK_BYTES = 1 << 20
 
-Source = DatasetRef | Path  # the dataset's own files (level 0) or a level written before
+#: the dataset's own files (level 0) or a level written before (a folder, or objects)
+Source = DatasetRef | Path | ObjectArray
+#: where a task writes: a zarr array's folder, or an array in object storage
+Dest = Path | ObjectArray
 
 
 def block_budget(client: Client, block_bytes: int) -> int:
@@ -104,22 +114,32 @@ def aligned_block(
 
 
 def _open(source: Source) -> Any:
-    return open_level(source, 0) if isinstance(source, DatasetRef) else open_zarr_level(source)
+    if isinstance(source, DatasetRef):
+        return open_level(source, 0)
+    if isinstance(source, ObjectArray):
+        return source.level()
+    return open_zarr_level(source)
+
+
+def _writable(dest: Dest) -> Any:
+    import zarr
+
+    if isinstance(dest, ObjectArray):
+        return dest.zarr()
+    return zarr.open_array(store=str(dest), mode="r+", zarr_format=2)
 
 
 def build_block(
     source: Source,
-    dest: Path,
+    dest: Dest,
     factors: tuple[int, ...],
     labels: bool,
-    inline: tuple[tuple[Path, tuple[int, ...]], ...],
+    inline: tuple[tuple[Dest, tuple[int, ...]], ...],
     out: tuple[slice, ...],
 ) -> int:
     """One task: block ``out`` of the level at ``dest`` from ``source`` downsampled by
     ``factors``, then the ``inline`` levels (``(path, factors)``, each from the one
     before) from it in memory. Returns the source elements done (for progress)."""
-    import zarr
-
     level = _open(source)
     try:
         key = tuple(
@@ -130,14 +150,14 @@ def build_block(
         level.close()
     if any(f != 1 for f in factors):
         data = downsample(data, factors, labels)
-    zarr.open_array(store=str(dest), mode="r+", zarr_format=2)[out] = data
+    _writable(dest)[out] = data
     done = math.prod(s.stop - s.start for s in out) * math.prod(factors)
     region = out
     for path, f in inline:
         done += data.size
         data = downsample(data, f, labels)
         region = tuple(slice(r.start // g, -(-r.stop // g)) for r, g in zip(region, f))
-        zarr.open_array(store=str(path), mode="r+", zarr_format=2)[region] = data
+        _writable(path)[region] = data
     return done
 
 
@@ -165,7 +185,7 @@ def write_level_on_cluster(
     block = aligned_block(
         shape, chunks, factors, itemsize, budget, [(tuple(a.chunks), f) for a, f in derived]
     )
-    inline: list[tuple[Path, tuple[int, ...]]] = []
+    inline: list[tuple[Dest, tuple[int, ...]]] = []
     total = [1] * len(shape)
     for arr, f in derived:
         total = [t * fi for t, fi in zip(total, f)]
@@ -191,8 +211,11 @@ def write_level_on_cluster(
     return len(inline)
 
 
-def _path_of(array: Any) -> Path:
+def _path_of(array: Any) -> Dest:
     """The folder of a zarr array in a local store, as an absolute path (workers need
-    not share this process's working directory)."""
+    not share this process's working directory), or the array in object storage."""
+    remote = object_array_of(array)
+    if remote is not None:
+        return remote
     root = Path(str(array.store.root)).absolute()
     return root / array.path if array.path else root

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import PreviewWarning, ViewError
+from ..errors import PreviewWarning, StorageError, ViewError
 from . import store
 from .dataset import DatasetRef, load_ref, view_coords
-from .levels import DEFAULT_PERCENTILES, Level, open_zarr_level, sample_values, value_range
+from .levels import DEFAULT_PERCENTILES, Level, sample_values, value_range
 from .originals import open_level
-from .store import preview_path, read_preview, wants_preview
+from .place import preview_place
+from .store import open_preview_level, read_preview, wants_preview
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -118,14 +119,25 @@ class Slicer:
 
     # -- levels ----------------------------------------------------------------------
     def refresh(self) -> None:
-        """Look for a preview again (after :func:`preview_job` finished, say)."""
+        """Look for a preview again (after :func:`preview_job` finished, say).
+
+        A preview in object storage (:mod:`catalog.preview.place`) is found by its root
+        ``.zattrs`` and read chunk by chunk, in byte ranges; when that storage cannot
+        be reached the views read the dataset itself, and :attr:`advice` says why."""
         ref = self._ref
         shapes, source, path, info = ref.levels, "original", None, None
+        storage = None
+        trouble = None
         if len(shapes) > 1:
             source = "pyramid"
         elif self._use_preview and ref.checksum:
-            candidate = preview_path(ref.index, ref.checksum)
-            info = read_preview(candidate, ref.checksum)
+            place = preview_place(ref.index)
+            candidate = place.location(ref.checksum)
+            storage = place.storage
+            try:
+                info = read_preview(candidate, ref.checksum, storage)
+            except StorageError as exc:  # views still work, from the dataset's own files
+                trouble = f"{ref.label}: its preview cannot be read now: {exc}"
             if info and info["shapes"][0] == self.shape:
                 shapes, source, path = info["shapes"], "preview", candidate
             else:
@@ -134,7 +146,11 @@ class Slicer:
             self.close()
             self.levels: list[tuple[int, ...]] = list(shapes)
             self.source: str = source
-            self.preview: Path | None = path
+            #: the preview read (a folder, or a URL in object storage), else None
+            self.preview: Path | str | None = path
+            self._storage = storage
+            if trouble is not None:
+                self.advice = trouble
             self._info: dict[str, Any] | None = info
             self._factors = [level_factors(self.shape, s) for s in shapes]
             self._placed: dict[int, dict[str, dict[str, Any]]] = {}
@@ -151,7 +167,10 @@ class Slicer:
             level = self._open.get(k)
             if level is None:
                 if self.source == "preview" and self.preview is not None:
-                    level = open_zarr_level(self.preview / str(k))
+                    paths = (self._info or {}).get("paths") or [
+                        str(i) for i in range(len(self.levels))
+                    ]
+                    level = open_preview_level(self.preview, paths[k], self._storage)
                 else:
                     level = open_level(self._ref, k)
                 self._open[k] = level
