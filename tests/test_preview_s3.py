@@ -282,6 +282,10 @@ def test_cli_keeps_previews_in_a_bucket_and_back_in_the_cache(
     argv += ["--storage-option", f"endpoint_url={s3_endpoint}"]
     argv += ["--storage-option", f"key={TEST_CREDENTIALS['AWS_ACCESS_KEY_ID']}"]
     argv += ["--storage-option", f"secret={TEST_CREDENTIALS['AWS_SECRET_ACCESS_KEY']}"]
+    # a dry run checks the place and keeps nothing
+    assert main([*argv, "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"where": url, "kept": False}
+    assert not preview_place(index).remote
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["counts"]["built"] == 1 and out["where"] == url

@@ -34,7 +34,15 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise PreviewError(str(exc)) from None
     if args.to is not None:  # remembered by the index (without credentials)
-        place = set_preview_location(args.index, args.to, storage_options=options)
+        place = set_preview_location(
+            args.index, args.to, storage_options=options, dry_run=args.dry_run
+        )
+        if args.dry_run:  # the place is checked, not kept; nothing is built
+            if args.json:
+                print(json.dumps({"where": place.where, "kept": False}))
+            else:
+                print(f"previews of this index would live in {place.where} (--dry-run)")
+            return 0
         if not args.json:
             print(f"previews of this index live in {place.where}")
     ids = None

@@ -150,13 +150,15 @@ def set_preview_location(
     url: str | None,
     *,
     storage_options: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> PreviewPlace:
     """Keep the previews of ``index`` at ``url`` (``s3://bucket/prefix``, any fsspec
     protocol) from now on; ``None`` (or ``"cache"``) goes back to the index's cache
     folder. The place is checked first (a named error with the URL, and the index left
     as it was, when it is unreachable, missing or denied); the index keeps the options
     without credentials. Previews already built elsewhere are not moved: build them
-    again (``voxcat preview``) and prune the old place.
+    again (``voxcat preview``) and prune the old place. ``dry_run`` checks the place
+    and returns it without keeping it.
 
     >>> set_preview_location("lab.duckdb", "s3://lab-bucket/previews",
     ...     storage_options={"endpoint_url": "http://s3.lab:9000"})  # doctest: +SKIP
@@ -168,6 +170,8 @@ def set_preview_location(
     if url is not None and url.strip().lower() in LOCAL_WORDS:
         url = None
     if url is None:
+        if dry_run:
+            return PreviewPlace(cache_dir(path) / "previews")
         with transaction(path) as con:
             con.execute("DELETE FROM settings WHERE key = ?", [LOCATION_KEY])
             append_audit(con, [("preview.location", None, {"url": None})], current_user())
@@ -184,6 +188,8 @@ def set_preview_location(
     options = normalise_options(storage_options)
     place = PreviewPlace(cache_dir(path) / "previews", url, Storage.of(protocol, options))
     place.check()
+    if dry_run:
+        return place
     value = json.dumps({"url": url, "storage_options": public_options(options)}, sort_keys=True)
     with transaction(path) as con:
         con.execute(
