@@ -242,12 +242,48 @@ def test_the_cli_exports_to_a_bucket(
 ) -> None:
     url = f"s3://{s3_bucket}/cli"
     argv = ["export", "--index", str(index), "--format", "tiff", url, "-q", "--json"]
-    assert main([*argv, "--storage-option", f"endpoint_url={s3_endpoint}"]) == 0
+    argv += ["--deep-verify", "--storage-option", f"endpoint_url={s3_endpoint}"]
+    assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dest"] == url and out["uploaded"] > 0
+    s3 = client(s3_endpoint)
+    records = [
+        json.loads(line)
+        for key in _keys(s3_endpoint, s3_bucket, "cli")
+        if key.startswith(".voxcat-export/journal/")
+        for line in s3.get_object(Bucket=s3_bucket, Key=f"cli/{key}")["Body"].read().splitlines()
+    ]
+    copies = [r for r in records if r["how"] == "copy"]
+    assert len(copies) == out["files"] and {c["verified"] for c in copies} == {"reread"}
+    folder = str(index.parent / "folder")
+    code = main(["export", "--index", str(index), folder, "--storage-option", "anon=true"])
+    assert code != 0 and "--storage-option is for URLs" in capsys.readouterr().err
     keys = _keys(s3_endpoint, s3_bucket, "cli")
     assert {"catalog.yaml", "bagit.txt", "manifest-sha256.txt", "voxcat.duckdb"} <= keys
     stock = intake.from_yaml_file(
         f"{url}/catalog.yaml", storage_options={"endpoint_url": s3_endpoint}
     )
     assert sorted(stock) == sorted(open_catalog(index).search(format="tiff"))
+
+
+def test_a_file_changed_since_the_scan_is_never_uploaded(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    import tifffile
+
+    from catalog import scan
+
+    (tmp_path / "d").mkdir()
+    data = rng.integers(0, 255, (2, 8, 8), np.uint8)
+    tifffile.imwrite(tmp_path / "d" / "a.tif", data, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "d" / "b.tif", data, photometric="minisblack")
+    scan(tmp_path / "d", tmp_path / "i.duckdb", jobs=1, progress=False, thumbnails=False)
+    tifffile.imwrite(tmp_path / "d" / "b.tif", data[::-1], photometric="minisblack")
+    with pytest.raises(ExportError, match="does not match the index"):
+        export_catalog(
+            open_catalog(tmp_path / "i.duckdb"),
+            f"s3://{s3_bucket}/changed",
+            progress=False,
+            storage_options={"endpoint_url": s3_endpoint},
+        )
+    assert _keys(s3_endpoint, s3_bucket, "changed") == set()  # a new export: removed
