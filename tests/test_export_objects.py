@@ -29,14 +29,18 @@ from catalog.errors import (
 )
 from catalog.export import export_catalog
 
-from . import test_export as local
+from . import test_export as local_export
 from .s3server import TEST_CREDENTIALS, client
 
 pytestmark = pytest.mark.slow
 
 # the lab drive and the index of the local export tests, and their checks
-drive, index = local.drive, local.index
-_check_manifests, _ids, _primary = local._check_manifests, local._ids, local._primary
+drive, index = local_export.drive, local_export.index
+_check_manifests, _ids, _primary = (
+    local_export._check_manifests,
+    local_export._ids,
+    local_export._primary,
+)
 
 
 def _download(endpoint: str, bucket: str, prefix: str, local: Path) -> dict[str, int]:
@@ -96,7 +100,7 @@ def _assert_entries_read_from_the_bucket(url: str, endpoint: str, index: Path) -
 
 
 def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
-    index: Path, tmp_path: Path, s3_endpoint: str, s3_bucket: str
+    index: Path, tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeypatch
 ) -> None:
     url = f"s3://{s3_bucket}/exports/rocks"
     secret = "voxcat-secret-" + secrets.token_hex(8)  # moto takes any credentials
@@ -131,7 +135,8 @@ def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
     stored += b"".join(p.read_bytes() for p in index.parent.glob("lab.duckdb*") if p.is_file())
     for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
         assert value.encode() not in stored
-    # the exported index opens from the downloaded folder, its data relative to it
+    # downloaded, it is a folder export: its catalogue and index read there
+    local_export._assert_entries_equal(local, index, monkeypatch)
     sub = open_catalog(local / "voxcat.duckdb")
     np.testing.assert_array_equal(
         sub[ids["vol.tif"]].read().values, open_catalog(index)[ids["vol.tif"]].read().values
@@ -264,6 +269,13 @@ def test_the_cli_exports_to_a_bucket(
         f"{url}/catalog.yaml", storage_options={"endpoint_url": s3_endpoint}
     )
     assert sorted(stock) == sorted(open_catalog(index).search(format="tiff"))
+    # intake.open_catalog passes storage_options on the same way
+    opened = intake.open_catalog(
+        f"{url}/catalog.yaml", storage_options={"endpoint_url": s3_endpoint}
+    )
+    ident = sorted(opened)[0]
+    want = open_catalog(index)[ident].read().values
+    np.testing.assert_array_equal(np.asarray(opened[ident].read().values), want)
 
 
 def test_a_file_changed_since_the_scan_is_never_uploaded(
