@@ -90,31 +90,23 @@ class Target:
     def error(self, rel: str, exc: BaseException) -> StorageError:
         return storage_error(self.storage.url(self.key(rel)) if rel else self.url, exc)
 
-    def check(self) -> None:
-        """The endpoint answers, the bucket exists and may be listed (else a named
-        :class:`~catalog.errors.StorageError` naming the URL)."""
-        fs = self.fs()
-        bucket = self.root.split("/", 1)[0]
-        try:
-            fs.invalidate_cache(bucket)
-            fs.ls(bucket, detail=False)
-        except FileNotFoundError as exc:
-            raise BucketNotFound(
-                f"{self.url}: no such bucket {bucket!r} ({exc}); create it or check its name"
-            ) from exc
-        except Exception as exc:
-            raise self.error("", exc) from exc
-
     def listing(self, rel: str = "") -> dict[str, dict[str, Any]]:
         """``{path below the root: {"size", "etag", "mtime_ns"}}`` of the objects under
-        ``rel`` (everything when empty), asked afresh."""
+        ``rel`` (everything when empty), asked afresh. One listing also checks that the
+        endpoint answers, the bucket exists and may be listed (else a named
+        :class:`~catalog.errors.StorageError` naming the URL)."""
         fs = self.fs()
         base = self.key(rel) if rel else self.root
         try:
             fs.invalidate_cache(base)
             found = fs.find(base, detail=True)
-        except FileNotFoundError:
-            return {}
+        except FileNotFoundError as exc:  # s3fs: a missing prefix lists as empty
+            if rel:  # other file systems may say so of a missing prefix
+                return {}
+            bucket = self.root.split("/", 1)[0]
+            raise BucketNotFound(
+                f"{self.url}: no such bucket {bucket!r} ({exc}); create it or check its name"
+            ) from exc
         except Exception as exc:
             raise self.error(rel, exc) from exc
         out = {}
@@ -506,7 +498,6 @@ def prepare(target: Target, stage: Path, params: dict[str, Any]) -> tuple[Remote
     """Check the target, refuse a prefix holding something else, mark the export
     incomplete (``bagit.txt`` removed) and load the journal; returns it and whether the
     export is new."""
-    target.check()
     listing = target.listing()
     fresh = PARAMS not in listing
     if not fresh:
