@@ -45,7 +45,7 @@ from typing import Any, cast
 import blake3
 
 from ..confine import open_binary
-from ..errors import BucketNotFound, Cancelled, ExportError, StorageError
+from ..errors import BucketNotFound, ExportError, StorageError
 from ..paths import display
 from ..remote import Storage, etag_of, mtime_ns_of, split_url, storage_error
 from ..scanner.checksum import is_sampled, sampled_checksum
@@ -194,10 +194,13 @@ class RemoteJournal:
         if due:
             self.flush()
 
-    def forget(self, prefix: str) -> None:
-        """Drop the records under ``prefix`` (a conversion written again)."""
+    def forget(self, prefix: str, exact: bool = False) -> None:
+        """Drop the records under ``prefix`` (a conversion written again), or
+        (``exact``) the record of that path."""
         with self._lock:
-            for path in [p for p in self.done if p.startswith(prefix)]:
+            for path in [
+                p for p in self.done if p == prefix or (not exact and p.startswith(prefix))
+            ]:
                 del self.done[path]
 
     def flush(self) -> None:
@@ -226,6 +229,26 @@ class _Upload:
 
     def write(self, view: memoryview) -> None:
         self.fh.write(view)
+
+
+#: modules whose exceptions come from talking to the storage (not from the source)
+_STORAGE_MODULES = ("botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "adlfs", "fsspec")
+
+
+def _from_storage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) came from the object storage: raised by its
+    client libraries, a connection error, or already a storage error."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        module = type(seen).__module__ or ""
+        if isinstance(seen, StorageError | ConnectionError | TimeoutError) or module.startswith(
+            _STORAGE_MODULES
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _discard(fh: Any) -> None:
@@ -310,12 +333,11 @@ class RemoteWriter:
                 if problem is not None:
                     raise ExportError(problem)
                 fh.close()  # commits the object
-            except (ExportError, Cancelled, KeyboardInterrupt):
+            except BaseException as exc:
                 _discard(fh)
-                raise
-            except Exception as exc:
-                _discard(fh)
-                raise self.target.error(rel, exc) from exc
+                if isinstance(exc, Exception) and _from_storage(exc):
+                    raise self.target.error(rel, exc) from exc
+                raise  # the source could not be read, a checksum differs, a cancel
         obj = self.target.listing(rel).get(rel)
         if obj is None or obj["size"] != n:
             raise ExportError(
@@ -439,7 +461,7 @@ def convert_to_objects(
             journal.kept_chunks += len(have)
     if done is None:
         journal.forget(prefix)
-        journal.forget(marker)
+        journal.forget(marker, exact=True)
         target.remove_prefix(zrel)
         url = target.storage.url(target.key(zrel))
         try:
@@ -455,12 +477,8 @@ def convert_to_objects(
             )  # fmt: skip
             if not getattr(shapes, "verified", False):
                 _verify_conversion(data, store, row, levels)
-        except (ExportError, Cancelled, KeyboardInterrupt):
-            raise
-        except StorageError:
-            raise
         except Exception as exc:
-            if "://" in str(exc) or isinstance(exc, OSError):
+            if _from_storage(exc):
                 raise target.error(zrel, exc) from exc
             raise
         listed = target.listing(zrel)
