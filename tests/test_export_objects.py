@@ -80,12 +80,14 @@ def _params(endpoint: str, bucket: str, prefix: str) -> dict:
     return json.loads(body["Body"].read())
 
 
-def _assert_entries_read_from_the_bucket(url: str, endpoint: str, index: Path) -> dict:
+def _assert_entries_read_from_the_bucket(
+    url: str, endpoint: str, index: Path, search: dict | None = None
+) -> dict:
     """The exported catalogue, opened with stock intake from the bucket: every entry
     reads lazily the values voxcat reads from the source."""
     options = {"client_kwargs": {"endpoint_url": endpoint}}
     stock = intake.from_yaml_file(f"{url}/catalog.yaml", storage_options=options)
-    cat = open_catalog(index)
+    cat = open_catalog(index).search(**(search or {}))
     assert sorted(stock) == sorted(cat)
     for ident in stock:
         got, want = stock[ident].read(), _primary(cat[ident].read())
@@ -299,3 +301,38 @@ def test_a_file_changed_since_the_scan_is_never_uploaded(
             storage_options={"endpoint_url": s3_endpoint},
         )
     assert _keys(s3_endpoint, s3_bucket, "changed") == set()  # a new export: removed
+
+
+def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
+    index: Path, s3_endpoint: str, s3_bucket: str, monkeypatch
+) -> None:
+    from catalog.export import objects
+
+    url = f"s3://{s3_bucket}/cut"
+    options = {"endpoint_url": s3_endpoint}
+    s3 = client(s3_endpoint)
+    s3.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
+    cat = open_catalog(index).search(format="tiff")
+    ids = _ids(index)
+    real = objects._Upload.write
+    files: list = []
+
+    def flaky(self, view):
+        if self not in files:
+            files.append(self)
+        if len(files) > 1:  # Ctrl-C while the second file (after the biggest) is sent
+            raise KeyboardInterrupt
+        return real(self, view)
+
+    monkeypatch.setattr(objects._Upload, "write", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        export_catalog(cat, url, progress=False, storage_options=options)
+    keys = _keys(s3_endpoint, s3_bucket, "cut")
+    data = {k for k in keys if k.startswith("data/")}
+    assert data == {f"data/{ids['big.tif']}/big.tif"}  # the one cut short was not committed
+    assert "bagit.txt" not in keys and _params(s3_endpoint, s3_bucket, "cut")["complete"] is False
+    monkeypatch.setattr(objects._Upload, "write", real)
+    report = export_catalog(cat, url, progress=False, storage_options=options)
+    assert report.resumed_files == 1 and _params(s3_endpoint, s3_bucket, "cut")["complete"]
+    assert _versions(s3, s3_bucket, "cut")[f"data/{ids['big.tif']}/big.tif"] == 1
+    _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})
