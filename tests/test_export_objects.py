@@ -313,14 +313,13 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     s3 = client(s3_endpoint)
     s3.put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
     cat = open_catalog(index).search(format="tiff")
-    ids = _ids(index)
     real = objects._Upload.write
     files: list = []
 
     def flaky(self, view):
         if self not in files:
             files.append(self)
-        if len(files) > 1:  # Ctrl-C while the second file (after the biggest) is sent
+        if self is not files[0]:  # Ctrl-C while any other file than the first is sent
             raise KeyboardInterrupt
         return real(self, view)
 
@@ -328,11 +327,10 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     with pytest.raises(KeyboardInterrupt):
         export_catalog(cat, url, progress=False, storage_options=options)
     keys = _keys(s3_endpoint, s3_bucket, "cut")
-    data = {k for k in keys if k.startswith("data/")}
-    assert data == {f"data/{ids['big.tif']}/big.tif"}  # the one cut short was not committed
+    (first,) = {k for k in keys if k.startswith("data/")}  # those cut short: not committed
     assert "bagit.txt" not in keys and _params(s3_endpoint, s3_bucket, "cut")["complete"] is False
     monkeypatch.setattr(objects._Upload, "write", real)
     report = export_catalog(cat, url, progress=False, storage_options=options)
     assert report.resumed_files == 1 and _params(s3_endpoint, s3_bucket, "cut")["complete"]
-    assert _versions(s3, s3_bucket, "cut")[f"data/{ids['big.tif']}/big.tif"] == 1
+    assert _versions(s3, s3_bucket, "cut")[first] == 1  # not sent again
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})

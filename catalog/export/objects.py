@@ -30,6 +30,8 @@ that can write): the same export as in a folder, without staging the data locall
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures as cf
 import contextlib
 import dataclasses
 import hashlib
@@ -52,6 +54,7 @@ from ..scanner.checksum import is_sampled, sampled_checksum
 from .files import REREAD, STATE_DIR, WRITTEN, _pump
 
 PART = 16 << 20  # bytes of one part of a multipart upload
+UPLOADS = 4  # files uploaded at a time
 PARAMS = f"{STATE_DIR}/params.json"
 JOURNAL = f"{STATE_DIR}/journal"
 FLUSH_ITEMS, FLUSH_SECONDS = 2000, 15.0  # journal objects: at most this often
@@ -272,8 +275,11 @@ def _hash_object(target: Target, rel: str, size: int) -> tuple[str, str]:
 
 class RemoteWriter:
     """:class:`~catalog.export.files.Writer` for an export in object storage: each file
-    streamed to its object (see the module docstring); a symbolic link to the source
-    stands for it in the local folder the tag files are built in.
+    streamed to its object (see the module docstring), :data:`UPLOADS` at a time (a
+    small file costs a request or two, whose latency this hides); a symbolic link to
+    the source stands for it in the local folder the tag files are built in. Leaving
+    the ``with`` block waits for the uploads (re-raising the first failure); left by
+    an exception, uploads not started are dropped and those running finish.
 
     >>> with RemoteWriter(journal, step) as w:                  # doctest: +SKIP
     ...     w.put(src, journal.dest / "data/id/a.tif", expected="b3:...")
@@ -286,12 +292,33 @@ class RemoteWriter:
         self.target = journal.target
         self.skipped = 0
         self.bytes_written = 0
+        self._lock = threading.Lock()
+        self._pool = cf.ThreadPoolExecutor(UPLOADS, thread_name_prefix="voxcat-upload")
+        self._running: collections.deque[cf.Future] = collections.deque()
 
     def __enter__(self) -> RemoteWriter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.journal.flush()
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            else:  # stopped (an error, a cancel, Ctrl-C): what is running finishes
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._pool.shutdown(wait=True)
+            self.journal.flush()
+
+    def wait(self) -> None:
+        """Wait for every file handed to :meth:`put` (re-raises the first failure)."""
+        errors = []
+        while self._running:
+            try:
+                self._running.popleft().result()
+            except BaseException as exc:  # the others still finish, then the first is raised
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def put(self, src: Path, dst: Path, expected: str | None) -> None:
         """Upload ``src`` as the object of ``dst`` unless it is there already."""
@@ -300,9 +327,15 @@ class RemoteWriter:
         with contextlib.suppress(FileNotFoundError):
             dst.unlink()
         os.symlink(os.path.abspath(src), dst)
+        while len(self._running) >= 2 * UPLOADS:
+            self._running.popleft().result()
+        self._running.append(self._pool.submit(self._upload, src, rel, expected))
+
+    def _upload(self, src: Path, rel: str, expected: str | None) -> None:
         item = self.journal.finished(rel)
         if item is not None and self._still_good(rel, item):
-            self.skipped += 1
+            with self._lock:
+                self.skipped += 1
             return
         key = self.target.key(rel)
         url = self.target.storage.url(key)
@@ -350,8 +383,9 @@ class RemoteWriter:
                 raise ExportError(f"{url} reads back with other bytes than were sent; rerun")
             verified = REREAD
         self.journal.listing[rel] = obj
-        self.bytes_written += n
-        self.journal.sent += n
+        with self._lock:
+            self.bytes_written += n
+            self.journal.sent += n
         self.journal.add([_record(rel, obj, sha, b3, "copy", verified, before.st_mtime_ns)])
 
     def _still_good(self, rel: str, item: dict[str, Any]) -> bool:
