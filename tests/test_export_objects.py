@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from catalog import open_catalog
+from catalog import open_catalog, verify
 from catalog.cli import main
 from catalog.errors import (
     BucketNotFound,
@@ -132,6 +132,7 @@ def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
     src = Path(open_catalog(index).df.loc[ids["vol.tif"], "path"])
     assert (local / "data" / ids["vol.tif"] / "vol.tif").read_bytes() == src.read_bytes()
     _check_manifests(local)  # bagit-python, ro-crate-py, ome-zarr-models; every sha256
+    assert verify(local / "voxcat.duckdb", progress=False).ok  # the index's BLAKE3s
     assert sum(n for k, n in sizes.items() if k.startswith("data/")) > report.bytes
     stored = b"".join(p.read_bytes() for p in local.rglob("*") if p.is_file())
     stored += b"".join(p.read_bytes() for p in index.parent.glob("lab.duckdb*") if p.is_file())
@@ -192,7 +193,8 @@ def test_zarr_to_a_bucket_cancelled_never_looks_complete_and_resumes(
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index)
     local = tmp_path / "z"
     _download(s3_endpoint, s3_bucket, "z", local)
-    _check_manifests(local)
+    _check_manifests(local)  # before verify, which appends to the exported index's audit log
+    assert verify(local / "voxcat.duckdb", progress=False).ok
     store = local / report.datasets[ids["big.tif"]]["path"]
     ms = json.loads((store / ".zattrs").read_text())["multiscales"][0]
     assert [d["path"] for d in ms["datasets"]] == ["0/image", "1/image", "2/image"]
