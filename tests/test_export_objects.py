@@ -262,6 +262,8 @@ def test_the_cli_exports_to_a_bucket(
         if key.startswith(".voxcat-export/journal/")
         for line in s3.get_object(Bucket=s3_bucket, Key=f"cli/{key}")["Body"].read().splitlines()
     ]
+    journals = [k for k in _keys(s3_endpoint, s3_bucket, "cli") if "/journal/" in k]
+    assert len(journals) == 1  # compacted once complete
     copies = [r for r in records if r["how"] == "copy"]
     assert len(copies) == out["files"] and {c["verified"] for c in copies} == {"reread"}
     folder = str(index.parent / "folder")

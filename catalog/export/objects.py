@@ -168,7 +168,8 @@ class RemoteJournal:
         self._lock = threading.Lock()
         self._pending: list[dict[str, Any]] = []
         self._flushed = time.monotonic()
-        for rel in sorted(r for r in listing if r.startswith(JOURNAL + "/")):
+        self.objects = sorted(r for r in listing if r.startswith(JOURNAL + "/"))
+        for rel in self.objects:
             for line in self.target.cat(rel).decode("utf-8", "replace").splitlines():
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     item = json.loads(line)
@@ -221,6 +222,19 @@ class RemoteJournal:
             with self._lock:
                 self._pending = pending + self._pending
             raise
+        self.objects.append(name)
+
+    def compact(self) -> None:
+        """Every record in one journal object (the others deleted after it is written:
+        cut short in between, records are only there twice)."""
+        self.flush()
+        if len(self.objects) <= 1:
+            return
+        old, self.objects = self.objects, []
+        with self._lock:
+            self._pending = list(self.done.values())
+        self.flush()
+        self.target.remove(old)
 
 
 class _Upload:
@@ -596,6 +610,7 @@ def upload_tag_files(stage: Path, journal: RemoteJournal, params: dict[str, Any]
             continue  # the same bytes (a one-part object's ETag is their MD5)
         target.put_bytes(rel, data)
         sent += len(data)
+    journal.compact()
     target.put_bytes(PARAMS, json.dumps({**params, "complete": True}, indent=2).encode())
     return sent
 
