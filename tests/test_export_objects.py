@@ -337,4 +337,6 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     report = export_catalog(cat, url, progress=False, storage_options=options)
     assert report.resumed_files == 1 and _params(s3_endpoint, s3_bucket, "cut")["complete"]
     assert _versions(s3, s3_bucket, "cut")[first] == 1  # not sent again
+    # the journals of both runs compacted into one, once complete
+    assert len([k for k in _keys(s3_endpoint, s3_bucket, "cut") if "/journal/" in k]) == 1
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})
