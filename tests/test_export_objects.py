@@ -340,3 +340,28 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     # the journals of both runs compacted into one, once complete
     assert len([k for k in _keys(s3_endpoint, s3_bucket, "cut") if "/journal/" in k]) == 1
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})
+
+
+def test_datasets_in_a_bucket_export_as_zarr_to_another_prefix(
+    tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
+) -> None:
+    import tifffile
+
+    from catalog import scan
+
+    from .s3server import upload
+
+    local = tmp_path / "lab"
+    local.mkdir()
+    volume = rng.integers(0, 4000, (3, 40, 30), np.uint16)
+    tifffile.imwrite(local / "a.tif", volume, photometric="minisblack")
+    upload(s3_endpoint, s3_bucket, local, "lab")
+    options = {"endpoint_url": s3_endpoint}
+    index = tmp_path / "lab.duckdb"
+    scan(f"s3://{s3_bucket}/lab", index, storage_options=options, jobs=1, progress=False)
+    url = f"s3://{s3_bucket}/shared/a"
+    report = open_catalog(index).export(url, mode="zarr", storage_options=options)
+    assert report.counts == {"zarr (OME-Zarr 0.4 + xarray levels)": 1}
+    stock = intake.from_yaml_file(f"{url}/catalog.yaml", storage_options=options)
+    (ident,) = list(stock)
+    np.testing.assert_array_equal(stock[ident].read().values, volume)
