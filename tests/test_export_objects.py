@@ -340,6 +340,9 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     # the journals of both runs compacted into one, once complete
     assert len([k for k in _keys(s3_endpoint, s3_bucket, "cut") if "/journal/" in k]) == 1
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})
+    with pytest.raises(ExportError, match="other datasets or another mode"):
+        export_catalog(cat, url, mode="zarr", progress=False, storage_options=options)
+    assert _params(s3_endpoint, s3_bucket, "cut")["complete"] is True  # left as it was
 
 
 def test_datasets_in_a_bucket_export_as_zarr_to_another_prefix(
