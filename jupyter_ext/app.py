@@ -45,7 +45,8 @@ class VoxcatExtension(ExtensionApp):
     allowed_roots = List(
         Unicode(),
         help="Folders besides root_dir and the index's folder that scan and export jobs "
-        "may use (absolute paths).",
+        "may use (absolute paths); URLs in object storage (s3://bucket/prefix) are where "
+        "export jobs may write, with the server's credentials and AWS_ENDPOINT_URL.",
     ).tag(config=True)
 
     open_sidebar = Bool(
@@ -84,8 +85,12 @@ class VoxcatExtension(ExtensionApp):
         """Where jobs may work: the index, root_dir and the allowed roots."""
         assert self.serverapp is not None
         root_dir = Path(os.path.abspath(Path(self.serverapp.root_dir).expanduser()))
-        extra = tuple(Path(os.path.abspath(Path(r).expanduser())) for r in self.allowed_roots)
-        return Context(self.index_path, root_dir, extra, self.scheduler.strip() or None)
+        from catalog.remote import is_remote
+
+        paths = [r for r in self.allowed_roots if not is_remote(r)]
+        urls = tuple(r.rstrip("/") for r in self.allowed_roots if is_remote(r))
+        extra = tuple(Path(os.path.abspath(Path(r).expanduser())) for r in paths)
+        return Context(self.index_path, root_dir, extra, self.scheduler.strip() or None, urls)
 
     @property
     def jobs(self) -> JobManager:

@@ -972,15 +972,20 @@ class DuckDBCatalog(Catalog):
         organization: str | None = None,
         cancel: CancelFlag | None = None,
         scheduler: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> Any:
         """Write the selection as a self-contained folder that opens without voxcat
         (see :func:`catalog.export.export_catalog`); returns an ``ExportReport``.
+        ``dest`` may be a URL in object storage (``s3://bucket/prefix``) with
+        ``storage_options`` (``endpoint_url``...; credentials are never written).
         ``deep_verify=True`` re-reads every written file from the device;
         ``skip_unreadable=True`` exports the rest when some datasets cannot be read;
         ``progress`` and ``cancel`` are those of :mod:`catalog.progress`; ``scheduler``
         converts (``mode="zarr"``) on that Dask cluster (default ``$VOXCAT_DASK_SCHEDULER``).
 
         >>> cat.search(project="rocks").export("/media/usb/rocks", mode="zarr")  # doctest: +SKIP
+        >>> cat.search(project="rocks").export("s3://lab-share/rocks", mode="zarr",
+        ...     storage_options={"endpoint_url": "https://s3.example.org"})  # doctest: +SKIP
         """
         from ..export import export_catalog
 
@@ -999,6 +1004,7 @@ class DuckDBCatalog(Catalog):
                 organization=organization,
                 cancel=cancel,
                 scheduler=scheduler,
+                storage_options=storage_options,
             )
 
 

@@ -5,8 +5,10 @@
     voxcat export --where access=open out/ --mode link --license CC-BY-4.0
     voxcat export --project rocks out/ --skip-unreadable   # leave out what cannot be read
     voxcat export --project rocks /share/rocks --mode zarr --scheduler tcp://head:8786
+    voxcat export --project rocks s3://lab-share/rocks --storage-option endpoint_url=https://s3.example.org
 
-The selection options are those of ``voxcat search``; the last word is the folder.
+The selection options are those of ``voxcat search``; the last word is the folder (or
+a URL in object storage, with ``--storage-option`` as ``voxcat scan`` takes them).
 Rerunning an interrupted export finishes it.
 """
 
@@ -23,10 +25,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ..catalogue import open_catalog
     from ..errors import ExportError
     from ..export import export_catalog
+    from ..remote import is_remote, parse_storage_options
 
     if not args.words:
         raise ExportError("voxcat export needs a destination folder: voxcat export [TEXT...] DEST")
     *text, dest = args.words
+    try:
+        options = parse_storage_options(args.storage_option) if args.storage_option else None
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
+    if options and not is_remote(dest):
+        raise ExportError("--storage-option is for URLs (s3://bucket/prefix), not folders")
     selected = filters(args)
     cat = open_catalog(args.index, files=args.files)
     sub = cat.search(" ".join(text) or None, **selected)
@@ -46,6 +55,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         license=args.license,
         query="voxcat export " + " ".join(shlex.quote(s) for s in shown) if shown else None,
         scheduler=args.scheduler,
+        storage_options=options,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str, ensure_ascii=False))
@@ -106,6 +116,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="with --mode zarr, convert on the Dask cluster of this scheduler, e.g. "
         "tcp://head:8786 (default: $VOXCAT_DASK_SCHEDULER, else here); its workers must "
         "see the data and DEST at the same paths",
+    )
+    p.add_argument(
+        "--storage-option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an fsspec storage option of a DEST URL (repeatable; or one JSON object), e.g. "
+        "endpoint_url=http://127.0.0.1:9000; credentials come from the environment or AWS "
+        "profiles and are never written into the export",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -19,6 +19,7 @@ from .arguments import add_index
 def _cmd_serve(args: argparse.Namespace) -> int:
     from ..errors import CatalogError
     from ..index import resolve_index
+    from ..remote import is_remote
     from ..service.server import normalize_base_url, serve
     from ..users import list_users
 
@@ -60,7 +61,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         address=address,
         base_url=base_url,
-        allowed_roots=[Path(r) for r in args.allowed_root or ()],
+        allowed_roots=[r if is_remote(r) else Path(r) for r in args.allowed_root or ()],
         websocket_origins=args.allow_websocket_origin or (),
         open_browser=not args.no_browser,
         trust_proxy_headers=args.trust_proxy_headers,
@@ -91,7 +92,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="append",
         metavar="DIR",
         help="a folder scan and export jobs may use (repeatable; relative job paths start "
-        "at the first; the index's folder is always allowed)",
+        "at the first; the index's folder is always allowed), or a URL (s3://bucket/prefix) "
+        "export jobs may write under, with the server's credentials and AWS_ENDPOINT_URL",
     )
     p.add_argument(
         "--allow-websocket-origin",

@@ -7,7 +7,9 @@ a ``voxcat.duckdb`` index of the subset, ``thumbnails/``, ``lineage.json``,
 ``README.md``, BagIt manifests and an RO-Crate 1.1 ``ro-crate-metadata.json``. Files are
 copied and hashed in one pass and checked against the index checksums
 (``deep_verify=True`` also reads every copy back from the disk), an interrupted export
-resumes, and every export is recorded in the audit log.
+resumes, and every export is recorded in the audit log. ``dest`` may also be a URL in
+object storage (``"s3://bucket/prefix"``, with ``storage_options``): the same export,
+written there without staging the data (:mod:`.objects`).
 
 >>> from catalog import open_catalog
 >>> sub = open_catalog("lab.duckdb").search(project="rocks")    # doctest: +SKIP

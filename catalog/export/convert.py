@@ -277,7 +277,7 @@ def _write_blocks(
     import zarr
     from dask.delayed import Delayed
 
-    target = zarr.open_array(store=str(store), path=f"{group}/image", mode="r+", zarr_format=2)
+    target = zarr.open_array(store=_zarr(store), path=f"{group}/image", mode="r+", zarr_format=2)
     todo = _todo(arr, chunks, done)
     if not todo:
         return
@@ -594,6 +594,46 @@ def convert(
     return shapes
 
 
+def convert_store(
+    data: Any,
+    store: Any,
+    *,
+    name: str = "",
+    segmentation: bool = False,
+    progress: Callable[[int], None] | None = None,
+    levels: list[Any] | None = None,
+    check: Callable[[], None] | None = None,
+) -> Converted:
+    """:func:`convert` into a zarr store object (an ``FsspecStore`` in object storage,
+    written in place: no temporary store to rename, and no resume log); returns the
+    shapes of the levels written (see :class:`Converted`).
+
+    >>> from zarr.storage import MemoryStore
+    >>> import numpy as np, xarray as xr
+    >>> convert_store(xr.DataArray(np.zeros((4, 6)), dims=("y", "x")), MemoryStore())
+    [(4, 6)]
+    """
+    import xarray as xr
+
+    tap = _Tap()
+    if isinstance(data, dict | xr.Dataset):
+        groups = data if isinstance(data, dict) else {"": data}
+        shapes = Converted([_write_groups(groups, store)])
+        if progress is not None:
+            progress(sum(int(ds.nbytes) for ds in groups.values()))
+        return shapes
+    shapes = Converted(
+        _write_pyramid(data, store, name, segmentation, progress, tap, levels or [], None, check)
+    )
+    shapes.verified = tap.all_equal and not levels
+    return shapes
+
+
+def _zarr(store: Any) -> Any:
+    """What zarr opens: a folder's path as text, a store object as it is."""
+    return str(store) if isinstance(store, str | os.PathLike) else store
+
+
 def sync_file_system(path: Path) -> None:
     """Flush the file system holding ``path`` (``syncfs``; ``sync`` where it is missing),
     not every file system of the machine; raises if write-back failed."""
@@ -617,7 +657,7 @@ def _write_groups(groups: dict[str, Any], store: Path) -> tuple[int, ...]:
     or ``attrs["primary"]``, else the largest)."""
     import zarr
 
-    zarr.open_group(str(store), mode="w", zarr_format=2)
+    zarr.open_group(_zarr(store), mode="w", zarr_format=2)
     for group, ds in sorted(groups.items()):
         _write_dataset(ds, store, group or None)
     for ds in groups.values():
@@ -710,7 +750,7 @@ def _write_pyramid(
             written = written.copy(data=_tapped(written.data, tap.read_back))
         level = _downsample(written, segmentation)
         level.attrs = {**written.attrs, "level": k + 1}
-    root = zarr.open_group(str(store), mode="a", zarr_format=2)
+    root = zarr.open_group(_zarr(store), mode="a", zarr_format=2)
     axes, _, _ = _axis_meta(da)
     root.attrs.update(
         {

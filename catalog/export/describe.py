@@ -32,8 +32,11 @@ def write_tag_files(
     when: dt.datetime,
     skipped: dict[str, dict[str, str]] | None = None,
     organization: str | None = None,
+    remote: bool = False,
 ) -> None:
     """Write the tag files and the manifests (payload hashes from the journal).
+    ``remote``: the payload is in object storage (an export to a URL), listed from
+    the journal's records rather than found in ``dest/data``.
 
     ``voxcat.duckdb`` is the folder's working index (voxcat records verifications, tags
     and notes in it), so it is a tag file that no manifest lists: what it held when
@@ -72,6 +75,9 @@ def write_tag_files(
             payload[rel] = (sha, path.stat().st_size)
         else:
             payload[rel] = (item["sha256"], item["size"])
+    if remote:  # objects without a local stand-in (Zarr written to the store)
+        for rel, item in known.items():
+            payload.setdefault(rel, (item["sha256"], item["size"]))
     datasets = {
         i: {
             "name": sel.rows[i]["name"],

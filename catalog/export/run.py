@@ -9,10 +9,11 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +25,23 @@ from ..inputs import check_field_value
 from ..paths import display, from_db, portable
 from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of
 from ..progress import check as check_cancel
+from ..remote import is_remote
 from . import package
 from .describe import write_tag_files
 from .files import STATE_DIR, TMP, Journal, Writer, hash_files, record
+from .objects import (
+    RemoteJournal,
+    RemoteWriter,
+    Target,
+    convert_to_objects,
+    prepare,
+    remove_new,
+    upload_tag_files,
+)
 from .preflight import preflight, refusal
 from .resume import NAME as RESUME_LOG
 from .select import Selection, select
-from .stock import NotStock, check, stock_entry, zarr_entry
+from .stock import NotStock, check, remote_export, stock_entry, zarr_entry
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -43,7 +54,7 @@ NOT_SPECIFIED = "not specified"
 class ExportReport:
     """What :func:`export_catalog` wrote, dataset by dataset."""
 
-    dest: Path
+    dest: Path | str  # a folder, or the URL of an export in object storage
     mode: str
     index: Path
     datasets: dict[str, dict[str, Any]]  # id -> name, how, path, files, bytes, note
@@ -55,6 +66,7 @@ class ExportReport:
     skipped: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     # id -> name, path, cause: datasets left out because they could not be read
     resumed_chunks: int = 0  # Zarr chunks an interrupted conversion wrote, kept
+    uploaded: int = 0  # bytes this run wrote to object storage (an export to a URL)
 
     @property
     def files(self) -> int:
@@ -101,7 +113,13 @@ class ExportReport:
             lines.append(f"Skipped {len(self.skipped)} datasets that cannot be read:")
             for ident, d in self.skipped.items():
                 lines.append(f"  {ident}  {d['name'][:40]:40}  {d['cause']}")
-        lines.append(f"Open it: intake.from_yaml_file({str(self.dest / 'catalog.yaml')!r})")
+        if isinstance(self.dest, str):
+            lines.append(
+                f"Open it: intake.from_yaml_file({self.dest + '/catalog.yaml'!r}, "
+                "storage_options={...})"
+            )
+        else:
+            lines.append(f"Open it: intake.from_yaml_file({str(self.dest / 'catalog.yaml')!r})")
         return "\n".join(lines)
 
 
@@ -260,6 +278,7 @@ def export_catalog(
     organization: str | None = None,
     cancel: CancelFlag | None = None,
     scheduler: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ExportReport:
     """Export datasets to ``dest`` as a self-contained folder: the data under ``data/``,
     ``catalog.yaml`` (stock intake readers only), ``datasets.parquet``, a voxcat index
@@ -320,10 +339,41 @@ def export_catalog(
     >>> report.counts                                                  # doctest: +SKIP
     {'reference (tifffile) to the TIFF': 12, 'converted to zarr': 1}
     >>> export_catalog(sub, "/lab/share/rocks", mode="zarr", scheduler="tcp://head:8786")  # doctest: +SKIP
+
+    Object storage. ``dest`` may be a URL (``s3://bucket/prefix``, any fsspec protocol
+    that writes) with ``storage_options`` (``endpoint_url``, ``profile``...; credentials
+    also come from the environment): the same export is written there, the data
+    without local staging (copies streamed and hashed on the way, Zarr written through
+    ``FsspecStore``; see :mod:`catalog.export.objects`). ``mode="link"`` is refused.
+    The export is complete once ``.voxcat-export/params.json`` says so (``bagit.txt``
+    is written just before); a rerun keeps the objects already written. Its entries
+    read with the storage options the catalogue is opened with, and no credential is
+    written anywhere.
+
+    >>> export_catalog(sub, "s3://lab-share/rocks", mode="zarr",
+    ...                storage_options={"endpoint_url": "https://s3.example.org"})  # doctest: +SKIP
+    >>> intake.from_yaml_file("s3://lab-share/rocks/catalog.yaml", storage_options={
+    ...     "client_kwargs": {"endpoint_url": "https://s3.example.org"}})  # doctest: +SKIP
     """
     t0 = time.perf_counter()
     if mode not in MODES:
         raise ExportError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    url = os.fspath(dest) if isinstance(dest, str) and is_remote(dest) else None
+    if url is None and storage_options:
+        raise ExportError(
+            f"storage_options are for exports to object storage (s3://bucket/prefix), not "
+            f"to the folder {display(dest)}"
+        )
+    if url is not None and mode == "link":
+        raise ExportError(
+            f"{url}: object storage holds no links; export with mode='copy' (--mode copy) "
+            "or mode='zarr'"
+        )
+    if url is not None and scheduler is not None:
+        raise ExportError(
+            f"{url}: exports to object storage convert in this process; leave out "
+            "scheduler= (--scheduler)"
+        )
     if organization is not None:
         check_field_value("organization", organization)
     index, id_list, described = _resolve(source, ids)
@@ -340,8 +390,14 @@ def export_catalog(
         if len(skipped) == len(sel.rows):
             raise ExportError(refusal(skipped).replace("cannot export:", "nothing to export:"))
         sel = sel.without(skipped)
-    dest = Path(os.path.abspath(dest))
     params = {"index": str(index), "ids": sorted(sel.rows), "mode": mode, "version": 1}
+    if url is not None:
+        return _to_objects(
+            sel, Target.of(url, storage_options), params, opened, skipped,
+            mode=mode, license=license, query=query, progress=progress, deep=deep_verify,
+            t0=t0, organization=organization, cancel=cancel,
+        )  # fmt: skip
+    dest = Path(os.path.abspath(dest))
     address = scheduler_address(scheduler) if mode == "zarr" else None
     with contextlib.ExitStack() as stack:
         # connected before anything is written: an unreachable scheduler leaves nothing
@@ -364,6 +420,41 @@ def export_catalog(
     raise AssertionError("unreachable")  # pragma: no cover - for type checkers
 
 
+def _to_objects(
+    sel: Selection,
+    target: Target,
+    params: dict[str, Any],
+    opened: dict[str, Any],
+    skipped: dict[str, dict[str, str]],
+    **kwargs: Any,
+) -> ExportReport:
+    """The export written to object storage: the data straight to its objects, the
+    tag files built in a temporary folder and uploaded (see :mod:`.objects`)."""
+    with tempfile.TemporaryDirectory(prefix="voxcat-export-") as tmp:
+        stage = Path(tmp)
+        (stage / STATE_DIR).mkdir()
+        journal, fresh = prepare(target, stage, params)
+        try:
+            with remote_export(target.storage.options):
+                return _export(sel, stage, journal, params, opened, skipped, **kwargs)
+        except Cancelled:  # as Ctrl-C: kept, to be resumed
+            with contextlib.suppress(Exception):
+                journal.flush()
+            raise
+        except Exception:
+            if fresh:  # a new export that failed: nothing half-written stays behind
+                remove_new(target)
+            else:
+                with contextlib.suppress(Exception):
+                    journal.flush()
+            raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                journal.flush()
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover - for type checkers
+
+
 def _remove(dest: Path, created: bool) -> None:
     """Delete what a failed new export wrote (``dest`` itself if it made it)."""
     if created:
@@ -380,7 +471,7 @@ def _remove(dest: Path, created: bool) -> None:
 def _export(
     sel: Selection,
     dest: Path,
-    journal: Journal,
+    journal: Journal | RemoteJournal,
     params: dict[str, Any],
     opened: dict[str, Any],
     skipped: dict[str, dict[str, str]],
@@ -411,7 +502,13 @@ def _export(
         jobs = [(f.get("size") or 0, src, rel, f) for i in copied for src, rel, f in layouts[i][1]]
         jobs.sort(key=lambda j: -j[0])  # big files first: the last flush overlaps no copy
         how = "link" if mode == "link" else "copy"
-        with Writer(dest, journal, how, step, deep=deep) as writer:
+        remote = isinstance(journal, RemoteJournal)
+        writer: Writer | RemoteWriter
+        if isinstance(journal, RemoteJournal):
+            writer = RemoteWriter(journal, step, deep=deep)
+        else:
+            writer = Writer(dest, journal, how, step, deep=deep)
+        with writer:
             for _, src, rel, f in jobs:
                 step.check()
                 writer.put(src, dest / rel, f.get("checksum"))
@@ -436,10 +533,17 @@ def _export(
     step.send("writing")
     write_tag_files(
         sel, dest, exported, entries, mode=mode, query=query, lic=lic, user=user, when=when,
-        skipped=skipped, organization=org,
+        skipped=skipped, organization=org, remote=remote,
     )  # fmt: skip
-    package.write_text(dest / STATE_DIR / "params.json", json.dumps({**params, "complete": True}))
-    audited = _audit(index, dest, mode, exported, lic, user, skipped)
+    where: Path | str = dest
+    if isinstance(journal, RemoteJournal):
+        journal.sent += upload_tag_files(dest, journal, params)
+        where = journal.base
+    else:
+        package.write_text(
+            dest / STATE_DIR / "params.json", json.dumps({**params, "complete": True})
+        )
+    audited = _audit(index, where, mode, exported, lic, user, skipped)
     step.send("done")
     datasets = {
         i: {
@@ -453,8 +557,8 @@ def _export(
         for i, e in exported.items()
     }
     return ExportReport(
-        dest, mode, index, datasets, sel.ancestors, resumed, time.perf_counter() - t0, lic,
-        audited, skipped, journal.kept_chunks,
+        where, mode, index, datasets, sel.ancestors, resumed, time.perf_counter() - t0, lic,
+        audited, skipped, journal.kept_chunks, getattr(journal, "sent", 0),
     )  # fmt: skip
 
 
@@ -467,7 +571,7 @@ def _dataset(
     ident: str,
     layout: tuple[str, list[tuple[Path, str, dict[str, Any]]]],
     dest: Path,
-    journal: Journal,
+    journal: Journal | RemoteJournal,
     mode: str,
     step: _Step,
     src: Any = None,
@@ -522,7 +626,8 @@ def _dataset(
         make, reference = zarr_entry(zrel, "0", "image"), src
     else:
         make, reference = zarr_entry(zrel, group, None), _reference(data)
-    check(make(str(dest)).read(), reference, row)
+    # read where the Zarr went: the folder, or (an export to object storage) its URL
+    check(make(getattr(journal, "base", str(dest))).read(), reference, row)
     how = "converted to zarr"
     if mode == "zarr":
         how = "zarr (OME-Zarr 0.4 + xarray levels)" if image else "zarr (group of its arrays)"
@@ -587,13 +692,16 @@ def _convert(
     row: dict[str, Any],
     dest: Path,
     zrel: str,
-    journal: Journal,
+    journal: Journal | RemoteJournal,
     step: _Step,
     client: Client | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, ...]]]:
     """Convert (or find converted by an earlier run) ``data`` into ``dest/zrel`` (on
-    the cluster of ``client`` if given)."""
+    the cluster of ``client`` if given), or into the object storage of ``journal``."""
     from .convert import convert
+
+    if isinstance(journal, RemoteJournal):
+        return convert_to_objects(data, levels, row, journal, zrel, step)
 
     marker = f"@{zrel}"
     done = journal.done.get(marker)
@@ -694,7 +802,7 @@ def _verify_conversion(
 
 def _audit(
     index: Path,
-    dest: Path,
+    dest: Path | str,
     mode: str,
     exported: dict[str, dict[str, Any]],
     lic: str,

@@ -22,15 +22,18 @@ and the same values in the first and last plane as voxcat reads.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..readers.base import map_axes
+from ..remote import public_options
 
 Make = Callable[[str], Any]  # base folder ("{CATALOG_DIR}" or a real path) -> intake reader
 
@@ -39,10 +42,46 @@ class NotStock(Exception):
     """No stock reader opens this dataset as it is; the message says why."""
 
 
+#: intake's user parameter holding the storage options a catalogue was opened with
+#: (``intake.from_yaml_file(url, storage_options=...)``): the entries of an export in
+#: object storage read with them, so that no option (no credential) is written
+CATALOG_OPTIONS = "{STORAGE_OPTIONS}"
+_REMOTE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "voxcat_export_storage_options", default=None
+)
+
+
+@contextlib.contextmanager
+def remote_export(options: Mapping[str, Any]) -> Iterator[None]:
+    """Entries made inside read from object storage: at a URL with ``options`` (the
+    exporter's checks), at ``{CATALOG_DIR}`` with the catalogue's storage options.
+
+    >>> with remote_export({"anon": True}):
+    ...     _options("{CATALOG_DIR}/data/a.zarr"), _options("s3://b/a.zarr")
+    ('{STORAGE_OPTIONS}', {'anon': True})
+    """
+    token = _REMOTE.set(dict(options))
+    try:
+        yield
+    finally:
+        _REMOTE.reset(token)
+
+
+def _options(url: str) -> Any:
+    """The storage options of a reader of ``url`` (``None``: none, a local export)."""
+    options = _REMOTE.get()
+    if options is None:
+        return None
+    if url.startswith("{CATALOG_DIR}"):
+        return CATALOG_OPTIONS
+    return options if "://" in url else None
+
+
 def _zarr_reader(url: str, group: str | None, variable: str | None) -> Any:
     from intake.readers import datatypes, readers
 
-    data = datatypes.Zarr(url=url)
+    options = _options(url)
+    data = datatypes.Zarr(url=url, **({"storage_options": options} if options else {}))
     kwargs: dict[str, Any] = {"group": group} if group else {}
     reader = readers.XArrayDatasetReader(
         data, engine="zarr", chunks={}, consolidated=False, **kwargs
@@ -58,11 +97,20 @@ def zarr_entry(rel: str, group: str | None, variable: str | None) -> Make:
 def _reference_reader(base: str, rel_json: str, rel_root: str) -> Any:
     from intake.readers import datatypes, readers
 
-    options = {
+    options: dict[str, Any] = {
         "fo": f"{base}/{rel_json}",
         "template_overrides": {"root": f"{base}/{rel_root}"},
         "remote_protocol": "file",
     }
+    remote = _options(base)
+    if remote is not None:  # the protocol of the (templated) URLs, with these options
+        del options["remote_protocol"]
+        # the referenced bytes are read by an asynchronous file system, which fsspec
+        # creates from remote_options alone (intake cannot merge "asynchronous" into
+        # {STORAGE_OPTIONS}): the options without credentials are written, and the
+        # credentials come from the environment, as fsspec finds them
+        chunks = public_options(_REMOTE.get()) if remote == CATALOG_OPTIONS else remote
+        options.update(target_options=remote, remote_options={**chunks, "asynchronous": True})
     data = datatypes.Zarr(url="reference://", storage_options=options)
     reader = readers.XArrayDatasetReader(
         data, engine="zarr", chunks={}, consolidated=False, zarr_format=2
@@ -73,7 +121,9 @@ def _reference_reader(base: str, rel_json: str, rel_root: str) -> Any:
 def _h5_reader(base: str, rel: str, group: str | None, variable: str | None) -> Any:
     from intake.readers import datatypes, readers
 
-    data = datatypes.HDF5(url=f"{base}/{rel}", path=group or "")
+    options = _options(base)
+    extra = {"storage_options": options} if options else {}
+    data = datatypes.HDF5(url=f"{base}/{rel}", path=group or "", **extra)
     reader = readers.XArrayDatasetReader(data, engine="h5netcdf", chunks={}, phony_dims="sort")
     return reader[variable] if variable else reader
 

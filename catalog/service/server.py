@@ -82,7 +82,7 @@ class Lab:
         index: Path,
         *,
         base_url: str = "",
-        allowed_roots: Sequence[Path] = (),
+        allowed_roots: Sequence[Path | str] = (),
         pages: Pages | None = None,
         threads: int = 8,
         hub: bool = False,
@@ -92,9 +92,16 @@ class Lab:
     ) -> None:
         self.index = Path(os.path.abspath(index))
         self.base_url = normalize_base_url(base_url)
-        roots = [Path(os.path.abspath(Path(r).expanduser())) for r in allowed_roots]
+        from ..remote import is_remote
+
+        urls = tuple(str(r).rstrip("/") for r in allowed_roots if is_remote(str(r)))
+        roots = [
+            Path(os.path.abspath(Path(r).expanduser()))
+            for r in allowed_roots
+            if not is_remote(str(r))
+        ]
         root_dir = roots[0] if roots else self.index.parent
-        context = Context(self.index, root_dir, tuple(roots[1:]), scheduler)
+        context = Context(self.index, root_dir, tuple(roots[1:]), scheduler, urls)
         self.service = Service(context, threads)
         self.auth = Authenticator(self.index, cookie_path=self.base_url + "/")
         #: as a JupyterHub service: people known by the Hub (:mod:`.hub`)
@@ -470,7 +477,7 @@ def serve(
     port: int = 8000,
     address: str = "127.0.0.1",
     base_url: str = "",
-    allowed_roots: Sequence[Path] = (),
+    allowed_roots: Sequence[Path | str] = (),
     websocket_origins: Sequence[str] = (),
     open_browser: bool = False,
     trust_proxy_headers: bool = False,

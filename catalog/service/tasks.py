@@ -9,7 +9,10 @@ runs on that cluster and its job's ``dashboard`` links the Dask dashboard)
 files of those datasets against the index (on the Dask cluster too, when one is set)
 ``{"kind": "export", "dest": "exports/rocks", "search": {"project": "rocks"}, "mode": "copy"}``
 (or ``"ids": [...]`` instead of ``"search"``; ``include_ancestors``, ``allow_restricted``,
-``skip_unreadable``, ``organization``).
+``skip_unreadable``, ``organization``). ``dest`` may be a URL in object storage under one
+of :attr:`Context.export_urls` (``"s3://lab-share/exports/rocks"``); the job reaches it
+with the server's environment (``AWS_ENDPOINT_URL``, credentials, profiles): a request
+carries no storage options.
 
 Every path is checked against the allowed roots and every id against the index before
 a job is queued, so a bad request fails at once with 400/403/404 and not later.
@@ -60,6 +63,9 @@ class Context:
     root_dir: Path
     extra_roots: tuple[Path, ...] = ()
     scheduler: str | None = None
+    #: URL prefixes in object storage that export jobs may write under
+    #: (``s3://lab-share/exports``), from allowed roots given as URLs
+    export_urls: tuple[str, ...] = ()
 
     @property
     def roots(self) -> tuple[Path, ...]:
@@ -67,6 +73,26 @@ class Context:
 
     def path(self, raw: object, what: str) -> Path:
         return resolve_user_path(raw, self.root_dir, self.roots, what)
+
+    def export_url(self, raw: str, what: str) -> str:
+        """``raw`` (a URL) if it lies under one of :attr:`export_urls`, else 403.
+
+        >>> Context(Path("/l/i.duckdb"), Path("/l"), export_urls=("s3://b/ex",)).export_url(
+        ...     "s3://b/ex/rocks/", "dest")
+        's3://b/ex/rocks'
+        """
+        from ..errors import Forbidden
+
+        url = raw.strip().rstrip("/")
+        parts = url.split("://", 1)[1].split("/")
+        if "\0" in url or any(p in ("", ".", "..") for p in parts):
+            raise BadRequest(f"{what}: {raw[:200]!r} is not a plain URL (no //, . or ..)")
+        if not any(url == u or url.startswith(u.rstrip("/") + "/") for u in self.export_urls):
+            raise Forbidden(
+                f"{what}: {raw[:200]!r} is not under an allowed export URL; the server's "
+                "allowed roots may name some (s3://bucket/prefix)"
+            )
+        return url
 
 
 def plan(
@@ -242,13 +268,21 @@ def _plan_export(
     ctx: Context, user: User | None, body: Mapping[str, Any]
 ) -> tuple[dict[str, Any], JobFunction]:
     from catalog.export import MODES
+    from catalog.remote import is_remote
 
-    dest = ctx.path(body.get("dest"), "dest")
-    if dest.exists() and not dest.is_dir():
-        raise BadRequest(f"dest: {body['dest']!r} is a file; give a folder")
+    raw = body.get("dest")
+    dest: Path | str
+    if isinstance(raw, str) and is_remote(raw.strip()):
+        dest = ctx.export_url(raw, "dest")
+    else:
+        dest = ctx.path(raw, "dest")
+        if dest.exists() and not dest.is_dir():
+            raise BadRequest(f"dest: {body['dest']!r} is a file; give a folder")
     mode = body.get("mode", "copy")
     if mode not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+    if isinstance(dest, str) and mode == "link":
+        raise BadRequest("mode link: object storage holds no links; use copy or zarr")
     ids, total, query = _export_ids(ctx, user, body)
     allow_restricted = _flag(body, "allow_restricted")
     if not allow_restricted:  # refused now, with the ids and why, not by the job later
