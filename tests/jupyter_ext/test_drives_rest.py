@@ -1,0 +1,33 @@
+"""The REST dataset detail says which drive a dataset is on and whether it is mounted;
+a dataset on an unplugged drive is ``offline``, still found, with its thumbnail."""
+
+from __future__ import annotations
+
+from catalog.drives import check_drives
+
+from ..absent_drive import on_absent_drive
+
+
+async def test_dataset_detail_names_the_drive_and_says_offline(api, lab) -> None:
+    ident = lab.id("sandstone_0.tif")
+    r = await api("datasets", ident)
+    assert r.status == 200
+    drive = r.json["on_drive"]
+    assert drive["online"] is True and drive["text"].endswith("(online)")
+    assert r.json["drive"] == drive["id"]
+
+    mount = r.json["root"]  # the scanned folder, as if it were the top of a drive
+    on_absent_drive(lab.index, mount, label="WD-2019")
+    assert check_drives(lab.index)["went_offline"] == 5  # four images and a text file
+    r = await api("datasets", ident)
+    d = r.json
+    assert d["status"] == "offline"
+    assert d["on_drive"]["label"] == "WD-2019" and d["on_drive"]["online"] is False
+    assert d["on_drive"]["text"] == "on drive WD-2019 (offline)"
+    assert d["on_drive"]["mount_point"] == mount
+    assert d["error"] == f"on drive WD-2019 (offline): plug it in; last seen at {mount}"
+    assert d["slice"] is None and d["thumbnail"].endswith(f"thumbnails/{ident}.png")
+    r = await api("thumbnails", f"{ident}.png")
+    assert r.status == 200 and r.body.startswith(b"\x89PNG")
+    r = await api("search", params={"q": "sandstone", "status": "offline"})
+    assert r.json["total"] == 3
