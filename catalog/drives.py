@@ -349,7 +349,7 @@ def check_drives(index: str | os.PathLike[str] | None = None) -> dict[str, int]:
 _LISTING = """
 WITH verified AS (
     SELECT dataset_id, max(time) AS t FROM audit
-    WHERE starts_with(action, 'verify.') AND dataset_id IS NOT NULL GROUP BY dataset_id
+    WHERE action = 'verify.unchanged' AND dataset_id IS NOT NULL GROUP BY dataset_id
 ),
 per AS (
     SELECT d.drive, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes,
@@ -377,7 +377,7 @@ ORDER BY d.drive, d.path
 def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = True) -> list[Drive]:
     """Every drive the index knows: label, UUID, mount point or offline, used and
     capacity, datasets and bytes on it, last seen, last verified (the newest ``verify``
-    of one of its datasets), and the datasets that exist only there (no other dataset
+    that found one of its datasets unchanged), and the datasets that exist only there (no other dataset
     with the same checksum in the index). ``check`` first looks which drives are mounted
     (:func:`check_drives`; writes the index when something changed).
 

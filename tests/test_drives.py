@@ -178,6 +178,11 @@ def test_a_root_whose_drive_is_absent_goes_offline_not_missing(tmp_path: Path) -
     assert len(cat.search(status="offline")) == 2
     with pytest.raises(DatasetUnavailable, match="plug it in; last seen at"):
         cat[ids[0]].read()
+    checked = verify(index, progress=False)  # nothing read: unverifiable, saying why
+    assert checked.ok and checked.counts["unverifiable"] == 2 and checked.bytes_read == 0
+    assert {r["offline"] for r in checked.results.values()} == {message}
+    assert f"OFFLINE   {ids[0]}" in str(checked)
+    assert len(cat.search(drive="0badc0de-0000-4000-8000-000000000001")) == 2
     assert q(index, "SELECT online FROM drives") == [(False,)]
     assert q(index, "SELECT action FROM audit WHERE action LIKE 'drive.%'") == [("drive.offline",)]
 
