@@ -160,6 +160,18 @@ def dataset(
     return jsonable(meta)
 
 
+def drives(index: Path, user: User | None, check: bool = False) -> dict[str, Any]:
+    """The drives of the index (curators: the counts span every dataset), with
+    ``check`` first looking which are mounted (audited changes); ``{"drives": [...]}``."""
+    from ..drives import list_drives
+
+    catalogue(index, user)  # no index yet: 404
+    require(user, "curator", "list drives")
+    with acting(user):
+        found = list_drives(index, check=check)
+    return {"drives": [jsonable(d.to_dict()) for d in found]}
+
+
 def tags(index: Path, user: User | None, dataset_id: str) -> list[str]:
     """The dataset's tags."""
     meta = catalogue(index, user, files=True).entry(dataset_id).metadata

@@ -31,3 +31,18 @@ async def test_dataset_detail_names_the_drive_and_says_offline(api, lab) -> None
     assert r.status == 200 and r.body.startswith(b"\x89PNG")
     r = await api("search", params={"q": "sandstone", "status": "offline"})
     assert r.json["total"] == 3
+
+
+async def test_drives_route_lists_them_and_checks_on_request(api, lab) -> None:
+    r = await api("drives")
+    assert r.status == 200
+    [drive] = r.json["drives"]
+    assert drive["online"] is True and drive["datasets"] == 5 and drive["only_here"] == 5
+    root = (await api("datasets", lab.id("cell_a.tif"))).json["root"]
+    on_absent_drive(lab.index, root, label="WD-2019")
+    [drive] = (await api("drives")).json["drives"]
+    assert (drive["label"], drive["online"]) == ("WD-2019", True)  # as last recorded
+    [drive] = (await api("drives", params={"check": "true"})).json["drives"]
+    assert (drive["label"], drive["online"], drive["where"]) == ("WD-2019", False, "offline")
+    r = await api("drives", params={"check": "maybe"})
+    assert r.status == 400 and "check" in r.json["error"]
