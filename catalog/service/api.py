@@ -100,7 +100,9 @@ def search(
     for record in frame.to_dict("records"):
         row = {k: jsonable(record.get(k)) for k in ROW_FIELDS}
         row["tags"] = row["tags"] or []
-        row["thumbnail"] = thumbnail_url(row["id"]) if row["status"] == "ok" else None
+        # an offline dataset (its drive unplugged) keeps its thumbnail next to the index
+        shown = row["status"] in ("ok", "offline")
+        row["thumbnail"] = thumbnail_url(row["id"]) if shown else None
         rows.append(row)
     return {"total": total, "offset": offset, "limit": limit, "rows": rows}
 

@@ -31,6 +31,7 @@ async def test_dataset_detail_names_the_drive_and_says_offline(api, lab) -> None
     assert r.status == 200 and r.body.startswith(b"\x89PNG")
     r = await api("search", params={"q": "sandstone", "status": "offline"})
     assert r.json["total"] == 3
+    assert all(row["thumbnail"].endswith(".png") for row in r.json["rows"])
 
 
 async def test_drives_route_lists_them_and_checks_on_request(api, lab) -> None:

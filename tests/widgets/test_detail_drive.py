@@ -25,6 +25,7 @@ def test_detail_shows_the_drive_online_then_offline(writable: DuckDBCatalog) -> 
     assert '<th style="text-align:left;padding:1px 8px;vertical-align:top">drive</th>' in html
     assert "on drive WD-2019 (offline)</td>" in html
     assert f"on drive WD-2019 (offline): plug it in; last seen at {root}" in html
+    assert d.catalog.thumbnails([i])[i].is_file()  # the grid still shows it
     rows = html.split("<tr>")
     status = next(k for k, r in enumerate(rows) if ">status<" in r)
     assert ">drive<" in rows[status + 1] and ">offline<" in rows[status]

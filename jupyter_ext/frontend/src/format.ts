@@ -121,3 +121,13 @@ export function noPreviewReason(status: unknown, error: unknown): string {
   }
   return status !== 'ok' ? `not readable (${formatValue(status)})` : 'not an image';
 }
+
+/** The extra class of a result tile: `' voxcat-tile-offline'` for a dataset on an
+ * unplugged drive (still shown with its thumbnail), `' voxcat-tile-failed'` for one
+ * that cannot be read, else `''`. */
+export function tileStatusClass(status: unknown): string {
+  if (!status || status === 'ok') {
+    return '';
+  }
+  return status === 'offline' ? ' voxcat-tile-offline' : ' voxcat-tile-failed';
+}

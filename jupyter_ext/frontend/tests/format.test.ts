@@ -9,7 +9,8 @@ import {
   formatTime,
   formatValue,
   formatVoxelSize,
-  noPreviewReason
+  noPreviewReason,
+  tileStatusClass
 } from '../src/format';
 
 test('bytes use decimal units with sensible digits', () => {
@@ -78,4 +79,11 @@ test('no preview of an offline dataset names the drive to plug in', () => {
   assert.equal(noPreviewReason('offline', null), 'its drive is offline: plug it in');
   assert.equal(noPreviewReason('missing', null), 'not readable (missing)');
   assert.equal(noPreviewReason('ok', null), 'not an image');
+});
+
+test('offline tiles are marked apart from failed ones', () => {
+  assert.equal(tileStatusClass('ok'), '');
+  assert.equal(tileStatusClass(undefined), '');
+  assert.equal(tileStatusClass('offline'), ' voxcat-tile-offline');
+  assert.equal(tileStatusClass('missing'), ' voxcat-tile-failed');
 });
