@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import DriveConflict
 from .index import connect, resolve_index, transaction
 from .index.connection import Connection
 from .index.store import append_audit, current_user, now
@@ -177,6 +178,19 @@ def relocate(con: Connection, drive_id: str, new_mount: str, user: str | None = 
         ).fetchall()
     ]
     if ids:
+        clash = con.execute(
+            f"SELECT o.path, o.status FROM datasets d JOIN datasets o "
+            f"ON o.path = {moved('d.path')} WHERE d.id IN (SELECT unnest(?)) "
+            "AND o.id NOT IN (SELECT unnest(?)) LIMIT 1",
+            [base, ids, ids],
+        ).fetchone()
+        if clash is not None:
+            raise DriveConflict(
+                f"drive {drive_id} is now mounted at {display(new_mount)}, but the index "
+                f"holds {display(from_db(clash[0]))} for another dataset ({clash[1]}, from "
+                "a drive once mounted there); unmount the drive and mount it at another "
+                "place, or at its old one"
+            )
         con.execute(
             f"UPDATE datasets SET path = CASE WHEN path = ? THEN ? ELSE {moved('path')} END, "
             f"root = CASE WHEN root = ? THEN ? WHEN {_under('root')} THEN {moved('root')} "
@@ -273,6 +287,20 @@ def _empty(path: Path) -> bool:
         return True
 
 
+def _inside_drive(con: Connection, root_db: str) -> tuple[str, str] | None:
+    """``(drive id, path inside it)`` of the drive last mounted above ``root_db``."""
+    row = con.execute(
+        "SELECT id, mount_point FROM drives WHERE mount_point = ? "
+        "OR starts_with(?, rtrim(mount_point, '/') || '/') "
+        "ORDER BY length(mount_point) DESC LIMIT 1",
+        [root_db, root_db],
+    ).fetchone()
+    if row is None:
+        return None
+    rel = os.path.relpath(from_db(root_db), from_db(row[1]))
+    return row[0], "" if rel == "." else to_db(rel)
+
+
 def place(index_path: Path, root: Path) -> Placement:
     """Before a scan of ``root``: follow its drive if it moved, or find it offline."""
     vol = volume_of(root) if os.path.lexists(root) else None
@@ -281,22 +309,24 @@ def place(index_path: Path, root: Path) -> Placement:
     root_db = to_db(root)
     user = current_user()
     with transaction(index_path) as con:
-        known = con.execute(
-            "SELECT r.drive_id, r.rel, d.mount_point FROM roots r "
-            "LEFT JOIN drives d ON d.id = r.drive_id WHERE r.path = ?",
-            [root_db],
-        ).fetchone()
+        known = con.execute("SELECT drive_id, rel FROM roots WHERE path = ?", [root_db]).fetchone()
+        if known is None:  # a folder never scanned as a root, on a drive the index knows
+            inside = _inside_drive(con, root_db)
+            if inside and (vol is None or (inside[0] != vol.id and _empty(root))):
+                known = inside
         here = vol is not None and (known is None or known[0] == vol.id)
         if known is not None and not here and (vol is None or _empty(root)):
             # the root's drive is not where it was: elsewhere, or unplugged
-            drive_id, rel, _mount = known
+            drive_id, rel = known
             elsewhere = find_mounted(drive_id)
             if elsewhere is None:
-                n = go_offline(con, drive_id, user)
+                go_offline(con, drive_id, user)
                 row = con.execute(
-                    "SELECT label, uuid, mount_point FROM drives WHERE id = ?", [drive_id]
+                    "SELECT label, uuid, mount_point, (SELECT count(*) FROM datasets "
+                    "WHERE drive = ? AND status = 'offline') FROM drives WHERE id = ?",
+                    [drive_id, drive_id],
                 ).fetchone()
-                label, uuid, mount = row if row else (None, None, None)
+                label, uuid, mount, n = row if row else (None, None, None, 0)
                 message = offline_message(_name(label, uuid, mount), mount)
                 return Placement(root, None, offline=message, offline_datasets=n)
             moved = relocate(con, drive_id, elsewhere.mount_point, user)

@@ -22,8 +22,8 @@ import pytest
 
 from catalog import open_catalog, scan, verify
 from catalog.cli import main
-from catalog.drives import check_drives, list_drives, offline_message
-from catalog.errors import DatasetUnavailable
+from catalog.drives import check_drives, list_drives, offline_message, relocate
+from catalog.errors import DatasetUnavailable, DriveConflict
 from catalog.index import SCHEMA_VERSION, cache_dir, connect
 from catalog.volumes import Volume, _mountinfo, volume_of
 
@@ -185,6 +185,31 @@ def test_a_root_whose_drive_is_absent_goes_offline_not_missing(tmp_path: Path) -
     assert len(cat.search(drive="0badc0de-0000-4000-8000-000000000001")) == 2
     assert q(index, "SELECT online FROM drives") == [(False,)]
     assert q(index, "SELECT action FROM audit WHERE action LIKE 'drive.%'") == [("drive.offline",)]
+    # scanned again, or a folder of it never scanned before: still offline, all counted
+    again = scan(root / "sub" / "folder", index, jobs=1, progress=False)
+    assert again.offline == message and again.counts["offline"] == 2
+    assert set(open_catalog(index).df["status"]) == {"offline"}
+
+
+def test_a_drive_mounted_where_other_datasets_are_recorded_is_refused(tmp_path: Path) -> None:
+    write_volumes(tmp_path / "WD-2019", ["a.tif"], seed=12)
+    write_volumes(tmp_path / "other", ["a.tif"], seed=13)
+    index = tmp_path / "lab.duckdb"
+    scan(tmp_path / "WD-2019", index, jobs=1, progress=False)
+    scan(tmp_path / "other", index, jobs=1, progress=False)
+    with connect(index) as con:
+        con.execute(
+            "INSERT INTO drives (id, uuid, label, mount_point) VALUES ('u1', 'u1', 'WD', ?)",
+            [str(tmp_path / "WD-2019")],
+        )
+        con.execute(
+            "UPDATE datasets SET drive = 'u1' WHERE starts_with(path, ?)",
+            [str(tmp_path / "WD-2019")],
+        )
+        before = con.execute("SELECT id, path FROM datasets ORDER BY id").fetchall()
+        with pytest.raises(DriveConflict, match=r"holds .*other/a.tif for another dataset"):
+            relocate(con, "u1", str(tmp_path / "other"))
+    assert q(index, "SELECT id, path FROM datasets ORDER BY id") == before
 
 
 # -- real drives (loop-mounted ext4 images, as root) ------------------------------------
