@@ -4,6 +4,7 @@
     voxcat summary --index lab.duckdb
     voxcat search sandstone --modality CT --voxel-size "<5um"
     voxcat show ID; voxcat tag ID --tag porosity
+    voxcat drives --only-here
     voxcat readers
     voxcat demo
 
