@@ -622,6 +622,11 @@ def scan(
     :class:`~catalog.errors.ClusterUnreachable` before anything is written; a dataset
     whose task fails (its workers died) is recorded failed with the cause.
 
+    The drive ``path`` is on is recorded (:mod:`catalog.drives`): when it is not
+    mounted, nothing is read and the datasets on it are marked ``offline`` (the report's
+    ``offline`` says which drive to plug in); mounted at another place, it is found by
+    its UUID and its datasets' paths follow it (ids kept, ``report.drive_moved``).
+
     ``pattern`` such as ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
     that failed before even if their files did not change. Files no reader claims
