@@ -156,7 +156,9 @@ def test_an_index_at_schema_9_migrates_to_10_losing_nothing(tmp_path: Path) -> N
     assert q(index, "SELECT path, drive_id FROM roots") == [(str(tmp_path / "drive"), vol.id)]
 
 
-def test_a_root_whose_drive_is_absent_goes_offline_not_missing(tmp_path: Path) -> None:
+def test_a_root_whose_drive_is_absent_goes_offline_not_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The fallback of the slow tests below: the drive is recorded under a UUID no
     mounted volume has, and the root's folder is gone, as after unplugging it."""
     root = tmp_path / "WD-2019"
@@ -185,6 +187,10 @@ def test_a_root_whose_drive_is_absent_goes_offline_not_missing(tmp_path: Path) -
     assert len(cat.search(drive="0badc0de-0000-4000-8000-000000000001")) == 2
     assert q(index, "SELECT online FROM drives") == [(False,)]
     assert q(index, "SELECT action FROM audit WHERE action LIKE 'drive.%'") == [("drive.offline",)]
+    assert main(["drives", "--index", str(index), "--no-check", "--only-here"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("WD-2019          offline ")
+    assert "2 datasets" in text and "2 only here" in text and f"only here: {ids[0]}" in text
     # scanned again, or a folder of it never scanned before: still offline, all counted
     again = scan(root / "sub" / "folder", index, jobs=1, progress=False)
     assert again.offline == message and again.counts["offline"] == 2
