@@ -31,6 +31,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from .errors import DriveConflict
 from .index import connect, resolve_index, transaction
 from .index.connection import Connection
@@ -299,6 +301,30 @@ def _inside_drive(con: Connection, root_db: str) -> tuple[str, str] | None:
         return None
     rel = os.path.relpath(from_db(root_db), from_db(row[1]))
     return row[0], "" if rel == "." else to_db(rel)
+
+
+def recorded(index: str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (which need not exist) is a scanned root of ``index`` or lies
+    where a drive it knows was mounted and nothing is mounted now: a scan of it is
+    worth starting (it marks the datasets there offline, or follows the drive).
+
+    >>> recorded("lab.duckdb", "/media/lab/WD-2019/scans")          # doctest: +SKIP
+    True
+    """
+    if not Path(index).exists():
+        return False
+    root_db = to_db(os.path.abspath(path))
+    with connect(index, read_only=True) as con:
+        try:
+            if con.execute("SELECT 1 FROM roots WHERE path = ?", [root_db]).fetchone():
+                return True
+            inside = _inside_drive(con, root_db)
+            mount = con.execute(
+                "SELECT mount_point FROM drives WHERE id = ?", [inside[0] if inside else None]
+            ).fetchone()
+        except duckdb.CatalogException:  # an index older than drives, opened read-only
+            return False
+    return mount is not None and not os.path.ismount(from_db(mount[0]))
 
 
 def place(index_path: Path, root: Path) -> Placement:

@@ -19,18 +19,25 @@ ABSENT = "0badc0de-0000-4000-8000-000000000001"
 def on_absent_drive(
     index: Path, mount_point: Path | str, label: str = "WD-2019", uuid: str = ABSENT
 ) -> None:
-    """Every root and dataset of ``index`` now lives on drive ``label`` (``uuid``),
-    last seen mounted at ``mount_point``."""
+    """Every root and dataset of ``index`` under ``mount_point`` now lives on drive
+    ``label`` (``uuid``), last seen mounted there."""
+    top = str(mount_point)
+    under = "(path = ? OR starts_with(path, ?))"
+    inside = [top, top.rstrip("/") + "/"]
     with connect(index) as con:
-        con.execute("DELETE FROM drives")
         con.execute(
             "INSERT INTO drives (id, uuid, label, mount_point, online) VALUES (?, ?, ?, ?, true)",
-            [uuid, uuid, label, str(mount_point)],
+            [uuid, uuid, label, top],
         )
-        for (path,) in con.execute("SELECT path FROM roots").fetchall():
-            rel = Path(path).relative_to(mount_point).as_posix()
+        for (path,) in con.execute(f"SELECT path FROM roots WHERE {under}", inside).fetchall():
+            rel = Path(path).relative_to(top).as_posix()
             con.execute(
                 "UPDATE roots SET drive_id = ?, rel = ? WHERE path = ?",
                 [uuid, "" if rel == "." else rel, path],
             )
-        con.execute("UPDATE datasets SET drive = ?", [uuid])
+        con.execute(f"UPDATE datasets SET drive = ? WHERE {under}", [uuid, *inside])
+        con.execute(  # the drive they were on before, if nothing else is on it
+            "DELETE FROM drives WHERE id <> ? AND id NOT IN (SELECT drive_id FROM roots) "
+            "AND id NOT IN (SELECT drive FROM datasets WHERE drive IS NOT NULL)",
+            [uuid],
+        )

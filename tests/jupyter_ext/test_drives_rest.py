@@ -47,3 +47,32 @@ async def test_drives_route_lists_them_and_checks_on_request(api, lab) -> None:
     assert (drive["label"], drive["online"], drive["where"]) == ("WD-2019", False, "offline")
     r = await api("drives", params={"check": "maybe"})
     assert r.status == 400 and "check" in r.json["error"]
+
+
+async def test_a_scan_job_of_a_root_on_an_unplugged_drive_says_which_to_plug_in(
+    api, lab, jp_root_dir
+) -> None:
+    import shutil
+
+    from catalog import scan
+
+    from .conftest import write_tiffs
+    from .test_jobs import wait_for
+
+    drive = jp_root_dir / "WD-2019"
+    write_tiffs(drive / "scans", ["granite.tif"], seed=4)
+    scan(drive / "scans", lab.index, jobs=1, progress=False)
+    on_absent_drive(lab.index, drive, label="WD-2019")
+    shutil.rmtree(drive)  # unplugged: its folder is gone
+    r = await api("jobs", method="POST", body={"kind": "scan", "path": "WD-2019/scans"})
+    assert r.status == 202, r.body
+    done = await wait_for(api, r.json["id"])
+    assert done["status"] == "done", done["error"]
+    message = f"on drive WD-2019 (offline): plug it in; last seen at {drive}"
+    assert done["result"]["offline"] == message
+    assert done["result"]["counts"]["offline"] == 1
+    r = await api("search", params={"q": "granite", "status": "offline"})
+    assert r.json["total"] == 1
+    # a folder that is on no drive the index knows is still refused
+    r = await api("jobs", method="POST", body={"kind": "scan", "path": "nowhere"})
+    assert r.status == 400 and "does not exist" in r.json["error"]
