@@ -5,7 +5,8 @@ Linux: the mount from ``/proc/self/mountinfo`` (longest mount point holding the 
 checked against the path's device number), the filesystem UUID and label from
 ``/dev/disk/by-uuid`` and ``/dev/disk/by-label`` (udev), else ``lsblk``, else
 ``blkid`` (which probes the device itself when it is readable, e.g. as root or in the
-``disk`` group), the device serial from ``/sys/dev/block/MAJ:MIN``, capacity and
+``disk`` group), the device serial from ``/sys/dev/block/MAJ:MIN`` or udev
+(``udevadm info``), capacity and
 used bytes from ``os.statvfs``. macOS: ``diskutil info -plist`` (volume UUID, name).
 Windows: the volume serial number and label (``GetVolumeInformationW``). Elsewhere, or
 when nothing names the volume, a :class:`Volume` has no ``uuid`` and is known by its
@@ -198,6 +199,10 @@ def _identity(device: str, majmin: str) -> dict[str, str | None]:
         if rows:
             for key in ("uuid", "label", "serial"):
                 found[key] = found[key] or rows[0].get(key)
+    if not found["serial"] and shutil.which("udevadm"):  # udev's database: USB disks
+        raw = _run(["udevadm", "info", "--query=property", f"--name={device}"])
+        props = dict(line.split("=", 1) for line in (raw or "").splitlines() if "=" in line)
+        found["serial"] = props.get("ID_SERIAL_SHORT") or props.get("ID_SERIAL") or None
     if not found["uuid"] and shutil.which("blkid"):
         # -p probes the device itself (readable: root, the disk group); the plain form
         # answers from blkid's cache, which may hold a device's previous filesystem
