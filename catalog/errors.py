@@ -114,6 +114,11 @@ class ScanError(CatalogError, OSError):
     """A scan could not start (missing root, unreadable root, bad pattern)."""
 
 
+class DriveConflict(CatalogError, RuntimeError):
+    """A drive mounted at a new place whose datasets' new paths the index already holds
+    for other datasets (another drive that was mounted there once)."""
+
+
 class Cancelled(CatalogError):
     """A long operation stopped because its ``cancel`` flag was set (see
     :mod:`catalog.progress`); what it finished is kept, as on Ctrl-C."""

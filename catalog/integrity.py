@@ -3,7 +3,8 @@
 ``verify`` never changes data or the dataset rows: it reads every file of the selected
 datasets, reports each dataset as ``unchanged``, ``modified``, ``missing`` or
 ``unverifiable`` (no checksum recorded, e.g. registered from a table and never
-scanned), and records the outcome in the audit log. A file whose checksum is sampled
+scanned; or on a drive that is not plugged in, ``offline``, whose files are not read),
+and records the outcome in the audit log. A file whose checksum is sampled
 (a big non-image file scanned without ``full_checksums``) is sampled again: its size,
 mtime and sampled blocks are compared, not every byte.
 
@@ -79,6 +80,8 @@ class VerifyReport:
                     display(f["path"]) for f in r["files"] if f["outcome"] != "unchanged"
                 )
                 lines.append(f"  {r['outcome'].upper():9} {ident} {r['name']}: {files}")
+            elif r.get("offline"):
+                lines.append(f"  OFFLINE   {ident} {r['name']}: {r['offline']}")
         return "\n".join(lines)
 
 
@@ -167,11 +170,12 @@ def verify(
         sql = (
             "SELECT f.dataset_id, d.name, f.path, f.checksum, "
             "CASE WHEN f.etag IS NOT NULL THEN d.options END FROM files f "
-            "JOIN datasets d ON d.id = f.dataset_id"
+            "JOIN datasets d ON d.id = f.dataset_id "
+            "WHERE d.status <> 'offline'"  # on an unplugged drive: not read (see below)
         )
         params: list[Any] = []
         if ids is not None:
-            sql += " WHERE f.dataset_id IN (SELECT unnest(?))"
+            sql += " AND f.dataset_id IN (SELECT unnest(?))"
             params.append(ids)
         found_rows = con.execute(sql + " ORDER BY f.dataset_id, f.position", params).fetchall()
         # objects in storage: how to reach them (their root's options, no credentials)
@@ -181,18 +185,20 @@ def verify(
             if o is not None
         }
         rows = [r[:4] for r in found_rows]
-        names = dict(
-            con.execute(
-                "SELECT id, name FROM datasets"
-                + (" WHERE id IN (SELECT unnest(?))" if ids is not None else ""),
-                [ids] if ids is not None else [],
-            ).fetchall()
-        )
+        listed = con.execute(
+            "SELECT id, name, CASE WHEN status = 'offline' THEN error END FROM datasets"
+            + (" WHERE id IN (SELECT unnest(?))" if ids is not None else ""),
+            [ids] if ids is not None else [],
+        ).fetchall()
+        names = {i: n for i, n, _ in listed}
+        offline = {i: e for i, _, e in listed if e is not None}
     base = path.resolve().parent  # an export's index stores paths relative to its folder
     rows = [(i, n, resolve_for_db(p, base), c) for i, n, p, c in rows]
     results: dict[str, dict[str, Any]] = {
         i: {"outcome": "unverifiable", "name": n, "files": []} for i, n in names.items()
     }
+    for i, why in offline.items():  # its drive is unplugged: unverifiable, saying which
+        results[i]["offline"] = why
     bar = None
     shows = bar_of(progress)
     if shows or (shows is None and os.isatty(2)):

@@ -179,7 +179,7 @@ def test_search_table_of_rows_without_sizes(registered: Path, capsys) -> None:
         (["search", "--acquired", "2024-13"], ["no month 13"]),
         (["search", "--acquired", "2024-02-30"], ["February 2024 has days 01-29"]),
         (["search", "--acquired", "2023-02-29..2024"], ["February 2023"]),
-        (["search", "--status", "bogus"], ["'bogus'", "ok, failed, missing, registered"]),
+        (["search", "--status", "bogus"], ["'bogus'", "ok, failed, missing, offline, registered"]),
         (["search", "--where", "status=registred,ok"], ["'registred'"]),
     ],
 )

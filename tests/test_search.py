@@ -306,7 +306,7 @@ def test_impossible_dates_and_statuses_name_the_problem(cat: DuckDBCatalog) -> N
         cat.search(acquired="2024-13")
     with pytest.raises(QueryError, match="February 2024 has days 01-29"):
         cat.search(acquired="2024-02-30")
-    with pytest.raises(QueryError, match="ok, failed, missing, registered"):
+    with pytest.raises(QueryError, match="ok, failed, missing, offline, registered"):
         cat.search(status="registred")
     assert len(cat.search(acquired="2024-02-29")) == 0  # a real day: no error
     assert len(cat.search(status=["ok", "missing"])) == len(cat.search(status="ok"))

@@ -115,7 +115,12 @@ class DatasetDetail(W.VBox):
             f"<h3 style='margin:4px 0'>{esc(meta.get('name'))} "
             f"<small><code>{esc(self.dataset_id)}</code></small></h3>"
         )
-        self.table.value = _table([(k, _field(meta, k)) for k in FIELDS if k in meta])
+        rows = [(k, _field(meta, k)) for k in FIELDS if k in meta]
+        on_drive = meta.get("on_drive")
+        if on_drive:  # "on drive WD-2019 (offline)", after the status
+            at = next((i + 1 for i, (k, _) in enumerate(rows) if k == "status"), len(rows))
+            rows.insert(at, ("drive", on_drive["text"]))
+        self.table.value = _table(rows)
         nested = json.dumps(meta.get("meta") or {}, indent=1, default=str, ensure_ascii=False)
         self.meta_view.value = f"<pre style='font-size:11px;max-height:300px'>{esc(nested)}</pre>"
         self._loading = True

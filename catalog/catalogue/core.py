@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from intake.readers.entry import Catalog, ReaderDescription
 
+from ..drives import drive_of
 from ..errors import (
     CatalogMismatch,
     DatasetNotFound,
@@ -379,7 +380,9 @@ class DuckDBCatalog(Catalog):
                     [key],
                 ).fetchall()
             ]
-        return make_entry(record, files, {"tags": tags, "notes": notes}, self._index.parent)
+            on_drive = drive_of(con, record.get("drive"))
+        extra = {"tags": tags, "notes": notes, "on_drive": on_drive}
+        return make_entry(record, files, extra, self._index.parent)
 
     def _not_found(self, con: Connection, key: str) -> DatasetNotFound:
         seen, seen_params = self._visible(Everything()).sql()  # never name what is hidden
@@ -912,6 +915,18 @@ class DuckDBCatalog(Catalog):
         self._ids_of(dataset_id)
         graph = lineage(self._index, dataset_id)
         return graph.restricted_to(set(self.visible(list(graph.nodes))))
+
+    def drives(self, *, check: bool = True) -> list[Any]:
+        """The drives of the index (:func:`catalog.drives.list_drives`): label, mount
+        point or offline, datasets, bytes, last seen and verified, datasets only there.
+        ``check`` first looks which are mounted (datasets of unplugged ones go offline).
+
+        >>> [(d.name, d.where, d.only_here) for d in cat.drives()]   # doctest: +SKIP
+        [('WD-2019', 'offline', 12)]
+        """
+        from ..drives import list_drives
+
+        return list_drives(self._index, check=check)
 
     def verify(
         self,

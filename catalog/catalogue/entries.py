@@ -74,6 +74,8 @@ class VoxcatReader(BaseReader):
             )
         if status == "failed":
             raise DatasetUnavailable(f"{label} could not be read when scanned: {error}")
+        if status == "offline":  # ``error``: which drive to plug in (catalog/drives.py)
+            raise DatasetUnavailable(f"{label} is {error or 'on a drive that is offline'}")
         if reader is None:
             raise DatasetUnavailable(
                 f"{label} is not an image dataset voxcat can read (a non-image file)"

@@ -67,7 +67,7 @@ ALIASES = {
 
 #: fields whose values come from a fixed set: a plain value outside it is refused
 CHOICES: dict[str, tuple[str, ...]] = {
-    "status": ("ok", "failed", "missing", "registered"),
+    "status": ("ok", "failed", "missing", "offline", "registered"),
     "kind": ("image", "container", "file"),
     "origin": ("derived", "registered", "scanned"),
 }

@@ -4,6 +4,7 @@
     voxcat summary --index lab.duckdb
     voxcat search sandstone --modality CT --voxel-size "<5um"
     voxcat show ID; voxcat tag ID --tag porosity
+    voxcat drives --only-here
     voxcat readers
     voxcat demo
 
@@ -11,7 +12,7 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 
 One module per kind of command: :mod:`.scanning` (scan, readers), :mod:`.importing`
 (import-table), :mod:`.searching` (search, show, summary), :mod:`.annotate` (tag,
-note, set), :mod:`.integrity` (verify, audit), :mod:`.export`, :mod:`.preview`
+note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.export`, :mod:`.preview`
 (preview, thumbnails), :mod:`.users` (user accounts) and :mod:`.demo`;
 :mod:`.arguments` holds the options they share and :mod:`.running` how a command ends (exit statuses, errors, signals).
 
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from . import (
     annotate,
     demo,
+    drives,
     export,
     importing,
     integrity,
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     searching.add_commands(sub)
     annotate.add_commands(sub)
     integrity.add_commands(sub)
+    drives.add_commands(sub)
     export.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)

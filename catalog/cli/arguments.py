@@ -28,7 +28,7 @@ SHORTCUTS = (
     ("voxel-size", "voxel size, e.g. '<5um' or '1um..10um'"),
     ("size", "size on disk, e.g. '>1GB'"),
     ("acquired", "acquisition time, e.g. 2024, 2024-03..2024-06"),
-    ("status", "ok, failed, missing or registered"),
+    ("status", "ok, failed, missing, offline or registered"),
 )
 
 

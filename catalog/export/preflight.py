@@ -36,6 +36,8 @@ def _cause(sel: Selection, ident: str, cat: Any, mode: str = "copy") -> tuple[An
     status = row.get("status")
     if status == "missing":
         return None, "missing: not found on the last scan (reconnect the drive or rescan)"
+    if status == "offline":
+        return None, row.get("error") or "on a drive that is offline: plug it in"
     if status == "failed":
         return None, f"failed when it was scanned: {row.get('error') or 'no reason recorded'}"
     if is_remote(row["path"]):

@@ -201,7 +201,7 @@ REGISTRY: tuple[Column, ...] = (
     C("first_seen", "TIMESTAMP", filter=TIME, detail=20, widget=22),
     C("last_seen", "TIMESTAMP", filter=TIME, detail=21, widget=23),
     C("modified", "TIMESTAMP", "newest mtime of its files", filter=TIME, detail=22),
-    C("status", "VARCHAR NOT NULL", "ok | failed | missing", filter=TEXT, listing=18,
+    C("status", "VARCHAR NOT NULL", "ok | failed | missing | offline | registered", filter=TEXT, listing=18,
       df=True, dictionary=True, row=True, detail=23, widget=18),
     C("error", "VARCHAR", filter=TEXT, text=10, detail=24, widget=19),
     C("warnings", "VARCHAR[]", widget=20),
@@ -213,6 +213,8 @@ REGISTRY: tuple[Column, ...] = (
       filter=TEXT_LIST, listing=20, df=True, row=True, scanned=False, entry=False, facet=5),
     C("num", "BIGINT DEFAULT nextval('dataset_num_seq')", "row key of the terms index; a\n"
       "rewritten row gets a new one, never reused", listing=0, scanned=False, entry=False),
+    C("drive", "VARCHAR", "id of the drive it lives on (drives.id; NULL: object\n"
+      "storage, or scanned before drives were recorded)", filter=TEXT),
 )
 # fmt: on
 del C

@@ -5,7 +5,8 @@ Tables: ``datasets`` (one row per dataset, normalised columns: one row each in
 ``metadata`` (flattened nested metadata, one row per dotted key, for search), ``tags``, ``notes``, ``lineage``, ``audit`` (append-only),
 ``scans`` and ``scan_issues`` (errors and warnings of each scan), ``settings``,
 ``users`` and ``tokens`` (lab accounts and the hashes of their API tokens:
-:mod:`catalog.users`).
+:mod:`catalog.users`), ``drives`` and ``roots`` (the volume each scanned root lives
+on: :mod:`catalog.drives`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import duckdb
 from ..errors import IndexVersionError
 from . import columns
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -103,6 +104,26 @@ CREATE TABLE IF NOT EXISTS users (    -- lab accounts (catalog/users.py)
     created TIMESTAMP,
     disabled TIMESTAMP                 -- NULL while the account is active
 );
+CREATE TABLE IF NOT EXISTS drives (   -- volumes scanned roots live on (catalog/drives.py)
+    id VARCHAR PRIMARY KEY,            -- filesystem UUID, else net:SOURCE or mount:PATH
+    uuid VARCHAR,
+    label VARCHAR,
+    serial VARCHAR,                    -- device serial, where the OS exposes it
+    fstype VARCHAR,
+    device VARCHAR,                    -- /dev/sdb1 when last seen
+    mount_point VARCHAR,               -- where it was last seen mounted (db path)
+    capacity BIGINT,                   -- bytes
+    used BIGINT,                       -- bytes, when last seen
+    online BOOLEAN,                    -- mounted at the last scan or check
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP                -- last scan or check that found it mounted
+);
+CREATE TABLE IF NOT EXISTS roots (    -- every scanned folder and the drive it is on
+    path VARCHAR PRIMARY KEY,          -- db path (rewritten when its drive moves)
+    drive_id VARCHAR,                  -- drives.id
+    rel VARCHAR,                       -- the path inside the drive ('' at its top)
+    last_scanned TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS tokens (   -- API tokens: only a hash of each is stored
     hash VARCHAR PRIMARY KEY,          -- sha256 hex of the token
     user_name VARCHAR,
@@ -151,6 +172,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     # 8: users and tokens tables; new tables only, made above by DDL (IF NOT EXISTS)
     if version < 9:  # 9: the ETag of each file in object storage
         con.execute("ALTER TABLE files ADD COLUMN IF NOT EXISTS etag VARCHAR")
+    if version < 10:  # 10: the drive of each dataset (drives, roots: new tables)
+        con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS drive VARCHAR")
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]

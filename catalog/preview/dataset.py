@@ -147,7 +147,11 @@ def load_ref(cat: DuckDBCatalog, dataset_id: str) -> DatasetRef:
     status = meta.get("status")
     if status != "ok" or not meta.get("reader"):
         reason = meta.get("error") or (
-            "it is missing since the last scan" if status == "missing" else "it is not an image"
+            "it is missing since the last scan"
+            if status == "missing"
+            else "its drive is offline"
+            if status == "offline"
+            else "it is not an image"
         )
         raise DatasetUnavailable(
             f"dataset {dataset_id} ({meta.get('name')}) cannot be viewed: {reason}"

@@ -63,6 +63,7 @@ class MoveSources:
         found = con.execute(
             "SELECT checksum, id, path, status FROM datasets "
             "WHERE checksum IN (SELECT unnest(?)) AND scan_id IS DISTINCT FROM ? "
+            "AND status <> 'offline' "  # on an unplugged drive: not moved, just away
             "ORDER BY status = 'missing', path",
             [new, self.scan_id],
         ).fetchall()

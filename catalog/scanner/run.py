@@ -26,6 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import drives
 from ..cluster import cluster_client, dashboard_link, map_on_cluster, scheduler_address
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
@@ -47,6 +48,7 @@ from ..progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, call
 from ..readers import load_readers
 from ..remote import STORAGE_OPTIONS, Storage, is_remote, split_url
 from ..summary import plural
+from ..volumes import Volume
 from . import known as known_mod
 from . import redraw
 from .checksum import SAMPLED_PREFIX
@@ -77,6 +79,10 @@ class ScanReport:
         default_factory=lambda: {"redrawn": 0, "unwritten": 0}
     )
     thumbnail_error: str | None = None  # why the first unwritten one was not written
+    #: the root's drive is not mounted: which drive to plug in (nothing was scanned)
+    offline: str | None = None
+    #: datasets whose paths followed their drive to a new mount point
+    drive_moved: int = 0
 
     def __getitem__(self, key: str) -> int:
         return self.counts[key]
@@ -93,12 +99,22 @@ class ScanReport:
 
     def __str__(self) -> str:
         c = self.counts
+        if self.offline is not None:
+            return (
+                f"Not scanned: {self.root} is {self.offline}; "
+                f"{plural(c.get('offline', 0), 'dataset')} marked offline "
+                "(still searchable with thumbnails and metadata)"
+            )
         lines = [
             f"Scanned {self.root} into {self.index} in {self.seconds:.1f} s "
             f"({self.bytes_processed / 1e9:.2f} GB read)",
             f"  {plural(c['datasets'], 'dataset')} and {plural(c['files'], 'other file')}; "
             + ", ".join(f"{k}: {c[k]}" for k in COUNT_KEYS[2:]),
         ]
+        if self.drive_moved:
+            lines.append(
+                f"  {plural(self.drive_moved, 'dataset')} followed their drive to {self.root}"
+            )
         for path, error in self.failed[:20]:
             lines.append(f"  FAILED  {error}" if path in error else f"  FAILED  {path}: {error}")
         if len(self.failed) > 20:
@@ -298,6 +314,7 @@ class _Writer:
     ) -> None:
         self.index, self.root, self.scan_id, self.pattern = index, root, scan_id, pattern
         self.root_db = root_db or to_db(root)
+        self.volume: Volume | None = None  # the drive of a root on a filesystem
         self.sources = MoveSources(scan_id, present)  # ``present``: paths the walk found
         self.pending: list[Result] = []
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
@@ -605,6 +622,11 @@ def scan(
     :class:`~catalog.errors.ClusterUnreachable` before anything is written; a dataset
     whose task fails (its workers died) is recorded failed with the cause.
 
+    The drive ``path`` is on is recorded (:mod:`catalog.drives`): when it is not
+    mounted, nothing is read and the datasets on it are marked ``offline`` (the report's
+    ``offline`` says which drive to plug in); mounted at another place, it is found by
+    its UUID and its datasets' paths follow it (ids kept, ``report.drive_moved``).
+
     ``pattern`` such as ``"{year}/{project}/{sample}"`` fills sample/project from folder names and is
     remembered for later scans of the same root. ``retry_failed`` re-reads datasets
     that failed before even if their files did not change. Files no reader claims
@@ -666,6 +688,12 @@ def scan(
     if storage_options:
         raise ScanError(f"{display(path)}: storage_options are for URLs (s3://...), not paths")
     root = Path(os.path.abspath(path))
+    index_path = Path(os.path.abspath(resolve_index(index)))
+    # the root's drive: moved to another mount point (followed), or unplugged (offline)
+    placed = drives.place(index_path, root)
+    if placed.offline is not None:
+        return _offline_report(root, index_path, placed, t0)
+    root = placed.root
     if not os.path.lexists(root):
         raise ScanError(f"{display(root)}: no such file or folder")
     try:
@@ -680,7 +708,6 @@ def scan(
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
     bounds = Bounds.of(root, follow_links)
-    index_path = Path(os.path.abspath(resolve_index(index)))
     started: list[int] = []  # the scan id, once registered
     address = scheduler_address(scheduler)
     try:
@@ -688,7 +715,7 @@ def scan(
             # connected first: an unreachable scheduler fails before anything is written
             client = stack.enter_context(cluster_client(address)) if address else None
             stack.enter_context(listing.bulk_write(index_path))  # one refresh at the end
-            return _scan(
+            out = _scan(
                 root,
                 index_path,
                 t0,
@@ -704,7 +731,10 @@ def scan(
                 bounds=bounds,
                 cancel=cancel,
                 client=client,
+                volume=placed.volume,
             )
+            out.drive_moved = placed.moved
+            return out
     except BaseException:
         if started:  # stopped while walking, say: not left "running"
             _mark_interrupted(index_path, started[0])
@@ -728,6 +758,7 @@ def _scan(
     bounds: Bounds,
     cancel: CancelFlag | None = None,
     client: Any = None,
+    volume: Volume | None = None,
 ) -> ScanReport:
     cache = cache_dir(index_path)
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -735,7 +766,8 @@ def _scan(
     readers = load_readers()
     readers_fp = known_mod.fingerprint(readers)
     # datasets that stay unchanged when their files do (see the classification below)
-    reusable = ("ok", "missing") if retry_failed else ("ok", "missing", "failed")
+    reusable: tuple[str, ...] = ("ok", "missing", "offline")
+    reusable += () if retry_failed else ("failed",)
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
     started.append(scan_id)
     report = Reporter(callback_of(progress))
@@ -769,6 +801,7 @@ def _scan(
 
     seen: set[str] = set()  # every dataset path the walk found (and regrouped below)
     writer = _Writer(index_path, root, scan_id, compiled, present=seen)
+    writer.volume = volume
     todo: list[Candidate] = []
     unchanged: list[str] = []
     again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
@@ -788,7 +821,7 @@ def _scan(
                 and (old[2] == "ok" or (old[2] == "failed" and not retry_failed))
             ):
                 unchanged.append(old[0])
-            elif old and old[1] == sig and old[2] == "missing":
+            elif old and old[1] == sig and old[2] in ("missing", "offline"):
                 unchanged.append(old[0])  # it came back as it was
             elif isinstance(item, Known):
                 again.setdefault(item.folder, set()).add(db_path)
@@ -797,7 +830,8 @@ def _scan(
         if unchanged:
             con.execute(
                 "UPDATE datasets SET last_seen = ?, scan_id = ?, "
-                "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END "
+                "error = CASE WHEN status = 'offline' THEN NULL ELSE error END, "
+                "status = CASE WHEN status IN ('missing', 'offline') THEN 'ok' ELSE status END "
                 "WHERE id IN (SELECT unnest(?))",
                 [now(), scan_id, unchanged],
             )
@@ -904,6 +938,22 @@ def _scan(
         out.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
     report(Progress("done", seen_bytes, total, items_total, items_total, extra=extra), force=True)
     return out
+
+
+def _offline_report(
+    root: Path, index_path: Path, placed: drives.Placement, t0: float
+) -> ScanReport:
+    """The report of a scan whose root is on an unplugged drive: nothing was read."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    counts["offline"] = placed.offline_datasets
+    return ScanReport(
+        root=display(root),
+        index=display(index_path),
+        scan_id=0,
+        counts=counts,
+        seconds=time.perf_counter() - t0,
+        offline=placed.offline,
+    )
 
 
 def _saved(writer: _Writer) -> str:
@@ -1024,11 +1074,15 @@ def _finish(
             ).fetchall()
         ]
         con.execute(
-            "UPDATE datasets SET status = 'missing', scan_id = ? WHERE id IN (SELECT unnest(?))",
+            "UPDATE datasets SET status = 'missing', scan_id = ?, "
+            "error = CASE WHEN status = 'offline' THEN NULL ELSE error END "
+            "WHERE id IN (SELECT unnest(?))",
             [scan_id, ids],
         )
         append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
     _record_issues(con, scan_id, walk_issues)
+    if writer.volume is not None:
+        drives.record(con, writer.root_db, writer.volume, scan_id)
     kinds = con.execute(
         "SELECT count(*) FILTER (kind <> 'file'), count(*) FILTER (kind = 'file') "
         "FROM datasets WHERE scan_id = ? AND status <> 'missing'",
@@ -1176,7 +1230,8 @@ def _scan_objects(
         if unchanged:
             con.execute(
                 "UPDATE datasets SET last_seen = ?, scan_id = ?, "
-                "status = CASE WHEN status = 'missing' THEN 'ok' ELSE status END "
+                "error = CASE WHEN status = 'offline' THEN NULL ELSE error END, "
+                "status = CASE WHEN status IN ('missing', 'offline') THEN 'ok' ELSE status END "
                 "WHERE id IN (SELECT unnest(?))",
                 [now(), scan_id, unchanged],
             )

@@ -100,7 +100,9 @@ def search(
     for record in frame.to_dict("records"):
         row = {k: jsonable(record.get(k)) for k in ROW_FIELDS}
         row["tags"] = row["tags"] or []
-        row["thumbnail"] = thumbnail_url(row["id"]) if row["status"] == "ok" else None
+        # an offline dataset (its drive unplugged) keeps its thumbnail next to the index
+        shown = row["status"] in ("ok", "offline")
+        row["thumbnail"] = thumbnail_url(row["id"]) if shown else None
         rows.append(row)
     return {"total": total, "offset": offset, "limit": limit, "rows": rows}
 
@@ -158,6 +160,18 @@ def dataset(
     readable = meta.get("status") == "ok" and meta.get("kind") == "image"
     meta["slice"] = urls["slice"](dataset_id) if readable else None
     return jsonable(meta)
+
+
+def drives(index: Path, user: User | None, check: bool = False) -> dict[str, Any]:
+    """The drives of the index (curators: the counts span every dataset), with
+    ``check`` first looking which are mounted (audited changes); ``{"drives": [...]}``."""
+    from ..drives import list_drives
+
+    catalogue(index, user)  # no index yet: 404
+    require(user, "curator", "list drives")
+    with acting(user):
+        found = list_drives(index, check=check)
+    return {"drives": [jsonable(d.to_dict()) for d in found]}
 
 
 def tags(index: Path, user: User | None, dataset_id: str) -> list[str]:

@@ -201,6 +201,9 @@ def _scan(spec: dict[str, Any]) -> dict[str, Any]:
         "links": [{"path": p, "target": t} for p, t in report.links[:50]],
         "bytes_processed": report.bytes_processed,
         "seconds": round(report.seconds, 2),
+        # its drive unplugged: which drive to plug in (nothing was read)
+        "offline": report.offline,
+        "drive_moved": report.drive_moved,
     }
 
 

@@ -13,7 +13,7 @@ handler class of the server, which supplies who is asking and how a reply is sen
 
     app = tornado.web.Application(routes(MyBase, "/api"))
 
-Routes (under the prefix): ``info``, ``search``, ``facets``, ``datasets/{id}``,
+Routes (under the prefix): ``info``, ``search``, ``facets``, ``drives``, ``datasets/{id}``,
 ``datasets/{id}/tags`` (GET, POST, DELETE), ``datasets/{id}/notes`` (GET, POST),
 ``datasets/{id}/slice.png``, ``thumbnails/{id}.png``, ``jobs`` (GET, POST),
 ``jobs/{job}`` (GET, DELETE); anything else under the prefix is a JSON 404. Errors are
@@ -41,6 +41,7 @@ from . import api, images, tasks
 from .jobs import FINISHED, JobManager
 from .params import (
     MAX_LIMIT,
+    bool_arg,
     int_arg,
     json_body,
     list_arg,
@@ -194,6 +195,13 @@ class DatasetRoute(RestHandler):
         self.send(await self.blocking(api.dataset, index, user, check_id(dataset_id), urls))
 
 
+class DrivesRoute(RestHandler):
+    async def get(self) -> None:
+        """``?check=true`` first looks which drives are mounted (curators)."""
+        check = bool_arg(self.query(), "check")
+        self.send(await self.blocking(api.drives, self.service.index, self.account, check))
+
+
 class TagsRoute(RestHandler):
     async def get(self, dataset_id: str) -> None:
         """``{"tags": [...]}``"""
@@ -300,6 +308,7 @@ TABLE: list[tuple[str, type[RestHandler]]] = [
     ("/info", InfoRoute),
     ("/search", SearchRoute),
     ("/facets", FacetsRoute),
+    ("/drives", DrivesRoute),
     (rf"/datasets/{_ID}", DatasetRoute),
     (rf"/datasets/{_ID}/tags", TagsRoute),
     (rf"/datasets/{_ID}/notes", NotesRoute),

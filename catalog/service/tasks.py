@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cluster import scheduler_address
+from ..drives import recorded
 from ..errors import BadRequest
 from ..inputs import check_field_value
 from . import api, images
@@ -175,7 +176,7 @@ def _plan_scan(
     ctx: Context, user: User | None, body: Mapping[str, Any]
 ) -> tuple[dict[str, Any], JobFunction]:
     root = ctx.path(body.get("path"), "path")
-    if not root.exists():
+    if not root.exists() and not recorded(ctx.index, root):  # not on an unplugged drive
         raise BadRequest(f"path: {body['path']!r} does not exist")
     options: dict[str, Any] = {}
     pattern = body.get("pattern")

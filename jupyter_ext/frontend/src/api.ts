@@ -73,6 +73,21 @@ export interface IDataset extends Record<string, unknown> {
   tags?: string[];
   notes?: Record<string, unknown>[];
   lineage?: ILineage;
+  /** the drive it lives on (null: object storage, or scanned before drives) */
+  on_drive?: IOnDrive | null;
+}
+
+/** A dataset's drive, as the REST detail gives it. */
+export interface IOnDrive {
+  id: string;
+  label: string | null;
+  name: string;
+  uuid: string | null;
+  online: boolean;
+  mount_point: string | null;
+  last_seen: string | null;
+  /** "on drive WD-2019 (offline)" */
+  text: string;
 }
 
 /** An error answered by the server extension, with its message. */

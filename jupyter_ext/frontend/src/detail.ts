@@ -7,7 +7,15 @@ import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import { clear, debounce, h } from './dom';
-import { formatBytes, formatShape, formatTime, formatValue, formatVoxelSize } from './format';
+import {
+  driveText,
+  formatBytes,
+  formatShape,
+  formatTime,
+  formatValue,
+  formatVoxelSize,
+  noPreviewReason
+} from './format';
 import { planes, IPlane } from './planes';
 
 export class DatasetDetail extends Widget {
@@ -64,6 +72,21 @@ export class DatasetDetail extends Widget {
     clear(this.node);
     this.node.appendChild(this.toolbar(data));
     this.node.appendChild(h('h3', { class: 'voxcat-detail-name', title: data.name }, data.name));
+    const drive = driveText(data.on_drive);
+    if (drive) {
+      const online = Boolean(data.on_drive?.online);
+      const where = data.on_drive?.mount_point;
+      this.node.appendChild(
+        h(
+          'div',
+          {
+            class: `voxcat-drive ${online ? 'voxcat-muted' : 'voxcat-drive-offline'}`,
+            title: where ? `${online ? 'mounted' : 'last seen'} at ${where}` : undefined
+          },
+          drive
+        )
+      );
+    }
     this.node.appendChild(this.preview(data));
     this.node.appendChild(this.tagsSection(data));
     this.node.appendChild(this.notesSection(data));
@@ -104,7 +127,7 @@ export class DatasetDetail extends Widget {
     const box = h('div', { class: 'voxcat-preview' });
     this.revokePreview();
     if (!data.slice) {
-      const reason = data.status !== 'ok' ? `not readable (${data.status})` : 'not an image';
+      const reason = noPreviewReason(data.status, data.error);
       box.appendChild(h('div', { class: 'voxcat-muted' }, `No preview: ${reason}.`));
       return box;
     }

@@ -98,3 +98,36 @@ function trim(value: number): string {
   const text = value.toPrecision(3);
   return text.includes('e') ? text : String(Number(text));
 }
+
+/** What the detail view says of a dataset's drive (`on_drive` of the REST detail):
+ * `"on drive WD-2019 (offline)"`, or `''` when it is on none (object storage). */
+export function driveText(onDrive: unknown): string {
+  if (!onDrive || typeof onDrive !== 'object') {
+    return '';
+  }
+  const drive = onDrive as { text?: unknown; name?: unknown; online?: unknown };
+  if (typeof drive.text === 'string' && drive.text) {
+    return drive.text;
+  }
+  const name = typeof drive.name === 'string' && drive.name ? drive.name : '?';
+  return `on drive ${name} (${drive.online ? 'online' : 'offline'})`;
+}
+
+/** Why a dataset shows no preview: for one on an unplugged drive, which drive to plug
+ * in (the server's `error`); else its status, or that it is not an image. */
+export function noPreviewReason(status: unknown, error: unknown): string {
+  if (status === 'offline') {
+    return typeof error === 'string' && error ? error : 'its drive is offline: plug it in';
+  }
+  return status !== 'ok' ? `not readable (${formatValue(status)})` : 'not an image';
+}
+
+/** The extra class of a result tile: `' voxcat-tile-offline'` for a dataset on an
+ * unplugged drive (still shown with its thumbnail), `' voxcat-tile-failed'` for one
+ * that cannot be read, else `''`. */
+export function tileStatusClass(status: unknown): string {
+  if (!status || status === 'ok') {
+    return '';
+  }
+  return status === 'offline' ? ' voxcat-tile-offline' : ' voxcat-tile-failed';
+}

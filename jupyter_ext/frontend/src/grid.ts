@@ -7,7 +7,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IRow, search } from './api';
 import { clear, h } from './dom';
-import { formatBytes, formatShape } from './format';
+import { formatBytes, formatShape, tileStatusClass } from './format';
 import { columnsFor, PageCache, visibleWindow } from './pages';
 import { ThumbnailLoader } from './thumbnails';
 
@@ -109,7 +109,7 @@ export class ThumbnailGrid extends Widget {
     const tile = h(
       'div',
       {
-        class: `voxcat-tile${row.status && row.status !== 'ok' ? ' voxcat-tile-failed' : ''}`,
+        class: `voxcat-tile${tileStatusClass(row.status)}`,
         title: `${row.name}\n${row.id}`,
         role: 'button',
         tabindex: 0,

@@ -96,6 +96,9 @@ export function progressText(job: IJob): string {
 export function resultText(job: IJob): string {
   const result = record(job.result);
   const counts = record(result.counts);
+  if (job.kind === 'scan' && typeof result.offline === 'string' && result.offline) {
+    return `not scanned: ${result.offline}`; // its drive is unplugged
+  }
   const parts: string[] = [];
   for (const key of ['added', 'changed', 'moved', 'missing', 'failed']) {
     const n = counts[key];

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { formatBytes, formatLength, formatShape, formatTime, formatValue, formatVoxelSize } from '../src/format';
+import {
+  driveText,
+  formatBytes,
+  formatLength,
+  formatShape,
+  formatTime,
+  formatValue,
+  formatVoxelSize,
+  noPreviewReason,
+  tileStatusClass
+} from '../src/format';
 
 test('bytes use decimal units with sensible digits', () => {
   assert.equal(formatBytes(0), '0 B');
@@ -53,4 +63,27 @@ test('values of any kind become one line of text', () => {
   assert.equal(formatValue(false), 'false');
   assert.equal(formatValue({ a: [1, 2] }), '{"a":[1,2]}');
   assert.equal(formatValue(undefined), '');
+});
+
+test('a dataset on a drive says which, and whether it is plugged in', () => {
+  const offline = { id: 'a4de', name: 'WD-2019', online: false, text: 'on drive WD-2019 (offline)' };
+  assert.equal(driveText(offline), 'on drive WD-2019 (offline)');
+  assert.equal(driveText({ name: 'LaCie', online: true }), 'on drive LaCie (online)');
+  assert.equal(driveText(null), '');
+  assert.equal(driveText('WD-2019'), '');
+});
+
+test('no preview of an offline dataset names the drive to plug in', () => {
+  const error = 'on drive WD-2019 (offline): plug it in; last seen at /media/lab/WD-2019';
+  assert.equal(noPreviewReason('offline', error), error);
+  assert.equal(noPreviewReason('offline', null), 'its drive is offline: plug it in');
+  assert.equal(noPreviewReason('missing', null), 'not readable (missing)');
+  assert.equal(noPreviewReason('ok', null), 'not an image');
+});
+
+test('offline tiles are marked apart from failed ones', () => {
+  assert.equal(tileStatusClass('ok'), '');
+  assert.equal(tileStatusClass(undefined), '');
+  assert.equal(tileStatusClass('offline'), ' voxcat-tile-offline');
+  assert.equal(tileStatusClass('missing'), ' voxcat-tile-failed');
 });

@@ -58,6 +58,13 @@ test('progress of a running job comes from its detail', () => {
   assert.equal(resultText(job('e', 'done', { kind: 'export', result: { datasets: 3 } })), '3 datasets');
 });
 
+test('a scan of a root on an unplugged drive says which drive to plug in', () => {
+  const offline = 'on drive WD-2019 (offline): plug it in; last seen at /media/lab/WD-2019';
+  const result = { counts: { added: 0, unchanged: 0, offline: 12 }, offline };
+  assert.equal(resultText(job('a', 'done', { result })), `not scanned: ${offline}`);
+  assert.equal(resultText(job('b', 'done', { result: { counts: { added: 1 }, offline: null } })), '1 added');
+});
+
 test('a job on a Dask cluster links its dashboard; nothing but http(s) becomes a link', () => {
   assert.equal(
     dashboardLink(job('a', 'running', { dashboard: 'http://10.0.0.5:8787/status' })),
