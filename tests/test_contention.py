@@ -146,3 +146,14 @@ def test_workers_run_at_a_lower_priority_than_the_scan() -> None:
         theirs = pool.submit(os.nice, 0).result(timeout=60)
     assert NICE > 0
     assert theirs == min(mine + NICE, 19)
+
+
+def test_workers_see_the_environment_of_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the fork server keeps the environment it started with; a credential set since
+    # (in a notebook, a server) must still reach the workers of a new pool
+    with guarded_pool(1) as pool:
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+    monkeypatch.setenv("VOXCAT_TEST_SET_LATER", "yes")
+    monkeypatch.delenv("VOXCAT_WORKER_NICE", raising=False)
+    with guarded_pool(1) as pool:
+        assert pool.submit(os.getenv, "VOXCAT_TEST_SET_LATER").result(timeout=60) == "yes"

@@ -278,7 +278,7 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
     url = f"s3://{s3_bucket}/lab"
     # two worker processes: what they read goes through the same storage options
     first = scan(url, index, storage_options={"endpoint_url": s3_proxy.endpoint}, jobs=2)
-    assert first.counts["added"] == 3
+    assert first.counts["added"] == 3, (first.counts, first.failed, first.issues)
     ids = dict(q(index, "SELECT name, id FROM datasets"))
 
     # unchanged: the listing is all that is fetched (the storage options come from the index)

@@ -139,9 +139,16 @@ def _lower_priority() -> None:
             os.nice(NICE)
 
 
-def guard_worker(owner: int, owner_started: str | None) -> None:
+def guard_worker(
+    owner: int, owner_started: str | None, environ: dict[str, str] | None = None
+) -> None:
     """Pool initializer: tie this worker's life to its parent and to ``owner``, the
-    process that started the pool (see the module doc)."""
+    process that started the pool (see the module doc), and take ``environ``, the
+    owner's environment now (the fork server keeps the one it started with: storage
+    credentials set since, in a notebook or a server, would be missing)."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     parent = os.getppid()
     _set_parent_death_signal()
     _lower_priority()
@@ -160,7 +167,7 @@ def guarded_pool(jobs: int) -> cf.ProcessPoolExecutor:
         max_workers=jobs,
         mp_context=mp.get_context("forkserver"),
         initializer=guard_worker,
-        initargs=(me, _start_time(me)),
+        initargs=(me, _start_time(me), dict(os.environ)),
     )
 
 
