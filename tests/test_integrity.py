@@ -144,7 +144,20 @@ def test_verify_reports_modified_and_missing_files_and_changes_nothing(lab) -> N
     assert verify_audit(index).ok
     # a selection only checks what it holds
     cat = open_catalog(index)
-    assert cat.search(name="a.tif").verify().counts["unchanged"] == 1
+    seen: list = []
+    assert cat.search(name="a.tif").verify(progress=seen.append).counts["unchanged"] == 1
+    assert seen[-1].phase == "verifying" and seen[-1].done == seen[-1].total == 1
+    # a cancelled verify records nothing
+    import threading
+
+    from catalog.errors import VerifyCancelled
+
+    runs = len(list_audit(index, action="verify.run", limit=None))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(VerifyCancelled):
+        cat.verify(progress=False, cancel=stop)
+    assert len(list_audit(index, action="verify.run", limit=None)) == runs
 
 
 def test_cli_verify_and_audit(lab, capsys: pytest.CaptureFixture) -> None:

@@ -932,11 +932,14 @@ class DuckDBCatalog(Catalog):
         self,
         *,
         jobs: int | None = None,
-        progress: bool | None = None,
+        progress: ProgressArg = None,
         scheduler: str | None = None,
+        cancel: CancelFlag | None = None,
     ) -> Any:
-        """Re-hash the selection's files against the index (see :func:`catalog.verify`),
-        on the Dask cluster at ``scheduler`` (or ``$VOXCAT_DASK_SCHEDULER``) if given.
+        """Re-hash the selection's files against the index (see :func:`catalog.verify`:
+        ``progress`` a bar or a callable, ``cancel`` an event that stops it before
+        anything is recorded), on the Dask cluster at ``scheduler`` (or
+        ``$VOXCAT_DASK_SCHEDULER``) if given.
 
         >>> cat.search(project="rocks").verify().counts     # doctest: +SKIP
         """
@@ -944,7 +947,14 @@ class DuckDBCatalog(Catalog):
 
         self._require("curator", "verifying files")
         with self._acting():
-            return verify(self._index, self, jobs=jobs, progress=progress, scheduler=scheduler)
+            return verify(
+                self._index,
+                self,
+                jobs=jobs,
+                progress=progress,
+                scheduler=scheduler,
+                cancel=cancel,
+            )
 
     # -- presentation -------------------------------------------------------------------
     def __repr__(self) -> str:
