@@ -33,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from . import replicas
 from .errors import DriveConflict
 from .index import connect, resolve_index, transaction
 from .index.connection import Connection
@@ -204,6 +205,10 @@ def relocate(con: Connection, drive_id: str, new_mount: str, user: str | None = 
             f"WHERE dataset_id IN (SELECT unnest(?)) AND {_under('path')}",
             [base, ids, *_prefix(old)],
         )
+    con.execute(  # every location on the drive, replicas too
+        f"UPDATE locations SET path = {moved('path')} WHERE drive = ? AND {_under('path')}",
+        [base, drive_id, *_prefix(old)],
+    )
     for (path,) in con.execute("SELECT path FROM roots WHERE drive_id = ?", [drive_id]).fetchall():
         if path == old or path.startswith(old.rstrip("/") + "/"):
             target = new if path == old else base + path[cut - 1 :]
@@ -238,6 +243,12 @@ def go_offline(con: Connection, drive_id: str, user: str | None = None) -> int:
         [message, drive_id],
     ).fetchone()
     count = int(n[0]) if n else 0
+    away = con.execute(  # every location on it, replicas too (catalog/replicas.py)
+        "UPDATE locations SET status = 'offline' WHERE drive = ? AND status = 'ok' "
+        "RETURNING dataset_id",
+        [drive_id],
+    ).fetchall()
+    replicas.settle(con, [i for (i,) in away])  # ok while a copy elsewhere is
     if count:
         append_audit(
             con,
@@ -263,6 +274,17 @@ def come_online(con: Connection, vol: Volume) -> int:
             "UPDATE datasets SET status = 'ok', error = NULL WHERE id IN (SELECT unnest(?))",
             [back],
         )
+    places = con.execute(
+        "SELECT dataset_id, path FROM locations WHERE drive = ? AND status = 'offline'", [vol.id]
+    ).fetchall()
+    there = [(i, p) for i, p in places if os.path.lexists(from_db(p))]
+    if there:
+        con.execute(
+            "UPDATE locations SET status = 'ok', last_seen = ? WHERE drive = ? "
+            "AND path IN (SELECT unnest(?))",
+            [now(), vol.id, [p for _, p in there]],
+        )
+        replicas.settle(con, [i for i, _ in there])
     return len(back)
 
 
@@ -402,32 +424,49 @@ def check_drives(index: str | os.PathLike[str] | None = None) -> dict[str, int]:
     return out
 
 
-_LISTING = """
-WITH verified AS (
-    SELECT dataset_id, max(time) AS t FROM audit
-    WHERE action = 'verify.unchanged' AND dataset_id IS NOT NULL GROUP BY dataset_id
-),
-per AS (
+#: per drive: datasets with a location there, replicas too (catalog/replicas.py)
+_PER = """per AS (
+    SELECT l.drive, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes,
+        max(v.t) AS last_verified
+    FROM (SELECT DISTINCT dataset_id, drive FROM locations
+          WHERE drive IS NOT NULL AND status <> 'missing') l
+    JOIN datasets d ON d.id = l.dataset_id LEFT JOIN verified v ON v.dataset_id = d.id
+    WHERE d.status <> 'missing'
+    GROUP BY l.drive
+)"""
+#: the same for an index older than replicas (schema 10, opened read-only)
+_OLD_PER = """per AS (
     SELECT d.drive, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes,
         max(v.t) AS last_verified
     FROM datasets d LEFT JOIN verified v ON v.dataset_id = d.id
     WHERE d.drive IS NOT NULL AND d.status <> 'missing'
     GROUP BY d.drive
-)
+)"""
+_LISTING = """
+WITH verified AS (
+    SELECT dataset_id, max(time) AS t FROM audit
+    WHERE action = 'verify.unchanged' AND dataset_id IS NOT NULL GROUP BY dataset_id
+),
+{per}
 SELECT r.id, r.label, r.uuid, r.serial, r.mount_point, r.online, r.fstype, r.capacity,
     r.used, r.first_seen, r.last_seen, p.last_verified, coalesce(p.datasets, 0),
     coalesce(p.bytes, 0)
 FROM drives r LEFT JOIN per p ON p.drive = r.id
 ORDER BY coalesce(r.label, r.id)
 """
-#: datasets with no copy (same checksum) anywhere but on their own drive
+#: datasets with no copy anywhere but on their own drive: no location (ok or offline)
+#: on another drive or in object storage, no other dataset of the same checksum there
 _ONLY_HERE = """
 SELECT d.drive, d.id, coalesce(d.size, 0) FROM datasets d
-WHERE d.drive IS NOT NULL AND d.status <> 'missing' AND (d.checksum IS NULL OR NOT EXISTS (
+WHERE d.drive IS NOT NULL AND d.status <> 'missing'{by_location} AND (d.checksum IS NULL OR NOT EXISTS (
     SELECT 1 FROM datasets o WHERE o.checksum = d.checksum AND o.id <> d.id
     AND o.status <> 'missing' AND o.drive IS DISTINCT FROM d.drive))
 ORDER BY d.drive, d.path
 """
+_BY_LOCATION = """ AND NOT EXISTS (
+    SELECT 1 FROM locations l WHERE l.dataset_id = d.id AND l.status IN ('ok', 'offline')
+    AND l.drive IS DISTINCT FROM d.drive)"""
+_ONLY_HERE = _ONLY_HERE.replace("{by_location}", _BY_LOCATION)
 
 
 def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = True) -> list[Drive]:
@@ -446,8 +485,12 @@ def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = Tr
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "drives" not in tables:  # an index older than drives (schema < 10)
             return []
-        rows = con.execute(_LISTING).fetchall()
-        only = con.execute(_ONLY_HERE).fetchall()
+        listing = _LISTING.replace("{per}", _PER if "locations" in tables else _OLD_PER)
+        rows = con.execute(listing).fetchall()
+        only_here = _ONLY_HERE
+        if "locations" not in tables:  # schema 10, opened read-only: no replicas yet
+            only_here = _ONLY_HERE.replace(_BY_LOCATION, "")
+        only = con.execute(only_here).fetchall()
         roots = con.execute("SELECT drive_id, path FROM roots ORDER BY path").fetchall()
     out = []
     for r in rows:

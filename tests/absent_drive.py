@@ -19,7 +19,7 @@ ABSENT = "0badc0de-0000-4000-8000-000000000001"
 def on_absent_drive(
     index: Path, mount_point: Path | str, label: str = "WD-2019", uuid: str = ABSENT
 ) -> None:
-    """Every root and dataset of ``index`` under ``mount_point`` now lives on drive
+    """Every root, dataset and location of ``index`` under ``mount_point`` now lives on drive
     ``label`` (``uuid``), last seen mounted there."""
     top = str(mount_point)
     under = "(path = ? OR starts_with(path, ?))"
@@ -36,6 +36,7 @@ def on_absent_drive(
                 [uuid, "" if rel == "." else rel, path],
             )
         con.execute(f"UPDATE datasets SET drive = ? WHERE {under}", [uuid, *inside])
+        con.execute(f"UPDATE locations SET drive = ? WHERE {under}", [uuid, *inside])
         con.execute(  # the drive they were on before, if nothing else is on it
             "DELETE FROM drives WHERE id <> ? AND id NOT IN (SELECT drive_id FROM roots) "
             "AND id NOT IN (SELECT drive FROM datasets WHERE drive IS NOT NULL)",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from intake.readers.entry import Catalog, ReaderDescription
 
+from .. import replicas
 from ..drives import drive_of
 from ..errors import (
     CatalogMismatch,
@@ -381,7 +382,10 @@ class DuckDBCatalog(Catalog):
                 ).fetchall()
             ]
             on_drive = drive_of(con, record.get("drive"))
-        extra = {"tags": tags, "notes": notes, "on_drive": on_drive}
+            places = replicas.listing(con, key)
+        # the primary path if it is there, else the first ok location (replicas.py)
+        record, files = replicas.readable(record, files, places)
+        extra = {"tags": tags, "notes": notes, "on_drive": on_drive, "locations": places}
         return make_entry(record, files, extra, self._index.parent)
 
     def _not_found(self, con: Connection, key: str) -> DatasetNotFound:
@@ -927,6 +931,17 @@ class DuckDBCatalog(Catalog):
         from ..drives import list_drives
 
         return list_drives(self._index, check=check)
+
+    def locations(self, dataset_id: str) -> list[dict[str, Any]]:
+        """Every place the dataset's content is known at (:mod:`catalog.replicas`), the
+        primary one first: ``path``, ``drive`` (its label), ``status`` (``ok``,
+        ``offline`` or ``missing``), ``primary``, ``first_seen``, ``last_seen``,
+        ``last_verified``. Raises ``DatasetNotFound`` for an id not in the selection.
+
+        >>> [(p["drive"], p["status"]) for p in cat.locations("k2x9q4m1abcd")]  # doctest: +SKIP
+        [('WD-2019', 'offline'), ('WD-2024', 'ok')]
+        """
+        return list(self.entry(dataset_id).metadata["locations"])
 
     def verify(
         self,

@@ -215,6 +215,9 @@ REGISTRY: tuple[Column, ...] = (
       "rewritten row gets a new one, never reused", listing=0, scanned=False, entry=False),
     C("drive", "VARCHAR", "id of the drive it lives on (drives.id; NULL: object\n"
       "storage, or scanned before drives were recorded)", filter=TEXT),
+    C("copies", "INTEGER DEFAULT 1", "places its content is known at, ok or offline (the\n"
+      "locations table; catalog/replicas.py)", filter=INT, listing=22,
+      scanned=False),
 )
 # fmt: on
 del C

@@ -6,7 +6,8 @@ Tables: ``datasets`` (one row per dataset, normalised columns: one row each in
 ``scans`` and ``scan_issues`` (errors and warnings of each scan), ``settings``,
 ``users`` and ``tokens`` (lab accounts and the hashes of their API tokens:
 :mod:`catalog.users`), ``drives`` and ``roots`` (the volume each scanned root lives
-on: :mod:`catalog.drives`).
+on: :mod:`catalog.drives`), ``locations`` (every place a dataset's content lives, its
+replicas: :mod:`catalog.replicas`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import duckdb
 from ..errors import IndexVersionError
 from . import columns
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -124,6 +125,15 @@ CREATE TABLE IF NOT EXISTS roots (    -- every scanned folder and the drive it i
     rel VARCHAR,                       -- the path inside the drive ('' at its top)
     last_scanned TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS locations ( -- every place a dataset's content lives (replicas.py)
+    dataset_id VARCHAR,
+    path VARCHAR,                      -- db path; datasets.path is the primary one
+    drive VARCHAR,                     -- drives.id; NULL: object storage or unknown
+    status VARCHAR,                    -- ok | missing | offline
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP,
+    last_verified TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS tokens (   -- API tokens: only a hash of each is stored
     hash VARCHAR PRIMARY KEY,          -- sha256 hex of the token
     user_name VARCHAR,
@@ -174,6 +184,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ALTER TABLE files ADD COLUMN IF NOT EXISTS etag VARCHAR")
     if version < 10:  # 10: the drive of each dataset (drives, roots: new tables)
         con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS drive VARCHAR")
+    if version < 11:  # 11: locations (replicas) and datasets.copies
+        con.execute("ALTER TABLE datasets ADD COLUMN IF NOT EXISTS copies INTEGER DEFAULT 1")
+        con.execute(
+            "INSERT INTO locations SELECT id, path, drive, CASE status WHEN 'missing' THEN "
+            "'missing' WHEN 'offline' THEN 'offline' ELSE 'ok' END, first_seen, last_seen, "
+            "NULL FROM datasets WHERE id NOT IN (SELECT dataset_id FROM locations)"
+        )
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]

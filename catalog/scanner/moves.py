@@ -64,6 +64,8 @@ class MoveSources:
             "SELECT checksum, id, path, status FROM datasets "
             "WHERE checksum IN (SELECT unnest(?)) AND scan_id IS DISTINCT FROM ? "
             "AND status <> 'offline' "  # on an unplugged drive: not moved, just away
+            "AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.dataset_id = datasets.id "
+            "AND l.path = datasets.path AND l.status = 'offline') "  # ok by a replica
             "ORDER BY status = 'missing', path",
             [new, self.scan_id],
         ).fetchall()

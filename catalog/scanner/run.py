@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import drives
+from .. import drives, replicas
 from ..cluster import cluster_client, dashboard_link, map_on_cluster, scheduler_address
 from ..confine import file_kind
 from ..errors import DiskFullError, ScanCancelled, ScanError
@@ -83,6 +83,8 @@ class ScanReport:
     offline: str | None = None
     #: datasets whose paths followed their drive to a new mount point
     drive_moved: int = 0
+    #: copies of known datasets on another drive, recorded as their locations
+    replicas: int = 0
 
     def __getitem__(self, key: str) -> int:
         return self.counts[key]
@@ -111,6 +113,11 @@ class ScanReport:
             f"  {plural(c['datasets'], 'dataset')} and {plural(c['files'], 'other file')}; "
             + ", ".join(f"{k}: {c[k]}" for k in COUNT_KEYS[2:]),
         ]
+        if self.replicas:
+            lines.append(
+                f"  {plural(self.replicas, 'replica')}: copies of known datasets found on "
+                "another drive, recorded as their locations (same ids)"
+            )
         if self.drive_moved:
             lines.append(
                 f"  {plural(self.drive_moved, 'dataset')} followed their drive to {self.root}"
@@ -322,6 +329,7 @@ class _Writer:
         self.saved = 0  # results committed
         self.failed: list[tuple[str, str]] = []
         self.moved_from: set[str] = set()  # db paths that turned out to be moves
+        self.replicas = 0  # locations of known datasets found (catalog/replicas.py)
         self.user = current_user()
         self.last_flush = time.monotonic()
 
@@ -374,8 +382,11 @@ class _Writer:
                     idents[k], olds[k], moved[k] = oid, old, opath
                 else:  # another process changed that row since it was read: ask again
                     want.append(k)
-        # 2. the others are new: ids from their path and checksum
-        new = [k for k, i in enumerate(idents) if i is None]
+        # 2. a replica found again in place, or content the index holds, found on
+        # another drive: a location of that dataset, not a new one (catalog/replicas.py)
+        placed, added = self._replicas(con, batch, paths, idents, taken)
+        # 3. the others are new: ids from their path and checksum
+        new = [k for k, i in enumerate(idents) if i is None and k not in placed]
         assigned = out.new_ids([(paths[k], batch[k].checksum) for k in new], taken)
         for k, fresh in zip(new, assigned):
             idents[k] = fresh
@@ -384,9 +395,18 @@ class _Writer:
         metas: list[dict[str, Any]] = []
         audit: list[AuditEntry] = []
         issues: list[tuple[str, str, str | None]] = []
-        for res, db_path, ident, old, source in zip(
-            batch, paths, idents, olds, (moved.get(k) for k in range(len(batch)))
+        for k, there in placed.items():
+            self.processed += 1
+            if k in added:
+                self.replicas += 1
+                audit.append(("replica.add", there, {"path": paths[k], "drive": self.drive}))
+            else:
+                self.counts["unchanged"] += 1
+        for k, (res, db_path, ident, old, source) in enumerate(
+            zip(batch, paths, idents, olds, (moved.get(k) for k in range(len(batch))))
         ):
+            if k in placed:
+                continue
             assert ident is not None
             outcome = "added" if old is None else "changed"
             if source is not None:
@@ -444,9 +464,59 @@ class _Writer:
                 )
             )
         out.replace(rows, files, metas)
+        replicas.forget(con, ((str(idents[k]), src) for k, src in moved.items()))
+        replicas.record_primary(con, ((r["id"], r["path"], self.drive, r["status"]) for r in rows))
+        replicas.settle(con, [r["id"] for r in rows] + list(placed.values()))
         out.audit(audit)
         out.commit()  # search text, then audit
         _record_issues(con, self.scan_id, issues)
+
+    @property
+    def drive(self) -> str | None:
+        """The drive this scan's datasets are on (``None``: object storage, unknown)."""
+        return self.volume.id if self.volume is not None else None
+
+    def _replicas(
+        self,
+        con: Connection,
+        batch: list[Result],
+        paths: list[str],
+        idents: list[str | None],
+        taken: set[str],
+    ) -> tuple[dict[int, str], set[int]]:
+        """``position -> id`` of the results of ``batch`` that are locations of a known
+        dataset: a replica found again with the same content, or a copy (same full
+        checksum) of a dataset living on another drive (object storage counts as
+        one), not yet with a location on this drive; those locations are recorded
+        (and the positions of the new ones returned too)."""
+        fresh = [
+            k for k, i in enumerate(idents) if i is None and batch[k].ok and batch[k].checksum
+        ]
+        if not fresh or (self.volume is None and not is_remote(self.root_db)):
+            return {}, set()
+        out: dict[int, str] = {}
+        again = replicas.known_at(con, [paths[k] for k in fresh])
+        for k in fresh:
+            hit = again.get(paths[k])
+            if hit is not None and hit[1] == batch[k].checksum and hit[0] not in taken:
+                out[k] = hit[0]
+        again_at = set(out)
+        if out:
+            replicas.seen(con, [paths[k] for k in out])
+        rest = [k for k in fresh if k not in out]
+        found = replicas.candidates(
+            con, [c for k in rest if (c := batch[k].checksum)], self.drive, skip=taken
+        )
+        used: set[str] = set(out.values())
+        for k in rest:
+            options = [o for o in found.get(batch[k].checksum or "", []) if o[0] not in used]
+            if not options:
+                continue  # more copies on this drive than datasets elsewhere: new ones
+            ident = replicas.closest(paths[k], options)[0]
+            used.add(ident)
+            out[k] = ident
+            replicas.add(con, ident, paths[k], self.drive)
+        return out, set(out) - set(again_at)
 
 
 def _record_issues(
@@ -835,6 +905,7 @@ def _scan(
                 "WHERE id IN (SELECT unnest(?))",
                 [now(), scan_id, unchanged],
             )
+            replicas.primary_seen(con, unchanged)
         writer.counts["unchanged"] = len(unchanged)
         # unchanged datasets whose thumbnail is gone or was never written
         redraws = (
@@ -1080,6 +1151,12 @@ def _finish(
             [scan_id, ids],
         )
         append_audit(con, (("scan.missing", i, {}) for i in ids), writer.user)
+        replicas.primary_missing(con, ids)
+        replicas.settle(con, ids)
+    gone = replicas.vanished(con, writer.root_db, writer.sources.present)
+    if gone:
+        append_audit(con, (("replica.missing", i, {}) for i in gone), writer.user)
+        replicas.settle(con, gone)
     _record_issues(con, scan_id, walk_issues)
     if writer.volume is not None:
         drives.record(con, writer.root_db, writer.volume, scan_id)
@@ -1118,6 +1195,7 @@ def _report(
         issues=[(display(p), s, m) for p, s, m in walk_issues],
         bytes_processed=done_bytes,
         seconds=time.perf_counter() - t0,
+        replicas=writer.replicas,
     )
 
 
@@ -1235,6 +1313,7 @@ def _scan_objects(
                 "WHERE id IN (SELECT unnest(?))",
                 [now(), scan_id, unchanged],
             )
+            replicas.primary_seen(con, unchanged)
         writer.counts["unchanged"] = len(unchanged)
         # unchanged datasets whose thumbnail is gone: drawn again, as for files
         redraws = (

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import pyarrow as pa
 
-FORMAT_VERSION = "3"  # 2: the access column (who may see a row); 3: row hashes
+FORMAT_VERSION = "4"  # 2: the access column (who may see a row); 3: row hashes; 4: copies
 FILE_NAME = "listing.arrow"
 #: the lock file a refresher holds (``flock``) beside the snapshot
 LOCK_FILE = FILE_NAME + ".lock"
