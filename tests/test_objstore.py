@@ -534,9 +534,11 @@ def test_a_local_copy_of_an_object_is_another_location_not_its_move(
     index = tmp_path / "lab.duckdb"
     url = f"s3://{s3_bucket}/lab"
     scan(url, index, storage_options={"endpoint_url": s3_endpoint}, jobs=1, progress=False)
-    # the object is still there: the same bytes on a drive are a dataset of their own
+    # the object is still there: the same bytes on a drive are a replica of it
+    # (object storage and a drive are two places: catalog/replicas.py)
     report = scan(local, index, jobs=1, progress=False)
-    assert (report.counts["added"], report.counts["moved"]) == (1, 0)
-    assert sorted(p for (p,) in q(index, "SELECT path FROM datasets")) == sorted(
+    assert (report.counts["added"], report.counts["moved"], report.replicas) == (0, 0, 1)
+    assert q(index, "SELECT path, copies FROM datasets") == [(f"{url}/a.tif", 2)]
+    assert sorted(p for (p,) in q(index, "SELECT path FROM locations")) == sorted(
         [f"{url}/a.tif", str(local / "a.tif")]
     )
