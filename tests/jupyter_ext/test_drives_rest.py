@@ -76,3 +76,13 @@ async def test_a_scan_job_of_a_root_on_an_unplugged_drive_says_which_to_plug_in(
     # a folder that is on no drive the index knows is still refused
     r = await api("jobs", method="POST", body={"kind": "scan", "path": "nowhere"})
     assert r.status == 400 and "does not exist" in r.json["error"]
+
+
+async def test_dataset_detail_lists_its_locations(api, lab) -> None:
+    ident = lab.id("sandstone_0.tif")
+    r = await api("datasets", ident)
+    assert r.status == 200
+    [place] = r.json["locations"]  # one copy known: where it was scanned
+    assert place["primary"] is True and place["status"] == "ok"
+    assert place["path"] == r.json["path"] and place["drive_id"] == r.json["drive"]
+    assert place["last_seen"] and r.json["copies"] == 1
