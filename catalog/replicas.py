@@ -226,14 +226,15 @@ def settle(con: Connection, ids: Sequence[str] | None) -> None:
     """Recount the ``copies`` of the datasets ``ids`` (``None``: every dataset) and give
     those with several locations the status their locations say: ``ok`` while one is
     ``ok``, else ``offline`` while one is, else ``missing``."""
-    where = "" if ids is None else "AND d.id IN (SELECT unnest($ids))"
-    params: dict[str, Any] = {} if ids is None else {"ids": list(ids)}
     if ids is not None and not ids:
         return
+    where = "" if ids is None else "AND d.id IN (SELECT unnest($ids))"
+    mine = "" if ids is None else "WHERE dataset_id IN (SELECT unnest($ids))"
+    params: dict[str, Any] = {} if ids is None else {"ids": list(ids)}
     con.execute(
         f"""UPDATE datasets d SET copies = c.n FROM (
             SELECT dataset_id, count(*) FILTER (WHERE status IN ('ok', 'offline')) AS n
-            FROM locations GROUP BY dataset_id) c
+            FROM locations {mine} GROUP BY dataset_id) c
         WHERE c.dataset_id = d.id AND d.copies IS DISTINCT FROM c.n {where}""",
         params,
     )
@@ -243,7 +244,7 @@ def settle(con: Connection, ids: Sequence[str] | None) -> None:
             error = CASE WHEN c.ok OR NOT c.offline THEN NULL ELSE d.error END
         FROM (SELECT dataset_id, count(*) AS n, bool_or(status = 'ok') AS ok,
                      bool_or(status = 'offline') AS offline
-              FROM locations GROUP BY dataset_id) c
+              FROM locations {mine} GROUP BY dataset_id) c
         WHERE c.dataset_id = d.id AND c.n > 1 AND d.status IN ('ok', 'offline', 'missing')
         AND d.status <> CASE WHEN c.ok THEN 'ok' WHEN c.offline THEN 'offline'
                              ELSE 'missing' END {where}""",

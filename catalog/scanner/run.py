@@ -330,6 +330,7 @@ class _Writer:
         self.failed: list[tuple[str, str]] = []
         self.moved_from: set[str] = set()  # db paths that turned out to be moves
         self.replicas = 0  # locations of known datasets found (catalog/replicas.py)
+        self.lone: set[int] = set()  # ``hash()`` of checksums with no replica source
         self.user = current_user()
         self.last_flush = time.monotonic()
 
@@ -504,9 +505,11 @@ class _Writer:
         if out:
             replicas.seen(con, [paths[k] for k in out])
         rest = [k for k in fresh if k not in out]
-        found = replicas.candidates(
-            con, [c for k in rest if (c := batch[k].checksum)], self.drive, skip=taken
-        )
+        # a checksum with no dataset elsewhere has none for the rest of the scan (this
+        # scan's datasets are on this drive): asked once, so identical files stay linear
+        asked = [c for k in rest if (c := batch[k].checksum) and hash(c) not in self.lone]
+        found = replicas.candidates(con, asked, self.drive, skip=taken)
+        self.lone.update(hash(c) for c in asked if c not in found)
         used: set[str] = set(out.values())
         for k in rest:
             options = [o for o in found.get(batch[k].checksum or "", []) if o[0] not in used]
