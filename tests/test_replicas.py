@@ -158,6 +158,14 @@ def test_the_primary_gone_reads_go_to_the_replica(tmp_path: Path, other_drive: P
     cat = open_catalog(index)
     assert [p["status"] for p in cat.locations(ident)] == ["missing", "ok"]
     assert np.array_equal(cat[ident].read().values, expected)
+    # rescans of either place: the replica is found again, not taken for a move
+    scan(other_drive, index, jobs=1, progress=False)
+    scan(tmp_path / "lab", index, jobs=1, progress=False)
+    assert [p["status"] for p in open_catalog(index).locations(ident)] == ["missing", "ok"]
+    assert q(index, "SELECT path, status FROM datasets") == [
+        (str(tmp_path / "lab" / "rocks" / "granite.tif"), "ok")
+    ]
+    assert q(index, "SELECT count(*) FROM audit WHERE action = 'scan.missing'") == [(1,)]
 
     # and the replica lost too: missing, saying so
     shutil.rmtree(other_drive / "rocks")

@@ -359,7 +359,11 @@ class _Writer:
         moved: dict[int, str] = {}  # position in the batch -> the path it moved from
         # 1. a dataset at a new path keeps the id of a row with its checksum whose path
         # is gone (a move); the lookups cost the same however many rows share a checksum
-        want = [k for k, o in enumerate(olds) if o is None and batch[k].checksum]
+        # 0. replicas found again in place (not the move of their dataset's primary)
+        again = self._found_again(con, batch, paths, olds, taken)
+        want = [
+            k for k, o in enumerate(olds) if o is None and batch[k].checksum and k not in again
+        ]
         self.sources.load(con, (batch[k].checksum for k in want))
         while want:
             picks = {}
@@ -385,7 +389,7 @@ class _Writer:
                     want.append(k)
         # 2. a replica found again in place, or content the index holds, found on
         # another drive: a location of that dataset, not a new one (catalog/replicas.py)
-        placed, added = self._replicas(con, batch, paths, idents, taken)
+        placed, added = self._replicas(con, batch, paths, idents, taken, again)
         # 3. the others are new: ids from their path and checksum
         new = [k for k, i in enumerate(idents) if i is None and k not in placed]
         assigned = out.new_ids([(paths[k], batch[k].checksum) for k in new], taken)
@@ -477,6 +481,29 @@ class _Writer:
         """The drive this scan's datasets are on (``None``: object storage, unknown)."""
         return self.volume.id if self.volume is not None else None
 
+    def _found_again(
+        self,
+        con: Connection,
+        batch: list[Result],
+        paths: list[str],
+        olds: list[dict[str, Any] | None],
+        taken: set[str],
+    ) -> dict[int, str]:
+        """``position -> id`` of the results of ``batch`` at a replica location of a
+        dataset, with its content (:mod:`catalog.replicas`); they are seen now."""
+        fresh = [k for k, o in enumerate(olds) if o is None and batch[k].ok and batch[k].checksum]
+        if not fresh:
+            return {}
+        known = replicas.known_at(con, [paths[k] for k in fresh])
+        out = {}
+        for k in fresh:
+            hit = known.get(paths[k])
+            if hit is not None and hit[1] == batch[k].checksum and hit[0] not in taken:
+                out[k] = hit[0]
+        if out:
+            replicas.seen(con, [paths[k] for k in out])
+        return out
+
     def _replicas(
         self,
         con: Connection,
@@ -484,33 +511,28 @@ class _Writer:
         paths: list[str],
         idents: list[str | None],
         taken: set[str],
+        again: dict[int, str],
     ) -> tuple[dict[int, str], set[int]]:
         """``position -> id`` of the results of ``batch`` that are locations of a known
-        dataset: a replica found again with the same content, or a copy (same full
-        checksum) of a dataset living on another drive (object storage counts as
-        one), not yet with a location on this drive; those locations are recorded
-        (and the positions of the new ones returned too)."""
-        fresh = [
-            k for k, i in enumerate(idents) if i is None and batch[k].ok and batch[k].checksum
+        dataset: the replicas found ``again``, and copies (same full checksum) of a
+        dataset living on another drive (object storage counts as one), not yet with
+        a location on this drive, whose locations are recorded here (their positions
+        are returned too)."""
+        out = dict(again)
+        rest = [
+            k
+            for k, i in enumerate(idents)
+            if i is None and k not in out and batch[k].ok and batch[k].checksum
         ]
-        if not fresh or (self.volume is None and not is_remote(self.root_db)):
-            return {}, set()
-        out: dict[int, str] = {}
-        again = replicas.known_at(con, [paths[k] for k in fresh])
-        for k in fresh:
-            hit = again.get(paths[k])
-            if hit is not None and hit[1] == batch[k].checksum and hit[0] not in taken:
-                out[k] = hit[0]
-        again_at = set(out)
-        if out:
-            replicas.seen(con, [paths[k] for k in out])
-        rest = [k for k in fresh if k not in out]
+        if not rest or (self.volume is None and not is_remote(self.root_db)):
+            return out, set()
         # a checksum with no dataset elsewhere has none for the rest of the scan (this
         # scan's datasets are on this drive): asked once, so identical files stay linear
         asked = [c for k in rest if (c := batch[k].checksum) and hash(c) not in self.lone]
-        found = replicas.candidates(con, asked, self.drive, skip=taken)
+        found = replicas.candidates(con, asked, self.drive, skip=taken | set(out.values()))
         self.lone.update(hash(c) for c in asked if c not in found)
         used: set[str] = set(out.values())
+        added: set[int] = set()
         for k in rest:
             options = [o for o in found.get(batch[k].checksum or "", []) if o[0] not in used]
             if not options:
@@ -518,8 +540,9 @@ class _Writer:
             ident = replicas.closest(paths[k], options)[0]
             used.add(ident)
             out[k] = ident
+            added.add(k)
             replicas.add(con, ident, paths[k], self.drive)
-        return out, set(out) - set(again_at)
+        return out, added
 
 
 def _record_issues(
@@ -1143,7 +1166,9 @@ def _finish(
         ids = [
             r[0]
             for r in con.execute(
-                "SELECT id FROM datasets WHERE path IN (SELECT unnest(?)) AND status <> 'missing'",
+                "SELECT id FROM datasets WHERE path IN (SELECT unnest(?)) AND status <> 'missing' "
+                "AND NOT EXISTS (SELECT 1 FROM locations l WHERE l.dataset_id = datasets.id "
+                "AND l.path = datasets.path AND l.status = 'missing')",  # ok by a replica
                 [missing],
             ).fetchall()
         ]
