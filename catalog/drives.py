@@ -238,17 +238,25 @@ def go_offline(con: Connection, drive_id: str, user: str | None = None) -> int:
     label, uuid, mount_point = row
     message = offline_message(_name(label, uuid, mount_point), mount_point)
     con.execute("UPDATE drives SET online = false WHERE id = ?", [drive_id])
-    n = con.execute(
-        "UPDATE datasets SET status = 'offline', error = ? WHERE drive = ? AND status = 'ok'",
-        [message, drive_id],
-    ).fetchone()
-    count = int(n[0]) if n else 0
+    went = [
+        i
+        for (i,) in con.execute(
+            "UPDATE datasets SET status = 'offline', error = ? WHERE drive = ? "
+            "AND status = 'ok' RETURNING id",
+            [message, drive_id],
+        ).fetchall()
+    ]
     away = con.execute(  # every location on it, replicas too (catalog/replicas.py)
         "UPDATE locations SET status = 'offline' WHERE drive = ? AND status = 'ok' "
         "RETURNING dataset_id",
         [drive_id],
     ).fetchall()
     replicas.settle(con, [i for (i,) in away])  # ok while a copy elsewhere is
+    still = con.execute(
+        "SELECT count(*) FROM datasets WHERE id IN (SELECT unnest(?)) AND status = 'offline'",
+        [went],
+    ).fetchone()
+    count = int(still[0]) if still else 0
     if count:
         append_audit(
             con,

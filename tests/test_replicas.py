@@ -252,6 +252,7 @@ def test_a_second_drive_holding_a_copy_keeps_the_datasets_ok_when_the_first_is_u
     a.unmount()
     report = scan(a_at, index, jobs=1, progress=False)
     assert report.offline is not None and "WD-2019" in report.offline
+    assert report.counts["offline"] == 0  # every dataset has a copy on B
     cat = open_catalog(index)
     assert q(index, "SELECT DISTINCT status FROM datasets") == [("ok",)]
     assert [p["status"] for p in cat.locations(granite)] == ["offline", "ok"]
