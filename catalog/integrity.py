@@ -35,7 +35,7 @@ from typing import Any
 from .cluster import dashboard_link, map_on_cluster, scheduler_address
 from .errors import VerifyCancelled
 from .index import connect, resolve_index, transaction
-from .index.store import append_audit, current_user
+from .index.store import append_audit, current_user, now
 from .paths import display, from_db, resolve_for_db
 from .progress import CancelFlag, Progress, ProgressArg, Reporter, bar_of, callback_of, check
 from .remote import STORAGE_OPTIONS, is_remote
@@ -302,4 +302,12 @@ def verify(
     entries.append(("verify.run", None, {"counts": report.counts, "datasets": len(results)}))
     with transaction(path) as con:
         append_audit(con, entries, current_user())
+        # the primary locations read and found unchanged (catalog/replicas.py)
+        verified = [i for i, r in results.items() if r["outcome"] == "unchanged"]
+        if verified:
+            con.execute(
+                "UPDATE locations l SET last_verified = ? FROM datasets d "
+                "WHERE d.id = l.dataset_id AND d.path = l.path AND d.id IN (SELECT unnest(?))",
+                [now(), verified],
+            )
     return report

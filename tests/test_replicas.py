@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from catalog import open_catalog, scan
+from catalog import open_catalog, scan, verify
 from catalog.cli import main
 from catalog.drives import list_drives
 from catalog.errors import DatasetUnavailable
@@ -120,6 +120,10 @@ def test_a_copy_on_another_drive_is_a_replica_and_a_lost_copy_goes_missing(
     assert list(cat.search(tags="porosity")) == [granite]  # one dataset, its tags
     places = cat.locations(granite)
     assert [(p["primary"], p["status"]) for p in places] == [(True, "ok"), (False, "ok")]
+    assert [p["last_verified"] for p in places] == [None, None]
+    assert verify(index, [granite], progress=False).ok  # reads the primary location
+    verified = [p["last_verified"] for p in open_catalog(index).locations(granite)]
+    assert verified[0] is not None and verified[1] is None
     assert places[1]["path"] == str(other_drive / "rocks" / "granite.tif")
     assert places[1]["drive_id"] == drive_id(other_drive)
     actions = q(index, "SELECT action FROM audit WHERE dataset_id = ? ORDER BY seq", [granite])
