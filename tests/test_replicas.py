@@ -24,7 +24,7 @@ from catalog import open_catalog, scan, verify
 from catalog.cli import main
 from catalog.drives import list_drives
 from catalog.errors import DatasetUnavailable
-from catalog.index import SCHEMA_VERSION
+from catalog.index import SCHEMA_VERSION, listing
 from catalog.volumes import volume_of
 
 from .test_drives import make_drive, q  # noqa: F401  (a fixture)
@@ -117,6 +117,11 @@ def test_a_copy_on_another_drive_is_a_replica_and_a_lost_copy_goes_missing(
     cat = open_catalog(index)
     assert len(cat.search(copies=2)) == 2 and len(cat.search(copies=1)) == 0
     assert len(cat.search(copies="<2")) == 0 and len(cat.search(copies=">=2")) == 2
+    listing.build(index)  # the same on the listing snapshot
+    cat = open_catalog(index)
+    with cat._connect() as con:
+        assert cat._listed(con) is not None  # the snapshot answers
+    assert len(cat.search(copies=2)) == 2 and len(cat.search(copies="<2")) == 0
     assert list(cat.search(tags="porosity")) == [granite]  # one dataset, its tags
     places = cat.locations(granite)
     assert [(p["primary"], p["status"]) for p in places] == [(True, "ok"), (False, "ok")]
