@@ -25,6 +25,7 @@ from catalog.cli import main
 from catalog.drives import list_drives
 from catalog.errors import DatasetUnavailable
 from catalog.index import SCHEMA_VERSION, listing
+from catalog.preview.dataset import load_ref
 from catalog.volumes import volume_of
 
 from .test_drives import make_drive, q  # noqa: F401  (a fixture)
@@ -162,6 +163,8 @@ def test_the_primary_gone_reads_go_to_the_replica(tmp_path: Path, other_drive: P
     cat = open_catalog(index)  # not rescanned yet: the primary path is not there
     assert np.array_equal(cat[ident].read().values, expected)
     assert cat[ident].metadata["path"] == replica
+    ref = load_ref(cat, ident)  # what slices and previews read
+    assert ref.where == replica and np.array_equal(ref.read().values, expected)
     scan(tmp_path / "lab", index, jobs=1, progress=False)  # the rescan notices
     assert q(index, "SELECT status, copies FROM datasets WHERE id = ?", [ident]) == [("ok", 1)]
     cat = open_catalog(index)
