@@ -71,7 +71,7 @@ def record_primary(
         [t],
     )
     con.execute(
-        "INSERT INTO locations SELECT s.dataset_id, s.path, s.drive, s.status, ?, ?, NULL "
+        "INSERT INTO locations SELECT s.dataset_id, s.path, s.drive, s.status, ?, ?, NULL, NULL "
         "FROM _seen_at s WHERE NOT EXISTS (SELECT 1 FROM locations l "
         "WHERE l.path = s.path AND l.dataset_id = s.dataset_id)",
         [t, t],
@@ -85,13 +85,37 @@ def forget(con: Connection, pairs: Iterable[tuple[str, str]]) -> None:
         con.execute("DELETE FROM locations WHERE dataset_id = ? AND path = ?", [ident, path])
 
 
-def add(con: Connection, ident: str, path: str, drive: str | None) -> None:
-    """Record ``path`` (on ``drive``) as a location of the dataset ``ident``, ``ok``."""
+def add(
+    con: Connection, ident: str, path: str, drive: str | None, signature: str | None = None
+) -> None:
+    """Record ``path`` (on ``drive``; its files' ``signature``) as a location of the
+    dataset ``ident``, ``ok``."""
     t = now()
     con.execute("DELETE FROM locations WHERE path = ?", [path])
     con.execute(
-        "INSERT INTO locations VALUES (?, ?, ?, 'ok', ?, ?, NULL)", [ident, path, drive, t, t]
+        "INSERT INTO locations VALUES (?, ?, ?, 'ok', ?, ?, NULL, ?)",
+        [ident, path, drive, t, t, signature],
     )
+
+
+def unchanged(con: Connection, root_db: str, found: dict[str, str]) -> list[str]:
+    """Of ``found`` (``db path -> signature`` of what a scan's walk found under
+    ``root_db`` and would read), the replica locations whose files did not change:
+    they are ``ok``, seen now, and need no reading. Returns their paths."""
+    if not found:
+        return []
+    prefix = root_db.rstrip("/") + "/"
+    rows = con.execute(
+        "SELECT l.path, l.signature, l.dataset_id FROM locations l JOIN datasets d "
+        "ON d.id = l.dataset_id AND d.path <> l.path "
+        "WHERE (l.path = ? OR starts_with(l.path, ?)) AND l.signature IS NOT NULL",
+        [root_db, prefix],
+    ).fetchall()
+    same = [(p, i) for p, sig, i in rows if found.get(p) == sig]
+    if same:
+        seen(con, [p for p, _ in same])
+        settle(con, [i for _, i in same])
+    return [p for p, _ in same]
 
 
 def candidates(

@@ -135,9 +135,10 @@ def test_a_copy_on_another_drive_is_a_replica_and_a_lost_copy_goes_missing(
     actions = q(index, "SELECT action FROM audit WHERE dataset_id = ? ORDER BY seq", [granite])
     assert ("replica.add",) in actions
 
-    # a rescan finds the replicas again: nothing new
+    # a rescan finds the replicas again, unchanged, without reading them
     again = scan(other_drive, index, jobs=1, progress=False)
-    assert again.replicas == 0 and again["added"] == 0
+    assert again.replicas == 0 and again["added"] == 0 and again["unchanged"] == 2
+    assert again.bytes_processed == 0
     assert q(index, "SELECT count(*), min(copies) FROM datasets") == [(2, 2)]
 
     # the copy is deleted: that location is missing, the dataset stays ok

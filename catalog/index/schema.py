@@ -132,8 +132,9 @@ CREATE TABLE IF NOT EXISTS locations ( -- every place a dataset's content lives 
     status VARCHAR,                    -- ok | missing | offline
     first_seen TIMESTAMP,
     last_seen TIMESTAMP,
-    last_verified TIMESTAMP
-);
+    last_verified TIMESTAMP,
+    signature VARCHAR                  -- a replica's files (names, sizes, mtimes), as
+);                                     -- datasets.signature: unchanged ones are not read
 CREATE TABLE IF NOT EXISTS tokens (   -- API tokens: only a hash of each is stored
     hash VARCHAR PRIMARY KEY,          -- sha256 hex of the token
     user_name VARCHAR,
@@ -189,7 +190,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             "INSERT INTO locations SELECT id, path, drive, CASE status WHEN 'missing' THEN "
             "'missing' WHEN 'offline' THEN 'offline' ELSE 'ok' END, first_seen, last_seen, "
-            "NULL FROM datasets WHERE id NOT IN (SELECT dataset_id FROM locations)"
+            "NULL, signature FROM datasets WHERE id NOT IN (SELECT dataset_id FROM locations)"
         )
     if version < SCHEMA_VERSION:
         con.execute(

@@ -541,7 +541,7 @@ class _Writer:
             used.add(ident)
             out[k] = ident
             added.add(k)
-            replicas.add(con, ident, paths[k], self.drive)
+            replicas.add(con, ident, paths[k], self.drive, batch[k].candidate.signature)
         return out, added
 
 
@@ -932,7 +932,13 @@ def _scan(
                 [now(), scan_id, unchanged],
             )
             replicas.primary_seen(con, unchanged)
-        writer.counts["unchanged"] = len(unchanged)
+        # replicas whose files did not change: found again without reading them
+        kept = set(
+            replicas.unchanged(con, writer.root_db, {c.source.location: c.signature for c in todo})
+        )
+        if kept:
+            todo = [c for c in todo if c.source.location not in kept]
+        writer.counts["unchanged"] = len(unchanged) + len(kept)
         # unchanged datasets whose thumbnail is gone or was never written
         redraws = (
             redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
@@ -1342,7 +1348,13 @@ def _scan_objects(
                 [now(), scan_id, unchanged],
             )
             replicas.primary_seen(con, unchanged)
-        writer.counts["unchanged"] = len(unchanged)
+        # replicas whose files did not change: found again without reading them
+        kept = set(
+            replicas.unchanged(con, writer.root_db, {c.source.location: c.signature for c in todo})
+        )
+        if kept:
+            todo = [c for c in todo if c.source.location not in kept]
+        writer.counts["unchanged"] = len(unchanged) + len(kept)
         # unchanged datasets whose thumbnail is gone: drawn again, as for files
         redraws = (
             redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
