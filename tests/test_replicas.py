@@ -11,6 +11,7 @@ migration.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -139,6 +140,12 @@ def test_a_copy_on_another_drive_is_a_replica_and_a_lost_copy_goes_missing(
     again = scan(other_drive, index, jobs=1, progress=False)
     assert again.replicas == 0 and again["added"] == 0 and again["unchanged"] == 2
     assert again.bytes_processed == 0
+    basalt_copy = other_drive / "rocks" / "basalt.tif"
+    os.utime(basalt_copy, (1.7e9, 1.7e9))  # touched: read again, the same content
+    again = scan(other_drive, index, jobs=1, progress=False)
+    assert again.bytes_processed == basalt_copy.stat().st_size and again.replicas == 0
+    assert again["unchanged"] == 2 and again["added"] == 0
+    assert scan(other_drive, index, jobs=1, progress=False).bytes_processed == 0
     assert q(index, "SELECT count(*), min(copies) FROM datasets") == [(2, 2)]
 
     # the copy is deleted: that location is missing, the dataset stays ok

@@ -357,10 +357,10 @@ class _Writer:
         idents: list[str | None] = [o["id"] if o is not None else None for o in olds]
         taken: set[str] = {i for i in idents if i is not None}
         moved: dict[int, str] = {}  # position in the batch -> the path it moved from
-        # 1. a dataset at a new path keeps the id of a row with its checksum whose path
-        # is gone (a move); the lookups cost the same however many rows share a checksum
         # 0. replicas found again in place (not the move of their dataset's primary)
         again = self._found_again(con, batch, paths, olds, taken)
+        # 1. a dataset at a new path keeps the id of a row with its checksum whose path
+        # is gone (a move); the lookups cost the same however many rows share a checksum
         want = [
             k for k, o in enumerate(olds) if o is None and batch[k].checksum and k not in again
         ]
@@ -502,6 +502,10 @@ class _Writer:
                 out[k] = hit[0]
         if out:
             replicas.seen(con, [paths[k] for k in out])
+            con.executemany(  # their files as they are now: unread by the next rescan
+                "UPDATE locations SET signature = ? WHERE path = ?",
+                [(batch[k].candidate.signature, paths[k]) for k in out],
+            )
         return out
 
     def _replicas(
