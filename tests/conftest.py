@@ -10,6 +10,8 @@ import duckdb
 import numpy as np
 import pytest
 
+from .drives import make_drive, other_drive  # noqa: F401  (fixtures for every test)
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 

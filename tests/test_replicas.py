@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -27,32 +25,9 @@ from catalog.drives import list_drives
 from catalog.errors import DatasetUnavailable
 from catalog.index import SCHEMA_VERSION, listing
 from catalog.preview.dataset import load_ref
-from catalog.volumes import volume_of
 
-from .test_drives import make_drive, q  # noqa: F401  (a fixture)
+from .drives import drive_id, q
 from .volumes import write_volumes
-
-
-@pytest.fixture
-def other_drive(tmp_path: Path) -> Iterator[Path]:
-    """A folder on another filesystem than ``tmp_path`` (the tmpfs /dev/shm)."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir():
-        pytest.skip("no /dev/shm here: no second filesystem without mounting one")
-    here, there = volume_of(tmp_path), volume_of(shm)
-    if here is None or there is None or here.id == there.id:
-        pytest.skip("/dev/shm is on the same volume as the temporary folder here")
-    folder = Path(tempfile.mkdtemp(prefix="voxcat-replicas-", dir=shm))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def drive_id(path: Path) -> str:
-    vol = volume_of(path)
-    assert vol is not None
-    return vol.id
 
 
 def ids_by_name(index: Path) -> dict[str, list[str]]:
@@ -229,7 +204,7 @@ def test_voxcat_drives_counts_a_dataset_with_a_replica_elsewhere_as_not_only_her
 @pytest.mark.slow
 def test_a_second_drive_holding_a_copy_keeps_the_datasets_ok_when_the_first_is_unplugged(
     tmp_path: Path,
-    make_drive,  # noqa: F811  (the fixture of tests/test_drives.py)
+    make_drive,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     a_at, b_at = tmp_path / "media" / "WD-2019", tmp_path / "media" / "WD-2024"
