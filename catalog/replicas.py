@@ -98,20 +98,26 @@ def add(
     )
 
 
+def _replicas_under(con: Connection, root_db: str, where: str) -> list[tuple[str, str, str]]:
+    """``(path, dataset id, signature)`` of the replica locations (not a dataset's
+    primary path) at or under ``root_db`` that match the SQL condition ``where``."""
+    prefix = root_db.rstrip("/") + "/"
+    return con.execute(
+        "SELECT l.path, l.dataset_id, l.signature FROM locations l JOIN datasets d "
+        "ON d.id = l.dataset_id AND d.path <> l.path "
+        f"WHERE (l.path = ? OR starts_with(l.path, ?)) AND {where}",
+        [root_db, prefix],
+    ).fetchall()
+
+
 def unchanged(con: Connection, root_db: str, found: dict[str, str]) -> list[str]:
     """Of ``found`` (``db path -> signature`` of what a scan's walk found under
     ``root_db`` and would read), the replica locations whose files did not change:
     they are ``ok``, seen now, and need no reading. Returns their paths."""
     if not found:
         return []
-    prefix = root_db.rstrip("/") + "/"
-    rows = con.execute(
-        "SELECT l.path, l.signature, l.dataset_id FROM locations l JOIN datasets d "
-        "ON d.id = l.dataset_id AND d.path <> l.path "
-        "WHERE (l.path = ? OR starts_with(l.path, ?)) AND l.signature IS NOT NULL",
-        [root_db, prefix],
-    ).fetchall()
-    same = [(p, i) for p, sig, i in rows if found.get(p) == sig]
+    rows = _replicas_under(con, root_db, "l.signature IS NOT NULL")
+    same = [(p, i) for p, i, sig in rows if found.get(p) == sig]
     if same:
         seen(con, [p for p, _ in same])
         settle(con, [i for _, i in same])
@@ -198,14 +204,8 @@ def seen(con: Connection, paths: Sequence[str]) -> list[str]:
 def vanished(con: Connection, root_db: str, present: Iterable[str] | set[str]) -> list[str]:
     """Replica locations under ``root_db`` a scan's walk did not find (``present``):
     marked ``missing``. Returns the ids of their datasets."""
-    prefix = root_db.rstrip("/") + "/"
-    rows = con.execute(
-        "SELECT l.path, l.dataset_id FROM locations l JOIN datasets d ON d.id = l.dataset_id "
-        "AND d.path <> l.path WHERE (l.path = ? OR starts_with(l.path, ?)) "
-        "AND l.status <> 'missing'",
-        [root_db, prefix],
-    ).fetchall()
-    gone = [(p, i) for p, i in rows if p not in present]
+    rows = _replicas_under(con, root_db, "l.status <> 'missing'")
+    gone = [(p, i) for p, i, _ in rows if p not in present]
     if gone:
         con.execute(
             "UPDATE locations SET status = 'missing' WHERE path IN (SELECT unnest(?))",
