@@ -871,12 +871,7 @@ def _scan(
     scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
     started.append(scan_id)
     report = Reporter(callback_of(progress))
-    extra: dict[str, Any] = {"scan_id": scan_id}
-    if client is not None:  # a job links the cluster's dashboard
-        extra["scheduler"] = client.scheduler.address
-        link = dashboard_link(client)
-        if link:
-            extra["dashboard"] = link
+    extra = _job_extra(scan_id, client)
     report(Progress("walking", extra=extra), force=True)
     if compiled is None and saved:
         compiled = PathPattern(saved)
@@ -910,45 +905,19 @@ def _scan(
         sampled = _sampled(con, root) if full_checksums else set()  # to hash in full
         for item in found:
             if isinstance(item, Known):
-                db_path, sig = item.path, item.signature
+                db_path = item.path
             else:
-                db_path, sig = to_db(item.source.path), item.signature
+                db_path = to_db(item.source.path)
             seen.add(db_path)
             old = None if db_path in sampled else known.get(db_path)
-            if (
-                old
-                and old[1] == sig
-                and (old[2] == "ok" or (old[2] == "failed" and not retry_failed))
-            ):
+            if _reusable(old, item.signature, retry_failed):
+                assert old is not None
                 unchanged.append(old[0])
-            elif old and old[1] == sig and old[2] in ("missing", "offline"):
-                unchanged.append(old[0])  # it came back as it was
             elif isinstance(item, Known):
                 again.setdefault(item.folder, set()).add(db_path)
             else:
                 todo.append(item)
-        if unchanged:
-            con.execute(
-                "UPDATE datasets SET last_seen = ?, scan_id = ?, "
-                "error = CASE WHEN status = 'offline' THEN NULL ELSE error END, "
-                "status = CASE WHEN status IN ('missing', 'offline') THEN 'ok' ELSE status END "
-                "WHERE id IN (SELECT unnest(?))",
-                [now(), scan_id, unchanged],
-            )
-            replicas.primary_seen(con, unchanged)
-        # replicas whose files did not change: found again without reading them
-        kept = set(
-            replicas.unchanged(con, writer.root_db, {c.source.location: c.signature for c in todo})
-        )
-        if kept:
-            todo = [c for c in todo if c.source.location not in kept]
-        writer.counts["unchanged"] = len(unchanged) + len(kept)
-        # unchanged datasets whose thumbnail is gone or was never written
-        redraws = (
-            redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
-            if thumbnails and unchanged
-            else []
-        )
+        todo, redraws = _settle(con, writer, cache, unchanged, todo, thumbnails)
         finished = not todo and not again and not redraws
         if finished:  # nothing to read: close the scan in this same transaction
             missing = _vanished(known, seen, unreadable)
@@ -969,12 +938,125 @@ def _scan(
                 seen.add(db_path)
                 todo.append(cand)
 
+    return _read(
+        _Pass(root, index_path, cache, scan_id, writer, known, seen, unreadable, walk_issues),
+        readers_fp,
+        todo,
+        len(unchanged),
+        redraws,
+        report=report,
+        extra=extra,
+        jobs=jobs,
+        thumbnails=thumbnails,
+        full_checksums=full_checksums,
+        batch_seconds=batch_seconds,
+        batch_size=batch_size,
+        progress=progress,
+        cancel=cancel,
+        client=client,
+        t0=t0,
+    )
+
+
+@dataclasses.dataclass
+class _Pass:
+    """What a scan knows when its reading phase starts: shared by files and objects."""
+
+    root: Path | str  # as reported: the folder, or the URL of a prefix
+    index_path: Path
+    cache: Path
+    scan_id: int
+    writer: _Writer
+    known: dict[str, tuple[str, str, str]]
+    seen: set[str]  # every dataset path the walk found
+    unreadable: list[str]  # folders the walk could not read: nothing under them vanished
+    walk_issues: list[tuple[str, str, str]]
+
+
+def _job_extra(scan_id: int, client: Any) -> dict[str, Any]:
+    """The ``extra`` of a scan's progress: its id and, on a cluster, the dashboard."""
+    extra: dict[str, Any] = {"scan_id": scan_id}
+    if client is not None:  # a job links the cluster's dashboard
+        extra["scheduler"] = client.scheduler.address
+        link = dashboard_link(client)
+        if link:
+            extra["dashboard"] = link
+    return extra
+
+
+def _reusable(old: tuple[str, str, str] | None, signature: str, retry_failed: bool) -> bool:
+    """Whether a dataset found with ``signature``, which the index holds as ``old``
+    (id, signature, status), is unchanged: nothing to read. A failed one is read again
+    only with ``retry_failed``; a missing or offline one came back as it was."""
+    if old is None or old[1] != signature:
+        return False
+    return old[2] in ("ok", "missing", "offline") or (old[2] == "failed" and not retry_failed)
+
+
+def _settle(
+    con: Connection,
+    writer: _Writer,
+    cache: Path,
+    unchanged: list[str],
+    todo: list[Candidate],
+    thumbnails: bool,
+) -> tuple[list[Candidate], list[redraw.Job]]:
+    """Mark the ``unchanged`` datasets seen (back to ``ok`` if they were missing or
+    offline) and drop from ``todo`` the replicas whose files did not change. Returns
+    what is left to read and the unchanged datasets whose thumbnail must be drawn."""
+    if unchanged:
+        con.execute(
+            "UPDATE datasets SET last_seen = ?, scan_id = ?, "
+            "error = CASE WHEN status = 'offline' THEN NULL ELSE error END, "
+            "status = CASE WHEN status IN ('missing', 'offline') THEN 'ok' ELSE status END "
+            "WHERE id IN (SELECT unnest(?))",
+            [now(), writer.scan_id, unchanged],
+        )
+        replicas.primary_seen(con, unchanged)
+    # replicas whose files did not change: found again without reading them
+    kept = set(
+        replicas.unchanged(con, writer.root_db, {c.source.location: c.signature for c in todo})
+    )
+    if kept:
+        todo = [c for c in todo if c.source.location not in kept]
+    writer.counts["unchanged"] = len(unchanged) + len(kept)
+    # unchanged datasets whose thumbnail is gone or was never written
+    redraws = (
+        redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
+        if thumbnails and unchanged
+        else []
+    )
+    return todo, redraws
+
+
+def _read(
+    run: _Pass,
+    readers_fp: str,
+    todo: list[Candidate],
+    n_unchanged: int,
+    redraws: list[redraw.Job],
+    *,
+    report: Reporter,
+    extra: dict[str, Any],
+    jobs: int,
+    thumbnails: bool,
+    full_checksums: bool,
+    batch_seconds: float,
+    batch_size: int,
+    progress: ProgressArg,
+    cancel: CancelFlag | None,
+    client: Any,
+    t0: float,
+) -> ScanReport:
+    """The reading phase of a scan: ``todo`` processed (here, in a pool or on a
+    cluster), results written in batches, missing thumbnails drawn, the scan closed."""
+    writer, index_path, cache, scan_id = run.writer, run.index_path, run.cache, run.scan_id
     unwritten: list[str] = []  # thumbnails that could not be written
     total = sum(c.size for c in todo)
     bar = _progress(bar_of(progress), total, len(todo))
     done_bytes = 0  # read (a sampled checksum leaves most of a big file unread)
     seen_bytes = 0  # of the datasets finished, as the bar counts them
-    items_total = len(unchanged) + len(todo)
+    items_total = n_unchanged + len(todo)
 
     def stop_if_cancelled() -> None:
         check(cancel, ScanCancelled, "the scan was cancelled")
@@ -991,13 +1073,11 @@ def _scan(
             bar.set_postfix_str(f"{n}/{len(todo)} datasets")
         if report.wants("reading"):
             report(
-                Progress(
-                    "reading", seen_bytes, total, len(unchanged) + n, items_total, extra=extra
-                )
+                Progress("reading", seen_bytes, total, n_unchanged + n, items_total, extra=extra)
             )
         stop_if_cancelled()  # after this result is handed to the writer, which keeps it
 
-    report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
+    report(Progress("reading", 0, total, n_unchanged, items_total, extra=extra), force=True)
     try:
         if client is not None:
             _run_cluster(
@@ -1033,13 +1113,14 @@ def _scan(
         if bar is not None:
             bar.close()
 
-    missing = [p for p in _vanished(known, seen, unreadable) if p not in writer.moved_from]
+    vanished = _vanished(run.known, run.seen, run.unreadable)
+    missing = [p for p in vanished if p not in writer.moved_from]
     try:
         with transaction(index_path) as con:
-            _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
+            _finish(con, scan_id, writer, missing, run.walk_issues, readers_fp)
     except DiskFullError as exc:
         raise DiskFullError(exc.cause, _saved(writer)) from exc
-    out = _report(root, index_path, scan_id, writer, walk_issues, done_bytes, t0)
+    out = _report(run.root, index_path, scan_id, writer, run.walk_issues, done_bytes, t0)
     out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
     if unwritten:
         out.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
@@ -1293,12 +1374,7 @@ def _scan_objects(
     started.append(scan_id)
     compiled = PathPattern(pattern) if pattern else (PathPattern(saved) if saved else None)
     report = Reporter(callback_of(progress))
-    extra: dict[str, Any] = {"scan_id": scan_id}
-    if client is not None:  # a job links the cluster's dashboard
-        extra["scheduler"] = client.scheduler.address
-        link = dashboard_link(client)
-        if link:
-            extra["dashboard"] = link
+    extra = _job_extra(scan_id, client)
     report(Progress("walking", extra=extra), force=True)
     walk_issues: list[tuple[str, str, str]] = []
 
@@ -1335,98 +1411,36 @@ def _scan_objects(
             db_path = cand.source.location
             seen.add(db_path)
             old = known.get(db_path)
-            if (
-                old
-                and old[1] == cand.signature
-                and (old[2] in ("ok", "missing") or (old[2] == "failed" and not retry_failed))
-            ):
+            if _reusable(old, cand.signature, retry_failed):
+                assert old is not None
                 unchanged.append(old[0])
             else:
                 todo.append(cand)
-        if unchanged:
-            con.execute(
-                "UPDATE datasets SET last_seen = ?, scan_id = ?, "
-                "error = CASE WHEN status = 'offline' THEN NULL ELSE error END, "
-                "status = CASE WHEN status IN ('missing', 'offline') THEN 'ok' ELSE status END "
-                "WHERE id IN (SELECT unnest(?))",
-                [now(), scan_id, unchanged],
-            )
-            replicas.primary_seen(con, unchanged)
-        # replicas whose files did not change: found again without reading them
-        kept = set(
-            replicas.unchanged(con, writer.root_db, {c.source.location: c.signature for c in todo})
-        )
-        if kept:
-            todo = [c for c in todo if c.source.location not in kept]
-        writer.counts["unchanged"] = len(unchanged) + len(kept)
-        # unchanged datasets whose thumbnail is gone: drawn again, as for files
-        redraws = (
-            redraw.missing(con, cache, unchanged, retry_undrawable=False)[0]
-            if thumbnails and unchanged
-            else []
-        )
+        todo, redraws = _settle(con, writer, cache, unchanged, todo, thumbnails)
         if not todo and not redraws:
             _finish(con, scan_id, writer, _vanished(known, seen, []), walk_issues, readers_fp)
     if not todo and not redraws:
         n = len(unchanged)
         report(Progress("done", 0, 0, n, n, extra=extra), force=True)
         return _report(root_db, index_path, scan_id, writer, walk_issues, 0, t0)
-
-    total = sum(c.size for c in todo)
-    bar = _progress(bar_of(progress), total, len(todo))
-    done = 0
-    items_total = len(unchanged) + len(todo)
-
-    def stop_if_cancelled() -> None:
-        check(cancel, ScanCancelled, "the scan was cancelled")
-
-    def on_result(res: Result) -> None:
-        nonlocal done
-        done += res.candidate.size
-        writer.add(res, batch_size, batch_seconds)
-        n = writer.processed + len(writer.pending)
-        if bar is not None:
-            bar.update(res.candidate.size)
-        if report.wants("reading"):
-            report(Progress("reading", done, total, len(unchanged) + n, items_total, extra=extra))
-        stop_if_cancelled()
-
-    report(Progress("reading", 0, total, len(unchanged), items_total, extra=extra), force=True)
-    try:
-        if client is not None:
-            _run_cluster(client, todo, cache, thumbnails, on_result, True, stop_if_cancelled)
-        elif jobs == 1 or len(todo) <= 1:
-            for cand in todo:
-                stop_if_cancelled()
-                on_result(process_safely(cand, cache, thumbnails, True))
-        else:
-            _run_pool(todo, jobs, cache, thumbnails, on_result, True, stop_if_cancelled)
-        writer.flush()
-        unwritten: list[str] = []
-        redrawn = _redraw(
-            index_path,
-            cache,
-            scan_id,
-            redraws,
-            jobs,
-            batch_seconds,
-            unwritten,
-            stop_if_cancelled,
-            client=client,
-        )
-    except BaseException as exc:
-        _stopped(exc, index_path, scan_id, writer)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    missing = [p for p in _vanished(known, seen, []) if p not in writer.moved_from]
-    with transaction(index_path) as con:
-        _finish(con, scan_id, writer, missing, walk_issues, readers_fp)
-    out = _report(root_db, index_path, scan_id, writer, walk_issues, done, t0)
-    out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
-    report(Progress("done", done, total, items_total, items_total, extra=extra), force=True)
-    return out
+    return _read(
+        _Pass(root_db, index_path, cache, scan_id, writer, known, seen, [], walk_issues),
+        readers_fp,
+        todo,
+        len(unchanged),
+        redraws,
+        report=report,
+        extra=extra,
+        jobs=jobs,
+        thumbnails=thumbnails,
+        full_checksums=True,  # objects are hashed in full: a range read costs a request
+        batch_seconds=batch_seconds,
+        batch_size=batch_size,
+        progress=progress,
+        cancel=cancel,
+        client=client,
+        t0=t0,
+    )
 
 
 #: ``settings`` key prefix of a root in object storage: its storage options, without
