@@ -162,3 +162,49 @@ def upload(endpoint: str, bucket: str, local: Path, prefix: str) -> list[str]:
         s3.upload_file(str(f), bucket, key)
         keys.append(key)
     return keys
+
+
+def listed(endpoint: str, bucket: str, prefix: str = "") -> dict[str, int]:
+    """``{key: size}`` of every object under ``prefix`` (a folder: ``"a/b"`` lists
+    ``a/b/...``; ``""`` the whole bucket), keys relative to the prefix."""
+    s3 = client(endpoint)
+    start = prefix.rstrip("/") + "/" if prefix else ""
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
+        out.update({o["Key"][len(start) :]: o["Size"] for o in page.get("Contents", [])})
+    return out
+
+
+def download(endpoint: str, bucket: str, prefix: str, local: Path) -> dict[str, int]:
+    """Every object under ``prefix`` into the folder ``local``; returns ``{key: size}``
+    (keys relative to the prefix)."""
+    s3 = client(endpoint)
+    sizes = listed(endpoint, bucket, prefix)
+    for rel in sizes:
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(
+            bucket, f"{prefix.rstrip('/')}/{rel}" if prefix else rel, str(local / rel)
+        )
+    return sizes
+
+
+def unreachable() -> dict[str, Any]:
+    """Storage options of an endpoint nobody listens on, tried once, quickly."""
+    from .servers import free_port
+
+    return {
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 2},
+    }
+
+
+def secret_options(endpoint: str) -> tuple[dict[str, Any], list[str]]:
+    """Storage options with fresh secret values (moto takes any), and the values that
+    must never be written anywhere: the key id, the secret and the session token."""
+    import secrets
+
+    secret = "voxcat-secret-" + secrets.token_hex(8)
+    token = "voxcat-token-" + secrets.token_hex(8)
+    key = TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    options = {"endpoint_url": endpoint, "key": key, "secret": secret, "token": token}
+    return options, [secret, token, key]

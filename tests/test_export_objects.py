@@ -9,7 +9,6 @@ access are named, with nothing left that looks complete."""
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from catalog.errors import (
 from catalog.export import export_catalog
 
 from . import test_export as local_export
-from .s3server import TEST_CREDENTIALS, client
+from .s3server import client, download, listed, secret_options, unreachable
 
 pytestmark = pytest.mark.slow
 
@@ -41,27 +40,6 @@ _check_manifests, _ids, _primary = (
     local_export._ids,
     local_export._primary,
 )
-
-
-def _download(endpoint: str, bucket: str, prefix: str, local: Path) -> dict[str, int]:
-    """Every object under ``prefix`` into ``local``; returns ``{key: size}``."""
-    s3 = client(endpoint)
-    sizes = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        for obj in page.get("Contents", []):
-            rel = obj["Key"][len(prefix) + 1 :]
-            (local / rel).parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(local / rel))
-            sizes[rel] = obj["Size"]
-    return sizes
-
-
-def _keys(endpoint: str, bucket: str, prefix: str) -> set[str]:
-    s3 = client(endpoint)
-    out = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        out |= {o["Key"][len(prefix) + 1 :] for o in page.get("Contents", [])}
-    return out
 
 
 def _versions(s3, bucket: str, prefix: str) -> dict[str, int]:
@@ -105,14 +83,7 @@ def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
     index: Path, tmp_path: Path, s3_endpoint: str, s3_bucket: str, monkeypatch
 ) -> None:
     url = f"s3://{s3_bucket}/exports/rocks"
-    secret = "voxcat-secret-" + secrets.token_hex(8)  # moto takes any credentials
-    token = "voxcat-token-" + secrets.token_hex(8)
-    options = {
-        "endpoint_url": s3_endpoint,
-        "key": TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "secret": secret,
-        "token": token,
-    }
+    options, secrets = secret_options(s3_endpoint)
     report = open_catalog(index).export(
         url, progress=False, license="CC-BY-4.0", storage_options=options
     )
@@ -128,7 +99,7 @@ def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
     assert _params(s3_endpoint, s3_bucket, "exports/rocks")["complete"] is True
 
     local = tmp_path / "downloaded"
-    sizes = _download(s3_endpoint, s3_bucket, "exports/rocks", local)
+    sizes = download(s3_endpoint, s3_bucket, "exports/rocks", local)
     src = Path(open_catalog(index).df.loc[ids["vol.tif"], "path"])
     assert (local / "data" / ids["vol.tif"] / "vol.tif").read_bytes() == src.read_bytes()
     _check_manifests(local)  # bagit-python, ro-crate-py, ome-zarr-models; every sha256
@@ -136,7 +107,7 @@ def test_copy_to_a_bucket_opens_with_stock_intake_and_validates(
     assert sum(n for k, n in sizes.items() if k.startswith("data/")) > report.bytes
     stored = b"".join(p.read_bytes() for p in local.rglob("*") if p.is_file())
     stored += b"".join(p.read_bytes() for p in index.parent.glob("lab.duckdb*") if p.is_file())
-    for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
+    for value in secrets:
         assert value.encode() not in stored
     # downloaded, it is a folder export: its catalogue and index read there
     local_export._assert_entries_equal(local, index, monkeypatch)
@@ -172,7 +143,7 @@ def test_zarr_to_a_bucket_cancelled_never_looks_complete_and_resumes(
     stop = _CancelAfter(2)
     with pytest.raises(ExportCancelled):
         export_catalog(cat, url, mode="zarr", progress=stop, cancel=stop, storage_options=options)
-    keys = _keys(s3_endpoint, s3_bucket, "z")
+    keys = set(listed(s3_endpoint, s3_bucket, "z"))
     assert _params(s3_endpoint, s3_bucket, "z")["complete"] is False
     assert "bagit.txt" not in keys and "catalog.yaml" not in keys
     written = {k for k in keys if k.startswith("data/")}
@@ -192,7 +163,7 @@ def test_zarr_to_a_bucket_cancelled_never_looks_complete_and_resumes(
     assert report.resumed_chunks == len(written)
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index)
     local = tmp_path / "z"
-    _download(s3_endpoint, s3_bucket, "z", local)
+    download(s3_endpoint, s3_bucket, "z", local)
     _check_manifests(local)  # before verify, which appends to the exported index's audit log
     assert verify(local / "voxcat.duckdb", progress=False).ok
     store = local / report.datasets[ids["big.tif"]]["path"]
@@ -220,7 +191,6 @@ def test_refusals_and_storage_errors_leave_nothing_that_looks_complete(
     index: Path, tmp_path: Path, s3_endpoint: str, s3_bucket: str
 ) -> None:
     from .s3server import moto_server
-    from .servers import free_port
 
     cat = open_catalog(index).search(format="tiff")
     here = {"endpoint_url": s3_endpoint}
@@ -228,8 +198,7 @@ def test_refusals_and_storage_errors_leave_nothing_that_looks_complete(
         cat.export(f"s3://{s3_bucket}/l", mode="link", storage_options=here)
     with pytest.raises(ExportError, match="storage_options are for exports to object"):
         cat.export(tmp_path / "folder", storage_options=here)
-    dead: dict = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
-    dead["config_kwargs"] = {"retries": {"max_attempts": 1}, "connect_timeout": 2}
+    dead = unreachable()
     with pytest.raises(StorageUnreachable, match=rf"s3://{s3_bucket}/e.*unreachable"):
         cat.export(f"s3://{s3_bucket}/e", storage_options=dead, progress=False)
     with pytest.raises(BucketNotFound, match=r"s3://no-such-bucket-voxcat/e.*no such bucket"):
@@ -239,11 +208,11 @@ def test_refusals_and_storage_errors_leave_nothing_that_looks_complete(
         pytest.raises(StorageAccessDenied, match=r"s3://.*access denied.*credentials"),
     ):
         cat.export(f"s3://{s3_bucket}/e", storage_options={"endpoint_url": strict})
-    assert _keys(s3_endpoint, s3_bucket, "e") == set()
+    assert set(listed(s3_endpoint, s3_bucket, "e")) == set()
     client(s3_endpoint).put_object(Bucket=s3_bucket, Key="other/notes.txt", Body=b"mine")
     with pytest.raises(ExportError, match=r"not empty.*holds no voxcat export"):
         cat.export(f"s3://{s3_bucket}/other", storage_options=here, progress=False)
-    assert _keys(s3_endpoint, s3_bucket, "other") == {"notes.txt"}
+    assert set(listed(s3_endpoint, s3_bucket, "other")) == {"notes.txt"}
 
 
 def test_the_cli_exports_to_a_bucket(
@@ -258,18 +227,18 @@ def test_the_cli_exports_to_a_bucket(
     s3 = client(s3_endpoint)
     records = [
         json.loads(line)
-        for key in _keys(s3_endpoint, s3_bucket, "cli")
+        for key in set(listed(s3_endpoint, s3_bucket, "cli"))
         if key.startswith(".voxcat-export/journal/")
         for line in s3.get_object(Bucket=s3_bucket, Key=f"cli/{key}")["Body"].read().splitlines()
     ]
-    journals = [k for k in _keys(s3_endpoint, s3_bucket, "cli") if "/journal/" in k]
+    journals = [k for k in set(listed(s3_endpoint, s3_bucket, "cli")) if "/journal/" in k]
     assert len(journals) == 1  # compacted once complete
     copies = [r for r in records if r["how"] == "copy"]
     assert len(copies) == out["files"] and {c["verified"] for c in copies} == {"reread"}
     folder = str(index.parent / "folder")
     code = main(["export", "--index", str(index), folder, "--storage-option", "anon=true"])
     assert code != 0 and "--storage-option is for URLs" in capsys.readouterr().err
-    keys = _keys(s3_endpoint, s3_bucket, "cli")
+    keys = set(listed(s3_endpoint, s3_bucket, "cli"))
     assert {"catalog.yaml", "bagit.txt", "manifest-sha256.txt", "voxcat.duckdb"} <= keys
     stock = intake.from_yaml_file(
         f"{url}/catalog.yaml", storage_options={"endpoint_url": s3_endpoint}
@@ -304,7 +273,7 @@ def test_a_file_changed_since_the_scan_is_never_uploaded(
             progress=False,
             storage_options={"endpoint_url": s3_endpoint},
         )
-    assert _keys(s3_endpoint, s3_bucket, "changed") == set()  # a new export: removed
+    assert set(listed(s3_endpoint, s3_bucket, "changed")) == set()  # a new export: removed
 
 
 def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
@@ -330,7 +299,7 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     monkeypatch.setattr(objects._Upload, "write", flaky)
     with pytest.raises(KeyboardInterrupt):
         export_catalog(cat, url, progress=False, storage_options=options)
-    keys = _keys(s3_endpoint, s3_bucket, "cut")
+    keys = set(listed(s3_endpoint, s3_bucket, "cut"))
     (first,) = {k for k in keys if k.startswith("data/")}  # those cut short: not committed
     assert "bagit.txt" not in keys and _params(s3_endpoint, s3_bucket, "cut")["complete"] is False
     monkeypatch.setattr(objects._Upload, "write", real)
@@ -338,7 +307,7 @@ def test_a_copy_cut_short_commits_no_partial_object_and_resumes(
     assert report.resumed_files == 1 and _params(s3_endpoint, s3_bucket, "cut")["complete"]
     assert _versions(s3, s3_bucket, "cut")[first] == 1  # not sent again
     # the journals of both runs compacted into one, once complete
-    assert len([k for k in _keys(s3_endpoint, s3_bucket, "cut") if "/journal/" in k]) == 1
+    assert len([k for k in set(listed(s3_endpoint, s3_bucket, "cut")) if "/journal/" in k]) == 1
     _assert_entries_read_from_the_bucket(url, s3_endpoint, index, search={"format": "tiff"})
     with pytest.raises(ExportError, match="other datasets or another mode"):
         export_catalog(cat, url, mode="zarr", progress=False, storage_options=options)

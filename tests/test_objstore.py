@@ -325,22 +325,13 @@ def test_rescan_skips_unchanged_objects_and_rereads_changed_ones(
 def test_no_credential_reaches_the_index(
     tmp_path: Path, rng: np.random.Generator, s3_endpoint: str, s3_bucket: str
 ) -> None:
-    import secrets
-
-    from .s3server import TEST_CREDENTIALS
+    from .s3server import secret_options
 
     local = tmp_path / "lab"
     _tiffs(local, rng, ("a.tif",))
     upload(s3_endpoint, s3_bucket, local, "lab")
-    secret = "voxcat-secret-" + secrets.token_hex(8)
-    token = "voxcat-token-" + secrets.token_hex(8)
-    options = {
-        "endpoint_url": s3_endpoint,
-        "key": TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "secret": secret,
-        "token": token,
-        "client_kwargs": {"aws_session_token": token},
-    }
+    options, secrets = secret_options(s3_endpoint)
+    options["client_kwargs"] = {"aws_session_token": options["token"]}
     index = tmp_path / "lab.duckdb"
     report = scan(f"s3://{s3_bucket}/lab", index, storage_options=options, jobs=1)
     assert report.counts["added"] == 1
@@ -348,7 +339,7 @@ def test_no_credential_reaches_the_index(
     (ident,) = list(cat)
     assert cat[ident].read().shape == (64, 64)  # read with the environment's credentials
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("lab.duckdb*") if p.is_file())
-    for value in (secret, token, TEST_CREDENTIALS["AWS_ACCESS_KEY_ID"]):
+    for value in secrets:
         assert value.encode() not in stored
     assert s3_endpoint.encode() in stored  # what is not a secret is kept
     # exports do not copy objects yet: refused with the cause, nothing written
@@ -447,8 +438,7 @@ def test_unreachable_endpoint_missing_bucket_and_denied_access(
 ) -> None:
     from catalog.errors import BucketNotFound, StorageAccessDenied, StorageUnreachable
 
-    from .s3server import moto_server
-    from .servers import free_port
+    from .s3server import moto_server, unreachable
 
     local = tmp_path / "lab"
     _tiffs(local, rng, ("a.tif",))
@@ -458,8 +448,7 @@ def test_unreachable_endpoint_missing_bucket_and_denied_access(
     scan(url, index, storage_options={"endpoint_url": s3_endpoint}, jobs=1)
     before = q(index, "SELECT id, status, checksum FROM datasets")
 
-    dead: dict = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
-    dead["config_kwargs"] = {"retries": {"max_attempts": 1}, "connect_timeout": 2}
+    dead = unreachable()
     with pytest.raises(StorageUnreachable, match=r"unreachable.*endpoint_url"):
         scan(url, index, storage_options=dead, jobs=1)
     with pytest.raises(BucketNotFound, match=r"no-such-bucket-voxcat.*no such bucket"):

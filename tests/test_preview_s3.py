@@ -29,8 +29,7 @@ from catalog.remote import Storage
 
 from .conftest import q
 from .killing import kill_at
-from .s3server import TEST_CREDENTIALS, client, moto_server
-from .servers import free_port
+from .s3server import TEST_CREDENTIALS, client, listed, moto_server, unreachable
 
 pytestmark = pytest.mark.slow
 
@@ -72,11 +71,6 @@ def _levels(group: Any) -> tuple[list[Any], dict[str, Any]]:
 def _remote_group(endpoint: str, url: str) -> Any:
     store = Storage.of("s3", _opts(endpoint)).zarr_store(url.split("://", 1)[1])
     return zarr.open_group(store=store, mode="r", zarr_format=2)
-
-
-def _keys(endpoint: str, bucket: str) -> list[str]:
-    out = client(endpoint).list_objects_v2(Bucket=bucket).get("Contents", [])
-    return sorted(o["Key"] for o in out)
 
 
 def _index_state(index: Path) -> list:
@@ -151,11 +145,8 @@ def test_a_pyramid_in_the_bucket_is_the_local_one(
     # a second build finds it: nothing is written again
     report = build_previews(lab["there"], min_bytes=0)
     assert report.counts["current"] == 1 and report.where == url
-    assert report.bytes_on_disk == sum(
-        o["Size"]
-        for o in client(s3_endpoint).list_objects_v2(Bucket=s3_bucket)["Contents"]
-        if ".build/" in o["Key"]
-    )
+    objects = listed(s3_endpoint, s3_bucket)
+    assert report.bytes_on_disk == sum(n for key, n in objects.items() if ".build/" in key)
 
 
 def test_a_slice_fetches_only_byte_ranges_of_the_chunks_in_view(
@@ -210,14 +201,14 @@ def test_a_killed_build_is_never_used_and_is_cleaned_up(
     index, ident = lab["there"], lab["id"]
     set_preview_location(index, f"s3://{s3_bucket}/p", storage_options=_opts(s3_endpoint))
     kill_at(BUILD, "preview.level", index, ident)  # killed after level 0 was written
-    left = _keys(s3_endpoint, s3_bucket)
+    left = sorted(listed(s3_endpoint, s3_bucket))
     assert any("/0/" in k for k in left) and not any(k.endswith("ome.zarr/.zattrs") for k in left)
     assert find_preview(index, ident) is None
     assert Slicer(index, ident).source == "original"
     report = build_previews(index, min_bytes=0, dry_run=True)
     assert report.counts["would build"] == 1 and report.bytes_on_disk == 0
     url = ensure_preview(index, ident, min_bytes=0, target=TARGET)
-    now = _keys(s3_endpoint, s3_bucket)
+    now = sorted(listed(s3_endpoint, s3_bucket))
     builds = {k.split("/")[2] for k in now if k.split("/")[2].endswith(".build")}
     assert len(builds) == 1 and not set(left) & set(now)  # the killed build is gone
     (built,) = list_audit(index, action="preview.built", limit=0)
@@ -230,7 +221,7 @@ def test_a_killed_build_is_never_used_and_is_cleaned_up(
     tifffile.imwrite(lab["drive"] / "vol.tif", vol)
     scan(lab["drive"], index, jobs=1, progress=False)
     assert prune_previews(index) == [url]
-    assert _keys(s3_endpoint, s3_bucket) == []
+    assert sorted(listed(s3_endpoint, s3_bucket)) == []
     assert q(index, "SELECT count(*) FROM previews") == [(0,)]
 
 
@@ -240,8 +231,7 @@ def test_storage_errors_name_the_url_and_leave_the_index_as_it_was(
     lab = _lab(tmp_path, (64, 64, 64))
     index = lab["there"]
     before = _index_state(index)
-    dead: dict[str, Any] = {"endpoint_url": f"http://127.0.0.1:{free_port()}"}
-    dead["config_kwargs"] = {"retries": {"max_attempts": 1}, "connect_timeout": 2}
+    dead = unreachable()
     url = f"s3://{s3_bucket}/p"
     with pytest.raises(StorageUnreachable, match=rf"{url}: .*unreachable.*endpoint_url"):
         set_preview_location(index, url, storage_options=dead)
