@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pyarrow as pa
 
+from . import replicas
 from .errors import ImportTableError, ImportTableWarning
 from .esm import looks_like_json, read_collection
 from .index import listing, resolve_index, transaction
@@ -321,6 +322,7 @@ def _write(
         FROM _imp i WHERE i.old_id IS NULL""",
         [root, t, t],
     )
+    replicas.record_staged(con, "_imp", "old_id IS NULL")
     if total > added:
         _update(out)
         # values the table gives replace the old ones of the same key

@@ -44,6 +44,20 @@ def location_status(dataset_status: str | None) -> str:
     return dataset_status if dataset_status in (MISSING, OFFLINE) else OK
 
 
+def record_staged(con: Connection, table: str, where: str = "true") -> None:
+    """The primary locations of datasets just inserted set-wise from the staged
+    ``table`` (columns ``id`` and ``path``; rows matching the SQL ``where``), as
+    :func:`record_primary` records those a scan writes row by row."""
+    t = now()
+    picked = f"FROM {table} WHERE {where}"
+    con.execute(f"DELETE FROM locations WHERE path IN (SELECT path {picked})")
+    con.execute(
+        "INSERT INTO locations BY NAME SELECT id AS dataset_id, path, "
+        f"'{OK}' AS status, ?::TIMESTAMP AS first_seen, ?::TIMESTAMP AS last_seen {picked}",
+        [t, t],
+    )
+
+
 def record_primary(
     con: Connection, rows: Iterable[tuple[str, str, str | None, str | None]]
 ) -> None:

@@ -253,6 +253,11 @@ def test_scan_completes_an_imported_dataset(drive: Path, index: Path, tmp_path: 
     import_table(tmp_path / "t.csv", index)
     imported = by_path(index)[str(drive / "vol.tif")]
     assert imported["status"] == "registered" and imported["shape"] is None
+    # an imported row is a location like a scanned one: its path, counted as a copy
+    where = "SELECT d.path, l.path, l.status, d.copies FROM datasets d JOIN locations l "
+    where += "ON l.dataset_id = d.id ORDER BY d.path"
+    paths = [str(drive / "gone.tif"), str(drive / "vol.tif")]
+    assert rows(index, where) == [(p, p, "ok", 1) for p in paths]
     report = scan(drive, index, jobs=1, progress=False, thumbnails=False)
     assert report["failed"] == 0 and report["added"] == 1  # first seen on disk now
     ds = by_path(index)
@@ -263,6 +268,10 @@ def test_scan_completes_an_imported_dataset(drive: Path, index: Path, tmp_path: 
     assert (got["project"], got["data_level"]) == ("rocks", "raw")
     assert rows(index, "SELECT tag FROM tags WHERE dataset_id = ?", [got["id"]]) == [("keep",)]
     assert ds[str(drive / "gone.tif")]["status"] == "missing"
+    assert rows(index, where) == [
+        (paths[0], paths[0], "missing", 0),
+        (paths[1], paths[1], "ok", 1),
+    ]
     # what only the table knew survives the scan: its extra columns and fields the file lacks
     meta = json.loads(got["meta"])
     assert meta["beamline"] == "ID19" and meta["voxcat"]["imported_from"]
