@@ -106,6 +106,21 @@ class Drive:
         out.update(name=self.name, where=self.where)
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Drive:
+        """The drive :meth:`to_dict` gave (a server's ``drives`` route).
+
+        >>> d = Drive("a4de", "WD-2019", None, None, "/media/WD-2019", False)
+        >>> Drive.from_dict(d.to_dict()) == d
+        True
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        args = {k: v for k, v in data.items() if k in known}
+        for key in ("first_seen", "last_seen", "last_verified"):
+            if args.get(key) is not None:
+                args[key] = dt.datetime.fromisoformat(args[key])
+        return cls(**args)
+
 
 # -- writes (inside the caller's transaction) -------------------------------------------
 

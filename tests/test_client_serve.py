@@ -9,6 +9,7 @@ The index is scanned from TIFF files written by tifffile with a seeded RNG.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,6 +190,24 @@ def test_a_curators_changes_are_audited_under_their_name(url: str, lab: Lab) -> 
     note = lab.local().entry(ident).metadata["notes"][-1]
     assert (note["text"], note["user"]) == ("checked remotely", "cura")
     assert cura.untag(ident, "reviewed") == 1
+
+
+def test_drives_and_copies_read_as_the_local_catalogue_gives_them(url: str, lab: Lab) -> None:
+    cura = open_remote(url, token=lab.tokens["cura"])
+    [drive] = cura.drives()
+    [here] = lab.local().drives(check=False)
+    assert drive == here  # every field, times included
+    assert drive.datasets == len(lab.local(user="root")) and drive.only_here == drive.datasets
+    assert cura.drives(check=True)[0].online is True
+    ident = lab.ids["rock_0.tif"]
+    assert cura.locations(ident) == json.loads(
+        json.dumps(lab.local().locations(ident), default=str)
+    )
+    [place] = cura.locations(ident)
+    assert place["primary"] and place["status"] == "ok"
+    viewer = open_remote(url, token=lab.tokens["vera"])
+    with pytest.raises(Forbidden, match="vera is a viewer"):
+        viewer.drives()
 
 
 def test_an_admin_sees_everything(url: str, lab: Lab) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from intake.readers.entry import Catalog, ReaderDescription
 
 from ..catalogue.entries import LazyAliases, LazyEntries
+from ..drives import Drive
 from ..errors import (
     CatalogMismatch,
     DatasetNotFound,
@@ -506,6 +507,27 @@ class RemoteCatalog(Catalog):
         """
         record = self.record(dataset_id)
         return convert.lineage(dataset_id, record.get("lineage") or {})
+
+    # -- drives and copies -------------------------------------------------------------
+    def drives(self, *, check: bool = False) -> list[Drive]:
+        """The drives of the server's index, as :meth:`DuckDBCatalog.drives` lists them
+        (curators and admins; a viewer gets ``AccessDenied``). ``check`` asks the
+        server to look first which drives are mounted there.
+
+        >>> [(d.name, d.where, d.only_here) for d in cat.drives()]   # doctest: +SKIP
+        [('WD-2019', 'offline', 12)]
+        """
+        params = [("check", "true")] if check else []
+        return [Drive.from_dict(d) for d in self._server.get("drives", params)["drives"]]
+
+    def locations(self, dataset_id: str) -> list[dict[str, Any]]:
+        """Every place the dataset's content is known at, the primary one first, as
+        :meth:`DuckDBCatalog.locations` gives them.
+
+        >>> [(p["drive"], p["status"]) for p in cat.locations("k2x9q4m1abcd")]  # doctest: +SKIP
+        [('WD-2019', 'offline'), ('WD-2024', 'ok')]
+        """
+        return list(self.record(dataset_id).get("locations") or [])
 
     def thumbnail(self, dataset_id: str) -> bytes | None:
         """The dataset's thumbnail PNG from the server (``None`` when it has none)."""
