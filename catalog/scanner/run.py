@@ -22,7 +22,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -757,38 +757,31 @@ def scan(
     >>> scan("/data/old_drive", "lab.duckdb", progress=print, cancel=stop)  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    if isinstance(path, str) and is_remote(path):
-        index_path = Path(os.path.abspath(resolve_index(index)))
-        registered: list[int] = []  # the scan id, once registered
-        address = scheduler_address(scheduler)
-        try:
-            with contextlib.ExitStack() as stack:
-                client = stack.enter_context(cluster_client(address)) if address else None
-                stack.enter_context(listing.bulk_write(index_path))
-                return _scan_objects(
-                    path,
-                    index_path,
-                    t0,
-                    storage_options=storage_options,
-                    jobs=jobs,
-                    pattern=pattern,
-                    progress=progress,
-                    thumbnails=thumbnails,
-                    retry_failed=retry_failed,
-                    batch_seconds=batch_seconds,
-                    batch_size=batch_size,
-                    started=registered,
-                    cancel=cancel,
-                    client=client,
-                )
-        except BaseException:
-            if registered:
-                _mark_interrupted(index_path, registered[0])
-            raise
-    if storage_options:
+    remote = isinstance(path, str) and is_remote(path)
+    if storage_options and not remote:
         raise ScanError(f"{display(path)}: storage_options are for URLs (s3://...), not paths")
-    root = Path(os.path.abspath(path))
     index_path = Path(os.path.abspath(resolve_index(index)))
+    opts = _Options(
+        t0=t0,
+        jobs=jobs,
+        pattern=pattern,
+        progress=progress,
+        thumbnails=thumbnails,
+        retry_failed=retry_failed,
+        # objects are hashed in full: a range read costs a request
+        full_checksums=full_checksums or remote,
+        batch_seconds=batch_seconds,
+        batch_size=batch_size,
+        cancel=cancel,
+    )
+    if remote:
+        return _with_client(
+            index_path,
+            opts,
+            scheduler,
+            lambda: _scan_objects(str(path), index_path, opts, storage_options),
+        )
+    root = Path(os.path.abspath(path))
     # the root's drive: moved to another mount point (followed), or unplugged (offline)
     placed = drives.place(index_path, root)
     if placed.offline is not None:
@@ -808,70 +801,48 @@ def scan(
     if not os.access(root, os.R_OK):
         raise ScanError(f"{display(root)}: permission denied")
     bounds = Bounds.of(root, follow_links)
-    started: list[int] = []  # the scan id, once registered
+    out = _with_client(
+        index_path, opts, scheduler, lambda: _scan(root, index_path, opts, bounds, placed.volume)
+    )
+    out.drive_moved = placed.moved
+    return out
+
+
+def _with_client(
+    index_path: Path, opts: _Options, scheduler: str | None, run: Callable[[], ScanReport]
+) -> ScanReport:
+    """``run()`` with the Dask client of ``scheduler`` (if any) in ``opts.client`` and
+    the listing refreshed once at the end; a scan stopped before its end (while
+    walking, say) is marked interrupted, not left ``running``."""
     address = scheduler_address(scheduler)
     try:
         with contextlib.ExitStack() as stack:
             # connected first: an unreachable scheduler fails before anything is written
-            client = stack.enter_context(cluster_client(address)) if address else None
+            opts.client = stack.enter_context(cluster_client(address)) if address else None
             stack.enter_context(listing.bulk_write(index_path))  # one refresh at the end
-            out = _scan(
-                root,
-                index_path,
-                t0,
-                jobs=jobs,
-                pattern=pattern,
-                progress=progress,
-                thumbnails=thumbnails,
-                retry_failed=retry_failed,
-                batch_seconds=batch_seconds,
-                batch_size=batch_size,
-                full_checksums=full_checksums,
-                started=started,
-                bounds=bounds,
-                cancel=cancel,
-                client=client,
-                volume=placed.volume,
-            )
-            out.drive_moved = placed.moved
-            return out
+            return run()
     except BaseException:
-        if started:  # stopped while walking, say: not left "running"
-            _mark_interrupted(index_path, started[0])
+        if opts.started:
+            _mark_interrupted(index_path, opts.started[0])
         raise
 
 
 def _scan(
-    root: Path,
-    index_path: Path,
-    t0: float,
-    *,
-    jobs: int | None,
-    pattern: str | None,
-    progress: ProgressArg,
-    thumbnails: bool,
-    retry_failed: bool,
-    full_checksums: bool,
-    batch_seconds: float,
-    batch_size: int,
-    started: list[int],
-    bounds: Bounds,
-    cancel: CancelFlag | None = None,
-    client: Any = None,
-    volume: Volume | None = None,
+    root: Path, index_path: Path, opts: _Options, bounds: Bounds, volume: Volume | None
 ) -> ScanReport:
+    """:func:`scan` of a folder (or a file) on a drive."""
+    cancel = opts.cancel
     cache = cache_dir(index_path)
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    compiled = PathPattern(pattern) if pattern else None
+    compiled = PathPattern(opts.pattern) if opts.pattern else None
     readers = load_readers()
     readers_fp = known_mod.fingerprint(readers)
     # datasets that stay unchanged when their files do (see the classification below)
     reusable: tuple[str, ...] = ("ok", "missing", "offline")
-    reusable += () if retry_failed else ("failed",)
-    scan_id, saved, tree = _start(index_path, root, pattern, readers_fp, reusable)
-    started.append(scan_id)
-    report = Reporter(callback_of(progress))
-    extra = _job_extra(scan_id, client)
+    reusable += () if opts.retry_failed else ("failed",)
+    scan_id, saved, tree = _start(index_path, root, opts.pattern, readers_fp, reusable)
+    opts.started.append(scan_id)
+    report = Reporter(callback_of(opts.progress))
+    extra = _job_extra(scan_id, opts.client)
     report(Progress("walking", extra=extra), force=True)
     if compiled is None and saved:
         compiled = PathPattern(saved)
@@ -902,7 +873,7 @@ def _scan(
     again: dict[str, set[str]] = {}  # folder -> reused datasets the index changed meanwhile
     with transaction(index_path) as con:
         known = _known(con, root)
-        sampled = _sampled(con, root) if full_checksums else set()  # to hash in full
+        sampled = _sampled(con, root) if opts.full_checksums else set()  # to hash in full
         for item in found:
             if isinstance(item, Known):
                 db_path = item.path
@@ -910,14 +881,14 @@ def _scan(
                 db_path = to_db(item.source.path)
             seen.add(db_path)
             old = None if db_path in sampled else known.get(db_path)
-            if _reusable(old, item.signature, retry_failed):
+            if _reusable(old, item.signature, opts.retry_failed):
                 assert old is not None
                 unchanged.append(old[0])
             elif isinstance(item, Known):
                 again.setdefault(item.folder, set()).add(db_path)
             else:
                 todo.append(item)
-        todo, redraws = _settle(con, writer, cache, unchanged, todo, thumbnails)
+        todo, redraws = _settle(con, writer, cache, unchanged, todo, opts.thumbnails)
         finished = not todo and not again and not redraws
         if finished:  # nothing to read: close the scan in this same transaction
             missing = _vanished(known, seen, unreadable)
@@ -925,7 +896,7 @@ def _scan(
     if finished:
         n = len(unchanged)
         report(Progress("done", 0, 0, n, n, extra=extra), force=True)
-        return _report(root, index_path, scan_id, writer, walk_issues, 0, t0)
+        return _report(root, index_path, scan_id, writer, walk_issues, 0, opts.t0)
 
     # datasets the walk reused but another process changed in the index meanwhile:
     # group their folders for real so they are processed like any other
@@ -938,24 +909,32 @@ def _scan(
                 seen.add(db_path)
                 todo.append(cand)
 
-    return _read(
-        _Pass(root, index_path, cache, scan_id, writer, known, seen, unreadable, walk_issues),
-        readers_fp,
-        todo,
-        len(unchanged),
-        redraws,
-        report=report,
-        extra=extra,
-        jobs=jobs,
-        thumbnails=thumbnails,
-        full_checksums=full_checksums,
-        batch_seconds=batch_seconds,
-        batch_size=batch_size,
-        progress=progress,
-        cancel=cancel,
-        client=client,
-        t0=t0,
-    )
+    run = _Pass(root, index_path, cache, scan_id, writer, known, seen, unreadable, walk_issues)
+    return _read(run, opts, readers_fp, todo, len(unchanged), redraws, report, extra)
+
+
+@dataclasses.dataclass
+class _Options:
+    """How :func:`scan` was asked to run: the same for files and objects."""
+
+    t0: float  # when the scan started (perf_counter)
+    jobs: int | None
+    pattern: str | None
+    progress: ProgressArg
+    thumbnails: bool
+    retry_failed: bool
+    full_checksums: bool
+    batch_seconds: float
+    batch_size: int
+    cancel: CancelFlag | None = None
+    client: Any = None  # a Dask client, or None: a local pool
+    #: the scan id, once registered
+    started: list[int] = dataclasses.field(default_factory=list)
+
+    @property
+    def workers(self) -> int:
+        """Worker processes of the local pool (default: one per core)."""
+        return max(1, self.jobs or os.cpu_count() or 1)
 
 
 @dataclasses.dataclass
@@ -1031,29 +1010,27 @@ def _settle(
 
 def _read(
     run: _Pass,
+    opts: _Options,
     readers_fp: str,
     todo: list[Candidate],
     n_unchanged: int,
     redraws: list[redraw.Job],
-    *,
     report: Reporter,
     extra: dict[str, Any],
-    jobs: int,
-    thumbnails: bool,
-    full_checksums: bool,
-    batch_seconds: float,
-    batch_size: int,
-    progress: ProgressArg,
-    cancel: CancelFlag | None,
-    client: Any,
-    t0: float,
 ) -> ScanReport:
     """The reading phase of a scan: ``todo`` processed (here, in a pool or on a
     cluster), results written in batches, missing thumbnails drawn, the scan closed."""
     writer, index_path, cache, scan_id = run.writer, run.index_path, run.cache, run.scan_id
+    jobs, client, thumbnails, full_checksums = (
+        opts.workers,
+        opts.client,
+        opts.thumbnails,
+        opts.full_checksums,
+    )
+    batch_seconds, batch_size, cancel = opts.batch_seconds, opts.batch_size, opts.cancel
     unwritten: list[str] = []  # thumbnails that could not be written
     total = sum(c.size for c in todo)
-    bar = _progress(bar_of(progress), total, len(todo))
+    bar = _progress(bar_of(opts.progress), total, len(todo))
     done_bytes = 0  # read (a sampled checksum leaves most of a big file unread)
     seen_bytes = 0  # of the datasets finished, as the bar counts them
     items_total = n_unchanged + len(todo)
@@ -1120,7 +1097,7 @@ def _read(
             _finish(con, scan_id, writer, missing, run.walk_issues, readers_fp)
     except DiskFullError as exc:
         raise DiskFullError(exc.cause, _saved(writer)) from exc
-    out = _report(run.root, index_path, scan_id, writer, run.walk_issues, done_bytes, t0)
+    out = _report(run.root, index_path, scan_id, writer, run.walk_issues, done_bytes, opts.t0)
     out.thumbnails = {"redrawn": redrawn, "unwritten": len(unwritten)}
     if unwritten:
         out.thumbnail_error = unwritten[0][len(UNWRITTEN) :]
@@ -1336,21 +1313,7 @@ def _progress(progress: bool | None, total: int, n: int) -> Any:
 
 
 def _scan_objects(
-    url: str,
-    index_path: Path,
-    t0: float,
-    *,
-    storage_options: dict[str, Any] | None,
-    jobs: int | None,
-    pattern: str | None,
-    progress: ProgressArg,
-    thumbnails: bool,
-    retry_failed: bool,
-    batch_seconds: float,
-    batch_size: int,
-    started: list[int],
-    cancel: CancelFlag | None = None,
-    client: Any = None,
+    url: str, index_path: Path, opts: _Options, storage_options: dict[str, Any] | None
 ) -> ScanReport:
     """:func:`scan` of a prefix in object storage (``catalog/scanner/objects.py``);
     with a Dask ``client`` the objects are read by its workers (which reach the
@@ -1367,14 +1330,18 @@ def _scan_objects(
     storage = Storage.of(protocol, storage_options)
     root = Path(inner)
     cache = cache_dir(index_path)
-    jobs = max(1, jobs or os.cpu_count() or 1)
+
     readers = load_readers()
     readers_fp = known_mod.fingerprint(readers)
-    scan_id, saved, _tree = _start(index_path, root, pattern, readers_fp, ("ok",), root_db=root_db)
-    started.append(scan_id)
-    compiled = PathPattern(pattern) if pattern else (PathPattern(saved) if saved else None)
-    report = Reporter(callback_of(progress))
-    extra = _job_extra(scan_id, client)
+    scan_id, saved, _tree = _start(
+        index_path, root, opts.pattern, readers_fp, ("ok",), root_db=root_db
+    )
+    opts.started.append(scan_id)
+    compiled = (
+        PathPattern(opts.pattern) if opts.pattern else (PathPattern(saved) if saved else None)
+    )
+    report = Reporter(callback_of(opts.progress))
+    extra = _job_extra(scan_id, opts.client)
     report(Progress("walking", extra=extra), force=True)
     walk_issues: list[tuple[str, str, str]] = []
 
@@ -1391,7 +1358,7 @@ def _scan_objects(
             ).fetchall()
         }
     found = walk_objects(storage, inner, readers, issue, held)
-    check(cancel, ScanCancelled, "the scan was cancelled")
+    check(opts.cancel, ScanCancelled, "the scan was cancelled")
     seen: set[str] = set()
     writer = _Writer(index_path, root, scan_id, compiled, present=seen, root_db=root_db)
     todo: list[Candidate] = []
@@ -1411,36 +1378,20 @@ def _scan_objects(
             db_path = cand.source.location
             seen.add(db_path)
             old = known.get(db_path)
-            if _reusable(old, cand.signature, retry_failed):
+            if _reusable(old, cand.signature, opts.retry_failed):
                 assert old is not None
                 unchanged.append(old[0])
             else:
                 todo.append(cand)
-        todo, redraws = _settle(con, writer, cache, unchanged, todo, thumbnails)
+        todo, redraws = _settle(con, writer, cache, unchanged, todo, opts.thumbnails)
         if not todo and not redraws:
             _finish(con, scan_id, writer, _vanished(known, seen, []), walk_issues, readers_fp)
     if not todo and not redraws:
         n = len(unchanged)
         report(Progress("done", 0, 0, n, n, extra=extra), force=True)
-        return _report(root_db, index_path, scan_id, writer, walk_issues, 0, t0)
-    return _read(
-        _Pass(root_db, index_path, cache, scan_id, writer, known, seen, [], walk_issues),
-        readers_fp,
-        todo,
-        len(unchanged),
-        redraws,
-        report=report,
-        extra=extra,
-        jobs=jobs,
-        thumbnails=thumbnails,
-        full_checksums=True,  # objects are hashed in full: a range read costs a request
-        batch_seconds=batch_seconds,
-        batch_size=batch_size,
-        progress=progress,
-        cancel=cancel,
-        client=client,
-        t0=t0,
-    )
+        return _report(root_db, index_path, scan_id, writer, walk_issues, 0, opts.t0)
+    run = _Pass(root_db, index_path, cache, scan_id, writer, known, seen, [], walk_issues)
+    return _read(run, opts, readers_fp, todo, len(unchanged), redraws, report, extra)
 
 
 #: ``settings`` key prefix of a root in object storage: its storage options, without
