@@ -40,7 +40,7 @@ from .index.connection import Connection
 from .index.store import append_audit, current_user, now
 from .index.writer import DatasetWriter
 from .paths import display, from_db, to_db
-from .volumes import Volume, find_mounted, mounted_volumes, volume_of
+from .volumes import Volume, filesystem_created, find_mounted, mounted_volumes, volume_of
 
 OFFLINE = "offline"
 
@@ -115,7 +115,9 @@ def record(con: Connection, root_db: str, vol: Volume, scan_id: int | None = Non
     ``scan_id``, that the datasets that scan saw are on it."""
     t = now()
     con.execute(
-        """INSERT INTO drives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)
+        """INSERT INTO drives (id, uuid, label, serial, fstype, device, mount_point,
+            capacity, used, online, first_seen, last_seen)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)
         ON CONFLICT (id) DO UPDATE SET uuid = excluded.uuid,
             label = excluded.label, serial = coalesce(excluded.serial, drives.serial),
             fstype = excluded.fstype, device = excluded.device,
@@ -135,6 +137,11 @@ def record(con: Connection, root_db: str, vol: Volume, scan_id: int | None = Non
             t,
         ],
     )
+    made = con.execute("SELECT created FROM drives WHERE id = ?", [vol.id]).fetchone()
+    if made is not None and made[0] is None:  # its age (catalog/risk.py), asked once
+        created = filesystem_created(vol)
+        if created is not None:
+            con.execute("UPDATE drives SET created = ? WHERE id = ?", [created, vol.id])
     rel = os.path.relpath(from_db(root_db), vol.mount_point)
     con.execute(
         """INSERT INTO roots VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET
