@@ -33,6 +33,7 @@ from . import (
     importing,
     integrity,
     preview,
+    risk,
     scanning,
     searching,
     serve,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_commands(sub)
     integrity.add_commands(sub)
     drives.add_commands(sub)
+    risk.add_commands(sub)
     export.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)
