@@ -280,7 +280,7 @@ def _outcome_of(copy: _Copy, checked: list[tuple[str, str | None, int]]) -> dict
         "drive": copy.drive_name,
         "drive_id": copy.drive,
         "primary": copy.primary,
-        "outcome": "offline" if copy.offline else _worst(f["outcome"] for f in files),
+        "outcome": "offline" if copy.offline else _worst(str(f["outcome"]) for f in files),
         "offline": copy.offline,
         "files": files,
     }
@@ -361,7 +361,7 @@ def verify_location(
     from .errors import DatasetNotFound
     from .paths import to_db
 
-    target = path if is_remote(str(path)) else to_db(os.path.abspath(path))
+    target = str(path) if is_remote(str(path)) else to_db(os.path.abspath(path))
     own = isinstance(index, duckdb.DuckDBPyConnection)
     base = Path.cwd() if own else resolve_index(index).resolve().parent
 
@@ -528,10 +528,10 @@ def verify(
         for i, n in names.items()
     }
     for copy, found in zip(copies, checked, strict=True):
-        result = _outcome_of(copy, found)
+        outcome = _outcome_of(copy, found)
         r = results[copy.ident]
-        r["copies"].append(result)
-        r["files"].extend(result["files"])
+        r["copies"].append(outcome)
+        r["files"].extend(outcome["files"])
     for r in results.values():
         read_copies = [c for c in r["copies"] if c["outcome"] != "offline"]
         r["outcome"] = _worst(c["outcome"] for c in read_copies)

@@ -180,6 +180,20 @@ def list_policies(index: str | os.PathLike[str] | None = None) -> list[Policy]:
         return _rows(con)
 
 
+def level_counts(index: str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """``data level -> datasets`` (levels lower-cased, datasets without one left out).
+
+    >>> level_counts("lab.duckdb")                                    # doctest: +SKIP
+    {'processed': 310, 'raw': 1204}
+    """
+    with connect(resolve_index(index), read_only=True) as con:
+        rows = con.execute(
+            "SELECT lower(data_level), count(*) FROM datasets WHERE data_level IS NOT NULL "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return {level: int(n) for level, n in rows}
+
+
 def set_policy(
     index: str | os.PathLike[str] | None,
     data_level: str,

@@ -59,6 +59,12 @@ def _cmd_policy_set(args: argparse.Namespace) -> int:
         verify_days=args.verify_days,
     )
     print(policy)
+    from ..policies import level_counts
+
+    counts = level_counts(args.index)
+    if policy.data_level not in counts:
+        used = ", ".join(counts) or "none yet"
+        print(f"note: no dataset has data level {policy.data_level!r} (levels in use: {used})")
     return 0
 
 
