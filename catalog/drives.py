@@ -86,6 +86,10 @@ class Drive:
     only_here_bytes: int = 0
     only_here_ids: list[str] = dataclasses.field(default_factory=list)
     roots: list[str] = dataclasses.field(default_factory=list)
+    #: kept off the lab's premises (catalog/policies.py), and its filesystem's creation
+    #: time where the OS told it (its age: catalog/risk.py)
+    offsite: bool = False
+    created: dt.datetime | None = None
 
     @property
     def name(self) -> str:
@@ -100,7 +104,7 @@ class Drive:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (times as ISO text)."""
         out = dataclasses.asdict(self)
-        for key in ("first_seen", "last_seen", "last_verified"):
+        for key in ("first_seen", "last_seen", "last_verified", "created"):
             if out[key] is not None:
                 out[key] = out[key].isoformat()
         out.update(name=self.name, where=self.where)
@@ -507,6 +511,12 @@ def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = Tr
             only_here = _ONLY_HERE.replace(_BY_LOCATION, "")
         only = con.execute(only_here).fetchall()
         roots = con.execute("SELECT drive_id, path FROM roots ORDER BY path").fetchall()
+        marks: dict[str, tuple[Any, Any]] = {}
+        if "policies" in tables:  # schema 12: offsite marks and creation times
+            marks = {
+                i: (o, c)
+                for i, o, c in con.execute("SELECT id, offsite, created FROM drives").fetchall()
+            }
     out = []
     for r in rows:
         names = [f.name for f in dataclasses.fields(Drive)][:14]
@@ -516,6 +526,8 @@ def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = Tr
         drive.only_here, drive.only_here_bytes = len(mine), sum(s for _, s in mine)
         drive.only_here_ids = [i for i, _ in mine]
         drive.roots = [display(from_db(p)) for d, p in roots if d == drive.id]
+        offsite, drive.created = marks.get(drive.id, (False, None))
+        drive.offsite = bool(offsite)
         out.append(drive)
     return out
 

@@ -284,6 +284,10 @@ def test_policy_check_lists_exactly_the_violations_then_is_clean(
 
     # fixed: the second filesystem is the offsite one, b gets its copy there
     assert main(["drives", "-i", str(index), "--mark-offsite", drive_id(other_drive)]) == 0
+    capsys.readouterr()
+    assert main(["drives", "-i", str(index), "--no-check", "--json"]) == 0
+    listed = {d["id"]: d["offsite"] for d in json.loads(capsys.readouterr().out)}
+    assert listed == {drive_id(tmp_path): False, drive_id(other_drive): True}
     assert [(v.id, v.rule) for v in policy_check(index).violations] == [
         (b, "copies"),
         (b, "offsite"),

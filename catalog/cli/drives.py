@@ -43,7 +43,8 @@ def _cmd_drives(args: argparse.Namespace) -> int:
         return 0
     for d in found:
         used = f"{human_bytes(d.used)} of {human_bytes(d.capacity)} used"
-        print(f"{d.name:16} {d.where:32} {used}  [{d.uuid or d.id}]")
+        away = "  offsite" if d.offsite else ""
+        print(f"{d.name:16} {d.where:32} {used}  [{d.uuid or d.id}]{away}")
         print(
             f"  {d.datasets} datasets, {human_bytes(d.bytes)}; "
             f"{d.only_here} only here ({human_bytes(d.only_here_bytes)}); "
