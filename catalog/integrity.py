@@ -6,8 +6,9 @@
 registered from a table and never scanned; or every copy on a drive that is not
 plugged in, ``offline``, whose files are not read), records the outcome in the audit
 log and each copy's in its location: ``ok`` with ``last_verified`` set, ``corrupt``
-(bytes differ) or ``missing`` (the dataset rows keep their fields; their ``copies``
-count is recounted). :func:`verify_location` verifies one copy. A file whose checksum is sampled
+(bytes differ) or, for a replica, ``missing`` (a primary copy found missing keeps its
+status until a rescan marks the dataset; either loses its ``last_verified``). The
+dataset rows keep their fields; their ``copies`` count is recounted. :func:`verify_location` verifies one copy. A file whose checksum is sampled
 (a big non-image file scanned without ``full_checksums``) is sampled again: its size,
 mtime and sampled blocks are compared, not every byte.
 
@@ -290,16 +291,26 @@ def _outcome_of(copy: _Copy, checked: list[tuple[str, str | None, int]]) -> dict
 _STATUS = {"unchanged": "ok", "modified": "corrupt", "missing": "missing"}
 
 
+def _new_status(copy: dict[str, Any]) -> str | None:
+    """The status verify gives a copy's location. A primary location found missing
+    keeps its status: marking the dataset missing is a scan's work (a scan reads a
+    primary location ``missing`` under an ``ok`` dataset as "ok by a replica")."""
+    if copy["outcome"] == "missing" and copy["primary"]:
+        return None
+    return _STATUS.get(copy["outcome"])
+
+
 def _record(con: Any, results: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    """Write each verified copy's status (``ok``, ``corrupt``, ``missing``) and, for
-    intact ones, ``last_verified`` into ``locations`` (with ``con``, inside the
-    caller's transaction), and recount the copies of those datasets."""
+    """Write each verified copy's status (``ok``, ``corrupt``, ``missing``: see
+    :func:`_new_status`) into ``locations`` (with ``con``, inside the caller's
+    transaction), ``last_verified`` now for intact ones and none for missing ones (the
+    last verify did not find them), and recount the copies of those datasets."""
     from . import replicas
     from .paths import to_db
 
     t = now()
     rows = [
-        (ident, to_db(c["path"]), _STATUS[c["outcome"]], c["outcome"] == "unchanged")
+        (ident, to_db(c["path"]), _new_status(c), c["outcome"])
         for ident, c in results
         if c["outcome"] in _STATUS
     ]
@@ -307,13 +318,14 @@ def _record(con: Any, results: Iterable[tuple[str, dict[str, Any]]]) -> None:
         return
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _verified AS SELECT unnest(?) AS dataset_id, "
-        "unnest(?) AS path, unnest(?) AS status, unnest(?) AS intact",
+        "unnest(?) AS path, unnest(?) AS status, unnest(?) AS outcome",
         [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]],
     )
     con.execute(
-        "UPDATE locations l SET status = v.status, "
-        "last_verified = CASE WHEN v.intact THEN $t ELSE l.last_verified END, "
-        "last_seen = CASE WHEN v.status = 'missing' THEN l.last_seen ELSE $t END "
+        "UPDATE locations l SET status = coalesce(v.status, l.status), "
+        "last_verified = CASE v.outcome WHEN 'unchanged' THEN $t WHEN 'missing' THEN NULL "
+        "ELSE l.last_verified END, "
+        "last_seen = CASE WHEN v.outcome = 'missing' THEN l.last_seen ELSE $t END "
         "FROM _verified v WHERE l.dataset_id = v.dataset_id AND l.path = v.path",
         {"t": t},
     )

@@ -239,6 +239,26 @@ def test_verify_reads_every_copy_and_marks_a_corrupt_one(
     with pytest.raises(KeyError, match="not a location of dataset"):
         verify_location(index, granite, tmp_path / "elsewhere.tif")
 
+    # a copy gone: no longer verified (a replica's location is missing; the primary
+    # one keeps its status for the next rescan to mark the dataset)
+    primary = tmp_path / "lab" / "rocks" / "granite.tif"
+    primary.unlink()
+    report = verify(index, progress=False)
+    assert report.counts["missing"] == 1 and f"MISSING   {granite}" in str(report)
+    places = open_catalog(index).locations(granite)
+    assert [(p["status"], p["last_verified"] is None) for p in places] == [
+        ("ok", True),
+        ("ok", False),
+    ]
+    assert risk(index, copies=2).datasets.loc[granite, "verified_copies"] == 1
+    replica.unlink()
+    verify(index, progress=False)
+    places = open_catalog(index).locations(granite)
+    assert [(p["status"], p["last_verified"]) for p in places] == [("ok", None), ("missing", None)]
+    assert q(index, "SELECT copies FROM datasets") == [(1,)]
+    scan(tmp_path / "lab", index, jobs=1, progress=False)  # the rescan marks it missing
+    assert q(index, "SELECT status FROM datasets") == [("missing",)]
+
 
 def test_policy_check_lists_exactly_the_violations_then_is_clean(
     tmp_path: Path, other_drive: Path, capsys: pytest.CaptureFixture[str]
