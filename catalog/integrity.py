@@ -78,6 +78,16 @@ class VerifyReport:
         ]
 
     @property
+    def missing(self) -> list[dict[str, Any]]:
+        """The copies whose files are gone (of datasets with an intact copy too)."""
+        return [
+            {"id": i, **c}
+            for i, r in self.results.items()
+            for c in r.get("copies", ())
+            if c["outcome"] == "missing"
+        ]
+
+    @property
     def offline(self) -> list[dict[str, Any]]:
         """The copies not read because their drive is not plugged in."""
         return [
@@ -99,6 +109,9 @@ class VerifyReport:
             f"({self.bytes_read / 1e9:.2f} GB read): "
             + ", ".join(f"{k}: {v}" for k, v in c.items())
         ]
+        copies = {"corrupt": self.corrupt, "missing": self.missing, "offline": self.offline}
+        if any(copies.values()):
+            lines[0] += "; copies " + ", ".join(f"{k}: {len(v)}" for k, v in copies.items())
         for ident, r in sorted(self.results.items(), key=lambda kv: kv[1]["name"]):
             if r.get("offline"):
                 lines.append(f"  OFFLINE   {ident} {r['name']}: {r['offline']}")
@@ -214,6 +227,21 @@ class _Copy:
     drive_name: str | None
     offline: str | None  # the offline message: its drive is not plugged in
     files: list[tuple[str, str | None, str | None]]  # (db path, expected, storage)
+
+
+def _dataset_outcome(outcomes: Iterable[str]) -> str:
+    """A dataset's outcome from its copies': ``modified`` when one is corrupt (bytes
+    differ), else ``unchanged`` when one is intact (a lost copy is reported as a copy,
+    the dataset is safe), else the worst.
+
+    >>> _dataset_outcome(["missing", "unchanged"]), _dataset_outcome(["unchanged", "modified"])
+    ('unchanged', 'modified')
+    """
+    seen = set(outcomes)
+    for outcome in ("modified", "unchanged"):
+        if outcome in seen:
+            return outcome
+    return _worst(seen)
 
 
 def _worst(outcomes: Iterable[str]) -> str:
@@ -427,9 +455,10 @@ def verify(
     Every location of a dataset (its replicas too: :mod:`catalog.replicas`) is read,
     unless its drive is not plugged in: that copy is reported ``offline``, naming the
     drive. A copy whose bytes differ is marked ``corrupt``; the report names its drive
-    and path. A dataset's outcome is the worst of its copies' (``missing``,
-    ``modified``, ``unverifiable``, ``unchanged``); with every copy offline it is
-    ``unverifiable``.
+    and path. A dataset's outcome: ``modified`` when a copy is corrupt, else
+    ``unchanged`` when a copy is intact (a copy whose files are gone is listed in
+    :attr:`VerifyReport.missing` and printed, naming its drive), else ``missing`` or
+    ``unverifiable``; with every copy offline it is ``unverifiable``.
 
     The files are read in ``jobs`` local threads, or on the Dask cluster whose
     scheduler is at ``scheduler`` (default ``$VOXCAT_DASK_SCHEDULER``, else Dask's
@@ -546,7 +575,7 @@ def verify(
         r["files"].extend(outcome["files"])
     for r in results.values():
         read_copies = [c for c in r["copies"] if c["outcome"] != "offline"]
-        r["outcome"] = _worst(c["outcome"] for c in read_copies)
+        r["outcome"] = _dataset_outcome(c["outcome"] for c in read_copies)
         away = [c["offline"] for c in r["copies"] if c["offline"]]
         if away and not read_copies:  # no copy plugged in: unverifiable, saying which
             r["offline"] = "; ".join(dict.fromkeys(away))

@@ -243,8 +243,11 @@ def test_verify_reads_every_copy_and_marks_a_corrupt_one(
     # one keeps its status for the next rescan to mark the dataset)
     primary = tmp_path / "lab" / "rocks" / "granite.tif"
     primary.unlink()
-    report = verify(index, progress=False)
-    assert report.counts["missing"] == 1 and f"MISSING   {granite}" in str(report)
+    report = verify(index, progress=False)  # the replica is intact: the dataset is safe
+    assert report.ok and report.counts["unchanged"] == 1
+    assert [c["path"] for c in report.missing] == [str(primary)]
+    assert f"MISSING   {granite} granite.tif: copy on drive" in str(report)
+    assert "copies corrupt: 0, missing: 1, offline: 0" in str(report)
     places = open_catalog(index).locations(granite)
     assert [(p["status"], p["last_verified"] is None) for p in places] == [
         ("ok", True),
@@ -252,7 +255,7 @@ def test_verify_reads_every_copy_and_marks_a_corrupt_one(
     ]
     assert risk(index, copies=2).datasets.loc[granite, "verified_copies"] == 1
     replica.unlink()
-    verify(index, progress=False)
+    assert verify(index, progress=False).counts["missing"] == 1  # no copy left
     places = open_catalog(index).locations(granite)
     assert [(p["status"], p["last_verified"]) for p in places] == [("ok", None), ("missing", None)]
     assert q(index, "SELECT copies FROM datasets") == [(1,)]
