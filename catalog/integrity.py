@@ -403,7 +403,13 @@ def verify_location(
 
     target = str(path) if is_remote(str(path)) else to_db(os.path.abspath(path))
     own = isinstance(index, duckdb.DuckDBPyConnection)
-    base = Path.cwd() if own else resolve_index(index).resolve().parent
+    if isinstance(index, duckdb.DuckDBPyConnection):  # the folder of its index file
+        row = index.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()
+        base = Path(row[0]).resolve().parent if row and row[0] else Path.cwd()
+    else:
+        base = resolve_index(index).resolve().parent
 
     def find(con: Any) -> _Copy:
         copies, _names = _copies(con, [dataset_id], base)

@@ -20,7 +20,7 @@ import pytest
 from catalog import open_catalog, scan, verify
 from catalog.cli import main
 from catalog.errors import PolicyError, QueryError
-from catalog.index import SCHEMA_VERSION, connect
+from catalog.index import SCHEMA_VERSION, connect, transaction
 from catalog.integrity import verify_location
 from catalog.policies import list_policies, mark_offsite, policy_check, set_policy
 from catalog.risk import risk
@@ -236,6 +236,9 @@ def test_verify_reads_every_copy_and_marks_a_corrupt_one(
     assert [p["status"] for p in open_catalog(index).locations(granite)] == ["ok", "ok"]
     assert q(index, "SELECT copies FROM datasets") == [(2,)]
     assert q(index, "SELECT count(*) FROM audit WHERE action = 'verify.copy'") == [(1,)]
+    with transaction(index) as con:  # inside a caller's write (a migration's)
+        assert verify_location(con, granite, replica)["outcome"] == "unchanged"
+    assert q(index, "SELECT count(*) FROM audit WHERE action = 'verify.copy'") == [(2,)]
     with pytest.raises(KeyError, match="not a location of dataset"):
         verify_location(index, granite, tmp_path / "elsewhere.tif")
 
