@@ -443,13 +443,14 @@ def check_drives(index: str | os.PathLike[str] | None = None) -> dict[str, int]:
     return out
 
 
-#: per drive: datasets with a location there, replicas too (catalog/replicas.py)
+#: per drive: datasets with a location there, replicas too (catalog/replicas.py); last
+#: verified: the newest verify that found a copy on it intact (catalog/integrity.py)
 _PER = """per AS (
     SELECT l.drive, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes,
-        max(v.t) AS last_verified
-    FROM (SELECT DISTINCT dataset_id, drive FROM locations
-          WHERE drive IS NOT NULL AND status <> 'missing') l
-    JOIN datasets d ON d.id = l.dataset_id LEFT JOIN verified v ON v.dataset_id = d.id
+        max(l.t) AS last_verified
+    FROM (SELECT dataset_id, drive, max(last_verified) AS t FROM locations
+          WHERE drive IS NOT NULL AND status <> 'missing' GROUP BY dataset_id, drive) l
+    JOIN datasets d ON d.id = l.dataset_id
     WHERE d.status <> 'missing'
     GROUP BY l.drive
 )"""

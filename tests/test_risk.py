@@ -379,6 +379,11 @@ def test_loop_drives_risk_age_corruption_and_offline_copies(
     report = risk(index, copies=2)
     assert list(report.datasets.index) == [basalt]
     assert report.by_drive["drive"].tolist() == ["WD-2019"]
+    # each drive's last verified: the verify that read a copy there
+    assert main(["drives", "-i", str(index), "--no-check", "--json"]) == 0
+    listed = {d["label"]: d["last_verified"] for d in json.loads(capsys.readouterr().out)}
+    (t,) = q(index, "SELECT max(last_verified) FROM locations WHERE path LIKE ?", [f"{b_at}%"])[0]
+    assert listed == {"WD-2019": t.isoformat(), "LaCie-2024": t.isoformat()}
     assert report.datasets.loc[basalt, "drives"] == ["WD-2019"]
 
     # drive age: WD-2019 made six years ago; granite has a copy on a young drive
