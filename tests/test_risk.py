@@ -443,7 +443,7 @@ def test_every_copy_is_verified_on_a_dask_cluster_as_here(
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: others may run clusters here
         ) as cluster:
             there = verify(index, progress=False, scheduler=cluster.scheduler_address)
     finally:
