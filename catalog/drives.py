@@ -40,7 +40,7 @@ from .index.connection import Connection
 from .index.store import append_audit, current_user, now
 from .index.writer import DatasetWriter
 from .paths import display, from_db, to_db
-from .volumes import Volume, find_mounted, mounted_volumes, volume_of
+from .volumes import Volume, filesystem_created, find_mounted, mounted_volumes, volume_of
 
 OFFLINE = "offline"
 
@@ -86,6 +86,10 @@ class Drive:
     only_here_bytes: int = 0
     only_here_ids: list[str] = dataclasses.field(default_factory=list)
     roots: list[str] = dataclasses.field(default_factory=list)
+    #: kept off the lab's premises (catalog/policies.py), and its filesystem's creation
+    #: time where the OS told it (its age: catalog/risk.py)
+    offsite: bool = False
+    created: dt.datetime | None = None
 
     @property
     def name(self) -> str:
@@ -100,7 +104,7 @@ class Drive:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (times as ISO text)."""
         out = dataclasses.asdict(self)
-        for key in ("first_seen", "last_seen", "last_verified"):
+        for key in ("first_seen", "last_seen", "last_verified", "created"):
             if out[key] is not None:
                 out[key] = out[key].isoformat()
         out.update(name=self.name, where=self.where)
@@ -130,7 +134,9 @@ def record(con: Connection, root_db: str, vol: Volume, scan_id: int | None = Non
     ``scan_id``, that the datasets that scan saw are on it."""
     t = now()
     con.execute(
-        """INSERT INTO drives VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)
+        """INSERT INTO drives (id, uuid, label, serial, fstype, device, mount_point,
+            capacity, used, online, first_seen, last_seen)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)
         ON CONFLICT (id) DO UPDATE SET uuid = excluded.uuid,
             label = excluded.label, serial = coalesce(excluded.serial, drives.serial),
             fstype = excluded.fstype, device = excluded.device,
@@ -150,6 +156,11 @@ def record(con: Connection, root_db: str, vol: Volume, scan_id: int | None = Non
             t,
         ],
     )
+    made = con.execute("SELECT created FROM drives WHERE id = ?", [vol.id]).fetchone()
+    if made is not None and made[0] is None:  # its age (catalog/risk.py), asked once
+        created = filesystem_created(vol)
+        if created is not None:
+            con.execute("UPDATE drives SET created = ? WHERE id = ?", [created, vol.id])
     rel = os.path.relpath(from_db(root_db), vol.mount_point)
     con.execute(
         """INSERT INTO roots VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET
@@ -447,13 +458,14 @@ def check_drives(index: str | os.PathLike[str] | None = None) -> dict[str, int]:
     return out
 
 
-#: per drive: datasets with a location there, replicas too (catalog/replicas.py)
+#: per drive: datasets with a location there, replicas too (catalog/replicas.py); last
+#: verified: the newest verify that found a copy on it intact (catalog/integrity.py)
 _PER = """per AS (
     SELECT l.drive, count(*) AS datasets, coalesce(sum(d.size), 0) AS bytes,
-        max(v.t) AS last_verified
-    FROM (SELECT DISTINCT dataset_id, drive FROM locations
-          WHERE drive IS NOT NULL AND status <> 'missing') l
-    JOIN datasets d ON d.id = l.dataset_id LEFT JOIN verified v ON v.dataset_id = d.id
+        max(l.t) AS last_verified
+    FROM (SELECT dataset_id, drive, max(last_verified) AS t FROM locations
+          WHERE drive IS NOT NULL AND status <> 'missing' GROUP BY dataset_id, drive) l
+    JOIN datasets d ON d.id = l.dataset_id
     WHERE d.status <> 'missing'
     GROUP BY l.drive
 )"""
@@ -515,6 +527,12 @@ def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = Tr
             only_here = _ONLY_HERE.replace(_BY_LOCATION, "")
         only = con.execute(only_here).fetchall()
         roots = con.execute("SELECT drive_id, path FROM roots ORDER BY path").fetchall()
+        marks: dict[str, tuple[Any, Any]] = {}
+        if "policies" in tables:  # schema 12: offsite marks and creation times
+            marks = {
+                i: (o, c)
+                for i, o, c in con.execute("SELECT id, offsite, created FROM drives").fetchall()
+            }
     out = []
     for r in rows:
         names = [f.name for f in dataclasses.fields(Drive)][:14]
@@ -524,6 +542,8 @@ def list_drives(index: str | os.PathLike[str] | None = None, *, check: bool = Tr
         drive.only_here, drive.only_here_bytes = len(mine), sum(s for _, s in mine)
         drive.only_here_ids = [i for i, _ in mine]
         drive.roots = [display(from_db(p)) for d, p in roots if d == drive.id]
+        offsite, drive.created = marks.get(drive.id, (False, None))
+        drive.offsite = bool(offsite)
         out.append(drive)
     return out
 

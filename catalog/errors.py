@@ -119,6 +119,11 @@ class DriveConflict(CatalogError, RuntimeError):
     for other datasets (another drive that was mounted there once)."""
 
 
+class PolicyError(CatalogError, ValueError):
+    """A copy policy (or an offsite mark) that cannot be set: a bad rule, a drive no
+    name matches (catalog/policies.py)."""
+
+
 class Cancelled(CatalogError):
     """A long operation stopped because its ``cancel`` flag was set (see
     :mod:`catalog.progress`); what it finished is kept, as on Ctrl-C."""

@@ -1,10 +1,14 @@
 """Integrity check: re-hash datasets and compare with the checksums the index holds.
 
-``verify`` never changes data or the dataset rows: it reads every file of the selected
-datasets, reports each dataset as ``unchanged``, ``modified``, ``missing`` or
-``unverifiable`` (no checksum recorded, e.g. registered from a table and never
-scanned; or on a drive that is not plugged in, ``offline``, whose files are not read),
-and records the outcome in the audit log. A file whose checksum is sampled
+``verify`` never changes data: it reads every file of every copy (location, see
+:mod:`catalog.replicas`) of the selected datasets, reports each dataset as
+``unchanged``, ``modified``, ``missing`` or ``unverifiable`` (no checksum recorded, e.g.
+registered from a table and never scanned; or every copy on a drive that is not
+plugged in, ``offline``, whose files are not read), records the outcome in the audit
+log and each copy's in its location: ``ok`` with ``last_verified`` set, ``corrupt``
+(bytes differ) or, for a replica, ``missing`` (a primary copy found missing keeps its
+status until a rescan marks the dataset; either loses its ``last_verified``). The
+dataset rows keep their fields; their ``copies`` count is recounted. :func:`verify_location` verifies one copy. A file whose checksum is sampled
 (a big non-image file scanned without ``full_checksums``) is sampled again: its size,
 mtime and sampled blocks are compared, not every byte.
 
@@ -63,6 +67,37 @@ class VerifyReport:
         return out
 
     @property
+    def corrupt(self) -> list[dict[str, Any]]:
+        """The copies whose bytes differ from the index's checksums (each with the
+        dataset ``id``, its ``path`` and ``drive``)."""
+        return [
+            {"id": i, **c}
+            for i, r in self.results.items()
+            for c in r.get("copies", ())
+            if c["outcome"] == "modified"
+        ]
+
+    @property
+    def missing(self) -> list[dict[str, Any]]:
+        """The copies whose files are gone (of datasets with an intact copy too)."""
+        return [
+            {"id": i, **c}
+            for i, r in self.results.items()
+            for c in r.get("copies", ())
+            if c["outcome"] == "missing"
+        ]
+
+    @property
+    def offline(self) -> list[dict[str, Any]]:
+        """The copies not read because their drive is not plugged in."""
+        return [
+            {"id": i, **c}
+            for i, r in self.results.items()
+            for c in r.get("copies", ())
+            if c["outcome"] == "offline"
+        ]
+
+    @property
     def ok(self) -> bool:
         c = self.counts
         return c["modified"] == 0 and c["missing"] == 0
@@ -74,14 +109,29 @@ class VerifyReport:
             f"({self.bytes_read / 1e9:.2f} GB read): "
             + ", ".join(f"{k}: {v}" for k, v in c.items())
         ]
+        copies = {"corrupt": self.corrupt, "missing": self.missing, "offline": self.offline}
+        if any(copies.values()):
+            lines[0] += "; copies " + ", ".join(f"{k}: {len(v)}" for k, v in copies.items())
         for ident, r in sorted(self.results.items(), key=lambda kv: kv[1]["name"]):
-            if r["outcome"] in ("modified", "missing"):
-                files = ", ".join(
-                    display(f["path"]) for f in r["files"] if f["outcome"] != "unchanged"
-                )
-                lines.append(f"  {r['outcome'].upper():9} {ident} {r['name']}: {files}")
-            elif r.get("offline"):
+            if r.get("offline"):
                 lines.append(f"  OFFLINE   {ident} {r['name']}: {r['offline']}")
+                continue
+            several = len(r.get("copies", ())) > 1
+            for c in r.get("copies", ()):
+                where = f"copy on drive {c['drive'] or '?'} at {display(c['path'])}"
+                if c["outcome"] in ("modified", "missing"):
+                    files = ", ".join(
+                        display(f["path"]) for f in c["files"] if f["outcome"] != "unchanged"
+                    )
+                    label = "CORRUPT" if c["outcome"] == "modified" and several else None
+                    label = label or c["outcome"].upper()
+                    said = f"{where}: {files}" if several else files
+                    lines.append(f"  {label:9} {ident} {r['name']}: {said}")
+                elif c["outcome"] == "offline":
+                    lines.append(
+                        f"  OFFLINE   {ident} {r['name']}: {where} not verified "
+                        f"(unverifiable): {c['offline']}"
+                    )
         return "\n".join(lines)
 
 
@@ -138,6 +188,263 @@ def _check_object(
     return ("unchanged" if found == expected else "modified"), found, size
 
 
+#: every place each selected dataset's content lives (catalog/replicas.py), the
+#: primary one first; a dataset with no location row (an index written before
+#: replicas, or registered) is read at its own path
+_PLACES = """
+WITH places AS (
+    SELECT dataset_id, path, drive, status FROM locations
+    UNION ALL
+    SELECT id, path, drive, CASE WHEN status IN ('missing', 'offline') THEN status
+        ELSE 'ok' END FROM datasets d
+    WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.dataset_id = d.id AND l.path = d.path)
+)
+SELECT p.dataset_id, d.name, d.path, p.path, p.drive, p.status, r.label, r.uuid,
+    r.mount_point
+FROM places p JOIN datasets d ON d.id = p.dataset_id LEFT JOIN drives r ON r.id = p.drive
+{where}
+ORDER BY p.dataset_id, p.path <> d.path, p.path
+"""
+_FILES = """
+SELECT f.dataset_id, f.path, f.checksum, CASE WHEN f.etag IS NOT NULL THEN d.options END
+FROM files f JOIN datasets d ON d.id = f.dataset_id
+{where}
+ORDER BY f.dataset_id, f.position
+"""
+#: the worst outcome first: what a copy (and a dataset) is, from its files
+_WORST = ("missing", "modified", "unverifiable", "unchanged")
+
+
+@dataclasses.dataclass
+class _Copy:
+    """One location of a dataset to verify: where it is and what its files should be."""
+
+    ident: str
+    name: str
+    path: str  # db path of the location
+    primary: bool
+    drive: str | None
+    drive_name: str | None
+    offline: str | None  # the offline message: its drive is not plugged in
+    files: list[tuple[str, str | None, str | None]]  # (db path, expected, storage)
+
+
+def _dataset_outcome(outcomes: Iterable[str]) -> str:
+    """A dataset's outcome from its copies': ``modified`` when one is corrupt (bytes
+    differ), else ``unchanged`` when one is intact (a lost copy is reported as a copy,
+    the dataset is safe), else the worst.
+
+    >>> _dataset_outcome(["missing", "unchanged"]), _dataset_outcome(["unchanged", "modified"])
+    ('unchanged', 'modified')
+    """
+    seen = set(outcomes)
+    for outcome in ("modified", "unchanged"):
+        if outcome in seen:
+            return outcome
+    return _worst(seen)
+
+
+def _worst(outcomes: Iterable[str]) -> str:
+    seen = set(outcomes)
+    return next((o for o in _WORST if o in seen), "unverifiable")
+
+
+def _copies(con: Any, ids: list[str] | None, base: Path) -> tuple[list[_Copy], dict[str, str]]:
+    """The copies of the datasets ``ids`` (``None``: all) and ``id -> name`` of them."""
+    from .drives import _name, offline_message
+
+    where = "" if ids is None else "WHERE d.id IN (SELECT unnest($ids))"
+    params: dict[str, Any] = {} if ids is None else {"ids": ids}
+    places = con.execute(_PLACES.replace("{where}", where), params).fetchall()
+    found = con.execute(_FILES.replace("{where}", where), params).fetchall()
+    files: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    for ident, p, checksum, options in found:
+        reach = None
+        if options is not None:  # an object in storage: its root's options, no secrets
+            reach = json.dumps((json.loads(options) or {}).get(STORAGE_OPTIONS) or {})
+        files.setdefault(ident, []).append((p, checksum, reach))
+    names: dict[str, str] = {}
+    mounted: dict[str, bool] = {}
+    out = []
+    for ident, name, primary, loc, drive, status, label, uuid, mount in places:
+        names[ident] = name
+        mine = files.get(ident, [])
+        if loc != primary:  # a replica: the same files, under its own path
+            cut = primary.rstrip("/")
+            mine = [
+                (
+                    loc.rstrip("/") + p[len(cut) :] if p == cut or p.startswith(cut + "/") else p,
+                    c,
+                    "{}" if is_remote(loc) else None,
+                )
+                for p, c, _r in mine
+            ]
+        mine = [(resolve_for_db(p, base), c, r) for p, c, r in mine]
+        offline = None
+        here = resolve_for_db(loc, base)
+        if not is_remote(here) and not os.path.lexists(from_db(here)):
+            if mount and mount not in mounted:
+                mounted[mount] = os.path.ismount(from_db(mount))
+            if status == "offline" or (mount and not mounted[mount]):
+                offline = offline_message(_name(label, uuid, mount), mount)
+        named = _name(label, uuid, mount) if drive else None
+        out.append(_Copy(ident, name, loc, loc == primary, drive, named, offline, mine))
+    return out, names
+
+
+def _outcome_of(copy: _Copy, checked: list[tuple[str, str | None, int]]) -> dict[str, Any]:
+    """A copy's result: its outcome (the worst of its files') and the files that are
+    not unchanged."""
+    files = [
+        {
+            "path": from_db(p),  # what open() takes; printed with display()
+            "outcome": outcome,
+            "expected": expected,
+            "found": found,
+        }
+        for (p, expected, _r), (outcome, found, _size) in zip(copy.files, checked, strict=True)
+    ]
+    return {
+        "path": from_db(copy.path),
+        "drive": copy.drive_name,
+        "drive_id": copy.drive,
+        "primary": copy.primary,
+        "outcome": "offline" if copy.offline else _worst(str(f["outcome"]) for f in files),
+        "offline": copy.offline,
+        "files": files,
+    }
+
+
+#: a copy's outcome -> the status its location gets (``None``: left as it is)
+_STATUS = {"unchanged": "ok", "modified": "corrupt", "missing": "missing"}
+
+
+def _new_status(copy: dict[str, Any]) -> str | None:
+    """The status verify gives a copy's location. A primary location found missing
+    keeps its status: marking the dataset missing is a scan's work (a scan reads a
+    primary location ``missing`` under an ``ok`` dataset as "ok by a replica")."""
+    if copy["outcome"] == "missing" and copy["primary"]:
+        return None
+    return _STATUS.get(copy["outcome"])
+
+
+def _record(con: Any, results: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Write each verified copy's status (``ok``, ``corrupt``, ``missing``: see
+    :func:`_new_status`) into ``locations`` (with ``con``, inside the caller's
+    transaction), ``last_verified`` now for intact ones and none for missing ones (the
+    last verify did not find them), and recount the copies of those datasets."""
+    from . import replicas
+    from .paths import to_db
+
+    t = now()
+    rows = [
+        (ident, to_db(c["path"]), _new_status(c), c["outcome"])
+        for ident, c in results
+        if c["outcome"] in _STATUS
+    ]
+    if not rows:
+        return
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _verified AS SELECT unnest(?) AS dataset_id, "
+        "unnest(?) AS path, unnest(?) AS status, unnest(?) AS outcome",
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]],
+    )
+    con.execute(
+        "UPDATE locations l SET status = coalesce(v.status, l.status), "
+        "last_verified = CASE v.outcome WHEN 'unchanged' THEN $t WHEN 'missing' THEN NULL "
+        "ELSE l.last_verified END, "
+        "last_seen = CASE WHEN v.outcome = 'missing' THEN l.last_seen ELSE $t END "
+        "FROM _verified v WHERE l.dataset_id = v.dataset_id AND l.path = v.path",
+        {"t": t},
+    )
+    con.execute("DROP TABLE _verified")
+    replicas.settle(con, sorted({r[0] for r in rows}))
+
+
+def _audit_entries(
+    results: dict[str, dict[str, Any]],
+) -> list[tuple[str, str | None, dict[str, Any]]]:
+    entries: list[tuple[str, str | None, dict[str, Any]]] = []
+    for ident, r in results.items():
+        detail: dict[str, Any] = {
+            "files": [f for f in r["files"] if f["outcome"] != "unchanged"][:50],
+            "copies": [
+                {"path": c["path"], "drive": c["drive"], "outcome": c["outcome"]}
+                for c in r["copies"]
+            ][:50],
+        }
+        entries.append(("verify." + r["outcome"], ident, detail))
+    return entries
+
+
+def verify_location(
+    index: str | os.PathLike[str] | Any, dataset_id: str, path: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Verify one copy of a dataset: the files of its location ``path`` (a folder or
+    file path, or a URL; one of ``cat.locations(dataset_id)``) against the checksums
+    the index holds. The location gets status ``ok`` and ``last_verified`` now when
+    intact, ``corrupt`` when bytes differ, ``missing`` when files are gone (nothing
+    is written when its drive is offline); the outcome is audited (``verify.copy``).
+
+    ``index`` is an index path, or a connection inside the caller's write
+    transaction (then nothing is committed here). Returns the copy's result:
+    ``path``, ``drive`` (its name), ``drive_id``, ``primary``, ``outcome``
+    (``unchanged``, ``modified``, ``missing``, ``unverifiable`` or ``offline``),
+    ``offline`` (the message naming the drive to plug in) and ``files``.
+
+    >>> verify_location("lab.duckdb", "k2x9q4m1abcd", "/srv/lab-data/rocks/granite.tif")
+    ... # doctest: +SKIP
+    {'path': '/srv/lab-data/rocks/granite.tif', 'drive': 'srv', 'outcome': 'unchanged', ...}
+    """
+    import duckdb
+
+    from .errors import DatasetNotFound
+    from .paths import to_db
+
+    target = str(path) if is_remote(str(path)) else to_db(os.path.abspath(path))
+    own = isinstance(index, duckdb.DuckDBPyConnection)
+    if isinstance(index, duckdb.DuckDBPyConnection):  # the folder of its index file
+        row = index.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()
+        base = Path(row[0]).resolve().parent if row and row[0] else Path.cwd()
+    else:
+        base = resolve_index(index).resolve().parent
+
+    def find(con: Any) -> _Copy:
+        copies, _names = _copies(con, [dataset_id], base)
+        for c in copies:
+            if c.path == target or resolve_for_db(c.path, base) == target:
+                return c
+        known = ", ".join(display(from_db(c.path)) for c in copies) or "none"
+        raise DatasetNotFound(
+            f"{display(from_db(target))} is not a location of dataset {dataset_id!r} "
+            f"(its locations: {known})"
+        )
+
+    def record(con: Any, copy: _Copy, result: dict[str, Any]) -> None:
+        _record(con, [(dataset_id, {**result, "path": from_db(copy.path)})])
+        detail = {
+            "path": result["path"],
+            "drive": result["drive"],
+            "outcome": result["outcome"],
+            "files": [f for f in result["files"] if f["outcome"] != "unchanged"][:50],
+        }
+        append_audit(con, [("verify.copy", dataset_id, detail)], current_user())
+
+    if own:
+        copy = find(index)
+        result = _outcome_of(copy, [] if copy.offline else [_check(*f) for f in copy.files])
+        record(index, copy, result)
+        return result
+    with connect(resolve_index(index), read_only=True) as con:
+        copy = find(con)
+    result = _outcome_of(copy, [] if copy.offline else [_check(*f) for f in copy.files])
+    with transaction(resolve_index(index)) as con:
+        record(con, copy, result)
+    return result
+
+
 def verify(
     index: str | os.PathLike[str] | None = None,
     selection: Iterable[str] | Any = None,
@@ -147,8 +454,17 @@ def verify(
     scheduler: str | None = None,
     cancel: CancelFlag | None = None,
 ) -> VerifyReport:
-    """Re-hash the files of ``selection`` (a catalogue, ids, or ``None`` for every
-    dataset) and compare with the index; the result goes to the audit log.
+    """Re-hash the files of every copy of ``selection`` (a catalogue, ids, or ``None``
+    for every dataset) and compare with the index; the result goes to the audit log
+    and each copy's status to its location (see :func:`verify_location`).
+
+    Every location of a dataset (its replicas too: :mod:`catalog.replicas`) is read,
+    unless its drive is not plugged in: that copy is reported ``offline``, naming the
+    drive. A copy whose bytes differ is marked ``corrupt``; the report names its drive
+    and path. A dataset's outcome: ``modified`` when a copy is corrupt, else
+    ``unchanged`` when a copy is intact (a copy whose files are gone is listed in
+    :attr:`VerifyReport.missing` and printed, naming its drive), else ``missing`` or
+    ``unverifiable``; with every copy offline it is ``unverifiable``.
 
     The files are read in ``jobs`` local threads, or on the Dask cluster whose
     scheduler is at ``scheduler`` (default ``$VOXCAT_DASK_SCHEDULER``, else Dask's
@@ -166,39 +482,25 @@ def verify(
     path = resolve_index(index)
     t0 = time.perf_counter()
     ids = None if selection is None else list(selection)
-    with connect(path, read_only=True) as con:
-        sql = (
-            "SELECT f.dataset_id, d.name, f.path, f.checksum, "
-            "CASE WHEN f.etag IS NOT NULL THEN d.options END FROM files f "
-            "JOIN datasets d ON d.id = f.dataset_id "
-            "WHERE d.status <> 'offline'"  # on an unplugged drive: not read (see below)
-        )
-        params: list[Any] = []
-        if ids is not None:
-            sql += " AND f.dataset_id IN (SELECT unnest(?))"
-            params.append(ids)
-        found_rows = con.execute(sql + " ORDER BY f.dataset_id, f.position", params).fetchall()
-        # objects in storage: how to reach them (their root's options, no credentials)
-        reach = {
-            p: json.dumps((json.loads(o) if o else {}).get(STORAGE_OPTIONS) or {})
-            for _i, _n, p, _c, o in found_rows
-            if o is not None
-        }
-        rows = [r[:4] for r in found_rows]
-        listed = con.execute(
-            "SELECT id, name, CASE WHEN status = 'offline' THEN error END FROM datasets"
-            + (" WHERE id IN (SELECT unnest(?))" if ids is not None else ""),
-            [ids] if ids is not None else [],
-        ).fetchall()
-        names = {i: n for i, n, _ in listed}
-        offline = {i: e for i, _, e in listed if e is not None}
     base = path.resolve().parent  # an export's index stores paths relative to its folder
-    rows = [(i, n, resolve_for_db(p, base), c) for i, n, p, c in rows]
-    results: dict[str, dict[str, Any]] = {
-        i: {"outcome": "unverifiable", "name": n, "files": []} for i, n in names.items()
-    }
-    for i, why in offline.items():  # its drive is unplugged: unverifiable, saying which
-        results[i]["offline"] = why
+    with connect(path, read_only=True) as con:
+        copies, names = _copies(con, ids, base)
+        if ids is not None:  # a selected dataset with no location still has a result
+            names.update(
+                con.execute(
+                    "SELECT id, name FROM datasets WHERE id IN (SELECT unnest(?))", [ids]
+                ).fetchall()
+            )
+    # (copy number, file number, db path, expected, storage) of every file to read
+    rows = [
+        (k, j, p, c, r)
+        for k, copy in enumerate(copies)
+        if not copy.offline
+        for j, (p, c, r) in enumerate(copy.files)
+    ]
+    checked: list[list[tuple[str, str | None, int]]] = [
+        [("unverifiable", None, 0)] * len(c.files) for c in copies
+    ]
     bar = None
     shows = bar_of(progress)
     if shows or (shows is None and os.isatty(2)):
@@ -208,18 +510,18 @@ def verify(
     report_to = Reporter(callback_of(progress))
     extra: dict[str, Any] = {}
     read = 0
-    checked = 0
+    done_files = 0
 
     def stop_if_cancelled() -> None:
         check(cancel, VerifyCancelled, "verify was cancelled; nothing was recorded")
 
     def tell(n: int, force: bool = False) -> None:
-        nonlocal checked
-        checked += n
+        nonlocal done_files
+        done_files += n
         if bar is not None:
             bar.update(n)
         report_to(
-            Progress("verifying", checked, len(rows), checked, len(rows), "file", extra),
+            Progress("verifying", done_files, len(rows), done_files, len(rows), "file", extra),
             force=force,
         )
 
@@ -231,18 +533,6 @@ def verify(
         tell(0, force=True)
 
     stop_if_cancelled()
-
-    def take(row: tuple[str, str, str | None], outcome: str, found: str | None) -> None:
-        ident, p, expected = row
-        results[ident]["files"].append(
-            {
-                "path": from_db(p),  # what open() takes; printed with display()
-                "outcome": outcome,
-                "expected": expected,
-                "found": found,
-            }
-        )
-
     if address is not None:
         batches = [rows[k : k + CLUSTER_BATCH] for k in range(0, len(rows), CLUSTER_BATCH)]
         done: dict[int, list[tuple[str, str | None, int]]] = {}
@@ -254,27 +544,24 @@ def verify(
         map_on_cluster(
             address,
             _numbered_check,
-            [
-                (k, [(p, c, reach.get(p)) for _i, _n, p, c in batch])
-                for k, batch in enumerate(batches)
-            ],
+            [(n, [(p, c, r) for _k, _j, p, c, r in batch]) for n, batch in enumerate(batches)],
             on_batch,
             check=stop_if_cancelled,
             on_client=on_client,
         )
-        for k, batch in enumerate(batches):
-            for (i, _n, p, c), (outcome, found, size) in zip(batch, done[k], strict=True):
-                read += size
-                take((i, p, c), outcome, found)
+        for n, batch in enumerate(batches):
+            for (k, j, _p, _c, _r), result in zip(batch, done[n], strict=True):
+                read += result[2]
+                checked[k][j] = result
     else:
         with cf.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-            futures = {pool.submit(_check, p, c, reach.get(p)): (i, p, c) for i, _n, p, c in rows}
+            futures = {pool.submit(_check, p, c, r): (k, j) for k, j, p, c, r in rows}
             try:
                 for fut in cf.as_completed(futures):
                     stop_if_cancelled()
-                    outcome, found, size = fut.result()
-                    read += size
-                    take(futures[fut], outcome, found)
+                    k, j = futures[fut]
+                    checked[k][j] = fut.result()
+                    read += checked[k][j][2]
                     tell(1)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -283,31 +570,26 @@ def verify(
         bar.close()
     stop_if_cancelled()
     report_to.flush()  # the last count, which the throttle may have held back
+    results: dict[str, dict[str, Any]] = {
+        i: {"outcome": "unverifiable", "name": n, "files": [], "copies": []}
+        for i, n in names.items()
+    }
+    for copy, found in zip(copies, checked, strict=True):
+        outcome = _outcome_of(copy, found)
+        r = results[copy.ident]
+        r["copies"].append(outcome)
+        r["files"].extend(outcome["files"])
     for r in results.values():
-        seen = {f["outcome"] for f in r["files"]}
-        for outcome in ("missing", "modified", "unverifiable", "unchanged"):
-            if outcome in seen:
-                r["outcome"] = outcome
-                break
+        read_copies = [c for c in r["copies"] if c["outcome"] != "offline"]
+        r["outcome"] = _dataset_outcome(c["outcome"] for c in read_copies)
+        away = [c["offline"] for c in r["copies"] if c["offline"]]
+        if away and not read_copies:  # no copy plugged in: unverifiable, saying which
+            r["offline"] = "; ".join(dict.fromkeys(away))
         r["files"].sort(key=lambda f: f["path"])
     report = VerifyReport(str(path), results, time.perf_counter() - t0, read)
-    entries: list[tuple[str, str | None, dict[str, Any]]] = [
-        (
-            "verify." + r["outcome"],
-            ident,
-            {"files": [f for f in r["files"] if f["outcome"] != "unchanged"][:50]},
-        )
-        for ident, r in results.items()
-    ]
+    entries = _audit_entries(results)
     entries.append(("verify.run", None, {"counts": report.counts, "datasets": len(results)}))
     with transaction(path) as con:
         append_audit(con, entries, current_user())
-        # the primary locations read and found unchanged (catalog/replicas.py)
-        verified = [i for i, r in results.items() if r["outcome"] == "unchanged"]
-        if verified:
-            con.execute(
-                "UPDATE locations l SET last_verified = ? FROM datasets d "
-                "WHERE d.id = l.dataset_id AND d.path = l.path AND d.id IN (SELECT unnest(?))",
-                [now(), verified],
-            )
+        _record(con, [(i, c) for i, r in results.items() for c in r["copies"]])
     return report

@@ -2,7 +2,8 @@
 
 A dataset's row holds its primary location (``datasets.path`` and ``drive``); each
 place its content is known at, the primary one included, is a row of ``locations``
-(``dataset_id``, ``path``, ``drive``, ``status``: ``ok``, ``missing`` or ``offline``,
+(``dataset_id``, ``path``, ``drive``, ``status``: ``ok``, ``missing``, ``offline`` or
+``corrupt`` (bytes differ, found by :func:`catalog.integrity.verify`),
 ``first_seen``, ``last_seen``, ``last_verified``).
 
 - a scan that finds content already in the index (same full checksum) at a new path,
@@ -33,6 +34,8 @@ from .index.store import now
 from .paths import display, from_db
 
 OK, MISSING, OFFLINE = "ok", "missing", "offline"
+#: a copy whose bytes verify found different from the index's checksums
+CORRUPT = "corrupt"
 
 
 def location_status(dataset_status: str | None) -> str:
@@ -132,9 +135,13 @@ def unchanged(con: Connection, root_db: str, found: dict[str, str]) -> list[str]
         return []
     rows = _replicas_under(con, root_db, "l.signature IS NOT NULL")
     same = [(p, i) for p, i, sig in rows if found.get(p) == sig]
-    if same:
-        seen(con, [p for p, _ in same])
-        settle(con, [i for _, i in same])
+    # a copy verify found corrupt stays so: the same names, sizes and mtimes say
+    # nothing of its bytes (catalog/integrity.py)
+    bad = {p for p, _, _ in _replicas_under(con, root_db, f"l.status = '{CORRUPT}'")}
+    fine = [(p, i) for p, i in same if p not in bad]
+    if fine:
+        seen(con, [p for p, _ in fine])
+        settle(con, [i for _, i in fine])
     return [p for p, _ in same]
 
 
@@ -235,7 +242,8 @@ def primary_seen(con: Connection, ids: Sequence[str]) -> None:
         return
     con.execute(
         "UPDATE locations l SET status = 'ok', last_seen = ? FROM datasets d "
-        "WHERE d.id = l.dataset_id AND d.path = l.path AND d.id IN (SELECT unnest(?))",
+        "WHERE d.id = l.dataset_id AND d.path = l.path AND d.id IN (SELECT unnest(?)) "
+        f"AND l.status <> '{CORRUPT}'",  # verify's finding stands (see unchanged)
         [now(), list(ids)],
     )
     several = [

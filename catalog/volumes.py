@@ -20,6 +20,7 @@ mount point (network shares by their source, ``server:/export``).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -409,3 +410,40 @@ def find_mounted(drive_id: str) -> Volume | None:
         if vol.id == drive_id:
             return vol
     return None
+
+
+#: filesystems whose creation time ``tune2fs -l`` reads from the superblock
+_EXT = frozenset(["ext2", "ext3", "ext4"])
+
+
+def filesystem_created(vol: Volume) -> dt.datetime | None:
+    """When the filesystem of ``vol`` was made (local time), where the OS tells it
+    cheaply: ext2/3/4 superblocks through ``tune2fs -l`` ("Filesystem created"), which
+    needs read access to the device (root, or the ``disk`` group). ``None`` otherwise:
+    a drive's age is then the time voxcat first saw it (see :mod:`catalog.risk`).
+
+    >>> filesystem_created(Volume("/mnt/x", fstype="nfs")) is None
+    True
+    """
+    tool = shutil.which("tune2fs") or next(
+        (p for p in ("/sbin/tune2fs", "/usr/sbin/tune2fs") if os.path.exists(p)), None
+    )
+    if vol.fstype not in _EXT or not vol.device or not vol.device.startswith("/dev/") or not tool:
+        return None
+    try:
+        done = subprocess.run(
+            [tool, "-l", vol.device],
+            capture_output=True,
+            text=True,
+            timeout=TOOL_TIMEOUT,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r"^Filesystem created:\s*(.+?)\s*$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or not m:
+        return None
+    try:
+        return dt.datetime.strptime(" ".join(m.group(1).split()), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return None

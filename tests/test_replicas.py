@@ -60,8 +60,10 @@ def test_an_index_at_schema_10_migrates_to_11_losing_nothing(tmp_path: Path) -> 
         con.close()
     assert list_drives(index, check=False)  # read-only at schema 10: no locations table
     cat = open_catalog(index)  # opening migrates
-    assert SCHEMA_VERSION == 11
-    assert q(index, "SELECT value FROM settings WHERE key = 'schema_version'") == [("11",)]
+    assert SCHEMA_VERSION >= 11  # 12: policies (tests/test_risk.py)
+    assert q(index, "SELECT value FROM settings WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
     assert q(index, "SELECT * EXCLUDE (copies) FROM datasets ORDER BY id") == before
     assert q(index, "SELECT * FROM files ORDER BY path") == files
     assert q(index, "SELECT * FROM audit ORDER BY seq") == audit
@@ -103,9 +105,9 @@ def test_a_copy_on_another_drive_is_a_replica_and_a_lost_copy_goes_missing(
     places = cat.locations(granite)
     assert [(p["primary"], p["status"]) for p in places] == [(True, "ok"), (False, "ok")]
     assert [p["last_verified"] for p in places] == [None, None]
-    assert verify(index, [granite], progress=False).ok  # reads the primary location
+    assert verify(index, [granite], progress=False).ok  # reads every copy (test_risk.py)
     verified = [p["last_verified"] for p in open_catalog(index).locations(granite)]
-    assert verified[0] is not None and verified[1] is None
+    assert verified[0] is not None and verified[1] is not None
     assert places[1]["path"] == str(other_drive / "rocks" / "granite.tif")
     assert places[1]["drive_id"] == drive_id(other_drive)
     actions = q(index, "SELECT action FROM audit WHERE dataset_id = ? ORDER BY seq", [granite])

@@ -971,6 +971,47 @@ class DuckDBCatalog(Catalog):
                 cancel=cancel,
             )
 
+    def risk(
+        self,
+        copies: int | None = 2,
+        *,
+        unverified_days: float | str | None = None,
+        drive_age: float | str | None = None,
+    ) -> Any:
+        """The datasets of the selection at risk: fewer than ``copies`` verified copies,
+        a copy not verified for ``unverified_days`` (``90``, ``"6mo"``), or copies only
+        on drives at least ``drive_age`` old (``"5y"``); a
+        :class:`~catalog.risk.RiskReport` with ``datasets`` (a DataFrame with the
+        reasons), ``by_project`` and ``by_drive`` (bytes at risk). The same tests as
+        search fields: ``verified_copies``, ``unverified_days``, ``drive_age``.
+
+        >>> cat.risk(copies=2, unverified_days=90, drive_age="5y").by_drive  # doctest: +SKIP
+        """
+        from ..risk import risk
+
+        with self._acting():
+            return risk(
+                self._index,
+                self,
+                copies=copies,
+                unverified_days=unverified_days,
+                drive_age=drive_age,
+            )
+
+    def policy_check(self) -> Any:
+        """The datasets of the selection that break their data level's copy policy
+        (:mod:`catalog.policies`; ``voxcat policy set raw --copies 2 --offsite 1``): a
+        :class:`~catalog.policies.PolicyReport` (``ok``, ``violations``: dataset,
+        data level, rule, have, need, bytes).
+
+        >>> [(v.id, v.rule) for v in cat.policy_check().violations]  # doctest: +SKIP
+        [('k2x9q4m1abcd', 'offsite')]
+        """
+        from ..policies import policy_check
+
+        with self._acting():
+            return policy_check(self._index, self)
+
     # -- presentation -------------------------------------------------------------------
     def __repr__(self) -> str:
         sql, _ = self._query.sql()

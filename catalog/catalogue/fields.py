@@ -18,6 +18,7 @@ from ..errors import UnknownFieldError
 # kinds of values a field holds (defined with the column registry; re-exported here)
 from ..index.columns import (  # noqa: F401
     BYTES,
+    DAYS,
     INT,
     LENGTH,
     PATH,
@@ -26,6 +27,7 @@ from ..index.columns import (  # noqa: F401
     TEXT_LIST,
     TIME,
 )
+from ..risk import DRIVE_AGE_SQL, OFFSITE_COPIES_SQL, UNVERIFIED_DAYS_SQL, VERIFIED_COPIES_SQL
 
 #: column -> kind, for the columns of the ``datasets`` table a user may filter on.
 COLUMNS: dict[str, str] = {c.name: c.filter for c in REGISTRY if c.filter is not None}
@@ -41,6 +43,11 @@ VIRTUAL: dict[str, tuple[str, str]] = {
         "(CASE WHEN d.id IN (SELECT child FROM lineage) THEN 'derived' "
         "WHEN d.status = 'registered' THEN 'registered' ELSE 'scanned' END)",
     ),
+    # the safety of its copies (locations; see catalog/risk.py)
+    "verified_copies": (INT, VERIFIED_COPIES_SQL),
+    "offsite_copies": (INT, OFFSITE_COPIES_SQL),
+    "unverified_days": (DAYS, UNVERIFIED_DAYS_SQL),
+    "drive_age": (DAYS, DRIVE_AGE_SQL),
 }
 
 #: fields that live in their own table: name -> (table, value column)

@@ -33,6 +33,7 @@ from ..paths import to_db
 from . import predicates
 from .fields import (
     BYTES,
+    DAYS,
     INT,
     LENGTH,
     META_KEY_SQL,
@@ -49,6 +50,7 @@ from .values import (
     glob_to_like,
     has_glob,
     parse_bytes,
+    parse_days,
     parse_length_value,
     parse_number,
     period,
@@ -56,7 +58,7 @@ from .values import (
 )
 
 SQL = tuple[str, list[Any]]
-ORDERED = {INT, BYTES, LENGTH, TIME}
+ORDERED = {INT, BYTES, LENGTH, TIME, DAYS}
 
 
 class Query:
@@ -345,6 +347,8 @@ def _scalar(kind: str, value: Any) -> Any:
         return parse_bytes(value)
     if kind == INT:
         return parse_number(value)
+    if kind == DAYS:
+        return parse_days(value)
     if kind == PATH:
         return to_db(str(value))
     return value
@@ -408,7 +412,7 @@ def _compare_pred(kind: str, op: str, rest: str) -> Pred:
 
 def _range_pred(kind: str, lo: Any, hi: Any) -> Pred:
     if kind not in ORDERED and kind not in (TEXT, PATH):
-        raise QueryError("ranges work on numbers, sizes, lengths, times and text")
+        raise QueryError("ranges work on numbers, sizes, lengths, times, ages and text")
     if kind in (TEXT, PATH):  # text ranges compare text: 1..9 is "1".."9"
         lo, hi = (v if v is None else _text_bound(kind, v) for v in (lo, hi))
     parts: list[Cmp] = []

@@ -70,6 +70,44 @@ def parse_bytes(value: object) -> int:
     return int(check_number(int(size), integer=True))
 
 
+#: days in a unit of :func:`parse_days`
+_DAY_UNITS = {
+    "": 1.0,
+    "d": 1.0,
+    "day": 1.0,
+    "days": 1.0,
+    "w": 7.0,
+    "week": 7.0,
+    "weeks": 7.0,
+    "mo": 30.44,
+    "month": 30.44,
+    "months": 30.44,
+    "y": 365.25,
+    "yr": 365.25,
+    "year": 365.25,
+    "years": 365.25,
+}
+_DAYS_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_days(value: object) -> float:
+    """Days from a number (taken as days) or ``"90d"``, ``"2w"``, ``"6mo"``, ``"5y"``
+    (a year is 365.25 days, a month 30.44).
+
+    >>> parse_days("5y"), parse_days(90), parse_days("2 weeks")
+    (1826.25, 90.0, 14.0)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(check_number(_float(value)))
+    m = _DAYS_RE.match(str(value))
+    unit = m.group(2).lower() if m else None
+    if not m or unit not in _DAY_UNITS:
+        raise QueryError(
+            f"cannot read {value!r} as an age; use days or e.g. '90d', '2w', '6mo', '5y'"
+        )
+    return float(check_number(float(m.group(1)) * _DAY_UNITS[unit or ""]))
+
+
 def parse_length_value(value: object) -> float:
     """Metres from a number (taken as metres) or ``"5um"``, ``"0.5 mm"``."""
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -12,7 +12,8 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 
 One module per kind of command: :mod:`.scanning` (scan, readers), :mod:`.importing`
 (import-table), :mod:`.searching` (search, show, summary), :mod:`.annotate` (tag,
-note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.export`, :mod:`.preview`
+note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.risk` (risk,
+policy), :mod:`.export`, :mod:`.preview`
 (preview, thumbnails), :mod:`.users` (user accounts) and :mod:`.demo`;
 :mod:`.arguments` holds the options they share and :mod:`.running` how a command ends (exit statuses, errors, signals).
 
@@ -33,6 +34,7 @@ from . import (
     importing,
     integrity,
     preview,
+    risk,
     scanning,
     searching,
     serve,
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_commands(sub)
     integrity.add_commands(sub)
     drives.add_commands(sub)
+    risk.add_commands(sub)
     export.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)

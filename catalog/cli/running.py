@@ -29,6 +29,8 @@ USAGE = 2
 FAILED = 3
 #: exit status of ``voxcat verify`` and ``voxcat audit verify`` when something changed
 TAMPERED = 4
+#: exit status of ``voxcat policy check`` when a dataset breaks its data level's policy
+VIOLATIONS = 5
 #: exit status of a command stopped by Ctrl-C or SIGTERM (its finished work is saved)
 INTERRUPTED = 130
 #: exit status when the reader of our output went away (``voxcat summary | head -1``),

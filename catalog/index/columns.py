@@ -38,6 +38,8 @@ TEXT, PATH, INT, BYTES, LENGTH, TIME, TEXT_LIST = (
     "time",
     "text list",
 )
+#: a span of time in days: ``90``, ``"90d"``, ``"6mo"``, ``"5y"`` (catalog/risk.py)
+DAYS = "days"
 
 #: DuckDB base type -> Arrow type name (``pyarrow.type_for_alias``; ``T[]`` is ``list<T>``)
 _ARROW = {

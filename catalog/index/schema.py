@@ -7,7 +7,8 @@ Tables: ``datasets`` (one row per dataset, normalised columns: one row each in
 ``users`` and ``tokens`` (lab accounts and the hashes of their API tokens:
 :mod:`catalog.users`), ``drives`` and ``roots`` (the volume each scanned root lives
 on: :mod:`catalog.drives`), ``locations`` (every place a dataset's content lives, its
-replicas: :mod:`catalog.replicas`).
+replicas: :mod:`catalog.replicas`), ``policies`` (copies each data level needs:
+:mod:`catalog.policies`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import duckdb
 from ..errors import IndexVersionError
 from . import columns
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS settings (
@@ -117,8 +118,10 @@ CREATE TABLE IF NOT EXISTS drives (   -- volumes scanned roots live on (catalog/
     used BIGINT,                       -- bytes, when last seen
     online BOOLEAN,                    -- mounted at the last scan or check
     first_seen TIMESTAMP,
-    last_seen TIMESTAMP                -- last scan or check that found it mounted
-);
+    last_seen TIMESTAMP,               -- last scan or check that found it mounted
+    offsite BOOLEAN DEFAULT false,     -- kept off the lab's premises (policies.py)
+    created TIMESTAMP                  -- the filesystem's creation time, where the OS
+);                                     -- tells it (ext2/3/4: tune2fs), else NULL
 CREATE TABLE IF NOT EXISTS roots (    -- every scanned folder and the drive it is on
     path VARCHAR PRIMARY KEY,          -- db path (rewritten when its drive moves)
     drive_id VARCHAR,                  -- drives.id
@@ -129,12 +132,22 @@ CREATE TABLE IF NOT EXISTS locations ( -- every place a dataset's content lives 
     dataset_id VARCHAR,
     path VARCHAR,                      -- db path; datasets.path is the primary one
     drive VARCHAR,                     -- drives.id; NULL: object storage or unknown
-    status VARCHAR,                    -- ok | missing | offline
+    status VARCHAR,                    -- ok | missing | offline | corrupt (verify)
     first_seen TIMESTAMP,
     last_seen TIMESTAMP,
     last_verified TIMESTAMP,
     signature VARCHAR                  -- a replica's files (names, sizes, mtimes), as
 );                                     -- datasets.signature: unchanged ones are not read
+CREATE TABLE IF NOT EXISTS policies ( -- per data level: copies to keep (policies.py)
+    data_level VARCHAR PRIMARY KEY,    -- lower-cased datasets.data_level
+    copies INTEGER,                    -- verified copies needed
+    offsite INTEGER,                   -- of them off the lab's drives (object storage
+                                       -- or a drive marked offsite)
+    keep BOOLEAN,                      -- must never be lost (at least one copy)
+    verify_days INTEGER,               -- every copy verified within this many days
+    user_name VARCHAR,
+    updated TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS tokens (   -- API tokens: only a hash of each is stored
     hash VARCHAR PRIMARY KEY,          -- sha256 hex of the token
     user_name VARCHAR,
@@ -192,6 +205,9 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             "'missing' WHEN 'offline' THEN 'offline' ELSE 'ok' END, first_seen, last_seen, "
             "NULL, signature FROM datasets WHERE id NOT IN (SELECT dataset_id FROM locations)"
         )
+    if version < 12:  # 12: policies (a new table, made above), drives.offsite, created
+        con.execute("ALTER TABLE drives ADD COLUMN IF NOT EXISTS offsite BOOLEAN DEFAULT false")
+        con.execute("ALTER TABLE drives ADD COLUMN IF NOT EXISTS created TIMESTAMP")
     if version < SCHEMA_VERSION:
         con.execute(
             "UPDATE settings SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
