@@ -12,7 +12,7 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 
 One module per kind of command: :mod:`.scanning` (scan, readers), :mod:`.importing`
 (import-table), :mod:`.searching` (search, show, summary), :mod:`.annotate` (tag,
-note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.export`, :mod:`.preview`
+note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.export`, :mod:`.migrate`, :mod:`.preview`
 (preview, thumbnails), :mod:`.users` (user accounts) and :mod:`.demo`;
 :mod:`.arguments` holds the options they share and :mod:`.running` how a command ends (exit statuses, errors, signals).
 
@@ -32,6 +32,7 @@ from . import (
     export,
     importing,
     integrity,
+    migrate,
     preview,
     scanning,
     searching,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     integrity.add_commands(sub)
     drives.add_commands(sub)
     export.add_commands(sub)
+    migrate.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)
     serve.add_commands(sub)

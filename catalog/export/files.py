@@ -281,11 +281,13 @@ class Journal:
     One JSON line per file: ``{"path", "size", "mtime_ns", "sha256", "b3", "how",
     "verified"}`` (``path`` relative to the export folder; ``verified`` is ``"written"``
     or ``"reread"``, see :class:`Writer`). Safe to call from worker threads.
+    ``state_dir``: the folder of ``dest`` the journal lives in (a migration keeps its
+    own, ``.voxcat-migrate``).
     """
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, state_dir: str = STATE_DIR) -> None:
         self.dest = dest
-        self.path = dest / STATE_DIR / "done.jsonl"
+        self.path = dest / state_dir / "done.jsonl"
         self.done: dict[str, dict[str, Any]] = {}
         self.kept_chunks = 0  # chunks of Zarr conversions resumed by this run (not logged)
         self._lock = threading.Lock()
