@@ -143,7 +143,9 @@ def test_dry_run_prints_counts_and_an_estimate_and_writes_nothing(
 
 KILLED = """
 import sys
+import catalog.migration.run
 from catalog import migrate
+catalog.migration.run.BATCH_DATASETS = int(sys.argv[4])  # datasets per commit
 migrate(sys.argv[1], sys.argv[2], sys.argv[3].split(","), progress=False)
 """
 
@@ -155,38 +157,50 @@ def test_killed_mid_copy_a_rerun_finishes_without_copying_twice(lab, make_drive)
     ids = by_name(index)
     volumes = [ids[n] for n in ("granite.tif", "basalt.tif", "marble.tif")]
     target = b / "lab-data"
-    # each volume is copied in four blocks: the sixth is half way through the second
-    kill_at(KILLED, "migrate.block#6", index, target, ",".join(volumes))
+    # one dataset per commit; each volume is copied in four blocks: the sixth is half
+    # way through the second, after the first was verified and recorded
+    kill_at(KILLED, "migrate.block#6", index, target, ",".join(volumes), 1)
     journal = target / STATE_DIR / "done.jsonl"
     done = [json.loads(line) for line in journal.read_text().splitlines()]
-    assert len(done) == 1  # the first volume: copied, verified, journaled
+    assert len(done) == 1 and done[0]["verified"] == "reread"
+    first = ids[Path(done[0]["path"]).name]
     half = list(target.rglob("*.voxcat-tmp"))
-    assert len(half) == 1 and half[0].stat().st_size < (a / "rocks" / "basalt.tif").stat().st_size
+    size = (a / "rocks" / "basalt.tif").stat().st_size
+    assert len(half) == 1 and half[0].stat().st_size < size  # cut short, not in place
     copies = dict(q(index, "SELECT id, copies FROM datasets"))
-    assert sorted(copies[i] for i in volumes) == [1, 1, 2]  # the half copy is not counted
-    first = next(i for i in volumes if copies[i] == 2)
-    assert actions(index, first)[-2:] == ["migrate.start", "migrate"]
-    second = [i for i in volumes if actions(index, i)[-1:] == ["migrate.start"]]
-    assert len(second) == 1  # started, never ended
+    assert {i: copies[i] for i in volumes} == {i: 2 if i == first else 1 for i in volumes}
+    assert actions(index, first)[-1] == "migrate"
+    started = [i for i in volumes if actions(index, i)[-1] == "migrate.start"]
+    assert len(started) == 1 and started[0] != first  # started, never ended
 
     report = migrate(index, target, volumes, progress=False)
     assert not report.refused and report.resumed_files == 1
-    assert report.datasets[first]["resumed"] == 1
+    assert report.datasets[first]["how"] == "already there"
     assert all(report.datasets[i]["resumed"] == 0 for i in volumes if i != first)
     assert not list(target.rglob("*.voxcat-tmp"))
-    assert {i: c for i, c in q(index, "SELECT id, copies FROM datasets") if i in volumes} == {
-        i: 2 for i in volumes
-    }
+    copies = dict(q(index, "SELECT id, copies FROM datasets"))
+    assert [copies[i] for i in volumes] == [2, 2, 2]
     for name in ("granite.tif", "basalt.tif", "marble.tif"):
         copy = target / "WD-A" / "rocks" / name
         assert filecmp.cmp(a / "rocks" / name, copy, shallow=False)
     assert len(journal.read_text().splitlines()) == 3
+    assert all(actions(index, i)[-1] == "migrate" for i in volumes)
     # one location per dataset on the new drive, not two
-    assert q(
-        index,
-        "SELECT count(*) FROM locations WHERE drive = ?",
-        [drive_id(b)],
-    ) == [(3,)]
+    assert q(index, "SELECT count(*) FROM locations WHERE drive = ?", [drive_id(b)]) == [(3,)]
+
+
+def test_killed_after_the_copies_before_recording_them(lab, other_drive: Path) -> None:
+    index, _, _, _ = lab
+    ids = by_name(index)
+    target = other_drive / "lab-data"
+    # one batch: its copies are recorded by the second commit, killed just before it
+    kill_at(KILLED, "migrate.commit#2", index, target, ",".join(ids.values()), 64)
+    assert len((target / STATE_DIR / "done.jsonl").read_text().splitlines()) == 8
+    assert q(index, "SELECT DISTINCT copies FROM datasets") == [(1,)]
+    assert all(actions(index, i)[-1] == "migrate.start" for i in ids.values())
+    report = migrate(index, target, list(ids.values()), progress=False)
+    assert report.resumed_files == 8 and report.bytes_written == 0  # nothing copied again
+    assert q(index, "SELECT DISTINCT copies FROM datasets") == [(2,)]
 
 
 def test_a_changed_source_is_refused_by_name_and_the_others_go_on(lab, other_drive: Path) -> None:

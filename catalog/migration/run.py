@@ -1,132 +1,46 @@
 """``migrate``: copy datasets to a new folder with the export copy engine, record the
 copies as replicas, and (only when asked, with enough verified copies) retire the
-sources. See :mod:`catalog.migration` for the whole story."""
+sources. See :mod:`catalog.migration` for the whole story.
+
+Datasets go in batches (up to :data:`BATCH_BYTES` or :data:`BATCH_DATASETS`): one
+transaction before each batch records the copies the batch before completed and logs
+``migrate.start`` for the datasets of this one; the copy engine then copies the whole
+batch (flushes and read-backs overlapping the next copies). A kill between two
+commits loses no copy: the journal holds them, and the next run records them
+without copying them again.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
 import os
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import replicas
-from ..errors import (
-    Cancelled,
-    ExportError,
-    IndexNotRecordedWarning,
-    MigrationCancelled,
-    MigrationError,
-    SourceChanged,
-)
-from ..export.files import REREAD, WRITTEN, Journal, Writer, hash_file, record
+from ..errors import Cancelled, ExportError, MigrationCancelled, MigrationError, SourceChanged
+from ..export.files import Journal
 from ..export.run import _Step
 from ..index import connect, resolve_index, transaction
-from ..index.store import append_audit, current_user, now
+from ..index.store import append_audit, current_user
 from ..paths import display, from_db, to_db
 from ..progress import CancelFlag, ProgressArg, Reporter, bar_of, callback_of
 from ..progress import check as check_cancel
-from ..scanner.checksum import is_sampled
 from ..testhooks import pause
+from . import copy
+from .convert import convert_one
 from .plan import Item, check_place, check_unchanged, measure_read_rate, plan_item
+from .report import MigrationReport
+from .retire import retire
 
 STATE_DIR = ".voxcat-migrate"  # the journal of copies done, in the target folder
 CONVERSIONS = ("ome-zarr",)
+BATCH_BYTES = 1 << 30  # a batch of datasets copied between two commits: at most this
+BATCH_DATASETS = 64  # many bytes (or one dataset, if bigger) or this many datasets
 CANCELLED = (
     "the migration was cancelled; the copies verified so far are recorded: run the same "
     "migration again to finish it"
 )
-CONVERT_STEP = "migrate --convert ome-zarr"
-
-
-@dataclasses.dataclass
-class MigrationReport:
-    """What :func:`migrate` did (or, ``dry_run``, would do), dataset by dataset."""
-
-    to: Path
-    index: Path
-    dry_run: bool
-    #: id -> name, how ("copied", "converted"), path (the new location), files, bytes,
-    #: resumed (files an earlier, interrupted run had copied), derived (converted: the id)
-    datasets: dict[str, dict[str, Any]]
-    refused: dict[str, dict[str, str]]  # id -> name, path, cause (nothing recorded)
-    retired: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    retire_refused: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> cause
-    seconds: float = 0.0
-    bytes_written: int = 0
-    #: dry run: the read rate measured on the sources (bytes/s) and the time estimated
-    rate: float | None = None
-    estimated_seconds: float | None = None
-
-    @property
-    def files(self) -> int:
-        return sum(d["files"] for d in self.datasets.values())
-
-    @property
-    def bytes(self) -> int:
-        return sum(d["bytes"] for d in self.datasets.values())
-
-    @property
-    def resumed_files(self) -> int:
-        return sum(d.get("resumed", 0) for d in self.datasets.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out.update(to=str(self.to), index=str(self.index), files=self.files, bytes=self.bytes)
-        return out
-
-    def __str__(self) -> str:
-        if self.dry_run:
-            lines = [
-                f"Dry run: would migrate {len(self.datasets)} datasets ({self.files} files, "
-                f"{self.bytes / 1e9:.3f} GB) to {display(self.to)}; nothing was written"
-            ]
-            if self.estimated_seconds is not None and self.rate:
-                lines.append(
-                    f"Estimated time: {_duration(self.estimated_seconds)} (sources read at "
-                    f"{self.rate / 1e6:.0f} MB/s, measured now; the target assumed as fast; "
-                    "copy plus read-back verification)"
-                )
-        else:
-            rate = self.bytes_written / 1e6 / self.seconds if self.seconds else 0.0
-            lines = [
-                f"Migrated {len(self.datasets)} datasets ({self.files} files, "
-                f"{self.bytes / 1e9:.3f} GB) to {display(self.to)} in {self.seconds:.1f} s "
-                f"({rate:.0f} MB/s written)"
-                + (
-                    f"; {self.resumed_files} files copied by an earlier run were kept"
-                    if self.resumed_files
-                    else ""
-                )
-            ]
-        for ident, d in self.datasets.items():
-            extra = f" -> derived {d['derived']}" if d.get("derived") else ""
-            lines.append(f"  {ident}  {d['name'][:40]:40}  {d['how']}{extra}  {d['path']}")
-        if self.refused:
-            lines.append(f"Refused {len(self.refused)} datasets (nothing recorded for them):")
-            for ident, r in self.refused.items():
-                lines.append(f"  {ident}  {r['cause']}")
-        if self.retired:
-            lines.append(f"Retired the source of {len(self.retired)} datasets:")
-            for ident, r in self.retired.items():
-                lines.append(f"  {ident}  deleted {r['from']}; now read from {r['primary']}")
-        if self.retire_refused:
-            lines.append(f"Kept the source of {len(self.retire_refused)} datasets:")
-            for ident, cause in self.retire_refused.items():
-                lines.append(f"  {ident}  {cause}")
-        return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class _Progress(_Step):
@@ -293,16 +207,95 @@ def _dry_run(
     )  # fmt: skip
 
 
-def _audit(index: Path, entries: list[tuple[str, str | None, dict[str, Any]]]) -> None:
-    try:
-        with transaction(index) as con:
-            append_audit(con, entries, current_user())
-    except Exception as exc:  # the copies are made; say the log could not record it
-        warnings.warn(
-            f"{display(index)} could not record {entries[0][0]} in its audit log: {exc}",
-            IndexNotRecordedWarning,
-            stacklevel=3,
-        )
+def _batches(items: list[Item]) -> list[list[Item]]:
+    out: list[list[Item]] = []
+    batch: list[Item] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += item.bytes
+        if size >= BATCH_BYTES or len(batch) >= BATCH_DATASETS:
+            out.append(batch)
+            batch, size = [], 0
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _verified_there(index: Path, items: list[Item]) -> set[str]:
+    """Ids of ``items`` whose location at their target is recorded, ``ok`` and verified
+    (an earlier run migrated them)."""
+    if not items:
+        return set()
+    with connect(index, read_only=True) as con:
+        rows = con.execute(
+            "SELECT l.dataset_id FROM locations l JOIN (SELECT unnest(?) AS id, "
+            "unnest(?) AS path) w ON w.id = l.dataset_id AND w.path = l.path "
+            "WHERE l.status = 'ok' AND l.last_verified IS NOT NULL",
+            [[i.ident for i in items], [to_db(i.target) for i in items]],
+        ).fetchall()
+    return {i for (i,) in rows}
+
+
+class _Run:
+    """One migration's state between commits: copies to record, audit rows to write."""
+
+    def __init__(self, index: Path, dest: Path, deep: bool, detail: dict[str, Any]) -> None:
+        from ..volumes import volume_of
+
+        self.index, self.dest, self.deep, self.detail = index, dest, deep, detail
+        self.volume = volume_of(dest)
+        self.drive = self.volume.id if self.volume is not None else None
+        self.report = MigrationReport(dest, index, False, {}, {})
+        self.copied: list[tuple[Item, dict[str, Any]]] = []  # verified, not yet recorded
+        self.entries: list[tuple[str, str | None, dict[str, Any]]] = []
+        self.done: list[Item] = []  # recorded copies (candidates for retiring)
+        self.begun = False
+
+    def refuse(self, item: Item, exc: Exception) -> None:
+        self.report.refused[item.ident] = _refusal(item.row, exc)
+        self.entries.append(("migrate.refused", item.ident, {**self.detail, "cause": str(exc)}))
+
+    def commit(self, starts: Iterable[Item] = (), last: dict[str, Any] | None = None) -> None:
+        """One transaction: the drive and ``migrate.begin`` (first time), the copies
+        verified since the last commit, pending audit rows, ``migrate.start`` of
+        ``starts`` and (``last``) ``migrate.end``."""
+        from ..drives import record as record_drive
+
+        starts = list(starts)
+        pause("migrate.commit")
+        entries = list(self.entries)
+        with transaction(self.index) as con:
+            if not self.begun:
+                if self.volume is not None:
+                    record_drive(con, to_db(self.dest), self.volume)
+                entries.insert(0, ("migrate.begin", None, self.detail))
+            for item, facts in self.copied:
+                entries.append(copy.record(con, item, self.drive, self.deep, facts))
+            entries += [
+                ("migrate.start", i.ident, {"from": str(i.source), **self.detail}) for i in starts
+            ]
+            if last is not None:
+                entries.append(("migrate.end", None, {**self.detail, **last}))
+            if entries:
+                append_audit(con, entries, current_user())
+        self.begun = True
+        for item, facts in self.copied:
+            self.report.datasets[item.ident] = _line(item, "copied", facts)
+            self.done.append(item)
+        self.copied, self.entries = [], []
+
+
+def _line(item: Item, how: str, facts: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "how": how,
+        "path": display(item.target),
+        "files": len(item.files),
+        "bytes": item.bytes,
+        "resumed": facts.get("resumed", 0),
+        "written": facts.get("written", 0),
+    }
 
 
 def _run(
@@ -320,20 +313,11 @@ def _run(
     cancel: CancelFlag | None,
     t0: float,
 ) -> MigrationReport:
-    from ..drives import record as record_drive
-    from ..volumes import volume_of
-
     dest.mkdir(parents=True, exist_ok=True)
     (dest / STATE_DIR).mkdir(exist_ok=True)
     journal = Journal(dest, STATE_DIR)
-    vol = volume_of(dest)
-    drive = vol.id if vol is not None else None
-    user = current_user()
-    detail = {"to": str(dest), "datasets": len(items), "convert": convert}
-    with transaction(index) as con:
-        if vol is not None:
-            record_drive(con, to_db(dest), vol)
-        append_audit(con, [("migrate.begin", None, detail)], user)
+    run = _Run(index, dest, deep, {"to": str(dest), "datasets": len(items), "convert": convert})
+    run.report.refused.update(refused)
     total = sum(i.bytes for i in items)
     bar = None
     if bar_of(progress) or (bar_of(progress) is None and os.isatty(2)):
@@ -342,419 +326,74 @@ def _run(
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="migrate")
     step = _Progress(bar, Reporter(callback_of(progress)), cancel, total, len(items))
     step.send("copying")
-    report = MigrationReport(dest, index, False, {}, refused)
-    done: list[Item] = []
+    there = _verified_there(index, items)
+
+    def converting(item: Item) -> bool:
+        return bool(convert and item.row.get("reader"))
+
     try:
-        for item in items:
+        for batch in _batches(items):
             step.check()
-            try:
-                there = _already_there(index, dest, item, journal)
-                if there is not None and not (convert and item.row.get("reader")):
-                    report.datasets[item.ident] = there
-                    done.append(item)
+            todo = []
+            for item in batch:
+                earlier = item.ident in there and not converting(item)
+                if earlier and copy.complete(dest, item, journal, False):
+                    # migrated by an earlier run: its source is not read (it may be
+                    # unplugged by now)
+                    facts = {"resumed": len(item.files)}
+                    run.report.datasets[item.ident] = _line(item, "already there", facts)
+                    run.done.append(item)
                     step.items += 1
                     continue
-                check_unchanged(item)
-                _audit(
-                    index, [("migrate.start", item.ident, {"from": str(item.source), **detail})]
-                )
-                if convert and item.row.get("reader"):
-                    report.datasets[item.ident] = _convert_one(
-                        sel, index, dest, item, journal, step, drive
-                    )
+                try:
+                    check_unchanged(item)
+                except SourceChanged as exc:
+                    run.refuse(item, exc)
+                    step.items += 1
+                    continue
+                todo.append(item)
+            run.commit(starts=todo)
+            copies = [i for i in todo if not converting(i)]
+            try:
+                copied, failed = copy.copy_batch(dest, copies, journal, step, deep=deep)
+            except Cancelled as exc:
+                done = getattr(exc, "copied", {})
+                run.copied += [(i, done[i.ident]) for i in copies if i.ident in done]
+                raise
+            for item in copies:
+                if item.ident in copied:
+                    run.copied.append((item, copied[item.ident]))
                 else:
-                    report.datasets[item.ident] = _copy_one(
-                        index, dest, item, journal, step, drive, deep
-                    )
-                    done.append(item)
-            except (MigrationError, ExportError) as exc:
-                refused[item.ident] = _refusal(item.row, exc)
-                _audit(index, [("migrate.refused", item.ident, {**detail, "cause": str(exc)})])
-            step.items += 1
-            step.send(force=True)
+                    run.refuse(item, failed[item.ident])
+                step.items += 1
+                step.send(force=True)
+            for item in todo:
+                if not converting(item):
+                    continue
+                try:
+                    line = convert_one(sel, index, dest, item, journal, step, run.drive)
+                    run.report.datasets[item.ident] = line
+                except (MigrationError, ExportError) as exc:
+                    run.refuse(item, exc)
+                step.items += 1
+                step.send(force=True)
         step.finish()
     except Cancelled:
-        _audit(index, [("migrate.cancelled", None, detail)])
+        run.entries.append(("migrate.cancelled", None, run.detail))
+        run.commit()  # what was verified before the cancel is recorded
         raise
     finally:
         if bar is not None:
             bar.close()
+    report = run.report
+    run.commit(
+        last={"migrated": len(report.datasets) + len(run.copied), "refused": len(report.refused)}
+    )
     report.bytes_written = sum(d.get("written", 0) for d in report.datasets.values())
     if retire_source:
         step.send("retiring")
-        for item in done:
-            _retire(index, item, min_copies, report)
-    _audit(
-        index,
-        [
-            (
-                "migrate.end",
-                None,
-                {
-                    **detail,
-                    "migrated": len(report.datasets),
-                    "refused": len(refused),
-                    "retired": len(report.retired),
-                },
-            )
-        ],
-    )
+        for item in run.done:
+            retire(index, item, min_copies, report)
     step.send("done")
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def _already_there(index: Path, dest: Path, item: Item, journal: Journal) -> dict[str, Any] | None:
-    """The report line of a dataset an earlier run migrated (its location at the target
-    recorded and verified, every file journaled and in place), else ``None``. Its
-    source is not read: it may be unplugged by now."""
-    with connect(index, read_only=True) as con:
-        row = con.execute(
-            "SELECT 1 FROM locations WHERE dataset_id = ? AND path = ? AND status = 'ok' "
-            "AND last_verified IS NOT NULL",
-            [item.ident, to_db(item.target)],
-        ).fetchone()
-    if row is None:
-        return None
-    if any(journal.finished(d.relative_to(dest).as_posix()) is None for _, d, _ in item.files):
-        return None
-    return {
-        "name": item.name,
-        "how": "already there",
-        "path": display(item.target),
-        "files": len(item.files),
-        "bytes": item.bytes,
-        "resumed": len(item.files),
-    }
-
-
-def _full(expected: str | None) -> bool:
-    return bool(expected) and not is_sampled(expected)
-
-
-def _ready(dest: Path, item: Item, journal: Journal, deep: bool) -> None:
-    """Before copying: a journaled copy whose source changed since (rescanned) is
-    removed to be copied again; a file in the way that no run journaled is adopted if
-    it is this very copy (a run killed between its rename and its journal line), else
-    the dataset is refused."""
-    for src, dst, f in item.files:
-        rel = dst.relative_to(dest).as_posix()
-        expected = f.get("checksum")
-        st = os.stat(src)
-        done = journal.finished(rel)
-        if done is not None:
-            stale = (done["size"], done["mtime_ns"]) != (st.st_size, st.st_mtime_ns) or (
-                _full(expected) and done["b3"] != expected
-            )
-            if stale:
-                os.unlink(dst)
-            continue
-        if not os.path.lexists(dst):
-            continue
-        if _full(expected) and os.path.isfile(dst) and not os.path.islink(dst):
-            there = os.stat(dst)
-            if (there.st_size, there.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                sha, b3 = hash_file(dst, uncached=deep)
-                if b3 == expected:
-                    journal.add([record(dest, dst, sha, b3, "copy", REREAD if deep else WRITTEN)])
-                    continue
-        raise MigrationError(
-            f"{item.ident} ({item.name}): {display(dst)} is in the way (a file this "
-            "migration did not write); move it away or migrate to another folder"
-        )
-
-
-def _engine_error(item: Item, exc: ExportError) -> MigrationError:
-    """The copy engine's refusal, as a migration's: a source that does not match the
-    index (or changed while copied) is :class:`SourceChanged`, naming the file."""
-    text = str(exc)
-    if "does not match the index" in text or "changed while it was copied" in text:
-        for src, _, _ in item.files:
-            if text.startswith(display(src)):
-                return SourceChanged(f"{item.ident} ({item.name}): {text}", str(src))
-        return SourceChanged(f"{item.ident} ({item.name}): {text}")
-    return MigrationError(f"{item.ident} ({item.name}): {text}")
-
-
-def _copy_one(
-    index: Path,
-    dest: Path,
-    item: Item,
-    journal: Journal,
-    step: _Progress,
-    drive: str | None,
-    deep: bool,
-) -> dict[str, Any]:
-    """Copy, verify and record one dataset; returns its line of the report."""
-    _ready(dest, item, journal, deep)
-    written = 0
-    try:
-        with Writer(dest, journal, "copy", step, deep=deep) as writer:
-            for src, dst, f in sorted(item.files, key=lambda x: -int(x[2].get("size") or 0)):
-                step.check()
-                writer.put(src, dst, f.get("checksum"))
-        written = writer.bytes_written
-    except ExportError as exc:
-        error = _engine_error(item, exc)
-        if isinstance(error, SourceChanged):  # what was copied of it is not a copy of it
-            for _, dst, _ in item.files:
-                if journal.finished(dst.relative_to(dest).as_posix()) is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(dst)
-        raise error from None
-    pause("migrate.copied")
-    verified = {
-        journal.done[d.relative_to(dest).as_posix()].get("verified") for _, d, _ in item.files
-    }
-    how = REREAD if verified == {REREAD} else WRITTEN
-    signature = _signature(item)
-    source_checked = all(_full(f.get("checksum")) for _, _, f in item.files)
-    target = to_db(item.target)
-    t = now()
-    with transaction(index) as con:
-        primary = con.execute("SELECT path FROM datasets WHERE id = ?", [item.ident]).fetchone()
-        there = con.execute(
-            "SELECT 1 FROM locations WHERE dataset_id = ? AND path = ?", [item.ident, target]
-        ).fetchone()
-        if there is None:
-            replicas.add(con, item.ident, target, drive, signature)
-        con.execute(
-            "UPDATE locations SET status = 'ok', drive = ?, last_seen = ?, last_verified = ?, "
-            "signature = ? WHERE dataset_id = ? AND path = ?",
-            [drive, t, t, signature, item.ident, target],
-        )
-        if source_checked and primary is not None and primary[0] != target:
-            # every source file was read and matched the index checksum: verified too
-            con.execute(
-                "UPDATE locations SET last_verified = ? WHERE dataset_id = ? AND path = ?",
-                [t, item.ident, item.row["path"]],
-            )
-        replicas.settle(con, [item.ident])
-        append_audit(
-            con,
-            [
-                (
-                    "migrate",
-                    item.ident,
-                    {
-                        "from": str(item.source),
-                        "to": str(item.target),
-                        "files": len(item.files),
-                        "bytes": item.bytes,
-                        "verified": "read back" if how == REREAD else "written",
-                        "resumed": writer.skipped,
-                    },
-                )
-            ],
-            current_user(),
-        )
-    return {
-        "name": item.name,
-        "how": "copied",
-        "path": display(item.target),
-        "files": len(item.files),
-        "bytes": item.bytes,
-        "resumed": writer.skipped,
-        "written": written,
-        "verified": how,
-    }
-
-
-def _signature(item: Item) -> str:
-    """The copy's change signature, as a scan of the target would compute it (so a
-    rescan there finds the replica unchanged without reading it)."""
-    from ..scanner.known import signature
-
-    raw = item.row.get("options")
-    options = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-    stats = []
-    for _, dst, _f in sorted(item.files, key=lambda x: int(x[2].get("position") or 0)):
-        st = os.stat(dst)
-        if dst == item.target:
-            rel = dst.name
-        else:
-            try:
-                rel = os.fspath(dst.relative_to(item.target))
-            except ValueError:
-                rel = dst.name
-        stats.append((rel, st.st_size, st.st_mtime_ns))
-    return signature(item.row.get("reader"), options, stats)
-
-
-def _convert_one(
-    sel: Any,
-    index: Path,
-    dest: Path,
-    item: Item,
-    journal: Journal,
-    step: _Progress,
-    drive: str | None,
-) -> dict[str, Any]:
-    """Convert one dataset to OME-Zarr (the export's conversion, verified against the
-    source) and record it as a new dataset derived from it."""
-    from ..catalogue import open_catalog
-    from ..catalogue.annotate import set_fields
-    from ..catalogue.lineage import link
-    from ..catalogue.save import inherited_fields, package_versions
-    from ..export.run import _conversion_source, _convert, _stem
-    from ..scanner.single import read_path, record_path
-
-    row = item.row
-    zpath = item.target.parent / f"{_stem(item.name)}.ome.zarr"
-    zrel = zpath.relative_to(dest).as_posix()
-    zdb = to_db(zpath)
-    with connect(index, read_only=True) as con:
-        known = con.execute("SELECT id FROM datasets WHERE path = ?", [zdb]).fetchone()
-    if known is not None:  # converted and recorded by an earlier run
-        derived = str(known[0])
-        files = [f for p, f in journal.done.items() if p.startswith(zrel + "/")]
-    else:
-        src = open_catalog(index, files=True)[item.ident].read()
-        image = row.get("kind") != "container"
-        data, levels, _ = _conversion_source(sel, item.ident, src, image)
-        try:
-            files, shapes = _convert(data, levels, row, dest, zrel, journal, step, None)
-        except ExportError as exc:
-            raise _engine_error(item, exc) from None
-        res = read_path(zpath, index)
-        if not res.ok:
-            raise MigrationError(
-                f"{item.ident} ({item.name}): the OME-Zarr written to {display(zpath)} "
-                f"could not be indexed: {res.error}"
-            )
-        params = {
-            "convert": "ome-zarr",
-            "source": str(item.source),
-            "to": str(dest),
-            "levels": [list(s) for s in shapes],
-        }
-        user = current_user()
-        with transaction(index) as con:
-            derived = record_path(con, index, res)
-            fields = {k: v for k, v in inherited_fields(index, [item.ident], con=con).items() if v}
-            if fields:
-                set_fields(index, [derived], fields, con=con)
-            provenance = {
-                "step": CONVERT_STEP,
-                "params": params,
-                "parents": [item.ident],
-                "versions": package_versions(),
-                "user": user,
-            }
-            link(
-                index, derived, [item.ident], step=CONVERT_STEP, params=params,
-                provenance=provenance, con=con,
-            )  # fmt: skip
-            if drive is not None:
-                con.execute("UPDATE datasets SET drive = ? WHERE id = ?", [drive, derived])
-                con.execute(
-                    "UPDATE locations SET drive = ? WHERE dataset_id = ?", [drive, derived]
-                )
-            append_audit(
-                con,
-                [("migrate.convert", item.ident, {**params, "derived": derived})],
-                user,
-            )
-    return {
-        "name": item.name,
-        "how": "converted to OME-Zarr",
-        "path": display(zpath),
-        "files": len(files),
-        "bytes": sum(int(f.get("size") or 0) for f in files),
-        "derived": derived,
-    }
-
-
-def _retire(index: Path, item: Item, min_copies: int, report: MigrationReport) -> None:
-    """Delete the source of a migrated dataset if ``min_copies`` verified copies remain
-    without it: the index first (primary path moved to the new copy, old location
-    ``retired``, audited), then the files; otherwise nothing is deleted."""
-    from ..index.writer import DatasetWriter
-
-    source, target = item.row["path"], to_db(item.target)
-    user = current_user()
-    with transaction(index) as con:
-        row = con.execute("SELECT path FROM datasets WHERE id = ?", [item.ident]).fetchone()
-        if row is None or row[0] != source:
-            return  # moved since (retired by an earlier run): nothing of it to delete
-        others = con.execute(
-            "SELECT path, drive FROM locations WHERE dataset_id = ? AND path <> ? "
-            "AND status = 'ok' AND last_verified IS NOT NULL ORDER BY last_verified DESC",
-            [item.ident, source],
-        ).fetchall()
-        verified = [(p, d) for p, d in others if os.path.lexists(from_db(p))]
-        if len(verified) < min_copies or not any(p == target for p, _ in verified):
-            cause = (
-                f"{len(verified)} verified copies would remain without the source, "
-                f"--min-copies is {min_copies}: nothing deleted"
-            )
-            report.retire_refused[item.ident] = cause
-            append_audit(
-                con,
-                [("retire.refused", item.ident, {"from": str(item.source), "cause": cause})],
-                user,
-            )
-            return
-        drive = next(d for p, d in verified if p == target)
-        moves = [(to_db(src), to_db(dst)) for src, dst, _ in item.files]
-        con.execute(
-            "UPDATE datasets SET path = ?, drive = ?, root = ? WHERE id = ?",
-            [target, drive, to_db(report.to), item.ident],
-        )
-        con.execute(
-            "UPDATE files f SET path = m.new FROM (SELECT unnest(?) AS old, unnest(?) AS new) m "
-            "WHERE f.path = m.old AND f.dataset_id = ?",
-            [[a for a, _ in moves], [b for _, b in moves], item.ident],
-        )
-        con.execute(
-            "UPDATE locations SET status = 'retired', last_seen = ? "
-            "WHERE dataset_id = ? AND path = ?",
-            [now(), item.ident, source],
-        )
-        replicas.settle(con, [item.ident])
-        out = DatasetWriter(con, user)
-        out.written([item.ident])  # the search text holds the path
-        out.audit(
-            [
-                (
-                    "retire",
-                    item.ident,
-                    {
-                        "from": str(item.source),
-                        "primary": str(item.target),
-                        "files": len(item.files),
-                        "verified_copies": len(verified),
-                        "min_copies": min_copies,
-                    },
-                )
-            ]
-        )
-        out.commit()
-    failed = _delete_source(item)
-    report.retired[item.ident] = {
-        "from": display(item.source),
-        "primary": display(item.target),
-        "copies": len(verified),
-    }
-    if failed:
-        report.retired[item.ident]["not_deleted"] = failed
-        _audit(index, [("retire.incomplete", item.ident, {"not_deleted": failed[:100]})])
-
-
-def _delete_source(item: Item) -> list[str]:
-    """Delete the dataset's own files at its old place, then the folders they leave
-    empty inside a folder dataset (never a file that is not the dataset's). Returns
-    the paths that could not be deleted."""
-    failed = []
-    for src, _, _ in item.files:
-        try:
-            os.unlink(src)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            failed.append(f"{display(src)}: {exc.strerror or exc}")
-    if item.source.is_dir() and not item.source.is_symlink():
-        for folder, _, _ in sorted(os.walk(item.source), key=lambda w: -len(w[0])):
-            with contextlib.suppress(OSError):  # not empty: something else lives there
-                os.rmdir(folder)
-    return failed
