@@ -60,7 +60,7 @@ def ready(dest: Path, item: Item, journal: Journal, deep: bool) -> None:
         if full(expected) and os.path.isfile(dst) and not os.path.islink(dst):
             there = os.stat(dst)
             if (there.st_size, there.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-                sha, b3 = hash_file(dst, uncached=deep)
+                sha, b3 = hash_file(dst, uncached=deep, sha256=False)
                 if b3 == expected:
                     how = REREAD if deep else WRITTEN
                     journal.add([journal_record(dest, dst, sha, b3, "copy", how)])
@@ -127,7 +127,7 @@ def copy_batch(
                         os.unlink(dst)
 
     try:
-        with Writer(dest, journal, "copy", step, deep=deep) as writer:
+        with Writer(dest, journal, "copy", step, deep=deep, sha256=False) as writer:
             try:
                 for item in items:
                     try:

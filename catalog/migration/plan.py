@@ -73,6 +73,49 @@ def layout_path(path: str, root: str | None, rel: str | None, label: str | None)
     return "/".join(parts)
 
 
+def load(
+    con: Connection, index: Path, ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The ``datasets`` rows of ``ids`` (in that order; unknown ids left out) and their
+    ``files`` rows in position order, paths as filesystem paths in db form."""
+    from ..paths import resolve_for_db
+
+    base = Path(index).resolve().parent
+    cur = con.execute("SELECT * FROM datasets WHERE id IN (SELECT unnest(?))", [ids])
+    cols = [c[0] for c in cur.description]
+    key = cols.index("id")
+    found = {row[key]: row for row in cur.fetchall()}
+    rows = {i: dict(zip(cols, found[i])) for i in ids if i in found}
+    files: dict[str, list[dict[str, Any]]] = {i: [] for i in rows}
+    cur = con.execute(
+        "SELECT * FROM files WHERE dataset_id IN (SELECT unnest(?)) "
+        "ORDER BY dataset_id, position, path",
+        [ids],
+    )
+    fcols = [c[0] for c in cur.description]
+    for values in cur.fetchall():
+        f = dict(zip(fcols, values))
+        f["path"] = resolve_for_db(f["path"], base)
+        files[f["dataset_id"]].append(f)
+    for r in rows.values():
+        r["path"] = resolve_for_db(r["path"], base)
+    return rows, files
+
+
+def verified_there(con: Connection, items: list[Item]) -> set[str]:
+    """Ids of ``items`` whose location at their target is recorded, ``ok`` and verified
+    (an earlier run migrated them)."""
+    if not items:
+        return set()
+    rows = con.execute(
+        "SELECT l.dataset_id FROM locations l JOIN (SELECT unnest(?) AS id, "
+        "unnest(?) AS path) w ON w.id = l.dataset_id AND w.path = l.path "
+        "WHERE l.status = 'ok' AND l.last_verified IS NOT NULL",
+        [[i.ident for i in items], [to_db(i.target) for i in items]],
+    ).fetchall()
+    return {i for (i,) in rows}
+
+
 def _root_of(con: Connection, path_db: str) -> tuple[str | None, str | None, str | None]:
     """``(root, its path inside the drive, drive label)`` of the deepest scanned root at
     or above ``path_db`` (filesystem paths), or Nones."""

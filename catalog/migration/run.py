@@ -29,7 +29,15 @@ from ..progress import check as check_cancel
 from ..testhooks import pause
 from . import copy
 from .convert import convert_one
-from .plan import Item, check_place, check_unchanged, measure_read_rate, plan_item
+from .plan import (
+    Item,
+    check_place,
+    check_unchanged,
+    load,
+    measure_read_rate,
+    plan_item,
+    verified_there,
+)
 from .report import MigrationReport
 from .retire import retire
 
@@ -62,17 +70,21 @@ def _resolve(
     ``ids``) narrowed by ``project`` and ``where`` (query text, or search keywords)."""
     from ..catalogue import DuckDBCatalog, open_catalog
 
+    wanted = list(dict.fromkeys([ids] if isinstance(ids, str) else ids)) if ids else []
     if isinstance(source, DuckDBCatalog):
         cat = source
+    elif ids is not None and project is None and where is None:
+        return Path(resolve_index(source)), wanted  # checked when their rows are read
     else:
         cat = open_catalog(resolve_index(source))
     if ids is not None:
-        wanted = [ids] if isinstance(ids, str) else list(ids)
-        unknown = [i for i in wanted if i not in cat]
+        known = set(cat.visible(wanted))  # one query
+        unknown = [i for i in wanted if i not in known]
         if unknown:
             raise MigrationError(f"no dataset with id {', '.join(unknown[:20])} in {cat.index}")
-        if project is None and where is None:
-            return cat.index, list(dict.fromkeys(wanted))
+        everything = cat._query.sql()[0] == "TRUE"
+        if project is None and where is None and everything:
+            return cat.index, wanted
     filters: dict[str, Any] = dict(where) if isinstance(where, Mapping) else {}
     if project is not None:
         filters["project"] = project
@@ -81,7 +93,7 @@ def _resolve(
     chosen = list(sub)
     if ids is not None:
         keep = set(chosen)
-        chosen = [i for i in dict.fromkeys(wanted) if i in keep]
+        chosen = [i for i in wanted if i in keep]
     return cat.index, chosen
 
 
@@ -145,26 +157,25 @@ def migrate(
     dest = Path(os.path.abspath(to))
     if dest.exists() and not dest.is_dir():
         raise MigrationError(f"{display(dest)} is a file, not a folder to migrate into")
-    from ..export.select import select
-
-    try:
-        sel = select(index, chosen, allow_restricted=True)
-    except ExportError as exc:
-        raise MigrationError(str(exc)) from None
     items: list[Item] = []
     refused: dict[str, dict[str, str]] = {}
-    with connect(index, read_only=True) as con:
-        for ident, row in sel.rows.items():
+    with connect(index, read_only=True) as con:  # one read of the index
+        rows, files = load(con, index, chosen)
+        unknown = [i for i in chosen if i not in rows]
+        if unknown:
+            raise MigrationError(f"no dataset with id {', '.join(unknown[:20])} in {index}")
+        for ident, row in rows.items():
             try:
-                item = plan_item(con, dest, row, sel.files.get(ident) or [])
+                item = plan_item(con, dest, row, files.get(ident) or [])
                 check_place(con, item)
                 items.append(item)
             except MigrationError as exc:
                 refused[ident] = _refusal(row, exc)
+        there = verified_there(con, items)
     if dry_run:
         return _dry_run(dest, index, items, refused, t0)
     return _run(
-        sel, index, dest, items, refused, convert=convert, retire_source=retire_source,
+        index, dest, items, refused, there, convert=convert, retire_source=retire_source,
         min_copies=min_copies, deep=deep_verify, progress=progress, cancel=cancel, t0=t0,
     )  # fmt: skip
 
@@ -222,19 +233,13 @@ def _batches(items: list[Item]) -> list[list[Item]]:
     return out
 
 
-def _verified_there(index: Path, items: list[Item]) -> set[str]:
-    """Ids of ``items`` whose location at their target is recorded, ``ok`` and verified
-    (an earlier run migrated them)."""
-    if not items:
-        return set()
-    with connect(index, read_only=True) as con:
-        rows = con.execute(
-            "SELECT l.dataset_id FROM locations l JOIN (SELECT unnest(?) AS id, "
-            "unnest(?) AS path) w ON w.id = l.dataset_id AND w.path = l.path "
-            "WHERE l.status = 'ok' AND l.last_verified IS NOT NULL",
-            [[i.ident for i in items], [to_db(i.target) for i in items]],
-        ).fetchall()
-    return {i for (i,) in rows}
+def _selection(index: Path, ids: list[str]) -> Any:
+    from ..export.select import select
+
+    try:
+        return select(index, ids, allow_restricted=True)
+    except ExportError as exc:
+        raise MigrationError(str(exc)) from None
 
 
 class _Run:
@@ -299,11 +304,11 @@ def _line(item: Item, how: str, facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(
-    sel: Any,
     index: Path,
     dest: Path,
     items: list[Item],
     refused: dict[str, dict[str, str]],
+    there: set[str],
     *,
     convert: str | None,
     retire_source: bool,
@@ -326,7 +331,7 @@ def _run(
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="migrate")
     step = _Progress(bar, Reporter(callback_of(progress)), cancel, total, len(items))
     step.send("copying")
-    there = _verified_there(index, items)
+    sel = None
 
     def converting(item: Item) -> bool:
         return bool(convert and item.row.get("reader"))
@@ -371,6 +376,8 @@ def _run(
                 if not converting(item):
                     continue
                 try:
+                    if sel is None:  # what the export's conversion reads
+                        sel = _selection(index, [i.ident for i in items if converting(i)])
                     line = convert_one(sel, index, dest, item, journal, step, run.drive)
                     run.report.datasets[item.ident] = line
                 except (MigrationError, ExportError) as exc:
