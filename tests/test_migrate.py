@@ -13,6 +13,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ import pytest
 
 from catalog import migrate, open_catalog, scan
 from catalog.cli import main
-from catalog.errors import MigrationError
-from catalog.migration import STATE_DIR
+from catalog.errors import MigrationCancelled, MigrationError
+from catalog.migration import STATE_DIR, run
+from catalog.progress import Progress
 
 from .drives import drive_id, q
 from .killing import kill_at
@@ -323,3 +325,36 @@ def test_retire_source_needs_enough_verified_copies(lab, make_drive, other_drive
     assert stack in report.retired
     assert sorted(p.name for p in (a / "rocks" / "core_stack").iterdir()) == ["notes.txt"]
     assert open_catalog(index)[stack].read().shape[0] == 5
+
+
+def test_cancel_stops_like_export_and_a_rerun_finishes(
+    lab, other_drive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, _, _, _ = lab
+    ids = by_name(index)
+    volumes = [ids[n] for n in ("granite.tif", "basalt.tif", "marble.tif")]
+    target = other_drive / "lab-data"
+    stop = threading.Event()
+    seen: list[Progress] = []
+
+    def watch(p: Progress) -> None:
+        seen.append(p)
+        if p.items >= 1:  # one dataset copied: cancel
+            stop.set()
+
+    monkeypatch.setattr(run, "BATCH_DATASETS", 1)  # a commit per dataset
+    with pytest.raises(MigrationCancelled, match="run the same migration again"):
+        migrate(index, target, volumes, progress=watch, cancel=stop)
+    assert seen[0].phase == "copying"
+    copies = dict(q(index, "SELECT id, copies FROM datasets"))
+    assert sorted(copies[i] for i in volumes) == [1, 1, 2]  # the one copied is recorded
+    assert "migrate.cancelled" in actions(index)
+    report = migrate(index, target, volumes, progress=False)
+    assert sorted(d["how"] for d in report.datasets.values()) == [
+        "already there",
+        "copied",
+        "copied",
+    ]
+    assert q(
+        index, "SELECT DISTINCT copies FROM datasets WHERE id IN (SELECT unnest(?))", [volumes]
+    ) == [(2,)]
