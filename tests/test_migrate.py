@@ -63,6 +63,7 @@ def actions(index: Path, ident: str | None = None) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_project_migrated_to_another_drive_becomes_replicas(lab, make_drive) -> None:
     index, a, mnt, drive_a = lab
     b = mnt / "b"
@@ -121,6 +122,7 @@ def test_a_project_migrated_to_another_drive_becomes_replicas(lab, make_drive) -
     assert q(index, "SELECT DISTINCT copies FROM datasets") == [(2,)]
 
 
+@pytest.mark.slow
 def test_dry_run_prints_counts_and_an_estimate_and_writes_nothing(
     lab, other_drive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -152,6 +154,7 @@ migrate(sys.argv[1], sys.argv[2], sys.argv[3].split(","), progress=False)
 """
 
 
+@pytest.mark.slow
 def test_killed_mid_copy_a_rerun_finishes_without_copying_twice(lab, make_drive) -> None:
     index, a, mnt, _ = lab
     b = mnt / "b"
@@ -191,6 +194,7 @@ def test_killed_mid_copy_a_rerun_finishes_without_copying_twice(lab, make_drive)
     assert q(index, "SELECT count(*) FROM locations WHERE drive = ?", [drive_id(b)]) == [(3,)]
 
 
+@pytest.mark.slow
 def test_killed_after_the_copies_before_recording_them(lab, other_drive: Path) -> None:
     index, _, _, _ = lab
     ids = by_name(index)
@@ -205,6 +209,7 @@ def test_killed_after_the_copies_before_recording_them(lab, other_drive: Path) -
     assert q(index, "SELECT DISTINCT copies FROM datasets") == [(2,)]
 
 
+@pytest.mark.slow
 def test_a_changed_source_is_refused_by_name_and_the_others_go_on(lab, other_drive: Path) -> None:
     index, a, _, _ = lab
     ids = by_name(index)
@@ -239,6 +244,7 @@ def test_a_changed_source_is_refused_by_name_and_the_others_go_on(lab, other_dri
         migrate(index, target, project="no-such-project", progress=False)
 
 
+@pytest.mark.slow
 def test_convert_ome_zarr_records_a_derived_dataset_with_lineage(lab, other_drive: Path) -> None:
     index, a, _, _ = lab
     ids = by_name(index)
@@ -270,6 +276,7 @@ def test_convert_ome_zarr_records_a_derived_dataset_with_lineage(lab, other_driv
     assert q(index, "SELECT count(*) FROM datasets") == [(5,)]
 
 
+@pytest.mark.slow
 def test_retire_source_needs_enough_verified_copies(lab, make_drive, other_drive: Path) -> None:
     index, a, mnt, _ = lab
     b = mnt / "b"
@@ -327,6 +334,7 @@ def test_retire_source_needs_enough_verified_copies(lab, make_drive, other_drive
     assert open_catalog(index)[stack].read().shape[0] == 5
 
 
+@pytest.mark.slow
 def test_cancel_stops_like_export_and_a_rerun_finishes(
     lab, other_drive: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -358,3 +366,28 @@ def test_cancel_stops_like_export_and_a_rerun_finishes(
     assert q(
         index, "SELECT DISTINCT copies FROM datasets WHERE id IN (SELECT unnest(?))", [volumes]
     ) == [(2,)]
+
+
+def test_a_folder_on_no_labelled_drive_goes_under_its_root_name(
+    tmp_path: Path, other_drive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fast test (no mounting): this machine's own two filesystems, and the CLI."""
+    write_volumes(tmp_path / "old" / "rocks", ["granite.tif"], seed=33)
+    index = tmp_path / "lab.duckdb"
+    scan(tmp_path / "old", index, jobs=1, progress=False)
+    (ident,) = by_name(index).values()
+    target = other_drive / "lab-data"
+    code = main(["migrate", "--index", str(index), "--to", str(target), "--json", "--id", ident])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["datasets"][ident]["how"] == "copied"
+    copy = target / "old" / "rocks" / "granite.tif"  # DIR/<root folder>/<path in it>
+    assert report["datasets"][ident]["path"] == str(copy)
+    assert filecmp.cmp(tmp_path / "old" / "rocks" / "granite.tif", copy, shallow=False)
+    assert q(index, "SELECT copies FROM datasets") == [(2,)]
+    with pytest.raises(MigrationError, match="no dataset with id nope"):
+        migrate(index, target, ["nope"])
+    with pytest.raises(MigrationError, match="min_copies"):
+        migrate(index, target, [ident], min_copies=0)
+    (target / "x.tif").write_bytes(b"")
+    with pytest.raises(MigrationError, match="is a file"):
+        migrate(index, target / "x.tif", [ident])
