@@ -380,10 +380,22 @@ class Writer:
         self.dest, self.journal, self.mode, self.progress = dest, journal, mode, progress
         self.deep = deep
         self.sha256 = sha256
+        # passed on only when off: the copy and hash calls of an export are unchanged
+        self._hashes: dict[str, bool] = {} if sha256 else {"sha256": False}
         self._flusher = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxcat-flush")
         self._flushing: collections.deque[cf.Future] = collections.deque()
         self.skipped = 0
         self.bytes_written = 0
+
+    def _hash(
+        self, path: Path, progress: Progress | None = None, *, uncached: bool = False
+    ) -> tuple[str, str]:
+        """:func:`hash_file`, without SHA-256 when the writer computes none."""
+        if not self.sha256:
+            return hash_file(path, progress, uncached=uncached, sha256=False)
+        if uncached:
+            return hash_file(path, uncached=True)
+        return hash_file(path, progress)
 
     def __enter__(self) -> Writer:
         return self
@@ -408,13 +420,13 @@ class Writer:
         if self.mode == "link":
             check_regular(src)  # a link to a named pipe would block when hashed
             how = _link(src, tmp)
-            sha, b3 = hash_file(tmp, self.progress, sha256=self.sha256)  # read once
+            sha, b3 = self._hash(tmp, self.progress)  # the source's bytes, read once
             size = None
         else:
             how = "copy"
             # cut short (Ctrl-C, a crash), the half file stays under its temporary name
             try:  # until a rerun
-                sha, b3, size = copy_file(src, tmp, self.progress, sha256=self.sha256)
+                sha, b3, size = copy_file(src, tmp, self.progress, **self._hashes)
             except ExportError:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -442,7 +454,7 @@ class Writer:
         now; ``False`` (write it again) if it no longer has its hashes."""
         if not self.deep or item.get("how") != "copy" or item.get("verified") == REREAD:
             return True
-        sha, b3 = hash_file(dst, uncached=True, sha256=self.sha256)
+        sha, b3 = self._hash(dst, uncached=True)
         if (sha, b3) != (item["sha256"], item["b3"]):
             return False
         self.journal.add([{**item, "verified": REREAD}])
@@ -463,7 +475,7 @@ class Writer:
             if on_disk != size:
                 problem = f"it has {on_disk} bytes, not the {size} written"
             elif self.deep:
-                again = hash_file(tmp, uncached=True, sha256=self.sha256)
+                again = self._hash(tmp, uncached=True)
                 if again != (sha, b3):
                     problem = "it reads back with other bytes than were written"
                 verified = REREAD
