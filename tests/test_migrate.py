@@ -64,7 +64,9 @@ def actions(index: Path, ident: str | None = None) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_project_migrated_to_another_drive_becomes_replicas(lab, make_drive) -> None:
+def test_a_project_migrated_to_another_drive_becomes_replicas(
+    lab, make_drive, other_drive: Path
+) -> None:
     index, a, mnt, drive_a = lab
     b = mnt / "b"
     make_drive("WD-B", b)
@@ -120,6 +122,24 @@ def test_a_project_migrated_to_another_drive_becomes_replicas(lab, make_drive) -
     assert not report.refused and report.bytes_written == 0
     assert {d["how"] for d in report.datasets.values()} == {"already there"}
     assert q(index, "SELECT DISTINCT copies FROM datasets") == [(2,)]
+
+    # a third copy while drive A is unplugged: read from the copy on B, laid out as
+    # the dataset's home (its primary location) says; the source is never retired then
+    report = migrate(
+        index, other_drive / "lab-data", project="rocks", retire_source=True, progress=False
+    )
+    assert not report.refused and {d["how"] for d in report.datasets.values()} == {"copied"}
+    third = other_drive / "lab-data" / "WD-A" / "rocks" / "granite.tif"
+    assert filecmp.cmp(granite, third, shallow=False)
+    assert q(index, "SELECT DISTINCT copies FROM datasets") == [(3,)]
+    assert set(report.retire_refused) == set(ids.values()) and not report.retired
+    assert "copied from a replica" in report.retire_refused[ids["granite.tif"]]
+    detail = q(
+        index,
+        "SELECT detail FROM audit WHERE action = 'migrate' AND dataset_id = ? ORDER BY seq",
+        [ids["granite.tif"]],
+    )
+    assert json.loads(detail[-1][0])["from"] == str(granite)  # read from drive B
 
 
 @pytest.mark.slow

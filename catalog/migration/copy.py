@@ -232,7 +232,7 @@ def record(
         # every source file was read and matched the index checksum: verified too
         con.execute(
             "UPDATE locations SET last_verified = ? WHERE dataset_id = ? AND path = ?",
-            [t, item.ident, item.row["path"]],
+            [t, item.ident, item.origin],
         )
     replicas.settle(con, [item.ident])
     detail = {

@@ -42,9 +42,15 @@ class Item:
     ident: str
     name: str
     row: dict[str, Any]
-    source: Path  # the dataset's primary location
+    source: Path  # the location copied from: the primary one, else an ok replica
     target: Path  # its new location under the target folder
     files: list[tuple[Path, Path, dict[str, Any]]]  # (source file, target file, files row)
+    primary: bool = True  # copied from the primary location (else from a replica)
+
+    @property
+    def origin(self) -> str:
+        """The location copied from, as the index stores it."""
+        return to_db(self.source)
 
     @property
     def bytes(self) -> int:
@@ -149,14 +155,27 @@ def plan_item(con: Connection, to: Path, row: dict[str, Any], files: list[dict[s
             f"{ident} ({name}) is {status} ({why}): {display(from_db(row['path']))}; "
             "rescan it (voxcat scan) first"
         )
-    source = Path(from_db(row["path"]))
+    home = Path(from_db(row["path"]))  # the layout follows the primary location
     root, rel, label = _root_of(con, row["path"])
-    target = to / layout_path(str(source), root, rel, label)
-    folder = source.is_dir()
-    base, new_base = (source, target) if folder else (source.parent, target.parent)
+    target = to / layout_path(str(home), root, rel, label)
     rows = files or [
         {"path": row["path"], "checksum": row["checksum"], "position": 0, "size": row["size"]}
     ]
+    source, primary = home, True
+    if not os.path.lexists(home):  # its drive unplugged, or deleted: an ok copy elsewhere
+        from ..replicas import listing, readable
+
+        there, moved = readable(row, [f["path"] for f in rows], listing(con, ident))
+        if there["path"] == row["path"]:
+            cause = there.get("error") if there.get("status") == "offline" else None
+            raise MigrationError(
+                f"{ident} ({name}): {cause or 'no such file or folder any more'} "
+                f"({display(home)}), and no copy of it is there; plug its drive in or rescan"
+            )
+        source, primary = Path(from_db(there["path"])), False
+        rows = [{**f, "path": p} for f, p in zip(rows, moved)]
+    folder = source.is_dir()
+    base, new_base = (source, target) if folder else (source.parent, target.parent)
     out = []
     for f in rows:
         src = Path(from_db(f["path"]))
@@ -167,7 +186,7 @@ def plan_item(con: Connection, to: Path, row: dict[str, Any], files: list[dict[s
                 "a migration keeps a dataset's files together, so move it there and rescan"
             )
         out.append((src, new_base / inner, f))
-    return Item(ident, name, row, source, target, out)
+    return Item(ident, name, row, source, target, out, primary)
 
 
 def check_place(con: Connection, item: Item) -> None:
@@ -207,6 +226,8 @@ def check_unchanged(item: Item) -> None:
                 str(src),
             ) from None
         size, mtime = f.get("size"), f.get("mtime")
+        if not item.primary:  # a replica's files need not keep the mtimes (cp without -p):
+            mtime = None  # its content is checked against the index checksum as it is read
         problem = None
         if size is not None and st.st_size != int(size):
             problem = f"it has {st.st_size} bytes, the index recorded {int(size)}"

@@ -52,6 +52,14 @@ def retire(index: Path, item: Item, min_copies: int, report: MigrationReport) ->
 
     source, target = item.row["path"], to_db(item.target)
     user = current_user()
+    if not item.primary:
+        cause = (
+            f"copied from a replica ({display(item.source)}): the primary copy "
+            f"{display(from_db(source))} is not here (its drive unplugged?), nothing deleted"
+        )
+        report.retire_refused[item.ident] = cause
+        audit(index, [("retire.refused", item.ident, {"from": source, "cause": cause})])
+        return
     with transaction(index) as con:
         row = con.execute("SELECT path FROM datasets WHERE id = ?", [item.ident]).fetchone()
         if row is None or row[0] != source:
