@@ -3,7 +3,7 @@
     voxcat migrate --project rocks --to /srv/lab-data --dry-run
     voxcat migrate --project rocks --to /srv/lab-data
     voxcat migrate --id k2x9q4m1abcd --to /srv/lab-data --retire-source --min-copies 2
-    voxcat migrate sandstone --where level=raw --to /srv/lab-data --convert ome-zarr
+    voxcat migrate sandstone --level raw --to /srv/lab-data --convert ome-zarr
 
 The selection options are those of ``voxcat search`` (words, ``--project``,
 ``--where KEY=VALUE``...) plus ``--id``. Rerunning an interrupted migration finishes it.

@@ -268,6 +268,8 @@ class _Run:
         from ..drives import record as record_drive
 
         starts = list(starts)
+        if self.begun and not (starts or self.copied or self.entries or last):
+            return  # nothing to write: no transaction
         pause("migrate.commit")
         entries = list(self.entries)
         with transaction(self.index) as con:
