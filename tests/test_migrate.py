@@ -342,6 +342,13 @@ def test_retire_source_needs_enough_verified_copies(lab, make_drive, other_drive
         ][0]
     )
     assert detail["from"] == str(source) and detail["verified_copies"] == 2
+    # run again: the retired dataset's copy there is its primary now; nothing is copied
+    again = migrate(index, other_drive / "lab-data", [granite], progress=False)
+    assert again.datasets[granite]["how"] == "already there" and again.bytes_written == 0
+    assert sorted(p.name for p in (other_drive / "lab-data").iterdir()) == [
+        ".voxcat-migrate",
+        "WD-A",
+    ]
 
     # the folder dataset retired with --min-copies 1: its folder goes, nothing else
     stack = ids["core_stack"]
