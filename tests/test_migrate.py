@@ -117,6 +117,10 @@ def test_a_project_migrated_to_another_drive_becomes_replicas(
     cat = open_catalog(index)
     for ident, values in before.items():
         assert np.array_equal(cat[ident].read().values, values)
+    # a dry run now: every dataset is there already, nothing to copy
+    planned = migrate(index, b / "lab-data", project="rocks", dry_run=True)
+    assert {d["how"] for d in planned.datasets.values()} == {"already there"}
+    assert planned.bytes == 0 and planned.estimated_seconds == 0
     # run again: every dataset is there already; nothing is read or copied
     report = migrate(index, b / "lab-data", project="rocks", progress=False)
     assert not report.refused and report.bytes_written == 0

@@ -159,13 +159,13 @@ def plan_item(con: Connection, to: Path, row: dict[str, Any], files: list[dict[s
     root, rel, label = _root_of(con, row["path"])
     target = to / layout_path(str(home), root, rel, label)
     inside = to_db(to).rstrip("/") + "/"
-    there = con.execute(  # a copy in ``to`` already (an earlier migration): that one
+    held = con.execute(  # a copy in ``to`` already (an earlier migration): that one
         "SELECT path FROM locations WHERE dataset_id = ? AND status = 'ok' "
         "AND starts_with(path, ?) ORDER BY path = ? DESC LIMIT 1",
         [ident, inside, to_db(target)],
     ).fetchone()
-    if there is not None:
-        target = Path(from_db(there[0]))
+    if held is not None:
+        target = Path(from_db(held[0]))
     rows = files or [
         {"path": row["path"], "checksum": row["checksum"], "position": 0, "size": row["size"]}
     ]

@@ -173,7 +173,7 @@ def migrate(
                 refused[ident] = _refusal(row, exc)
         there = verified_there(con, items)
     if dry_run:
-        return _dry_run(dest, index, items, refused, t0)
+        return _dry_run(dest, index, items, refused, there, t0)
     return _run(
         index, dest, items, refused, there, convert=convert, retire_source=retire_source,
         min_copies=min_copies, deep=deep_verify, progress=progress, cancel=cancel, t0=t0,
@@ -190,11 +190,23 @@ def _refusal(row: dict[str, Any], exc: Exception) -> dict[str, str]:
 
 
 def _dry_run(
-    dest: Path, index: Path, items: list[Item], refused: dict[str, dict[str, str]], t0: float
+    dest: Path,
+    index: Path,
+    items: list[Item],
+    refused: dict[str, dict[str, str]],
+    there: set[str],
+    t0: float,
 ) -> MigrationReport:
-    """Counts and an estimate; reads a little of the sources, writes nothing."""
+    """Counts and an estimate; reads a little of the sources, writes nothing. Datasets
+    an earlier run migrated are listed as ``already there`` and not counted."""
+    journal = Journal(dest, STATE_DIR)  # read only: nothing is created
     datasets: dict[str, dict[str, Any]] = {}
+    todo = []
     for item in items:
+        if item.ident in there and copy.complete(dest, item, journal, False):
+            line = _line(item, "already there", {"resumed": len(item.files)})
+            datasets[item.ident] = {**line, "files": 0, "bytes": 0}
+            continue
         try:
             check_unchanged(item)
         except SourceChanged as exc:
@@ -207,11 +219,11 @@ def _dry_run(
             "files": len(item.files),
             "bytes": item.bytes,
         }
-    kept = [i for i in items if i.ident in datasets]
-    rate = measure_read_rate([src for i in kept for src, _, _ in i.files])
-    total = sum(i.bytes for i in kept)
+        todo.append(item)
+    rate = measure_read_rate([src for i in todo for src, _, _ in i.files])
+    total = sum(i.bytes for i in todo)
     # one pass copying (read and write side by side), one reading the copy back
-    estimate = 2 * total / rate if rate else None
+    estimate = 2 * total / rate if rate else (0.0 if not total else None)
     return MigrationReport(
         dest, index, True, datasets, refused, seconds=time.perf_counter() - t0,
         rate=rate, estimated_seconds=estimate,
