@@ -19,6 +19,7 @@ _LAZY = {
     "open_catalog": ("catalog.catalogue", "open_catalog"),
     "verify": ("catalog.integrity", "verify"),
     "export_catalog": ("catalog.export", "export_catalog"),
+    "migrate": ("catalog.migration", "migrate"),
     "verify_audit": ("catalog.index.audit", "verify_chain"),
     "DuckDBCatalog": ("catalog.catalogue", "DuckDBCatalog"),
     "open_remote": ("catalog.client", "open_remote"),
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .index import connect
     from .index.audit import verify_chain as verify_audit
     from .integrity import verify
+    from .migration import migrate
     from .readers import get_reader, list_readers
     from .scanner import ScanReport, scan
 
@@ -68,6 +70,7 @@ __all__ = [
     "get_reader",
     "import_table",
     "list_readers",
+    "migrate",
     "open_catalog",
     "open_remote",
     "scan",

@@ -494,3 +494,30 @@ class ClusterUnreachable(ClusterError, ConnectionError):
 
 
 __all__ += ["BadSchedulerAddress", "ClusterError", "ClusterUnreachable"]
+
+
+# -- migration off old drives (catalog.migration) ----------------------------------------
+class MigrationError(CatalogError, RuntimeError):
+    """A migration could not copy a dataset: an empty selection, an unusable target, a
+    file in the way of a copy, or a copy that does not match the index."""
+
+
+class SourceChanged(MigrationError):
+    """A source file differs from what the index recorded (size, modification time or
+    checksum): the dataset is refused and nothing is recorded for it. ``path`` names
+    the file; rescan the drive (``voxcat scan``) to index what is there now."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.path))
+
+
+class MigrationCancelled(Cancelled):
+    """A migration stopped on ``cancel``: the copies verified so far are recorded and
+    running the same migration again finishes the rest."""
+
+
+__all__ += ["MigrationCancelled", "MigrationError", "SourceChanged"]

@@ -1088,6 +1088,39 @@ class DuckDBCatalog(Catalog):
                 storage_options=storage_options,
             )
 
+    def migrate(
+        self,
+        to: str | os.PathLike[str],
+        ids: Iterable[str] | None = None,
+        *,
+        project: str | None = None,
+        where: str | dict[str, Any] | None = None,
+        convert: str | None = None,
+        dry_run: bool = False,
+        retire_source: bool = False,
+        min_copies: int = 2,
+        deep_verify: bool = True,
+        progress: ProgressArg = None,
+        cancel: CancelFlag | None = None,
+    ) -> Any:
+        """Copy the selection into the folder ``to`` as verified replicas (same ids),
+        resumably; ``convert="ome-zarr"`` records derived OME-Zarr datasets instead,
+        ``retire_source=True`` deletes sources that keep ``min_copies`` verified copies
+        (see :func:`catalog.migration.migrate`); returns a ``MigrationReport``.
+
+        >>> cat.search(project="rocks").migrate("/srv/lab-data", dry_run=True)  # doctest: +SKIP
+        >>> cat.migrate("/srv/lab-data", project="rocks", retire_source=True)  # doctest: +SKIP
+        """
+        from ..migration import migrate
+
+        self._require("admin" if retire_source else "curator", "migrating")
+        with self._acting():
+            return migrate(
+                self, to, ids, project=project, where=where, convert=convert,
+                dry_run=dry_run, retire_source=retire_source, min_copies=min_copies,
+                deep_verify=deep_verify, progress=progress, cancel=cancel,
+            )  # fmt: skip
+
 
 @functools.cache
 def _nullable() -> dict:

@@ -13,7 +13,7 @@ The index defaults to ``$VOXCAT_INDEX``, else ``./voxcat.duckdb``.
 One module per kind of command: :mod:`.scanning` (scan, readers), :mod:`.importing`
 (import-table), :mod:`.searching` (search, show, summary), :mod:`.annotate` (tag,
 note, set), :mod:`.integrity` (verify, audit), :mod:`.drives`, :mod:`.risk` (risk,
-policy), :mod:`.export`, :mod:`.preview`
+policy), :mod:`.export`, :mod:`.migrate`, :mod:`.preview`
 (preview, thumbnails), :mod:`.users` (user accounts) and :mod:`.demo`;
 :mod:`.arguments` holds the options they share and :mod:`.running` how a command ends (exit statuses, errors, signals).
 
@@ -33,6 +33,7 @@ from . import (
     export,
     importing,
     integrity,
+    migrate,
     preview,
     risk,
     scanning,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     drives.add_commands(sub)
     risk.add_commands(sub)
     export.add_commands(sub)
+    migrate.add_commands(sub)
     preview.add_commands(sub)
     users.add_commands(sub)
     serve.add_commands(sub)

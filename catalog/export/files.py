@@ -174,18 +174,24 @@ def _block(size: int) -> int:
 
 
 def _pump(
-    fi: io.RawIOBase | io.BufferedIOBase, out: _Output | None, progress: Progress | None, size: int
+    fi: io.RawIOBase | io.BufferedIOBase,
+    out: _Output | None,
+    progress: Progress | None,
+    size: int,
+    sha256: bool = True,
 ) -> tuple[str, str, int]:
     """Read the first ``size`` bytes of ``fi`` (fewer if it ends sooner; a file that
     grows is not followed) once; every block read is handed to three threads at once:
     SHA-256, BLAKE3 and (if ``out``) the writer, while this thread reads the next block.
-    Returns ``(sha256 hex, "b3:" + blake3 hex, bytes read)``."""
+    Returns ``(sha256 hex, "b3:" + blake3 hex, bytes read)``; without ``sha256`` no
+    SHA-256 is computed and its hex is ``""``."""
     block = _block(size)
     sha, b3 = hashlib.sha256(), blake3.blake3()
     workers: list[tuple[cf.ThreadPoolExecutor, Callable[[memoryview], object]]] = [
-        (_thread("sha256"), sha.update),
         (_thread("b3"), b3.update),
     ]
+    if sha256:
+        workers.insert(0, (_thread("sha256"), sha.update))
     if out is not None:
         workers.append((_thread("write"), out.write))
     bufs = _buffers()
@@ -210,19 +216,22 @@ def _pump(
     for futs in inflight:
         for fut in futs:
             fut.result()
-    return sha.hexdigest(), "b3:" + b3.hexdigest(), total
+    return (sha.hexdigest() if sha256 else ""), "b3:" + b3.hexdigest(), total
 
 
-def copy_file(src: Path, dst: Path, progress: Progress | None = None) -> tuple[str, str, int]:
+def copy_file(
+    src: Path, dst: Path, progress: Progress | None = None, *, sha256: bool = True
+) -> tuple[str, str, int]:
     """Copy ``src`` to a new file ``dst`` in one pass and return the SHA-256 and BLAKE3
     of the bytes written and their number. The copy keeps the source's mtime; a source
-    whose size or mtime changed while it was read is refused."""
+    whose size or mtime changed while it was read is refused. ``sha256=False``: BLAKE3
+    only (the SHA-256 returned is ``""``)."""
     with open_binary(src, buffering=0) as fi:  # a named pipe would block forever
         before = os.fstat(fi.fileno())
         _advise(fi.fileno(), "POSIX_FADV_SEQUENTIAL")
         out = _Output(dst, before.st_size)
         try:
-            sha, b3, n = _pump(fi, out, progress, before.st_size)
+            sha, b3, n = _pump(fi, out, progress, before.st_size, sha256)
         finally:
             out.close()
         after = os.fstat(fi.fileno())
@@ -236,16 +245,17 @@ def copy_file(src: Path, dst: Path, progress: Progress | None = None) -> tuple[s
 
 
 def hash_file(
-    path: Path, progress: Progress | None = None, *, uncached: bool = False
+    path: Path, progress: Progress | None = None, *, uncached: bool = False, sha256: bool = True
 ) -> tuple[str, str]:
     """``(sha256 hex, "b3:" + blake3 hex)`` of a file, read once in blocks that two
     threads hash side by side. ``uncached``: drop the file's (clean) cached pages first,
-    so the bytes come from the storage device rather than from memory."""
+    so the bytes come from the storage device rather than from memory. ``sha256=False``:
+    BLAKE3 only (the SHA-256 returned is ``""``)."""
     with open_binary(path, buffering=0) as fh:
         if uncached:
             _advise(fh.fileno(), "POSIX_FADV_DONTNEED")
         _advise(fh.fileno(), "POSIX_FADV_SEQUENTIAL")
-        sha, b3, _ = _pump(fh, None, progress, os.fstat(fh.fileno()).st_size)
+        sha, b3, _ = _pump(fh, None, progress, os.fstat(fh.fileno()).st_size, sha256)
     return sha, b3
 
 
@@ -281,11 +291,13 @@ class Journal:
     One JSON line per file: ``{"path", "size", "mtime_ns", "sha256", "b3", "how",
     "verified"}`` (``path`` relative to the export folder; ``verified`` is ``"written"``
     or ``"reread"``, see :class:`Writer`). Safe to call from worker threads.
+    ``state_dir``: the folder of ``dest`` the journal lives in (a migration keeps its
+    own, ``.voxcat-migrate``).
     """
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, state_dir: str = STATE_DIR) -> None:
         self.dest = dest
-        self.path = dest / STATE_DIR / "done.jsonl"
+        self.path = dest / state_dir / "done.jsonl"
         self.done: dict[str, dict[str, Any]] = {}
         self.kept_chunks = 0  # chunks of Zarr conversions resumed by this run (not logged)
         self._lock = threading.Lock()
@@ -348,6 +360,8 @@ class Writer:
     the size written. ``deep=True`` also reads each
     copy back from the device after its ``fsync`` (cached pages dropped) and compares
     both hashes, and re-reads files that an earlier, interrupted run wrote without it.
+    ``sha256=False`` computes BLAKE3 only (a migration, which writes no BagIt
+    manifest); the journal then records ``""`` as the SHA-256.
 
     >>> with Writer(dest, journal, mode="copy") as w:          # doctest: +SKIP
     ...     w.put(src, dest / "data/id/a.tif", expected="b3:...")
@@ -361,13 +375,27 @@ class Writer:
         progress: Progress | None = None,
         *,
         deep: bool = False,
+        sha256: bool = True,
     ) -> None:
         self.dest, self.journal, self.mode, self.progress = dest, journal, mode, progress
         self.deep = deep
+        self.sha256 = sha256
+        # passed on only when off: the copy and hash calls of an export are unchanged
+        self._hashes: dict[str, bool] = {} if sha256 else {"sha256": False}
         self._flusher = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voxcat-flush")
         self._flushing: collections.deque[cf.Future] = collections.deque()
         self.skipped = 0
         self.bytes_written = 0
+
+    def _hash(
+        self, path: Path, progress: Progress | None = None, *, uncached: bool = False
+    ) -> tuple[str, str]:
+        """:func:`hash_file`, without SHA-256 when the writer computes none."""
+        if not self.sha256:
+            return hash_file(path, progress, uncached=uncached, sha256=False)
+        if uncached:
+            return hash_file(path, uncached=True)
+        return hash_file(path, progress)
 
     def __enter__(self) -> Writer:
         return self
@@ -392,12 +420,13 @@ class Writer:
         if self.mode == "link":
             check_regular(src)  # a link to a named pipe would block when hashed
             how = _link(src, tmp)
-            sha, b3 = hash_file(tmp, self.progress)  # the source's bytes, read once
+            sha, b3 = self._hash(tmp, self.progress)  # the source's bytes, read once
             size = None
         else:
             how = "copy"
-            try:  # cut short (Ctrl-C, a crash), the half file stays under its temporary
-                sha, b3, size = copy_file(src, tmp, self.progress)  # name until a rerun
+            # cut short (Ctrl-C, a crash), the half file stays under its temporary name
+            try:  # until a rerun
+                sha, b3, size = copy_file(src, tmp, self.progress, **self._hashes)
             except ExportError:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -425,7 +454,7 @@ class Writer:
         now; ``False`` (write it again) if it no longer has its hashes."""
         if not self.deep or item.get("how") != "copy" or item.get("verified") == REREAD:
             return True
-        sha, b3 = hash_file(dst, uncached=True)
+        sha, b3 = self._hash(dst, uncached=True)
         if (sha, b3) != (item["sha256"], item["b3"]):
             return False
         self.journal.add([{**item, "verified": REREAD}])
@@ -446,7 +475,7 @@ class Writer:
             if on_disk != size:
                 problem = f"it has {on_disk} bytes, not the {size} written"
             elif self.deep:
-                again = hash_file(tmp, uncached=True)
+                again = self._hash(tmp, uncached=True)
                 if again != (sha, b3):
                     problem = "it reads back with other bytes than were written"
                 verified = REREAD

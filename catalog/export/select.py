@@ -1,5 +1,7 @@
 """What an export holds: the selected datasets (and their ancestors), their files,
-annotations and lineage, read from the index in one short read-only connection.
+annotations and lineage, read from the index in one short read-only connection. A
+dataset whose primary location is gone (its drive unplugged) is read from its first
+``ok`` replica, as reads are.
 
 Refuses what must not leave: (unless told otherwise) datasets whose ``access`` is
 ``restricted`` and datasets derived from restricted data at any depth of their lineage
@@ -93,6 +95,37 @@ def _fetch(con: Connection, sql: str, ids: list[str]) -> list[dict[str, Any]]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
+def _from_copies(
+    index: str | os.PathLike[str],
+    rows: dict[str, dict[str, Any]],
+    files: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Datasets whose primary location is not there (its drive unplugged, or deleted)
+    but that have an ``ok`` replica are exported from that replica: their row and file
+    paths are moved to it, as reads do (:func:`catalog.replicas.readable`). Only the
+    datasets whose primary is gone are looked up (one short read)."""
+    from ..remote import is_remote
+    from ..replicas import listing, readable
+
+    gone = [
+        i
+        for i, r in rows.items()
+        if not is_remote(r["path"]) and not os.path.lexists(from_db(r["path"]))
+    ]
+    if not gone:
+        return
+    with connect(index, read_only=True) as con:
+        places = {i: listing(con, i) for i in gone}
+    for ident in gone:
+        if len(places[ident]) < 2:
+            continue
+        own = files.get(ident) or []
+        row, moved = readable(rows[ident], [f["path"] for f in own], places[ident])
+        if row["path"] != rows[ident]["path"]:
+            rows[ident] = row
+            files[ident] = [{**f, "path": p} for f, p in zip(own, moved)]
+
+
 def select(
     index: str | os.PathLike[str],
     ids: list[str],
@@ -156,6 +189,7 @@ def select(
     for fs in files.values():
         for f in fs:
             f["path"] = resolve_for_db(f["path"], base)
+    _from_copies(index, rows, files)
     lineage = []
     for link in links:
         item = {k: _iso(v) for k, v in link.items()}

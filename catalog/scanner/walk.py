@@ -60,6 +60,7 @@ IGNORED_NAMES = frozenset(
         ".ipynb_checkpoints",
         "__pycache__",
         ".git",
+        ".voxcat-migrate",  # a migration's journal (catalog/migration)
     }
 )
 
