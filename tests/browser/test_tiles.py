@@ -101,6 +101,33 @@ def tiles_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabSer
         pytest.fail(str(exc))
 
 
+COLUMNS = """() => getComputedStyle(document.querySelector('.voxcat-grid-tiles'))
+    .gridTemplateColumns.split(' ').length"""
+
+
+def _columns(page: Page) -> int:
+    return int(page.evaluate(f"({COLUMNS})()"))
+
+
+def _widen_sidebar(page: Page, pixels: int) -> None:
+    """Drag the handle between the left sidebar and the main area ``pixels`` right."""
+    box = page.evaluate(
+        """() => {
+        const left = document.querySelector('#jp-left-stack').getBoundingClientRect();
+        const handle = [...document.querySelectorAll('#jp-main-split-panel > .lm-SplitPanel-handle')]
+            .map(h => h.getBoundingClientRect())
+            .find(r => r.width > 0 && Math.abs(r.left - left.right) < 8);
+        return handle && {x: handle.left + handle.width / 2, y: handle.top + handle.height / 2};
+    }"""
+    )
+    assert box, "no handle beside the left sidebar"
+    page.mouse.move(box["x"], box["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + pixels / 2, box["y"], steps=5)
+    page.mouse.move(box["x"] + pixels, box["y"], steps=5)
+    page.mouse.up()
+
+
 def _every_tile(page: Page, shots: Path, label: str) -> tuple[list[dict], list[dict]]:
     """Thumbnail pixels and name boxes of every tile, the grid scrolled from top to
     bottom (it builds tiles only for the rows in view); a screenshot at each stop."""
@@ -147,9 +174,13 @@ def test_tiles_show_the_data_and_readable_names(
     )
     tiles = page.locator(".voxcat-tile[data-id]")
     expect(tiles.first).to_be_visible(timeout=TIMEOUT)
-    for width in WIDTHS:
+    for width, wide in [*((w, False) for w in WIDTHS), (WIDTHS[-1], True)]:
         page.set_viewport_size({"width": width, "height": 1000})
-        thumbs, boxes = _every_tile(page, shots, f"{theme}-{width}")
+        if wide:  # the sidebar dragged wider: more columns, each name fitted again
+            before = _columns(page)
+            _widen_sidebar(page, 420)
+            page.wait_for_function(f"() => ({COLUMNS})() > {before}", timeout=TIMEOUT)
+        thumbs, boxes = _every_tile(page, shots, f"{theme}-{width}{'-wide' if wide else ''}")
 
         # not blank: every non-empty dataset's thumbnail has a spread of luminance,
         # the label images more than two colours (background and one label would be two)
