@@ -215,3 +215,8 @@ def test_label_rules() -> None:
     b = label_rgb(np.array([[7, 7], [5, 0]]))
     assert (a[0, 1] == b[1, 0]).all() and (a[1, 0] == b[0, 0]).all()
     assert len(_colours(label_rgb(np.arange(40).reshape(5, 8)))) == 40
+    # the thumbnails' label colours are the notebook slice viewer's labels colormap
+    from widgets.render import lut, scale
+
+    values = np.array([0, 1, 2, 254, 255, 256, 9000])
+    assert (label_rgb(values) == lut("labels")[scale(values, (0, 1), "labels")]).all()
