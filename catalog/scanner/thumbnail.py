@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -288,15 +289,24 @@ def thumbnail_rel(checksum: str, labels: bool = False) -> str:
     return f"thumbnails/v{VERSION}/{name[:2]}/{name[:32]}{'-labels' if labels else ''}.png"
 
 
+#: how a scan names thumbnails, this version and earlier ones (``thumbnails/ab/ab...png``)
+_SCANNED_NAME = re.compile(r"thumbnails/(v\d+/)?[0-9a-z]{2}/[0-9a-z]+(-labels)?\.png")
+
+
 def is_current(rel: str | None, checksum: str, labels: bool = False) -> bool:
     """Whether the thumbnail file ``rel`` an index names for content ``checksum`` is
     drawn the current way (this :data:`VERSION`, and as labels when ``labels``): a
-    comparison of names, no file is read.
+    comparison of names, no file is read. Thumbnails a scan did not name (an exported
+    catalogue's ``thumbnails/<id>.png``) count as current.
 
     >>> is_current("thumbnails/ab/abcd.png", "b3:abcd")
     False
+    >>> is_current("thumbnails/k2x9q4m1abcd.png", "b3:abcd")
+    True
     """
-    return rel == thumbnail_rel(checksum, labels)
+    if rel is None or rel == thumbnail_rel(checksum, labels):
+        return rel is not None
+    return _SCANNED_NAME.fullmatch(rel) is None
 
 
 def draw_thumbnail(
