@@ -134,6 +134,11 @@ def test_every_thumbnail_says_what_the_data_is(scanned) -> None:
         colours = _colours(img)
         assert len(colours) > 2 and colours <= palette, (name, len(colours))
         assert (0, 0, 0) in colours
+    # cells.tif was known to be labels from its folder's name before it was read;
+    # regions.tif from its values (so its file is the plain one)
+    rels = dict(q(index, "SELECT name, thumbnail FROM datasets"))
+    assert rels["cells.tif"].endswith("-labels.png")
+    assert not rels["regions.tif"].endswith("-labels.png")
     # a 3-D label volume: slice | projection, the same label the same colour in both
     cells = thumbs["cells.tif"]
     half = cells.shape[1] // 2
