@@ -35,7 +35,7 @@ def _thumb(cat: DuckDBCatalog, rel: str | None) -> str:
         data = base64.b64encode(path.read_bytes()).decode()
     except OSError:
         return '<div style="width:96px;height:96px;background:#eee"></div>'
-    return f'<img src="data:image/png;base64,{data}" style="height:96px" alt="">'
+    return f'<img src="data:image/png;base64,{data}" style="width:120px;height:96px;object-fit:contain" alt="">'
 
 
 def catalogue_html(cat: DuckDBCatalog) -> str:

@@ -570,7 +570,7 @@ class RemoteCatalog(Catalog):
         except (RemoteError, ServiceError):
             return blank
         data = base64.b64encode(png).decode()
-        return f'<img src="data:image/png;base64,{data}" style="height:96px" alt="">'
+        return f'<img src="data:image/png;base64,{data}" style="width:120px;height:96px;object-fit:contain" alt="">'
 
 
 # -- filter values in their text form ----------------------------------------------------
