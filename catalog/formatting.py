@@ -74,3 +74,72 @@ def human_length(metres: Any, *, units: Sequence[str] = LENGTH_UNITS, missing: s
     canon = [normalise_unit(u) or u for u in units]
     unit = next((u for u in canon if value >= (to_metres(1.0, u) or math.inf)), canon[-1])
     return f"{from_metres(value, unit):.3g} {unit}"
+
+
+#: characters a middle ellipsis looks ahead (back) for a separator to start the kept end at
+_SEPARATORS = "_-. /"
+_LOOKAHEAD = 4
+_LOOKBACK = 2
+
+
+def middle_ellipsis(name: str, limit: int) -> str:
+    """``name`` shortened to at most ``limit`` characters by an ellipsis in the middle,
+    keeping more of the end (where numbered files differ) than of the start; the end
+    starts at a separator (``_-. /``) when one is within a few characters. Names of a
+    tile, the widgets' grid and the catalogue's HTML view are shortened this way (the
+    front end's ``middleEllipsis`` in ``jupyter_ext/frontend/src/names.ts`` is the same
+    rule).
+
+    >>> middle_ellipsis("sandstone_03_top_scan_recon_0042.tif", 27)
+    'sandstone_0…_recon_0042.tif'
+    >>> middle_ellipsis("short.tif", 27)
+    'short.tif'
+    """
+    if len(name) <= limit:
+        return name
+    if limit < 2:
+        return "…"[:limit]
+    keep = limit - 1
+    tail = keep - keep * 2 // 5
+    start = len(name) - tail
+    # the end starts at a separator: one a few characters earlier (a longer end), else
+    # one a few characters later that skips no digit (a number is kept whole)
+    for i in range(start, max(start - _LOOKBACK, len(name) - keep + 1) - 1, -1):
+        if name[i] in _SEPARATORS:
+            start = i
+            break
+    else:
+        for i in range(start, min(start + _LOOKAHEAD + 1, len(name) - 1)):
+            if name[i] in _SEPARATORS:
+                start = i
+                break
+            if name[i].isdigit():
+                break
+    head = keep - (len(name) - start)
+    return name[:head] + "…" + name[start:]
+
+
+#: at most two lines, broken anywhere (file names have few spaces)
+_TWO_LINES = (
+    "display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;line-clamp:2;"
+    "overflow:hidden;overflow-wrap:anywhere;word-break:break-all;line-height:1.25;"
+    "height:2.5em"
+)
+
+
+def name_html(name: Any, limit: int, *, style: str = "") -> str:
+    """A dataset name as an HTML block of at most two lines: shortened by
+    :func:`middle_ellipsis` to ``limit`` characters, the full name in its ``title``
+    (shown on hover), everything escaped. ``style`` adds CSS (a font size).
+
+    >>> name_html("a<b>_scan_0001.tif", 12)[-23:]
+    '">a&lt;…_0001.tif</div>'
+    """
+    import html
+
+    text = "" if name is None else str(name)
+    css = f"{_TWO_LINES};{style}" if style else _TWO_LINES
+    return (
+        f'<div class="voxcat-name" title="{html.escape(text, quote=True)}" '
+        f'style="{css}">{html.escape(middle_ellipsis(text, limit))}</div>'
+    )

@@ -3,7 +3,9 @@
 Only the current page's rows are fetched (``cat.page``, so a result of a million
 datasets costs one page of rows). Clicking a thumbnail selects it and makes
 it the ``active`` dataset; ctrl-, cmd- or shift-click adds or removes it from the
-selection, as does each card's checkbox. Names are rendered as text, never as HTML.
+selection, as does each card's checkbox. Names are rendered as text, never as HTML,
+on at most two lines: a longer name keeps its start and its distinguishing end around
+an ellipsis (:func:`catalog.formatting.middle_ellipsis`), the full name on hover.
 
 >>> grid = ThumbnailGrid(cat)                              # doctest: +SKIP
 >>> grid.page = 1; grid.click(grid.page_ids[0]); grid.selected   # doctest: +SKIP
@@ -21,12 +23,16 @@ import traitlets as T
 from ipyevents import Event
 
 from catalog.catalogue import DuckDBCatalog
+from catalog.formatting import name_html
 
 from .format import esc, human_bytes, human_shape, missing
 from .traits import CatalogTrait
 
 _SELECTED = "2px solid #1976d2"
 _PLAIN = "1px solid #ddd"
+#: a card's name: at most this many characters (two lines of its 150 px at 12 px),
+#: longer ones shortened in the middle, the full name on hover
+NAME_CHARS = 36
 
 
 def _placeholder_png() -> bytes:
@@ -171,7 +177,6 @@ class ThumbnailGrid(W.VBox):
         for card, row in zip(self._cards, self.rows):
             card.dataset_id = row["id"]
             card.image.value = self._thumbnail(row["thumbnail"])
-            name = esc(row["name"])
             kinds = (row.get("modality"), row.get("format"))
             facts = " · ".join(
                 [
@@ -180,11 +185,9 @@ class ThumbnailGrid(W.VBox):
                     esc(human_bytes(row.get("size"))),
                 ]
             )
-            card.label.value = (
-                f'<div title="{name}" style="font-size:12px;font-weight:600;overflow:hidden;'
-                f'text-overflow:ellipsis;white-space:nowrap">{name}</div>'
-                f'<div style="font-size:11px;color:#555">{facts}</div>'
-            )
+            card.label.value = name_html(
+                row["name"], NAME_CHARS, style="font-size:12px;font-weight:600"
+            ) + (f'<div style="font-size:11px;color:#555">{facts}</div>')
         self.cells.children = [c.box for c in self._cards[: len(self.rows)]]
         self._on_selection(None)
         self.prev_button.disabled = self.page == 0

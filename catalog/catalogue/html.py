@@ -1,7 +1,7 @@
 """The notebook view of a catalogue: count, facet summary and a few thumbnails.
 
 Everything a user or a file name supplied is escaped: names render as text, never as
-HTML.
+HTML, on at most two lines (:func:`catalog.formatting.name_html`).
 """
 
 from __future__ import annotations
@@ -10,13 +10,16 @@ import base64
 import html
 from typing import TYPE_CHECKING
 
-from ..formatting import human_bytes
+from ..formatting import human_bytes, name_html
 from ..index import cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core import DuckDBCatalog
 
 THUMBNAILS = 8
+#: a card's name: at most this many characters (two lines of 120 px at 11 px); a
+#: longer one is shortened in the middle, the full name in its title (on hover)
+NAME_CHARS = 34
 _FACETS = ("modality", "format", "data_level", "tags")
 
 
@@ -32,7 +35,7 @@ def _thumb(cat: DuckDBCatalog, rel: str | None) -> str:
         data = base64.b64encode(path.read_bytes()).decode()
     except OSError:
         return '<div style="width:96px;height:96px;background:#eee"></div>'
-    return f'<img src="data:image/png;base64,{data}" style="height:96px" alt="">'
+    return f'<img src="data:image/png;base64,{data}" style="width:120px;height:96px;object-fit:contain" alt="">'
 
 
 def catalogue_html(cat: DuckDBCatalog) -> str:
@@ -59,7 +62,7 @@ def catalogue_html(cat: DuckDBCatalog) -> str:
     cards = "".join(
         '<figure style="display:inline-block;margin:4px;width:120px;vertical-align:top">'
         f"{_thumb(cat, thumb)}"
-        f'<figcaption style="font-size:11px;word-break:break-all">{e(name)}<br>'
+        f'<figcaption style="font-size:11px;word-break:break-all">{name_html(name, NAME_CHARS)}'
         f"<code>{e(ident)}</code> {e(mod or '')} "
         f"{e('x'.join(map(str, shape)) if shape else '')}</figcaption></figure>"
         for ident, name, mod, shape, thumb in rows

@@ -154,14 +154,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "thumbnails",
-        help="draw thumbnails again: --missing for those not written (a full disk) or deleted",
+        help="draw thumbnails again: --missing for those not written (a full disk), deleted "
+        "or outdated",
         description="Draw the thumbnails of the selected datasets (default: all) again, or "
         "with --missing only those the cache lacks: thumbnails a full disk kept from being "
-        "written, deleted ones, and ones that could not be drawn before (tried again).",
+        "written, deleted ones, outdated ones (drawn by an older version, or before the "
+        "dataset was marked a segmentation) and ones that could not be drawn before "
+        "(tried again).",
     )
     add_selection(p)
     p.add_argument(
-        "--missing", action="store_true", help="only datasets whose thumbnail file is missing"
+        "--missing",
+        action="store_true",
+        help="only datasets whose thumbnail file is missing or outdated",
     )
     p.add_argument(
         "--jobs", "-j", type=int, default=None, help="worker processes (default: cores)"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from intake.readers.entry import Catalog, ReaderDescription
 
 from ..catalogue.entries import LazyAliases, LazyEntries
+from ..catalogue.html import NAME_CHARS
 from ..drives import Drive
 from ..errors import (
     CatalogMismatch,
@@ -31,6 +32,7 @@ from ..errors import (
     RemoteError,
     ServiceError,
 )
+from ..formatting import name_html
 from ..inputs import MAX_FIELDS, MAX_FILTER_VALUES, MAX_FILTERS
 from ..querytext import encode
 from ..service.paths import ID_PATTERN
@@ -564,7 +566,8 @@ class RemoteCatalog(Catalog):
         cards = "".join(
             '<figure style="display:inline-block;margin:4px;width:120px;vertical-align:top">'
             f"{self._thumb_html(row.get('thumbnail'))}"
-            f'<figcaption style="font-size:11px;word-break:break-all">{e(str(row["name"]))}<br>'
+            f'<figcaption style="font-size:11px;word-break:break-all">'
+            f"{name_html(row['name'], NAME_CHARS)}"
             f"<code>{e(row['id'])}</code> {e(str(row.get('modality') or ''))} "
             f"{e('x'.join(map(str, row.get('shape') or [])))}</figcaption></figure>"
             for row in rows
@@ -589,7 +592,7 @@ class RemoteCatalog(Catalog):
         except (RemoteError, ServiceError):
             return blank
         data = base64.b64encode(png).decode()
-        return f'<img src="data:image/png;base64,{data}" style="height:96px" alt="">'
+        return f'<img src="data:image/png;base64,{data}" style="width:120px;height:96px;object-fit:contain" alt="">'
 
 
 # -- filter values in their text form ----------------------------------------------------

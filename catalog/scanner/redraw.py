@@ -1,9 +1,11 @@
 """Thumbnails drawn again without scanning again: those a scan could not write (a
-full disk, an unwritable cache) and those deleted from the cache.
+full disk, an unwritable cache), those deleted from the cache, and outdated ones
+(drawn by an older :data:`~.thumbnail.VERSION`, or drawn before the dataset was known
+to be a segmentation: :func:`~.thumbnail.is_current` compares names, reads nothing).
 
-A rescan redraws them for the datasets it finds unchanged (one ``stat`` per thumbnail
-file the index names; datasets whose thumbnail could not be drawn from the data are
-not tried again). :func:`draw_thumbnails` (``voxcat thumbnails --missing``) redraws
+A rescan redraws them for the datasets it finds unchanged (one ``stat`` per current
+thumbnail file the index names; datasets whose thumbnail could not be drawn from the
+data are not tried again). :func:`draw_thumbnails` (``voxcat thumbnails --missing``) redraws
 every missing one, those included, or every thumbnail of a selection.
 
 >>> report = draw_thumbnails("lab.duckdb", missing=True)       # doctest: +SKIP
@@ -33,6 +35,8 @@ from .thumbnail import (
     UNDRAWABLE,
     UNWRITTEN,
     draw_thumbnail,
+    is_current,
+    labels_hint,
     store_thumbnail,
     thumbnail_png,
     thumbnail_rel,
@@ -53,6 +57,7 @@ class Job:
     name: str | None
     checksum: str
     files: tuple[str, ...]  # index form, in dataset order
+    labels: bool = False  # known to be labels (:func:`.thumbnail.labels_hint`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +92,19 @@ def draw_one(job: Job, cache: Path | None, force: bool = False) -> Drawn:
     except Exception as exc:
         return Drawn(job.id, None, UNDRAWABLE + _cause(exc, path))
     if cache is None:
-        png, warning = thumbnail_png(reader, source, info, cause=lambda e: _cause(e, path))
+        png, warning = thumbnail_png(
+            reader, source, info, cause=lambda e: _cause(e, path), labels=job.labels
+        )
         return Drawn(job.id, None, warning, png)
     rel, warning = draw_thumbnail(
-        reader, source, info, cache, job.checksum, cause=lambda e: _cause(e, path), force=force
+        reader,
+        source,
+        info,
+        cache,
+        job.checksum,
+        cause=lambda e: _cause(e, path),
+        force=force,
+        labels=job.labels,
     )
     return Drawn(job.id, rel, warning)
 
@@ -104,8 +118,10 @@ def _store(drawn: Drawn, job: Job, cache: Path, force: bool) -> Drawn:
     path = Path(from_db(job.path))
     if force:  # drawn again on purpose: replace the file
         with contextlib.suppress(OSError):
-            (cache / thumbnail_rel(job.checksum)).unlink()
-    rel, warning = store_thumbnail(drawn.png, cache, job.checksum, cause=lambda e: _cause(e, path))
+            (cache / thumbnail_rel(job.checksum, job.labels)).unlink()
+    rel, warning = store_thumbnail(
+        drawn.png, cache, job.checksum, cause=lambda e: _cause(e, path), labels=job.labels
+    )
     return Drawn(drawn.id, rel, warning)
 
 
@@ -133,8 +149,9 @@ def missing(
     retry_undrawable: bool = True,
     everything: bool = False,
 ) -> tuple[list[Job], int]:
-    """The datasets (of ``ids``, else all) whose thumbnail file is missing, as jobs,
-    and how many datasets with an image were looked at.
+    """The datasets (of ``ids``, else all) whose thumbnail file is missing or
+    outdated (:func:`~.thumbnail.is_current`), as jobs, and how many datasets with an
+    image were looked at.
 
     Datasets whose thumbnail could not be drawn from their data are left out unless
     ``retry_undrawable``; ``everything`` takes every dataset with an image.
@@ -145,15 +162,20 @@ def missing(
         where += " AND id IN (SELECT unnest(?))"
         params.append(list(ids))
     rows = con.execute(
-        f"SELECT id, path, thumbnail, warnings FROM datasets WHERE {where}", params
+        f"SELECT id, path, thumbnail, warnings, checksum, data_level, dtype "
+        f"FROM datasets WHERE {where}",
+        params,
     ).fetchall()
     exists: dict[str, bool] = {}
     wanted: list[str] = []
-    for ident, path, thumb, warnings in rows:
+    for ident, path, thumb, warnings, checksum, level, dtype in rows:
         if is_remote(path) and not _scanned(con, ident):
             continue  # an imported table's remote store: never drawn
         if not everything:
             if thumb is not None:
+                if not is_current(thumb, checksum, labels_hint(level, dtype)):
+                    wanted.append(ident)  # outdated: drawn again, no stat needed
+                    continue
                 if thumb not in exists:  # datasets of the same content share one file
                     exists[thumb] = os.path.exists(cache / from_db(thumb))
                 if exists[thumb]:
@@ -178,13 +200,17 @@ def _jobs(con: Connection, ids: list[str]) -> list[Job]:
         return []
     rows = con.execute(
         "SELECT d.id, d.path, d.reader, d.options, d.name, d.checksum, "
-        "list(f.path ORDER BY f.position) FILTER (f.path IS NOT NULL) "
+        "list(f.path ORDER BY f.position) FILTER (f.path IS NOT NULL), d.data_level, d.dtype "
         "FROM datasets d LEFT JOIN files f ON f.dataset_id = d.id "
         "WHERE d.id IN (SELECT unnest(?)) "
-        "GROUP BY d.id, d.path, d.reader, d.options, d.name, d.checksum ORDER BY d.path",
+        "GROUP BY d.id, d.path, d.reader, d.options, d.name, d.checksum, d.data_level, d.dtype "
+        "ORDER BY d.path",
         [ids],
     ).fetchall()
-    return [Job(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ())) for r in rows]
+    return [
+        Job(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), labels_hint(r[7], r[8]))
+        for r in rows
+    ]
 
 
 def record(con: Connection, drawn: Iterable[Drawn]) -> None:

@@ -73,7 +73,7 @@ class ScanReport:
     issues: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     bytes_processed: int = 0
     seconds: float = 0.0
-    #: ``redrawn``: missing thumbnails of unchanged datasets drawn again;
+    #: ``redrawn``: missing or outdated thumbnails of unchanged datasets drawn again;
     #: ``unwritten``: thumbnails that could not be written (a full disk)
     thumbnails: dict[str, int] = dataclasses.field(
         default_factory=lambda: {"redrawn": 0, "unwritten": 0}
@@ -131,7 +131,8 @@ class ScanReport:
             lines.append(f"  SKIPPED {path}: {msg}")
         if self.thumbnails["redrawn"]:
             lines.append(
-                f"  {plural(self.thumbnails['redrawn'], 'missing thumbnail')} drawn again"
+                f"  {plural(self.thumbnails['redrawn'], 'thumbnail')} drawn again "
+                "(missing or outdated)"
             )
         if self.thumbnails["unwritten"]:
             lines.append(

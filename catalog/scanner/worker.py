@@ -18,7 +18,8 @@ from ..paths import display
 from ..readers import ImageInfo, get_reader
 from ..remote import check_unchanged, object_checksum
 from .checksum import SAMPLED_ABOVE, SAMPLED_READ, combine, file_checksum, sampled_checksum
-from .thumbnail import draw_thumbnail, store_thumbnail, thumbnail_png
+from .infer import infer_data_level
+from .thumbnail import draw_thumbnail, labels_hint, store_thumbnail, thumbnail_png
 from .walk import Candidate
 
 
@@ -30,6 +31,7 @@ class Result:
     file_checksums: dict[str, str] = dataclasses.field(default_factory=dict)
     thumbnail: str | None = None  # relative to the cache folder
     png: bytes | None = None  # a thumbnail drawn on a cluster's worker, not yet stored
+    labels: bool = False  # known to be labels when the thumbnail was drawn
     error: str | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
@@ -49,6 +51,16 @@ def _cause(exc: BaseException, path: Path | str) -> str:
         return f"{name}: {exc.strerror}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{display(path)}: {type(exc).__name__}: {text}"
+
+
+def known_labels(info: ImageInfo, path: Path | str) -> bool:
+    """Whether a dataset being scanned is known to be labels (a segmentation): its
+    reader says ``data_level="segmentation"``, or the words of its own name and of its
+    folder's do (``seg``, ``labels``, ``mask`` ...; the index infers from the whole path
+    below the root, and a thumbnail drawn without the hint is redrawn once that is
+    known), and its dtype is integer (:func:`.thumbnail.labels_hint`)."""
+    level = info.data_level or infer_data_level("/".join(Path(path).parts[-2:]))
+    return labels_hint(level, info.dtype)
 
 
 def process(
@@ -107,13 +119,20 @@ def process(
                 res.error += " (the file name suggests this format but its content does not match)"
         # 3. thumbnail
         if res.info is not None and thumbnails and res.checksum:
+            res.labels = known_labels(res.info, src.path)
             if cache is None:
                 res.png, warning = thumbnail_png(
-                    reader, src, res.info, cause=lambda e: _cause(e, src.path)
+                    reader, src, res.info, cause=lambda e: _cause(e, src.path), labels=res.labels
                 )
             else:
                 res.thumbnail, warning = draw_thumbnail(
-                    reader, src, res.info, cache, res.checksum, cause=lambda e: _cause(e, src.path)
+                    reader,
+                    src,
+                    res.info,
+                    cache,
+                    res.checksum,
+                    cause=lambda e: _cause(e, src.path),
+                    labels=res.labels,
                 )
             if warning:
                 res.warnings.append(warning)
@@ -162,7 +181,7 @@ def store_png(res: Result, cache: Path) -> Result:
     if png is not None and res.checksum:
         src = res.candidate.source.path
         res.thumbnail, warning = store_thumbnail(
-            png, cache, res.checksum, cause=lambda e: _cause(e, src)
+            png, cache, res.checksum, cause=lambda e: _cause(e, src), labels=res.labels
         )
         if warning:
             res.warnings.append(warning)

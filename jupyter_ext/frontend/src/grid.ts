@@ -8,11 +8,14 @@ import { Widget } from '@lumino/widgets';
 import { IRow, search } from './api';
 import { clear, h } from './dom';
 import { formatBytes, formatShape, tileStatusClass } from './format';
+import { fitName, measuredFit } from './names';
 import { columnsFor, PageCache, visibleWindow } from './pages';
 import { ThumbnailLoader } from './thumbnails';
 
 export const TILE_WIDTH = 108;
-export const TILE_HEIGHT = 146;
+export const TILE_HEIGHT = 160;
+/** What a tile takes from its column's width besides its name: margins, padding, border. */
+const TILE_CHROME = 18;
 const PAGE_SIZE = 60;
 
 export class ThumbnailGrid extends Widget {
@@ -84,6 +87,7 @@ export class ThumbnailGrid extends Widget {
     this.spacer.style.height = `${this.cache.total === null ? 0 : view.height}px`;
     this.tiles.style.transform = `translateY(${view.top}px)`;
     this.tiles.style.gridTemplateColumns = `repeat(${columns}, minmax(0, 1fr))`;
+    this.fitNames(Math.floor((width - 8) / columns) - TILE_CHROME);
     clear(this.tiles);
     const urls = new Set<string>();
     if (this.cache.total === null) {
@@ -123,13 +127,38 @@ export class ThumbnailGrid extends Widget {
         }
       },
       h('div', { class: 'voxcat-thumb-box' }, img),
-      h('div', { class: 'voxcat-tile-name' }, row.name),
+      h('div', { class: 'voxcat-tile-name', title: row.name }, this.shortName(row.name)),
       h('div', { class: 'voxcat-tile-facts' }, facts)
     );
     return tile;
   }
 
+  /** Names are shortened to two lines of `width` pixels from now on. */
+  private fitNames(width: number): void {
+    if (width !== this.nameWidth) {
+      this.nameWidth = width;
+      this.names.clear();
+      this.fits = width > 0 ? measuredFit(this.node, width) : () => true;
+    }
+  }
+
+  /** `name` with a middle ellipsis where it is longer than two lines of a tile. */
+  private shortName(name: string): string {
+    let short = this.names.get(name);
+    if (short === undefined) {
+      short = fitName(name, this.fits);
+      if (this.names.size > 2000) {
+        this.names.clear();
+      }
+      this.names.set(name, short);
+    }
+    return short;
+  }
+
   private spacer: HTMLElement;
+  private nameWidth = -1;
+  private names = new Map<string, string>();
+  private fits: (text: string) => boolean = () => true;
   private tiles: HTMLElement;
   private cache: PageCache<IRow>;
   private thumbnails = new ThumbnailLoader();
