@@ -52,7 +52,8 @@ class Browser(W.VBox):
         self.opened = W.VBox(layout=W.Layout(width="100%", min_width="0"))
         self.search.observe(self._new_result, names="result")
         self.grid.observe(self._activated, names="active")
-        self.children = [stylesheet(), self.search, self.grid, self.opened]
+        self.css = stylesheet()  # an invisible <style> with the layout and theme rules
+        self.children = [self.css, self.search, self.grid, self.opened]
         self.add_class("voxcat-browser")
 
     def _new_result(self, change: dict[str, Any]) -> None:

@@ -76,6 +76,8 @@ class ThumbnailGrid(W.VBox):
     Traits: ``catalog`` (settable: a new search result shows from page 0), ``page``
     (0-based), ``page_size``, ``selected_ids`` (list), ``active`` (the id last clicked
     or opened, else ``None``). ``selected`` is the selection as a catalogue.
+    The cells are at least 168 px wide and as many as fit the width share a row
+    (at most ``columns`` when given).
 
     >>> grid = ThumbnailGrid(cat, page_size=12)        # doctest: +SKIP
     >>> grid.click(grid.page_ids[0]); grid.click(grid.page_ids[1], multi=True)  # doctest: +SKIP
@@ -88,7 +90,9 @@ class ThumbnailGrid(W.VBox):
     selected_ids = T.List(T.Unicode())
     active = T.Unicode(None, allow_none=True)
 
-    def __init__(self, cat: DuckDBCatalog, *, page_size: int = 24, columns: int = 6) -> None:
+    def __init__(
+        self, cat: DuckDBCatalog, *, page_size: int = 24, columns: int | None = None
+    ) -> None:
         super().__init__(layout=W.Layout(width="100%", min_width="0"))
         self.add_class("voxcat-grid")
         self._cards: list[_Card] = []
@@ -97,7 +101,9 @@ class ThumbnailGrid(W.VBox):
         self.page_ids: list[str] = []
         self.rows: list[dict[str, Any]] = []
         # as many columns as fit, at most ``columns``
-        least = f"max({CELL_MIN_WIDTH}px, calc((100% - {6 * (columns - 1)}px) / {columns}))"
+        least = f"{CELL_MIN_WIDTH}px"
+        if columns:
+            least = f"max({least}, calc((100% - {6 * (columns - 1)}px) / {columns}))"
         self.cells = W.GridBox(
             layout=W.Layout(
                 grid_template_columns=f"repeat(auto-fill, minmax({least}, 1fr))",

@@ -57,7 +57,7 @@ PERCENTILES = (1.0, 99.5)
 
 def _shrinking() -> W.Layout:
     """A slider's layout: up to 420 px, narrower (down to nothing) in a narrow output."""
-    return W.Layout(width="auto", flex="1 1 260px", min_width="0", max_width="420px")
+    return W.Layout(width="auto", flex="1 1 200px", min_width="0", max_width="420px")
 
 
 def _column() -> W.Layout:
