@@ -1,5 +1,5 @@
-"""The notebook browser (``widgets.browse(cat)``) in JupyterLab at 1024, 1440 and 1920
-px with the file browser open (and 800 and 2400 px with the left area closed), in the
+"""The notebook browser (``widgets.browse(cat)``) in JupyterLab at 800, 1024, 1440 and
+1920 px with the file browser open (and 800 and 2400 px with the left area closed), in the
 light and the dark theme: nothing wider than the output area, facet boxes whole, the
 contrast "auto" button labelled, thumbnails not blank, the slice viewer stepping, and
 opening several datasets leaves no comm error in the browser's console or in
@@ -31,7 +31,7 @@ from .test_browse import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WIDTHS = (1024, 1440, 1920)
+WIDTHS = (800, 1024, 1440, 1920)  # with the file browser open
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 #: a thumbnail whose grey levels span less than this is blank (one flat colour)
 MIN_SPREAD = 24
