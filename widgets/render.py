@@ -67,7 +67,8 @@ class Frame:
         """Show ``image`` (an ``ipywidgets.Image``) at the PNG's pixel size, or narrower
         (aspect kept) where its container is narrower."""
         layout = image.layout
-        layout.width, layout.max_width, layout.height = f"{self.width}px", "100%", "auto"
+        layout.width, layout.height = f"{self.width}px", "auto"
+        layout.max_width = "calc(100% - 2 * var(--jp-widgets-margin, 2px))"  # its margins
 
     def fraction(self, x: float, y: float) -> tuple[float, float] | None:
         """``(row, column)`` fractions of the plot area for a PNG pixel, or ``None``."""

@@ -247,13 +247,19 @@ def test_browser_fits_every_width_and_theme(
             _resize(page, width)
             _shots(page, shots / f"{theme}-{width}")
             problems += _misfits(root, f"{theme} theme, {width} px, file browser open")
-    # the left area closed, narrow and wide
+    # a 2-D image (the zoom view), the left area closed, narrow and wide
+    tilescan = cards.filter(has=page.get_by_title("hela_03_tilescan.ome.zarr", exact=True))
+    tilescan.get_by_role("button", name="open").click()
+    expect(browser.locator("h3", has_text="hela_03_tilescan.ome.zarr")).to_be_visible(
+        timeout=UPDATE_TIMEOUT
+    )
+    expect(browser.get_by_role("button", name="reset")).to_be_visible(timeout=UPDATE_TIMEOUT)
     _command(page, "application:toggle-left-area")
     expect(page.locator(".jp-FileBrowser")).to_be_hidden()
     for width in (800, 2400):
         _resize(page, width)
         _shots(page, shots / f"dark-{width}-closed")
-        problems += _misfits(root, f"dark theme, {width} px, left area closed")
+        problems += _misfits(root, f"dark theme, 2-D image, {width} px, left area closed")
 
     # no comm errors: not in the browser's console, not in the kernel's stderr, not in
     # JupyterLab's log console
