@@ -35,8 +35,8 @@ LABELS = {
     "voxel_size": "Voxel size",
     "acquired": "Acquired",
 }
-# a facet takes 200 px and grows to 300 px to fill its row; rows wrap
-_FACET_LAYOUT = {"width": "auto", "flex": "1 1 200px", "min_width": "0", "max_width": "300px"}
+# a facet takes 160 px and grows to 300 px to fill its row; rows wrap
+_FACET_LAYOUT = {"width": "auto", "flex": "1 1 160px", "min_width": "0", "max_width": "300px"}
 
 
 def _label(field: str) -> str:
