@@ -83,6 +83,7 @@ AUTO = """(root) => {
     const t = range.getBoundingClientRect();
     const style = getComputedStyle(button);
     return {width: b.width, left: b.left, right: b.right, textWidth: t.width,
+            scrollWidth: button.scrollWidth, clientWidth: button.clientWidth,
             textLeft: t.left, textRight: t.right, text: button.innerText.trim(),
             colour: style.color, background: style.backgroundColor};
 }"""
@@ -171,6 +172,7 @@ def _misfits(root: Any, where: str) -> list[str]:
         problems.append(f"{where}: no auto button")
     elif not (
         auto["width"] >= auto["textWidth"] > 10
+        and auto["scrollWidth"] <= auto["clientWidth"]
         and auto["left"] <= auto["textLeft"]
         and auto["textRight"] <= auto["right"] + 0.5
         and auto["colour"] != auto["background"]
