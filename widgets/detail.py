@@ -25,11 +25,12 @@ from .format import esc, human_bytes, human_length, human_shape, human_value
 FIELDS = columns.names("widget")
 _TABLE = 'style="border-collapse:collapse;font-size:12px;max-width:100%"'
 # long paths and ids wrap anywhere rather than widen the table past its output
+_HEAD = 'style="text-align:left;padding:1px 8px;vertical-align:top;white-space:nowrap"'
 _CELL = 'style="text-align:left;padding:1px 8px;vertical-align:top;overflow-wrap:anywhere"'
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th {_CELL}>{esc(k)}</th><td {_CELL}>{esc(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th {_HEAD}>{esc(k)}</th><td {_CELL}>{esc(v)}</td></tr>" for k, v in rows)
     return f"<table {_TABLE}>{body}</table>"
 
 

@@ -257,6 +257,12 @@ def test_browser_fits_every_width_and_theme(
     for name in ("xz", "yz"):
         expect(_view_image(page, name)).to_be_visible(timeout=UPDATE_TIMEOUT)
 
+    # a note added in the details rebuilds the facets (the old facet widgets closed)
+    browser.get_by_placeholder("add a note").fill("ring artefacts at z=40")
+    browser.get_by_role("button", name="add note").click()
+    expect(browser.get_by_text("ring artefacts at z=40")).to_be_visible(timeout=UPDATE_TIMEOUT)
+    expect(browser.get_by_text("note added")).to_be_visible()
+
     # every width, both themes, the file browser open
     for theme in THEMES:
         _theme(page, theme)
