@@ -160,7 +160,7 @@ def _shots(page: Page, stem: Path) -> None:
         page.screenshot(path=f"{stem}-{part}.png")
 
 
-def _misfits(root: Any, where: str) -> list[str]:
+def _misfits(root: Locator, where: str) -> list[str]:
     """What does not fit in the output area ``root``, each prefixed by ``where``."""
     problems = [f"{where}: sticks out: {p}" for p in root.evaluate(OVERFLOW)]
     facets = root.evaluate(FACETS)
