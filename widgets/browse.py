@@ -20,6 +20,7 @@ from .format import esc
 from .grid import ThumbnailGrid
 from .search import SearchPanel
 from .slices import SliceBrowser
+from .style import stylesheet
 from .traits import close_tree
 
 
@@ -40,7 +41,7 @@ class Browser(W.VBox):
         debounce: float = 0.3,
         display_size: int = 360,
     ) -> None:
-        super().__init__(layout=W.Layout(width="100%"))
+        super().__init__(layout=W.Layout(width="100%", min_width="0"))
         self.catalog = cat
         self.display_size = display_size
         self.search = SearchPanel(cat, debounce=debounce)
@@ -48,10 +49,12 @@ class Browser(W.VBox):
         self.detail: DatasetDetail | None = None
         self.slices: SliceBrowser | None = None
         self.slice_error = ""
-        self.opened = W.VBox(layout=W.Layout(width="100%"))
+        self.opened = W.VBox(layout=W.Layout(width="100%", min_width="0"))
         self.search.observe(self._new_result, names="result")
         self.grid.observe(self._activated, names="active")
-        self.children = [self.search, self.grid, self.opened]
+        self.css = stylesheet()  # an invisible <style> with the layout and theme rules
+        self.children = [self.css, self.search, self.grid, self.opened]
+        self.add_class("voxcat-browser")
 
     def _new_result(self, change: dict[str, Any]) -> None:
         self.grid.catalog = change["new"]
@@ -73,11 +76,17 @@ class Browser(W.VBox):
         except (CatalogError, ValueError, OSError) as exc:  # not an image, or unreadable
             self.slice_error = str(exc)
             view = W.HTML(f"<i>cannot show planes of this dataset: {esc(exc)}</i>")
-        close = W.Button(description="close", icon="times", layout={"width": "90px"})
+        close = W.Button(description="close", icon="times", layout={"width": "auto"})
         close.on_click(lambda _: self.close_dataset())
+        # the planes, and the details beside them while the width allows, else below
+        view.layout.flex, view.layout.max_width = "0 1 auto", "100%"
+        self.detail.layout.width, self.detail.layout.flex = "auto", "1 1 320px"
         self.opened.children = [
             W.HBox([close]),
-            W.HBox([view, self.detail], layout=W.Layout(flex_flow="row wrap", grid_gap="12px")),
+            W.HBox(
+                [view, self.detail],
+                layout=W.Layout(flex_flow="row wrap", grid_gap="12px", width="100%"),
+            ),
         ]
 
     def close_dataset(self) -> None:

@@ -23,12 +23,14 @@ from catalog.paths import display
 from .format import esc, human_bytes, human_length, human_shape, human_value
 
 FIELDS = columns.names("widget")
-_TABLE = 'style="border-collapse:collapse;font-size:12px"'
-_CELL = 'style="text-align:left;padding:1px 8px;vertical-align:top"'
+_TABLE = 'style="border-collapse:collapse;font-size:12px;max-width:100%"'
+# long paths and ids wrap anywhere rather than widen the table past its output
+_HEAD = 'style="text-align:left;padding:1px 8px;vertical-align:top;white-space:nowrap"'
+_CELL = 'style="text-align:left;padding:1px 8px;vertical-align:top;overflow-wrap:anywhere"'
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th {_CELL}>{esc(k)}</th><td {_CELL}>{esc(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th {_HEAD}>{esc(k)}</th><td {_CELL}>{esc(v)}</td></tr>" for k, v in rows)
     return f"<table {_TABLE}>{body}</table>"
 
 
@@ -60,7 +62,8 @@ class DatasetDetail(W.VBox):
     message = T.Unicode("")
 
     def __init__(self, cat: DuckDBCatalog, dataset_id: str) -> None:
-        super().__init__(layout=W.Layout(width="100%"))
+        super().__init__(layout=W.Layout(width="100%", min_width="0"))
+        self.add_class("voxcat-detail")
         self.catalog, self.dataset_id = cat, dataset_id
         # read through the whole index: an edit may move the dataset out of ``cat``
         self._all = open_catalog(cat.index, files=True)
@@ -69,9 +72,14 @@ class DatasetDetail(W.VBox):
         self.title = W.HTML()
         self.table = W.HTML()
         self.meta_view = W.HTML()
-        self.tag_input = W.TagsInput(allow_duplicates=False, placeholder="add a tag")
+        self.tag_input = W.TagsInput(
+            allow_duplicates=False, placeholder="add a tag", layout=W.Layout(max_width="100%")
+        )
         self.notes_view = W.HTML()
-        self.note_text = W.Textarea(placeholder="add a note", layout={"width": "420px"})
+        self.note_text = W.Textarea(
+            placeholder="add a note",
+            layout=W.Layout(width="auto", flex="1 1 240px", min_width="0", max_width="420px"),
+        )
         self.note_button = W.Button(description="add note", icon="comment")
         self.status = W.Label()
         self.lineage_view = W.HTML()
@@ -90,7 +98,10 @@ class DatasetDetail(W.VBox):
             self.tag_input,
             W.HTML("<b>Notes</b>"),
             self.notes_view,
-            W.HBox([self.note_text, self.note_button]),
+            W.HBox(
+                [self.note_text, self.note_button],
+                layout=W.Layout(flex_flow="row wrap", align_items="flex-start"),
+            ),
             self.status,
             self.lineage_box,
         ]
@@ -112,7 +123,7 @@ class DatasetDetail(W.VBox):
         self.metadata = dict(self._all[self.dataset_id].metadata)
         meta = self.metadata
         self.title.value = (
-            f"<h3 style='margin:4px 0'>{esc(meta.get('name'))} "
+            f"<h3 style='margin:4px 0;overflow-wrap:anywhere'>{esc(meta.get('name'))} "
             f"<small><code>{esc(self.dataset_id)}</code></small></h3>"
         )
         rows = [(k, _field(meta, k)) for k in FIELDS if k in meta]
@@ -122,7 +133,10 @@ class DatasetDetail(W.VBox):
             rows.insert(at, ("drive", on_drive["text"]))
         self.table.value = _table(rows)
         nested = json.dumps(meta.get("meta") or {}, indent=1, default=str, ensure_ascii=False)
-        self.meta_view.value = f"<pre style='font-size:11px;max-height:300px'>{esc(nested)}</pre>"
+        self.meta_view.value = (
+            "<pre style='font-size:11px;max-height:300px;overflow:auto;"
+            f"white-space:pre-wrap;overflow-wrap:anywhere'>{esc(nested)}</pre>"
+        )
         self._loading = True
         try:
             self.tag_input.value = self.tags

@@ -35,7 +35,8 @@ LABELS = {
     "voxel_size": "Voxel size",
     "acquired": "Acquired",
 }
-_FACET_LAYOUT = {"width": "210px"}
+# a facet takes 160 px and grows to 300 px to fill its row; rows wrap
+_FACET_LAYOUT = {"width": "auto", "flex": "1 1 160px", "min_width": "0", "max_width": "300px"}
 
 
 def _label(field: str) -> str:
@@ -52,9 +53,10 @@ class CategoryFacet:
         self._on_change = on_change
         self._quiet = False
         self.widget = W.SelectMultiple(
-            options=[], rows=5, layout=W.Layout(width="100%"), description_allow_html=False
+            options=[], rows=5, layout=W.Layout(width="auto"), description_allow_html=False
         )
         self.box = W.VBox([W.Label(_label(field)), self.widget], layout=W.Layout(**_FACET_LAYOUT))
+        self.box.add_class("voxcat-facet")
         self.set_counts(counts)
         self.widget.observe(self._changed, names="value")
 
@@ -118,12 +120,13 @@ class LogRangeFacet:
             step=(self.hi - self.lo) / 200,
             readout=False,
             continuous_update=False,
-            layout=W.Layout(width="100%"),
+            layout=W.Layout(width="auto"),
         )
         self.readout = W.Label()
         self.box = W.VBox(
             [W.Label(_label(field)), self.widget, self.readout], layout=W.Layout(**_FACET_LAYOUT)
         )
+        self.box.add_class("voxcat-facet")
         self._show()
         self.widget.observe(self._changed, names="value")
 
@@ -201,9 +204,10 @@ class DateFacet:
             options=self.steps,
             index=(0, len(self.steps) - 1),
             continuous_update=False,
-            layout=W.Layout(width="100%"),
+            layout=W.Layout(width="auto"),
         )
         self.box = W.VBox([W.Label(_label(field)), self.widget], layout=W.Layout(**_FACET_LAYOUT))
+        self.box.add_class("voxcat-facet")
         self.widget.observe(self._changed, names="value")
 
     def _changed(self, _: Any) -> None:

@@ -28,9 +28,12 @@ from catalog.formatting import name_html
 from .format import esc, human_bytes, human_shape, missing
 from .traits import CatalogTrait
 
-_SELECTED = "2px solid #1976d2"
-_PLAIN = "1px solid #ddd"
-#: a card's name: at most this many characters (two lines of its 150 px at 12 px),
+# the theme's colours (JupyterLab's CSS variables), the same width selected or not
+_SELECTED = "2px solid var(--jp-brand-color1, #1976d2)"
+_PLAIN = "2px solid var(--jp-border-color2, #ddd)"
+#: the narrowest a grid cell gets (px); cells share the width left over
+CELL_MIN_WIDTH = 168
+#: a card's name: at most this many characters (two lines of a narrow cell at 12 px),
 #: longer ones shortened in the middle, the full name on hover
 NAME_CHARS = 36
 
@@ -38,8 +41,8 @@ NAME_CHARS = 36
 def _placeholder_png() -> bytes:
     from PIL import Image
 
-    buf = io.BytesIO()
-    Image.new("L", (4, 3), 235).save(buf, format="PNG")
+    buf = io.BytesIO()  # transparent: the card's background (the theme's) shows
+    Image.new("LA", (4, 3), (0, 0)).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -53,15 +56,20 @@ class _Card:
         self.dataset_id: str | None = None
         self.image = W.Image(
             format="png",
-            layout=W.Layout(width="150px", height="120px", object_fit="contain"),
+            layout=W.Layout(width="auto", height="120px", object_fit="contain"),
         )
-        self.label = W.HTML(layout=W.Layout(width="150px"))
+        self.image.add_class("voxcat-thumbnail")
+        self.label = W.HTML(layout=W.Layout(width="auto", min_width="0"))
         self.check = W.Checkbox(description="select", indent=False, layout={"width": "70px"})
         self.open_button = W.Button(description="open", icon="eye", layout={"width": "72px"})
-        self.box = W.VBox(
-            [self.image, self.label, W.HBox([self.check, self.open_button])],
-            layout=W.Layout(border=_PLAIN, padding="4px", margin="3px", width="166px"),
+        actions = W.HBox(
+            [self.check, self.open_button], layout=W.Layout(flex_flow="row wrap", min_width="0")
         )
+        self.box = W.VBox(
+            [self.image, self.label, actions],
+            layout=W.Layout(border=_PLAIN, padding="4px", width="auto", min_width="0"),
+        )
+        self.box.add_class("voxcat-card")
         self.events = Event(source=self.image, watched_events=["click"])
         self.events.on_dom_event(lambda e: self.dataset_id and grid._dom_click(self.dataset_id, e))
         self.check.observe(lambda ch: grid._check(self.dataset_id, ch["new"]), names="value")
@@ -74,6 +82,8 @@ class ThumbnailGrid(W.VBox):
     Traits: ``catalog`` (settable: a new search result shows from page 0), ``page``
     (0-based), ``page_size``, ``selected_ids`` (list), ``active`` (the id last clicked
     or opened, else ``None``). ``selected`` is the selection as a catalogue.
+    The cells are at least 168 px wide and as many as fit the width share a row
+    (at most ``columns`` when given).
 
     >>> grid = ThumbnailGrid(cat, page_size=12)        # doctest: +SKIP
     >>> grid.click(grid.page_ids[0]); grid.click(grid.page_ids[1], multi=True)  # doctest: +SKIP
@@ -86,15 +96,27 @@ class ThumbnailGrid(W.VBox):
     selected_ids = T.List(T.Unicode())
     active = T.Unicode(None, allow_none=True)
 
-    def __init__(self, cat: DuckDBCatalog, *, page_size: int = 24, columns: int = 6) -> None:
-        super().__init__(layout=W.Layout(width="100%"))
+    def __init__(
+        self, cat: DuckDBCatalog, *, page_size: int = 24, columns: int | None = None
+    ) -> None:
+        super().__init__(layout=W.Layout(width="100%", min_width="0"))
+        self.add_class("voxcat-grid")
         self._cards: list[_Card] = []
         self._total = 0
         self._syncing = False
         self.page_ids: list[str] = []
         self.rows: list[dict[str, Any]] = []
+        # as many columns as fit, at most ``columns``
+        least = f"{CELL_MIN_WIDTH}px"
+        if columns:
+            least = f"max({least}, calc((100% - {6 * (columns - 1)}px) / {columns}))"
         self.cells = W.GridBox(
-            layout=W.Layout(grid_template_columns=f"repeat({columns}, 176px)", width="100%")
+            layout=W.Layout(
+                grid_template_columns=f"repeat(auto-fill, minmax({least}, 1fr))",
+                grid_gap="6px",
+                width="100%",
+                min_width="0",
+            )
         )
         self.prev_button = W.Button(description="previous", icon="chevron-left")
         self.next_button = W.Button(description="next", icon="chevron-right")
@@ -112,7 +134,8 @@ class ThumbnailGrid(W.VBox):
                 self.status,
                 self.select_page_button,
                 self.clear_button,
-            ]
+            ],
+            layout=W.Layout(flex_flow="row wrap", align_items="center"),
         )
         self.children = [bar, self.cells]
         self.set_trait("page_size", int(page_size))
@@ -187,7 +210,7 @@ class ThumbnailGrid(W.VBox):
             )
             card.label.value = name_html(
                 row["name"], NAME_CHARS, style="font-size:12px;font-weight:600"
-            ) + (f'<div style="font-size:11px;color:#555">{facts}</div>')
+            ) + (f'<div style="font-size:11px;color:var(--jp-ui-font-color2)">{facts}</div>')
         self.cells.children = [c.box for c in self._cards[: len(self.rows)]]
         self._on_selection(None)
         self.prev_button.disabled = self.page == 0

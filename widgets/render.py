@@ -27,6 +27,10 @@ from .format import axis_unit
 COLORMAPS = ("gray", "fire", "bgyw", "kbc", "bmy", "coolwarm", "rainbow4", "labels")
 MARGIN_LEFT, MARGIN_BOTTOM, MARGIN_TOP, MARGIN_RIGHT = 46, 30, 6, 10
 CROSSHAIR = (0, 230, 255)
+#: axes, ticks and labels: a grey that reads on JupyterLab's light and dark themes (the
+#: margins around the plot are transparent, so the theme's background shows)
+INK = (128, 128, 128, 255)
+FRAME = (150, 150, 150, 255)
 
 
 @functools.lru_cache(maxsize=16)
@@ -60,8 +64,11 @@ class Frame:
     height: int
 
     def fit(self, image: Any) -> None:
-        """Show ``image`` (an ``ipywidgets.Image``) at exactly the PNG's pixel size."""
-        image.layout.width, image.layout.height = f"{self.width}px", f"{self.height}px"
+        """Show ``image`` (an ``ipywidgets.Image``) at the PNG's pixel size, or narrower
+        (aspect kept) where its container is narrower."""
+        layout = image.layout
+        layout.width, layout.height = f"{self.width}px", "auto"
+        layout.max_width = "calc(100% - 2 * var(--jp-widgets-margin, 2px))"  # its margins
 
     def fraction(self, x: float, y: float) -> tuple[float, float] | None:
         """``(row, column)`` fractions of the plot area for a PNG pixel, or ``None``."""
@@ -134,11 +141,11 @@ def render_png(
     index = Image.fromarray(scale(np.asarray(plane.values), limits, cmap), mode="L")
     sharp = cmap == "labels" or (h >= plane.shape[0] and w >= plane.shape[1])
     index = index.resize((w, h), Image.Resampling.NEAREST if sharp else Image.Resampling.BOX)
-    rgb = Image.fromarray(lut(cmap)[np.asarray(index)], mode="RGB")
+    rgb = Image.fromarray(lut(cmap)[np.asarray(index)], mode="RGB").convert("RGBA")
     left, top = (MARGIN_LEFT, MARGIN_TOP) if axes else (0, 0)
     width = w + (MARGIN_LEFT + MARGIN_RIGHT if axes else 0)
     height = h + (MARGIN_TOP + MARGIN_BOTTOM if axes else 0)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     canvas.paste(rgb, (left, top))
     draw = ImageDraw.Draw(canvas)
     fy, fx = crosshair
@@ -165,10 +172,10 @@ def _draw_axes(
     w: int,
     h: int,
 ) -> None:
-    font, ink = _font(), (60, 60, 60)
+    font, ink = _font(), INK
     x0, x1, xunit = _coord_extent(plane, str(cols))
     y0, y1, yunit = _coord_extent(plane, str(rows))
-    draw.rectangle([left - 1, top - 1, left + w, top + h], outline=(150, 150, 150))
+    draw.rectangle([left - 1, top - 1, left + w, top + h], outline=FRAME)
     for v in nice_ticks(x0, x1):
         x = left + (v - x0) / (x1 - x0) * w
         draw.line([(x, top + h), (x, top + h + 3)], fill=ink)

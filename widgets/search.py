@@ -56,7 +56,8 @@ class SearchPanel(W.VBox):
         ranges: tuple[str, ...] = RANGES,
         facet_limit: int = 30,
     ) -> None:
-        super().__init__(layout=W.Layout(width="100%"))
+        super().__init__(layout=W.Layout(width="100%", min_width="0"))
+        self.add_class("voxcat-search")
         self.catalog = cat
         self.categories = categories
         self.ranges = ranges
@@ -68,16 +69,24 @@ class SearchPanel(W.VBox):
         self.search_box = W.Text(
             placeholder='words, "phrases", -exclude',
             continuous_update=True,
-            layout=W.Layout(flex="1 1 auto", width="auto"),
+            layout=W.Layout(flex="1 1 240px", width="auto", min_width="0"),
         )
         self.count_label = W.Label()
-        self.error_label = W.Label(style={"text_color": "#b00"})
-        self.clear_button = W.Button(description="clear", icon="times", layout={"width": "80px"})
-        self.facet_box = W.HBox(layout=W.Layout(flex_flow="row wrap", width="100%"))
+        self.error_label = W.Label(
+            style={"text_color": "var(--jp-error-color1, #b00)"},
+            layout=W.Layout(display="none"),
+        )
+        self.clear_button = W.Button(description="clear", icon="times", layout={"width": "auto"})
+        self.facet_box = W.HBox(
+            layout=W.Layout(flex_flow="row wrap", grid_gap="4px 8px", width="100%")
+        )
         T.link((self.search_box, "value"), (self, "text"))
         self.clear_button.on_click(lambda _: self.clear())
         self.children = [
-            W.HBox([self.search_box, self.clear_button, self.count_label]),
+            W.HBox(
+                [self.search_box, self.clear_button, self.count_label],
+                layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%"),
+            ),
             self.error_label,
             self.facet_box,
         ]
@@ -157,9 +166,11 @@ class SearchPanel(W.VBox):
         except (CatalogError, ValueError, KeyError) as exc:
             self.error = str(exc)
             self.error_label.value = f"⚠ {exc}"
+            self.error_label.layout.display = None
             return
         self.error = ""
         self.error_label.value = ""
+        self.error_label.layout.display = "none"  # no empty line above the facets
         self._apply(result, count)
 
     def _apply(self, result: DuckDBCatalog, count: int | None = None) -> None:

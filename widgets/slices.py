@@ -55,6 +55,23 @@ FIXING = {"z": "xy", "y": "xz", "x": "yz"}  # the view whose plane fixes each ax
 PERCENTILES = (1.0, 99.5)
 
 
+def _shrinking() -> W.Layout:
+    """A slider's layout: up to 420 px, narrower (down to nothing) in a narrow output."""
+    return W.Layout(width="auto", flex="1 1 200px", min_width="0", max_width="420px")
+
+
+def _column() -> W.Layout:
+    """A column of views that narrows with its output (the images scale down)."""
+    return W.Layout(min_width="0", max_width="100%", flex="0 1 auto")
+
+
+def _row(children: list[W.Widget]) -> W.HBox:
+    """A row of controls that wraps rather than overflows."""
+    return W.HBox(
+        children, layout=W.Layout(flex_flow="row wrap", align_items="center", width="100%")
+    )
+
+
 class OrthoView:
     """One of the three orthogonal planes: a PNG, a caption and the plane's data."""
 
@@ -66,7 +83,10 @@ class OrthoView:
         self.image = W.Image(format="png")
         self.caption = W.Label()
         self.events = Event(source=self.image, watched_events=["click"])
-        self.box = W.VBox([self.caption, self.image], layout={"align_items": "flex-start"})
+        self.box = W.VBox(
+            [self.caption, self.image],
+            layout=W.Layout(align_items="flex-start", min_width="0", max_width="100%"),
+        )
 
 
 def _read_plane(
@@ -128,7 +148,8 @@ class SliceBrowser(W.VBox):
         preview_threshold: float | None = None,
         job_factory: Callable[[Any, str], JobLike] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(layout=W.Layout(min_width="0", max_width="100%"))
+        self.add_class("voxcat-slices")
         self.catalog, self.dataset_id = cat, dataset_id
         self.display_size = int(display_size)
         # planes are read at about twice the screen size (from the level that fits)
@@ -187,7 +208,7 @@ class SliceBrowser(W.VBox):
         n = size_of(self.slicer, dim)
         slider = W.IntSlider(
             min=0, max=max(0, n - 1), description=dim, continuous_update=False,
-            disabled=n <= 1, layout={"width": "320px"},
+            disabled=n <= 1, layout=_shrinking(),
         )  # fmt: skip
         slider.observe(lambda ch, d=dim: self._slid(d, ch["new"]), names="value")
         return slider
@@ -205,9 +226,14 @@ class SliceBrowser(W.VBox):
         self.contrast_slider = W.FloatRangeSlider(
             min=fmin, max=fmax, step=(fmax - fmin) / 1000, value=(float(lo), float(hi)),
             description="contrast", continuous_update=False, readout=False,
-            layout={"width": "420px"},
+            layout=_shrinking(),
         )  # fmt: skip
-        self.auto_button = W.Button(description="auto", tooltip="percentiles 1–99.5")
+        # as wide as its label, never squeezed by the slider beside it
+        self.auto_button = W.Button(
+            description="auto",
+            tooltip="percentiles 1–99.5",
+            layout=W.Layout(width="auto", min_width="fit-content", flex="0 0 auto"),
+        )
         self.cmap_dropdown = W.Dropdown(options=COLORMAPS, description="colormap")
         self.contrast_readout = W.Label()
         T.link((self.contrast_slider, "value"), (self, "limits"))
@@ -259,11 +285,12 @@ class SliceBrowser(W.VBox):
 
     def _build_views(self) -> None:
         controls = W.VBox(
-            [W.HBox([self.sliders[d], self.readouts[d]]) for d in self.sliders]
+            [_row([self.sliders[d], self.readouts[d]]) for d in self.sliders]
             + [
-                W.HBox([self.contrast_slider, self.contrast_readout, self.auto_button]),
+                _row([self.contrast_slider, self.contrast_readout, self.auto_button]),
                 self.cmap_dropdown,
-            ]
+            ],
+            layout=W.Layout(min_width="0", max_width="100%"),
         )
         top = [self.notice] + ([self.preview.box] if self.preview is not None else [])
         if self.volume:
@@ -275,9 +302,16 @@ class SliceBrowser(W.VBox):
                 view.events.on_dom_event(lambda e, v=view: self.handle_click(v.name, e))
                 self.views[name] = view
             v = self.views
-            grid = W.GridBox(
-                [v["xy"].box, v["yz"].box, v["xz"].box, controls],
-                layout=W.Layout(grid_template_columns="repeat(2, max-content)", grid_gap="6px"),
+            # xy above xz (x aligned), yz beside xy (y aligned) and the controls beside
+            # them while they fit; each wraps below the others where the width ends
+            controls.layout.flex = "1 1 300px"
+            grid = W.HBox(
+                [
+                    W.VBox([v["xy"].box, v["xz"].box], layout=_column()),
+                    W.VBox([v["yz"].box], layout=_column()),
+                    controls,
+                ],
+                layout=W.Layout(flex_flow="row wrap", grid_gap="6px 12px", width="100%"),
             )
             self.children = [*top, grid]
         else:

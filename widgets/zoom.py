@@ -70,9 +70,10 @@ class ZoomView:
             b = W.Button(description=label, icon=icon, layout={"width": "auto"})
             b.on_click(lambda _, a=action: a())
             buttons.append(b)
-        self.buttons = W.HBox(buttons)
+        self.buttons = W.HBox(buttons, layout=W.Layout(flex_flow="row wrap"))
         self.box = W.VBox(
-            [self.buttons, self.image, self.caption], layout={"align_items": "flex-start"}
+            [self.buttons, self.image, self.caption],
+            layout=W.Layout(align_items="flex-start", min_width="0", max_width="100%"),
         )
 
     # -- window arithmetic ------------------------------------------------------------

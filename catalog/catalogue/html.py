@@ -29,13 +29,20 @@ def _size(n: float | None) -> str:
 
 def _thumb(cat: DuckDBCatalog, rel: str | None) -> str:
     if not rel:
-        return '<div style="width:96px;height:96px;background:#eee"></div>'
+        return (
+            '<div style="width:96px;height:96px;background:var(--jp-layout-color2, #eee)"></div>'
+        )
     path = cache_dir(cat.index) / rel
     try:
         data = base64.b64encode(path.read_bytes()).decode()
     except OSError:
-        return '<div style="width:96px;height:96px;background:#eee"></div>'
-    return f'<img src="data:image/png;base64,{data}" style="width:120px;height:96px;object-fit:contain" alt="">'
+        return (
+            '<div style="width:96px;height:96px;background:var(--jp-layout-color2, #eee)"></div>'
+        )
+    return (
+        f'<img src="data:image/png;base64,{data}" '
+        'style="width:120px;height:96px;object-fit:contain" alt="">'
+    )
 
 
 def catalogue_html(cat: DuckDBCatalog) -> str:

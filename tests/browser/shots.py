@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from playwright.sync_api import Locator
 
 
@@ -19,3 +23,12 @@ def settled_screenshot(image: Locator, unlike: bytes | None = None, tries: int =
             return shot
         last = shot
     return last
+
+
+def shot_dir(name: str) -> Path:
+    """The folder a test saves its screenshots in, kept after the run as artefacts:
+    ``$VOXCAT_SHOTS/<name>`` (default ``<tmp>/voxcat-shots/<name>``)."""
+    root = Path(os.environ.get("VOXCAT_SHOTS") or Path(tempfile.gettempdir()) / "voxcat-shots")
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

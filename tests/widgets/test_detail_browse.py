@@ -82,7 +82,8 @@ def test_browse_composes_and_a_click_opens_the_dataset(writable: DuckDBCatalog) 
     app = browse(writable, page_size=4, debounce=0)
     assert isinstance(app, Browser)
     assert isinstance(app.search, SearchPanel) and isinstance(app.grid, ThumbnailGrid)
-    assert app.children == (app.search, app.grid, app.opened)
+    assert app.children == (app.css, app.search, app.grid, app.opened)
+    assert app.css.layout.display == "none" and "voxcat-card" in app.css.value
     app.search.text = "sandstone"
     assert app.grid.catalog is app.search.result
     assert set(app.grid.page_ids) <= set(app.search.result) and app.grid.page_ids
@@ -109,3 +110,24 @@ def test_browse_composes_and_a_click_opens_the_dataset(writable: DuckDBCatalog) 
     assert app.detail is not None and app.detail.dataset_id == ident(writable, "empty.tif")
     app.close_dataset()
     assert app.opened.children == () and app.grid.active is None
+
+
+def test_images_shown_in_a_page_close_after_their_views_are_gone(
+    writable: DuckDBCatalog,
+) -> None:
+    """ipyevents makes the front end count an image's views and report each one it
+    removes; closed before that report, the kernel logs "No such comm"."""
+    app = browse(writable, page_size=4, debounce=0)
+    app.show(ident(writable, "sandstone_01_rec"))
+    old = app.slices
+    assert old is not None
+    images = [view.image for view in old.views.values()]
+    for image in images:  # what JupyterLab sends once it shows the views
+        image.set_state({"_view_count": 1})
+    app.show(ident(writable, "water phantom"))
+    assert old.comm is None and all(view.events.comm is None for view in old.views.values())
+    assert all(image.comm is not None for image in images)  # still shown in the page
+    for image in images:  # the page removed the views
+        image.set_state({"_view_count": 0})
+    assert all(image.comm is None for image in images)
+    assert old.sliders["z"].comm is None

@@ -3,6 +3,8 @@ unplugged, that it is offline and which drive to plug in."""
 
 from __future__ import annotations
 
+import re
+
 from catalog.catalogue import DuckDBCatalog, open_catalog
 from catalog.drives import check_drives
 from catalog.index import connect
@@ -22,7 +24,7 @@ def test_detail_shows_the_drive_online_then_offline(writable: DuckDBCatalog) -> 
     check_drives(writable.index)
     d = DatasetDetail(open_catalog(writable.index), i)
     html = d.table.value
-    assert '<th style="text-align:left;padding:1px 8px;vertical-align:top">drive</th>' in html
+    assert re.search(r"<th [^>]*>drive</th>", html)
     assert "on drive WD-2019 (offline)</td>" in html
     assert f"on drive WD-2019 (offline): plug it in; last seen at {root}" in html
     assert d.catalog.thumbnails([i])[i].is_file()  # the grid still shows it
