@@ -15,7 +15,7 @@ import { driveText, formatTime, formatValue, noPreviewReason } from './format';
 import { IPlane, planes } from './planes';
 import { autoContrast, contrastParams, formatLevel, IContrast, levelStep, manualRange, parseContrast, PERCENTILE_PRESETS } from './viewercontrast';
 import { drawRect, FIT, IView, panBy, planeLayout, requestSize, zoomAt } from './viewerlayout';
-import { layoutLineage, overlayPlan, sameGrid } from './viewerlineage';
+import { layoutLineage, LINEAGE_SIZES, overlayPlan, sameGrid } from './viewerlineage';
 
 /** Colour maps the slice API draws (catalog/preview/colormaps.py). */
 export const COLORMAPS = ['gray', 'viridis', 'magma', 'inferno', 'cividis'];
@@ -593,24 +593,30 @@ export class DatasetViewer extends Widget {
     if (!places.length) {
       return h('div', { class: 'voxcat-muted' }, formatValue(data.path) || 'No recorded location.');
     }
-    const table = h('table', { class: 'voxcat-viewer-copies' });
+    const list = h('ul', { class: 'voxcat-viewer-copies' });
     for (const p of places) {
       const offline = p.status !== 'ok';
-      table.append(
+      list.append(
         h(
-          'tr',
-          { class: offline ? 'voxcat-copy-offline' : '' },
-          h('td', { class: 'voxcat-copy-drive' }, p.drive ?? '—', p.primary ? h('span', { class: 'voxcat-muted' }, ' (primary)') : null),
-          h('td', { class: 'voxcat-copy-path', title: p.path }, p.path),
+          'li',
+          { class: `voxcat-copy${offline ? ' voxcat-copy-offline' : ''}`, 'data-status': p.status },
           h(
-            'td',
-            { class: 'voxcat-copy-status', title: p.last_seen ? `last seen ${formatTime(p.last_seen)}` : '' },
-            p.status
-          )
+            'div',
+            { class: 'voxcat-copy-head' },
+            h('span', { class: 'voxcat-copy-drive' }, p.drive ?? 'no drive'),
+            p.primary ? h('span', { class: 'voxcat-muted' }, 'primary') : null,
+            h(
+              'span',
+              { class: 'voxcat-copy-status', title: p.last_seen ? `last seen ${formatTime(p.last_seen)}` : '' },
+              p.status
+            )
+          ),
+          // LRMs keep the path's own order in the right-to-left line that elides its start
+          h('div', { class: 'voxcat-copy-path', title: p.path }, `\u200e${p.path}\u200e`)
         )
       );
     }
-    return table;
+    return list;
   }
 
   private lineage(data: api.IDataset): HTMLElement {
@@ -656,9 +662,9 @@ export class DatasetViewer extends Widget {
       });
       const title = document.createElementNS(NS, 'title');
       title.textContent = `${n.name}${n.dataLevel ? ` [${n.dataLevel}]` : ''}${gone ? ' (no longer in the index)' : ''}`;
-      group.append(title, el('rect', { width: 150, height: 40, rx: 5 }));
+      group.append(title, el('rect', { width: LINEAGE_SIZES.nodeWidth, height: LINEAGE_SIZES.nodeHeight, rx: 5 }));
       const name = el('text', { x: 8, y: 17 });
-      name.textContent = n.name.length > 22 ? `${n.name.slice(0, 10)}…${n.name.slice(-10)}` : n.name;
+      name.textContent = n.name.length > 19 ? `${n.name.slice(0, 8)}…${n.name.slice(-10)}` : n.name;
       const level = el('text', { x: 8, y: 32, class: 'voxcat-lineage-level' });
       level.textContent = n.dataLevel ?? (gone ? 'gone' : '');
       group.append(name, level);

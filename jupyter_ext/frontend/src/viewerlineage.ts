@@ -52,7 +52,7 @@ export interface ILineageSizes {
   gapY: number;
 }
 
-export const LINEAGE_SIZES: ILineageSizes = { nodeWidth: 150, nodeHeight: 40, gapX: 44, gapY: 14 };
+export const LINEAGE_SIZES: ILineageSizes = { nodeWidth: 128, nodeHeight: 40, gapX: 28, gapY: 12 };
 
 /**
  * Place the nodes of a lineage graph: a node's generation is one more than its

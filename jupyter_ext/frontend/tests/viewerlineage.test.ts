@@ -29,7 +29,7 @@ test('generations are columns: a child right of every parent', () => {
   assert.equal(g.nodes.filter(n => n.focus).map(n => n.id)[0], 'rec');
   // everything inside the reported size
   for (const n of g.nodes) {
-    assert.ok(n.x >= 0 && n.y >= 0 && n.x + 150 <= g.width && n.y + 40 <= g.height);
+    assert.ok(n.x >= 0 && n.y >= 0 && n.x + 128 <= g.width && n.y + 40 <= g.height);
   }
 });
 
