@@ -644,12 +644,11 @@ export class DatasetViewer extends Widget {
     });
     for (const e of g.edges) {
       const mid = (e.x1 + e.x2) / 2;
-      svg.append(el('path', { class: 'voxcat-lineage-edge', d: `M${e.x1},${e.y1} C${mid},${e.y1} ${mid},${e.y2} ${e.x2},${e.y2}` }));
-      if (e.step) {
-        const t = el('text', { class: 'voxcat-lineage-step', x: mid, y: (e.y1 + e.y2) / 2 - 3, 'text-anchor': 'middle' });
-        t.textContent = e.step.length > 10 ? `${e.step.slice(0, 9)}…` : e.step;
-        svg.append(t);
-      }
+      const path = el('path', { class: 'voxcat-lineage-edge', d: `M${e.x1},${e.y1} C${mid},${e.y1} ${mid},${e.y2} ${e.x2},${e.y2}` });
+      const how = document.createElementNS(NS, 'title');
+      how.textContent = `${nodes[e.parent]?.name ?? e.parent} → ${e.step || 'derived'} → ${nodes[e.child]?.name ?? e.child}`;
+      path.append(how);
+      svg.append(path);
     }
     for (const n of g.nodes) {
       const gone = n.status === 'gone';
@@ -661,7 +660,10 @@ export class DatasetViewer extends Widget {
         role: n.focus || gone ? 'img' : 'button'
       });
       const title = document.createElementNS(NS, 'title');
-      title.textContent = `${n.name}${n.dataLevel ? ` [${n.dataLevel}]` : ''}${gone ? ' (no longer in the index)' : ''}`;
+      const made = g.edges.filter(e => e.child === n.id && e.step).map(e => e.step);
+      title.textContent = `${n.name}${n.dataLevel ? ` [${n.dataLevel}]` : ''}${made.length ? `, made by ${made.join(', ')}` : ''}${
+        gone ? ' (no longer in the index)' : ''
+      }`;
       group.append(title, el('rect', { width: LINEAGE_SIZES.nodeWidth, height: LINEAGE_SIZES.nodeHeight, rx: 5 }));
       const name = el('text', { x: 8, y: 17 });
       name.textContent = n.name.length > 19 ? `${n.name.slice(0, 8)}…${n.name.slice(-10)}` : n.name;
