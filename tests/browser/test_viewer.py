@@ -218,6 +218,15 @@ def test_main_area_viewer(
             arg=[canvas.element_handle(), stepped],
             timeout=TIMEOUT,
         )
+        # the keyboard zooms too, and 0 fits again
+        wheeled = caption.inner_text()
+        canvas.focus()
+        canvas.press("+")
+        expect(caption).not_to_have_text(wheeled, timeout=TIMEOUT)
+        canvas.press("0")
+        expect(caption).not_to_have_text(re.compile("×"), timeout=TIMEOUT)
+        page.mouse.wheel(0, -600)  # zoomed again, for the drag
+        expect(caption).to_have_text(re.compile(r"\d\.\d×"), timeout=TIMEOUT)
         zoomed = canvas.evaluate(PIXELS)
         # and a drag pans
         page.mouse.down()
@@ -290,4 +299,30 @@ def test_main_area_viewer(
                 "() => window.jupyterapp.commands.execute('apputils:change-theme', "
                 "{theme: 'JupyterLab Light'})"
             )
+        context.close()
+
+
+def test_a_2d_image_fills_the_tab_with_one_plane(
+    chromium: Browser, viewer_lab: tuple[LabServer, dict], tmp_path: Path
+) -> None:
+    lab, ids = viewer_lab
+    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{lab.url}/lab?reset&token={lab.token}")
+        expect(page.locator("#voxcat-sidebar")).to_be_visible(timeout=START_TIMEOUT)
+        _open_from_sidebar(page, "actually_a_png", "actually_a_png")
+        viewer = f"#voxcat-viewer-{ids['actually_a_png.tif']}"
+        _wait_drawn(page, viewer, 1)
+        stage = _box(page, f"{viewer} .voxcat-viewer-stage")
+        plane = _box(page, f"{viewer} .voxcat-plane")
+        assert (
+            plane["width"] >= 0.97 * stage["width"] and plane["height"] >= 0.97 * stage["height"]
+        )
+        assert page.locator(f"{viewer} .voxcat-plane-slider").is_hidden()
+        page.screenshot(path=tmp_path / "2d-1440.png")
+        assert errors == [], errors
+    finally:
         context.close()

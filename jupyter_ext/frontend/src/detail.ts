@@ -210,12 +210,30 @@ export class DatasetDetail extends Widget {
       const name = formatValue(node.name) || id;
       return id === data.id
         ? h('strong', {}, name)
-        : h('a', { href: '#', class: 'voxcat-link', title: id, onclick: (e: Event) => { e.preventDefault(); this.onOpenId(id); } }, name);
+        : h(
+            'a',
+            {
+              href: '#',
+              class: 'voxcat-link',
+              title: id,
+              onclick: (e: Event) => {
+                e.preventDefault();
+                this.onOpenId(id);
+              }
+            },
+            name
+          );
     };
     const list = h('ul', {});
     for (const edge of edges) {
       list.appendChild(
-        h('li', {}, label(String(edge.parent)), ` → ${formatValue(edge.step) || 'derived'} → `, label(String(edge.child)))
+        h(
+          'li',
+          {},
+          label(String(edge.parent)),
+          ` → ${formatValue(edge.step) || 'derived'} → `,
+          label(String(edge.child))
+        )
       );
     }
     section.appendChild(list);
@@ -264,7 +282,10 @@ export function tagsSection(data: api.IDataset): HTMLElement {
   const input = h('input', { class: 'jp-mod-styled voxcat-tag-input', placeholder: 'add a tag', type: 'text' });
   input.addEventListener('keydown', async (event: KeyboardEvent) => {
     if (event.key === 'Enter' && input.value.trim()) {
-      const tags = input.value.split(',').map(t => t.trim()).filter(Boolean);
+      const tags = input.value
+        .split(',')
+        .map(t => t.trim())
+        .filter(Boolean);
       input.value = '';
       render((await api.addTags(data.id, tags)).tags);
     }
@@ -280,7 +301,12 @@ export function notesSection(data: api.IDataset): HTMLElement {
     for (const note of notes) {
       const who = [note.user ?? note.user_name, formatTime(note.time)].filter(Boolean).join(', ');
       list.appendChild(
-        h('li', {}, h('span', { class: 'voxcat-note-text' }, formatValue(note.text)), who ? h('span', { class: 'voxcat-muted' }, ` — ${who}`) : null)
+        h(
+          'li',
+          {},
+          h('span', { class: 'voxcat-note-text' }, formatValue(note.text)),
+          who ? h('span', { class: 'voxcat-muted' }, ` — ${who}`) : null
+        )
       );
     }
   };

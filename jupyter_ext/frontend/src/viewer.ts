@@ -13,7 +13,16 @@ import { metadataTable, notesSection, pyramidButton, tagsSection } from './detai
 import { append, clear, debounce, h } from './dom';
 import { driveText, formatTime, formatValue, noPreviewReason } from './format';
 import { IPlane, planes } from './planes';
-import { autoContrast, contrastParams, formatLevel, IContrast, levelStep, manualRange, parseContrast, PERCENTILE_PRESETS } from './viewercontrast';
+import {
+  autoContrast,
+  contrastParams,
+  formatLevel,
+  IContrast,
+  levelStep,
+  manualRange,
+  parseContrast,
+  PERCENTILE_PRESETS
+} from './viewercontrast';
 import { drawRect, FIT, IView, panBy, planeLayout, requestSize, zoomAt } from './viewerlayout';
 import { layoutLineage, LINEAGE_SIZES, overlayPlan, sameGrid } from './viewerlineage';
 
@@ -83,7 +92,11 @@ class PlaneView {
     private owner: DatasetViewer
   ) {
     this.position = plane.depth > 0 ? Math.floor(plane.depth / 2) : 0;
-    this.canvas = h('canvas', { class: 'voxcat-plane-canvas', 'aria-label': `plane ${plane.label}` });
+    this.canvas = h('canvas', {
+      class: 'voxcat-plane-canvas',
+      tabindex: 0,
+      'aria-label': `plane ${plane.label}: + and - zoom, arrows pan, 0 fits`
+    });
     this.caption = h('span', { class: 'voxcat-plane-caption' });
     this.slider = h('input', {
       class: 'voxcat-plane-slider',
@@ -103,14 +116,18 @@ class PlaneView {
       'div',
       { class: 'voxcat-plane', 'data-plane': plane.through ?? 'yx' },
       this.canvas,
-      h('div', { class: 'voxcat-plane-bar' }, h('span', { class: 'voxcat-plane-name' }, plane.through ?? 'yx'), this.slider, this.caption)
+      h(
+        'div',
+        { class: 'voxcat-plane-bar' },
+        h('span', { class: 'voxcat-plane-name' }, plane.through ?? 'yx'),
+        this.slider,
+        this.caption
+      )
     );
     this.canvas.addEventListener('wheel', event => this.onWheel(event), { passive: false });
     this.canvas.addEventListener('pointerdown', event => this.onPointerDown(event));
-    this.canvas.addEventListener('dblclick', () => {
-      this.view = { ...FIT };
-      this.draw();
-    });
+    this.canvas.addEventListener('dblclick', () => this.resetView());
+    this.canvas.addEventListener('keydown', event => this.onKey(event));
     this.loadSoon = debounce(() => void this.load(), 60);
     this.updateCaption();
   }
@@ -223,6 +240,7 @@ class PlaneView {
   resetView(): void {
     this.view = { ...FIT };
     this.draw();
+    this.updateCaption();
   }
 
   private updateCaption(): void {
@@ -256,6 +274,35 @@ class PlaneView {
     if (this.wanted() > this.loadedSize) {
       this.loadSoon(); // sharper pixels for the closer look
     }
+  }
+
+  /** Zoom, pan and fit from the keyboard (the canvas takes focus). */
+  private onKey(event: KeyboardEvent): void {
+    const { width, height } = this.canvas;
+    const step = Math.min(width, height) / 10;
+    const moves: Record<string, [number, number]> = {
+      ArrowLeft: [step, 0],
+      ArrowRight: [-step, 0],
+      ArrowUp: [0, step],
+      ArrowDown: [0, -step]
+    };
+    if (event.key === '+' || event.key === '=' || event.key === '-') {
+      const factor = event.key === '-' ? 1 / 1.25 : 1.25;
+      this.view = zoomAt(this.view, factor, width / 2, height / 2, width, height, this.size[1], this.size[0]);
+      if (this.wanted() > this.loadedSize) {
+        this.loadSoon();
+      }
+    } else if (event.key === '0') {
+      this.view = { ...FIT };
+    } else if (moves[event.key]) {
+      const [dx, dy] = moves[event.key];
+      this.view = panBy(this.view, dx, dy, width, height, this.size[1], this.size[0]);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    this.draw();
+    this.updateCaption();
   }
 
   private onPointerDown(event: PointerEvent): void {
@@ -363,7 +410,11 @@ export class DatasetViewer extends Widget {
       this.title.label = data.name;
       this.title.caption = `${data.name} (voxcat ${data.id})`;
       const nodes = (data.lineage?.nodes ?? {}) as unknown as Record<string, Record<string, unknown>>;
-      const edges = (data.lineage?.edges ?? []).map(e => ({ parent: String(e.parent), child: String(e.child), step: e.step }));
+      const edges = (data.lineage?.edges ?? []).map(e => ({
+        parent: String(e.parent),
+        child: String(e.child),
+        step: e.step
+      }));
       const plan = overlayPlan(data.id, data.data_level, nodes, edges);
       let base: api.IDataset = data;
       if (plan.base !== data.id) {
@@ -401,7 +452,9 @@ export class DatasetViewer extends Widget {
         return;
       }
       clear(this.header);
-      this.header.append(h('div', { class: 'voxcat-error' }, `Cannot open ${this.datasetId}: ${(error as Error).message}`));
+      this.header.append(
+        h('div', { class: 'voxcat-error' }, `Cannot open ${this.datasetId}: ${(error as Error).message}`)
+      );
     }
   }
 
@@ -452,7 +505,11 @@ export class DatasetViewer extends Widget {
     const base = this.base;
     if (!base?.slice) {
       this.stage.append(
-        h('div', { class: 'voxcat-muted voxcat-viewer-nopreview' }, `No preview: ${noPreviewReason(data.status, data.error)}.`)
+        h(
+          'div',
+          { class: 'voxcat-muted voxcat-viewer-nopreview' },
+          `No preview: ${noPreviewReason(data.status, data.error)}.`
+        )
       );
       return;
     }
@@ -501,14 +558,29 @@ export class DatasetViewer extends Widget {
       this.display.cmap = cmap.value;
       this.reloadPlanes();
     });
-    const preset = h('select', { class: 'jp-mod-styled voxcat-viewer-percentiles', 'aria-label': 'automatic contrast' });
+    const preset = h('select', {
+      class: 'jp-mod-styled voxcat-viewer-percentiles',
+      'aria-label': 'automatic contrast'
+    });
     for (const p of PERCENTILE_PRESETS) {
       preset.append(h('option', { value: p.percentiles.join(',') }, p.label));
     }
-    this.minInput = h('input', { class: 'jp-mod-styled voxcat-viewer-min', type: 'number', 'aria-label': 'contrast minimum' });
-    this.maxInput = h('input', { class: 'jp-mod-styled voxcat-viewer-max', type: 'number', 'aria-label': 'contrast maximum' });
+    this.minInput = h('input', {
+      class: 'jp-mod-styled voxcat-viewer-min',
+      type: 'number',
+      'aria-label': 'contrast minimum'
+    });
+    this.maxInput = h('input', {
+      class: 'jp-mod-styled voxcat-viewer-max',
+      type: 'number',
+      'aria-label': 'contrast maximum'
+    });
     const problem = h('span', { class: 'voxcat-error voxcat-viewer-contrast-error' });
-    const auto = h('button', { class: 'jp-mod-styled voxcat-viewer-auto', title: 'Contrast from robust percentiles of each plane' }, 'Auto');
+    const auto = h(
+      'button',
+      { class: 'jp-mod-styled voxcat-viewer-auto', title: 'Contrast from robust percentiles of each plane' },
+      'Auto'
+    );
     const setAuto = (): void => {
       const [lo, hi] = preset.value.split(',').map(Number) as [number, number];
       this.display.contrast = autoContrast([lo, hi]);
@@ -620,7 +692,11 @@ export class DatasetViewer extends Widget {
   }
 
   private lineage(data: api.IDataset): HTMLElement {
-    const edges = (data.lineage?.edges ?? []).map(e => ({ parent: String(e.parent), child: String(e.child), step: e.step }));
+    const edges = (data.lineage?.edges ?? []).map(e => ({
+      parent: String(e.parent),
+      child: String(e.child),
+      step: e.step
+    }));
     if (!edges.length) {
       return h('div', { class: 'voxcat-muted' }, 'No recorded parents or derived datasets.');
     }
@@ -644,7 +720,10 @@ export class DatasetViewer extends Widget {
     });
     for (const e of g.edges) {
       const mid = (e.x1 + e.x2) / 2;
-      const path = el('path', { class: 'voxcat-lineage-edge', d: `M${e.x1},${e.y1} C${mid},${e.y1} ${mid},${e.y2} ${e.x2},${e.y2}` });
+      const path = el('path', {
+        class: 'voxcat-lineage-edge',
+        d: `M${e.x1},${e.y1} C${mid},${e.y1} ${mid},${e.y2} ${e.x2},${e.y2}`
+      });
       const how = document.createElementNS(NS, 'title');
       how.textContent = `${nodes[e.parent]?.name ?? e.parent} → ${e.step || 'derived'} → ${nodes[e.child]?.name ?? e.child}`;
       path.append(how);

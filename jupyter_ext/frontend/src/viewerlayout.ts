@@ -114,7 +114,15 @@ export function zoomAt(
 }
 
 /** `view` moved by (`dx`, `dy`) canvas pixels (a drag). */
-export function panBy(view: IView, dx: number, dy: number, canvasW: number, canvasH: number, w: number, h: number): IView {
+export function panBy(
+  view: IView,
+  dx: number,
+  dy: number,
+  canvasW: number,
+  canvasH: number,
+  w: number,
+  h: number
+): IView {
   const r = drawRect(canvasW, canvasH, w, h, view);
   if (r.width <= 0 || r.height <= 0) {
     return view;

@@ -213,6 +213,11 @@ export function sameGrid(axesA: unknown, shapeA: unknown, axesB: unknown, shapeB
   const a = sizes(axesA, shapeA);
   const b = sizes(axesB, shapeB);
   const keys = Object.keys(a);
-  return keys.length >= 2 && keys.includes('y') && keys.includes('x') &&
-    keys.length === Object.keys(b).length && keys.every(k => a[k] === b[k]);
+  return (
+    keys.length >= 2 &&
+    keys.includes('y') &&
+    keys.includes('x') &&
+    keys.length === Object.keys(b).length &&
+    keys.every(k => a[k] === b[k])
+  );
 }

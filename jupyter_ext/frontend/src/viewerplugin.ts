@@ -18,7 +18,11 @@ export const OPEN_DATASET = 'voxcat:open-dataset';
 
 /** Put `code` into the current notebook (a new cell at its end, unless the last one
  * is empty), or into a new notebook on the server's default kernel. */
-export async function insertCode(app: JupyterFrontEnd, notebooks: INotebookTracker | null, code: string): Promise<void> {
+export async function insertCode(
+  app: JupyterFrontEnd,
+  notebooks: INotebookTracker | null,
+  code: string
+): Promise<void> {
   let panel: NotebookPanel | null = notebooks?.currentWidget ?? null;
   if (!panel) {
     await app.serviceManager.kernelspecs.ready;

@@ -16,7 +16,9 @@ test('auto contrast asks the server for robust percentiles; manual for a range',
   assert.deepEqual(contrastParams(autoContrast()), { percentiles: '1,99.5' });
   assert.deepEqual(AUTO_PERCENTILES, [1, 99.5]);
   assert.deepEqual(contrastParams(autoContrast([0.1, 99.9])), { percentiles: '0.1,99.9' });
-  assert.deepEqual(contrastParams({ mode: 'manual', percentiles: [1, 99.5], range: [-50, 4000] }), { range: '-50,4000' });
+  assert.deepEqual(contrastParams({ mode: 'manual', percentiles: [1, 99.5], range: [-50, 4000] }), {
+    range: '-50,4000'
+  });
   // every preset is a valid percentile pair for the slice API (0 <= lo < hi <= 100)
   for (const p of PERCENTILE_PRESETS) {
     const [lo, hi] = p.percentiles;

@@ -48,16 +48,28 @@ test('siblings stack without overlapping; cycles and unknown nodes do not break 
   assert.equal(b.x, c.x);
   assert.ok(Math.abs(b.y - c.y) >= 40);
   assert.equal(g.nodes.find(n => n.id === 'x')!.name, 'x');
-  const loop = layoutLineage({}, [
-    { parent: 'p', child: 'q' },
-    { parent: 'q', child: 'p' }
-  ], 'p');
+  const loop = layoutLineage(
+    {},
+    [
+      { parent: 'p', child: 'q' },
+      { parent: 'q', child: 'p' }
+    ],
+    'p'
+  );
   assert.equal(loop.nodes.length, 2);
 });
 
 test('a segmentation is drawn over its parent; a parent offers its segmentations', () => {
-  assert.deepEqual(overlayPlan('seg', 'segmentation', nodes, edges), { base: 'rec', overlays: ['seg'], overlayOn: 'seg' });
-  assert.deepEqual(overlayPlan('rec', 'reconstructed', nodes, edges), { base: 'rec', overlays: ['seg'], overlayOn: null });
+  assert.deepEqual(overlayPlan('seg', 'segmentation', nodes, edges), {
+    base: 'rec',
+    overlays: ['seg'],
+    overlayOn: 'seg'
+  });
+  assert.deepEqual(overlayPlan('rec', 'reconstructed', nodes, edges), {
+    base: 'rec',
+    overlays: ['seg'],
+    overlayOn: null
+  });
   assert.deepEqual(overlayPlan('raw', 'raw', nodes, edges).overlays, []);
   // a parent gone from the index: the segmentation alone
   const gone = { ...nodes, rec: { ...nodes.rec, status: 'gone' }, den: { ...nodes.den, status: 'gone' } };
