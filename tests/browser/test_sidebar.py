@@ -135,7 +135,7 @@ def test_sidebar_search_preview_insert_and_scan(
         viewer.locator(".voxcat-meta td", has_text=re.compile(r"^SkyScan1272$"))
     ).to_be_visible()
     expect(page.locator(".voxcat-grid")).to_be_visible()
-    z = viewer.locator(".voxcat-plane[data-plane=z]")
+    z = viewer.locator(".voxcat-view-plane[data-plane=z]")
     caption = z.locator(".voxcat-plane-caption")
     expect(caption).to_have_text(re.compile(r"^\d+ / \d+ · level"), timeout=TIMEOUT)
     before_caption = caption.inner_text()

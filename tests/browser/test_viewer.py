@@ -105,7 +105,7 @@ def _assert_fills(page: Page, viewer: str, width: int) -> None:
     """Three planes fill the stage, the stage most of the tab; nothing overflows."""
     tab = _box(page, viewer)
     stage = _box(page, f"{viewer} .voxcat-viewer-stage")
-    planes = [page.locator(f"{viewer} .voxcat-plane").nth(i).bounding_box() for i in range(3)]
+    planes = [page.locator(f"{viewer} .voxcat-view-plane").nth(i).bounding_box() for i in range(3)]
     canvases = [
         page.locator(f"{viewer} .voxcat-plane-canvas").nth(i).bounding_box() for i in range(3)
     ]
@@ -191,7 +191,7 @@ def test_main_area_viewer(
         page.screenshot(path=shots / f"1-viewer-{width}-{theme}.png")
 
         # stepping the z slider draws another plane
-        z = page.locator(f"{rec_viewer} .voxcat-plane[data-plane=z]")
+        z = page.locator(f"{rec_viewer} .voxcat-view-plane[data-plane=z]")
         canvas = z.locator("canvas")
         before = canvas.evaluate(PIXELS)
         caption = z.locator(".voxcat-plane-caption")
@@ -317,7 +317,7 @@ def test_a_2d_image_fills_the_tab_with_one_plane(
         viewer = f"#voxcat-viewer-{ids['actually_a_png.tif']}"
         _wait_drawn(page, viewer, 1)
         stage = _box(page, f"{viewer} .voxcat-viewer-stage")
-        plane = _box(page, f"{viewer} .voxcat-plane")
+        plane = _box(page, f"{viewer} .voxcat-view-plane")
         assert (
             plane["width"] >= 0.97 * stage["width"] and plane["height"] >= 0.97 * stage["height"]
         )

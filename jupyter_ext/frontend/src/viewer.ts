@@ -114,7 +114,7 @@ class PlaneView {
     });
     this.node = h(
       'div',
-      { class: 'voxcat-plane', 'data-plane': plane.through ?? 'yx' },
+      { class: 'voxcat-view-plane', 'data-plane': plane.through ?? 'yx' },
       this.canvas,
       h(
         'div',

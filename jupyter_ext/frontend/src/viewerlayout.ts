@@ -24,29 +24,31 @@ export interface IPlaneLayout {
  * Arrange planes of physical extents `sizes` (`[height, width]` each) in a
  * `width` x `height` area with `gap` pixels between cells: of every grid with enough
  * cells (3 in a row, 2 x 2, a column...), the one that shows the planes largest at a
- * common scale. Cells of one layout share their size.
+ * common scale. Rows share their height; a last row with fewer planes than columns
+ * shares the whole width among them (no empty cell).
  */
 export function planeLayout(width: number, height: number, sizes: [number, number][], gap = 6): IPlaneLayout {
   const n = Math.max(1, sizes.length);
   let best: IPlaneLayout | null = null;
   for (let columns = 1; columns <= n; columns++) {
     const rows = Math.ceil(n / columns);
-    const cellW = Math.max(0, (width - gap * (columns - 1)) / columns);
     const cellH = Math.max(0, (height - gap * (rows - 1)) / rows);
-    let scale = Infinity;
-    for (const [h, w] of sizes) {
-      scale = Math.min(scale, fitScale(cellW, cellH, w, h));
+    const cells: IRect[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = Math.floor(i / columns);
+      const inRow = r === rows - 1 ? n - r * columns : columns;
+      const cellW = Math.max(0, (width - gap * (inRow - 1)) / inRow);
+      const c = i % columns;
+      cells.push({ x: c * (cellW + gap), y: r * (cellH + gap), width: cellW, height: cellH });
     }
+    let scale = Infinity;
+    sizes.forEach(([h, w], i) => {
+      scale = Math.min(scale, fitScale(cells[i].width, cells[i].height, w, h));
+    });
     if (!Number.isFinite(scale)) {
       scale = 0;
     }
     if (best === null || scale > best.scale + 1e-9) {
-      const cells: IRect[] = [];
-      for (let i = 0; i < n; i++) {
-        const c = i % columns;
-        const r = Math.floor(i / columns);
-        cells.push({ x: c * (cellW + gap), y: r * (cellH + gap), width: cellW, height: cellH });
-      }
       best = { columns, rows, cells, scale };
     }
   }

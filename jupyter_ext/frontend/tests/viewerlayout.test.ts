@@ -18,6 +18,8 @@ test('three square planes go in a row on a wide tab, a column on a tall one, 2x2
   const last = square.cells[1];
   assert.equal(last.x + last.width, 800);
   assert.equal(square.cells[2].y + square.cells[2].height, 800);
+  // the third plane takes the whole last row: no empty cell
+  assert.deepEqual([square.cells[2].x, square.cells[2].width], [0, 800]);
 });
 
 test('cells never overlap nor leave the area, and the chosen grid shows planes largest', () => {
