@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FloatRect, Page, expect
 
 from catalog import open_catalog
 from catalog.demo import install_demo_notebook, run_demo
@@ -95,8 +95,8 @@ def _wait_drawn(page: Page, viewer: str, n: int) -> None:
         )
 
 
-def _box(page: Page, selector: str) -> dict:
-    box = page.locator(selector).bounding_box()
+def _box(page: Page, selector: str, nth: int = 0) -> FloatRect:
+    box = page.locator(selector).nth(nth).bounding_box()
     assert box is not None, selector
     return box
 
@@ -105,11 +105,8 @@ def _assert_fills(page: Page, viewer: str, width: int) -> None:
     """Three planes fill the stage, the stage most of the tab; nothing overflows."""
     tab = _box(page, viewer)
     stage = _box(page, f"{viewer} .voxcat-viewer-stage")
-    planes = [page.locator(f"{viewer} .voxcat-view-plane").nth(i).bounding_box() for i in range(3)]
-    canvases = [
-        page.locator(f"{viewer} .voxcat-plane-canvas").nth(i).bounding_box() for i in range(3)
-    ]
-    assert all(p and c for p, c in zip(planes, canvases))
+    planes = [_box(page, f"{viewer} .voxcat-view-plane", i) for i in range(3)]
+    canvases = [_box(page, f"{viewer} .voxcat-plane-canvas", i) for i in range(3)]
     # the stage takes most of the tab
     assert stage["width"] * stage["height"] >= 0.4 * tab["width"] * tab["height"], (stage, tab)
     # the planes span the stage in both directions (cells of one grid fill it)
