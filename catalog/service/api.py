@@ -159,7 +159,34 @@ def dataset(
     meta["thumbnail"] = urls["thumbnail"](dataset_id) if has_thumbnail else None
     readable = meta.get("status") == "ok" and meta.get("kind") == "image"
     meta["slice"] = urls["slice"](dataset_id) if readable else None
+    meta["preview_needed"] = readable and preview_needed(cat, dataset_id)
     return jsonable(meta)
+
+
+def preview_needed(cat: DuckDBCatalog, dataset_id: str, min_bytes: int | None = None) -> bool:
+    """Whether browsing ``dataset_id`` would be faster with a preview pyramid: an
+    image of ``min_bytes`` or more (default: ``PREVIEW_MIN_BYTES``) without its own
+    pyramid (:func:`catalog.preview.store.wants_preview`) and no preview built for its
+    current checksum yet. False when it cannot be read.
+
+    >>> preview_needed(open_catalog("lab.duckdb"), "k2x9q4m1abcd")   # doctest: +SKIP
+    True
+    """
+    from ..errors import CatalogError
+    from ..preview.dataset import load_ref
+    from ..preview.place import preview_place
+    from ..preview.store import PREVIEW_MIN_BYTES, preview_levels, wants_preview
+
+    try:
+        ref = load_ref(cat, dataset_id)
+        if not wants_preview(ref, PREVIEW_MIN_BYTES if min_bytes is None else min_bytes):
+            return False
+        if not ref.checksum:
+            return True
+        place = preview_place(ref.index)
+        return not preview_levels(place.location(ref.checksum), ref.checksum, place.storage)
+    except CatalogError:  # unreadable, or its preview storage unreachable: no offer
+        return False
 
 
 def drives(index: Path, user: User | None, check: bool = False) -> dict[str, Any]:

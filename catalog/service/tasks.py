@@ -217,7 +217,8 @@ def _plan_pyramid(
     ctx: Context, user: User | None, body: Mapping[str, Any]
 ) -> tuple[dict[str, Any], JobFunction]:
     dataset_id = check_id(body.get("id"))  # type: ignore[arg-type]
-    api.catalogue(ctx.index, user, files=True).entry(dataset_id)  # unknown or hidden: 404
+    entry = api.catalogue(ctx.index, user, files=True).entry(dataset_id)  # unknown: 404
+    name = entry.metadata.get("name")
 
     def run(job: Job) -> dict[str, Any]:
         from catalog.preview import preview_job
@@ -232,7 +233,10 @@ def _plan_pyramid(
         images.forget(dataset_id)
         return {"id": dataset_id, "built": path is not None}
 
-    return {"id": dataset_id}, run
+    shown = {"id": dataset_id}
+    if name:  # what job lists and notifications name
+        shown["name"] = str(name)
+    return shown, run
 
 
 def _export_ids(

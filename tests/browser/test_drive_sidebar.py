@@ -66,17 +66,22 @@ def test_offline_dataset_detail_names_the_drive(
         )
         assert "voxcat-tile-offline" in (tile.get_attribute("class") or "")
         tile.click()
-        expect(page.locator(".voxcat-detail-name")).to_have_text(
+        viewer = page.locator(".voxcat-viewer")
+        expect(viewer.locator(".voxcat-viewer-name")).to_have_text(
             "sandstone_01_rec", timeout=TIMEOUT
         )
-        drive = page.locator(".voxcat-drive")
+        drive = viewer.locator(".voxcat-drive")
         expect(drive).to_have_text("on drive WD-2019 (offline)")
         assert "voxcat-drive-offline" in (drive.get_attribute("class") or "")
         assert drive.get_attribute("title") == f"last seen at {mount}"
-        expect(page.locator(".voxcat-preview")).to_have_text(
+        expect(viewer.locator(".voxcat-viewer-nopreview")).to_have_text(
             f"No preview: on drive WD-2019 (offline): plug it in; last seen at {mount}."
         )
-        expect(page.locator(".voxcat-meta td", has_text=re.compile("^offline$"))).to_be_visible()
+        expect(viewer.locator(".voxcat-meta td", has_text=re.compile("^offline$"))).to_be_visible()
+        # its copy is listed with the drive, offline
+        copy = viewer.locator(".voxcat-copy").first
+        expect(copy.locator(".voxcat-copy-drive")).to_have_text("WD-2019")
+        expect(copy.locator(".voxcat-copy-status")).to_have_text("offline")
         page.screenshot(path=tmp_path / f"offline-detail-{width}.png")
         assert errors == []
     finally:

@@ -75,6 +75,22 @@ export interface IDataset extends Record<string, unknown> {
   lineage?: ILineage;
   /** the drive it lives on (null: object storage, or scanned before drives) */
   on_drive?: IOnDrive | null;
+  /** whether browsing it needs a preview pyramid that is not built yet */
+  preview_needed?: boolean;
+  /** every place its content is known at, the primary one first */
+  locations?: ILocation[];
+}
+
+/** One copy of a dataset (catalog/replicas.py `listing`). */
+export interface ILocation extends Record<string, unknown> {
+  path: string;
+  /** the drive's label, else its id */
+  drive: string | null;
+  drive_id: string | null;
+  /** "ok", "offline" or "missing" */
+  status: string;
+  primary: boolean;
+  last_seen: string | null;
 }
 
 /** A dataset's drive, as the REST detail gives it. */

@@ -23,8 +23,8 @@ export class DatasetDetail extends Widget {
   onBack: () => void = () => undefined;
   /** Insert code reading the dataset into a notebook. */
   onInsert: (id: string) => void = () => undefined;
-  /** Start a preview pyramid job for the dataset. */
-  onPyramid: (id: string) => void = () => undefined;
+  /** Start a preview pyramid job for the dataset (its id and name). */
+  onPyramid: (id: string, name: string) => void = () => undefined;
   /** Show another dataset (from the lineage). */
   onOpenId: (id: string) => void = () => undefined;
 
@@ -88,10 +88,10 @@ export class DatasetDetail extends Widget {
       );
     }
     this.node.appendChild(this.preview(data));
-    this.node.appendChild(this.tagsSection(data));
-    this.node.appendChild(this.notesSection(data));
+    this.node.appendChild(tagsSection(data));
+    this.node.appendChild(notesSection(data));
     this.node.appendChild(this.lineageSection(data));
-    this.node.appendChild(this.metadataTable(data));
+    this.node.appendChild(metadataTable(data, this.fields));
   }
 
   private toolbar(data: api.IDataset | null): HTMLElement {
@@ -109,17 +109,7 @@ export class DatasetDetail extends Widget {
           },
           'Insert code'
         ),
-      data &&
-        data.slice &&
-        h(
-          'button',
-          {
-            class: 'jp-mod-styled voxcat-pyramid',
-            title: 'Build a preview pyramid in the background for fast browsing',
-            onclick: () => this.onPyramid(data.id)
-          },
-          'Build preview'
-        )
+      data && pyramidButton(data, () => this.onPyramid(data.id, data.name))
     );
   }
 
@@ -206,71 +196,6 @@ export class DatasetDetail extends Widget {
     return box;
   }
 
-  private tagsSection(data: api.IDataset): HTMLElement {
-    const list = h('div', { class: 'voxcat-tags' });
-    const render = (tags: string[]): void => {
-      clear(list);
-      for (const tag of tags) {
-        list.appendChild(
-          h(
-            'span',
-            { class: 'voxcat-tag' },
-            tag,
-            h(
-              'button',
-              {
-                class: 'voxcat-tag-remove',
-                title: `Remove the tag ${tag}`,
-                onclick: async () => render((await api.removeTag(data.id, tag)).tags)
-              },
-              '×'
-            )
-          )
-        );
-      }
-    };
-    render(data.tags ?? []);
-    const input = h('input', { class: 'jp-mod-styled voxcat-tag-input', placeholder: 'add a tag', type: 'text' });
-    input.addEventListener('keydown', async (event: KeyboardEvent) => {
-      if (event.key === 'Enter' && input.value.trim()) {
-        const tags = input.value.split(',').map(t => t.trim()).filter(Boolean);
-        input.value = '';
-        render((await api.addTags(data.id, tags)).tags);
-      }
-    });
-    return h('section', {}, h('h4', {}, 'Tags'), list, input);
-  }
-
-  private notesSection(data: api.IDataset): HTMLElement {
-    const list = h('ul', { class: 'voxcat-notes' });
-    const render = (notes: Record<string, unknown>[]): void => {
-      clear(list);
-      for (const note of notes) {
-        const who = [note.user ?? note.user_name, formatTime(note.time)].filter(Boolean).join(', ');
-        list.appendChild(
-          h('li', {}, h('span', { class: 'voxcat-note-text' }, formatValue(note.text)), who ? h('span', { class: 'voxcat-muted' }, ` — ${who}`) : null)
-        );
-      }
-    };
-    render(data.notes ?? []);
-    const input = h('textarea', { class: 'jp-mod-styled voxcat-note-input', placeholder: 'add a note', rows: 2 });
-    const add = h(
-      'button',
-      {
-        class: 'jp-mod-styled',
-        onclick: async () => {
-          if (input.value.trim()) {
-            const text = input.value;
-            input.value = '';
-            render((await api.addNote(data.id, text)).notes);
-          }
-        }
-      },
-      'Add note'
-    );
-    return h('section', {}, h('h4', {}, 'Notes'), list, input, add);
-  }
-
   private lineageSection(data: api.IDataset): HTMLElement {
     const section = h('section', { class: 'voxcat-lineage' }, h('h4', {}, 'Lineage'));
     const lineage = data.lineage;
@@ -285,47 +210,34 @@ export class DatasetDetail extends Widget {
       const name = formatValue(node.name) || id;
       return id === data.id
         ? h('strong', {}, name)
-        : h('a', { href: '#', class: 'voxcat-link', title: id, onclick: (e: Event) => { e.preventDefault(); this.onOpenId(id); } }, name);
+        : h(
+            'a',
+            {
+              href: '#',
+              class: 'voxcat-link',
+              title: id,
+              onclick: (e: Event) => {
+                e.preventDefault();
+                this.onOpenId(id);
+              }
+            },
+            name
+          );
     };
     const list = h('ul', {});
     for (const edge of edges) {
       list.appendChild(
-        h('li', {}, label(String(edge.parent)), ` → ${formatValue(edge.step) || 'derived'} → `, label(String(edge.child)))
+        h(
+          'li',
+          {},
+          label(String(edge.parent)),
+          ` → ${formatValue(edge.step) || 'derived'} → `,
+          label(String(edge.child))
+        )
       );
     }
     section.appendChild(list);
     return section;
-  }
-
-  private metadataTable(data: api.IDataset): HTMLElement {
-    const table = h('table', { class: 'voxcat-meta' });
-    const row = (key: string, value: string): void => {
-      if (value !== '') {
-        table.appendChild(h('tr', {}, h('th', {}, key), h('td', {}, value)));
-      }
-    };
-    // the fields, their labels and order come from the server (the `info` route)
-    for (const { name, label, display } of this.fields) {
-      const value = data[name];
-      if (display === 'bytes') {
-        row(label, formatBytes(value as number));
-      } else if (display === 'shape') {
-        row(label, formatShape(value));
-      } else if (display === 'length') {
-        row(label, formatVoxelSize(value));
-      } else if (display === 'time') {
-        row(label, formatTime(value));
-      } else {
-        row(label, formatValue(value));
-      }
-    }
-    const meta = data.meta;
-    if (meta && typeof meta === 'object') {
-      for (const [key, value] of Object.entries(meta as Record<string, unknown>)) {
-        row(`meta.${key}`, formatValue(value));
-      }
-    }
-    return h('section', {}, h('h4', {}, 'Metadata'), table);
   }
 
   private revokePreview(): void {
@@ -340,4 +252,133 @@ export class DatasetDetail extends Widget {
   private fields: api.IColumn[] = [];
   private token = 0;
   private previewUrl: string | null = null;
+}
+
+/** The tags of a dataset with a remove button each and an input to add more. */
+export function tagsSection(data: api.IDataset): HTMLElement {
+  const list = h('div', { class: 'voxcat-tags' });
+  const render = (tags: string[]): void => {
+    clear(list);
+    for (const tag of tags) {
+      list.appendChild(
+        h(
+          'span',
+          { class: 'voxcat-tag' },
+          tag,
+          h(
+            'button',
+            {
+              class: 'voxcat-tag-remove',
+              title: `Remove the tag ${tag}`,
+              onclick: async () => render((await api.removeTag(data.id, tag)).tags)
+            },
+            '×'
+          )
+        )
+      );
+    }
+  };
+  render(data.tags ?? []);
+  const input = h('input', { class: 'jp-mod-styled voxcat-tag-input', placeholder: 'add a tag', type: 'text' });
+  input.addEventListener('keydown', async (event: KeyboardEvent) => {
+    if (event.key === 'Enter' && input.value.trim()) {
+      const tags = input.value
+        .split(',')
+        .map(t => t.trim())
+        .filter(Boolean);
+      input.value = '';
+      render((await api.addTags(data.id, tags)).tags);
+    }
+  });
+  return h('section', {}, h('h4', {}, 'Tags'), list, input);
+}
+
+/** The notes of a dataset and a box to add one. */
+export function notesSection(data: api.IDataset): HTMLElement {
+  const list = h('ul', { class: 'voxcat-notes' });
+  const render = (notes: Record<string, unknown>[]): void => {
+    clear(list);
+    for (const note of notes) {
+      const who = [note.user ?? note.user_name, formatTime(note.time)].filter(Boolean).join(', ');
+      list.appendChild(
+        h(
+          'li',
+          {},
+          h('span', { class: 'voxcat-note-text' }, formatValue(note.text)),
+          who ? h('span', { class: 'voxcat-muted' }, ` — ${who}`) : null
+        )
+      );
+    }
+  };
+  render(data.notes ?? []);
+  const input = h('textarea', { class: 'jp-mod-styled voxcat-note-input', placeholder: 'add a note', rows: 2 });
+  const add = h(
+    'button',
+    {
+      class: 'jp-mod-styled',
+      onclick: async () => {
+        if (input.value.trim()) {
+          const text = input.value;
+          input.value = '';
+          render((await api.addNote(data.id, text)).notes);
+        }
+      }
+    },
+    'Add note'
+  );
+  return h('section', {}, h('h4', {}, 'Notes'), list, input, add);
+}
+
+/** The metadata table: the server's detail columns, then the format's own metadata. */
+export function metadataTable(data: api.IDataset, fields: api.IColumn[]): HTMLElement {
+  const table = h('table', { class: 'voxcat-meta' });
+  const row = (key: string, value: string): void => {
+    if (value !== '') {
+      table.appendChild(h('tr', {}, h('th', {}, key), h('td', {}, value)));
+    }
+  };
+  // the fields, their labels and order come from the server (the `info` route)
+  for (const { name, label, display } of fields) {
+    const value = data[name];
+    if (display === 'bytes') {
+      row(label, formatBytes(value as number));
+    } else if (display === 'shape') {
+      row(label, formatShape(value));
+    } else if (display === 'length') {
+      row(label, formatVoxelSize(value));
+    } else if (display === 'time') {
+      row(label, formatTime(value));
+    } else {
+      row(label, formatValue(value));
+    }
+  }
+  const meta = data.meta;
+  if (meta && typeof meta === 'object') {
+    for (const [key, value] of Object.entries(meta as Record<string, unknown>)) {
+      row(`meta.${key}`, formatValue(value));
+    }
+  }
+  return h('section', {}, h('h4', {}, 'Metadata'), table);
+}
+
+/** "Build preview", offered only when the server says browsing needs a pyramid (a
+ * large image without one), else null. */
+export function pyramidButton(data: api.IDataset, start: () => void): HTMLButtonElement | null {
+  if (!data.slice || !data.preview_needed) {
+    return null;
+  }
+  return h(
+    'button',
+    {
+      class: 'jp-mod-styled voxcat-pyramid',
+      title: `Build a preview pyramid of ${data.name} in the background for fast browsing`,
+      onclick: (event: Event) => {
+        const button = event.currentTarget as HTMLButtonElement;
+        button.disabled = true;
+        button.textContent = 'Building preview…';
+        start();
+      }
+    },
+    'Build preview'
+  );
 }

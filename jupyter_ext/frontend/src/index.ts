@@ -11,6 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { readCode } from './code';
 import { VoxcatSidebar } from './sidebar';
+import { createViewerPlugin, OPEN_DATASET } from './viewerplugin';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161"><path d="M12 2 3 7v10l9 5 9-5V7l-9-5zm0 2.3L18.7 8 12 11.7 5.3 8 12 4.3zM5 9.7l6 3.3v6.6l-6-3.3V9.7zm8 9.9V13l6-3.3v6.6l-6 3.3z"/></g></svg>`;
 
@@ -62,7 +63,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null
   ) => {
     const sidebar = new VoxcatSidebar({
-      insertCode: (index, id) => insertIntoNotebook(app, tracker, readCode(index, id))
+      insertCode: (index, id) => insertIntoNotebook(app, tracker, readCode(index, id)),
+      // a dataset opens in its main-area tab (the viewer plugin's command)
+      openDataset: id => app.commands.hasCommand(OPEN_DATASET) && (void app.commands.execute(OPEN_DATASET, { id }), true)
     });
     sidebar.title.icon = voxcatIcon;
     app.shell.add(sidebar, 'left', { rank: 600 });
@@ -119,4 +122,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, createViewerPlugin(voxcatIcon)];

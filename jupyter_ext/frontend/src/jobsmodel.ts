@@ -61,7 +61,7 @@ export function describeJob(job: IJob): string {
       : job.kind === 'export'
         ? String(args.dest ?? '')
         : job.kind === 'pyramid'
-          ? String(args.id ?? '')
+          ? String(args.name ?? args.id ?? '')
           : '';
   return what ? `${job.kind} ${what}` : job.kind;
 }

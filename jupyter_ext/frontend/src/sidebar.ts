@@ -17,6 +17,8 @@ import { activeFilterCount, emptyState, ISearchState, searchParams, stateKey, to
 export interface ISidebarOptions {
   /** Insert code reading a dataset into a notebook (index path, dataset id). */
   insertCode: (index: string, id: string) => Promise<void>;
+  /** Open a dataset elsewhere (the main-area viewer); false: show the detail here. */
+  openDataset?: (id: string) => boolean;
 }
 
 export class VoxcatSidebar extends Panel {
@@ -95,12 +97,27 @@ export class VoxcatSidebar extends Panel {
       this.status.textContent = `voxcat server extension unavailable: ${(error as Error).message}`;
       return;
     }
+    const shown = this.detail.isVisible ? this.detail.datasetId : null;
     this.key = null;
     this.run();
+    if (shown) {
+      this.keepDetail(shown);
+    }
+  }
+
+  /** Show the detail of `id` again after a refresh (a job ended): it stays open. */
+  private keepDetail(id: string): void {
+    this.facets.hide();
+    this.grid.hide();
+    this.detail.show();
+    void this.detail.load(id);
   }
 
   /** Show a dataset in the detail view. */
   openDataset(id: string): void {
+    if (this.options.openDataset?.(id)) {
+      return; // the sidebar stays the finder
+    }
     this.facets.hide();
     this.grid.hide();
     this.detail.show();
