@@ -71,9 +71,10 @@ def _field_items(cat: DuckDBCatalog, prefix: str) -> list[dict[str, Any]]:
 
 
 def _value_items(cat: DuckDBCatalog, key: str, prefix: str) -> list[dict[str, Any]]:
-    with cat._connect() as con:  # noqa: SLF001 - the catalogue's own connection
+    with cat._connect() as con:
         target = resolve(key, con)
     low = prefix.lower()
+    values: list[tuple[str, int | None]]
     if target.key in CHOICES:
         values = [(v, None) for v in CHOICES[target.key]]
     elif target.kind in EXAMPLES:
@@ -109,8 +110,6 @@ def complete(cat: DuckDBCatalog, text: str, cursor: int) -> dict[str, Any]:
     out: dict[str, Any] = {"start": term.start, "end": term.end, "field": term.key}
     if term.key is not None:
         value = term.value or ""
-        if value.startswith('"'):
-            value = value[1:]
         out["kind"] = "value"
         out["items"] = _value_items(cat, term.key, value)
         return out
