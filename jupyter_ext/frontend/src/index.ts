@@ -205,7 +205,8 @@ function addPaletteCommands(app: JupyterFrontEnd, sidebar: VoxcatSidebar, palett
       if (typeof args.query === 'string') {
         sidebar.search(args.query);
       }
-      sidebar.focusSearch();
+      // after the command palette has closed and handed the focus back
+      requestAnimationFrame(() => sidebar.focusSearch());
     }
   });
   app.commands.addCommand(CommandIDs.openDatasetPrompt, {

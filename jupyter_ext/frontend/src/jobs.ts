@@ -67,6 +67,11 @@ export class JobsView extends Widget {
     this.resume();
   }
 
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.resume();
+  }
+
   private onVisibility = (): void => this.resume();
 
   /** Poll now if a poll was skipped while hidden. */
