@@ -37,6 +37,9 @@ def open_lab(page: Page, lab: LabServer, width: int = 1400) -> None:
     expect(page.locator(".voxcat-count-line")).to_have_text(
         re.compile(r"^\d+ datasets$"), timeout=TIMEOUT
     )
+    # the layout restored and the launcher open: nothing takes the focus after this
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    expect(page.locator(".jp-Launcher").first).to_be_visible(timeout=TIMEOUT)
 
 
 def cli_ids(capsys: pytest.CaptureFixture[str], index: Path, *where: str) -> list[str]:
