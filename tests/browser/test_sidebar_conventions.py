@@ -185,6 +185,21 @@ def test_page_size_setting_takes_effect_at_once(page: Page, lab: LabServer) -> N
     page.evaluate(SHOW_SIDEBAR)
     expect(page.locator(".voxcat-count-line")).to_have_text("14 datasets", timeout=TIMEOUT)
     assert set(limits) == {"20"}, limits
+    # the thumbnail size: wider and taller tiles, at once
+    tile = page.locator(".voxcat-tile[data-id]").first
+    expect(tile).to_be_visible(timeout=TIMEOUT)
+    before = tile.bounding_box()
+    assert before is not None
+    size = page.locator('[id="jp-SettingsEditor-@voxcat/jupyterlab:plugin_thumbnailSize"]')
+    size.fill("200")
+    size.press("Tab")
+    page.wait_for_function(
+        "h => document.querySelector('.voxcat-tile[data-id]')?.getBoundingClientRect().height > h + 40",
+        arg=before["height"],
+        timeout=TIMEOUT,
+    )
+    after = tile.bounding_box()
+    assert after is not None and after["width"] > before["width"], (before, after)
 
 
 def _count_jobs_requests(page: Page) -> list[str]:
