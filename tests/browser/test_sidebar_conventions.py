@@ -285,3 +285,46 @@ def test_screenshots_of_search_error_and_completion(
     assert inside
     page.screenshot(path=tmp_path / f"{slug}-{width}-completion.png")
     print(tmp_path)
+
+
+def test_open_dataset_and_scan_commands(page: Page, lab: LabServer, demo_index: Path) -> None:
+    open_lab(page, lab)
+    # "voxcat: Open dataset…" asks for an id or a name; a name opens its dataset
+    page.evaluate(
+        "() => { void window.jupyterapp.commands.execute('voxcat:open-dataset-prompt'); }"
+    )
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_be_visible(timeout=TIMEOUT)
+    expect(dialog).to_contain_text("Dataset id or name")
+    dialog.locator("input").fill("liver_ct")
+    dialog.locator("input").press("Enter")
+    expect(page.locator(".voxcat-detail-name")).to_have_text("liver_ct", timeout=TIMEOUT)
+    # an id works too (given as the command's argument, as other plugins call it)
+    from catalog import open_catalog
+
+    ident = next(
+        i
+        for i in open_catalog(demo_index)
+        if open_catalog(demo_index)[i].metadata["name"] == "water phantom"
+    )
+    page.evaluate(
+        f"() => window.jupyterapp.commands.execute('voxcat:open-dataset-prompt', {{id: {ident!r}}})"
+    )
+    expect(page.locator(".voxcat-detail-name")).to_have_text("water phantom", timeout=TIMEOUT)
+    # a name no dataset has: said so, and the sidebar shows the (empty) search
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('voxcat:open-dataset-prompt', {id: 'no such thing'})"
+    )
+    expect(
+        page.locator(".Toastify__toast", has_text="no dataset has the id or the name")
+    ).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator(".voxcat-search")).to_have_value('name:"no such thing"')
+    # "voxcat: Scan a folder…" starts a scan job through the jobs REST API; a folder
+    # that is not there fails with the server's reason (the index stays as it is)
+    page.evaluate("() => { void window.jupyterapp.commands.execute('voxcat:scan-folder'); }")
+    expect(dialog).to_be_visible(timeout=TIMEOUT)
+    dialog.locator("input").fill("no such folder")
+    dialog.locator("input").press("Enter")
+    toast = page.locator(".Toastify__toast", has_text="'no such folder' does not exist")
+    expect(toast.first).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator(SIDEBAR)).to_be_visible()
