@@ -10,6 +10,7 @@ Screenshots (1024 and 1440 px wide, light and dark theme) are saved in the test'
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,22 @@ def test_palette_runs_voxcat_search(page: Page, lab: LabServer) -> None:
     expect(page.locator(".voxcat-count-line")).to_have_text("1 of 14 datasets", timeout=TIMEOUT)
 
 
-def test_page_size_setting_takes_effect_at_once(page: Page, lab: LabServer) -> None:
+RESET_SETTINGS = (
+    "() => window.jupyterapp.serviceManager.settings.save('@voxcat/jupyterlab:plugin', '{}')"
+)
+
+
+@pytest.fixture
+def reset_settings(page: Page) -> Iterator[None]:
+    """The voxcat settings back to their defaults after the test (the lab server, and
+    its settings folder, serve every browser test of the session)."""
+    yield
+    page.evaluate(RESET_SETTINGS)
+
+
+def test_page_size_setting_takes_effect_at_once(
+    page: Page, lab: LabServer, reset_settings: None
+) -> None:
     limits: list[str] = []
 
     def on_request(request: Request) -> None:
