@@ -1,6 +1,7 @@
 """The JupyterLab front end: installed with the package, and its TypeScript unit tests
 (``jlpm test`` in ``jupyter_ext/frontend``: paging, windowing, query strings,
-formatting, inserted code, job notifications)."""
+formatting, inserted code, job notifications), its lint (``jlpm lint:check``: Prettier
+and ESLint), its settings schema, and the JupyterLab versions it declares."""
 
 from __future__ import annotations
 
