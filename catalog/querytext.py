@@ -27,6 +27,8 @@ pass to ``cat.search``: the decoded pieces, with numbers in ASCII digits as numb
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from .errors import QueryError
@@ -184,4 +186,109 @@ def read_value(text: str) -> Any:
     return _number(value)
 
 
-__all__ = ["TextValue", "decode", "encode", "read_value"]
+# -- a search box's text: words and KEY:VALUE filters -------------------------------------
+
+#: a field term: a field name (``modality``, ``meta.ExposureTime``), ``:`` or ``=``, a value
+_FIELD_TERM = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)[:=](.*)", re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """One whitespace-separated term of a search box's text, where it stands
+    (``start``, ``end``) and, for a field term, its ``key`` and raw ``value``."""
+
+    start: int
+    end: int
+    text: str
+    key: str | None = None
+    value: str | None = None
+
+
+def _field(text: str) -> tuple[str, str] | None:
+    m = _FIELD_TERM.fullmatch(text)
+    if m is None or m.group(2).startswith("//"):  # s3://bucket/... is a word, not a field
+        return None
+    value = m.group(2)
+    if value.startswith('"'):  # key:"a value with spaces"
+        value = value[1:-1] if len(value) > 1 and value.endswith('"') else value[1:]
+    return m.group(1), value
+
+
+def terms(text: str) -> list[Term]:
+    """The terms of a search box's text: runs of characters up to unescaped whitespace
+    outside double quotes. ``KEY:VALUE`` and ``KEY=VALUE`` are field terms (``KEY``
+    a field or metadata key name; the value read as :func:`read_value` reads it,
+    double quotes around it keep its spaces).
+
+    >>> [(t.key, t.value or t.text) for t in terms('sandstone modality:CT size=>1GB "a b"')]
+    [(None, 'sandstone'), ('modality', 'CT'), ('size', '>1GB'), (None, '"a b"')]
+    """
+    out: list[Term] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start, quoted = i, False
+        while i < n and (quoted or not text[i].isspace()):
+            if text[i] == "\\" and i + 1 < n:
+                i += 2
+                continue
+            if text[i] == '"':
+                quoted = not quoted
+            i += 1
+        piece = text[start:i]
+        field = _field(piece)
+        key, value = field if field else (None, None)
+        out.append(Term(start, i, piece, key, value))
+    return out
+
+
+def split_query(text: str) -> tuple[str | None, dict[str, list[str]]]:
+    """A search box's text as ``cat.search`` arguments: the words and phrases (``None``
+    when there are none) and ``{field: [raw values]}`` of its field terms, in the
+    syntax of ``voxcat search --where KEY=VALUE`` (read each value with
+    :func:`read_value`; a field given twice means any of its values). Terms with an
+    empty value (``modality:`` while typing) are left out.
+
+    >>> split_query('sandstone modality:CT,MR size:>1GB sample:"core 7"')
+    ('sandstone', {'modality': ['CT,MR'], 'size': ['>1GB'], 'sample': ['core 7']})
+    >>> split_query("s3://bucket/x tags:a tags:b")
+    ('s3://bucket/x', {'tags': ['a', 'b']})
+    """
+    words: list[str] = []
+    fields: dict[str, list[str]] = {}
+    for term in terms(text):
+        if term.key is None:
+            words.append(term.text)
+        elif term.value:
+            fields.setdefault(term.key, []).append(term.value)
+    return (" ".join(words) or None), fields
+
+
+def term_at(text: str, cursor: int) -> Term:
+    """The term the cursor is in or right after (an empty term where a new one would
+    start): what completion replaces.
+
+    >>> term_at("sandstone moda", 14)
+    Term(start=10, end=14, text='moda', key=None, value=None)
+    >>> term_at("modality:C x", 10).key
+    'modality'
+    """
+    cursor = max(0, min(cursor, len(text)))
+    for term in terms(text):
+        if term.start <= cursor <= term.end:
+            return term
+    return Term(cursor, cursor, "")
+
+
+__all__ = [
+    "Term",
+    "TextValue",
+    "decode",
+    "encode",
+    "read_value",
+    "split_query",
+    "term_at",
+    "terms",
+]

@@ -146,6 +146,14 @@ def facets(
     }
 
 
+def complete(index: Path, user: User | None, text: str, cursor: int) -> dict[str, Any]:
+    """Completions of the search box term at ``cursor`` (:func:`.complete.complete`),
+    from the datasets ``user`` can see."""
+    from .complete import complete as complete_text
+
+    return jsonable(complete_text(catalogue(index, user), text, cursor))
+
+
 def dataset(
     index: Path, user: User | None, dataset_id: str, urls: dict[str, UrlFor]
 ) -> dict[str, Any]:

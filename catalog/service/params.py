@@ -5,6 +5,11 @@ Search filters are read as the command line reads them (:func:`catalog.querytext
 comparison, ``name=sand*`` a glob, ``note=a\\,b`` the one value ``a,b``; a repeated
 key means any of its values; empty values are ignored. Field names are checked by the
 catalogue itself, never put into SQL.
+
+``query`` is the text of a search box: words and ``"phrases"`` as ``q`` takes them, and
+field terms ``KEY:VALUE`` (or ``KEY=VALUE``) read exactly as ``voxcat search --where
+KEY=VALUE`` reads them (:func:`catalog.querytext.split_query`): ``modality:CT size:>1GB``.
+Its field terms add to the filters of the query string (a field in both: any of).
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ import numpy as np
 
 from ..errors import BadRequest, InputLimitError, PayloadTooLarge
 from ..inputs import MAX_FIELDS, parse_int
-from ..querytext import read_value
+from ..querytext import read_value, split_query
 
 #: query parameters of ``search`` and ``facets`` that are not filters (``token`` is
 #: Jupyter's own, for clients that authenticate in the URL)
 RESERVED = frozenset(
-    {"q", "sort", "offset", "limit", "files", "fields", "ranges", "multiselect", "token"}
+    {"q", "query", "sort", "offset", "limit", "files", "fields", "ranges", "multiselect", "token"}
 )
 #: keywords of ``cat.search`` itself, which a filter may not shadow
 SEARCH_KEYWORDS = {"text": "q", "sort_by": "sort", "meta": "meta.<key>"}
@@ -101,9 +106,15 @@ def _filter_value(key: str, raw: list[str]) -> Any:
 
 
 def search_args(args: Mapping[str, Sequence[str]]) -> SearchArgs:
-    """Parse ``q``, ``sort``, ``files`` and every other parameter as a filter."""
+    """Parse ``q``, ``query``, ``sort``, ``files`` and every other parameter as a filter."""
     filters: dict[str, Any] = {}
-    for key, raw in args.items():
+    words, typed = split_query(_one(args, "query") or "")
+    merged: dict[str, list[str]] = {k: list(v) for k, v in args.items()}
+    for key, raw in typed.items():
+        if key in RESERVED or key in SEARCH_KEYWORDS or key.startswith("_"):
+            raise BadRequest(f"{key!r} is not a search field (in {key}:{raw[0][:20]})")
+        merged[key] = [*merged.get(key, []), *raw]
+    for key, raw in merged.items():
         if key in RESERVED or key.startswith("_"):  # "_": cache busters of browsers
             continue
         if key in SEARCH_KEYWORDS:
@@ -112,7 +123,7 @@ def search_args(args: Mapping[str, Sequence[str]]) -> SearchArgs:
             raise BadRequest("filter names are 1 to 200 characters")
         if any(v != "" for v in raw):
             filters[key] = _filter_value(key, list(raw))
-    text = _one(args, "q")
+    text = " ".join(t for t in (_one(args, "q"), words) if t)
     sort = tuple(list_arg(args, "sort")) or None
     return SearchArgs(text or None, filters, sort, bool_arg(args, "files"))
 

@@ -13,7 +13,7 @@ handler class of the server, which supplies who is asking and how a reply is sen
 
     app = tornado.web.Application(routes(MyBase, "/api"))
 
-Routes (under the prefix): ``info``, ``search``, ``facets``, ``drives``, ``datasets/{id}``,
+Routes (under the prefix): ``info``, ``search``, ``facets``, ``complete``, ``drives``, ``datasets/{id}``,
 ``datasets/{id}/tags`` (GET, POST, DELETE), ``datasets/{id}/notes`` (GET, POST),
 ``datasets/{id}/slice.png``, ``thumbnails/{id}.png``, ``jobs`` (GET, POST),
 ``jobs/{job}`` (GET, DELETE); anything else under the prefix is a JSON 404. Errors are
@@ -187,6 +187,27 @@ class FacetsRoute(RestHandler):
         )
 
 
+class CompleteRoute(RestHandler):
+    async def get(self) -> None:
+        """``?query=modality:C&cursor=10``: what may complete the search box term at
+        ``cursor`` (default: the end): field names, or values of the field."""
+        args = self.query()
+        text = _one_text(args, "query")
+        cursor = int_arg(args, "cursor", len(text), 0, len(text))
+        assert cursor is not None
+        index, user = self.service.index, self.account
+        self.send(await self.blocking(api.complete, index, user, text, cursor))
+
+
+def _one_text(args: dict[str, list[str]], name: str, most: int = 2000) -> str:
+    values = args.get(name) or [""]
+    if len(values) > 1:
+        raise BadRequest(f"give {name!r} once, not {len(values)} times")
+    if len(values[0]) > most:
+        raise BadRequest(f"{name}: {len(values[0]):,} characters; at most {most:,}")
+    return values[0]
+
+
 class DatasetRoute(RestHandler):
     async def get(self, dataset_id: str) -> None:
         """The dataset's row, tags, notes and lineage graph."""
@@ -308,6 +329,7 @@ TABLE: list[tuple[str, type[RestHandler]]] = [
     ("/info", InfoRoute),
     ("/search", SearchRoute),
     ("/facets", FacetsRoute),
+    ("/complete", CompleteRoute),
     ("/drives", DrivesRoute),
     (rf"/datasets/{_ID}", DatasetRoute),
     (rf"/datasets/{_ID}/tags", TagsRoute),

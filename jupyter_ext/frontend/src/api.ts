@@ -7,7 +7,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import { IJob } from './jobsmodel';
-import { IFacetValue } from './query';
+import { ICompletions, IFacetValue } from './query';
 
 /**
  * A search result row: the server's `ROW_FIELDS` (the registry's `row` columns)
@@ -248,4 +248,11 @@ export async function image(url: string, signal?: AbortSignal): Promise<IImage> 
   const response = await request(new URL(url, window.location.href).href, { signal });
   const blob = await response.blob();
   return { url: URL.createObjectURL(blob), headers: response.headers };
+}
+
+/** Completions of the search box's term at `cursor` (field names, or values of the
+ * field before the colon), from `GET complete`. */
+export function complete(text: string, cursor: number, signal?: AbortSignal): Promise<ICompletions> {
+  const params = new URLSearchParams({ query: text, cursor: String(cursor) });
+  return json<ICompletions>(apiUrl('complete', params), { signal });
 }

@@ -17,6 +17,9 @@ export const TILE_HEIGHT = 160;
 /** What a tile takes from its column's width besides its name: margins, padding, border. */
 const TILE_CHROME = 18;
 const PAGE_SIZE = 60;
+/** height of a tile's thumbnail box and the vertical margins of a tile (style/base.css) */
+const THUMB_HEIGHT = 90;
+const TILE_MARGIN = 8;
 
 export class ThumbnailGrid extends Widget {
   /** Called with a row when its tile is clicked. */
@@ -43,9 +46,40 @@ export class ThumbnailGrid extends Widget {
 
   /** Show the results of a search (query parameters without paging). */
   setQuery(params: URLSearchParams): void {
+    this.params = params;
     this.cache.reset((offset, limit) => search(params, offset, limit));
     this.node.scrollTop = 0;
     this.onTotal(null, null);
+    this.schedule();
+  }
+
+  /** Fetch `size` results per request from now on (the `pageSize` setting); the
+   * current search is fetched again. */
+  setPageSize(size: number): void {
+    if (size === this.cache.pageSize || !(size > 0)) {
+      return;
+    }
+    this.cache.reset(); // answers still on their way to the old cache are dropped
+    this.cache = new PageCache<IRow>(size, null, () => {
+      this.onTotal(this.cache.total, this.cache.error);
+      this.schedule();
+    });
+    if (this.params) {
+      this.setQuery(this.params);
+    }
+  }
+
+  /** Show tiles `width` CSS pixels wide (the `thumbnailSize` setting); the thumbnail
+   * and the tile grow in height with it. */
+  setTileWidth(width: number): void {
+    if (width === this.tileWidth || !(width > 0)) {
+      return;
+    }
+    this.tileWidth = width;
+    const thumb = Math.round((THUMB_HEIGHT * width) / TILE_WIDTH);
+    this.tileHeight = TILE_HEIGHT + thumb - THUMB_HEIGHT;
+    this.node.style.setProperty('--voxcat-thumb-height', `${thumb}px`);
+    this.node.style.setProperty('--voxcat-tile-height', `${this.tileHeight - TILE_MARGIN}px`);
     this.schedule();
   }
 
@@ -73,13 +107,13 @@ export class ThumbnailGrid extends Widget {
   }
 
   private render(): void {
-    const width = this.node.clientWidth || TILE_WIDTH;
-    const columns = columnsFor(width, TILE_WIDTH);
+    const width = this.node.clientWidth || this.tileWidth;
+    const columns = columnsFor(width, this.tileWidth);
     const total = this.cache.total ?? PAGE_SIZE;
     const view = visibleWindow(
       this.node.scrollTop,
       this.node.clientHeight || 600,
-      TILE_HEIGHT,
+      this.tileHeight,
       columns,
       total
     );
@@ -164,4 +198,7 @@ export class ThumbnailGrid extends Widget {
   private thumbnails = new ThumbnailLoader();
   private resizeObserver: ResizeObserver;
   private frame = 0;
+  private params: URLSearchParams | null = null;
+  private tileWidth = TILE_WIDTH;
+  private tileHeight = TILE_HEIGHT;
 }

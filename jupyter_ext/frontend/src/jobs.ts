@@ -2,14 +2,27 @@
  * The jobs view: a form to scan a folder, and every job of the server with its
  * progress and a cancel button. Polls while jobs run; JupyterLab notifications
  * when one ends (also for jobs started from another tab or before a reload).
+ * Polling pauses while the view is hidden (sidebar collapsed or another panel shown)
+ * or the browser tab is hidden, and resumes at once when both are visible again.
  */
 
 import { Notification } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import * as api from './api';
 import { clear, h } from './dom';
-import { dashboardLink, describeJob, endMessage, IJob, isActive, newlyEnded, progressText, resultText } from './jobsmodel';
+import {
+  dashboardLink,
+  describeJob,
+  endMessage,
+  IJob,
+  isActive,
+  newlyEnded,
+  pollPaused,
+  progressText,
+  resultText
+} from './jobsmodel';
 
 const FAST_POLL = 1000;
 const SLOW_POLL = 10000;
@@ -40,7 +53,33 @@ export class JobsView extends Widget {
     );
     this.list = h('div', { class: 'voxcat-job-list' });
     this.node.append(h('div', { class: 'voxcat-section-title' }, 'Jobs'), form, this.list);
+    document.addEventListener('visibilitychange', this.onVisibility);
     void this.poll();
+  }
+
+  /** Whether polling waits (this view or the browser tab is hidden). */
+  get paused(): boolean {
+    return pollPaused(this.isVisible, document.visibilityState);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.resume();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.resume();
+  }
+
+  private onVisibility = (): void => this.resume();
+
+  /** Poll now if a poll was skipped while hidden. */
+  private resume(): void {
+    if (this.waiting && !this.paused) {
+      this.waiting = false;
+      this.pollSoon(0);
+    }
   }
 
   /** Start a job and show it at once. */
@@ -63,6 +102,7 @@ export class JobsView extends Widget {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
     }
+    document.removeEventListener('visibilitychange', this.onVisibility);
     super.dispose();
   }
 
@@ -87,6 +127,10 @@ export class JobsView extends Widget {
   private async poll(): Promise<void> {
     this.timer = undefined;
     if (this.isDisposed) {
+      return;
+    }
+    if (this.paused) {
+      this.waiting = true; // resume() polls when visible again
       return;
     }
     try {
@@ -128,9 +172,18 @@ export class JobsView extends Widget {
         h(
           'div',
           { class: `voxcat-job voxcat-job-${job.status}`, 'data-job': job.id },
-          h('div', { class: 'voxcat-job-title' }, describeJob(job), h('span', { class: 'voxcat-job-status' }, ` ${job.status}`)),
+          h(
+            'div',
+            { class: 'voxcat-job-title' },
+            describeJob(job),
+            h('span', { class: 'voxcat-job-status' }, ` ${job.status}`)
+          ),
           bar,
-          h('div', { class: 'voxcat-muted voxcat-job-detail' }, job.error ?? (isActive(job) ? progressText(job) : resultText(job))),
+          h(
+            'div',
+            { class: 'voxcat-muted voxcat-job-detail' },
+            job.error ?? (isActive(job) ? progressText(job) : resultText(job))
+          ),
           dashboard !== null &&
             h(
               'a',
@@ -170,4 +223,5 @@ export class JobsView extends Widget {
   private known: Map<string, IJob> | null = null;
   private error: string | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private waiting = false;
 }

@@ -67,9 +67,7 @@ export function describeJob(job: IJob): string {
 }
 
 function record(value: unknown): Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {};
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
 function plural(n: number, word: string): string {
@@ -144,4 +142,10 @@ export function dashboardLink(job: IJob): string | null {
   } catch {
     return null;
   }
+}
+
+/** Whether job polling waits: while the jobs view is not visible (its sidebar is
+ * collapsed or another panel is shown) or the browser tab is hidden. */
+export function pollPaused(viewVisible: boolean, visibility: DocumentVisibilityState | string): boolean {
+  return !viewVisible || visibility === 'hidden';
 }

@@ -3,8 +3,10 @@
  * Pure: tested in tests/query.test.ts.
  */
 
-/** What the user asked for: words, chosen facet values and a sort order. */
+/** What the user asked for: the search box's text, chosen facet values and a sort order. */
 export interface ISearchState {
+  /** words, "phrases", -excluded words and `field:value` terms; the server reads
+   * the terms exactly as `voxcat search --where field=value` (catalog/querytext.py) */
   text: string;
   /** field -> chosen values (any of them matches; fields combine with AND) */
   filters: Record<string, string[]>;
@@ -31,13 +33,14 @@ export function encodeValue(text: string): string {
 }
 
 /** The query parameters of a search (without paging). Empty parts are left out;
- * a field with several values is repeated, which the server reads as "any of";
- * each value is sent with {@link encodeValue}. */
+ * the search box's text goes as `query` (words and `field:value` terms, parsed by the
+ * server, never here); a field with several values is repeated, which the server
+ * reads as "any of"; each value is sent with {@link encodeValue}. */
 export function searchParams(state: ISearchState): URLSearchParams {
   const params = new URLSearchParams();
   const text = state.text.trim();
   if (text) {
-    params.set('q', text);
+    params.set('query', text);
   }
   for (const field of Object.keys(state.filters).sort()) {
     for (const value of state.filters[field]) {
@@ -92,4 +95,50 @@ export function facetFilterText(value: unknown): string | null {
     return null;
   }
   return text;
+}
+
+/** One completion the server offers (`GET complete`): `text` replaces the term. */
+export interface ICompletionItem {
+  text: string;
+  label: string;
+  detail: string;
+}
+
+/** The server's completions of the term at the cursor: `text.slice(start, end)` is
+ * the term they replace; `kind` is "field", "value" or "none". */
+export interface ICompletions {
+  start: number;
+  end: number;
+  kind: string;
+  field: string | null;
+  items: ICompletionItem[];
+}
+
+/** The text after accepting `item` of `completions`, and where the cursor goes. A
+ * field name (`modality:`) leaves the cursor after the colon, to type the value; a
+ * value ends the term with a space, so the next term can start. */
+export function acceptCompletion(
+  text: string,
+  completions: ICompletions,
+  item: ICompletionItem
+): { text: string; cursor: number } {
+  const before = text.slice(0, completions.start);
+  const after = text.slice(completions.end);
+  let insert = item.text;
+  if (completions.kind === 'value' && !after.startsWith(' ')) {
+    insert += ' ';
+  }
+  return { text: before + insert + after, cursor: before.length + insert.length };
+}
+
+/** The index the selection moves to with ArrowDown (`+1`) or ArrowUp (`-1`) in a
+ * list of `count` items, wrapping around; -1 (nothing selected) when it is empty. */
+export function moveSelection(current: number, step: number, count: number): number {
+  if (count <= 0) {
+    return -1;
+  }
+  if (current < 0) {
+    return step > 0 ? 0 : count - 1;
+  }
+  return (((current + step) % count) + count) % count;
 }

@@ -7,11 +7,13 @@ import { Notification } from '@jupyterlab/apputils';
 import { Panel, Widget } from '@lumino/widgets';
 
 import * as api from './api';
+import { SearchCompleter } from './complete';
 import { DatasetDetail } from './detail';
 import { debounce, h } from './dom';
 import { FacetPanel } from './facets';
 import { ThumbnailGrid } from './grid';
 import { JobsView } from './jobs';
+import { IJob } from './jobsmodel';
 import { activeFilterCount, emptyState, ISearchState, searchParams, stateKey, toggleFilter } from './query';
 
 export interface ISidebarOptions {
@@ -19,6 +21,16 @@ export interface ISidebarOptions {
   insertCode: (index: string, id: string) => Promise<void>;
   /** Open a dataset elsewhere (the main-area viewer); false: show the detail here. */
   openDataset?: (id: string) => boolean;
+}
+
+/** The settings of schema/plugin.json. */
+export interface ISidebarSettings {
+  /** the index inserted code opens ('' : the server's) */
+  indexPath: string;
+  /** results fetched per request */
+  pageSize: number;
+  /** tile width in CSS pixels */
+  thumbnailSize: number;
 }
 
 export class VoxcatSidebar extends Panel {
@@ -32,7 +44,7 @@ export class VoxcatSidebar extends Panel {
     this.input = h('input', {
       class: 'jp-mod-styled voxcat-search',
       type: 'search',
-      placeholder: 'Search: words, "phrases"',
+      placeholder: 'Search: words, "phrases", modality:CT, size:>1GB',
       'aria-label': 'search the catalogue',
       spellcheck: 'false'
     });
@@ -43,6 +55,10 @@ export class VoxcatSidebar extends Panel {
         this.setState({ ...this.state, text: this.input.value });
       }
     });
+    this.completer = new SearchCompleter(this.input);
+    this.completer.onAccept = () => this.setState({ ...this.state, text: this.input.value });
+    this.queryError = h('div', { class: 'voxcat-query-error', role: 'alert' });
+    this.queryError.hidden = true;
     this.count = h('div', { class: 'voxcat-count-line' });
     this.clearButton = h('button', { class: 'voxcat-clear', title: 'Clear search and filters', onclick: () => this.clearAll() }, 'Clear');
     this.head = new Widget({
@@ -52,6 +68,7 @@ export class VoxcatSidebar extends Panel {
         h('div', { class: 'voxcat-title' }, 'voxcat'),
         this.status,
         this.input,
+        this.queryError,
         h('div', { class: 'voxcat-count-row' }, this.count, this.clearButton)
       )
     });
@@ -81,6 +98,37 @@ export class VoxcatSidebar extends Panel {
   /** The current search. */
   get searchState(): ISearchState {
     return this.state;
+  }
+
+  /** Search for `text` (words and `field:value` terms), as if typed in the box. */
+  search(text: string): void {
+    this.input.value = text;
+    this.setState({ ...this.state, text });
+  }
+
+  /** Put the keyboard focus in the search box. */
+  focusSearch(): void {
+    this.input.focus();
+    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+  }
+
+  /** Apply the extension's settings (schema/plugin.json); takes effect at once. */
+  applySettings(settings: ISidebarSettings): void {
+    this.settings = settings;
+    this.grid.setPageSize(settings.pageSize);
+    this.grid.setTileWidth(settings.thumbnailSize);
+  }
+
+  /** Start a background job (e.g. `{kind: 'scan', path}`) and show it in the jobs view. */
+  startJob(body: Record<string, unknown>): Promise<IJob | null> {
+    return this.jobs.start(body);
+  }
+
+  dispose(): void {
+    if (!this.isDisposed) {
+      this.completer.dispose();
+    }
+    super.dispose();
   }
 
   /** Re-read the index: info line, facets and results. */
@@ -161,14 +209,21 @@ export class VoxcatSidebar extends Panel {
       .catch(error => {
         if (key === this.key) {
           this.facets.setFacets(null, state);
-          this.count.textContent = (error as Error).message;
+          this.showTotal(null, error as Error);
         }
       });
   }
 
   private showTotal(total: number | null, error: Error | null): void {
     this.count.classList.toggle('voxcat-error', error !== null);
-    if (error) {
+    // a search the server cannot read (unknown field, bad value): say why, under the box
+    const invalid = error instanceof api.ApiError && error.status === 400;
+    this.queryError.hidden = !invalid;
+    this.queryError.textContent = invalid ? error.message : '';
+    this.input.setAttribute('aria-invalid', String(invalid));
+    if (invalid) {
+      this.count.textContent = 'No results: the search above is not valid';
+    } else if (error) {
       this.count.textContent = error.message;
     } else if (total === null) {
       this.count.textContent = 'Searching…';
@@ -186,12 +241,15 @@ export class VoxcatSidebar extends Panel {
       return;
     }
     try {
-      await this.options.insertCode(this.info.index, id);
+      await this.options.insertCode(this.settings.indexPath.trim() || this.info.index, id);
     } catch (error) {
       Notification.error(`voxcat: could not insert code: ${(error as Error).message}`);
     }
   }
 
+  private settings: ISidebarSettings = { indexPath: '', pageSize: 60, thumbnailSize: 108 };
+  private completer: SearchCompleter;
+  private queryError: HTMLElement;
   private state: ISearchState = emptyState();
   private key: string | null = null;
   private info: api.IInfo | null = null;

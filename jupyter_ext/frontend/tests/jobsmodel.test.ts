@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { dashboardLink, describeJob, endMessage, IJob, newlyEnded, progressText, resultText } from '../src/jobsmodel';
+import {
+  dashboardLink,
+  describeJob,
+  endMessage,
+  IJob,
+  newlyEnded,
+  pollPaused,
+  progressText,
+  resultText
+} from '../src/jobsmodel';
 
 function job(id: string, status: string, extra: Partial<IJob> = {}): IJob {
   return {
@@ -25,9 +34,15 @@ test('the first poll (e.g. after a reload) reports nothing', () => {
 });
 
 test('a job that was running and is now finished is reported once', () => {
-  const before = new Map([['a', job('a', 'running')], ['b', job('b', 'done')]]);
+  const before = new Map([
+    ['a', job('a', 'running')],
+    ['b', job('b', 'done')]
+  ]);
   const after = [job('a', 'done'), job('b', 'done'), job('c', 'running')];
-  assert.deepEqual(newlyEnded(before, after).map(j => j.id), ['a']);
+  assert.deepEqual(
+    newlyEnded(before, after).map(j => j.id),
+    ['a']
+  );
   const again = new Map(after.map(j => [j.id, j]));
   assert.deepEqual(newlyEnded(again, after), []);
 });
@@ -36,7 +51,10 @@ test('a job started and finished between two polls is reported if recent', () =>
   const before = new Map<string, IJob>();
   const fresh = job('x', 'failed', { finished: new Date().toISOString(), error: 'boom' });
   const old = job('y', 'done', { finished: '2020-01-01T00:00:00' });
-  assert.deepEqual(newlyEnded(before, [fresh, old]).map(j => j.id), ['x']);
+  assert.deepEqual(
+    newlyEnded(before, [fresh, old]).map(j => j.id),
+    ['x']
+  );
 });
 
 test('messages name the job and its outcome', () => {
@@ -47,7 +65,10 @@ test('messages name the job and its outcome', () => {
   const same = { counts: { added: 0, unchanged: 3 } };
   assert.equal(endMessage(job('a', 'done', { result: same })), 'voxcat: scan drive finished (nothing changed)');
   assert.equal(endMessage(job('a', 'done', { result: 'odd' })), 'voxcat: scan drive finished');
-  assert.equal(endMessage(job('a', 'failed', { error: 'no such folder' })), 'voxcat: scan drive failed: no such folder');
+  assert.equal(
+    endMessage(job('a', 'failed', { error: 'no such folder' })),
+    'voxcat: scan drive failed: no such folder'
+  );
   assert.equal(endMessage(job('a', 'cancelled')), 'voxcat: scan drive was cancelled');
 });
 
@@ -78,4 +99,11 @@ test('a job on a Dask cluster links its dashboard; nothing but http(s) becomes a
   assert.equal(dashboardLink(job('d', 'running', { dashboard: null })), null);
   assert.equal(dashboardLink(job('e', 'running', { dashboard: 'javascript:alert(1)' })), null);
   assert.equal(dashboardLink(job('f', 'running', { dashboard: 'not a url' })), null);
+});
+
+test('polling pauses while the view or the browser tab is hidden', () => {
+  assert.equal(pollPaused(true, 'visible'), false);
+  assert.equal(pollPaused(false, 'visible'), true);
+  assert.equal(pollPaused(true, 'hidden'), true);
+  assert.equal(pollPaused(false, 'hidden'), true);
 });

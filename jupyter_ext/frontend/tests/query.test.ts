@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
+  acceptCompletion,
   activeFilterCount,
   emptyState,
   encodeValue,
   facetFilterText,
+  moveSelection,
   searchParams,
   stateKey,
   toggleFilter
@@ -19,7 +21,8 @@ test('an empty search has no parameters', () => {
 test('words, filters and sort become query parameters; several values repeat', () => {
   const state = { text: ' sandstone "dry run" ', filters: { tags: ['b', 'a'], modality: ['CT'] }, sort: '-size' };
   const params = searchParams(state);
-  assert.equal(params.get('q'), 'sandstone "dry run"');
+  assert.equal(params.get('query'), 'sandstone "dry run"');
+  assert.equal(params.get('q'), null);
   assert.deepEqual(params.getAll('tags'), ['b', 'a']);
   assert.deepEqual(params.getAll('modality'), ['CT']);
   assert.equal(params.get('sort'), '-size');
@@ -32,7 +35,7 @@ test('values are encoded, never spliced into the URL', () => {
   const params = searchParams({ text: "a&b=c'; DROP TABLE datasets;--", filters: { 'meta.x': ['1&2'] }, sort: '' });
   const text = params.toString();
   assert.ok(!text.includes('&b='));
-  assert.equal(new URLSearchParams(text).get('q'), "a&b=c'; DROP TABLE datasets;--");
+  assert.equal(new URLSearchParams(text).get('query'), "a&b=c'; DROP TABLE datasets;--");
   assert.equal(new URLSearchParams(text).get('meta.x'), '1&2');
 });
 
@@ -60,11 +63,46 @@ test('facet values that the server would read as ranges, lists or globs are not 
   assert.equal(facetFilterText('>5'), null);
 });
 
-test('filter values are sent in the server\'s value syntax, read back as the same text', () => {
+test("filter values are sent in the server's value syntax, read back as the same text", () => {
   assert.equal(encodeValue('CT'), 'CT');
   assert.equal(encodeValue('C:\\data\\x'), 'C:\\\\data\\\\x');
   assert.equal(encodeValue('a,b..c'), 'a\\,b\\..c');
   assert.equal(encodeValue('1.5'), '1.5');
   const state = { ...emptyState(), filters: { sample: ['S\\1', 'é'] } };
   assert.deepEqual(searchParams(state).getAll('sample'), ['S\\\\1', 'é']);
+});
+
+test('field syntax goes to the server as typed, in `query`', () => {
+  const params = searchParams({ text: 'sandstone modality:CT size:>1GB', filters: {}, sort: '' });
+  assert.equal(params.get('query'), 'sandstone modality:CT size:>1GB');
+  assert.equal(params.get('modality'), null);
+});
+
+test('accepting a field completion leaves the cursor after the colon', () => {
+  const completions = { start: 10, end: 14, kind: 'field', field: null, items: [] };
+  const item = { text: 'modality:', label: 'modality', detail: 'field' };
+  assert.deepEqual(acceptCompletion('sandstone moda', completions, item), {
+    text: 'sandstone modality:',
+    cursor: 19
+  });
+  // in the middle of the text, the rest stays
+  assert.deepEqual(acceptCompletion('moda sandstone', { ...completions, start: 0, end: 4 }, item), {
+    text: 'modality: sandstone',
+    cursor: 9
+  });
+});
+
+test('accepting a value completion ends the term with one space', () => {
+  const completions = { start: 0, end: 10, kind: 'value', field: 'modality', items: [] };
+  const item = { text: 'modality:CT', label: 'CT', detail: '3 datasets' };
+  assert.deepEqual(acceptCompletion('modality:C', completions, item), { text: 'modality:CT ', cursor: 12 });
+  assert.deepEqual(acceptCompletion('modality:C x', completions, item), { text: 'modality:CT x', cursor: 11 });
+});
+
+test('arrow keys move the selection around the list', () => {
+  assert.equal(moveSelection(-1, 1, 3), 0);
+  assert.equal(moveSelection(-1, -1, 3), 2);
+  assert.equal(moveSelection(2, 1, 3), 0);
+  assert.equal(moveSelection(0, -1, 3), 2);
+  assert.equal(moveSelection(1, 1, 0), -1);
 });
