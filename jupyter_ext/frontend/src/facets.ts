@@ -39,7 +39,11 @@ export class FacetPanel extends Widget {
       if (shown.length === 0) {
         continue;
       }
-      const group = h('div', { class: 'voxcat-facet', 'data-field': field }, h('div', { class: 'voxcat-facet-title' }, this.labels[field] ?? field));
+      const group = h(
+        'div',
+        { class: 'voxcat-facet', 'data-field': field },
+        h('div', { class: 'voxcat-facet-title' }, this.labels[field] ?? field)
+      );
       for (const value of shown) {
         const on = chosen.includes(value.text);
         group.appendChild(

@@ -110,13 +110,7 @@ export class ThumbnailGrid extends Widget {
     const width = this.node.clientWidth || this.tileWidth;
     const columns = columnsFor(width, this.tileWidth);
     const total = this.cache.total ?? PAGE_SIZE;
-    const view = visibleWindow(
-      this.node.scrollTop,
-      this.node.clientHeight || 600,
-      this.tileHeight,
-      columns,
-      total
-    );
+    const view = visibleWindow(this.node.scrollTop, this.node.clientHeight || 600, this.tileHeight, columns, total);
     void this.cache.ensure(view.first, Math.max(view.last, 1));
     this.spacer.style.height = `${this.cache.total === null ? 0 : view.height}px`;
     this.tiles.style.transform = `translateY(${view.top}px)`;

@@ -82,7 +82,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new VoxcatSidebar({
       insertCode: (index, id) => insertIntoNotebook(app, tracker, readCode(index, id)),
       // a dataset opens in its main-area tab (the viewer plugin's command)
-      openDataset: id => app.commands.hasCommand(OPEN_DATASET) && (void app.commands.execute(OPEN_DATASET, { id }), true)
+      openDataset: id =>
+        app.commands.hasCommand(OPEN_DATASET) && (void app.commands.execute(OPEN_DATASET, { id }), true)
     });
     sidebar.title.icon = voxcatIcon;
     app.shell.add(sidebar, 'left', { rank: 600 });

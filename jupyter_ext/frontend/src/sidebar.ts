@@ -60,7 +60,11 @@ export class VoxcatSidebar extends Panel {
     this.queryError = h('div', { class: 'voxcat-query-error', role: 'alert' });
     this.queryError.hidden = true;
     this.count = h('div', { class: 'voxcat-count-line' });
-    this.clearButton = h('button', { class: 'voxcat-clear', title: 'Clear search and filters', onclick: () => this.clearAll() }, 'Clear');
+    this.clearButton = h(
+      'button',
+      { class: 'voxcat-clear', title: 'Clear search and filters', onclick: () => this.clearAll() },
+      'Clear'
+    );
     this.head = new Widget({
       node: h(
         'div',

@@ -36,7 +36,13 @@ test('characters outside the BMP count as one and are never split', () => {
 
 test('fitName finds the longest form that fits', () => {
   const fits = (text: string) => Array.from(text).length <= 15;
-  assert.equal(fitName('sandstone_03_top_scan_recon_0042.tif', fits), middleEllipsis('sandstone_03_top_scan_recon_0042.tif', 15));
+  assert.equal(
+    fitName('sandstone_03_top_scan_recon_0042.tif', fits),
+    middleEllipsis('sandstone_03_top_scan_recon_0042.tif', 15)
+  );
   assert.equal(fitName('tiny.tif', fits), 'tiny.tif');
-  assert.equal(fitName('sandstone_03_top_scan_recon_0042.tif', () => false), '…if');
+  assert.equal(
+    fitName('sandstone_03_top_scan_recon_0042.tif', () => false),
+    '…if'
+  );
 });

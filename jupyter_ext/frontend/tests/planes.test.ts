@@ -7,9 +7,16 @@ test('a volume offers three orthogonal planes with their depths', () => {
   const out = planes('zyx', [40, 64, 80]);
   assert.deepEqual(
     out.map(p => [p.dims.join(''), p.through, p.depth]),
-    [['yx', 'z', 40], ['zx', 'y', 64], ['zy', 'x', 80]]
+    [
+      ['yx', 'z', 40],
+      ['zx', 'y', 64],
+      ['zy', 'x', 80]
+    ]
   );
-  assert.deepEqual(planes(['c', 'z', 'y', 'x'], [2, 10, 20, 30]).map(p => p.depth), [10, 20, 30]);
+  assert.deepEqual(
+    planes(['c', 'z', 'y', 'x'], [2, 10, 20, 30]).map(p => p.depth),
+    [10, 20, 30]
+  );
 });
 
 test('2D images and time series', () => {
