@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from catalog.errors import ViewError
-from catalog.preview.colormaps import COLORMAPS, colorize, label_colors, lut
+from catalog.palette import label_colors
+from catalog.preview.colormaps import COLORMAPS, colorize, lut
 
 
 @pytest.mark.parametrize("name", [n for n in COLORMAPS if n != "labels"])

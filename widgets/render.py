@@ -22,6 +22,8 @@ import numpy as np
 import xarray as xr
 from PIL import Image, ImageDraw, ImageFont
 
+from catalog.palette import label_index, label_table
+
 from .format import axis_unit
 
 COLORMAPS = ("gray", "fire", "bgyw", "kbc", "bmy", "coolwarm", "rainbow4", "labels")
@@ -40,11 +42,10 @@ def lut(name: str) -> np.ndarray:
 
     if name not in COLORMAPS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
-    colours = colorcet.palette["glasbey" if name == "labels" else name]
-    table = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colours], np.uint8)
-    if name == "labels":
-        table = np.vstack([[0, 0, 0], table[:255]]).astype(np.uint8)  # label 0: background
-    return table
+    if name == "labels":  # the thumbnails' and the JupyterLab viewer's label colours
+        return label_table()
+    colours = colorcet.palette[name]
+    return np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colours], np.uint8)
 
 
 @functools.lru_cache(maxsize=4)
@@ -82,8 +83,7 @@ class Frame:
 def scale(values: np.ndarray, limits: tuple[float, float], cmap: str) -> np.ndarray:
     """Data to colormap indices 0..255 (contrast limits; labels map value mod 255)."""
     if cmap == "labels":
-        v = np.nan_to_num(values.astype(np.float64), nan=0.0).astype(np.int64)
-        return np.where(v == 0, 0, (v - 1) % 255 + 1).astype(np.uint8)
+        return label_index(values)
     lo, hi = float(limits[0]), float(limits[1])
     span = hi - lo if hi > lo else 1.0
     out = (np.nan_to_num(values.astype(np.float64), nan=lo) - lo) * (255.0 / span)

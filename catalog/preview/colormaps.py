@@ -1,8 +1,9 @@
 """Colour maps for previews: continuous maps for intensities and a categorical map
 for label images, as 256-entry lookup tables applied with numpy (no matplotlib).
 
-:func:`colorize` turns a 2-D plane into RGB (or RGBA) ``uint8`` pixels; the slice
-endpoint (:mod:`catalog.service.images`) and thumbnails share it.
+:func:`colorize` turns a 2-D plane into RGB (or RGBA) ``uint8`` pixels for the slice
+endpoint (:mod:`catalog.service.images`); label colours are :mod:`catalog.palette`'s,
+as in thumbnails and the notebook slice viewer.
 
 >>> import numpy as np
 >>> colorize(np.array([[0.0, 50.0, 100.0]]), "viridis", (0, 100)).shape
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ViewError
+from ..palette import label_colors
 
 # control points (position 0..1, r, g, b) of the continuous maps: sampled from the
 # published matplotlib maps (CC0), interpolated linearly between points
@@ -80,31 +82,6 @@ def lut(name: str) -> np.ndarray:
     steps = np.arange(256, dtype=np.float64)
     channels = [np.interp(steps, at, [p[c] for p in points]) for c in (1, 2, 3)]
     return np.round(np.stack(channels, axis=1)).astype(np.uint8)
-
-
-def label_colors(values: np.ndarray) -> np.ndarray:
-    """A distinct, stable colour per label value (``(..., 3)`` ``uint8``): the golden
-    ratio walks the hue circle, so neighbouring labels differ strongly; the same label
-    always gets the same colour, in every plane and dataset.
-
-    >>> label_colors(np.array([1, 2])).tolist()
-    [[71, 48, 230], [78, 230, 48]]
-    """
-    v = np.asarray(values).astype(np.int64)
-    hue = np.mod(v * 0.6180339887498949 + 0.07, 1.0)
-    sat = 0.79 - 0.25 * np.mod(v // 7, 2)
-    val = 0.9 - 0.2 * np.mod(v // 3, 2)
-    return _hsv_to_rgb(hue, sat, val)
-
-
-def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    i = np.floor(h * 6).astype(np.int64) % 6
-    f = h * 6 - np.floor(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    r = np.choose(i, [v, q, p, p, t, v])
-    g = np.choose(i, [t, v, v, q, p, p])
-    b = np.choose(i, [p, p, t, v, v, q])
-    return np.round(np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
 
 
 def colorize(
