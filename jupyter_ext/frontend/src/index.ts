@@ -8,7 +8,7 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
-import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
@@ -18,7 +18,7 @@ import { readCode } from './code';
 import { encodeValue } from './query';
 import { ISidebarSettings, VoxcatSidebar } from './sidebar';
 import { VERSION, versionWarning } from './version';
-import { createViewerPlugin, OPEN_DATASET } from './viewerplugin';
+import { createViewerPlugin, insertCode, OPEN_DATASET } from './viewerplugin';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161"><path d="M12 2 3 7v10l9 5 9-5V7l-9-5zm0 2.3L18.7 8 12 11.7 5.3 8 12 4.3zM5 9.7l6 3.3v6.6l-6-3.3V9.7zm8 9.9V13l6-3.3v6.6l-6 3.3z"/></g></svg>`;
 
@@ -36,37 +36,6 @@ export namespace CommandIDs {
 
 const PLUGIN_ID = '@voxcat/jupyterlab:plugin';
 
-/** Put `code` in a new cell below the active one of the current notebook (or of a
- * new notebook when none is open) and select it. */
-async function insertIntoNotebook(app: JupyterFrontEnd, tracker: INotebookTracker | null, code: string): Promise<void> {
-  let panel: NotebookPanel | null = tracker?.currentWidget ?? null;
-  if (!panel) {
-    // the server's default kernel: no kernel name is written into voxcat
-    const kernelName = app.serviceManager.kernelspecs.specs?.default || undefined;
-    panel = (await app.commands.execute('notebook:create-new', kernelName ? { kernelName } : {})) as NotebookPanel;
-    await panel.context.ready;
-    const first = panel.content.widgets[0];
-    if (first && first.model.sharedModel.getSource() === '') {
-      first.model.sharedModel.setSource(code);
-      panel.content.activeCellIndex = 0;
-      app.shell.activateById(panel.id);
-      return;
-    }
-  }
-  await panel.context.ready;
-  const notebook = panel.content;
-  if (notebook.widgets.length === 0) {
-    NotebookActions.insertBelow(notebook);
-  } else {
-    notebook.activeCellIndex = notebook.widgets.length - 1;
-    if (notebook.activeCell?.model.sharedModel.getSource() !== '') {
-      NotebookActions.insertBelow(notebook);
-    }
-  }
-  notebook.activeCell?.model.sharedModel.setSource(code);
-  app.shell.activateById(panel.id);
-}
-
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'The voxcat catalogue sidebar: search, facets, thumbnails, slice preview and jobs.',
@@ -80,7 +49,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null
   ) => {
     const sidebar = new VoxcatSidebar({
-      insertCode: (index, id) => insertIntoNotebook(app, tracker, readCode(index, id)),
+      insertCode: (index, id) => insertCode(app, tracker, readCode(index, id)),
       // a dataset opens in its main-area tab (the viewer plugin's command)
       openDataset: id =>
         app.commands.hasCommand(OPEN_DATASET) && (void app.commands.execute(OPEN_DATASET, { id }), true)
@@ -101,7 +70,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = String(args.id ?? '');
         const index = String(args.index ?? '');
         if (id && index) {
-          await insertIntoNotebook(app, tracker, readCode(index, id));
+          await insertCode(app, tracker, readCode(index, id));
         }
       }
     });
