@@ -21,9 +21,9 @@ def local_cluster(**options: Any) -> Iterator[Any]:
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
     try:
-        with distributed.LocalCluster(
-            processes=True, host="127.0.0.1", dashboard_address=None, **options
-        ) as cluster:
+        # no dashboard unless asked (``dashboard_address="127.0.0.1:0"``: any free port)
+        options = {"processes": True, "host": "127.0.0.1", "dashboard_address": None, **options}
+        with distributed.LocalCluster(**options) as cluster:
             yield cluster
     finally:
         if old is None:

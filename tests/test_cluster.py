@@ -25,6 +25,8 @@ from catalog.cluster import SCHEDULER_ENV, map_on_cluster
 from catalog.errors import BadSchedulerAddress, ClusterUnreachable
 from catalog.index.audit import list_audit
 
+from .clusters import local_cluster
+
 distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.slow
@@ -35,23 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """The address of a real scheduler with one worker process (one thread)."""
-    old = os.environ.get("PYTHONPATH")
-    # the worker process imports this checkout's catalog (where the tasks' code is)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
-    try:
-        with distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster:
-            yield cluster.scheduler_address
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with local_cluster(n_workers=1, threads_per_worker=1) as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture

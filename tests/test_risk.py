@@ -25,6 +25,7 @@ from catalog.integrity import verify_location
 from catalog.policies import list_policies, mark_offsite, policy_check, set_policy
 from catalog.risk import risk
 
+from .clusters import local_cluster
 from .drives import drive_id, q
 from .volumes import write_volumes
 
@@ -425,7 +426,6 @@ def test_loop_drives_risk_age_corruption_and_offline_copies(
 def test_every_copy_is_verified_on_a_dask_cluster_as_here(
     tmp_path: Path, other_drive: Path
 ) -> None:
-    distributed = pytest.importorskip("distributed")
     write_volumes(tmp_path / "lab" / "rocks", ["granite.tif", "basalt.tif"], seed=37)
     index = tmp_path / "lab.duckdb"
     scan(tmp_path / "lab", index, jobs=1, progress=False)
@@ -433,24 +433,8 @@ def test_every_copy_is_verified_on_a_dask_cluster_as_here(
     scan(other_drive, index, jobs=1, progress=False)
     _flip_byte(other_drive / "rocks" / "basalt.tif")
     here = verify(index, progress=False)
-    old = os.environ.get("PYTHONPATH")
-    # the worker process imports this checkout's catalog (where the tasks' code is)
-    repo = str(Path(__file__).resolve().parents[1])
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (repo, old) if p)
-    try:
-        with distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=":0",  # any free port: others may run clusters here
-        ) as cluster:
-            there = verify(index, progress=False, scheduler=cluster.scheduler_address)
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with local_cluster(n_workers=1, threads_per_worker=1) as cluster:
+        there = verify(index, progress=False, scheduler=cluster.scheduler_address)
     assert there.results == here.results and there.bytes_read == here.bytes_read
     assert [c["path"] for c in there.corrupt] == [str(other_drive / "rocks" / "basalt.tif")]
     assert there.counts == {"unchanged": 1, "modified": 1, "missing": 0, "unverifiable": 0}

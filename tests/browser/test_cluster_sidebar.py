@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from catalog.cluster import SCHEDULER_ENV
 from catalog.demo import install_demo_notebook, run_demo
 
+from ..clusters import local_cluster
 from .lab import LabServer, LabStartError, running_lab
 
 distributed = pytest.importorskip("distributed")
@@ -30,22 +31,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A scheduler with one worker process of one thread, and its dashboard."""
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
-    try:
-        with distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster:
-            yield cluster
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with local_cluster(
+        n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ the Dask dashboard, and cancelling the job removes its tasks from the scheduler.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from catalog import open_catalog
 from catalog.cluster import SCHEDULER_ENV
 from catalog.index.audit import list_audit
 
+from ..clusters import local_cluster
 from .conftest import Lab, write_tiffs
 from .test_jobs import wait_for
 
@@ -30,23 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """A scheduler with one worker process of one thread, and its dashboard."""
-    old = os.environ.get("PYTHONPATH")
-    # the worker and the job's process import this checkout's catalog
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
-    try:
-        with distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster:
-            yield cluster
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with local_cluster(
+        n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture

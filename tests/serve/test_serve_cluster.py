@@ -16,6 +16,7 @@ import pytest
 from catalog import open_catalog
 from catalog.cluster import SCHEDULER_ENV
 
+from ..clusters import local_cluster
 from ..servers import start_voxcat_serve
 from .conftest import BASE, Served, stop_server, write_tiffs
 
@@ -28,23 +29,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    old = os.environ.get("PYTHONPATH")
-    # the worker and the server's job process import this checkout's catalog
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), old) if p)
-    try:
-        with distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-        ) as cluster:
-            yield cluster
-    finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+    with local_cluster(
+        n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        yield cluster
 
 
 @pytest.fixture
