@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from catalog.demo import install_demo_notebook, run_demo
+from catalog.demo import run_demo
 
-from .lab import LabServer, LabStartError, running_lab
+from .lab import LabServer, demo_lab
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +29,8 @@ def demo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lab(tmp_path_factory: pytest.TempPathFactory, demo_index: Path) -> Iterator[LabServer]:
     """JupyterLab serving a folder with the demo notebook, on the demo index."""
     work = tmp_path_factory.mktemp("lab")
-    notebook = install_demo_notebook(work / "root")
-    try:
-        with running_lab(notebook, demo_index, work) as server:
-            yield server
-    except LabStartError as exc:
-        pytest.fail(str(exc))
+    with demo_lab(demo_index, work) as server:
+        yield server
 
 
 @pytest.fixture

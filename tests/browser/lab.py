@@ -47,6 +47,16 @@ class LabServer:
         return log_tail(self.log, n)
 
 
+#: JavaScript for ``page.evaluate``: the sources of the current notebook's cells
+SOURCES = """() => {
+    const cells = window.jupyterapp.shell.currentWidget?.content?.model?.cells;
+    if (!cells) return null;
+    const out = [];
+    for (let i = 0; i < cells.length; i++) out.push(cells.get(i).sharedModel.getSource());
+    return out;
+}"""
+
+
 def this_checkouts_frontend(workdir: Path) -> list[str]:
     """Arguments that make JupyterLab load the sidebar built in this checkout
     (``jupyter_ext/labextension``, by ``pip install .`` or ``jlpm build``) before an
@@ -105,3 +115,19 @@ def running_lab(
         error=LabStartError,
     ):
         yield server  # stopped by SIGTERM: the server shuts its kernels down
+
+
+@contextmanager
+def demo_lab(index: Path, workdir: Path) -> Iterator[LabServer]:
+    """:func:`running_lab` on ``index`` with the demo notebook installed in
+    ``workdir / "root"``; a JupyterLab that does not start fails the test, saying why."""
+    import pytest
+
+    from catalog.demo import install_demo_notebook
+
+    notebook = install_demo_notebook(workdir / "root")
+    try:
+        with running_lab(notebook, index, workdir) as server:
+            yield server
+    except LabStartError as exc:
+        pytest.fail(str(exc))

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from catalog.demo import install_demo_notebook, run_demo
+from catalog.demo import run_demo
 from catalog.drives import check_drives
 from catalog.index import connect
 
 from ..absent_drive import on_absent_drive
-from .lab import LabServer, LabStartError, running_lab
+from .lab import LabServer, demo_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,12 +34,8 @@ def offline_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabS
         (mount,) = con.execute("SELECT min(path) FROM roots").fetchone()
     on_absent_drive(index, mount, label="WD-2019")
     assert check_drives(index)["went_offline"] > 0
-    notebook = install_demo_notebook(work / "root")
-    try:
-        with running_lab(notebook, index, work) as server:
-            yield server, mount
-    except LabStartError as exc:
-        pytest.fail(str(exc))
+    with demo_lab(index, work) as server:
+        yield server, mount
 
 
 @pytest.mark.parametrize("width", [390, 900, 1400])

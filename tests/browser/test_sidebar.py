@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from catalog.demo import install_demo_notebook, run_demo
 
-from .lab import LabServer, LabStartError, running_lab
+from .lab import SOURCES, LabServer, LabStartError, running_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,13 +41,6 @@ OUTPUTS = """() => {
         }
     }
     return texts;
-}"""
-SOURCES = """() => {
-    const cells = window.jupyterapp.shell.currentWidget?.content?.model?.cells;
-    if (!cells) return null;
-    const out = [];
-    for (let i = 0; i < cells.length; i++) out.push(cells.get(i).sharedModel.getSource());
-    return out;
 }"""
 KERNEL_IDLE = """() => {
     const panel = window.jupyterapp.shell.currentWidget;

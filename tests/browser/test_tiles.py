@@ -18,11 +18,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from catalog import scan
-from catalog.demo import install_demo_notebook
 from tests.conftest import q
 from tests.test_thumbnail_look import MIN_SPREAD, write_corpus
 
-from .lab import LabServer, LabStartError, running_lab
+from .lab import LabServer, demo_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -93,12 +92,8 @@ def tiles_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabSer
     assert report["failed"] == 0
     names = {r[0] for r in q(index, "SELECT name FROM datasets")}
     assert "cells.tif" in names and len(names) == 9
-    notebook = install_demo_notebook(work / "root")
-    try:
-        with running_lab(notebook, index, work) as server:
-            yield server, names
-    except LabStartError as exc:
-        pytest.fail(str(exc))
+    with demo_lab(index, work) as server:
+        yield server, names
 
 
 COLUMNS = """() => getComputedStyle(document.querySelector('.voxcat-grid-tiles'))

@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import Browser, FloatRect, Page, expect
 
 from catalog import open_catalog
-from catalog.demo import install_demo_notebook, run_demo
+from catalog.demo import run_demo
 
-from .lab import LabServer, LabStartError, running_lab
+from .lab import SOURCES, LabServer, demo_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,13 +48,6 @@ DRAWN = """c => {
     for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
     return false;
 }"""
-SOURCES = """() => {
-    const cells = window.jupyterapp.shell.currentWidget?.content?.model?.cells;
-    if (!cells) return null;
-    const out = [];
-    for (let i = 0; i < cells.length; i++) out.push(cells.get(i).sharedModel.getSource());
-    return out;
-}"""
 # the saved workspace lists a viewer tab for the dataset
 SAVED = """async id => {
     const ws = await window.jupyterapp.serviceManager.workspaces.fetch('default');
@@ -71,12 +64,8 @@ def viewer_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabSe
     cat = open_catalog(index)
     ids = {cat[i].metadata["name"]: i for i in cat}
     cat.link(ids[SEG], [ids[REC]], step="threshold")
-    notebook = install_demo_notebook(work / "root")
-    try:
-        with running_lab(notebook, index, work) as server:
-            yield server, ids
-    except LabStartError as exc:
-        pytest.fail(str(exc))
+    with demo_lab(index, work) as server:
+        yield server, ids
 
 
 def _open_from_sidebar(page: Page, text: str, title: str) -> None:
