@@ -57,12 +57,17 @@ def frame(rows: Sequence[Mapping[str, Any]], names: Iterable[str] | None = None)
     return table.to_pandas(types_mapper=_nullable().get).set_index("id")
 
 
+#: keys of a ``datasets/{id}`` answer that are not the dataset's metadata: the
+#: lineage graph, and whether the sidebar should offer to build a preview pyramid
+PAGE_ONLY = frozenset({"lineage", "preview_needed"})
+
+
 def metadata(record: Mapping[str, Any]) -> dict[str, Any]:
     """A ``datasets/{id}`` answer as entry metadata: the index row, tags and notes
     as ``cat[id].metadata`` has them (times as ``datetime``), plus the server's
-    ``thumbnail`` and ``slice`` image URLs; the lineage graph is left out
-    (``cat.lineage(id)``)."""
-    meta = {k: v for k, v in record.items() if k != "lineage"}
+    ``thumbnail`` and ``slice`` image URLs; the lineage graph (``cat.lineage(id)``)
+    and what the server tells its own pages (:data:`PAGE_ONLY`) are left out."""
+    meta = {k: v for k, v in record.items() if k not in PAGE_ONLY}
     for key in TIME_FIELDS & meta.keys():
         meta[key] = parse_time(meta[key])
     return meta

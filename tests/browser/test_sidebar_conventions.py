@@ -314,7 +314,9 @@ def test_open_dataset_and_scan_commands(page: Page, lab: LabServer, demo_index: 
     expect(dialog).to_contain_text("Dataset id or name")
     dialog.locator("input").fill("liver_ct")
     dialog.locator("input").press("Enter")
-    expect(page.locator(".voxcat-detail-name")).to_have_text("liver_ct", timeout=TIMEOUT)
+    # the main-area viewer (voxcat:open-dataset) opens it in a tab of its own
+    shown = page.locator(".jp-MainAreaWidget:visible .voxcat-viewer-name")
+    expect(shown).to_have_text("liver_ct", timeout=TIMEOUT)
     # an id works too (given as the command's argument, as other plugins call it)
     from catalog import open_catalog
 
@@ -326,7 +328,7 @@ def test_open_dataset_and_scan_commands(page: Page, lab: LabServer, demo_index: 
     page.evaluate(
         f"() => window.jupyterapp.commands.execute('voxcat:open-dataset-prompt', {{id: {ident!r}}})"
     )
-    expect(page.locator(".voxcat-detail-name")).to_have_text("water phantom", timeout=TIMEOUT)
+    expect(shown).to_have_text("water phantom", timeout=TIMEOUT)
     # a name no dataset has: said so, and the sidebar shows the (empty) search
     page.evaluate(
         "() => window.jupyterapp.commands.execute('voxcat:open-dataset-prompt', {id: 'no such thing'})"

@@ -226,7 +226,21 @@ def test_browser_fits_every_width_and_theme(
     page, console = lab_page
     shots = shot_dir("widget-layout")
     browser, root, cards = _run_browse(page, lab)
-    _command(page, "filebrowser:activate")
+    # the file browser in front (an earlier test of the same JupyterLab may have left
+    # the left area collapsed; this lab brings the voxcat sidebar back for 5 s after
+    # a load unless the user touches the page first, as this pointer press does)
+    page.locator(".jp-NotebookPanel").first.dispatch_event("pointerdown")
+    page.wait_for_function(
+        """() => {
+            const shell = window.jupyterapp.shell;
+            shell.expandLeft();
+            shell.activateById('filebrowser');
+            const fb = document.getElementById('filebrowser');
+            return fb && fb.offsetWidth > 0;
+        }""",
+        polling=500,
+        timeout=30_000,
+    )
     expect(page.locator(".jp-FileBrowser")).to_be_visible()
     problems: list[str] = []
     names = [name for name, _ in root.evaluate(SPREADS)[:4]]
